@@ -1,0 +1,324 @@
+/**
+ * The only import of the compiled addon (`build/Release/passt_native.node` or a
+ * prebuild under `prebuilds/`).
+ *
+ * Theory of operation: the addon is a thin layer of syscalls on file
+ * descriptors. Everything crossing the boundary is an fd, a Buffer with
+ * offsets and lengths, or a small typed array for results; hot paths work on
+ * batches (many frames per call). Functions on the data path return a
+ * negative errno instead of throwing, so the caller decides what a failure
+ * means for a flow; a call with arguments of the wrong type throws a
+ * TypeError naming the function (a programming error, not a runtime one).
+ *
+ * This file declares the typed surface and loads the addon through
+ * node-gyp-build, with an error that says what was tried when nothing loads.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+/** Poller: one epoll fd watched by libuv; ready events reach JS in batches. */
+export interface Poller {
+  /** Watch `fd` for `events` (EPOLL* bits); `tag` comes back with its events. Returns 0 or -errno. */
+  add(fd: number, events: number, tag: number): number;
+  /** Change the events and tag of a watched fd. Returns 0 or -errno. */
+  mod(fd: number, events: number, tag: number): number;
+  /** Stop watching `fd` (call before closing it). Returns 0 or -errno. */
+  del(fd: number): number;
+  /** Keep the Node event loop alive while this poller exists (default). */
+  ref(): void;
+  /** Let Node exit even though the poller is open. */
+  unref(): void;
+  /** Close the epoll fd and stop the libuv watcher. Idempotent. */
+  close(): void;
+}
+
+export interface PollerConstructor {
+  /**
+   * `onEvents(events, count)` is called from the libuv loop whenever the epoll
+   * fd is readable. `events` is a Uint32Array reused between calls holding
+   * `count` pairs `[tag, epollEvents]`. A batch is at most `maxEvents` pairs
+   * (default 256); if more are pending, the callback is called again.
+   */
+  new (onEvents: (events: Uint32Array, count: number) => void, maxEvents?: number): Poller;
+}
+
+/** Result of creating namespaces for pasta's spawned command. */
+export interface NsCreateResult {
+  /** PID of the child that lives in the new namespaces (it becomes the command). */
+  pid: number;
+  /** pidfd of that child: readable when it exits (poll it), then `waitPidfd`. */
+  pidfd: number;
+  /** fd of the child's network namespace (/proc/PID/ns/net). */
+  netnsFd: number;
+  /** fd of the child's user namespace, or -1 when no user namespace was created. */
+  usernsFd: number;
+  /** Write end of the "go" pipe: `nsGo(goFd)` lets the child exec its command. */
+  goFd: number;
+}
+
+/** A helper process inside a namespace that creates sockets and taps there. */
+export interface NsHelperResult {
+  pid: number;
+  /** Control socket (SOCK_SEQPACKET) to the helper; closing it makes the helper exit. */
+  ctlFd: number;
+}
+
+export interface NativeAddon {
+  Poller: PollerConstructor;
+
+  // --- generic fd operations -------------------------------------------------
+  /** close(2). Returns 0 or -errno. */
+  close(fd: number): number;
+  /** read(2) into buf[off, off+len). Returns bytes, 0 at EOF, or -errno. */
+  read(fd: number, buf: Buffer, off: number, len: number): number;
+  /** write(2) from buf[off, off+len). Returns bytes or -errno. */
+  write(fd: number, buf: Buffer, off: number, len: number): number;
+  /** open(2) with O_CLOEXEC | flags. Returns fd or -errno. */
+  open(path: string, flags: number): number;
+  /** Set or clear O_NONBLOCK. Returns 0 or -errno. */
+  setNonblock(fd: number, on: boolean): number;
+  /** poll(2) one fd for `events` (POLLIN=1, POLLOUT=4) up to timeoutMs. Returns revents, 0 on timeout, or -errno. */
+  pollFd(fd: number, events: number, timeoutMs: number): number;
+
+  // --- tap -----------------------------------------------------------------
+  /**
+   * Read every frame that is ready on a nonblocking tap fd, one read(2) per
+   * frame, packed into `buf` starting at 0, each frame starting at a multiple
+   * of 8 bytes. Stops at EAGAIN, at `maxFrames`, or when fewer than 65536
+   * bytes of `buf` are left. `out` receives pairs `[offset, length]`.
+   * Returns the number of frames (0 if none ready) or -errno on the first read.
+   */
+  tapRead(fd: number, buf: Buffer, out: Int32Array, maxFrames: number): number;
+  /**
+   * Write `count` frames given as pairs `[offset, length]` in `frames`
+   * (offsets into `buf`), one write(2) per frame. Returns the number of
+   * frames written (stops early at EAGAIN) or -errno if the first one fails.
+   */
+  tapWrite(fd: number, buf: Buffer, frames: Int32Array, count: number): number;
+
+  // --- sockets -------------------------------------------------------------
+  /** socket(2) with SOCK_CLOEXEC; type may include SOCK_NONBLOCK (2048). Returns fd or -errno. */
+  socket(family: number, type: number, protocol: number): number;
+  /** connect(2) to addr (4 bytes IPv4 or 16 bytes IPv6) and port. Returns 0 or -errno (-EINPROGRESS). */
+  connect(fd: number, addr: Uint8Array, port: number, scopeId: number): number;
+  /** bind(2). Returns 0 or -errno. */
+  bind(fd: number, addr: Uint8Array, port: number, scopeId: number): number;
+  /** listen(2). Returns 0 or -errno. */
+  listen(fd: number, backlog: number): number;
+  /**
+   * accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC. The peer goes into
+   * `addrOut` (16 bytes; IPv4 in the first 4) and `info` = [family, port, scopeId].
+   * Returns the new fd or -errno.
+   */
+  accept(fd: number, addrOut: Uint8Array, info: Int32Array): number;
+  /** getsockname(2): address into addrOut (16 bytes), info = [family, port, scopeId]. Returns 0 or -errno. */
+  getsockname(fd: number, addrOut: Uint8Array, info: Int32Array): number;
+  /** getpeername(2), as getsockname. */
+  getpeername(fd: number, addrOut: Uint8Array, info: Int32Array): number;
+  /** setsockopt(2) with an int value. Returns 0 or -errno. */
+  setsockoptInt(fd: number, level: number, name: number, value: number): number;
+  /** getsockopt(2) of an int into out[0]. Returns 0 or -errno. */
+  getsockoptInt(fd: number, level: number, name: number, out: Int32Array): number;
+  /** shutdown(2). how: 0 RD, 1 WR, 2 RDWR. Returns 0 or -errno. */
+  shutdown(fd: number, how: number): number;
+  /** Set SO_LINGER {1, 0} and close: the peer gets a RST. Returns 0 or -errno. */
+  closeReset(fd: number): number;
+  /**
+   * recv(2) into buf[off, off+len) with `flags` (MSG_PEEK=2, MSG_TRUNC=32,
+   * MSG_DONTWAIT=64 ...). If timeoutMs >= 0, first waits up to that long for
+   * the fd to be readable (returns -EAGAIN on timeout). Returns bytes, 0 at EOF, or -errno.
+   */
+  recv(fd: number, buf: Buffer, off: number, len: number, flags: number, timeoutMs: number): number;
+  /**
+   * One recvmsg(2) with MSG_PEEK | MSG_DONTWAIT scattering into many slots:
+   * if `discard` > 0 the first `discard` bytes go to a native scratch buffer
+   * (for kernels without SO_PEEK_OFF), then slot i is
+   * buf[offsets[i], offsets[i] + lens[i]). Returns bytes placed into the
+   * slots (not counting discard), 0 at EOF, or -errno.
+   */
+  recvPeek(fd: number, buf: Buffer, discard: number, offsets: Int32Array, lens: Int32Array, count: number): number;
+  /** Consume and drop n bytes of a stream socket (recv MSG_TRUNC | MSG_DONTWAIT). Returns bytes or -errno. */
+  recvDiscard(fd: number, n: number): number;
+  /** send(2) buf[off, off+len) with MSG_NOSIGNAL | MSG_DONTWAIT | flags. Returns bytes or -errno. */
+  send(fd: number, buf: Buffer, off: number, len: number, flags: number): number;
+  /** One sendmsg(2) gathering `count` slices buf[offsets[i], +lens[i]), MSG_NOSIGNAL | MSG_DONTWAIT | flags. Returns bytes or -errno. */
+  sendv(fd: number, buf: Buffer, offsets: Int32Array, lens: Int32Array, count: number, flags: number): number;
+  /**
+   * TCP state of a socket in one call, into `out` (Uint32Array of 16):
+   * [0] tcpi_state, [1] tcpi_snd_mss, [2] tcpi_rcv_mss, [3] tcpi_rtt (us),
+   * [4] tcpi_snd_wnd (0 if the kernel lacks it), [5] tcpi_bytes_acked low 32,
+   * [6] high 32, [7] tcpi_bytes_received low 32, [8] high 32,
+   * [9] tcpi_notsent_bytes, [10] SIOCOUTQ (bytes not yet acked by the peer),
+   * [11] SO_SNDBUF, [12] SIOCINQ (bytes readable), [13] tcpi_snd_wscale,
+   * [14] tcpi_rcv_space, [15] tcpi_options.
+   * Returns 0 or -errno.
+   */
+  tcpInfo(fd: number, out: Uint32Array): number;
+  /**
+   * recvmmsg(2) with MSG_DONTWAIT: datagram i goes to buf[offsets[i], +slotLen);
+   * out gets per datagram [length, family, port, scopeId, flags] (5 ints), and
+   * addrs gets its 16-byte source address at addrs[16*i]. Returns count or -errno.
+   */
+  recvmmsg(fd: number, buf: Buffer, offsets: Int32Array, slotLen: number, count: number, out: Int32Array, addrs: Uint8Array): number;
+  /**
+   * sendmmsg(2) with MSG_DONTWAIT | MSG_NOSIGNAL: datagram i is
+   * buf[offsets[i], +lens[i]), to addrs[16*i] (family from dest[3*i], port
+   * dest[3*i+1], scopeId dest[3*i+2]); family 0 means "connected socket, no
+   * address". Returns the count sent or -errno.
+   */
+  sendmmsg(fd: number, buf: Buffer, offsets: Int32Array, lens: Int32Array, count: number, dest: Int32Array, addrs: Uint8Array): number;
+
+  // --- namespaces and processes ---------------------------------------------
+  /**
+   * Fork a child that unshares a new network namespace (and a user namespace
+   * mapping `uid`/`gid` to root inside it, when `userns` is true), then
+   * waits until `nsGo(goFd)` before it execs `argv` (PATH searched) with
+   * `env`, in `cwd`, with default signal dispositions and an empty signal
+   * mask. With `argv` empty the child just waits until killed (a namespace
+   * holder). Throws an Error naming the failing step (for example
+   * "unshare(CLONE_NEWUSER): EPERM") if the namespaces cannot be created.
+   */
+  nsCreate(opts: { userns: boolean; uid: number; gid: number; argv: string[]; env: string[]; cwd: string }): NsCreateResult;
+  /** Let a child from nsCreate proceed to exec; closes goFd. Returns 0 or -errno. */
+  nsGo(goFd: number): number;
+  /**
+   * Fork a helper that joins the user namespace `usernsFd` (if >= 0) and the
+   * network namespace `netnsFd`, then serves requests on its control socket
+   * until that is closed. Throws an Error naming the failing step if the
+   * helper could not join the namespaces.
+   */
+  nsHelper(usernsFd: number, netnsFd: number): NsHelperResult;
+  /** Ask the helper for a socket (with SOCK_CLOEXEC) created in its namespace. Returns fd or -errno. */
+  nsSocket(ctlFd: number, family: number, type: number, protocol: number): number;
+  /**
+   * Ask the helper to create a tap device (IFF_TAP | IFF_NO_PI) named `name`
+   * in its namespace; the fd comes back nonblocking. info = [ifindex].
+   * Returns fd or -errno.
+   */
+  nsTap(ctlFd: number, name: string, info: Int32Array): number;
+  /** pidfd_open(2). Returns fd or -errno. */
+  pidfdOpen(pid: number): number;
+  /**
+   * waitid(P_PIDFD, WEXITED | WNOHANG) on a pidfd. Returns -1 while the
+   * process runs, its exit code when it exited, 128 + signal when killed,
+   * or -errno - 1000 on failure.
+   */
+  waitPidfd(pidfd: number): number;
+  /** kill(2). Returns 0 or -errno. */
+  kill(pid: number, signal: number): number;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const packageRoot = path.resolve(here, '..');
+
+function load(): NativeAddon {
+  const require = createRequire(import.meta.url);
+  const tried: string[] = [];
+  const candidates = [
+    path.join(packageRoot, 'build', 'Release', 'passt_native.node'),
+    path.join(packageRoot, 'build', 'Debug', 'passt_native.node'),
+  ];
+  for (const file of candidates) {
+    try {
+      return require(file) as NativeAddon;
+    } catch (err) {
+      tried.push(`${file}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  try {
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+    return nodeGypBuild(packageRoot) as NativeAddon;
+  } catch (err) {
+    tried.push(`node-gyp-build(${packageRoot}): ${(err as Error).message.split('\n')[0]}`);
+  }
+  throw new Error(
+    `cannot load the native addon passt_native.node; run "npm install" (or "npm run build:native") in ${packageRoot}. Tried:\n  ` +
+      tried.join('\n  '),
+  );
+}
+
+/** The loaded addon. */
+export const native: NativeAddon = load();
+
+/** Linux constants used across the code base. */
+export const C = {
+  AF_INET: 2,
+  AF_INET6: 10,
+  AF_NETLINK: 16,
+  AF_PACKET: 17,
+  SOCK_STREAM: 1,
+  SOCK_DGRAM: 2,
+  SOCK_RAW: 3,
+  SOCK_NONBLOCK: 0o4000,
+  IPPROTO_IP: 0,
+  IPPROTO_ICMP: 1,
+  IPPROTO_TCP: 6,
+  IPPROTO_UDP: 17,
+  IPPROTO_IPV6: 41,
+  IPPROTO_ICMPV6: 58,
+  NETLINK_ROUTE: 0,
+  SOL_SOCKET: 1,
+  SO_REUSEADDR: 2,
+  SO_ERROR: 4,
+  SO_SNDBUF: 7,
+  SO_RCVBUF: 8,
+  SO_KEEPALIVE: 9,
+  SO_PEEK_OFF: 42,
+  TCP_NODELAY: 1,
+  TCP_MAXSEG: 2,
+  TCP_QUICKACK: 12,
+  IPV6_V6ONLY: 26,
+  MSG_PEEK: 2,
+  MSG_TRUNC: 0x20,
+  MSG_DONTWAIT: 0x40,
+  MSG_MORE: 0x8000,
+  EPOLLIN: 0x001,
+  EPOLLOUT: 0x004,
+  EPOLLERR: 0x008,
+  EPOLLHUP: 0x010,
+  EPOLLRDHUP: 0x2000,
+  EPOLLET: 1 << 31,
+  O_RDONLY: 0,
+  O_RDWR: 2,
+  O_NONBLOCK: 0o4000,
+  SIGINT: 2,
+  SIGKILL: 9,
+  SIGTERM: 15,
+  SIGHUP: 1,
+} as const;
+
+/** errno values the protocol code reacts to. */
+export const E = {
+  EPERM: 1,
+  ENOENT: 2,
+  EINTR: 4,
+  EBADF: 9,
+  EAGAIN: 11,
+  ENOMEM: 12,
+  EACCES: 13,
+  EEXIST: 17,
+  EINVAL: 22,
+  EPIPE: 32,
+  ENETUNREACH: 101,
+  ECONNABORTED: 103,
+  ECONNRESET: 104,
+  ENOBUFS: 105,
+  ENOTCONN: 107,
+  ETIMEDOUT: 110,
+  ECONNREFUSED: 111,
+  EHOSTDOWN: 112,
+  EHOSTUNREACH: 113,
+  EALREADY: 114,
+  EINPROGRESS: 115,
+} as const;
+
+const errnoNames: Record<number, string> = Object.fromEntries(
+  Object.entries(E).map(([name, value]) => [value, name]),
+);
+
+/** "ECONNREFUSED" for 111 (or -111); "errno N" for others. */
+export function errnoName(errno: number): string {
+  const n = Math.abs(errno);
+  return errnoNames[n] ?? `errno ${n}`;
+}
