@@ -177,7 +177,8 @@ export interface NativeAddon {
    * `env`, in `cwd`, with default signal dispositions and an empty signal
    * mask. With `argv` empty the child just waits until killed (a namespace
    * holder). Throws an Error naming the failing step (for example
-   * "unshare(CLONE_NEWUSER): EPERM") if the namespaces cannot be created.
+   * "unshare(CLONE_NEWUSER): Operation not permitted", with `code` "EPERM")
+   * if the namespaces cannot be created.
    */
   nsCreate(opts: { userns: boolean; uid: number; gid: number; argv: string[]; env: string[]; cwd: string }): NsCreateResult;
   /** Let a child from nsCreate proceed to exec; closes goFd. Returns 0 or -errno. */

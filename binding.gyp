@@ -1,0 +1,27 @@
+{
+  "targets": [
+    {
+      "target_name": "passt_native",
+      "sources": [
+        "native/addon.cc",
+        "native/poll.cc",
+        "native/tap.cc",
+        "native/sock.cc",
+        "native/netns.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_DISABLE_CPP_EXCEPTIONS",
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
+        "_GNU_SOURCE"
+      ],
+      "cflags!": ["-O3"],
+      "cflags_cc!": ["-std=gnu++17", "-std=gnu++20", "-O3"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_cc": ["-std=c++17"]
+    }
+  ]
+}

@@ -1,0 +1,753 @@
+// Theory of operation: Node is multithreaded, and the kernel refuses
+// unshare(CLONE_NEWUSER) and setns(CLONE_NEWUSER) to multithreaded processes
+// (see DESIGN.md, "Namespaces and a multithreaded runtime"). So every
+// namespace operation happens in a freshly forked, single-threaded child:
+//
+// - nsCreate forks a child that unshares a user namespace (optional, with a
+//   one-uid map to root) and a network namespace, reports success or the
+//   failing step on a status pipe, then waits on a "go" pipe before it execs
+//   the command, so the parent can set up the namespace (tap, addresses)
+//   before the command runs. With no command the child holds the namespaces
+//   until it is killed.
+// - nsHelper forks a child that joins existing namespaces and then serves
+//   requests on a SOCK_SEQPACKET socket: "make a socket" or "make a tap",
+//   answered with the new fd passed back by SCM_RIGHTS. A socket keeps the
+//   namespace it was created in, so the parent uses it from the host side.
+//
+// Everything the children need (argv, env, uid/gid map text) is built before
+// fork(); between fork() and exec/_exit a child only makes syscalls, with no
+// allocation and no locale-dependent library calls, because another thread
+// of the parent may have held a lock at the time of the fork. All signals are
+// blocked around fork() so that no handler of Node's runs in the child before
+// it resets every disposition to the default.
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common.h"
+#include "tap.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+namespace passt {
+namespace {
+
+// --- steps a child can fail at, reported as an index ------------------------
+
+enum Step : int32_t {
+  kStepOk = 0,
+  kStepPrctl,
+  kStepUnshareUser,
+  kStepSetgroups,
+  kStepUidMap,
+  kStepGidMap,
+  kStepUnshareNet,
+  kStepStatUserns,
+  kStepSetnsUser,
+  kStepSetnsNet,
+  kStepCount,
+};
+
+const char* const kStepNames[kStepCount] = {
+    "ok",
+    "prctl(PR_SET_PDEATHSIG)",
+    "unshare(CLONE_NEWUSER)",
+    "write /proc/self/setgroups",
+    "write /proc/self/uid_map",
+    "write /proc/self/gid_map",
+    "unshare(CLONE_NEWNET)",
+    "fstat(user namespace)",
+    "setns(CLONE_NEWUSER)",
+    "setns(CLONE_NEWNET)",
+};
+
+struct Status {
+  int32_t err;   // errno, 0 on success
+  int32_t step;  // Step
+};
+
+// --- async-signal-safe helpers for the children ------------------------------
+
+size_t Length(const char* s) {
+  size_t n = 0;
+  while (s[n]) n++;
+  return n;
+}
+
+/** Appends s to buf[*used, size), always leaving room for a NUL. */
+void Append(char* buf, size_t size, size_t* used, const char* s) {
+  for (size_t i = 0; s[i] && *used + 1 < size; i++) buf[(*used)++] = s[i];
+  buf[*used] = 0;
+}
+
+void WriteAll(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+/** Writes "pasta: WHAT ARG: strerror\n" to stderr without allocating. */
+void ReportToStderr(const char* what, const char* arg, int err) {
+  char msg[1024];
+  size_t used = 0;
+  Append(msg, sizeof(msg), &used, "pasta: ");
+  Append(msg, sizeof(msg), &used, what);
+  Append(msg, sizeof(msg), &used, arg);
+  Append(msg, sizeof(msg), &used, ": ");
+  const char* desc = strerrordesc_np(err);
+  Append(msg, sizeof(msg), &used, desc ? desc : "unknown error");
+  Append(msg, sizeof(msg), &used, "\n");
+  WriteAll(2, msg, used);
+}
+
+/** Writes a whole string to a file; returns 0 or errno. */
+int WriteFile(const char* path, const char* text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  size_t n = Length(text);
+  ssize_t w;
+  do {
+    w = write(fd, text, n);
+  } while (w < 0 && errno == EINTR);
+  int err = w < 0 ? errno : (static_cast<size_t>(w) == n ? 0 : EIO);
+  close(fd);
+  return err;
+}
+
+void ResetSignals() {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &sa, nullptr);  // fails harmlessly for KILL, STOP
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+bool Contains(const int* fds, int n, int fd) {
+  for (int i = 0; i < n; i++)
+    if (fds[i] == fd) return true;
+  return false;
+}
+
+struct LinuxDirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[1];
+};
+
+/**
+ * Closes every fd from 3 up that is not in `keep`; with onlyCloexec, only
+ * those marked FD_CLOEXEC (they would go at exec anyway, but a child that
+ * waits before exec must not hold them meanwhile). Reads /proc/self/fd with
+ * getdents64 into a stack buffer (no allocation).
+ */
+void CloseFds(const int* keep, int nkeep, bool onlyCloexec) {
+  int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) {
+    if (!onlyCloexec) {
+      // No /proc: close_range around the fds to keep (sorted, small set).
+      int sorted[8];
+      int n = 0;
+      for (int i = 0; i < nkeep && n < 8; i++)
+        if (keep[i] >= 3) sorted[n++] = keep[i];
+      for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
+          int t = sorted[j];
+          sorted[j] = sorted[j - 1];
+          sorted[j - 1] = t;
+        }
+      unsigned from = 3;
+      for (int i = 0; i < n; i++) {
+        if (static_cast<unsigned>(sorted[i]) > from) syscall(SYS_close_range, from, sorted[i] - 1, 0);
+        from = static_cast<unsigned>(sorted[i]) + 1;
+      }
+      syscall(SYS_close_range, from, ~0U, 0);
+    }
+    return;
+  }
+  alignas(8) char buf[4096];
+  for (;;) {
+    long n = syscall(SYS_getdents64, dir, buf, sizeof(buf));
+    if (n <= 0) break;
+    for (long off = 0; off < n;) {
+      auto* d = reinterpret_cast<LinuxDirent64*>(buf + off);
+      off += d->d_reclen;
+      if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
+      int fd = 0;
+      for (const char* p = d->d_name; *p >= '0' && *p <= '9'; p++) fd = fd * 10 + (*p - '0');
+      if (fd < 3 || fd == dir || Contains(keep, nkeep, fd)) continue;
+      if (onlyCloexec) {
+        int flags = fcntl(fd, F_GETFD);
+        if (flags < 0 || !(flags & FD_CLOEXEC)) continue;
+      }
+      close(fd);
+    }
+  }
+  close(dir);
+}
+
+/** Moves an fd that sits on 0, 1 or 2 above them, so stdio can be replaced. */
+int AboveStdio(int fd) {
+  if (fd < 0 || fd > 2) return fd;
+  int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (moved < 0) return fd;
+  close(fd);
+  return moved;
+}
+
+/** Points stdin, stdout and stderr at /dev/null (a child that never prints). */
+void StdioToDevNull() {
+  int fd = open("/dev/null", O_RDWR);
+  if (fd < 0) return;
+  for (int i = 0; i < 3; i++)
+    if (fd != i) dup2(fd, i);
+  if (fd > 2) close(fd);
+}
+
+// --- nsCreate ------------------------------------------------------------------
+
+struct CreatePlan {
+  bool userns = false;
+  bool holder = false;
+  pid_t parent = 0;
+  std::string uidMap, gidMap, cwd;
+  std::vector<std::string> argv, env;
+  std::vector<char*> argvp, envp;
+  int goRead = -1, goWrite = -1, statusRead = -1, statusWrite = -1;
+};
+
+[[noreturn]] void CreateChild(const CreatePlan& p) {
+  close(p.goWrite);
+  close(p.statusRead);
+  Status st{0, kStepOk};
+
+  if (p.holder) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) st = {errno, kStepPrctl};
+    if (getppid() != p.parent) _exit(0);
+  }
+  ResetSignals();
+
+  if (st.err == 0 && p.userns) {
+    if (unshare(CLONE_NEWUSER) < 0) {
+      st = {errno, kStepUnshareUser};
+    } else if (int e = WriteFile("/proc/self/setgroups", "deny")) {
+      st = {e, kStepSetgroups};
+    } else if (int e2 = WriteFile("/proc/self/uid_map", p.uidMap.c_str())) {
+      st = {e2, kStepUidMap};
+    } else if (int e3 = WriteFile("/proc/self/gid_map", p.gidMap.c_str())) {
+      st = {e3, kStepGidMap};
+    }
+  }
+  if (st.err == 0 && unshare(CLONE_NEWNET) < 0) st = {errno, kStepUnshareNet};
+
+  WriteAll(p.statusWrite, reinterpret_cast<const char*>(&st), sizeof(st));
+  close(p.statusWrite);
+  if (st.err != 0) _exit(126);
+
+  // Do not hold the parent's fds (other children's go pipes, control
+  // sockets) while waiting: that would keep their peers from seeing EOF.
+  int goRead = p.holder ? AboveStdio(p.goRead) : p.goRead;
+  CloseFds(&goRead, 1, !p.holder);
+  if (p.holder) StdioToDevNull();
+
+  char go = 0;
+  ssize_t n;
+  do {
+    n = read(goRead, &go, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) _exit(0);  // the parent gave up (or died) before saying go
+  close(goRead);
+
+  if (p.holder) {
+    for (;;) pause();
+  }
+  // Node marks its own stdin, stdout and stderr close-on-exec; the command
+  // inherits them.
+  for (int fd = 0; fd < 3; fd++) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0 && (flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+  }
+  if (!p.cwd.empty() && chdir(p.cwd.c_str()) < 0) {
+    ReportToStderr("cannot change directory to ", p.cwd.c_str(), errno);
+    _exit(127);
+  }
+  // execvp searches the PATH of `environ`: point it at the new environment
+  // so the command is found (and run) with the PATH it is given.
+  environ = const_cast<char**>(p.envp.data());
+  execvp(p.argvp[0], p.argvp.data());
+  ReportToStderr("cannot exec ", p.argvp[0], errno);
+  _exit(127);
+}
+
+/** Throws Error("<what>: <strerror>") with .code, .errno (negative) and .syscall. */
+Napi::Value ThrowErrno(Napi::Env env, const std::string& what, int err) {
+  const char* name = strerrorname_np(err);
+  Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
+  e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("syscall", Napi::String::New(env, what));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+/** waitpid that retries EINTR. */
+void Reap(pid_t pid) {
+  while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
+/** fork() with every signal blocked in the parent thread across the call. */
+pid_t ForkBlocked(sigset_t* saved) {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, saved);
+  return fork();
+}
+
+/** Reads a string array property; throws a TypeError naming nsCreate. */
+bool StringArray(Napi::Env env, Napi::Object opts, const char* key, std::vector<std::string>* out) {
+  Napi::Value v = opts.Get(key);
+  if (!v.IsArray()) {
+    Napi::TypeError::New(env, std::string("nsCreate: opts.") + key + " must be an array of strings")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::Array arr = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value s = arr.Get(i);
+    if (!s.IsString()) {
+      Napi::TypeError::New(env, std::string("nsCreate: opts.") + key + " must be an array of strings")
+          .ThrowAsJavaScriptException();
+      return false;
+    }
+    std::string str = s.As<Napi::String>().Utf8Value();
+    if (str.find('\0') != std::string::npos) {
+      Napi::TypeError::New(env, std::string("nsCreate: opts.") + key + " must not contain NUL characters")
+          .ThrowAsJavaScriptException();
+      return false;
+    }
+    out->push_back(std::move(str));
+  }
+  return true;
+}
+
+Napi::Value NsCreate(const Napi::CallbackInfo& info) {
+  Args a(info, "nsCreate", 1);
+  Napi::Object opts = a.Obj(0);
+  if (!a.ok) return a.Fail();
+  Napi::Env env = info.Env();
+
+  CreatePlan p;
+  Napi::Value userns = opts.Get("userns");
+  Napi::Value uid = opts.Get("uid");
+  Napi::Value gid = opts.Get("gid");
+  Napi::Value cwd = opts.Get("cwd");
+  const char* bad = nullptr;
+  if (!userns.IsBoolean()) bad = "nsCreate: opts.userns must be a boolean";
+  else if (!uid.IsNumber()) bad = "nsCreate: opts.uid must be a number";
+  else if (!gid.IsNumber()) bad = "nsCreate: opts.gid must be a number";
+  else if (!cwd.IsString()) bad = "nsCreate: opts.cwd must be a string";
+  if (bad) {
+    Napi::TypeError::New(env, bad).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  p.userns = userns.As<Napi::Boolean>().Value();
+  p.uidMap = "0 " + std::to_string(uid.As<Napi::Number>().Uint32Value()) + " 1";
+  p.gidMap = "0 " + std::to_string(gid.As<Napi::Number>().Uint32Value()) + " 1";
+  p.cwd = cwd.As<Napi::String>().Utf8Value();
+  if (!StringArray(env, opts, "argv", &p.argv) || !StringArray(env, opts, "env", &p.env)) {
+    return env.Undefined();
+  }
+  p.holder = p.argv.empty();
+  for (auto& s : p.argv) p.argvp.push_back(&s[0]);
+  p.argvp.push_back(nullptr);
+  for (auto& s : p.env) p.envp.push_back(&s[0]);
+  p.envp.push_back(nullptr);
+  p.parent = getpid();
+
+  int go[2], status[2];
+  if (pipe2(go, O_CLOEXEC) < 0) return ThrowErrno(env, "nsCreate: pipe", errno);
+  if (pipe2(status, O_CLOEXEC) < 0) {
+    int err = errno;
+    close(go[0]);
+    close(go[1]);
+    return ThrowErrno(env, "nsCreate: pipe", err);
+  }
+  p.goRead = go[0];
+  p.goWrite = go[1];
+  p.statusRead = status[0];
+  p.statusWrite = status[1];
+
+  sigset_t saved;
+  pid_t pid = ForkBlocked(&saved);
+  if (pid == 0) CreateChild(p);
+  int forkErr = errno;
+  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  close(p.goRead);
+  close(p.statusWrite);
+  if (pid < 0) {
+    close(p.goWrite);
+    close(p.statusRead);
+    return ThrowErrno(env, "nsCreate: fork", forkErr);
+  }
+
+  Status st{0, kStepOk};
+  ssize_t n;
+  do {
+    n = read(p.statusRead, &st, sizeof(st));
+  } while (n < 0 && errno == EINTR);
+  int readErr = errno;
+  close(p.statusRead);
+  if (n != static_cast<ssize_t>(sizeof(st)) || st.err != 0) {
+    close(p.goWrite);
+    Reap(pid);
+    if (n < 0) return ThrowErrno(env, "nsCreate: read status", readErr);
+    if (n != static_cast<ssize_t>(sizeof(st))) {
+      Napi::Error::New(env, "nsCreate: the child exited before reporting").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const char* step = st.step > 0 && st.step < kStepCount ? kStepNames[st.step] : "namespace setup";
+    return ThrowErrno(env, step, st.err);
+  }
+
+  // The child waits for "go", so its /proc entries are stable here.
+  std::string proc = "/proc/" + std::to_string(pid) + "/ns/";
+  int netnsFd = open((proc + "net").c_str(), O_RDONLY | O_CLOEXEC);
+  int err = errno;
+  std::string failed = proc + "net";
+  int usernsFd = -1;
+  int pidfd = -1;
+  if (netnsFd >= 0 && p.userns) {
+    usernsFd = open((proc + "user").c_str(), O_RDONLY | O_CLOEXEC);
+    err = errno;
+    failed = proc + "user";
+  }
+  if (netnsFd >= 0 && (!p.userns || usernsFd >= 0)) {
+    pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    err = errno;
+    failed = "pidfd_open";
+  }
+  if (pidfd < 0) {
+    if (netnsFd >= 0) close(netnsFd);
+    if (usernsFd >= 0) close(usernsFd);
+    close(p.goWrite);
+    kill(pid, SIGKILL);
+    Reap(pid);
+    return ThrowErrno(env, "nsCreate: open " + failed, err);
+  }
+
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("pid", Napi::Number::New(env, pid));
+  result.Set("pidfd", Napi::Number::New(env, pidfd));
+  result.Set("netnsFd", Napi::Number::New(env, netnsFd));
+  result.Set("usernsFd", Napi::Number::New(env, usernsFd));
+  result.Set("goFd", Napi::Number::New(env, p.goWrite));
+  return result;
+}
+
+Napi::Value NsGo(const Napi::CallbackInfo& info) {
+  Args a(info, "nsGo", 1);
+  int fd = a.Int(0);
+  if (!a.ok) return a.Fail();
+  char go = 1;
+  ssize_t n;
+  do {
+    n = write(fd, &go, 1);
+  } while (n < 0 && errno == EINTR);
+  int err = n < 0 ? -errno : 0;
+  if (close(fd) < 0 && errno != EINTR && err == 0) err = -errno;
+  return Num(a.Env(), err);
+}
+
+// --- nsHelper ------------------------------------------------------------------
+
+enum HelperOp : int32_t { kOpSocket = 1, kOpTap = 2 };
+
+struct HelperRequest {
+  int32_t op;
+  int32_t family;
+  int32_t type;
+  int32_t protocol;
+  char name[16];
+};
+
+struct HelperReply {
+  int32_t result;  // fd (passed by SCM_RIGHTS) or -errno
+  int32_t ifindex;
+};
+
+/** Sends a reply, attaching fd when it is >= 0. */
+void SendReply(int sock, const HelperReply& reply, int fd) {
+  iovec iov{const_cast<HelperReply*>(&reply), sizeof(reply)};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  if (fd >= 0) {
+    memset(control, 0, sizeof(control));
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof(control);
+    cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+  }
+  while (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
+}
+
+[[noreturn]] void HelperChild(int sock, int usernsFd, int netnsFd, pid_t parent) {
+  Status st{0, kStepOk};
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) st = {errno, kStepPrctl};
+  if (getppid() != parent) _exit(0);
+  ResetSignals();
+  sock = AboveStdio(sock);
+  usernsFd = AboveStdio(usernsFd);
+  netnsFd = AboveStdio(netnsFd);
+  int keep[3] = {sock, usernsFd, netnsFd};
+  CloseFds(keep, 3, false);
+  StdioToDevNull();
+
+  if (st.err == 0 && usernsFd >= 0) {
+    // Joining the user namespace we are already in fails with EINVAL: skip it.
+    struct stat target, self;
+    if (fstat(usernsFd, &target) < 0) {
+      st = {errno, kStepStatUserns};
+    } else if (stat("/proc/self/ns/user", &self) < 0 || self.st_ino != target.st_ino ||
+               self.st_dev != target.st_dev) {
+      if (setns(usernsFd, CLONE_NEWUSER) < 0) st = {errno, kStepSetnsUser};
+    }
+  }
+  if (st.err == 0 && setns(netnsFd, CLONE_NEWNET) < 0) st = {errno, kStepSetnsNet};
+  if (usernsFd >= 0) close(usernsFd);
+  close(netnsFd);
+  while (send(sock, &st, sizeof(st), MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
+  if (st.err != 0) _exit(126);
+
+  for (;;) {
+    HelperRequest req;
+    ssize_t n = recv(sock, &req, sizeof(req), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) _exit(0);  // the parent closed its end (or the socket broke)
+    HelperReply reply{-EINVAL, 0};
+    int fd = -1;
+    if (n == static_cast<ssize_t>(sizeof(req))) {
+      if (req.op == kOpSocket) {
+        fd = socket(req.family, req.type | SOCK_CLOEXEC, req.protocol);
+        reply.result = fd < 0 ? -errno : fd;
+      } else if (req.op == kOpTap) {
+        req.name[sizeof(req.name) - 1] = 0;
+        int ifindex = 0;
+        fd = tap_create(req.name, &ifindex);
+        reply.result = fd;
+        reply.ifindex = fd >= 0 ? ifindex : 0;
+      }
+    }
+    SendReply(sock, reply, fd);
+    if (fd >= 0) close(fd);
+  }
+}
+
+Napi::Value NsHelper(const Napi::CallbackInfo& info) {
+  Args a(info, "nsHelper", 2);
+  int usernsFd = a.Int(0);
+  int netnsFd = a.Int(1);
+  if (!a.ok) return a.Fail();
+  Napi::Env env = info.Env();
+  if (usernsFd < 0) usernsFd = -1;
+
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    return ThrowErrno(env, "nsHelper: socketpair", errno);
+  }
+  pid_t parent = getpid();
+  sigset_t saved;
+  pid_t pid = ForkBlocked(&saved);
+  if (pid == 0) HelperChild(sv[1], usernsFd, netnsFd, parent);
+  int forkErr = errno;
+  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  close(sv[1]);
+  if (pid < 0) {
+    close(sv[0]);
+    return ThrowErrno(env, "nsHelper: fork", forkErr);
+  }
+
+  Status st{0, kStepOk};
+  ssize_t n;
+  do {
+    n = recv(sv[0], &st, sizeof(st), 0);
+  } while (n < 0 && errno == EINTR);
+  int readErr = errno;
+  if (n != static_cast<ssize_t>(sizeof(st)) || st.err != 0) {
+    close(sv[0]);
+    Reap(pid);
+    if (n < 0) return ThrowErrno(env, "nsHelper: recv status", readErr);
+    if (n != static_cast<ssize_t>(sizeof(st))) {
+      Napi::Error::New(env, "nsHelper: the helper exited before reporting").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const char* step = st.step > 0 && st.step < kStepCount ? kStepNames[st.step] : "namespace setup";
+    return ThrowErrno(env, step, st.err);
+  }
+
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("pid", Napi::Number::New(env, pid));
+  result.Set("ctlFd", Napi::Number::New(env, sv[0]));
+  return result;
+}
+
+/** One request/reply with the helper; returns the fd or -errno. */
+int HelperCall(int ctlFd, const HelperRequest& req, int* ifindex) {
+  ssize_t n;
+  do {
+    n = send(ctlFd, &req, sizeof(req), MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return -errno;
+
+  HelperReply reply{-EIO, 0};
+  iovec iov{&reply, sizeof(reply)};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control;
+  mh.msg_controllen = sizeof(control);
+  do {
+    n = recvmsg(ctlFd, &mh, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return -errno;
+  if (n == 0) return -EPIPE;  // the helper is gone
+
+  int fd = -1;
+  for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+    size_t nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < nfds; i++) {
+      int got;
+      memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+      if (fd < 0) fd = got;
+      else close(got);
+    }
+  }
+  if (n != static_cast<ssize_t>(sizeof(reply))) {
+    if (fd >= 0) close(fd);
+    return -EBADMSG;
+  }
+  if (reply.result < 0) {
+    if (fd >= 0) close(fd);
+    return reply.result;
+  }
+  if (fd < 0) return (mh.msg_flags & MSG_CTRUNC) ? -EMFILE : -EBADMSG;
+  if (ifindex) *ifindex = reply.ifindex;
+  return fd;
+}
+
+Napi::Value NsSocket(const Napi::CallbackInfo& info) {
+  Args a(info, "nsSocket", 4);
+  int ctlFd = a.Int(0);
+  HelperRequest req{};
+  req.op = kOpSocket;
+  req.family = a.Int(1);
+  req.type = a.Int(2);
+  req.protocol = a.Int(3);
+  if (!a.ok) return a.Fail();
+  return Num(a.Env(), HelperCall(ctlFd, req, nullptr));
+}
+
+Napi::Value NsTap(const Napi::CallbackInfo& info) {
+  Args a(info, "nsTap", 3);
+  int ctlFd = a.Int(0);
+  std::string name = a.Str(1);
+  Span<int32_t> out = a.I32(2);
+  a.AtLeast(out.length, 1, "info");
+  if (!a.ok) return a.Fail();
+  HelperRequest req{};
+  req.op = kOpTap;
+  if (name.size() >= sizeof(req.name) || name.find('\0') != std::string::npos) {
+    return Num(a.Env(), -EINVAL);
+  }
+  memcpy(req.name, name.data(), name.size());
+  int ifindex = 0;
+  int fd = HelperCall(ctlFd, req, &ifindex);
+  if (fd >= 0) out.data[0] = ifindex;
+  return Num(a.Env(), fd);
+}
+
+// --- processes -----------------------------------------------------------------
+
+Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
+  Args a(info, "pidfdOpen", 1);
+  int pid = a.Int(0);
+  if (!a.ok) return a.Fail();
+  long fd = syscall(SYS_pidfd_open, pid, 0);
+  return Num(a.Env(), fd < 0 ? -errno : static_cast<double>(fd));
+}
+
+Napi::Value WaitPidfd(const Napi::CallbackInfo& info) {
+  Args a(info, "waitPidfd", 1);
+  int pidfd = a.Int(0);
+  if (!a.ok) return a.Fail();
+  siginfo_t si;
+  memset(&si, 0, sizeof(si));
+  int r;
+  do {
+    r = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &si, WEXITED | WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return Num(a.Env(), -errno - 1000);
+  if (si.si_pid == 0) return Num(a.Env(), -1);
+  if (si.si_code == CLD_EXITED) return Num(a.Env(), si.si_status);
+  return Num(a.Env(), 128 + si.si_status);  // CLD_KILLED, CLD_DUMPED
+}
+
+Napi::Value Kill(const Napi::CallbackInfo& info) {
+  Args a(info, "kill", 2);
+  int pid = a.Int(0);
+  int sig = a.Int(1);
+  if (!a.ok) return a.Fail();
+  return Num(a.Env(), kill(pid, sig) < 0 ? -errno : 0);
+}
+
+}  // namespace
+
+void InitNetns(Napi::Env env, Napi::Object exports) {
+  exports.Set("nsCreate", Napi::Function::New<NsCreate>(env, "nsCreate"));
+  exports.Set("nsGo", Napi::Function::New<NsGo>(env, "nsGo"));
+  exports.Set("nsHelper", Napi::Function::New<NsHelper>(env, "nsHelper"));
+  exports.Set("nsSocket", Napi::Function::New<NsSocket>(env, "nsSocket"));
+  exports.Set("nsTap", Napi::Function::New<NsTap>(env, "nsTap"));
+  exports.Set("pidfdOpen", Napi::Function::New<PidfdOpen>(env, "pidfdOpen"));
+  exports.Set("waitPidfd", Napi::Function::New<WaitPidfd>(env, "waitPidfd"));
+  exports.Set("kill", Napi::Function::New<Kill>(env, "kill"));
+}
+
+}  // namespace passt
