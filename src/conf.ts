@@ -1,0 +1,300 @@
+/**
+ * Options -> Config.
+ *
+ * Theory of operation: `buildConfig` is a pure function of the parsed
+ * command line and a snapshot of the host's links, addresses and routes
+ * (`HostNet`, read over rtnetlink by the caller). It picks the template
+ * interfaces (the ones holding the default routes, or `-i`), takes the
+ * namespace's addresses, prefix lengths and gateways from them unless given
+ * with `-a`, `-n`, `-g`, and decides which IP versions are enabled. Every
+ * invalid value is reported as a {@link UsageError} naming the option, so the
+ * front end can print one line and exit 1, as pasta(1) does.
+ */
+import { UsageError, type ParsedArgs } from './options.js';
+import type { AddrInfo, LinkInfo, RouteInfo } from './netlink.js';
+import { formatIP, isLinkLocal6, isLoopback, isMulticast, isUnspecified, parseIPv4, parseIPv6 } from './inet.js';
+
+/** The host's network as seen over rtnetlink when pasta starts. */
+export interface HostNet {
+  links: LinkInfo[];
+  addrs4: AddrInfo[];
+  addrs6: AddrInfo[];
+  routes4: RouteInfo[];
+  routes6: RouteInfo[];
+}
+
+export interface Ip4Config {
+  /** The namespace's address (the host's, by default). */
+  addr: Uint8Array;
+  prefixLen: number;
+  /** Default gateway as seen from the namespace; traffic to it reaches the host (unless --no-map-gw). */
+  gateway: Uint8Array | null;
+  /** Host interface the configuration was taken from ('' when given entirely by options). */
+  hostIfname: string;
+}
+
+export interface Ip6Config {
+  addr: Uint8Array;
+  prefixLen: number;
+  gateway: Uint8Array | null;
+  hostIfname: string;
+  /** Host interface index, the scope of link-local destinations. */
+  hostIfindex: number;
+}
+
+export interface Config {
+  mode: 'pasta' | 'passt';
+  logLevel: 'trace' | 'debug' | 'info' | 'warn';
+  logFile?: string;
+  logSize: number;
+  foreground: boolean;
+  help: boolean;
+  version: boolean;
+  configNet: boolean;
+  mtu: number;
+  /** Name of the interface created in the namespace. */
+  nsIfname: string;
+  ip4: Ip4Config | null;
+  ip6: Ip6Config | null;
+  mapGateway: boolean;
+  /** The command to run (pasta with no PID/netns), or [] for the default shell. */
+  command: string[];
+}
+
+/** pasta(1)'s default MTU: the largest 802.3 MTU minus the header, rounded to 32 bits. */
+export const DEFAULT_MTU = 65520;
+const MIN_MTU = 68;
+const IPV6_MIN_MTU = 1280;
+
+/** Parse a netmask in dot-decimal or bit-count form; undefined if invalid. */
+export function parseNetmask(s: string): number | undefined {
+  if (/^\d{1,2}$/.test(s)) {
+    const n = Number(s);
+    return n <= 32 ? n : undefined;
+  }
+  const b = parseIPv4(s);
+  if (!b) return undefined;
+  const v = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+  const len = Math.clz32(~v >>> 0) === 32 ? 32 : Math.clz32(~v);
+  // Must be contiguous ones followed by zeros.
+  const rebuilt = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  return rebuilt === v ? len : undefined;
+}
+
+/** Prefix length from the address class (RFC 4632's view of the old classes), used when no host address matches. */
+function classfulPrefix(addr: Uint8Array): number {
+  if (addr[0] < 128) return 8;
+  if (addr[0] < 192) return 16;
+  return 24;
+}
+
+function defaultRoutes(routes: RouteInfo[]): RouteInfo[] {
+  return routes
+    .filter((r) => r.dst === null || r.dstLen === 0)
+    .sort((a, b) => (a.priority ?? 0) - (b.priority ?? 0));
+}
+
+function linkName(host: HostNet, index: number): string {
+  return host.links.find((l) => l.index === index)?.name ?? '';
+}
+
+function linkIndex(host: HostNet, name: string): number {
+  return host.links.find((l) => l.name === name)?.index ?? 0;
+}
+
+function globalAddrs(addrs: AddrInfo[], index: number, family: 4 | 6): AddrInfo[] {
+  return addrs.filter(
+    (a) =>
+      a.index === index &&
+      !isLoopback(a.addr) &&
+      !isUnspecified(a.addr) &&
+      !isMulticast(a.addr) &&
+      !(family === 6 && isLinkLocal6(a.addr)),
+  );
+}
+
+function prefixContains(net: Uint8Array, len: number, addr: Uint8Array): boolean {
+  if (net.length !== addr.length) return false;
+  let bits = len;
+  for (let i = 0; i < net.length && bits > 0; i++, bits -= 8) {
+    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+    if ((net[i] & mask) !== (addr[i] & mask)) return false;
+  }
+  return true;
+}
+
+function parseUint(option: string, value: string, min: number, max: number): number {
+  if (!/^\d+$/.test(value)) throw new UsageError(`invalid value for --${option}: '${value}'`);
+  const n = Number(value);
+  if (n < min || n > max) throw new UsageError(`--${option} must be between ${min} and ${max}: '${value}'`);
+  return n;
+}
+
+/**
+ * Build the configuration from parsed options and the host's network.
+ * Throws {@link UsageError} for any invalid or conflicting option.
+ */
+export function buildConfig(parsed: ParsedArgs, host: HostNet, mode: 'pasta' | 'passt' = 'pasta'): Config {
+  let logLevel: Config['logLevel'] = 'info';
+  let quiet = false;
+  let debug = false;
+  let trace = false;
+  let logFile: string | undefined;
+  let logSize = 1 << 20;
+  let foreground = false;
+  let help = false;
+  let version = false;
+  let configNet = false;
+  let mtu = DEFAULT_MTU;
+  let nsIfname: string | undefined;
+  let addr4: Uint8Array | undefined;
+  let addr6: Uint8Array | undefined;
+  let prefix4: number | undefined;
+  let gw4: Uint8Array | undefined;
+  let gw6: Uint8Array | undefined;
+  let hostIf: string | undefined;
+  let mapGateway = true;
+  let only4 = false;
+  let only6 = false;
+  const seen = new Set<string>();
+
+  for (const [name, value] of parsed.options) {
+    const v = value === true ? '' : value;
+    const once = (): void => {
+      if (seen.has(name)) throw new UsageError(`--${name} given more than once`);
+      seen.add(name);
+    };
+    switch (name) {
+      case 'debug': debug = true; break;
+      case 'trace': trace = true; break;
+      case 'quiet': quiet = true; break;
+      case 'foreground': foreground = true; break;
+      case 'stderr': break; // standard error is where we log without --log-file
+      case 'log-file': once(); logFile = v; if (!v) throw new UsageError('--log-file needs a path'); break;
+      case 'log-size': once(); logSize = parseUint('log-size', v, 4096, 2 ** 31); break;
+      case 'help': help = true; break;
+      case 'version': version = true; break;
+      case 'mtu': once(); mtu = parseUint('mtu', v, MIN_MTU, DEFAULT_MTU); break;
+      case 'address': {
+        const a4 = parseIPv4(v);
+        const a6 = a4 ? undefined : parseIPv6(v);
+        if (a4) {
+          if (addr4) throw new UsageError(`--address: IPv4 address given twice: '${v}'`);
+          if (isUnspecified(a4) || isMulticast(a4) || isLoopback(a4) || a4[0] === 255) throw new UsageError(`--address: invalid IPv4 address '${v}'`);
+          addr4 = a4;
+        } else if (a6) {
+          if (addr6) throw new UsageError(`--address: IPv6 address given twice: '${v}'`);
+          if (isUnspecified(a6) || isMulticast(a6) || isLoopback(a6) || isLinkLocal6(a6)) throw new UsageError(`--address: invalid IPv6 address '${v}'`);
+          addr6 = a6;
+        } else {
+          throw new UsageError(`--address: invalid address '${v}'`);
+        }
+        break;
+      }
+      case 'netmask': {
+        once();
+        const len = parseNetmask(v);
+        if (len === undefined) throw new UsageError(`--netmask: invalid netmask '${v}'`);
+        prefix4 = len;
+        break;
+      }
+      case 'gateway': {
+        const g4 = parseIPv4(v);
+        const g6 = g4 ? undefined : parseIPv6(v);
+        if (g4) {
+          if (gw4) throw new UsageError(`--gateway: IPv4 gateway given twice: '${v}'`);
+          if (isUnspecified(g4) || isMulticast(g4) || isLoopback(g4)) throw new UsageError(`--gateway: invalid IPv4 gateway '${v}'`);
+          gw4 = g4;
+        } else if (g6) {
+          if (gw6) throw new UsageError(`--gateway: IPv6 gateway given twice: '${v}'`);
+          if (isUnspecified(g6) || isMulticast(g6) || isLoopback(g6)) throw new UsageError(`--gateway: invalid IPv6 gateway '${v}'`);
+          gw6 = g6;
+        } else {
+          throw new UsageError(`--gateway: invalid address '${v}'`);
+        }
+        break;
+      }
+      case 'interface':
+        once();
+        if (!linkIndex(host, v)) throw new UsageError(`--interface: no such host interface '${v}'`);
+        hostIf = v;
+        break;
+      case 'ns-ifname':
+        once();
+        if (!/^[^\s/:]{1,15}$/.test(v) || v === '.' || v === '..') throw new UsageError(`--ns-ifname: invalid interface name '${v}'`);
+        nsIfname = v;
+        break;
+      case 'no-map-gw': mapGateway = false; break;
+      case 'ipv4-only': only4 = true; break;
+      case 'ipv6-only': only6 = true; break;
+      case 'config-net': configNet = true; break;
+      default:
+        throw new UsageError(`unrecognized option '--${name}'`);
+    }
+  }
+  if (only4 && only6) throw new UsageError('--ipv4-only and --ipv6-only are mutually exclusive');
+  if (quiet && (debug || trace)) throw new UsageError('--quiet conflicts with --debug and --trace');
+  logLevel = trace ? 'trace' : debug ? 'debug' : quiet ? 'warn' : 'info';
+
+  // IPv4: template interface, address, prefix, gateway.
+  let ip4: Ip4Config | null = null;
+  if (!only6) {
+    const def = defaultRoutes(host.routes4);
+    const index = hostIf ? linkIndex(host, hostIf) : def[0]?.oif ?? 0;
+    const candidates = index ? globalAddrs(host.addrs4, index, 4) : [];
+    const addr = addr4 ?? candidates[0]?.addr;
+    const gateway = gw4 ?? def.find((r) => r.oif === index)?.gateway ?? def[0]?.gateway ?? null;
+    if (addr) {
+      const match = host.addrs4.find((a) => prefixContains(a.addr, a.prefixLen, addr) && a.prefixLen > 0 && (!addr4 || a.addr.every((b, k) => b === addr[k])));
+      const matchNet = match ?? host.addrs4.find((a) => a.index === index && prefixContains(a.addr, a.prefixLen, addr));
+      const prefixLen = prefix4 ?? matchNet?.prefixLen ?? classfulPrefix(addr);
+      ip4 = { addr, prefixLen, gateway, hostIfname: index ? linkName(host, index) : '' };
+    } else if (addr4 === undefined && (gw4 || prefix4 !== undefined)) {
+      throw new UsageError('no IPv4 address: --gateway/--netmask need an IPv4 address (from the host or --address)');
+    }
+  }
+
+  let ip6: Ip6Config | null = null;
+  if (!only4 && mtu >= IPV6_MIN_MTU) {
+    const def = defaultRoutes(host.routes6);
+    const index = hostIf ? linkIndex(host, hostIf) : def[0]?.oif ?? 0;
+    const candidates = index ? globalAddrs(host.addrs6, index, 6) : [];
+    const addr = addr6 ?? candidates[0]?.addr;
+    const gateway = gw6 ?? def.find((r) => r.oif === index)?.gateway ?? def[0]?.gateway ?? null;
+    if (addr) {
+      const match = host.addrs6.find((a) => a.index === index && a.addr.every((b, k) => b === addr[k]));
+      const prefixLen = match?.prefixLen ?? 64;
+      ip6 = { addr, prefixLen, gateway, hostIfname: index ? linkName(host, index) : '', hostIfindex: index };
+    }
+  }
+  if (only6 && !ip6) throw new UsageError('--ipv6-only: no usable IPv6 address and default route on the host');
+  if (only4 && !ip4) throw new UsageError('--ipv4-only: no usable IPv4 address and default route on the host');
+
+  const templateIf = ip4?.hostIfname || ip6?.hostIfname || '';
+  return {
+    mode,
+    logLevel,
+    logFile,
+    logSize,
+    foreground,
+    help,
+    version,
+    configNet,
+    mtu,
+    nsIfname: nsIfname ?? (templateIf || 'tap0'),
+    ip4,
+    ip6,
+    mapGateway,
+    command: parsed.rest,
+  };
+}
+
+/** Human-readable summary of the configuration, for --debug. */
+export function describeConfig(c: Config): string[] {
+  const lines = [`namespace interface: ${c.nsIfname}, MTU ${c.mtu}`];
+  if (c.ip4) lines.push(`IPv4: ${formatIP(c.ip4.addr)}/${c.ip4.prefixLen} gateway ${c.ip4.gateway ? formatIP(c.ip4.gateway) : 'none'} (from ${c.ip4.hostIfname || 'options'})`);
+  else lines.push('IPv4: disabled');
+  if (c.ip6) lines.push(`IPv6: ${formatIP(c.ip6.addr)}/${c.ip6.prefixLen} gateway ${c.ip6.gateway ? formatIP(c.ip6.gateway) : 'none'} (from ${c.ip6.hostIfname || 'options'})`);
+  else lines.push('IPv6: disabled');
+  return lines;
+}

@@ -1,0 +1,222 @@
+/**
+ * The translation engine: one tap (or, later, one QEMU stream) on one side,
+ * host sockets on the other.
+ *
+ * Theory of operation: the loop reports the tap readable; `tapHandler` reads
+ * every ready frame in one call and walks them once: the Ethernet view
+ * decides between ARP (answered by the proxy), IPv4 and IPv6; IP views are
+ * checked (malformed frames are dropped and traced, never thrown), the
+ * guest's MAC is learned from what it sends, and each segment goes to its
+ * protocol handler. At the end of the batch the TCP handler writes each
+ * flow's collected payload with one call, and every frame queued for the
+ * guest leaves in one native call. Address mapping for traffic from the tap
+ * (`natFromTap`): the gateway address stands for the host's loopback unless
+ * `--no-map-gw`; every other address is used as it is (no NAT).
+ */
+import { native, E, errnoName } from './native.js';
+import { Loop, FdKind, monotonicNow } from './loop.js';
+import { TapIn, TapOut } from './l2/tapio.js';
+import { createLinkState, type LinkState } from './l2/link.js';
+import { arpTapHandler } from './l2/arp-proxy.js';
+import { ndpTapHandler } from './ndp/ndp.js';
+import { TcpHandler } from './tcp/tcp.js';
+import type { Config } from './conf.js';
+import type { Logger } from './log.js';
+import { addressEqual, isLinkLocal6 } from './inet.js';
+
+const ETH_P_IP = 0x0800;
+const ETH_P_ARP = 0x0806;
+const ETH_P_IPV6 = 0x86dd;
+const LOOPBACK4 = Uint8Array.of(127, 0, 0, 1);
+const LOOPBACK6 = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
+
+export interface EngineStats {
+  framesFromTap: number;
+  bytesFromTap: number;
+  framesToTap: number;
+  bytesToTap: number;
+  droppedFromTap: number;
+  tcp: { active: number; opened: number; closed: number; refused: number; bytesFromTap: number; bytesToTap: number; retransmits: number };
+}
+
+export interface EngineOptions {
+  config: Config;
+  tapFd: number;
+  log: Logger;
+  /** Called when the tap fails for good (the namespace went away). */
+  onTapGone?: (reason: string) => void;
+}
+
+export class Engine {
+  readonly loop: Loop;
+  readonly link: LinkState;
+  readonly tcp: TcpHandler;
+  private readonly tapIn: TapIn;
+  private readonly tapOut: TapOut;
+  private readonly log: Logger;
+  private readonly config: Config;
+  private readonly traceOn: boolean;
+  private droppedFromTap = 0;
+  private closed = false;
+
+  constructor(private readonly opts: EngineOptions) {
+    this.config = opts.config;
+    this.log = opts.log;
+    this.traceOn = this.log.isLevelEnabled('trace');
+    this.loop = new Loop((err) => this.log.error({ err }, `internal error: ${(err as Error)?.stack ?? String(err)}`));
+    this.tapIn = new TapIn(opts.tapFd);
+    this.tapOut = new TapOut(opts.tapFd);
+    this.link = createLinkState({
+      guestAddr4: opts.config.ip4?.addr ?? null,
+      guestAddr6: opts.config.ip6?.addr ?? null,
+    });
+    this.tcp = new TcpHandler({
+      loop: this.loop,
+      out: this.tapOut,
+      log: this.log,
+      mtu: opts.config.mtu,
+      ourMac: this.link.ourMac,
+      guestMac: () => this.link.guestMac,
+      natFromTap: (family, dst) => this.natFromTap(family, dst),
+      l4Checksums: true,
+    });
+    this.loop.on(FdKind.Tap, () => this.tapHandler());
+    this.loop.onBatchEnd(() => {
+      this.tcp.flushTapBatch();
+      this.tapOut.flush();
+    });
+    const rc = this.loop.add(opts.tapFd, FdKind.Tap, 0, 0x001 /* EPOLLIN */);
+    if (rc < 0) throw new Error(`cannot watch the tap device: ${errnoName(rc)}`);
+  }
+
+  /** Where traffic from the guest to `dst` goes on the host. */
+  natFromTap(family: 4 | 6, dst: Uint8Array): { addr: Uint8Array; scopeId: number } | null {
+    const c = this.config;
+    if (c.mapGateway) {
+      if (family === 4 && c.ip4?.gateway && addressEqual(dst, c.ip4.gateway)) return { addr: LOOPBACK4, scopeId: 0 };
+      if (family === 6 && c.ip6?.gateway && addressEqual(dst, c.ip6.gateway)) return { addr: LOOPBACK6, scopeId: 0 };
+    }
+    if (family === 6 && isLinkLocal6(dst)) return { addr: dst, scopeId: c.ip6?.hostIfindex ?? 0 };
+    return { addr: dst, scopeId: 0 };
+  }
+
+  private tapHandler(): void {
+    const now = monotonicNow();
+    for (let rounds = 0; rounds < 8; rounds++) {
+      const n = this.tapIn.read();
+      if (n < 0) {
+        if (n === -E.EAGAIN || n === -E.EINTR) return;
+        // EIO while the link is down (before configuration) is transient; anything else is fatal.
+        if (n === -5) return;
+        this.opts.onTapGone?.(`tap read: ${errnoName(n)}`);
+        return;
+      }
+      if (n === 0) return;
+      const buf = this.tapIn.buf;
+      const frames = this.tapIn.frames;
+      for (let i = 0; i < n; i++) this.frameFromTap(buf, frames[2 * i], frames[2 * i + 1], now);
+      // Payload in this batch points into the receive buffer: write it before the next read.
+      this.tcp.flushTapBatch();
+      if (n < 256) return;
+    }
+  }
+
+  /** Dispatch one frame from the guest. Never throws on bad input. */
+  frameFromTap(buf: Buffer, off: number, len: number, now: number): void {
+    if (len < 14) return this.drop('runt frame', len);
+    const ethertype = (buf[off + 12] << 8) | buf[off + 13];
+    // Learn the guest's MAC from unicast sources.
+    if (!(buf[off + 6] & 1)) {
+      const mac = this.link.guestMac;
+      if (mac[0] !== buf[off + 6] || mac[1] !== buf[off + 7] || mac[2] !== buf[off + 8] || mac[3] !== buf[off + 9] || mac[4] !== buf[off + 10] || mac[5] !== buf[off + 11]) {
+        mac.set(buf.subarray(off + 6, off + 12));
+        this.log.debug(`guest MAC address: ${[...mac].map((b) => b.toString(16).padStart(2, '0')).join(':')}`);
+      }
+    }
+    switch (ethertype) {
+      case ETH_P_ARP: {
+        const o = this.tapOut.reserve(64);
+        const r = arpTapHandler(this.link, buf, off, len, this.tapOut.buf, o);
+        if (r > 0) this.tapOut.commit(o, r);
+        return;
+      }
+      case ETH_P_IP: {
+        const ip = off + 14;
+        const avail = len - 14;
+        if (avail < 20) return this.drop('short IPv4 header', len);
+        const vihl = buf[ip];
+        const ihl = (vihl & 0x0f) * 4;
+        if (vihl >> 4 !== 4 || ihl < 20 || ihl > avail) return this.drop('bad IPv4 header', len);
+        const total = (buf[ip + 2] << 8) | buf[ip + 3];
+        if (total < ihl || total > avail) return this.drop('bad IPv4 length', len);
+        if (((buf[ip + 6] & 0x3f) | buf[ip + 7]) !== 0) return this.drop('IPv4 fragment', len);
+        if (this.config.ip4 === null) return this.drop('IPv4 disabled', len);
+        const proto = buf[ip + 9];
+        if (proto === 6) this.tcp.tapHandler(4, buf, ip, ip + ihl, total - ihl, now);
+        else this.drop(`IPv4 protocol ${proto}`, len);
+        return;
+      }
+      case ETH_P_IPV6: {
+        const ip = off + 14;
+        const avail = len - 14;
+        if (avail < 40) return this.drop('short IPv6 header', len);
+        if (buf[ip] >> 4 !== 6) return this.drop('bad IPv6 version', len);
+        const plen = (buf[ip + 4] << 8) | buf[ip + 5];
+        if (40 + plen > avail) return this.drop('bad IPv6 length', len);
+        let nh = buf[ip + 6];
+        let l4 = ip + 40;
+        const end = ip + 40 + plen;
+        // Skip hop-by-hop, routing and destination options headers (bounded).
+        for (let k = 0; k < 8 && (nh === 0 || nh === 43 || nh === 60); k++) {
+          if (l4 + 8 > end) return this.drop('truncated IPv6 extension header', len);
+          const next = buf[l4];
+          l4 += (buf[l4 + 1] + 1) * 8;
+          nh = next;
+        }
+        if (l4 > end) return this.drop('truncated IPv6 extension header', len);
+        if (nh === 58) {
+          const o = this.tapOut.reserve(128);
+          const r = ndpTapHandler(this.link, buf, off, len, this.tapOut.buf, o);
+          if (r > 0) this.tapOut.commit(o, r);
+          else if (this.traceOn) this.log.trace('ICMPv6 from guest: not answered');
+          return;
+        }
+        if (this.config.ip6 === null) return this.drop('IPv6 disabled', len);
+        if (nh === 6) this.tcp.tapHandler(6, buf, ip, l4, end - l4, now);
+        else this.drop(`IPv6 next header ${nh}`, len);
+        return;
+      }
+      default:
+        return this.drop(`ethertype 0x${ethertype.toString(16)}`, len);
+    }
+  }
+
+  private drop(reason: string, len: number): void {
+    this.droppedFromTap++;
+    if (this.traceOn) this.log.trace(`tap: dropped ${len}-byte frame: ${reason}`);
+  }
+
+  stats(): EngineStats {
+    const t = this.tcp.stats;
+    return {
+      framesFromTap: this.tapIn.framesIn,
+      bytesFromTap: this.tapIn.bytesIn,
+      framesToTap: this.tapOut.framesOut,
+      bytesToTap: this.tapOut.bytesOut,
+      droppedFromTap: this.droppedFromTap,
+      tcp: { active: this.tcp.count, opened: t.opened, closed: t.closed, refused: t.refused, bytesFromTap: t.bytesFromTap, bytesToTap: t.bytesToTap, retransmits: t.retransmits },
+    };
+  }
+
+  /** Stop: reset every connection, flush, stop polling. Does not close the tap fd. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.tcp.closeAll();
+    this.tapOut.flush();
+    this.loop.del(this.opts.tapFd);
+    this.loop.close();
+  }
+}
+
+export { native };

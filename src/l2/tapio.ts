@@ -1,0 +1,126 @@
+/**
+ * Frame I/O on the tap device, in batches.
+ *
+ * Theory of operation: `TapIn` reads every ready frame in one native call
+ * into a shared receive buffer with an offsets table; the frames are valid
+ * until the next read. `TapOut` is a bump allocator over one large transmit
+ * buffer: protocol code reserves room, builds a frame in place (headers from
+ * templates, payload peeked straight from a socket into the slot), and
+ * commits it; `flush()` hands every committed frame to the kernel in one
+ * native call. The loop flushes at the end of each event batch, and a
+ * reservation that does not fit flushes first. A tap device takes frames one
+ * write each, so the batching saves crossings of the native boundary, not
+ * syscalls.
+ */
+import { native, E } from '../native.js';
+
+/** The largest frame we ever build or accept: 65535 bytes of IP plus an Ethernet header. */
+export const MAX_FRAME = 65535 + 14;
+
+export interface FrameSink {
+  /** Reserve `maxLen` bytes for a frame; returns its offset in `buf`. */
+  reserve(maxLen: number): number;
+  /** Commit the frame at `off` with its final length. */
+  commit(off: number, len: number): void;
+  readonly buf: Buffer;
+}
+
+export class TapOut implements FrameSink {
+  readonly buf: Buffer;
+  private readonly frames: Int32Array;
+  private count = 0;
+  private cursor = 0;
+  /** Frames handed to the kernel, and frames it refused. */
+  framesOut = 0;
+  bytesOut = 0;
+  dropped = 0;
+
+  constructor(
+    private fd: number,
+    size = 8 << 20,
+    private readonly maxFrames = 512,
+    /** Called once per flush with every committed frame (pcap capture, tests). */
+    private readonly tap?: (buf: Buffer, frames: Int32Array, count: number) => void,
+  ) {
+    this.buf = Buffer.alloc(size);
+    this.frames = new Int32Array(2 * maxFrames);
+  }
+
+  /** Space left without flushing. */
+  get room(): number {
+    return this.count >= this.maxFrames ? 0 : this.buf.length - this.cursor;
+  }
+
+  reserve(maxLen: number): number {
+    if (this.count >= this.maxFrames || this.cursor + maxLen > this.buf.length) this.flush();
+    return this.cursor;
+  }
+
+  commit(off: number, len: number): void {
+    this.frames[2 * this.count] = off;
+    this.frames[2 * this.count + 1] = len;
+    this.count++;
+    this.cursor = (off + len + 7) & ~7;
+  }
+
+  /** Number of committed frames not yet written. */
+  get pending(): number {
+    return this.count;
+  }
+
+  /** Write every committed frame to the tap. Frames the kernel refuses are dropped (TCP retransmits). */
+  flush(): void {
+    if (this.count === 0) {
+      this.cursor = 0;
+      return;
+    }
+    if (this.tap) this.tap(this.buf, this.frames, this.count);
+    let done = 0;
+    while (done < this.count) {
+      const n = native.tapWrite(this.fd, this.buf, done === 0 ? this.frames : this.frames.subarray(2 * done), this.count - done);
+      if (n < 0) {
+        if (n === -E.EAGAIN || n === -E.ENOBUFS || n === -E.EINTR) {
+          // The namespace is not keeping up: drop this frame, keep the rest.
+        }
+        this.dropped++;
+        done++;
+        continue;
+      }
+      for (let i = done; i < done + n; i++) this.bytesOut += this.frames[2 * i + 1];
+      this.framesOut += n;
+      done += n;
+      if (n === 0) {
+        this.dropped += this.count - done;
+        break;
+      }
+    }
+    this.count = 0;
+    this.cursor = 0;
+  }
+}
+
+export class TapIn {
+  readonly buf: Buffer;
+  readonly frames: Int32Array;
+  framesIn = 0;
+  bytesIn = 0;
+
+  constructor(
+    private fd: number,
+    size = 4 << 20,
+    private readonly maxFrames = 256,
+  ) {
+    this.buf = Buffer.alloc(size);
+    this.frames = new Int32Array(2 * maxFrames);
+  }
+
+  /** Read a batch; returns the frame count (0 if none), or -errno. */
+  read(): number {
+    const n = native.tapRead(this.fd, this.buf, this.frames, this.maxFrames);
+    if (n > 0) {
+      this.framesIn += n;
+      for (let i = 0; i < n; i++) this.bytesIn += this.frames[2 * i + 1];
+    }
+    return n;
+  }
+}

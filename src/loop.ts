@@ -1,0 +1,139 @@
+/**
+ * The event loop: one epoll fd (native Poller) watched by libuv, one enum of
+ * fd kinds, one switch.
+ *
+ * Theory of operation: every fd the engine watches is registered with a tag
+ * `kind << 24 | index`, where `index` names the object of that kind (a TCP
+ * connection slot, say). When epoll reports events, the native side hands a
+ * batch of `[tag, events]` pairs to `dispatch`, which calls the handler
+ * registered for each kind. After a batch, the "batch end" hooks run: this is
+ * where frames queued for the tap during the batch leave in one write call,
+ * and where data collected per flow is flushed. Timers are one periodic tick
+ * that passes `now` (milliseconds, monotonic) down to the protocol code, so
+ * that code never reads the clock itself and stays testable.
+ */
+import { native, type Poller } from './native.js';
+
+/** Kinds of fds the loop dispatches. */
+export const enum FdKind {
+  Tap = 1,
+  TcpSock = 2,
+  Child = 3,
+  Watch = 4,
+}
+
+export type FdHandler = (index: number, events: number, now: number) => void;
+
+/** Milliseconds from an arbitrary origin, monotonic. */
+export function monotonicNow(): number {
+  return performance.now();
+}
+
+export class Loop {
+  private readonly poller: Poller;
+  private readonly handlers: Array<FdHandler | undefined> = [];
+  private readonly batchEnd: Array<(now: number) => void> = [];
+  private readonly ticks: Array<(now: number) => void> = [];
+  private tickTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** Set while dispatching, so nested work can tell it will be flushed. */
+  inBatch = false;
+
+  constructor(
+    private readonly onError: (err: unknown) => void,
+    readonly tickMs = 50,
+  ) {
+    this.poller = new native.Poller((events, count) => this.dispatch(events, count), 256);
+  }
+
+  /** Register the handler for an fd kind. */
+  on(kind: FdKind, handler: FdHandler): void {
+    this.handlers[kind] = handler;
+  }
+
+  /** Run `fn` after each batch of events (and after each tick). */
+  onBatchEnd(fn: (now: number) => void): void {
+    this.batchEnd.push(fn);
+  }
+
+  /** Run `fn(now)` every tick. */
+  onTick(fn: (now: number) => void): void {
+    this.ticks.push(fn);
+    if (!this.tickTimer && !this.closed) {
+      this.tickTimer = setInterval(() => this.tick(), this.tickMs);
+      this.tickTimer.unref();
+    }
+  }
+
+  /** Watch `fd` as (kind, index) for `events`. Returns 0 or -errno. */
+  add(fd: number, kind: FdKind, index: number, events: number): number {
+    return this.poller.add(fd, events, ((kind << 24) | index) >>> 0);
+  }
+
+  /** Change what is watched on `fd`. Returns 0 or -errno. */
+  mod(fd: number, kind: FdKind, index: number, events: number): number {
+    return this.poller.mod(fd, events, ((kind << 24) | index) >>> 0);
+  }
+
+  /** Stop watching `fd`. Returns 0 or -errno. */
+  del(fd: number): number {
+    return this.poller.del(fd);
+  }
+
+  /** Let the process exit even though the loop is open. */
+  unref(): void {
+    this.poller.unref();
+  }
+
+  ref(): void {
+    this.poller.ref();
+  }
+
+  private dispatch(events: Uint32Array, count: number): void {
+    const now = monotonicNow();
+    this.inBatch = true;
+    try {
+      for (let i = 0; i < count; i++) {
+        const tag = events[2 * i];
+        const ev = events[2 * i + 1];
+        const handler = this.handlers[tag >>> 24];
+        if (handler) handler(tag & 0xffffff, ev, now);
+      }
+    } catch (err) {
+      this.onError(err);
+    } finally {
+      this.inBatch = false;
+      this.runBatchEnd(now);
+    }
+  }
+
+  private runBatchEnd(now: number): void {
+    for (const fn of this.batchEnd) {
+      try {
+        fn(now);
+      } catch (err) {
+        this.onError(err);
+      }
+    }
+  }
+
+  private tick(): void {
+    const now = monotonicNow();
+    for (const fn of this.ticks) {
+      try {
+        fn(now);
+      } catch (err) {
+        this.onError(err);
+      }
+    }
+    this.runBatchEnd(now);
+  }
+
+  /** Stop the loop: no more events or ticks. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.poller.close();
+  }
+}

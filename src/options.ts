@@ -1,0 +1,139 @@
+/**
+ * Command-line parsing compatible with pasta(1) and passt(1) (getopt_long).
+ *
+ * Theory of operation: one table lists every option we support, with its
+ * short and long name, whether it takes an argument, and its help text. The
+ * parser walks argv like getopt_long with a leading '+': short options can be
+ * grouped (`-46`), arguments are attached (`-m1500`, `--mtu=1500`) or
+ * separate (`-m 1500`), long options may be abbreviated when unambiguous, and
+ * the first non-option argument (or `--`) ends option parsing: the rest is
+ * the command. Errors are one-line messages in getopt's words, raised as
+ * {@link UsageError} so the command-line front end prints them and exits 1.
+ * The same table renders `--help`, so the help and the parser cannot drift.
+ */
+
+/** A usage error: printed as one line, exit code 1. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export interface OptionSpec {
+  long: string;
+  short?: string;
+  /** 'none': a flag; 'required': takes a value. */
+  arg: 'none' | 'required';
+  /** Placeholder for the value in help output. */
+  valueName?: string;
+  help: string;
+  /** Which front ends accept this option. */
+  modes: ReadonlyArray<'pasta' | 'passt'>;
+}
+
+const both = ['pasta', 'passt'] as const;
+const pastaOnly = ['pasta'] as const;
+
+/** Every option we support, in pasta(1)'s order. */
+export const OPTIONS: readonly OptionSpec[] = [
+  { long: 'debug', short: 'd', arg: 'none', help: 'Be verbose', modes: both },
+  { long: 'trace', arg: 'none', help: 'Be extra verbose, show single packets; implies --debug', modes: both },
+  { long: 'quiet', short: 'q', arg: 'none', help: "Don't print informational messages", modes: both },
+  { long: 'foreground', short: 'f', arg: 'none', help: "Don't run in background (a spawned command always keeps pasta in the foreground)", modes: both },
+  { long: 'stderr', short: 'e', arg: 'none', help: 'Log to standard error too (the default without --log-file)', modes: both },
+  { long: 'log-file', short: 'l', arg: 'required', valueName: 'PATH', help: 'Log (only) to the given file', modes: both },
+  { long: 'log-size', arg: 'required', valueName: 'BYTES', help: 'Maximum size of the log file; default: 1 MiB', modes: both },
+  { long: 'help', short: 'h', arg: 'none', help: 'Display this help message and exit', modes: both },
+  { long: 'version', arg: 'none', help: 'Show version and exit', modes: both },
+  { long: 'mtu', short: 'm', arg: 'required', valueName: 'MTU', help: 'Set the MTU of the namespace interface; default: 65520', modes: both },
+  { long: 'address', short: 'a', arg: 'required', valueName: 'ADDR', help: 'Assign IPv4 or IPv6 address ADDR (at most once per family); default: the host address of the interface with the default route', modes: both },
+  { long: 'netmask', short: 'n', arg: 'required', valueName: 'MASK', help: 'Assign IPv4 MASK, dot-decimal or bits; default: the netmask of the matching host address', modes: both },
+  { long: 'gateway', short: 'g', arg: 'required', valueName: 'ADDR', help: 'Use IPv4 or IPv6 address ADDR as gateway (at most once per family); default: the host default gateway', modes: both },
+  { long: 'interface', short: 'i', arg: 'required', valueName: 'NAME', help: 'Host interface to derive addresses and routes from; default: the interface with the first default route', modes: both },
+  { long: 'no-map-gw', arg: 'none', help: "Don't map connections to the gateway address to the host's loopback", modes: both },
+  { long: 'ipv4-only', short: '4', arg: 'none', help: 'Enable IPv4 operation only', modes: both },
+  { long: 'ipv6-only', short: '6', arg: 'none', help: 'Enable IPv6 operation only', modes: both },
+  { long: 'ns-ifname', short: 'I', arg: 'required', valueName: 'NAME', help: 'Namespace interface name; default: the name of the host interface with the default route, else tap0', modes: pastaOnly },
+  { long: 'config-net', arg: 'none', help: 'Configure addresses, routes and the link of the tap interface in the namespace', modes: pastaOnly },
+];
+
+export interface ParsedArgs {
+  /** Option values in order of appearance: [long name, value (or true)]. */
+  options: Array<[string, string | true]>;
+  /** The command (or PID) after the options. */
+  rest: string[];
+}
+
+/** Parse argv (without node and script) as getopt_long with '+' would. */
+export function parseArgs(argv: readonly string[], mode: 'pasta' | 'passt'): ParsedArgs {
+  const table = OPTIONS.filter((o) => o.modes.includes(mode));
+  const byShort = new Map(table.filter((o) => o.short).map((o) => [o.short!, o]));
+  const options: Array<[string, string | true]> = [];
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') {
+      i++;
+      break;
+    }
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
+      const exact = table.find((o) => o.long === name);
+      const candidates = exact ? [exact] : table.filter((o) => o.long.startsWith(name));
+      if (candidates.length === 0 || name.length === 0) throw new UsageError(`unrecognized option '--${name}'`);
+      if (candidates.length > 1) throw new UsageError(`option '--${name}' is ambiguous`);
+      const spec = candidates[0];
+      if (spec.arg === 'none') {
+        if (eq >= 0) throw new UsageError(`option '--${spec.long}' doesn't allow an argument`);
+        options.push([spec.long, true]);
+      } else if (eq >= 0) {
+        options.push([spec.long, arg.slice(eq + 1)]);
+      } else {
+        if (i + 1 >= argv.length) throw new UsageError(`option '--${spec.long}' requires an argument`);
+        options.push([spec.long, argv[++i]]);
+      }
+      continue;
+    }
+    if (arg.startsWith('-') && arg.length > 1) {
+      for (let j = 1; j < arg.length; j++) {
+        const ch = arg[j];
+        const spec = byShort.get(ch);
+        if (!spec) throw new UsageError(`invalid option -- '${ch}'`);
+        if (spec.arg === 'none') {
+          options.push([spec.long, true]);
+          continue;
+        }
+        if (j + 1 < arg.length) {
+          options.push([spec.long, arg.slice(j + 1)]);
+        } else {
+          if (i + 1 >= argv.length) throw new UsageError(`option requires an argument -- '${ch}'`);
+          options.push([spec.long, argv[++i]]);
+        }
+        break;
+      }
+      continue;
+    }
+    break; // first non-option: the command starts here
+  }
+  return { options, rest: argv.slice(i) };
+}
+
+/** Help text rendered from the option table. */
+export function helpText(mode: 'pasta' | 'passt'): string {
+  const lines: string[] = [];
+  if (mode === 'pasta') {
+    lines.push(
+      'Usage: pasta [OPTION]... [COMMAND [ARG]...]',
+      '',
+      'Run COMMAND (default: $SHELL, else /bin/sh) in a new user and network',
+      'namespace connected to the host network through a tap device.',
+      '',
+    );
+  } else {
+    lines.push('Usage: passt [OPTION]...', '');
+  }
+  for (const o of OPTIONS.filter((o) => o.modes.includes(mode))) {
+    const names = (o.short ? `-${o.short}, ` : '    ') + `--${o.long}` + (o.valueName ? ` ${o.valueName}` : '');
+    lines.push(`  ${names.padEnd(28)} ${o.help}`);
+  }
+  return lines.join('\n') + '\n';
+}

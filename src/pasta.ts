@@ -1,0 +1,174 @@
+/**
+ * pasta: a network namespace connected through a tap device.
+ *
+ * Theory of operation: Node runs several threads before any JavaScript
+ * starts, so this process can neither unshare nor enter a user namespace
+ * (DESIGN.md). Instead:
+ *
+ * 1. `nsCreate` forks a child that unshares a new network namespace — and,
+ *    when we are not root, a new user namespace mapping our uid and gid to
+ *    root — and then waits. That child later execs the command.
+ * 2. `nsHelper` forks a single-threaded helper that joins those namespaces
+ *    and stays there, creating the tap device and any socket we need inside
+ *    (the rtnetlink socket that configures the namespace first of all), and
+ *    hands the fds back over SCM_RIGHTS. Sockets keep the namespace they were
+ *    created in, so this process uses them from the host's namespace, where
+ *    its own host sockets live.
+ * 3. With `--config-net`, the namespace is configured over rtnetlink (link
+ *    up, MTU, the host's addresses and default routes); the engine starts
+ *    translating; then the child is let go to exec the command, so the
+ *    command never sees an unconfigured namespace.
+ * 4. When the command exits (its pidfd becomes readable), everything is
+ *    torn down and pasta exits with the command's status.
+ */
+import { native, C, errnoName } from './native.js';
+import { Netlink } from './netlink.js';
+import { Engine } from './engine.js';
+import { FdKind } from './loop.js';
+import type { Config, HostNet } from './conf.js';
+import type { Logger } from './log.js';
+import { formatIP } from './inet.js';
+
+/** Read the host's links, addresses and routes over rtnetlink (in our own namespace). */
+export function readHostNet(): HostNet {
+  const fd = native.socket(C.AF_NETLINK, C.SOCK_RAW, C.NETLINK_ROUTE);
+  if (fd < 0) throw new Error(`cannot open a netlink socket: ${errnoName(fd)}`);
+  try {
+    const nl = new Netlink(fd);
+    return {
+      links: nl.links(),
+      addrs4: nl.addrs(4),
+      addrs6: nl.addrs(6),
+      routes4: nl.routes(4),
+      routes6: nl.routes(6),
+    };
+  } finally {
+    native.close(fd);
+  }
+}
+
+/** Configure the namespace side: loopback always; with --config-net the tap's MTU, addresses, link and routes. */
+export function configureNamespace(nl: Netlink, config: Config, tapIndex: number, log: Logger): void {
+  const lo = nl.links().find((l) => l.name === 'lo');
+  if (lo) nl.linkSetUp(lo.index, true);
+  if (!config.configNet) return;
+  nl.linkSetMtu(tapIndex, config.mtu);
+  if (config.ip6) {
+    nl.addrAdd(tapIndex, 6, config.ip6.addr, config.ip6.prefixLen, { nodad: true });
+  }
+  if (config.ip4) {
+    nl.addrAdd(tapIndex, 4, config.ip4.addr, config.ip4.prefixLen);
+  }
+  nl.linkSetUp(tapIndex, true);
+  if (config.ip4?.gateway) {
+    nl.routeAdd({ family: 4, dst: null, dstLen: 0, gateway: config.ip4.gateway, oif: tapIndex, onlink: true });
+  }
+  if (config.ip6?.gateway) {
+    nl.routeAdd({ family: 6, dst: null, dstLen: 0, gateway: config.ip6.gateway, oif: tapIndex });
+  }
+  log.debug(
+    `namespace configured: ${config.nsIfname} mtu ${config.mtu}` +
+      (config.ip4 ? `, ${formatIP(config.ip4.addr)}/${config.ip4.prefixLen} via ${config.ip4.gateway ? formatIP(config.ip4.gateway) : '-'}` : '') +
+      (config.ip6 ? `, ${formatIP(config.ip6.addr)}/${config.ip6.prefixLen} via ${config.ip6.gateway ? formatIP(config.ip6.gateway) : '-'}` : ''),
+  );
+}
+
+export interface SpawnSpec {
+  argv: string[];
+  env: string[];
+  cwd: string;
+}
+
+/** A running pasta: the namespace, its command, the engine. */
+export class PastaRun {
+  readonly pid: number;
+  readonly engine: Engine;
+  /** Path of the namespace's network namespace file, as seen from this process. */
+  readonly netnsPath: string;
+  private readonly pidfd: number;
+  private readonly netnsFd: number;
+  private readonly usernsFd: number;
+  private readonly ctlFd: number;
+  private readonly tapFd: number;
+  private exitResolve!: (code: number) => void;
+  /** Resolves with the command's exit status (128 + signal if killed). */
+  readonly exited: Promise<number>;
+  private done = false;
+
+  constructor(
+    readonly config: Config,
+    private readonly log: Logger,
+    spawn: SpawnSpec,
+  ) {
+    this.exited = new Promise((resolve) => (this.exitResolve = resolve));
+    const uid = process.getuid?.() ?? 0;
+    const gid = process.getgid?.() ?? 0;
+    const ns = native.nsCreate({ userns: uid !== 0, uid, gid, argv: spawn.argv, env: spawn.env, cwd: spawn.cwd });
+    this.pid = ns.pid;
+    this.pidfd = ns.pidfd;
+    this.netnsFd = ns.netnsFd;
+    this.usernsFd = ns.usernsFd;
+    this.netnsPath = `/proc/${ns.pid}/ns/net`;
+    let helper: { pid: number; ctlFd: number } | undefined;
+    let tapFd = -1;
+    let engine: Engine | undefined;
+    try {
+      helper = native.nsHelper(ns.usernsFd, ns.netnsFd);
+      const info = new Int32Array(1);
+      tapFd = native.nsTap(helper.ctlFd, config.nsIfname, info);
+      if (tapFd < 0) throw new Error(`cannot create tap device ${config.nsIfname} in the namespace: ${errnoName(tapFd)}`);
+      const tapIndex = info[0];
+      const nlFd = native.nsSocket(helper.ctlFd, C.AF_NETLINK, C.SOCK_RAW, C.NETLINK_ROUTE);
+      if (nlFd < 0) throw new Error(`cannot open a netlink socket in the namespace: ${errnoName(nlFd)}`);
+      try {
+        configureNamespace(new Netlink(nlFd), config, tapIndex, log);
+      } finally {
+        native.close(nlFd);
+      }
+      engine = new Engine({ config, tapFd, log, onTapGone: (why) => log.error(`tap device gone: ${why}`) });
+      engine.loop.on(FdKind.Child, () => this.childEvent());
+      const rc = engine.loop.add(this.pidfd, FdKind.Child, 0, C.EPOLLIN);
+      if (rc < 0) throw new Error(`cannot watch the command's pidfd: ${errnoName(rc)}`);
+    } catch (err) {
+      engine?.close();
+      if (tapFd >= 0) native.close(tapFd);
+      if (helper) native.close(helper.ctlFd);
+      native.kill(ns.pid, C.SIGKILL);
+      native.close(ns.goFd);
+      this.closeFds();
+      throw err;
+    }
+    this.ctlFd = helper.ctlFd;
+    this.tapFd = tapFd;
+    this.engine = engine;
+    // Everything is ready: let the command run.
+    native.nsGo(ns.goFd);
+  }
+
+  private closeFds(): void {
+    for (const fd of [this.pidfd, this.netnsFd, this.usernsFd]) if (fd >= 0) native.close(fd);
+  }
+
+  private childEvent(): void {
+    const status = native.waitPidfd(this.pidfd);
+    if (status === -1) return;
+    this.log.debug(`command exited with status ${status}`);
+    this.shutdown(status < 0 ? 1 : status);
+  }
+
+  /** Send a signal to the command. */
+  kill(signal: number): void {
+    if (!this.done) native.kill(this.pid, signal);
+  }
+
+  /** Stop translating and release everything; resolves `exited` if the command has not exited yet. */
+  shutdown(status = 0): void {
+    if (this.done) return;
+    this.done = true;
+    this.engine.close();
+    native.close(this.tapFd);
+    native.close(this.ctlFd);
+    this.closeFds();
+    this.exitResolve(status);
+  }
+}

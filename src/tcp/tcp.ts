@@ -1,0 +1,980 @@
+/**
+ * TCP translation between the tap (the guest or namespace) and host sockets.
+ *
+ * Theory of operation, as in passt(1)'s tcp.c: this is not a TCP stack. For
+ * each connection the guest opens, we open an ordinary nonblocking host
+ * socket towards the same destination and *adapt* one side's segments to the
+ * other's socket operations, keeping no data buffers of our own:
+ *
+ * - Guest SYN: a nonblocking connect(); the SYN-ACK goes back only once the
+ *   connect completes, so the guest sees the remote's real accept or refusal
+ *   (RST at once on ECONNREFUSED and unreachable destinations). The guest's
+ *   MSS option becomes TCP_MAXSEG of the host socket; window scaling is
+ *   negotiated with the guest independently of the host side.
+ * - Host to guest: data is *peeked* (MSG_PEEK, with SO_PEEK_OFF where the
+ *   kernel has it, so each byte is copied once) straight into frame slots of
+ *   the tap transmit buffer, after a header template. Peeked data stays in
+ *   the socket until the guest acknowledges it; only then is it consumed
+ *   (recv with MSG_TRUNC). Retransmission (three duplicate ACKs or the ACK
+ *   timeout) rewinds to the guest's acknowledged sequence and peeks again.
+ * - Guest to host: in-order payload of a batch of frames is written to the
+ *   socket with one sendmsg per flow; the ACK sent back covers what the
+ *   socket took, and the window advertised is the free space of the socket's
+ *   send buffer (SO_SNDBUF minus SIOCOUTQ, from one native call), so the
+ *   guest is flow-controlled by the real host connection. What the socket did
+ *   not take is not acknowledged and comes again.
+ * - FIN both ways with half-close (shutdown(SHUT_WR) for a guest FIN, a FIN
+ *   to the guest when the host socket reaches EOF), RST both ways (SO_LINGER
+ *   0 close for a guest RST).
+ *
+ * Connection state is a set of event bits changed only through `setEvents`,
+ * which also logs the change and updates what epoll watches — rather than an
+ * RFC 793 state switch. Handlers are named by where traffic comes from:
+ * `tapHandler` (a frame from the guest), `sockHandler` (a host socket is
+ * ready). Bad segments are dropped and traced, never thrown.
+ */
+import { native, C, E, errnoName } from '../native.js';
+import { FdKind, type Loop } from '../loop.js';
+import type { TapOut } from '../l2/tapio.js';
+import type { Logger } from '../log.js';
+import { formatIP } from '../inet.js';
+import { l4Checksum4, l4Checksum6 } from '../l2/checksum.js';
+
+/** TCP flags. */
+export const FIN = 0x01;
+export const SYN = 0x02;
+export const RST = 0x04;
+export const PSH = 0x08;
+export const ACK = 0x10;
+
+/** Connection events (bits). */
+export const enum Ev {
+  /** Guest SYN seen, connect() in progress. */
+  TapSynRcvd = 1 << 0,
+  /** connect() completed, SYN-ACK sent to the guest. */
+  TapSynAckSent = 1 << 1,
+  /** The guest acknowledged our SYN-ACK: data may flow both ways. */
+  Established = 1 << 2,
+  /** The host socket reached EOF. */
+  SockFinRcvd = 1 << 3,
+  /** We sent a FIN to the guest (after all data). */
+  TapFinSent = 1 << 4,
+  /** The guest acknowledged our FIN. */
+  TapFinAcked = 1 << 5,
+  /** The guest sent a FIN; the socket's write side is shut down. */
+  TapFinRcvd = 1 << 6,
+  /** Data waits in the guest's segments that the socket could not take. */
+  SockFull = 1 << 7,
+  /** The guest's window is full: stop reading the socket. */
+  Stalled = 1 << 8,
+  /** Gone: the slot can be reused. */
+  Closed = 1 << 9,
+}
+
+const EV_NAMES = ['TAP_SYN_RCVD', 'TAP_SYN_ACK_SENT', 'ESTABLISHED', 'SOCK_FIN_RCVD', 'TAP_FIN_SENT', 'TAP_FIN_ACKED', 'TAP_FIN_RCVD', 'SOCK_FULL', 'STALLED', 'CLOSED'];
+
+function eventNames(ev: number): string {
+  const names: string[] = [];
+  for (let i = 0; i < EV_NAMES.length; i++) if (ev & (1 << i)) names.push(EV_NAMES[i]);
+  return names.join('|') || 'none';
+}
+
+/** Window scale we offer to the guest (passt uses 8). */
+const OUR_WSCALE = 8;
+/** Largest window we advertise (after scaling). */
+const MAX_WINDOW = 0xffff << OUR_WSCALE;
+/** Default MSS when the guest sends none (RFC 879 / RFC 8200). */
+const DEFAULT_MSS4 = 536;
+const DEFAULT_MSS6 = 1220;
+/** Retransmission timeout for data and FIN to the guest, doubling per retry. */
+const ACK_TIMEOUT_MS = 1000;
+const MAX_RETRANS = 8;
+/** SYN-ACK retransmission and how long a connect() may take. */
+const SYN_TIMEOUT_MS = 10_000;
+/** How long a fully closed-by-guest connection waits for our FIN to be acknowledged. */
+const FIN_TIMEOUT_MS = 60_000;
+/** Idle timeout for a connection where nothing happens at all (passt: 2 hours). */
+const ACTIVITY_TIMEOUT_MS = 2 * 60 * 60 * 1000;
+/** Most bytes peeked from one socket in one go. */
+const MAX_PEEK = 4 << 20;
+
+const ETH_HLEN = 14;
+
+/** seq a < b, modulo 2^32. */
+function seqLt(a: number, b: number): boolean {
+  return ((a - b) | 0) < 0;
+}
+function seqLe(a: number, b: number): boolean {
+  return ((a - b) | 0) <= 0;
+}
+function seqDiff(a: number, b: number): number {
+  return (a - b) | 0;
+}
+
+export interface TcpStats {
+  opened: number;
+  closed: number;
+  refused: number;
+  bytesFromTap: number;
+  bytesToTap: number;
+  framesToTap: number;
+  retransmits: number;
+  dropped: number;
+}
+
+/** What the TCP handler needs from its surroundings. */
+export interface TcpContext {
+  loop: Loop;
+  out: TapOut;
+  log: Logger;
+  mtu: number;
+  ourMac: Uint8Array;
+  /** The guest's MAC, learned from its frames (read at connection set-up). */
+  guestMac(): Uint8Array;
+  /**
+   * Where a connection from the guest to `dst` goes on the host: the same
+   * address by default, the host's loopback for the gateway address (map-gw).
+   * Returns null to refuse (RST).
+   */
+  natFromTap(family: 4 | 6, dst: Uint8Array): { addr: Uint8Array; scopeId: number } | null;
+  /** Whether frames to the tap need layer-4 checksums (false when the tap takes them as already verified). */
+  l4Checksums: boolean;
+}
+
+export class TcpConn {
+  fd = -1;
+  events = 0;
+  family: 4 | 6 = 4;
+  /** The guest's address and port. */
+  guestAddr!: Uint8Array;
+  guestPort = 0;
+  /** The remote endpoint as the guest sees it. */
+  remoteAddr!: Uint8Array;
+  remotePort = 0;
+  key = '';
+  /** Header template: Ethernet + IP + TCP, addresses filled. */
+  header!: Buffer;
+  hdrLen = 0;
+  ipSum = 0;
+
+  // Sequence numbers, unsigned 32 bit.
+  /** Next sequence number we send to the guest. */
+  seqToTap = 0;
+  /** Highest acknowledgement from the guest. */
+  seqAckFromTap = 0;
+  /** Next sequence number expected from the guest. */
+  seqFromTap = 0;
+  /** Last acknowledgement we sent to the guest. */
+  seqAckToTap = 0;
+  /** Our initial sequence number. */
+  seqInitToTap = 0;
+
+  /** Guest window in bytes (scaled), its scale, and whether it offered scaling. */
+  wndFromTap = 0;
+  wsFromTap = 0;
+  wsToTap = 0;
+  /** Last window we advertised (bytes). */
+  wndToTap = 0;
+  /** Segment size for data to the guest. */
+  mss = DEFAULT_MSS4;
+
+  dupAcks = 0;
+  retrans = 0;
+  /** Timer deadline (ms, monotonic) or 0. */
+  deadline = 0;
+  lastActivity = 0;
+  /** Whether SO_PEEK_OFF works on this socket. */
+  peekOffset = false;
+  /** Events currently watched on the fd (0: not registered). */
+  watched = 0;
+
+  /** In-order guest payload of this batch, to write with one sendmsg. */
+  pendingCount = 0;
+  pendingBytes = 0;
+  /** A FIN from the guest follows the pending payload. */
+  pendingFin = false;
+  /** An ACK should go to the guest at the end of the batch. */
+  ackDue = false;
+
+  bytesFromTap = 0;
+  bytesToTap = 0;
+
+  constructor(readonly index: number) {}
+}
+
+/**
+ * The TCP translation for one engine instance: a flow table with hashed
+ * lookup (by guest/remote addresses and ports), slots indexed for epoll tags,
+ * and timers that free dead flows.
+ */
+export class TcpHandler {
+  private readonly conns: Array<TcpConn | undefined> = [];
+  private readonly free: number[] = [];
+  private readonly byKey = new Map<string, TcpConn>();
+  private readonly dirty = new Set<TcpConn>();
+  private readonly timed = new Set<TcpConn>();
+  private readonly info = new Uint32Array(16);
+  private readonly intOut = new Int32Array(1);
+  private readonly iovOff: Int32Array;
+  private readonly iovLen: Int32Array;
+  private readonly peekOff = new Int32Array(512);
+  private readonly peekLen = new Int32Array(512);
+  private pendingBuf: Buffer | null = null;
+  private readonly pendingConnOrder: TcpConn[] = [];
+  readonly stats: TcpStats = { opened: 0, closed: 0, refused: 0, bytesFromTap: 0, bytesToTap: 0, framesToTap: 0, retransmits: 0, dropped: 0 };
+  private readonly traceOn: boolean;
+
+  constructor(private readonly ctx: TcpContext) {
+    this.iovOff = new Int32Array(1024);
+    this.iovLen = new Int32Array(1024);
+    ctx.loop.on(FdKind.TcpSock, (index, events, now) => this.sockHandler(index, events, now));
+    ctx.loop.onTick((now) => this.timerHandler(now));
+    this.traceOn = ctx.log.isLevelEnabled('trace');
+  }
+
+  /** Number of live connections. */
+  get count(): number {
+    return this.byKey.size;
+  }
+
+  /** Live connections, for statistics. */
+  *connections(): IterableIterator<TcpConn> {
+    for (const c of this.byKey.values()) yield c;
+  }
+
+  // ---------------------------------------------------------------------
+  // Frames from the guest
+
+  /**
+   * A TCP segment from the guest. `buf[ipOff]` is the IP header, the TCP
+   * segment is `l4Len` bytes at `l4Off`. The buffer stays valid until
+   * `flushTapBatch()`, which the engine calls after each batch of frames.
+   */
+  tapHandler(family: 4 | 6, buf: Buffer, ipOff: number, l4Off: number, l4Len: number, now: number): void {
+    if (l4Len < 20) return this.drop('short TCP header');
+    const doff = (buf[l4Off + 12] >> 4) * 4;
+    if (doff < 20 || doff > l4Len) return this.drop('bad TCP data offset');
+    const srcOff = family === 4 ? ipOff + 12 : ipOff + 8;
+    const alen = family === 4 ? 4 : 16;
+    const sport = buf.readUInt16BE(l4Off);
+    const dport = buf.readUInt16BE(l4Off + 2);
+    const seq = buf.readUInt32BE(l4Off + 4);
+    const ack = buf.readUInt32BE(l4Off + 8);
+    const flags = buf[l4Off + 13];
+    const window = buf.readUInt16BE(l4Off + 14);
+    const key = buf.toString('latin1', srcOff, srcOff + 2 * alen) + sport + ':' + dport;
+    const conn = this.byKey.get(key);
+
+    if (!conn) {
+      if (flags & RST) return;
+      if ((flags & (SYN | ACK)) === SYN) {
+        this.connFromTap(family, buf, srcOff, alen, sport, dport, seq, window, l4Off, doff, now, key);
+        return;
+      }
+      // Segment for a connection we don't know: answer with a RST, as a host would.
+      if (!(flags & RST)) this.sendRstFor(family, buf, srcOff, alen, sport, dport, seq, ack, flags, l4Len - doff);
+      return;
+    }
+    conn.lastActivity = now;
+
+    if (flags & RST) {
+      this.trace(conn, 'RST from guest');
+      this.close(conn, true);
+      return;
+    }
+    if (flags & SYN) {
+      // A retransmitted SYN: answer it again if we already did.
+      if (!(flags & ACK) && conn.events & Ev.TapSynAckSent && !(conn.events & Ev.Established)) this.sendFlags(conn, SYN | ACK);
+      return;
+    }
+    if (!(flags & ACK)) return this.drop('segment without ACK');
+
+    if (!(conn.events & Ev.Established)) {
+      if (!(conn.events & Ev.TapSynAckSent)) return; // still connecting: the guest will retransmit
+      if (ack !== ((conn.seqInitToTap + 1) >>> 0)) {
+        this.drop('bad ACK of SYN-ACK');
+        return;
+      }
+      conn.seqAckFromTap = ack;
+      conn.wndFromTap = window << conn.wsFromTap;
+      this.setEvents(conn, Ev.Established, 0);
+      this.clearTimer(conn);
+    }
+
+    this.ackFromTap(conn, ack, window, l4Len - doff, now);
+    if (conn.events & Ev.Closed) return;
+
+    const payloadLen = l4Len - doff;
+    if (payloadLen > 0 || flags & FIN) this.dataFromTap(conn, buf, l4Off + doff, payloadLen, seq, (flags & FIN) !== 0);
+  }
+
+  /** Process the guest's acknowledgement and window. */
+  private ackFromTap(conn: TcpConn, ack: number, window: number, payloadLen: number, now: number): void {
+    const wnd = window << conn.wsFromTap;
+    const inFlight = seqDiff(conn.seqToTap, conn.seqAckFromTap);
+    const acked = seqDiff(ack, conn.seqAckFromTap);
+    if (acked > 0 && seqLe(ack, conn.seqToTap)) {
+      let dataAcked = acked;
+      // Our FIN occupies one sequence number and no socket data.
+      if (conn.events & Ev.TapFinSent && ack === conn.seqToTap) {
+        dataAcked--;
+        this.setEvents(conn, Ev.TapFinAcked, 0);
+      }
+      if (dataAcked > 0) {
+        const n = native.recvDiscard(conn.fd, dataAcked);
+        if (n !== dataAcked) {
+          this.ctx.log.debug(`TCP ${this.describe(conn)}: could not consume ${dataAcked} acknowledged bytes (${n < 0 ? errnoName(n) : n})`);
+          this.reset(conn);
+          return;
+        }
+      }
+      conn.seqAckFromTap = ack;
+      conn.dupAcks = 0;
+      conn.retrans = 0;
+      if (seqDiff(conn.seqToTap, ack) > 0) this.setTimer(conn, now + ACK_TIMEOUT_MS);
+      else this.clearTimer(conn);
+    } else if (acked === 0 && inFlight > 0 && payloadLen === 0 && wnd === conn.wndFromTap) {
+      if (++conn.dupAcks === 3) {
+        this.trace(conn, `fast retransmit from ${ack}`);
+        this.rewind(conn);
+      }
+    }
+    const opened = wnd > conn.wndFromTap;
+    conn.wndFromTap = wnd;
+    if (conn.events & Ev.TapFinAcked && conn.events & Ev.TapFinRcvd) {
+      this.close(conn, false);
+      return;
+    }
+    if ((opened || acked > 0) && !(conn.events & Ev.SockFinRcvd)) {
+      if (conn.events & Ev.Stalled) this.setEvents(conn, 0, Ev.Stalled);
+      this.dataFromSock(conn, now);
+    }
+  }
+
+  /** In-order payload (and FIN) from the guest: queued for one write per flow at the end of the batch. */
+  private dataFromTap(conn: TcpConn, buf: Buffer, off: number, len: number, seq: number, fin: boolean): void {
+    if (conn.events & Ev.TapFinRcvd) {
+      // Anything after the guest's FIN: just acknowledge again.
+      conn.ackDue = true;
+      this.dirty.add(conn);
+      return;
+    }
+    // Where this segment's data would start relative to what we expect next.
+    const expected = (conn.seqFromTap + conn.pendingBytes) >>> 0;
+    let skip = seqDiff(expected, seq);
+    if (skip < 0) {
+      // A gap: something before this segment was lost. Ask again with a duplicate ACK.
+      conn.ackDue = true;
+      this.dirty.add(conn);
+      return;
+    }
+    if (skip > len) skip = len;
+    if (skip === len && !fin) {
+      conn.ackDue = true; // a retransmission of data we have
+      this.dirty.add(conn);
+      return;
+    }
+    if (this.pendingBuf && this.pendingBuf !== buf) this.flushTapBatch();
+    this.pendingBuf = buf;
+    if (len - skip > 0) {
+      if (conn.pendingCount === 0) this.pendingConnOrder.push(conn);
+      // iovs of all connections share one table, per connection in contiguous runs:
+      // keep per-connection lists simple by storing (conn, off, len) in order.
+      this.queueIov(conn, off + skip, len - skip);
+    }
+    if (fin) conn.pendingFin = true;
+    conn.ackDue = true;
+    this.dirty.add(conn);
+  }
+
+  private readonly iovConn: TcpConn[] = [];
+  private iovCount = 0;
+
+  private queueIov(conn: TcpConn, off: number, len: number): void {
+    if (this.iovCount >= this.iovOff.length) this.flushTapBatch();
+    this.iovOff[this.iovCount] = off;
+    this.iovLen[this.iovCount] = len;
+    this.iovConn[this.iovCount] = conn;
+    this.iovCount++;
+    conn.pendingCount++;
+    conn.pendingBytes += len;
+  }
+
+  /**
+   * End of a batch of guest frames: write each flow's payload with one
+   * sendmsg, apply FINs, and send the ACKs (with the socket's window).
+   */
+  flushTapBatch(): void {
+    if (this.iovCount > 0) {
+      // Group iovs by connection (they were queued in arrival order, possibly interleaved).
+      const order = this.pendingConnOrder;
+      const offs = this.peekOff;
+      const lens = this.peekLen;
+      for (const conn of order) {
+        if (conn.events & Ev.Closed) continue;
+        let n = 0;
+        for (let i = 0; i < this.iovCount && n < offs.length; i++) {
+          if (this.iovConn[i] !== conn) continue;
+          offs[n] = this.iovOff[i];
+          lens[n] = this.iovLen[i];
+          n++;
+        }
+        const want = conn.pendingBytes;
+        const written = native.sendv(conn.fd, this.pendingBuf!, offs, lens, n, 0);
+        if (written < 0 && written !== -E.EAGAIN) {
+          this.ctx.log.debug(`TCP ${this.describe(conn)}: write: ${errnoName(written)}`);
+          this.reset(conn);
+          continue;
+        }
+        const took = written < 0 ? 0 : written;
+        conn.seqFromTap = (conn.seqFromTap + took) >>> 0;
+        conn.bytesFromTap += took;
+        this.stats.bytesFromTap += took;
+        if (took < want) {
+          // The socket is full: what it did not take is not acknowledged; the guest sends it again.
+          conn.pendingFin = false;
+          if (!(conn.events & Ev.SockFull)) this.setEvents(conn, Ev.SockFull, 0);
+        }
+      }
+      for (let i = 0; i < this.iovCount; i++) this.iovConn[i] = undefined!;
+      this.iovCount = 0;
+      order.length = 0;
+    }
+    this.pendingBuf = null;
+    for (const conn of this.dirty) {
+      conn.pendingCount = 0;
+      conn.pendingBytes = 0;
+      if (conn.events & Ev.Closed) continue;
+      if (conn.pendingFin) {
+        conn.pendingFin = false;
+        native.shutdown(conn.fd, 1);
+        conn.seqFromTap = (conn.seqFromTap + 1) >>> 0;
+        this.setEvents(conn, Ev.TapFinRcvd, 0);
+        if (conn.events & Ev.TapFinAcked) {
+          this.sendAck(conn, true);
+          this.close(conn, false);
+          continue;
+        }
+      }
+      if (conn.ackDue) {
+        conn.ackDue = false;
+        this.sendAck(conn, true);
+      }
+    }
+    this.dirty.clear();
+  }
+
+  // ---------------------------------------------------------------------
+  // Host sockets
+
+  private sockHandler(index: number, events: number, now: number): void {
+    const conn = this.conns[index];
+    if (!conn || conn.events & Ev.Closed) return;
+    conn.lastActivity = now;
+    if (!(conn.events & Ev.TapSynAckSent)) {
+      // connect() finished, one way or the other.
+      if (events & (C.EPOLLOUT | C.EPOLLERR | C.EPOLLHUP)) this.connectDone(conn, now);
+      return;
+    }
+    if (events & C.EPOLLERR) {
+      native.getsockoptInt(conn.fd, C.SOL_SOCKET, C.SO_ERROR, this.intOut);
+      this.ctx.log.debug(`TCP ${this.describe(conn)}: socket error ${errnoName(this.intOut[0])}`);
+      this.reset(conn);
+      return;
+    }
+    if (events & C.EPOLLOUT && conn.events & Ev.SockFull) {
+      // The socket has room again: tell the guest (window update).
+      this.setEvents(conn, 0, Ev.SockFull);
+      this.sendAck(conn, true);
+    }
+    if (events & (C.EPOLLIN | C.EPOLLHUP) && conn.events & Ev.Established) this.dataFromSock(conn, now);
+  }
+
+  /** connect() completed: SYN-ACK to the guest, or RST if it failed. */
+  private connectDone(conn: TcpConn, now: number): void {
+    native.getsockoptInt(conn.fd, C.SOL_SOCKET, C.SO_ERROR, this.intOut);
+    const err = this.intOut[0];
+    if (err !== 0) {
+      this.ctx.log.debug(`TCP ${this.describe(conn)}: connect: ${errnoName(err)}`);
+      this.stats.refused++;
+      this.sendFlags(conn, RST | ACK);
+      this.close(conn, false);
+      return;
+    }
+    this.setEvents(conn, Ev.TapSynAckSent, Ev.TapSynRcvd);
+    this.sendFlags(conn, SYN | ACK);
+    this.setTimer(conn, now + ACK_TIMEOUT_MS);
+  }
+
+  /** Peek what the guest's window allows from the socket into frames. */
+  private dataFromSock(conn: TcpConn, now: number): void {
+    if (!(conn.events & Ev.Established) || conn.events & (Ev.SockFinRcvd | Ev.Closed)) return;
+    const inFlight = seqDiff(conn.seqToTap, conn.seqAckFromTap);
+    let window = Math.min(conn.wndFromTap - inFlight, MAX_PEEK);
+    if (window <= 0) {
+      if (!(conn.events & Ev.Stalled)) this.setEvents(conn, Ev.Stalled, 0);
+      // Zero window: probe later so a lost window update cannot stall us forever.
+      if (!conn.deadline) this.setTimer(conn, now + ACK_TIMEOUT_MS);
+      return;
+    }
+    const out = this.ctx.out;
+    const mss = conn.mss;
+    const slot = (conn.hdrLen + mss + 7) & ~7;
+    // Enough slots for the window, bounded by the transmit buffer and the slot table.
+    let maxSlots = Math.min(Math.ceil(window / mss), this.peekOff.length);
+    if (out.room < slot * Math.min(maxSlots, 4)) out.flush();
+    maxSlots = Math.min(maxSlots, Math.floor(out.room / slot));
+    if (maxSlots <= 0) return;
+    const base = out.reserve(slot * maxSlots);
+    let total = 0;
+    for (let i = 0; i < maxSlots; i++) {
+      this.peekOff[i] = base + i * slot + conn.hdrLen;
+      const l = Math.min(mss, window - total);
+      this.peekLen[i] = l;
+      total += l;
+    }
+    const discard = conn.peekOffset ? 0 : inFlight;
+    const n = native.recvPeek(conn.fd, out.buf, discard, this.peekOff, this.peekLen, maxSlots);
+    if (n < 0) {
+      if (n === -E.EAGAIN) return;
+      this.ctx.log.debug(`TCP ${this.describe(conn)}: receive: ${errnoName(n)}`);
+      this.reset(conn);
+      return;
+    }
+    if (n === 0) {
+      // EOF, and every byte before it has been sent: FIN to the guest.
+      this.setEvents(conn, Ev.SockFinRcvd, 0);
+      this.sendFlags(conn, FIN | ACK);
+      this.setEvents(conn, Ev.TapFinSent, 0);
+      conn.seqToTap = (conn.seqToTap + 1) >>> 0;
+      this.setTimer(conn, now + ACK_TIMEOUT_MS);
+      return;
+    }
+    // Build a frame around each filled slot.
+    let left = n;
+    this.updateWindowToTap(conn);
+    for (let i = 0; left > 0; i++) {
+      const len = Math.min(left, this.peekLen[i]);
+      const off = base + i * slot;
+      this.fillHeader(conn, out.buf, off, conn.seqToTap, PSH | ACK, len, 0);
+      out.commit(off, conn.hdrLen + len);
+      conn.seqToTap = (conn.seqToTap + len) >>> 0;
+      left -= len;
+      this.stats.framesToTap++;
+    }
+    conn.seqAckToTap = conn.seqFromTap;
+    conn.bytesToTap += n;
+    this.stats.bytesToTap += n;
+    if (!conn.deadline) this.setTimer(conn, now + ACK_TIMEOUT_MS);
+    if (n >= window && !(conn.events & Ev.Stalled)) this.setEvents(conn, Ev.Stalled, 0);
+  }
+
+  // ---------------------------------------------------------------------
+  // Connection set-up and tear-down
+
+  private connFromTap(
+    family: 4 | 6,
+    buf: Buffer,
+    srcOff: number,
+    alen: number,
+    sport: number,
+    dport: number,
+    seq: number,
+    window: number,
+    l4Off: number,
+    doff: number,
+    now: number,
+    key: string,
+  ): void {
+    const guestAddr = Uint8Array.from(buf.subarray(srcOff, srcOff + alen));
+    const remoteAddr = Uint8Array.from(buf.subarray(srcOff + alen, srcOff + 2 * alen));
+    if (dport === 0 || sport === 0) return this.drop('TCP port 0');
+    if ((family === 4 && (remoteAddr[0] >= 224 || remoteAddr[0] === 0)) || (family === 6 && remoteAddr[0] === 0xff)) {
+      return this.drop('TCP SYN to a multicast or broadcast address');
+    }
+    const target = this.ctx.natFromTap(family, remoteAddr);
+    const conn = this.allocConn();
+    conn.family = family;
+    conn.guestAddr = guestAddr;
+    conn.guestPort = sport;
+    conn.remoteAddr = remoteAddr;
+    conn.remotePort = dport;
+    conn.key = key;
+    conn.lastActivity = now;
+    conn.seqFromTap = (seq + 1) >>> 0;
+    conn.seqAckToTap = conn.seqFromTap;
+    conn.seqInitToTap = (Math.random() * 0x100000000) >>> 0;
+    conn.seqToTap = (conn.seqInitToTap + 1) >>> 0;
+    conn.seqAckFromTap = conn.seqInitToTap;
+    this.byKey.set(key, conn);
+    this.buildHeader(conn);
+
+    // The guest's options: MSS, window scale.
+    let guestMss = family === 4 ? DEFAULT_MSS4 : DEFAULT_MSS6;
+    let guestWs = -1;
+    for (let i = l4Off + 20; i < l4Off + doff; ) {
+      const kind = buf[i];
+      if (kind === 0) break;
+      if (kind === 1) {
+        i++;
+        continue;
+      }
+      if (i + 1 >= l4Off + doff) break;
+      const len = buf[i + 1];
+      if (len < 2 || i + len > l4Off + doff) break;
+      if (kind === 2 && len === 4) guestMss = buf.readUInt16BE(i + 2);
+      if (kind === 3 && len === 3) guestWs = Math.min(buf[i + 2], 14);
+      i += len;
+    }
+    const ourMss = this.ctx.mtu - (family === 4 ? 40 : 60);
+    conn.mss = Math.max(Math.min(guestMss, ourMss), 64);
+    if (guestWs >= 0) {
+      conn.wsFromTap = guestWs;
+      conn.wsToTap = OUR_WSCALE;
+    }
+    conn.wndFromTap = window; // never scaled in a SYN
+
+    if (!target) {
+      this.trace(conn, 'refused by address mapping');
+      this.sendFlags(conn, RST | ACK);
+      this.close(conn, false);
+      return;
+    }
+    const fd = native.socket(family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_STREAM | C.SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+      this.ctx.log.warn(`TCP: cannot open a socket: ${errnoName(fd)}`);
+      this.sendFlags(conn, RST | ACK);
+      this.close(conn, false);
+      return;
+    }
+    conn.fd = fd;
+    this.stats.opened++;
+    native.setsockoptInt(fd, C.IPPROTO_TCP, C.TCP_MAXSEG, conn.mss);
+    conn.peekOffset = native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_PEEK_OFF, 0) === 0;
+    const rc = native.connect(fd, target.addr, dport, target.scopeId);
+    this.setEvents(conn, Ev.TapSynRcvd, 0);
+    if (rc === 0) {
+      this.connectDone(conn, now);
+    } else if (rc === -E.EINPROGRESS) {
+      this.setTimer(conn, now + SYN_TIMEOUT_MS);
+    } else {
+      this.ctx.log.debug(`TCP ${this.describe(conn)}: connect: ${errnoName(rc)}`);
+      this.stats.refused++;
+      this.sendFlags(conn, RST | ACK);
+      this.close(conn, false);
+    }
+  }
+
+  private allocConn(): TcpConn {
+    const index = this.free.length ? this.free.pop()! : this.conns.length;
+    if (index >= 1 << 24) throw new Error('TCP: connection table full');
+    const conn = new TcpConn(index);
+    this.conns[index] = conn;
+    return conn;
+  }
+
+  /** Reset both sides: RST to the guest, RST to the host peer. */
+  private reset(conn: TcpConn): void {
+    if (conn.events & Ev.Closed) return;
+    this.sendFlags(conn, RST | ACK);
+    this.close(conn, true);
+  }
+
+  /** Free the connection; `hard` resets the host side (SO_LINGER 0). */
+  private close(conn: TcpConn, hard: boolean): void {
+    if (conn.events & Ev.Closed) return;
+    if (conn.fd >= 0) {
+      if (conn.watched) this.ctx.loop.del(conn.fd);
+      conn.watched = 0;
+      if (hard) native.closeReset(conn.fd);
+      else native.close(conn.fd);
+      conn.fd = -1;
+      this.stats.closed++;
+    }
+    this.setEvents(conn, Ev.Closed, 0);
+    this.byKey.delete(conn.key);
+    this.timed.delete(conn);
+    this.dirty.delete(conn);
+    this.conns[conn.index] = undefined;
+    this.free.push(conn.index);
+  }
+
+  /** Close every connection (engine shutdown). */
+  closeAll(): void {
+    for (const conn of [...this.byKey.values()]) this.close(conn, true);
+  }
+
+  // ---------------------------------------------------------------------
+  // State changes and polling
+
+  /** The only place connection events change: logs and updates epoll. */
+  private setEvents(conn: TcpConn, set: number, clear: number): void {
+    const before = conn.events;
+    conn.events = (conn.events | set) & ~clear;
+    if (this.traceOn && before !== conn.events) this.trace(conn, `${eventNames(before)} -> ${eventNames(conn.events)}`);
+    if (conn.events & Ev.Closed || conn.fd < 0) return;
+    let want = 0;
+    if (!(conn.events & Ev.TapSynAckSent)) want = C.EPOLLOUT;
+    else {
+      if (!(conn.events & (Ev.SockFinRcvd | Ev.Stalled)) && conn.events & Ev.Established) want |= C.EPOLLIN;
+      if (conn.events & Ev.SockFull) want |= C.EPOLLOUT;
+    }
+    // Once both directions are shut the socket reports HUP forever; stop watching it.
+    if (conn.events & Ev.SockFinRcvd && conn.events & Ev.TapFinRcvd) want = 0;
+    if (want === conn.watched) return;
+    if (want === 0) {
+      this.ctx.loop.del(conn.fd);
+    } else if (conn.watched === 0) {
+      this.ctx.loop.add(conn.fd, FdKind.TcpSock, conn.index, want);
+    } else {
+      this.ctx.loop.mod(conn.fd, FdKind.TcpSock, conn.index, want);
+    }
+    conn.watched = want;
+  }
+
+  private setTimer(conn: TcpConn, at: number): void {
+    conn.deadline = at;
+    this.timed.add(conn);
+  }
+
+  private clearTimer(conn: TcpConn): void {
+    conn.deadline = 0;
+    this.timed.delete(conn);
+  }
+
+  /** Retransmissions, connect and SYN-ACK timeouts, zero-window probes, idle flows. */
+  private timerHandler(now: number): void {
+    for (const conn of this.timed) {
+      if (conn.events & Ev.Closed) {
+        this.timed.delete(conn);
+        continue;
+      }
+      if (conn.deadline > now) continue;
+      conn.deadline = 0;
+      if (!(conn.events & Ev.TapSynAckSent)) {
+        this.ctx.log.debug(`TCP ${this.describe(conn)}: connect timed out`);
+        this.sendFlags(conn, RST | ACK);
+        this.close(conn, true);
+        continue;
+      }
+      if (!(conn.events & Ev.Established)) {
+        if (++conn.retrans > MAX_RETRANS / 2) {
+          this.reset(conn);
+          continue;
+        }
+        this.sendFlags(conn, SYN | ACK);
+        this.setTimer(conn, now + (ACK_TIMEOUT_MS << conn.retrans));
+        continue;
+      }
+      const inFlight = seqDiff(conn.seqToTap, conn.seqAckFromTap);
+      if (inFlight > 0) {
+        if (++conn.retrans > MAX_RETRANS) {
+          this.ctx.log.debug(`TCP ${this.describe(conn)}: no ACK from the guest after ${MAX_RETRANS} retransmissions`);
+          this.reset(conn);
+          continue;
+        }
+        this.trace(conn, `ACK timeout, retransmit from ${conn.seqAckFromTap}`);
+        this.rewind(conn);
+        this.setTimer(conn, now + Math.min(ACK_TIMEOUT_MS << conn.retrans, 30_000));
+        continue;
+      }
+      if (conn.events & Ev.Stalled) {
+        // Zero-window probe: an ACK for old data makes the guest repeat its window.
+        this.fillAndCommit(conn, (conn.seqToTap - 1) >>> 0, ACK, 0);
+        this.setTimer(conn, now + ACK_TIMEOUT_MS * 2);
+      }
+    }
+    // Coarse sweep for flows where nothing happened for very long, and half-closed ones that never finish.
+    if (now - this.lastSweep > 10_000) {
+      this.lastSweep = now;
+      for (const conn of this.byKey.values()) {
+        const idle = now - conn.lastActivity;
+        const closing = conn.events & (Ev.TapFinRcvd | Ev.SockFinRcvd);
+        if (idle > ACTIVITY_TIMEOUT_MS || (closing && idle > FIN_TIMEOUT_MS && conn.events & Ev.TapFinRcvd && conn.events & Ev.TapFinSent)) {
+          this.ctx.log.debug(`TCP ${this.describe(conn)}: idle for ${Math.round(idle / 1000)} s, closing`);
+          this.reset(conn);
+        }
+      }
+    }
+  }
+  private lastSweep = 0;
+
+  /** Go back to the guest's acknowledged sequence and send again from there. */
+  private rewind(conn: TcpConn): void {
+    this.stats.retransmits++;
+    const finSent = conn.events & Ev.TapFinSent && !(conn.events & Ev.TapFinAcked);
+    conn.seqToTap = conn.seqAckFromTap;
+    conn.dupAcks = 0;
+    if (conn.peekOffset) native.setsockoptInt(conn.fd, C.SOL_SOCKET, C.SO_PEEK_OFF, 0);
+    if (finSent) {
+      // Data before the FIN goes again, then the FIN.
+      this.setEvents(conn, 0, Ev.SockFinRcvd | Ev.TapFinSent | Ev.Stalled);
+    } else if (conn.events & Ev.Stalled) {
+      this.setEvents(conn, 0, Ev.Stalled);
+    }
+    this.dataFromSock(conn, 0);
+  }
+
+  // ---------------------------------------------------------------------
+  // Frames to the guest
+
+  /** Template for this connection's frames: Ethernet, IP, TCP with addresses and ports. */
+  private buildHeader(conn: TcpConn): void {
+    const v4 = conn.family === 4;
+    const ipLen = v4 ? 20 : 40;
+    const hdrLen = ETH_HLEN + ipLen + 20;
+    const h = Buffer.alloc(hdrLen + 40);
+    h.set(this.ctx.guestMac(), 0);
+    h.set(this.ctx.ourMac, 6);
+    h.writeUInt16BE(v4 ? 0x0800 : 0x86dd, 12);
+    if (v4) {
+      h[14] = 0x45;
+      h.writeUInt16BE(0x4000, 20); // DF
+      h[22] = 64; // TTL
+      h[23] = 6;
+      h.set(conn.remoteAddr, 26);
+      h.set(conn.guestAddr, 30);
+      let sum = 0;
+      for (let i = 14; i < 34; i += 2) sum += h.readUInt16BE(i);
+      conn.ipSum = sum;
+    } else {
+      h.writeUInt32BE(0x60000000, 14);
+      h[20] = 6;
+      h[21] = 64;
+      h.set(conn.remoteAddr, 22);
+      h.set(conn.guestAddr, 38);
+    }
+    const t = ETH_HLEN + ipLen;
+    h.writeUInt16BE(conn.remotePort, t);
+    h.writeUInt16BE(conn.guestPort, t + 2);
+    conn.header = h;
+    conn.hdrLen = hdrLen;
+  }
+
+  /** Write headers for a segment at `buf[off]` whose payload (len bytes) is already in place after them. */
+  private fillHeader(conn: TcpConn, buf: Buffer, off: number, seq: number, flags: number, len: number, optLen: number): void {
+    const h = conn.header;
+    const hdrLen = conn.hdrLen + optLen;
+    h.copy(buf, off, 0, conn.hdrLen);
+    const v4 = conn.family === 4;
+    const ipOff = off + ETH_HLEN;
+    const t = off + hdrLen - 20 - optLen;
+    if (v4) {
+      const total = 20 + 20 + optLen + len;
+      buf.writeUInt16BE(total, ipOff + 2);
+      let sum = conn.ipSum + total;
+      sum = (sum & 0xffff) + (sum >>> 16);
+      sum = (sum & 0xffff) + (sum >>> 16);
+      buf.writeUInt16BE(~sum & 0xffff, ipOff + 10);
+    } else {
+      buf.writeUInt16BE(20 + optLen + len, ipOff + 4);
+    }
+    buf.writeUInt32BE(seq >>> 0, t + 4);
+    buf.writeUInt32BE(flags & ACK ? conn.seqFromTap >>> 0 : 0, t + 8);
+    buf[t + 12] = ((20 + optLen) / 4) << 4;
+    buf[t + 13] = flags;
+    const wnd = flags & SYN ? Math.min(conn.wndToTap, 0xffff) : Math.min(conn.wndToTap >>> conn.wsToTap, 0xffff);
+    buf.writeUInt16BE(wnd, t + 14);
+    buf.writeUInt16BE(0, t + 16);
+    buf.writeUInt16BE(0, t + 18);
+    if (this.ctx.l4Checksums) {
+      if (v4) l4Checksum4(buf, ipOff, t, 20 + optLen + len, 16);
+      else l4Checksum6(buf, ipOff, t, 20 + optLen + len, 16);
+    }
+  }
+
+  /** Build and queue a segment without payload. */
+  private fillAndCommit(conn: TcpConn, seq: number, flags: number, optLen: number, opts?: (buf: Buffer, off: number) => void): void {
+    const out = this.ctx.out;
+    const off = out.reserve(conn.hdrLen + optLen);
+    if (opts) opts(out.buf, off + conn.hdrLen);
+    this.fillHeader(conn, out.buf, off, seq, flags, 0, optLen);
+    out.commit(off, conn.hdrLen + optLen);
+    this.stats.framesToTap++;
+  }
+
+  /** Compute the window we offer the guest from the socket's free send buffer. */
+  private updateWindowToTap(conn: TcpConn): void {
+    if (conn.fd < 0 || native.tcpInfo(conn.fd, this.info) < 0) return;
+    const sndbuf = this.info[11];
+    const outq = this.info[10];
+    let wnd = sndbuf - outq;
+    if (wnd < 0) wnd = 0;
+    if (conn.events & Ev.TapFinRcvd) wnd = 0xffff << conn.wsToTap;
+    conn.wndToTap = Math.min(wnd, conn.wsToTap ? MAX_WINDOW : 0xffff);
+  }
+
+  /** Send a pure ACK (with the current window). */
+  private sendAck(conn: TcpConn, updateWindow: boolean): void {
+    if (updateWindow) this.updateWindowToTap(conn);
+    if (conn.wndToTap === 0 && !(conn.events & Ev.SockFull) && !(conn.events & Ev.TapFinRcvd)) {
+      // No room at all: wait until the socket is writable again, then update the window.
+      this.setEvents(conn, Ev.SockFull, 0);
+    }
+    this.fillAndCommit(conn, conn.seqToTap, ACK, 0);
+    conn.seqAckToTap = conn.seqFromTap;
+  }
+
+  /** Send a segment with the given flags (SYN-ACK carries our options; FIN and RST as needed). */
+  private sendFlags(conn: TcpConn, flags: number): void {
+    if (flags & SYN) {
+      this.updateWindowToTap(conn);
+      if (!conn.wndToTap) conn.wndToTap = 0xffff;
+      const mss = Math.min(this.ctx.mtu - (conn.family === 4 ? 40 : 60), 0xffff);
+      const withWs = conn.wsToTap > 0;
+      this.fillAndCommit(conn, conn.seqInitToTap, flags, withWs ? 8 : 4, (buf, off) => {
+        buf[off] = 2;
+        buf[off + 1] = 4;
+        buf.writeUInt16BE(mss, off + 2);
+        if (withWs) {
+          buf[off + 4] = 1;
+          buf[off + 5] = 3;
+          buf[off + 6] = 3;
+          buf[off + 7] = OUR_WSCALE;
+        }
+      });
+      return;
+    }
+    if (flags & RST) {
+      this.fillAndCommit(conn, conn.seqToTap, flags, 0);
+      return;
+    }
+    this.updateWindowToTap(conn);
+    this.fillAndCommit(conn, conn.seqToTap, flags, 0);
+    conn.seqAckToTap = conn.seqFromTap;
+  }
+
+  /** RST for a segment that belongs to no connection (RFC 793 reset generation). */
+  private sendRstFor(family: 4 | 6, buf: Buffer, srcOff: number, alen: number, sport: number, dport: number, seq: number, ack: number, flags: number, payloadLen: number): void {
+    const tmp = new TcpConn(-1);
+    tmp.family = family;
+    tmp.guestAddr = buf.subarray(srcOff, srcOff + alen);
+    tmp.remoteAddr = buf.subarray(srcOff + alen, srcOff + 2 * alen);
+    tmp.guestPort = sport;
+    tmp.remotePort = dport;
+    this.buildHeader(tmp);
+    if (flags & ACK) {
+      tmp.seqFromTap = 0;
+      this.fillAndCommit(tmp, ack, RST, 0);
+    } else {
+      tmp.seqFromTap = (seq + payloadLen + (flags & SYN ? 1 : 0) + (flags & FIN ? 1 : 0)) >>> 0;
+      this.fillAndCommit(tmp, 0, RST | ACK, 0);
+    }
+  }
+
+  // ---------------------------------------------------------------------
+
+  private drop(reason: string): void {
+    this.stats.dropped++;
+    if (this.traceOn) this.ctx.log.trace(`TCP: dropped: ${reason}`);
+  }
+
+  private describe(conn: TcpConn): string {
+    const r = conn.family === 6 ? `[${formatIP(conn.remoteAddr)}]` : formatIP(conn.remoteAddr);
+    return `${conn.index} (guest port ${conn.guestPort} -> ${r}:${conn.remotePort})`;
+  }
+
+  private trace(conn: TcpConn, msg: string): void {
+    if (this.traceOn) this.ctx.log.trace(`TCP ${this.describe(conn)}: ${msg}`);
+  }
+}
