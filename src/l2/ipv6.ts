@@ -1,0 +1,207 @@
+/**
+ * IPv6 header view and the extension-header walk that finds the upper layer.
+ *
+ * Theory of operation: `Ipv6View` is a zero-copy view at `buf[off]` over the
+ * fixed 40-byte header (RFC 8200). `checked()` accepts version 6 with a
+ * payload that fits in the bytes received (trailing padding is ignored).
+ * Jumbograms (payload length 0 with a Jumbo Payload option) are not
+ * supported: a payload length of 0 means an empty payload.
+ *
+ * `ipv6L4()` walks the extension-header chain to the upper-layer header.
+ * Hop-by-hop options (only directly after the fixed header, as RFC 8200
+ * requires), routing and destination options headers are skipped by their
+ * length field; a fragment header ends the walk and the result is flagged as
+ * a fragment (the protocol is the fragment header's next header, the offset
+ * the byte after it). Any other next-header value is the upper layer, even an
+ * unknown one (the caller drops what it does not handle). The walk is bounded
+ * both by the payload length (every header moves forward by at least 8
+ * bytes) and by an explicit iteration cap, and never throws.
+ */
+import { spanFits } from './ethernet.js';
+
+/** Length of the fixed IPv6 header. */
+export const IPV6_HLEN = 40;
+/** Next header: hop-by-hop options. */
+export const IPV6_NH_HOPOPTS = 0;
+/** Next header: routing header. */
+export const IPV6_NH_ROUTING = 43;
+/** Next header: fragment header. */
+export const IPV6_NH_FRAGMENT = 44;
+/** Next header: no next header. */
+export const IPV6_NH_NONE = 59;
+/** Next header: destination options. */
+export const IPV6_NH_DSTOPTS = 60;
+
+/** Upper bound on extension headers walked by `ipv6L4`. */
+export const IPV6_MAX_EXT_HEADERS = 8;
+
+/** View of an IPv6 header at `buf[off]`. */
+export class Ipv6View {
+  constructor(
+    public readonly buf: Buffer,
+    public readonly off: number,
+  ) {}
+
+  /**
+   * A view if `len` bytes at `off` hold an IPv6 header with version 6 and
+   * 40 + payloadLength <= len; otherwise undefined.
+   */
+  static checked(buf: Buffer, off: number, len: number): Ipv6View | undefined {
+    if (!spanFits(buf, off, len, IPV6_HLEN)) return undefined;
+    if (buf[off] >> 4 !== 6) return undefined;
+    if (IPV6_HLEN + buf.readUInt16BE(off + 4) > len) return undefined;
+    return new Ipv6View(buf, off);
+  }
+
+  /** Write version 6, traffic class and flow label in one go. */
+  setVersionClassFlow(trafficClass: number, flowLabel: number): void {
+    this.buf.writeUInt32BE(((6 << 28) | ((trafficClass & 0xff) << 20) | (flowLabel & 0xfffff)) >>> 0, this.off);
+  }
+
+  get version(): number {
+    return this.buf[this.off] >> 4;
+  }
+  set version(value: number) {
+    this.buf[this.off] = ((value & 0x0f) << 4) | (this.buf[this.off] & 0x0f);
+  }
+
+  get trafficClass(): number {
+    return (this.buf.readUInt16BE(this.off) >> 4) & 0xff;
+  }
+  set trafficClass(value: number) {
+    const word = this.buf.readUInt16BE(this.off);
+    this.buf.writeUInt16BE((word & 0xf00f) | ((value & 0xff) << 4), this.off);
+  }
+
+  /** The 20-bit flow label. */
+  get flowLabel(): number {
+    return this.buf.readUInt32BE(this.off) & 0xfffff;
+  }
+  set flowLabel(value: number) {
+    const word = this.buf.readUInt32BE(this.off);
+    this.buf.writeUInt32BE(((word & 0xfff00000) | (value & 0xfffff)) >>> 0, this.off);
+  }
+
+  get payloadLength(): number {
+    return this.buf.readUInt16BE(this.off + 4);
+  }
+  set payloadLength(value: number) {
+    this.buf.writeUInt16BE(value, this.off + 4);
+  }
+
+  get nextHeader(): number {
+    return this.buf[this.off + 6];
+  }
+  set nextHeader(value: number) {
+    this.buf[this.off + 6] = value;
+  }
+
+  get hopLimit(): number {
+    return this.buf[this.off + 7];
+  }
+  set hopLimit(value: number) {
+    this.buf[this.off + 7] = value;
+  }
+
+  /** Source address (aliases the buffer). */
+  get src(): Buffer {
+    return this.buf.subarray(this.off + 8, this.off + 24);
+  }
+  set src(addr: Uint8Array) {
+    this.buf.set(addr.subarray(0, 16), this.off + 8);
+  }
+
+  /** Destination address (aliases the buffer). */
+  get dst(): Buffer {
+    return this.buf.subarray(this.off + 24, this.off + 40);
+  }
+  set dst(addr: Uint8Array) {
+    this.buf.set(addr.subarray(0, 16), this.off + 24);
+  }
+
+  /** Offset in `buf` of the payload (the first extension or upper-layer header). */
+  get payloadOffset(): number {
+    return this.off + IPV6_HLEN;
+  }
+}
+
+/** Where the upper-layer header of an IPv6 packet is. */
+export interface Ipv6L4 {
+  /** Upper-layer protocol (next header value after the extension headers). */
+  protocol: number;
+  /** Offset in the buffer of the upper-layer header. */
+  offset: number;
+  /** Length of the upper-layer data, to the end of the IPv6 payload. */
+  length: number;
+  /** True when a fragment header was met: offset and length are of the fragment. */
+  fragment: boolean;
+}
+
+/**
+ * Find the upper-layer header of the IPv6 packet whose `len` bytes start at
+ * `buf[off]` (the IPv6 header itself). Returns undefined when the packet is
+ * not valid IPv6, an extension header runs past the payload, hop-by-hop
+ * options appear anywhere but first, or the chain is longer than
+ * IPV6_MAX_EXT_HEADERS. Never throws.
+ */
+export function ipv6L4(buf: Buffer, off: number, len: number): Ipv6L4 | undefined {
+  if (!spanFits(buf, off, len, IPV6_HLEN)) return undefined;
+  if (buf[off] >> 4 !== 6) return undefined;
+  const end = off + IPV6_HLEN + buf.readUInt16BE(off + 4);
+  if (end > off + len) return undefined;
+
+  let next = buf[off + 6];
+  let cursor = off + IPV6_HLEN;
+  for (let count = 0; ; count++) {
+    switch (next) {
+      case IPV6_NH_HOPOPTS:
+      case IPV6_NH_ROUTING:
+      case IPV6_NH_DSTOPTS: {
+        if (count >= IPV6_MAX_EXT_HEADERS) return undefined;
+        if (next === IPV6_NH_HOPOPTS && cursor !== off + IPV6_HLEN) return undefined;
+        if (cursor + 8 > end) return undefined;
+        const headerLength = (buf[cursor + 1] + 1) * 8;
+        if (cursor + headerLength > end) return undefined;
+        next = buf[cursor];
+        cursor += headerLength;
+        break;
+      }
+      case IPV6_NH_FRAGMENT:
+        if (cursor + 8 > end) return undefined;
+        return { protocol: buf[cursor], offset: cursor + 8, length: end - cursor - 8, fragment: true };
+      default:
+        return { protocol: next, offset: cursor, length: end - cursor, fragment: false };
+    }
+  }
+}
+
+/** Whether `addr` (16 bytes at `off`) is the unspecified address `::`. */
+export function isUnspecified6(addr: Uint8Array, off = 0): boolean {
+  for (let i = 0; i < 16; i++) if (addr[off + i] !== 0) return false;
+  return true;
+}
+
+/** Format an IPv6 address (RFC 5952 style, for logs and tests). */
+export function formatIpv6(addr: Uint8Array): string {
+  const words: number[] = [];
+  for (let i = 0; i < 16; i += 2) words.push(((addr[i] ?? 0) << 8) | (addr[i + 1] ?? 0));
+  // Longest run of at least two zero words becomes "::".
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; ) {
+    if (words[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > bestLength) {
+      bestStart = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  const hex = (ws: number[]): string => ws.map((w) => w.toString(16)).join(':');
+  if (bestStart < 0) return hex(words);
+  return `${hex(words.slice(0, bestStart))}::${hex(words.slice(bestStart + bestLength))}`;
+}
