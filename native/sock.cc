@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <linux/sock_diag.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -492,6 +493,17 @@ Napi::Value TcpInfo(const Napi::CallbackInfo& info) {
   o[13] = Filled(sl, offsetof(struct tcp_info, tcpi_rto)) ? ti.tcpi_snd_wscale : 0;
   o[14] = Filled(sl, TCPI_END(tcpi_rcv_space)) ? ti.tcpi_rcv_space : 0;
   o[15] = ti.tcpi_options;
+  if (out.length >= 18) {
+    // Send buffer accounting as the kernel does it (SO_MEMINFO): queued memory
+    // including overhead against the limit, which is what decides whether a
+    // write is taken.
+    uint32_t mem[SK_MEMINFO_VARS];
+    memset(mem, 0, sizeof(mem));
+    socklen_t ml = sizeof(mem);
+    if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &ml) < 0) return Num(a.Env(), -errno);
+    o[16] = mem[SK_MEMINFO_WMEM_QUEUED];
+    o[17] = mem[SK_MEMINFO_SNDBUF];
+  }
   return Num(a.Env(), 0);
 }
 

@@ -151,7 +151,9 @@ export interface NativeAddon {
    * [6] high 32, [7] tcpi_bytes_received low 32, [8] high 32,
    * [9] tcpi_notsent_bytes, [10] SIOCOUTQ (bytes not yet acked by the peer),
    * [11] SO_SNDBUF, [12] SIOCINQ (bytes readable), [13] tcpi_snd_wscale,
-   * [14] tcpi_rcv_space, [15] tcpi_options.
+   * [14] tcpi_rcv_space, [15] tcpi_options; if `out` has 18 or more
+   * elements also [16] SK_MEMINFO_WMEM_QUEUED and [17] SK_MEMINFO_SNDBUF
+   * (SO_MEMINFO: send buffer memory in use, with overhead, and its limit).
    * Returns 0 or -errno.
    */
   tcpInfo(fd: number, out: Uint32Array): number;

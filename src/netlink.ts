@@ -863,7 +863,8 @@ export function nativeTransport(fd: number, options: NativeTransportOptions = {}
       if (received > buffer.length) {
         throw new Error(`recv on fd ${fd}: ${received}-byte datagram larger than the ${buffer.length}-byte buffer`);
       }
-      return [buffer.slice(0, received)];
+      // A copy: the receive buffer is reused by the next call, and decoded messages outlive it.
+      return [Uint8Array.prototype.slice.call(buffer, 0, received)];
     },
   };
 }

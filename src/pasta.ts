@@ -53,18 +53,16 @@ export function configureNamespace(nl: Netlink, config: Config, tapIndex: number
   if (lo) nl.linkSetUp(lo.index, true);
   if (!config.configNet) return;
   nl.linkSetMtu(tapIndex, config.mtu);
-  if (config.ip6) {
-    nl.addrAdd(tapIndex, 6, config.ip6.addr, config.ip6.prefixLen, { nodad: true });
-  }
-  if (config.ip4) {
-    nl.addrAdd(tapIndex, 4, config.ip4.addr, config.ip4.prefixLen);
-  }
+  // Up first: IPv6 installs the prefix route of an address only on a link that is up.
   nl.linkSetUp(tapIndex, true);
+  if (config.ip6) nl.addrAdd(tapIndex, 6, config.ip6.addr, config.ip6.prefixLen, { nodad: true });
+  if (config.ip4) nl.addrAdd(tapIndex, 4, config.ip4.addr, config.ip4.prefixLen);
+  // The gateway is on the link even when it lies outside the address's prefix.
   if (config.ip4?.gateway) {
     nl.routeAdd({ family: 4, dst: null, dstLen: 0, gateway: config.ip4.gateway, oif: tapIndex, onlink: true });
   }
   if (config.ip6?.gateway) {
-    nl.routeAdd({ family: 6, dst: null, dstLen: 0, gateway: config.ip6.gateway, oif: tapIndex });
+    nl.routeAdd({ family: 6, dst: null, dstLen: 0, gateway: config.ip6.gateway, oif: tapIndex, onlink: true });
   }
   log.debug(
     `namespace configured: ${config.nsIfname} mtu ${config.mtu}` +

@@ -195,6 +195,8 @@ export class TcpConn {
   pendingFin = false;
   /** An ACK should go to the guest at the end of the batch. */
   ackDue = false;
+  /** Guest data was lost here (a gap, or the socket took less): repeat the ACK so the guest retransmits at once. */
+  dupAckDue = false;
 
   bytesFromTap = 0;
   bytesToTap = 0;
@@ -213,7 +215,7 @@ export class TcpHandler {
   private readonly byKey = new Map<string, TcpConn>();
   private readonly dirty = new Set<TcpConn>();
   private readonly timed = new Set<TcpConn>();
-  private readonly info = new Uint32Array(16);
+  private readonly info = new Uint32Array(18);
   private readonly intOut = new Int32Array(1);
   private readonly iovOff: Int32Array;
   private readonly iovLen: Int32Array;
@@ -362,9 +364,11 @@ export class TcpHandler {
     // Where this segment's data would start relative to what we expect next.
     const expected = (conn.seqFromTap + conn.pendingBytes) >>> 0;
     let skip = seqDiff(expected, seq);
+    if (this.traceOn) this.trace(conn, `data from guest: seq ${seq} len ${len}${fin ? ' FIN' : ''}, expected ${expected}`);
     if (skip < 0) {
-      // A gap: something before this segment was lost. Ask again with a duplicate ACK.
+      // A gap: something before this segment was lost. Ask again with duplicate ACKs.
       conn.ackDue = true;
+      conn.dupAckDue = true;
       this.dirty.add(conn);
       return;
     }
@@ -427,12 +431,14 @@ export class TcpHandler {
           continue;
         }
         const took = written < 0 ? 0 : written;
+        if (this.traceOn) this.trace(conn, `wrote ${took} of ${want} bytes to the socket`);
         conn.seqFromTap = (conn.seqFromTap + took) >>> 0;
         conn.bytesFromTap += took;
         this.stats.bytesFromTap += took;
         if (took < want) {
           // The socket is full: what it did not take is not acknowledged; the guest sends it again.
           conn.pendingFin = false;
+          conn.dupAckDue = true;
           if (!(conn.events & Ev.SockFull)) this.setEvents(conn, Ev.SockFull, 0);
         }
       }
@@ -459,6 +465,11 @@ export class TcpHandler {
       if (conn.ackDue) {
         conn.ackDue = false;
         this.sendAck(conn, true);
+        if (conn.dupAckDue) {
+          // Three duplicates trigger the guest's fast retransmit of what we could not take.
+          conn.dupAckDue = false;
+          for (let k = 0; k < 3; k++) this.fillAndCommit(conn, conn.seqToTap, ACK, 0);
+        }
       }
     }
     this.dirty.clear();
@@ -896,10 +907,10 @@ export class TcpHandler {
   /** Compute the window we offer the guest from the socket's free send buffer. */
   private updateWindowToTap(conn: TcpConn): void {
     if (conn.fd < 0 || native.tcpInfo(conn.fd, this.info) < 0) return;
-    const sndbuf = this.info[11];
-    const outq = this.info[10];
-    let wnd = sndbuf - outq;
-    if (wnd < 0) wnd = 0;
+    // Free send buffer as the kernel counts it (memory with overhead, SO_MEMINFO), scaled
+    // down for that overhead: what the socket will take without a short write.
+    const free = this.info[17] - this.info[16];
+    let wnd = free > 0 ? free - (free >>> 3) : 0;
     if (conn.events & Ev.TapFinRcvd) wnd = 0xffff << conn.wsToTap;
     conn.wndToTap = Math.min(wnd, conn.wsToTap ? MAX_WINDOW : 0xffff);
   }
@@ -913,6 +924,7 @@ export class TcpHandler {
     }
     this.fillAndCommit(conn, conn.seqToTap, ACK, 0);
     conn.seqAckToTap = conn.seqFromTap;
+    if (this.traceOn) this.trace(conn, `ACK to guest: ack ${conn.seqFromTap} window ${conn.wndToTap}`);
   }
 
   /** Send a segment with the given flags (SYN-ACK carries our options; FIN and RST as needed). */

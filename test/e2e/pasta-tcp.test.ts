@@ -1,0 +1,217 @@
+// pasta end to end: `pasta --config-net` inside the private topology (DESIGN.md),
+// real TCP traffic from the namespace to the "remote" network and to the host.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createTopology, runInHostAsUser, ADDRESSES as A, type Topology, type ServerHandle } from './topology.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..');
+const PASTA = path.join(root, 'bin', 'pasta.js');
+const CLIENTS = path.join(here, 'clients.js');
+const NODE = process.execPath;
+
+let topo: Topology;
+let http: ServerHandle;
+
+/** Run `sh -c script` in a pasta namespace inside the topology's host. */
+function pasta(script: string, opts: string[] = [], timeoutMs = 60_000) {
+  return topo.execHost([NODE, PASTA, '--config-net', ...opts, '--', 'sh', '-c', script], { timeoutMs });
+}
+
+/** Run a full argv (already wrapped for a namespace). */
+function run(argv: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(argv[0], argv.slice(1), { timeout: 60_000, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
+      const code = err ? ((err as { code?: unknown }).code as number | null) : 0;
+      resolve({ code: typeof code === 'number' ? code : null, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
+function json(out: Buffer): any {
+  const lines = out.toString().trim().split('\n').filter((l) => l.startsWith('{'));
+  return lines.map((l) => JSON.parse(l));
+}
+
+beforeAll(async () => {
+  topo = await createTopology();
+  http = await topo.startRemoteServer('http', ['--port', '80']);
+});
+
+afterAll(async () => {
+  await topo?.close();
+});
+
+describe('pasta --config-net', () => {
+  it('mirrors the host interface: name, addresses, prefix lengths, MTU, default routes, lo up', async () => {
+    const r = await pasta('ip -j addr show; echo ===; ip -j route show; echo ===; ip -6 -j route show default');
+    expect(r.stderr.toString()).toBe('');
+    expect(r.code).toBe(0);
+    const [addrs, routes4, routes6] = r.stdout.toString().split('===\n').map((s) => JSON.parse(s));
+    const ifs = addrs.filter((l: any) => l.ifname !== 'lo');
+    expect(ifs).toHaveLength(1);
+    const eth = ifs[0];
+    expect(eth.ifname).toBe(A.ifname);
+    expect(eth.mtu).toBe(65520);
+    expect(eth.flags).toContain('UP');
+    const inet = eth.addr_info.filter((a: any) => a.family === 'inet');
+    const inet6 = eth.addr_info.filter((a: any) => a.family === 'inet6' && a.scope === 'global');
+    expect(inet.map((a: any) => `${a.local}/${a.prefixlen}`)).toEqual([`${A.hostV4}/${A.prefixV4}`]);
+    expect(inet6.map((a: any) => `${a.local}/${a.prefixlen}`)).toEqual([`${A.hostV6}/${A.prefixV6}`]);
+    const lo = addrs.find((l: any) => l.ifname === 'lo');
+    expect(lo.flags).toContain('UP');
+    expect(routes4.find((r: any) => r.dst === 'default')).toMatchObject({ gateway: A.gatewayV4, dev: A.ifname });
+    expect(routes6.find((r: any) => r.dst === 'default')).toMatchObject({ gateway: A.gatewayV6, dev: A.ifname });
+  });
+
+  it('fetches over HTTP with IPv4 and IPv6', async () => {
+    const r = await pasta(`curl -sS --max-time 10 http://${A.serverV4}/ && curl -sS --max-time 10 http://[${A.serverV6}]/`);
+    expect(r.stderr.toString()).toBe('');
+    expect(r.stdout.toString()).toBe('hello from remote\nhello from remote\n');
+    expect(r.code).toBe(0);
+    // No NAT: the remote sees the host's own address.
+    const peers = http.peers.map((p) => p.address);
+    expect(peers).toContain(A.hostV4);
+    expect(peers).toContain(A.hostV6);
+  });
+
+  it('moves 32 MiB each way through one connection, byte-identical, IPv4 and IPv6', async () => {
+    const sink = await topo.startRemoteServer('sink');
+    const source = await topo.startRemoteServer('source');
+    const n = 32 * 1024 * 1024;
+    try {
+      const script = [
+        `node ${CLIENTS} send ${A.serverV4} ${sink.port} ${n}`,
+        `node ${CLIENTS} recv ${A.serverV4} ${source.port} ${n}`,
+        `node ${CLIENTS} send ${A.serverV6} ${sink.port} ${n}`,
+        `node ${CLIENTS} recv ${A.serverV6} ${source.port} ${n}`,
+      ].join(' && ');
+      const r = await pasta(script, [], 120_000);
+      const results = json(r.stdout);
+      expect(results).toHaveLength(4);
+      for (const res of results) expect(res).toMatchObject({ ok: true, bytes: n });
+      expect(r.code).toBe(0);
+    } finally {
+      await sink.stop();
+      await source.stop();
+    }
+  });
+
+  it('carries 200 concurrent connections, each echoing 64 KiB', async () => {
+    const echo = await topo.startRemoteServer('echo');
+    try {
+      const script = `node ${path.join(here, 'concurrent.js')} ${A.serverV4} ${echo.port} 200 65536`;
+      const r = await pasta(script, [], 120_000);
+      const [res] = json(r.stdout);
+      expect(res).toMatchObject({ ok: true, connections: 200, failed: 0 });
+      expect(r.code).toBe(0);
+    } finally {
+      await echo.stop();
+    }
+  });
+
+  it('keeps half-closed connections open in the other direction', async () => {
+    const hc = await topo.startRemoteServer('halfclose');
+    try {
+      const r = await pasta(`node ${CLIENTS} halfclose ${A.serverV4} ${hc.port} 1000000 && node ${CLIENTS} halfclose ${A.serverV6} ${hc.port} 1000000`);
+      const results = json(r.stdout);
+      expect(results).toHaveLength(2);
+      for (const res of results) expect(res.ok).toBe(true);
+    } finally {
+      await hc.stop();
+    }
+  });
+
+  it('refuses quickly and passes resets through', async () => {
+    const rst = await topo.startRemoteServer('rst');
+    try {
+      const script = [
+        // Nothing listens on port 9: the refusal must arrive as ECONNREFUSED, fast.
+        `node -e "const t=Date.now();require('net').connect(9,'${A.serverV4}').on('error',e=>{console.log(JSON.stringify({code:e.code,ms:Date.now()-t}))})"`,
+        `node -e "const t=Date.now();require('net').connect(9,'${A.serverV6}').on('error',e=>{console.log(JSON.stringify({code:e.code,ms:Date.now()-t}))})"`,
+        `node ${CLIENTS} rst ${A.serverV4} ${rst.port}`,
+      ].join('; ');
+      const r = await pasta(script);
+      const [ref4, ref6, reset] = json(r.stdout);
+      expect(ref4.code).toBe('ECONNREFUSED');
+      expect(ref4.ms).toBeLessThan(1000);
+      expect(ref6.code).toBe('ECONNREFUSED');
+      expect(ref6.ms).toBeLessThan(1000);
+      expect(reset.ok).toBe(true);
+    } finally {
+      await rst.stop();
+    }
+  });
+
+  it('reaches the host loopback through the gateway address, unless --no-map-gw', async () => {
+    const local = await topo.startHostServer('http', ['--bind', '127.0.0.1,::1']);
+    try {
+      const url4 = `http://${A.gatewayV4}:${local.port}/`;
+      const url6 = `http://[${A.gatewayV6}]:${local.port}/`;
+      const on = await pasta(`curl -sS --max-time 5 ${url4} && curl -sS --max-time 5 ${url6}`);
+      expect(on.stdout.toString()).toBe('hello from remote\nhello from remote\n');
+      expect(on.code).toBe(0);
+      const off = await pasta(`curl -sS --max-time 3 ${url4}; echo "rc=$?"`, ['--no-map-gw']);
+      expect(off.stdout.toString()).not.toContain('hello');
+      expect(off.stdout.toString()).toMatch(/rc=(7|28)/);
+    } finally {
+      await local.stop();
+    }
+  });
+
+  it('passes the exit status through and leaves nothing running', async () => {
+    const r = await pasta('exit 42');
+    expect(r.code).toBe(42);
+    const k = await pasta('kill -TERM $$');
+    expect(k.code).toBe(128 + 15);
+    const ps = await topo.execHost(['sh', '-c', `ps -eo args | grep -c '[b]in/pasta.js' || true`]);
+    expect(ps.stdout.toString().trim()).toBe('0');
+  });
+
+  it('runs the default shell when no command is given', async () => {
+    const r = await topo.execHost([NODE, PASTA, '--config-net'], { input: 'ip -o link show | grep -c "^[0-9]*: eth0"; exit 3\n', env: { ...process.env, SHELL: '/bin/sh' } });
+    expect(r.stdout.toString().trim()).toBe('1');
+    expect(r.code).toBe(3);
+  });
+
+  it('works rootless, as an unprivileged user', async () => {
+    // A real unprivileged uid when it can read this checkout; otherwise (a checkout under a
+    // private home directory) uid 1000 of a child user namespace, which has no capabilities
+    // over the host's network namespace either.
+    const probe = await run(runInHostAsUser(topo, 1000, 1000, [NODE, '-e', `require('fs').accessSync(${JSON.stringify(PASTA)})`]));
+    const wrap = (argv: string[]) =>
+      probe.code === 0 ? runInHostAsUser(topo, 1000, 1000, argv) : topo.hostArgs(['unshare', '-U', '--map-user=1000', '--map-group=1000', '--', ...argv]);
+    const r = await run(wrap([NODE, PASTA, '--config-net', '--', 'sh', '-c', `id -u; curl -sS --max-time 10 http://${A.serverV4}/; curl -sS --max-time 10 http://[${A.serverV6}]/`]));
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('0\nhello from remote\nhello from remote\n');
+    expect(r.code).toBe(0);
+    // It really was unprivileged: it could not create a tap in the host's namespace.
+    const check = await run(wrap(['ip', 'tuntap', 'add', 'dev', 'x0', 'mode', 'tap']));
+    expect(check.code).not.toBe(0);
+  });
+
+  it('survives garbage and truncated frames from the namespace', async () => {
+    // A packet socket inside the namespace writes raw frames onto the tap: random bytes,
+    // truncated IPv4/IPv6/TCP/ARP headers, bad lengths. Then a normal connection must work.
+    const inject = path.join(here, 'inject.py');
+    const r = await pasta(`python3 ${inject} ${A.ifname} 3000 && curl -sS --max-time 10 http://${A.serverV4}/ && curl -sS --max-time 10 http://[${A.serverV6}]/`);
+    expect(r.stderr.toString()).toBe('');
+    expect(r.stdout.toString()).toContain('sent 3000 frames');
+    expect(r.stdout.toString()).toContain('hello from remote\nhello from remote\n');
+    expect(r.code).toBe(0);
+  });
+
+  it('rejects bad options with one line and exit code 1', async () => {
+    for (const [args, msg] of [
+      [['--bogus'], "pasta: unrecognized option '--bogus'\n"],
+      [['-m', '10'], 'pasta: --mtu must be between 68 and 65520: \'10\'\n'],
+      [['-a', 'x.y'], "pasta: --address: invalid address 'x.y'\n"],
+    ] as const) {
+      const r = await topo.execHost([NODE, PASTA, ...args, '--', 'true']);
+      expect(r.code).toBe(1);
+      expect(r.stderr.toString()).toBe(msg);
+    }
+  });
+});
