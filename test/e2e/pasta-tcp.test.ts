@@ -162,12 +162,17 @@ describe('pasta --config-net', () => {
   });
 
   it('passes the exit status through and leaves nothing running', async () => {
-    const r = await pasta('exit 42');
+    // A marker in argv finds this run's processes: pasta itself, its forked namespace
+    // helper (same argv, no exec) and the command.
+    const marker = `leftover-check-${process.pid}-${Date.now()}`;
+    const r = await pasta(`exit 42; ${marker}`);
     expect(r.code).toBe(42);
-    const k = await pasta('kill -TERM $$');
+    const k = await pasta(`kill -TERM $$; ${marker}`);
     expect(k.code).toBe(128 + 15);
-    const ps = await topo.execHost(['sh', '-c', `ps -eo args | grep -c '[b]in/pasta.js' || true`]);
-    expect(ps.stdout.toString().trim()).toBe('0');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const ps = await topo.execHost(['ps', '-eo', 'pid,stat,args']);
+    const left = ps.stdout.toString().split('\n').filter((l) => l.includes(marker) && !/\sZ/.test(l.slice(0, 14)));
+    expect(left).toEqual([]);
   });
 
   it('runs the default shell when no command is given', async () => {
