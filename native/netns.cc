@@ -699,7 +699,11 @@ Napi::Value NsTap(const Napi::CallbackInfo& info) {
   memcpy(req.name, name.data(), name.size());
   int ifindex = 0;
   int fd = HelperCall(ctlFd, req, &ifindex);
-  if (fd >= 0) out.data[0] = ifindex;
+  if (fd >= 0) {
+    out.data[0] = ifindex;
+    // Taps are made with IFF_VNET_HDR and the default header size.
+    if (out.length > 1) out.data[1] = TAP_VNET_HDR_LEN;
+  }
   return Num(a.Env(), fd);
 }
 

@@ -4,6 +4,15 @@
 // stay aligned) and describes them as [offset, length] pairs; tapWrite sends
 // a batch described the same way. Both stop at EAGAIN and retry EINTR.
 //
+// Taps are created with IFF_VNET_HDR: every frame is preceded by a 10-byte
+// struct virtio_net_hdr. On the way to the namespace the caller builds it in
+// the buffer just before each frame (so a TCP segment can say
+// VIRTIO_NET_HDR_F_NEEDS_CSUM and carry only its pseudo-header sum: the
+// namespace's kernel treats it as a locally made packet whose checksum is
+// not needed for delivery, and completes it if it forwards it); on the way
+// from the namespace it is stripped here. With a vnetHdrLen of 0 the calls work on
+// plain frames (a tap without the flag, a socket in tests).
+//
 // tap_create (tap.h) is the plain-C part used by the namespace helper.
 #include "tap.h"
 
@@ -12,6 +21,7 @@
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -24,7 +34,7 @@ extern "C" int tap_create(const char *name, int *ifindex) {
 
   struct ifreq ifr;
   memset(&ifr, 0, sizeof(ifr));
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
   for (size_t i = 0; name && name[i] && i < IFNAMSIZ - 1; i++) ifr.ifr_name[i] = name[i];
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
@@ -58,11 +68,13 @@ namespace {
 constexpr size_t kMaxFrame = 65536;
 
 Napi::Value TapRead(const Napi::CallbackInfo& info) {
-  Args a(info, "tapRead", 4);
+  Args a(info, "tapRead", 4, 5);
   int fd = a.Int(0);
   Span<uint8_t> buf = a.Bytes(1);
   Span<int32_t> out = a.I32(2);
   int64_t maxFrames = a.Int64(3);
+  int64_t vnet = info.Length() > 4 ? a.Int64(4) : 0;
+  if (a.ok && (vnet < 0 || vnet > 64)) a.Range("tapRead: vnetHdrLen must be between 0 and 64");
   if (a.ok && maxFrames < 0) a.Range("tapRead: maxFrames must not be negative");
   a.AtLeast(out.length, 2 * static_cast<uint64_t>(maxFrames), "out");
   if (a.ok && buf.length < kMaxFrame) a.Range("tapRead: buf must hold at least 65536 bytes");
@@ -71,7 +83,8 @@ Napi::Value TapRead(const Napi::CallbackInfo& info) {
 
   int64_t count = 0;
   size_t off = 0;
-  while (count < maxFrames && buf.length - off >= kMaxFrame) {
+  const size_t hdr = static_cast<size_t>(vnet);
+  while (count < maxFrames && buf.length - off >= kMaxFrame + hdr) {
     ssize_t n;
     do {
       n = read(fd, buf.data + off, buf.length - off);
@@ -81,8 +94,9 @@ Napi::Value TapRead(const Napi::CallbackInfo& info) {
       return Num(a.Env(), -errno);
     }
     if (n == 0) break;
-    out.data[2 * count] = static_cast<int32_t>(off);
-    out.data[2 * count + 1] = static_cast<int32_t>(n);
+    if (static_cast<size_t>(n) < hdr) continue;  // no room for even the header: nothing to report
+    out.data[2 * count] = static_cast<int32_t>(off + hdr);
+    out.data[2 * count + 1] = static_cast<int32_t>(static_cast<size_t>(n) - hdr);
     count++;
     off = (off + static_cast<size_t>(n) + 7) & ~static_cast<size_t>(7);
     if (off >= buf.length) break;
@@ -91,23 +105,28 @@ Napi::Value TapRead(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TapWrite(const Napi::CallbackInfo& info) {
-  Args a(info, "tapWrite", 4);
+  Args a(info, "tapWrite", 4, 5);
   int fd = a.Int(0);
   Span<uint8_t> buf = a.Bytes(1);
   Span<int32_t> frames = a.I32(2);
   int64_t count = a.Int64(3);
+  int64_t vnet = info.Length() > 4 ? a.Int64(4) : 0;
+  if (a.ok && (vnet < 0 || vnet > 12)) a.Range("tapWrite: vnetHdrLen must be between 0 and 12");
   if (a.ok && count < 0) a.Range("tapWrite: count must not be negative");
   a.AtLeast(frames.length, 2 * static_cast<uint64_t>(count), "frames");
   for (int64_t i = 0; a.ok && i < count; i++) {
-    a.InRange(frames.data[2 * i], frames.data[2 * i + 1], buf.length, "frame");
+    a.InRange(frames.data[2 * i] - static_cast<int32_t>(vnet), frames.data[2 * i + 1] + static_cast<int32_t>(vnet), buf.length, "frame");
   }
   if (!a.ok) return a.Fail();
 
   int64_t i = 0;
   for (; i < count; i++) {
     ssize_t n;
+    // With a virtio-net header, the caller built it in the buffer right before the frame.
+    const uint8_t* start = buf.data + frames.data[2 * i] - vnet;
+    const size_t len = static_cast<size_t>(frames.data[2 * i + 1]) + static_cast<size_t>(vnet);
     do {
-      n = write(fd, buf.data + frames.data[2 * i], static_cast<size_t>(frames.data[2 * i + 1]));
+      n = write(fd, start, len);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
       if (i == 0) return Num(a.Env(), -errno);

@@ -3,13 +3,31 @@
 // multithreaded process.
 #pragma once
 
+#include <stdint.h>
+
+/*
+ * struct virtio_net_hdr (<linux/virtio_net.h> is not valid C++: it has a
+ * member named "class"). Every frame on a tap made with IFF_VNET_HDR starts
+ * with it; TAP_VNET_HDR_LEN is the kernel's default size.
+ */
+struct tap_vnet_hdr {
+  uint8_t flags;
+  uint8_t gso_type;
+  uint16_t hdr_len;
+  uint16_t gso_size;
+  uint16_t csum_start;
+  uint16_t csum_offset;
+};
+#define TAP_VNET_HDR_LEN 10
+#define TAP_VNET_F_DATA_VALID 2
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /**
  * Opens /dev/net/tun (O_RDWR | O_NONBLOCK | O_CLOEXEC) and attaches it to the
- * tap device `name` (IFF_TAP | IFF_NO_PI; created if missing, "" lets the
+ * tap device `name` (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR; created if missing, "" lets the
  * kernel pick a name). Stores the interface index in *ifindex when ifindex is
  * not NULL. Returns the fd or -errno.
  */

@@ -42,9 +42,13 @@ export interface EngineStats {
 export interface EngineOptions {
   config: Config;
   tapFd: number;
+  /** virtio-net header length of the tap (10 for taps made with IFF_VNET_HDR, 0 for plain frames). */
+  vnetHdrLen?: number;
   log: Logger;
   /** Called when the tap fails for good (the namespace went away). */
   onTapGone?: (reason: string) => void;
+  /** Called when the engine cannot go on (a handler keeps failing); it has stopped. */
+  onFatal?: (err: unknown) => void;
 }
 
 export class Engine {
@@ -63,9 +67,17 @@ export class Engine {
     this.config = opts.config;
     this.log = opts.log;
     this.traceOn = this.log.isLevelEnabled('trace');
-    this.loop = new Loop((err) => this.log.error({ err }, `internal error: ${(err as Error)?.stack ?? String(err)}`));
-    this.tapIn = new TapIn(opts.tapFd);
-    this.tapOut = new TapOut(opts.tapFd);
+    this.loop = new Loop(
+      (err) => this.log.error(`internal error: ${(err as Error)?.stack ?? String(err)}`),
+      50,
+      (err) => {
+        this.log.error(`internal error repeats, stopping: ${(err as Error)?.stack ?? String(err)}`);
+        this.closed = true;
+        opts.onFatal?.(err);
+      },
+    );
+    this.tapIn = new TapIn(opts.tapFd, opts.vnetHdrLen ?? 0);
+    this.tapOut = new TapOut(opts.tapFd, opts.vnetHdrLen ?? 0);
     this.link = createLinkState({
       guestAddr4: opts.config.ip4?.addr ?? null,
       guestAddr6: opts.config.ip6?.addr ?? null,
@@ -78,7 +90,6 @@ export class Engine {
       ourMac: this.link.ourMac,
       guestMac: () => this.link.guestMac,
       natFromTap: (family, dst) => this.natFromTap(family, dst),
-      l4Checksums: true,
     });
     this.loop.on(FdKind.Tap, () => this.tapHandler());
     this.loop.onBatchEnd(() => {

@@ -39,11 +39,36 @@ export class Loop {
   /** Set while dispatching, so nested work can tell it will be flushed. */
   inBatch = false;
 
+  private errorWindowStart = 0;
+  private errorsInWindow = 0;
+
+  /**
+   * `onError` gets exceptions thrown by handlers (bugs: bad input is dropped,
+   * never thrown). If they repeat — a level-triggered fd whose handler keeps
+   * failing would otherwise spin — `onFatal` is called once instead.
+   */
   constructor(
-    private readonly onError: (err: unknown) => void,
+    private readonly onErrorCb: (err: unknown) => void,
     readonly tickMs = 50,
+    private readonly onFatal: (err: unknown) => void = (err) => {
+      throw err;
+    },
   ) {
     this.poller = new native.Poller((events, count) => this.dispatch(events, count), 256);
+  }
+
+  private onError(err: unknown): void {
+    const now = monotonicNow();
+    if (now - this.errorWindowStart > 1000) {
+      this.errorWindowStart = now;
+      this.errorsInWindow = 0;
+    }
+    if (++this.errorsInWindow > 20) {
+      this.close();
+      this.onFatal(err);
+      return;
+    }
+    this.onErrorCb(err);
   }
 
   /** Register the handler for an fd kind. */

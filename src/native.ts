@@ -88,14 +88,19 @@ export interface NativeAddon {
    * of 8 bytes. Stops at EAGAIN, at `maxFrames`, or when fewer than 65536
    * bytes of `buf` are left. `out` receives pairs `[offset, length]`.
    * Returns the number of frames (0 if none ready) or -errno on the first read.
+   * With `vnetHdrLen` (a tap made with IFF_VNET_HDR: 10), each read starts
+   * with that many bytes of struct virtio_net_hdr, which are skipped: the
+   * offsets point at the Ethernet frames.
    */
-  tapRead(fd: number, buf: Buffer, out: Int32Array, maxFrames: number): number;
+  tapRead(fd: number, buf: Buffer, out: Int32Array, maxFrames: number, vnetHdrLen?: number): number;
   /**
    * Write `count` frames given as pairs `[offset, length]` in `frames`
    * (offsets into `buf`), one write(2) per frame. Returns the number of
    * frames written (stops early at EAGAIN) or -errno if the first one fails.
+   * With `vnetHdrLen`, each frame is preceded by a struct virtio_net_hdr
+   * marking its checksums as already verified (VIRTIO_NET_HDR_F_DATA_VALID).
    */
-  tapWrite(fd: number, buf: Buffer, frames: Int32Array, count: number): number;
+  tapWrite(fd: number, buf: Buffer, frames: Int32Array, count: number, vnetHdrLen?: number): number;
 
   // --- sockets -------------------------------------------------------------
   /** socket(2) with SOCK_CLOEXEC; type may include SOCK_NONBLOCK (2048). Returns fd or -errno. */
@@ -195,8 +200,9 @@ export interface NativeAddon {
   /** Ask the helper for a socket (with SOCK_CLOEXEC) created in its namespace. Returns fd or -errno. */
   nsSocket(ctlFd: number, family: number, type: number, protocol: number): number;
   /**
-   * Ask the helper to create a tap device (IFF_TAP | IFF_NO_PI) named `name`
-   * in its namespace; the fd comes back nonblocking. info = [ifindex].
+   * Ask the helper to create a tap device (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)
+   * named `name` in its namespace; the fd comes back nonblocking.
+   * info = [ifindex, vnet header length] (the second if info has room).
    * Returns fd or -errno.
    */
   nsTap(ctlFd: number, name: string, info: Int32Array): number;

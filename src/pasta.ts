@@ -112,7 +112,7 @@ export class PastaRun {
     let engine: Engine | undefined;
     try {
       helper = native.nsHelper(ns.usernsFd, ns.netnsFd);
-      const info = new Int32Array(1);
+      const info = new Int32Array(2);
       tapFd = native.nsTap(helper.ctlFd, config.nsIfname, info);
       if (tapFd < 0) throw new Error(`cannot create tap device ${config.nsIfname} in the namespace: ${errnoName(tapFd)}`);
       const tapIndex = info[0];
@@ -123,7 +123,7 @@ export class PastaRun {
       } finally {
         native.close(nlFd);
       }
-      engine = new Engine({ config, tapFd, log, onTapGone: (why) => log.error(`tap device gone: ${why}`) });
+      engine = new Engine({ config, tapFd, vnetHdrLen: info[1], log, onTapGone: (why) => log.error(`tap device gone: ${why}`), onFatal: () => this.fatal() });
       engine.loop.on(FdKind.Child, () => this.childEvent());
       const rc = engine.loop.add(this.pidfd, FdKind.Child, 0, C.EPOLLIN);
       if (rc < 0) throw new Error(`cannot watch the command's pidfd: ${errnoName(rc)}`);
@@ -152,6 +152,17 @@ export class PastaRun {
     if (status === -1) return;
     this.log.debug(`command exited with status ${status}`);
     this.shutdown(status < 0 ? 1 : status);
+  }
+
+  /** The engine stopped on an internal error: end the command too, exit status 1. */
+  private fatal(): void {
+    if (this.done) return;
+    native.kill(this.pid, C.SIGKILL);
+    this.done = true;
+    native.close(this.tapFd);
+    native.close(this.ctlFd);
+    this.closeFds();
+    this.exitResolve(1);
   }
 
   /** Send a signal to the command. */

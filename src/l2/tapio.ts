@@ -10,7 +10,10 @@
  * native call. The loop flushes at the end of each event batch, and a
  * reservation that does not fit flushes first. A tap device takes frames one
  * write each, so the batching saves crossings of the native boundary, not
- * syscalls.
+ * syscalls. A tap made with IFF_VNET_HDR puts a virtio-net header before
+ * each frame: the native read strips it; on the way out every reservation
+ * keeps room for it before the frame, and `commit` fills it in — for TCP
+ * segments as a partial checksum, so the payload is never summed here.
  */
 import { native, E } from '../native.js';
 
@@ -37,6 +40,8 @@ export class TapOut implements FrameSink {
 
   constructor(
     private fd: number,
+    /** Length of the virtio-net header the tap expects before each frame (0: none). */
+    private readonly vnetHdrLen = 0,
     size = 8 << 20,
     private readonly maxFrames = 512,
     /** Called once per flush with every committed frame (pcap capture, tests). */
@@ -48,15 +53,41 @@ export class TapOut implements FrameSink {
 
   /** Space left without flushing. */
   get room(): number {
-    return this.count >= this.maxFrames ? 0 : this.buf.length - this.cursor;
+    return this.count >= this.maxFrames ? 0 : this.buf.length - this.cursor - this.vnetHdrLen;
+  }
+
+  /** Whether frames can carry partial layer-4 checksums (a tap with virtio-net headers). */
+  get checksumOffload(): boolean {
+    return this.vnetHdrLen > 0;
+  }
+
+  /** Bytes kept free before every frame for its virtio-net header. */
+  get headroom(): number {
+    return this.vnetHdrLen;
   }
 
   reserve(maxLen: number): number {
-    if (this.count >= this.maxFrames || this.cursor + maxLen > this.buf.length) this.flush();
-    return this.cursor;
+    if (this.count >= this.maxFrames || this.cursor + this.vnetHdrLen + maxLen > this.buf.length) this.flush();
+    return this.cursor + this.vnetHdrLen;
   }
 
-  commit(off: number, len: number): void {
+  /**
+   * Commit the frame at `off`. With `csumStart` (offset of the layer-4
+   * header in the frame) and `csumOffset` (of its checksum field), the
+   * frame's layer-4 checksum field holds only the pseudo-header sum and the
+   * virtio-net header asks the kernel to treat it as a partial checksum.
+   */
+  commit(off: number, len: number, csumStart = 0, csumOffset = 0): void {
+    const v = this.vnetHdrLen;
+    if (v) {
+      const h = off - v;
+      this.buf.fill(0, h, off);
+      if (csumStart) {
+        this.buf[h] = 1; // VIRTIO_NET_HDR_F_NEEDS_CSUM
+        this.buf.writeUInt16LE(csumStart, h + 6);
+        this.buf.writeUInt16LE(csumOffset, h + 8);
+      }
+    }
     this.frames[2 * this.count] = off;
     this.frames[2 * this.count + 1] = len;
     this.count++;
@@ -77,7 +108,7 @@ export class TapOut implements FrameSink {
     if (this.tap) this.tap(this.buf, this.frames, this.count);
     let done = 0;
     while (done < this.count) {
-      const n = native.tapWrite(this.fd, this.buf, done === 0 ? this.frames : this.frames.subarray(2 * done), this.count - done);
+      const n = native.tapWrite(this.fd, this.buf, done === 0 ? this.frames : this.frames.subarray(2 * done), this.count - done, this.vnetHdrLen);
       if (n < 0) {
         if (n === -E.EAGAIN || n === -E.ENOBUFS || n === -E.EINTR) {
           // The namespace is not keeping up: drop this frame, keep the rest.
@@ -107,6 +138,8 @@ export class TapIn {
 
   constructor(
     private fd: number,
+    /** Length of the virtio-net header before each frame the tap gives us (0: none). */
+    private readonly vnetHdrLen = 0,
     size = 4 << 20,
     private readonly maxFrames = 256,
   ) {
@@ -116,7 +149,7 @@ export class TapIn {
 
   /** Read a batch; returns the frame count (0 if none), or -errno. */
   read(): number {
-    const n = native.tapRead(this.fd, this.buf, this.frames, this.maxFrames);
+    const n = native.tapRead(this.fd, this.buf, this.frames, this.maxFrames, this.vnetHdrLen);
     if (n > 0) {
       this.framesIn += n;
       for (let i = 0; i < n; i++) this.bytesIn += this.frames[2 * i + 1];

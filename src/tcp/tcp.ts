@@ -38,7 +38,7 @@ import { FdKind, type Loop } from '../loop.js';
 import type { TapOut } from '../l2/tapio.js';
 import type { Logger } from '../log.js';
 import { formatIP } from '../inet.js';
-import { l4Checksum4, l4Checksum6 } from '../l2/checksum.js';
+import { l4Checksum4, l4Checksum6, sum16 } from '../l2/checksum.js';
 
 /** TCP flags. */
 export const FIN = 0x01;
@@ -137,8 +137,6 @@ export interface TcpContext {
    * Returns null to refuse (RST).
    */
   natFromTap(family: 4 | 6, dst: Uint8Array): { addr: Uint8Array; scopeId: number } | null;
-  /** Whether frames to the tap need layer-4 checksums (false when the tap takes them as already verified). */
-  l4Checksums: boolean;
 }
 
 export class TcpConn {
@@ -156,6 +154,8 @@ export class TcpConn {
   header!: Buffer;
   hdrLen = 0;
   ipSum = 0;
+  /** Unfolded pseudo-header sum without the length (addresses and protocol). */
+  pseudoSum = 0;
 
   // Sequence numbers, unsigned 32 bit.
   /** Next sequence number we send to the guest. */
@@ -530,7 +530,7 @@ export class TcpHandler {
     }
     const out = this.ctx.out;
     const mss = conn.mss;
-    const slot = (conn.hdrLen + mss + 7) & ~7;
+    const slot = (out.headroom + conn.hdrLen + mss + 7) & ~7;
     // Enough slots for the window, bounded by the transmit buffer and the slot table.
     let maxSlots = Math.min(Math.ceil(window / mss), this.peekOff.length);
     if (out.room < slot * Math.min(maxSlots, 4)) out.flush();
@@ -568,7 +568,7 @@ export class TcpHandler {
       const len = Math.min(left, this.peekLen[i]);
       const off = base + i * slot;
       this.fillHeader(conn, out.buf, off, conn.seqToTap, PSH | ACK, len, 0);
-      out.commit(off, conn.hdrLen + len);
+      this.commitFrame(conn, off, conn.hdrLen + len);
       conn.seqToTap = (conn.seqToTap + len) >>> 0;
       left -= len;
       this.stats.framesToTap++;
@@ -856,6 +856,7 @@ export class TcpHandler {
       h.set(conn.guestAddr, 38);
     }
     const t = ETH_HLEN + ipLen;
+    conn.pseudoSum = 6 + (v4 ? sum16(h, 26, 8) : sum16(h, 22, 32));
     h.writeUInt16BE(conn.remotePort, t);
     h.writeUInt16BE(conn.guestPort, t + 2);
     conn.header = h;
@@ -888,10 +889,25 @@ export class TcpHandler {
     buf.writeUInt16BE(wnd, t + 14);
     buf.writeUInt16BE(0, t + 16);
     buf.writeUInt16BE(0, t + 18);
-    if (this.ctx.l4Checksums) {
-      if (v4) l4Checksum4(buf, ipOff, t, 20 + optLen + len, 16);
-      else l4Checksum6(buf, ipOff, t, 20 + optLen + len, 16);
+    const l4len = 20 + optLen + len;
+    if (this.ctx.out.checksumOffload) {
+      // Partial checksum: the pseudo-header sum only; the kernel treats the rest as done.
+      let sum = conn.pseudoSum + l4len;
+      sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
+      sum = (sum & 0xffff) + (sum >>> 16);
+      buf.writeUInt16BE(sum, t + 16);
+    } else if (v4) {
+      l4Checksum4(buf, ipOff, t, l4len, 16);
+    } else {
+      l4Checksum6(buf, ipOff, t, l4len, 16);
     }
+  }
+
+  /** Queue a built frame; with checksum offload the kernel gets the TCP checksum's position. */
+  private commitFrame(conn: TcpConn, off: number, len: number): void {
+    const out = this.ctx.out;
+    if (out.checksumOffload) out.commit(off, len, conn.hdrLen - 20, 16);
+    else out.commit(off, len);
   }
 
   /** Build and queue a segment without payload. */
@@ -900,7 +916,7 @@ export class TcpHandler {
     const off = out.reserve(conn.hdrLen + optLen);
     if (opts) opts(out.buf, off + conn.hdrLen);
     this.fillHeader(conn, out.buf, off, seq, flags, 0, optLen);
-    out.commit(off, conn.hdrLen + optLen);
+    this.commitFrame(conn, off, conn.hdrLen + optLen);
     this.stats.framesToTap++;
   }
 
