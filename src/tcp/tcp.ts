@@ -920,24 +920,31 @@ export class TcpHandler {
     this.stats.framesToTap++;
   }
 
-  /** Compute the window we offer the guest from the socket's free send buffer. */
+  /**
+   * Compute the window we offer the guest from the socket's free send buffer,
+   * and watch for the socket becoming writable when that window is getting
+   * small: the socket drains on its own, and the guest must hear of the
+   * room (a window update) without waiting for its persist timer.
+   */
   private updateWindowToTap(conn: TcpConn): void {
     if (conn.fd < 0 || native.tcpInfo(conn.fd, this.info) < 0) return;
     // Free send buffer as the kernel counts it (memory with overhead, SO_MEMINFO), scaled
     // down for that overhead: what the socket will take without a short write.
-    const free = this.info[17] - this.info[16];
+    const limit = this.info[17];
+    const free = limit - this.info[16];
     let wnd = free > 0 ? free - (free >>> 3) : 0;
     if (conn.events & Ev.TapFinRcvd) wnd = 0xffff << conn.wsToTap;
     conn.wndToTap = Math.min(wnd, conn.wsToTap ? MAX_WINDOW : 0xffff);
+    // Below a third of the buffer the socket cannot be writable (writable means free space
+    // of at least half of what is queued), so EPOLLOUT fires exactly once the room is back.
+    if (free * 3 < limit && !(conn.events & (Ev.SockFull | Ev.TapFinRcvd)) && conn.events & Ev.Established) {
+      this.setEvents(conn, Ev.SockFull, 0);
+    }
   }
 
   /** Send a pure ACK (with the current window). */
   private sendAck(conn: TcpConn, updateWindow: boolean): void {
     if (updateWindow) this.updateWindowToTap(conn);
-    if (conn.wndToTap === 0 && !(conn.events & Ev.SockFull) && !(conn.events & Ev.TapFinRcvd)) {
-      // No room at all: wait until the socket is writable again, then update the window.
-      this.setEvents(conn, Ev.SockFull, 0);
-    }
     this.fillAndCommit(conn, conn.seqToTap, ACK, 0);
     conn.seqAckToTap = conn.seqFromTap;
     if (this.traceOn) this.trace(conn, `ACK to guest: ack ${conn.seqFromTap} window ${conn.wndToTap}`);
