@@ -57,8 +57,38 @@ export interface Config {
   ip4: Ip4Config | null;
   ip6: Ip6Config | null;
   mapGateway: boolean;
+  /** DNS resolvers (from -D, else the host's /etc/resolv.conf), for forwarding and DHCP/NDP. */
+  dns: Uint8Array[];
+  /** DNS search domains (from -S, else /etc/resolv.conf). */
+  search: string[];
+  /** Addresses in the namespace that forward DNS to the host's resolver, and where each goes. */
+  dnsForward4: { addr: Uint8Array; to: Uint8Array } | null;
+  dnsForward6: { addr: Uint8Array; to: Uint8Array } | null;
+  /** Protocols switched off with --no-tcp, --no-udp, --no-icmp. */
+  tcp: boolean;
+  udp: boolean;
+  icmp: boolean;
+  /** Problems that do not stop pasta, to log once logging is set up. */
+  warnings: string[];
   /** The command to run (pasta with no PID/netns), or [] for the default shell. */
   command: string[];
+}
+
+/** Resolvers and search domains of a resolv.conf(5) text. */
+export function parseResolvConf(text: string): { nameservers: Uint8Array[]; search: string[] } {
+  const nameservers: Uint8Array[] = [];
+  let search: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/[#;].*$/, '').trim();
+    const [key, ...rest] = line.split(/\s+/);
+    if (key === 'nameserver' && rest[0]) {
+      const addr = parseIPv4(rest[0]) ?? parseIPv6(rest[0].replace(/%.*$/, ''));
+      if (addr) nameservers.push(addr);
+    } else if (key === 'search' || key === 'domain') {
+      search = rest.filter(Boolean);
+    }
+  }
+  return { nameservers, search };
 }
 
 /** pasta(1)'s default MTU: the largest 802.3 MTU minus the header, rounded to 32 bits. */
@@ -134,7 +164,7 @@ function parseUint(option: string, value: string, min: number, max: number): num
  * Build the configuration from parsed options and the host's network.
  * Throws {@link UsageError} for any invalid or conflicting option.
  */
-export function buildConfig(parsed: ParsedArgs, host: HostNet, mode: 'pasta' | 'passt' = 'pasta'): Config {
+export function buildConfig(parsed: ParsedArgs, host: HostNet, mode: 'pasta' | 'passt' = 'pasta', resolvConf = ''): Config {
   let logLevel: Config['logLevel'] = 'info';
   let quiet = false;
   let debug = false;
@@ -156,6 +186,14 @@ export function buildConfig(parsed: ParsedArgs, host: HostNet, mode: 'pasta' | '
   let mapGateway = true;
   let only4 = false;
   let only6 = false;
+  let dns: Uint8Array[] | undefined;
+  let search: string[] | undefined;
+  let fwd4: Uint8Array | undefined;
+  let fwd6: Uint8Array | undefined;
+  let dnsHost: Uint8Array | undefined;
+  let tcp = true;
+  let udp = true;
+  let icmp = true;
   const seen = new Set<string>();
 
   for (const [name, value] of parsed.options) {
@@ -225,6 +263,46 @@ export function buildConfig(parsed: ParsedArgs, host: HostNet, mode: 'pasta' | '
         nsIfname = v;
         break;
       case 'no-map-gw': mapGateway = false; break;
+      case 'dns': {
+        if (v === 'none') {
+          dns = [];
+          break;
+        }
+        const a = parseIPv4(v) ?? parseIPv6(v);
+        if (!a) throw new UsageError(`--dns: invalid address '${v}'`);
+        (dns ??= []).push(a);
+        break;
+      }
+      case 'search':
+        search = v === 'none' ? [] : v.split(/\s+/).filter(Boolean);
+        for (const d of search) if (!/^[A-Za-z0-9_.-]{1,253}$/.test(d)) throw new UsageError(`--search: invalid domain '${d}'`);
+        break;
+      case 'dns-forward': {
+        const a4 = parseIPv4(v);
+        const a6 = a4 ? undefined : parseIPv6(v);
+        if (a4) {
+          if (fwd4) throw new UsageError(`--dns-forward: IPv4 address given twice: '${v}'`);
+          if (isUnspecified(a4) || isMulticast(a4) || isLoopback(a4)) throw new UsageError(`--dns-forward: invalid address '${v}'`);
+          fwd4 = a4;
+        } else if (a6) {
+          if (fwd6) throw new UsageError(`--dns-forward: IPv6 address given twice: '${v}'`);
+          if (isUnspecified(a6) || isMulticast(a6) || isLoopback(a6)) throw new UsageError(`--dns-forward: invalid address '${v}'`);
+          fwd6 = a6;
+        } else {
+          throw new UsageError(`--dns-forward: invalid address '${v}'`);
+        }
+        break;
+      }
+      case 'dns-host': {
+        once();
+        const a = parseIPv4(v) ?? parseIPv6(v);
+        if (!a || isUnspecified(a) || isMulticast(a)) throw new UsageError(`--dns-host: invalid address '${v}'`);
+        dnsHost = a;
+        break;
+      }
+      case 'no-tcp': tcp = false; break;
+      case 'no-udp': udp = false; break;
+      case 'no-icmp': icmp = false; break;
       case 'ipv4-only': only4 = true; break;
       case 'ipv6-only': only6 = true; break;
       case 'config-net': configNet = true; break;
@@ -270,6 +348,29 @@ export function buildConfig(parsed: ParsedArgs, host: HostNet, mode: 'pasta' | '
   if (only6 && !ip6) throw new UsageError('--ipv6-only: no usable IPv6 address and default route on the host');
   if (only4 && !ip4) throw new UsageError('--ipv4-only: no usable IPv4 address and default route on the host');
 
+  const resolv = parseResolvConf(resolvConf);
+  const resolvers = dns ?? resolv.nameservers;
+  // A forwarder goes to --dns-host, else to the first resolver of its own IP version.
+  // (The host socket of a forwarded flow takes the target's family, so an IPv4
+  // forwarder can reach an IPv6 resolver and the other way round.)
+  const forwardTarget = (family: 4 | 6): Uint8Array | undefined => {
+    if (dnsHost) return dnsHost;
+    return resolvers.find((r) => r.length === (family === 4 ? 4 : 16)) ?? resolvers[0];
+  };
+  const warnings: string[] = [];
+  let dnsForward4: Config['dnsForward4'] = null;
+  let dnsForward6: Config['dnsForward6'] = null;
+  for (const [fwd, family] of [[fwd4, 4], [fwd6, 6]] as const) {
+    if (!fwd) continue;
+    const to = forwardTarget(family);
+    if (!to) {
+      warnings.push(`--dns-forward ${formatIP(fwd)}: the host has no resolver to forward to (no nameserver in /etc/resolv.conf, no --dns-host or -D): DNS queries to it will go unanswered`);
+      continue;
+    }
+    if (family === 4) dnsForward4 = { addr: fwd, to };
+    else dnsForward6 = { addr: fwd, to };
+  }
+
   const templateIf = ip4?.hostIfname || ip6?.hostIfname || '';
   return {
     mode,
@@ -285,6 +386,14 @@ export function buildConfig(parsed: ParsedArgs, host: HostNet, mode: 'pasta' | '
     ip4,
     ip6,
     mapGateway,
+    dns: resolvers,
+    search: search ?? resolv.search,
+    dnsForward4,
+    dnsForward6,
+    tcp,
+    udp,
+    icmp,
+    warnings,
     command: parsed.rest,
   };
 }
@@ -296,5 +405,7 @@ export function describeConfig(c: Config): string[] {
   else lines.push('IPv4: disabled');
   if (c.ip6) lines.push(`IPv6: ${formatIP(c.ip6.addr)}/${c.ip6.prefixLen} gateway ${c.ip6.gateway ? formatIP(c.ip6.gateway) : 'none'} (from ${c.ip6.hostIfname || 'options'})`);
   else lines.push('IPv6: disabled');
+  if (c.dnsForward4) lines.push(`DNS forwarder ${formatIP(c.dnsForward4.addr)} -> ${formatIP(c.dnsForward4.to)}`);
+  if (c.dnsForward6) lines.push(`DNS forwarder ${formatIP(c.dnsForward6.addr)} -> ${formatIP(c.dnsForward6.to)}`);
   return lines;
 }

@@ -21,6 +21,7 @@ import { arpTapHandler } from './l2/arp-proxy.js';
 import { ndpTapHandler } from './ndp/ndp.js';
 import { TcpHandler } from './tcp/tcp.js';
 import type { Config } from './conf.js';
+import { PROTO_TCP, PROTO_UDP, type HostTarget } from './flow.js';
 import type { Logger } from './log.js';
 import { addressEqual, isLinkLocal6 } from './inet.js';
 
@@ -89,7 +90,7 @@ export class Engine {
       mtu: opts.config.mtu,
       ourMac: this.link.ourMac,
       guestMac: () => this.link.guestMac,
-      natFromTap: (family, dst) => this.natFromTap(family, dst),
+      natFromTap: (family, proto, dst, port) => this.natFromTap(family, proto, dst, port),
     });
     this.loop.on(FdKind.Tap, () => this.tapHandler());
     this.loop.onBatchEnd(() => {
@@ -101,14 +102,18 @@ export class Engine {
   }
 
   /** Where traffic from the guest to `dst` goes on the host. */
-  natFromTap(family: 4 | 6, dst: Uint8Array): { addr: Uint8Array; scopeId: number } | null {
+  natFromTap(family: 4 | 6, proto: number, dst: Uint8Array, port: number): HostTarget | null {
     const c = this.config;
-    if (c.mapGateway) {
-      if (family === 4 && c.ip4?.gateway && addressEqual(dst, c.ip4.gateway)) return { addr: LOOPBACK4, scopeId: 0 };
-      if (family === 6 && c.ip6?.gateway && addressEqual(dst, c.ip6.gateway)) return { addr: LOOPBACK6, scopeId: 0 };
+    if (port === 53 && (proto === PROTO_UDP || proto === PROTO_TCP)) {
+      const fwd = family === 4 ? c.dnsForward4 : c.dnsForward6;
+      if (fwd && addressEqual(dst, fwd.addr)) return { addr: fwd.to, port: 53, scopeId: 0 };
     }
-    if (family === 6 && isLinkLocal6(dst)) return { addr: dst, scopeId: c.ip6?.hostIfindex ?? 0 };
-    return { addr: dst, scopeId: 0 };
+    if (c.mapGateway) {
+      if (family === 4 && c.ip4?.gateway && addressEqual(dst, c.ip4.gateway)) return { addr: LOOPBACK4, port, scopeId: 0 };
+      if (family === 6 && c.ip6?.gateway && addressEqual(dst, c.ip6.gateway)) return { addr: LOOPBACK6, port, scopeId: 0 };
+    }
+    if (family === 6 && isLinkLocal6(dst)) return { addr: dst, port, scopeId: c.ip6?.hostIfindex ?? 0 };
+    return { addr: dst, port, scopeId: 0 };
   }
 
   private tapHandler(): void {
@@ -163,7 +168,7 @@ export class Engine {
         if (((buf[ip + 6] & 0x3f) | buf[ip + 7]) !== 0) return this.drop('IPv4 fragment', len);
         if (this.config.ip4 === null) return this.drop('IPv4 disabled', len);
         const proto = buf[ip + 9];
-        if (proto === 6) this.tcp.tapHandler(4, buf, ip, ip + ihl, total - ihl, now);
+        if (proto === 6 && this.config.tcp) this.tcp.tapHandler(4, buf, ip, ip + ihl, total - ihl, now);
         else this.drop(`IPv4 protocol ${proto}`, len);
         return;
       }
@@ -193,7 +198,7 @@ export class Engine {
           return;
         }
         if (this.config.ip6 === null) return this.drop('IPv6 disabled', len);
-        if (nh === 6) this.tcp.tapHandler(6, buf, ip, l4, end - l4, now);
+        if (nh === 6 && this.config.tcp) this.tcp.tapHandler(6, buf, ip, l4, end - l4, now);
         else this.drop(`IPv6 next header ${nh}`, len);
         return;
       }

@@ -20,6 +20,8 @@ export const enum FdKind {
   TcpSock = 2,
   Child = 3,
   Watch = 4,
+  UdpSock = 5,
+  IcmpSock = 6,
 }
 
 export type FdHandler = (index: number, events: number, now: number) => void;

@@ -20,6 +20,15 @@ import { readHostNet, PastaRun } from '../pasta.js';
 import { C } from '../native.js';
 import { VERSION } from '../version.js';
 
+/** The host's /etc/resolv.conf, or '' if there is none. */
+function readResolvConf(): string {
+  try {
+    return fs.readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 function fail(message: string, code = 1): never {
   fs.writeSync(2, `pasta: ${message}\n`);
   process.exit(code);
@@ -45,7 +54,7 @@ export function main(argv: string[]): void {
   }
   let config;
   try {
-    config = buildConfig(parsed, readHostNet(), 'pasta');
+    config = buildConfig(parsed, readHostNet(), 'pasta', readResolvConf());
   } catch (err) {
     if (err instanceof UsageError) fail(err.message);
     fail((err as Error).message);
@@ -55,6 +64,7 @@ export function main(argv: string[]): void {
   }
   const log = createLogger({ name: 'pasta', level: config.logLevel, file: config.logFile, fileSize: config.logSize });
   for (const line of describeConfig(config)) log.debug(line);
+  for (const warning of config.warnings) log.warn(warning);
 
   const command = config.command.length ? config.command : [process.env.SHELL || '/bin/sh'];
   const env = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);

@@ -38,6 +38,7 @@ import { FdKind, type Loop } from '../loop.js';
 import type { TapOut } from '../l2/tapio.js';
 import type { Logger } from '../log.js';
 import { formatIP } from '../inet.js';
+import { PROTO_TCP, type FlowContext } from '../flow.js';
 import { l4Checksum4, l4Checksum6, sum16 } from '../l2/checksum.js';
 
 /** TCP flags. */
@@ -122,22 +123,8 @@ export interface TcpStats {
   dropped: number;
 }
 
-/** What the TCP handler needs from its surroundings. */
-export interface TcpContext {
-  loop: Loop;
-  out: TapOut;
-  log: Logger;
-  mtu: number;
-  ourMac: Uint8Array;
-  /** The guest's MAC, learned from its frames (read at connection set-up). */
-  guestMac(): Uint8Array;
-  /**
-   * Where a connection from the guest to `dst` goes on the host: the same
-   * address by default, the host's loopback for the gateway address (map-gw).
-   * Returns null to refuse (RST).
-   */
-  natFromTap(family: 4 | 6, dst: Uint8Array): { addr: Uint8Array; scopeId: number } | null;
-}
+/** What the TCP handler needs from its surroundings (see flow.ts). */
+export type TcpContext = FlowContext;
 
 export class TcpConn {
   fd = -1;
@@ -603,7 +590,7 @@ export class TcpHandler {
     if ((family === 4 && (remoteAddr[0] >= 224 || remoteAddr[0] === 0)) || (family === 6 && remoteAddr[0] === 0xff)) {
       return this.drop('TCP SYN to a multicast or broadcast address');
     }
-    const target = this.ctx.natFromTap(family, remoteAddr);
+    const target = this.ctx.natFromTap(family, PROTO_TCP, remoteAddr, dport);
     const conn = this.allocConn();
     conn.family = family;
     conn.guestAddr = guestAddr;
@@ -651,7 +638,8 @@ export class TcpHandler {
       this.close(conn, false);
       return;
     }
-    const fd = native.socket(family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_STREAM | C.SOCK_NONBLOCK, 0);
+    // The host side takes the target's family: a mapping (the DNS forwarder) may cross families.
+    const fd = native.socket(target.addr.length === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_STREAM | C.SOCK_NONBLOCK, 0);
     if (fd < 0) {
       this.ctx.log.warn(`TCP: cannot open a socket: ${errnoName(fd)}`);
       this.sendFlags(conn, RST | ACK);
@@ -662,7 +650,7 @@ export class TcpHandler {
     this.stats.opened++;
     native.setsockoptInt(fd, C.IPPROTO_TCP, C.TCP_MAXSEG, conn.mss);
     conn.peekOffset = native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_PEEK_OFF, 0) === 0;
-    const rc = native.connect(fd, target.addr, dport, target.scopeId);
+    const rc = native.connect(fd, target.addr, target.port, target.scopeId);
     this.setEvents(conn, Ev.TapSynRcvd, 0);
     if (rc === 0) {
       this.connectDone(conn, now);

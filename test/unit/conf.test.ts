@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseArgs, helpText, OPTIONS, UsageError } from '../../src/options.js';
-import { buildConfig, parseNetmask, type HostNet } from '../../src/conf.js';
+import { buildConfig, parseNetmask, parseResolvConf, type HostNet } from '../../src/conf.js';
 import { parseIPv4, parseIPv6, formatIP } from '../../src/inet.js';
 
 const v4 = (s: string) => parseIPv4(s)!;
@@ -135,5 +135,57 @@ describe('configuration from the host', () => {
     expect(parseNetmask('0.0.0.0')).toBe(0);
     expect(parseNetmask('255.255.128.0')).toBe(17);
     expect(parseNetmask('255.255.0.255')).toBeUndefined();
+  });
+});
+
+describe('DNS options', () => {
+  const resolv = '# generated\nnameserver 127.0.0.53\nnameserver 2001:db8::53 # v6\noptions edns0\nsearch example.org lab.example.org\n';
+  const dconf = (...argv: string[]) => buildConfig(parseArgs(argv, 'pasta'), host, 'pasta', resolv);
+
+  it('reads resolvers and search domains from resolv.conf', () => {
+    const r = parseResolvConf(resolv);
+    expect(r.nameservers.map(formatIP)).toEqual(['127.0.0.53', '2001:db8::53']);
+    expect(r.search).toEqual(['example.org', 'lab.example.org']);
+    const c = dconf();
+    expect(c.dns.map(formatIP)).toEqual(['127.0.0.53', '2001:db8::53']);
+    expect(c.search).toEqual(['example.org', 'lab.example.org']);
+    expect(c.dnsForward4).toBeNull();
+  });
+
+  it('maps --dns-forward to the first resolver of its family, or --dns-host', () => {
+    const c = dconf('--dns-forward', '169.254.1.1', '--dns-forward', 'fd00::53');
+    expect(formatIP(c.dnsForward4!.addr)).toBe('169.254.1.1');
+    expect(formatIP(c.dnsForward4!.to)).toBe('127.0.0.53');
+    expect(formatIP(c.dnsForward6!.to)).toBe('2001:db8::53');
+    const h = dconf('--dns-forward', '169.254.1.1', '--dns-host', '127.0.0.1');
+    expect(formatIP(h.dnsForward4!.to)).toBe('127.0.0.1');
+    const d = dconf('-D', '192.0.2.53', '--dns-forward', '169.254.1.1', '-S', 'a.test b.test');
+    expect(d.dns.map(formatIP)).toEqual(['192.0.2.53']);
+    expect(formatIP(d.dnsForward4!.to)).toBe('192.0.2.53');
+    expect(d.search).toEqual(['a.test', 'b.test']);
+    expect(dconf('-D', 'none', '-S', 'none').dns).toEqual([]);
+  });
+
+  it('warns when there is nothing to forward to', () => {
+    const c = buildConfig(parseArgs(['--dns-forward', '169.254.1.1'], 'pasta'), host, 'pasta', '');
+    expect(c.dnsForward4).toBeNull();
+    expect(c.warnings[0]).toContain('no resolver');
+  });
+
+  it('switches protocols off', () => {
+    const c = dconf('--no-tcp', '--no-udp', '--no-icmp');
+    expect([c.tcp, c.udp, c.icmp]).toEqual([false, false, false]);
+    expect(dconf().tcp && dconf().udp && dconf().icmp).toBe(true);
+  });
+
+  it.each([
+    [['--dns-forward', 'x'], "--dns-forward: invalid address 'x'"],
+    [['--dns-forward', '1.2.3.4', '--dns-forward', '1.2.3.5'], 'IPv4 address given twice'],
+    [['--dns-forward', '127.0.0.1'], "--dns-forward: invalid address '127.0.0.1'"],
+    [['--dns-host', 'nope'], "--dns-host: invalid address 'nope'"],
+    [['-D', '300.1.1.1'], "--dns: invalid address '300.1.1.1'"],
+    [['-S', 'bad/domain'], "--search: invalid domain 'bad/domain'"],
+  ])('rejects %j', (argv, message) => {
+    expect(() => dconf(...argv)).toThrow(message);
   });
 });
