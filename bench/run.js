@@ -32,6 +32,7 @@
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { summarizeProfile } from './profile.js';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,13 +46,17 @@ const MTU = ADDRESSES.mtu;
 // ---- options -----------------------------------------------------------------
 
 function parseOptions(argv) {
-  const opts = { runs: 3, time: 10, tools: ['direct', 'ours', 'pasta', 'slirp4netns'], uid: 1000, gid: undefined, write: true, quick: false };
+  const opts = { runs: 3, time: 10, tools: ['direct', 'ours', 'pasta', 'slirp4netns'], uid: 1000, gid: undefined, write: true, quick: false, profile: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
       if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
       return argv[++i];
     };
+    if (a === '--no-profile') {
+      opts.profile = false;
+      continue;
+    }
     if (a === '--quick') {
       opts.quick = true;
       opts.runs = 1;
@@ -63,7 +68,7 @@ function parseOptions(argv) {
     else if (a === '--gid') opts.gid = Number(value());
     else if (a === '--no-write') opts.write = false;
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: node bench/run.js [--quick] [--runs N] [--time S] [--tools direct,ours,pasta,slirp4netns] [--uid N] [--gid N] [--no-write]\n');
+      process.stdout.write('usage: node bench/run.js [--quick] [--runs N] [--time S] [--tools direct,ours,pasta,slirp4netns] [--uid N] [--gid N] [--no-write] [--no-profile]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -467,6 +472,74 @@ ${markdownTable(table)}
 `;
 }
 
+// ---- where the time goes ------------------------------------------------------------
+
+/**
+ * One more run of ours per direction under `node --cpu-prof`, summarised by
+ * self time per function: the profile that performance work starts from.
+ */
+async function profileOurs(topo, opts, log) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'passt-bench-prof-'));
+  fs.chmodSync(dir, 0o777);
+  const asUser = (argv) => (topo.fullIdMap ? runInHostAsUser(topo, opts.uid, opts.gid, argv) : topo.hostArgs(argv));
+  const out = [];
+  try {
+    for (const reverse of [false, true]) {
+      const sub = path.join(dir, reverse ? 'reverse' : 'forward');
+      fs.mkdirSync(sub, { mode: 0o777 });
+      fs.chmodSync(sub, 0o777);
+      const argv = [process.execPath, '--cpu-prof', `--cpu-prof-dir=${sub}`, path.join(root, 'bin', 'pasta.js'), '--config-net', '--', ...iperfArgs(opts, reverse)];
+      const server = await startIperfServer(topo);
+      let r;
+      try {
+        r = await topo.execArgs(asUser(argv), { timeoutMs: (opts.time + 40) * 1000, closeGraceMs: 3000, env: { ...process.env, HOME: '/tmp' } });
+      } finally {
+        await server.stop();
+      }
+      let gbps = null;
+      try {
+        gbps = parseIperf(r, 'ours (profiled)').gbps;
+      } catch {
+        // The profile is still useful without a rate.
+      }
+      const files = fs.readdirSync(sub).filter((f) => f.endsWith('.cpuprofile'));
+      if (!files.length) {
+        log(`profile (${reverse ? '-R' : 'forward'}): no profile written`);
+        continue;
+      }
+      out.push({ reverse, gbps, summary: summarizeProfile(path.join(sub, files[0])) });
+      log(`profiled ours ${reverse ? 'remote → namespace' : 'namespace → remote'}`);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+function profileReport(profiles, opts) {
+  if (!profiles.length) return '';
+  const lines = [
+    '',
+    '## Where the time goes',
+    '',
+    `One more ${opts.time} s run of ours per direction under \`node --cpu-prof\`, by self time.`,
+    'Syscalls made through the addon have no frame of their own: their time is the',
+    'self time of the JavaScript function that called them (`flush`: tap writes;',
+    '`read`: tap reads; `flushTapBatch`: socket writes of guest data; `dataFromSock`:',
+    'MSG_PEEK receives; `ackFromTap`: consuming acknowledged data). "(idle)" is the',
+    'event loop waiting, that is, the other side was the bottleneck.',
+    '',
+  ];
+  for (const p of profiles) {
+    const rate = typeof p.gbps === 'number' ? ` (${p.gbps.toFixed(2)} Gbit/s while profiled)` : '';
+    lines.push(`### ${p.reverse ? 'remote → namespace (-R)' : 'namespace → remote'}${rate}`, '');
+    lines.push('| self time | function |', '| --- | --- |');
+    for (const row of p.summary.rows) lines.push(`| ${(100 * row.share).toFixed(1)} % | \`${row.name}\` |`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
 // ---- main -------------------------------------------------------------------------
 
 async function main() {
@@ -489,10 +562,12 @@ async function main() {
   process.once('SIGTERM', () => void abort('terminated'));
 
   let results;
+  let profiles = [];
   try {
     topo = await createTopology();
     log(`topology up (host ${topo.hostPid}, remote ${topo.remotePid}); ${opts.runs} × ${opts.time} s per cell`);
     results = await measure(topo, opts, log);
+    if (opts.profile && opts.tools.includes('ours')) profiles = await profileOurs(topo, opts, log);
   } finally {
     await topo?.close();
     clearTimeout(watchdog);
@@ -507,7 +582,7 @@ async function main() {
     const outDir = path.join(root, 'bench', 'out');
     fs.mkdirSync(outDir, { recursive: true });
     fs.writeFileSync(path.join(outDir, 'results.json'), `${JSON.stringify({ info, opts, results }, null, 2)}\n`);
-    fs.writeFileSync(path.join(root, 'bench', 'RESULTS.md'), markdownReport(info, opts, table, asUser));
+    fs.writeFileSync(path.join(root, 'bench', 'RESULTS.md'), markdownReport(info, opts, table, asUser) + profileReport(profiles, opts));
     log('wrote bench/RESULTS.md and bench/out/results.json');
   }
 }

@@ -43,7 +43,7 @@ def tcp(flags, doff=5, opts=b'', payload=b''):
 
 def frames():
     while True:
-        kind = rng.randrange(12)
+        kind = rng.randrange(18)
         if kind == 0:
             yield bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 200)))
         elif kind == 1:
@@ -71,6 +71,24 @@ def frames():
         elif kind == 10:
             # ICMPv6 neighbour solicitation with garbage options, and truncated.
             yield eth(0x86dd, ipv6(58, bytes([135, 0, 0, 0]) + bytes(20) + bytes([1, 0]) + bytes(6)))
+        elif kind == 12:
+            # UDP with a bad length field, or truncated.
+            u = struct.pack('!HHHH', rng.randrange(1, 65536), 53, rng.choice([0, 7, 9, 5000, 65535]), 0) + b'q' * 20
+            yield eth(0x0800, ipv4(17, u))
+        elif kind == 13:
+            u = struct.pack('!HHHH', 40000, 7, 28, 0) + b'z' * 20
+            f = eth(0x86dd, ipv6(17, u))
+            yield f[:rng.randrange(14, len(f))]
+        elif kind == 14:
+            # ICMP echo with a wrong checksum, truncated echo, unknown types.
+            yield eth(0x0800, ipv4(1, bytes([8, 0, 0x12, 0x34, 0, 1, 0, 1]) + b'p' * 56))
+        elif kind == 15:
+            yield eth(0x0800, ipv4(1, bytes([rng.randrange(256), rng.randrange(256)]) + bytes(rng.randrange(0, 6))))
+        elif kind == 16:
+            yield eth(0x86dd, ipv6(58, bytes([128, 0, 0, 0]) + bytes(rng.randrange(0, 10))))
+        elif kind == 17:
+            # IPv4 fragments of UDP.
+            yield eth(0x0800, ipv4(17, b'f' * 40, frag=rng.choice([0x2000, 0x0001, 0x2005])))
         else:
             # Data and FIN/RST for connections that do not exist.
             yield eth(0x0800, ipv4(6, tcp(rng.choice([0x10, 0x11, 0x04, 0x18]), payload=b'x' * rng.randrange(100))))

@@ -234,7 +234,13 @@ function listenTcp(address, port) {
 function listenUdp(address, port) {
   return new Promise((resolve, reject) => {
     const v6 = net.isIPv6(address);
-    const socket = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: address === '::' ? false : undefined });
+    // Large buffers: bursts of datagrams up to 64 KiB must not be dropped by this server itself.
+    const socket = dgram.createSocket({
+      type: v6 ? 'udp6' : 'udp4',
+      ipv6Only: address === '::' ? false : undefined,
+      recvBufferSize: 16 << 20,
+      sendBufferSize: 16 << 20,
+    });
     const seen = new Set();
     socket.on('message', (msg, rinfo) => {
       const key = `${rinfo.address}|${rinfo.port}`;
