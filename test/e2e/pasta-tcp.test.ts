@@ -3,6 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createTopology, runInHostAsUser, ADDRESSES as A, type Topology, type ServerHandle } from './topology.js';
 
@@ -206,6 +208,24 @@ describe('pasta --config-net', () => {
     expect(r.stdout.toString()).toContain('sent 3000 frames');
     expect(r.stdout.toString()).toContain('hello from remote\nhello from remote\n');
     expect(r.code).toBe(0);
+  });
+
+  it('logs to --log-file instead of standard error, at the --debug level', async () => {
+    const file = path.join(os.tmpdir(), `pasta-log-${process.pid}-${Date.now()}.txt`);
+    try {
+      const r = await pasta('true', ['-d', '-f', '-l', file]);
+      expect(r.code).toBe(0);
+      expect(r.stderr.toString()).toBe('');
+      const log = fs.readFileSync(file, 'utf8');
+      expect(log).toContain('pasta debug: namespace configured: eth0 mtu 65520');
+      expect(log).toMatch(/^\d{4}-\d\d-\d\dT/m);
+      // Quiet: nothing below a warning, so no file content from this run at all.
+      const q = await pasta('true', ['-q', '-l', file]);
+      expect(q.code).toBe(0);
+      expect(fs.readFileSync(file, 'utf8')).toBe('');
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
   });
 
   it('rejects bad options with one line and exit code 1', async () => {

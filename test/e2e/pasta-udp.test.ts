@@ -1,0 +1,175 @@
+// pasta end to end: UDP, ICMP echo and DNS forwarding from a namespace made by
+// `pasta --config-net`, inside the private topology (DESIGN.md). The resolver
+// is the test's own server on the host's loopback, never the machine's.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTopology, ADDRESSES as A, type Topology } from './topology.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..');
+const PASTA = path.join(root, 'bin', 'pasta.js');
+const UDP = path.join(here, 'udpclient.js');
+const NODE = process.execPath;
+
+let topo: Topology;
+
+function pasta(script: string, opts: string[] = [], timeoutMs = 60_000) {
+  return topo.execHost([NODE, PASTA, '--config-net', ...opts, '--', 'sh', '-c', script], { timeoutMs });
+}
+
+function json(out: Buffer): any[] {
+  return out
+    .toString()
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
+}
+
+beforeAll(async () => {
+  topo = await createTopology();
+});
+
+afterAll(async () => {
+  await topo?.close();
+});
+
+describe('pasta UDP', () => {
+  it('echoes 10 000 datagrams of mixed sizes up to the MTU, IPv4 and IPv6, intact', async () => {
+    const echo = await topo.startRemoteServer('udpecho');
+    try {
+      // IPv4: 65507 bytes of payload at MTU 65520; IPv6: 65520 - 40 - 8.
+      const r = await pasta(
+        `node ${UDP} flood ${A.serverV4} ${echo.port} 10000 65507 4000 && node ${UDP} flood ${A.serverV6} ${echo.port} 10000 65472 4000`,
+        [],
+        120_000,
+      );
+      const [v4, v6] = json(r.stdout);
+      expect(v4).toMatchObject({ ok: true, corrupt: 0 });
+      expect(v4.received).toBeGreaterThanOrEqual(9990);
+      expect(v6).toMatchObject({ ok: true, corrupt: 0 });
+      expect(v6.received).toBeGreaterThanOrEqual(9990);
+      expect(r.code).toBe(0);
+      // No NAT: the remote saw the host's own addresses.
+      const peers = echo.peers.map((p) => p.address);
+      expect(peers).toContain(A.hostV4);
+      expect(peers).toContain(A.hostV6);
+    } finally {
+      await echo.stop();
+    }
+  });
+
+  it('gives one namespace socket a flow to each of three remote ports', async () => {
+    const servers = await Promise.all([0, 1, 2].map(() => topo.startRemoteServer('udpecho')));
+    try {
+      const ports = servers.map((s) => s.port).join(',');
+      const r = await pasta(`node ${UDP} multi ${A.serverV4} ${ports} && node ${UDP} multi ${A.serverV6} ${ports}`);
+      const [v4, v6] = json(r.stdout);
+      const expected = servers.map((s) => s.port).sort();
+      expect(v4).toMatchObject({ ok: true, answered: expected });
+      expect(v6).toMatchObject({ ok: true, answered: expected });
+    } finally {
+      await Promise.all(servers.map((s) => s.stop()));
+    }
+  });
+
+  it('reports ECONNREFUSED for a closed remote port, IPv4 and IPv6', async () => {
+    const r = await pasta(`node ${UDP} refused ${A.serverV4} 9; node ${UDP} refused ${A.serverV6} 9`);
+    const [v4, v6] = json(r.stdout);
+    expect(v4).toMatchObject({ ok: true, code: 'ECONNREFUSED' });
+    expect(v6).toMatchObject({ ok: true, code: 'ECONNREFUSED' });
+  });
+
+  it('drops UDP with --no-udp', async () => {
+    const echo = await topo.startRemoteServer('udpecho');
+    try {
+      const r = await pasta(`node ${UDP} multi ${A.serverV4} ${echo.port}`, ['--no-udp']);
+      expect(json(r.stdout)[0]).toMatchObject({ ok: false, answered: [] });
+      expect(echo.peers).toHaveLength(0);
+    } finally {
+      await echo.stop();
+    }
+  });
+});
+
+describe('pasta ICMP echo', () => {
+  it('pings the remote and the gateway (the host), IPv4 and IPv6', async () => {
+    const r = await pasta(
+      [
+        `ping -c 3 -i 0.2 -W 2 ${A.serverV4}`,
+        `ping -6 -c 3 -i 0.2 -W 2 ${A.serverV6}`,
+        `ping -c 3 -i 0.2 -W 2 ${A.gatewayV4}`,
+        `ping -6 -c 3 -i 0.2 -W 2 ${A.gatewayV6}`,
+      ].join(' && '),
+    );
+    const out = r.stdout.toString();
+    expect(out.match(/3 packets transmitted, 3 received/g)).toHaveLength(4);
+    expect(r.code).toBe(0);
+  });
+
+  it('drops echo requests with --no-icmp', async () => {
+    const r = await pasta(`ping -c 2 -i 0.2 -W 1 ${A.serverV4}; echo rc=$?`, ['--no-icmp']);
+    expect(r.stdout.toString()).toContain('0 received');
+    expect(r.stdout.toString()).toContain('rc=1');
+  });
+});
+
+describe('pasta DNS forwarding', () => {
+  it('answers dig through --dns-forward to the test resolver, over UDP and TCP, IPv4 and IPv6', async () => {
+    const dns = topo.spawnHost([NODE, path.join(here, 'dnsserver.js'), '--bind', '127.0.0.1', '--port', '53']);
+    const lines: any[] = [];
+    await new Promise<void>((resolve, reject) => {
+      let buf = '';
+      const t = setTimeout(() => reject(new Error('DNS server did not start')), 10_000);
+      dns.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const line = JSON.parse(buf.slice(0, i));
+          buf = buf.slice(i + 1);
+          lines.push(line);
+          if (line.listening) {
+            clearTimeout(t);
+            resolve();
+          }
+        }
+      });
+    });
+    try {
+      const r = await pasta(
+        [
+          'dig +short +time=2 +tries=1 @169.254.1.1 remote.test A',
+          'dig +short +time=2 +tries=1 +tcp @169.254.1.1 remote.test AAAA',
+          'dig +short +time=2 +tries=1 @fd00::53 host.test A',
+          'dig +short +time=2 +tries=1 +tcp @fd00::53 host.test AAAA',
+        ].join(' && '),
+        ['--dns-forward', '169.254.1.1', '--dns-forward', 'fd00::53', '--dns-host', '127.0.0.1'],
+      );
+      expect(r.stderr.toString()).toBe('');
+      expect(r.stdout.toString()).toBe('203.0.113.10\n2001:db8:1::10\n192.0.2.80\n2001:db8::80\n');
+      expect(r.code).toBe(0);
+      const queries = lines.filter((l) => l.query);
+      expect(queries.map((q) => q.tcp)).toEqual([false, true, false, true]);
+    } finally {
+      dns.kill();
+    }
+  });
+});
+
+describe('pasta robustness', () => {
+  it('survives a flood of malformed UDP and ICMP frames; other flows unharmed', async () => {
+    const echo = await topo.startRemoteServer('udpecho');
+    try {
+      const inject = path.join(here, 'inject.py');
+      const r = await pasta(
+        `node ${UDP} flood ${A.serverV4} ${echo.port} 2000 1400 4000 & python3 ${inject} ${A.ifname} 5000; wait $! && ping -c 1 -W 2 ${A.serverV4} >/dev/null && echo ping-ok`,
+      );
+      const [flood] = json(r.stdout);
+      expect(flood).toMatchObject({ ok: true, corrupt: 0 });
+      expect(r.stdout.toString()).toContain('ping-ok');
+    } finally {
+      await echo.stop();
+    }
+  });
+});
