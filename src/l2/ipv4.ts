@@ -216,7 +216,5 @@ export class Ipv4View {
   }
 }
 
-/** Format an IPv4 address as dotted quad (for logs and tests). */
-export function formatIpv4(addr: Uint8Array): string {
-  return `${addr[0]}.${addr[1]}.${addr[2]}.${addr[3]}`;
-}
+/** Dotted-quad text of an IPv4 address; the one implementation is in inet.ts. */
+export { formatIPv4 as formatIpv4 } from '../inet.js';

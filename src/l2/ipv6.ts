@@ -181,27 +181,5 @@ export function isUnspecified6(addr: Uint8Array, off = 0): boolean {
   return true;
 }
 
-/** Format an IPv6 address (RFC 5952 style, for logs and tests). */
-export function formatIpv6(addr: Uint8Array): string {
-  const words: number[] = [];
-  for (let i = 0; i < 16; i += 2) words.push(((addr[i] ?? 0) << 8) | (addr[i + 1] ?? 0));
-  // Longest run of at least two zero words becomes "::".
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = (ws: number[]): string => ws.map((w) => w.toString(16)).join(':');
-  if (bestStart < 0) return hex(words);
-  return `${hex(words.slice(0, bestStart))}::${hex(words.slice(bestStart + bestLength))}`;
-}
+/** Text form of an IPv6 address (RFC 5952); the one implementation is in inet.ts. */
+export { formatIPv6 as formatIpv6 } from '../inet.js';
