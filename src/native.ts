@@ -13,6 +13,7 @@
  * This file declares the typed surface and loads the addon through
  * node-gyp-build, with an error that says what was tried when nothing loads.
  */
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -175,6 +176,20 @@ export interface NativeAddon {
    * address". Returns the count sent or -errno.
    */
   sendmmsg(fd: number, buf: Buffer, offsets: Int32Array, lens: Int32Array, count: number, dest: Int32Array, addrs: Uint8Array): number;
+  /**
+   * One recvmsg(2) with MSG_ERRQUEUE | MSG_DONTWAIT from a socket with
+   * IP_RECVERR / IPV6_RECVERR set: an ICMP error (or a local one) about a
+   * datagram this socket sent. The payload of that datagram — as much as the
+   * error carried, after the UDP header — goes to buf[off, off+len). `info`
+   * (7 or more) gets [ee_errno, ee_origin (1 local, 2 ICMP, 3 ICMPv6),
+   * ee_type, ee_code, ee_info (the MTU for "fragmentation needed" and
+   * "packet too big"), offender family (0 if none), msg_flags (MSG_TRUNC=32
+   * when the payload did not fit)], and `offender` (16 bytes; IPv4 in the
+   * first 4) the address of the node that reported the error
+   * (SO_EE_OFFENDER). Returns the payload bytes placed, or -errno (-EAGAIN
+   * when the error queue is empty).
+   */
+  recvErr(fd: number, buf: Buffer, off: number, len: number, info: Int32Array, offender: Uint8Array): number;
 
   // --- namespaces and processes ---------------------------------------------
   /**
@@ -221,25 +236,51 @@ export interface NativeAddon {
 const here = path.dirname(fileURLToPath(import.meta.url));
 const packageRoot = path.resolve(here, '..');
 
+interface NodeGypBuild {
+  (dir: string): unknown;
+  /** The file node-gyp-build would load from `dir`; throws "No native build was found ..." if none fits. */
+  path(dir: string): string;
+}
+
+/** What a directory node-gyp-build searches holds: its .node files, or why there are none. */
+function describeDir(dir: string, what: string): string {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch {
+    return `${dir} (${what}): absent`;
+  }
+  const files = entries.filter((f) => f.endsWith('.node'));
+  return `${dir} (${what}): ${files.length ? files.join(', ') : 'no .node file'}`;
+}
+
+/**
+ * Load the addon through node-gyp-build, which takes the first that fits of
+ * build/Release, build/Debug (a build from source) and
+ * prebuilds/<platform>-<arch>/ (a prebuild matching this runtime and libc).
+ * When nothing loads, the error lists every place searched and what was
+ * there.
+ */
 function load(): NativeAddon {
   const require = createRequire(import.meta.url);
   const tried: string[] = [];
-  const candidates = [
-    path.join(packageRoot, 'build', 'Release', 'passt_native.node'),
-    path.join(packageRoot, 'build', 'Debug', 'passt_native.node'),
-  ];
-  for (const file of candidates) {
-    try {
-      return require(file) as NativeAddon;
-    } catch (err) {
-      tried.push(`${file}: ${(err as Error).message.split('\n')[0]}`);
-    }
-  }
+  let file: string | undefined;
   try {
-    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-    return nodeGypBuild(packageRoot) as NativeAddon;
+    const nodeGypBuild = require('node-gyp-build') as NodeGypBuild;
+    file = nodeGypBuild.path(packageRoot);
+    return require(file) as NativeAddon;
   } catch (err) {
-    tried.push(`node-gyp-build(${packageRoot}): ${(err as Error).message.split('\n')[0]}`);
+    const reason = (err as Error).message.trim().split('\n')[0];
+    const platformArch = `${process.platform}-${process.arch}`;
+    // node-gyp-build searches another directory when this variable names one.
+    const dir = process.env.NODE_PASST_PREBUILD || packageRoot;
+    if (!process.env.PREBUILDS_ONLY) {
+      tried.push(describeDir(path.join(dir, 'build', 'Release'), 'built from source'));
+      tried.push(describeDir(path.join(dir, 'build', 'Debug'), 'built from source, debug'));
+    }
+    tried.push(describeDir(path.join(dir, 'prebuilds', platformArch), 'prebuilt'));
+    tried.push(describeDir(path.join(path.dirname(process.execPath), 'prebuilds', platformArch), 'beside node'));
+    tried.push(file ? `${file}: ${reason}` : `node-gyp-build: ${reason}`);
   }
   throw new Error(
     `cannot load the native addon passt_native.node; run "npm install" (or "npm run build:native") in ${packageRoot}. Tried:\n  ` +

@@ -217,7 +217,7 @@ export class TcpHandler {
     this.iovOff = new Int32Array(1024);
     this.iovLen = new Int32Array(1024);
     ctx.loop.on(FdKind.TcpSock, (index, events, now) => this.sockHandler(index, events, now));
-    ctx.loop.onTick((now) => this.timerHandler(now));
+    ctx.loop.onTick((now) => this.timer(now));
     this.traceOn = ctx.log.isLevelEnabled('trace');
   }
 
@@ -741,8 +741,8 @@ export class TcpHandler {
     this.timed.delete(conn);
   }
 
-  /** Retransmissions, connect and SYN-ACK timeouts, zero-window probes, idle flows. */
-  private timerHandler(now: number): void {
+  /** Retransmissions, connect and SYN-ACK timeouts, zero-window probes, idle flows (the loop calls this every tick). */
+  timer(now: number): void {
     for (const conn of this.timed) {
       if (conn.events & Ev.Closed) {
         this.timed.delete(conn);

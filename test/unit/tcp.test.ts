@@ -210,6 +210,47 @@ describe('TCP translation', () => {
     }
   });
 
+  it('retransmits unacknowledged data on the ACK timeout and on three duplicate ACKs', async () => {
+    let serverSocket: net.Socket | undefined;
+    const server = net.createServer((s) => {
+      serverSocket = s;
+      s.on('error', () => {}); // the guest resets this connection at the end
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      fromGuest(frame(SYN_HEX, port, 7000, 0, 0x02));
+      const synAck = await nextFrame((s) => (s.flags & 0x12) === 0x12);
+      const iss = synAck.seq;
+      fromGuest(frame(ACK_HEX, port, 7001, iss + 1, 0x10));
+      await expect.poll(() => serverSocket !== undefined).toBe(true);
+      serverSocket!.write('first');
+      const d1 = await nextFrame((s) => s.payload.length > 0);
+      expect(d1.payload.toString()).toBe('first');
+      // No ACK from the guest: after the timeout the same bytes come again, same sequence number.
+      engine.tcp.timer(performance.now() + 1500);
+      (engine as unknown as { tapOut: { flush(): void } }).tapOut.flush();
+      const again = await nextFrame((s) => s.payload.length > 0);
+      expect(again.seq).toBe(d1.seq);
+      expect(again.payload.toString()).toBe('first');
+      // Acknowledge it; more data; then three duplicate ACKs of the old point make it go again.
+      fromGuest(frame(ACK_HEX, port, 7001, iss + 6, 0x10));
+      serverSocket!.write('second');
+      const d2 = await nextFrame((s) => s.payload.length > 0);
+      expect(d2.seq).toBe((iss + 6) >>> 0);
+      expect(engine.stats().tcp.retransmits).toBe(1);
+      for (let k = 0; k < 3; k++) fromGuest(frame(ACK_HEX, port, 7001, iss + 6, 0x10));
+      const d3 = await nextFrame((s) => s.payload.length > 0);
+      expect(d3.seq).toBe(d2.seq);
+      expect(d3.payload.toString()).toBe('second');
+      expect(engine.stats().tcp.retransmits).toBe(2);
+      fromGuest(frame(ACK_HEX, port, 7001, iss + 12, 0x14)); // RST: done
+      expect(engine.tcp.count).toBe(0);
+    } finally {
+      server.close();
+    }
+  });
+
   it('answers a SYN to a closed port with a RST', async () => {
     const probe = net.createServer();
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));

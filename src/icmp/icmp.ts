@@ -1,0 +1,468 @@
+/**
+ * ICMP and ICMPv6 echo translation through ping sockets.
+ *
+ * Theory of operation, as in passt(1)'s icmp.c: an echo request from the
+ * guest is not answered here and not sent raw. Each flow — one guest
+ * address, one remote address as the guest addressed it, one guest echo
+ * identifier — gets an unprivileged "ping" socket (socket(AF_INET,
+ * SOCK_DGRAM, IPPROTO_ICMP), or AF_INET6 with IPPROTO_ICMPV6; see icmp(7)),
+ * connected to where `natFromTap` sends the remote. The kernel owns the echo
+ * identifier of such a socket (its "port"): we bind with the guest's
+ * identifier so the request leaves the host unchanged; when that identifier
+ * is taken on the host, the kernel picks another and the mapping is kept per
+ * flow — requests leave with the host's identifier, replies go back with the
+ * guest's. The request is sent as the guest wrote it (header and data); the
+ * kernel fills in identifier and checksum.
+ *
+ * Replies are received in batches (recvmmsg) straight into frame slots of
+ * the tap transmit buffer, after room for the Ethernet and IP headers, which
+ * come from the flow's template: the reply appears to come from the address
+ * the guest pinged, with the guest's identifier and the sequence number and
+ * data the remote sent back. The ICMP checksum is recomputed (ICMPv6's over
+ * the pseudo-header of the addresses the guest sees), or left partial for a
+ * tap with checksum offload; the IPv4 header checksum is always computed.
+ * A ping socket takes every echo reply with its identifier, whoever sends
+ * it, so replies from another source than the flow's target are dropped.
+ *
+ * Ping sockets exist only for groups in `net.ipv4.ping_group_range` (which
+ * covers ICMPv6 too). When the kernel refuses them, one warning says so for
+ * the whole run and requests are dropped. Flows without a request for
+ * ICMP_FLOW_TIMEOUT_MS are closed. Bad messages from the guest — truncated,
+ * longer than their IP payload, with a wrong checksum, anything but an echo
+ * request — are dropped and traced, never thrown.
+ */
+import fs from 'node:fs';
+import { native, C, E, errnoName } from '../native.js';
+import { FdKind } from '../loop.js';
+import { formatIP } from '../inet.js';
+import { PROTO_ICMP, PROTO_ICMPV6, type FlowContext } from '../flow.js';
+import { finish, fold, l4ChecksumValid4, l4ChecksumValid6, sum16 } from '../l2/checksum.js';
+import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_HLEN, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST } from '../l2/icmp.js';
+
+/** A flow without an echo request from the guest for this long is closed (passt: 60 s). */
+export const ICMP_FLOW_TIMEOUT_MS = 60_000;
+/** How often idle flows are looked for. */
+const SWEEP_INTERVAL_MS = 1000;
+/** Most replies taken from one socket per recvmmsg call, and calls per readiness event. */
+const RECV_BATCH = 16;
+const RECV_ROUNDS = 4;
+
+const ETH_HLEN = 14;
+const ANY4 = new Uint8Array(4);
+const ANY6 = new Uint8Array(16);
+
+export interface IcmpStats {
+  /** Live flows (ping sockets open now). */
+  flows: number;
+  /** Flows opened and closed since the start. */
+  opened: number;
+  closed: number;
+  /** Echo requests sent on ping sockets, echo replies sent to the guest. */
+  requests: number;
+  replies: number;
+  /** Messages dropped, either way. */
+  dropped: number;
+}
+
+/** One echo flow: a ping socket and the guest's view of it. */
+export class IcmpFlow {
+  fd = -1;
+  family: 4 | 6 = 4;
+  /** The guest's address, and the remote's as the guest addressed it. */
+  guestAddr!: Uint8Array;
+  remoteAddr!: Uint8Array;
+  /** Where the socket is connected on the host (replies must come from there). */
+  targetAddr!: Uint8Array;
+  /** Echo identifier the guest uses, and the one the kernel gave the socket. */
+  guestId = 0;
+  hostId = 0;
+  /** Ethernet + IP header template of replies, addresses filled. */
+  header!: Buffer;
+  hdrLen = 0;
+  /** Unfolded sum of the IPv4 header template (without total length and checksum). */
+  ipSum = 0;
+  /** Unfolded ICMPv6 pseudo-header sum without the length (addresses and next header). */
+  pseudoSum = 0;
+  /** Time of the last echo request from the guest. */
+  lastActivity = 0;
+  /** Next flow with the same family and guest identifier (lookup chain). */
+  nextSameId: IcmpFlow | undefined = undefined;
+
+  constructor(readonly index: number) {}
+}
+
+/**
+ * The echo translation for one engine instance: flows found by family and
+ * guest identifier (then addresses), slots indexed for epoll tags, a tick
+ * that closes idle flows.
+ */
+export class IcmpHandler {
+  private readonly slots: Array<IcmpFlow | undefined> = [];
+  private readonly free: number[] = [];
+  /** Head of the chain of flows per `family << 16 | guest id`. */
+  private readonly byId = new Map<number, IcmpFlow>();
+  private live = 0;
+  private lastSweep = 0;
+  private readonly recvOffsets = new Int32Array(RECV_BATCH);
+  private readonly recvInfo = new Int32Array(5 * RECV_BATCH);
+  private readonly recvAddrs = new Uint8Array(16 * RECV_BATCH);
+  private readonly addrOut = new Uint8Array(16);
+  private readonly infoOut = new Int32Array(3);
+  private readonly intOut = new Int32Array(1);
+  /** Largest ICMP message that fits the MTU, per family. */
+  private readonly maxMessage4: number;
+  private readonly maxMessage6: number;
+  private warnedNotPermitted = false;
+  private readonly warnedErrnos = new Set<number>();
+  readonly stats: IcmpStats = { flows: 0, opened: 0, closed: 0, requests: 0, replies: 0, dropped: 0 };
+  private readonly traceOn: boolean;
+
+  constructor(private readonly ctx: FlowContext) {
+    const ipMax = Math.min(ctx.mtu, 65535);
+    this.maxMessage4 = Math.max(ipMax - 20, ICMP_HLEN);
+    this.maxMessage6 = Math.max(ipMax - 40, ICMP_HLEN);
+    ctx.loop.on(FdKind.IcmpSock, (index, events) => this.sockHandler(index, events));
+    ctx.loop.onTick((now) => this.timerHandler(now));
+    this.traceOn = ctx.log.isLevelEnabled('trace');
+  }
+
+  /** Number of live flows. */
+  get count(): number {
+    return this.live;
+  }
+
+  /** Live flows, for statistics and tests. */
+  *flows(): IterableIterator<IcmpFlow> {
+    for (const flow of this.slots) if (flow) yield flow;
+  }
+
+  // ---------------------------------------------------------------------
+  // Messages from the guest
+
+  /**
+   * An ICMP (family 4) or ICMPv6 (family 6) message from the guest: the IP
+   * header is at `buf[ipOff]`, the message is `l4Len` bytes at `l4Off`. Echo
+   * requests go out on the flow's ping socket at once; everything else is
+   * dropped and traced. Never throws on bad input.
+   */
+  tapHandler(family: 4 | 6, buf: Buffer, ipOff: number, l4Off: number, l4Len: number, now: number): void {
+    if (l4Len < ICMP_HLEN) return this.drop('truncated ICMP message');
+    const ipHdrLen = family === 4 ? 20 : 40;
+    if (ipOff < 0 || ipOff + ipHdrLen > buf.length) return this.drop('truncated IP header');
+    // End of the IP payload by the IP header's own length field.
+    const ipEnd = family === 4 ? ipOff + ((buf[ipOff + 2] << 8) | buf[ipOff + 3]) : ipOff + 40 + ((buf[ipOff + 4] << 8) | buf[ipOff + 5]);
+    if (l4Off < ipOff + ipHdrLen || l4Off + l4Len > ipEnd || ipEnd > buf.length) return this.drop('ICMP message longer than its IP payload');
+    const type = buf[l4Off];
+    if (type !== (family === 4 ? ICMP_ECHO_REQUEST : ICMPV6_ECHO_REQUEST)) {
+      return this.drop(`${family === 4 ? 'ICMP' : 'ICMPv6'} type ${type}`);
+    }
+    if (buf[l4Off + 1] !== 0) return this.drop(`echo request with code ${buf[l4Off + 1]}`);
+    const valid = family === 4 ? l4ChecksumValid4(buf, ipOff, l4Off, l4Len, PROTO_ICMP) : l4ChecksumValid6(buf, ipOff, l4Off, l4Len, PROTO_ICMPV6);
+    if (!valid) return this.drop('echo request with a bad checksum');
+
+    const id = (buf[l4Off + 4] << 8) | buf[l4Off + 5];
+    const alen = family === 4 ? 4 : 16;
+    const srcOff = family === 4 ? ipOff + 12 : ipOff + 8;
+    const dstOff = srcOff + alen;
+    let flow = this.byId.get((family << 16) | id);
+    while (flow && !(sameAddr(flow.guestAddr, buf, srcOff) && sameAddr(flow.remoteAddr, buf, dstOff))) flow = flow.nextSameId;
+    if (!flow) {
+      flow = this.flowFromTap(family, buf, srcOff, dstOff, alen, id, now);
+      if (!flow) return;
+    }
+    flow.lastActivity = now;
+
+    const n = native.send(flow.fd, buf, l4Off, l4Len, 0);
+    if (n < 0) {
+      this.stats.dropped++;
+      if (n === -E.EAGAIN || n === -E.ENOBUFS) {
+        if (this.traceOn) this.trace(flow, `echo request dropped: ${errnoName(n)}`);
+      } else {
+        this.ctx.log.debug(`ICMP ${this.describe(flow)}: send: ${errnoName(n)}`);
+      }
+      return;
+    }
+    this.stats.requests++;
+    if (this.traceOn) this.trace(flow, `echo request seq ${(buf[l4Off + 6] << 8) | buf[l4Off + 7]}, ${l4Len - ICMP_HLEN} data bytes`);
+  }
+
+  /** Open the ping socket of a new flow; undefined (and the request dropped) if that is not possible. */
+  private flowFromTap(family: 4 | 6, buf: Buffer, srcOff: number, dstOff: number, alen: number, id: number, now: number): IcmpFlow | undefined {
+    const remoteAddr = Uint8Array.from(buf.subarray(dstOff, dstOff + alen));
+    if ((family === 4 && (remoteAddr[0] >= 224 || remoteAddr[0] === 0)) || (family === 6 && (remoteAddr[0] === 0xff || isUnspecified(remoteAddr)))) {
+      this.drop('echo request to a multicast, broadcast or unspecified address');
+      return undefined;
+    }
+    const proto = family === 4 ? PROTO_ICMP : PROTO_ICMPV6;
+    const target = this.ctx.natFromTap(family, proto, remoteAddr, 0);
+    if (!target) {
+      this.drop(`echo request to ${formatIP(remoteAddr)} refused by address mapping`);
+      return undefined;
+    }
+    const fd = native.socket(family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_DGRAM | C.SOCK_NONBLOCK, family === 4 ? C.IPPROTO_ICMP : C.IPPROTO_ICMPV6);
+    if (fd < 0) {
+      this.socketRefused(fd);
+      this.stats.dropped++;
+      return undefined;
+    }
+    // The guest's identifier as the socket's "port". If bind refuses it (EADDRINUSE: the host
+    // uses it already; or a restrictive security policy), the kernel picks one, as in passt.
+    const any = family === 4 ? ANY4 : ANY6;
+    let rc = native.bind(fd, any, id, 0);
+    if (rc < 0 && id !== 0) rc = native.bind(fd, any, 0, 0);
+    if (rc === 0) rc = native.getsockname(fd, this.addrOut, this.infoOut);
+    if (rc === 0) rc = native.connect(fd, target.addr, 0, target.scopeId);
+    const reuse = this.free.length > 0;
+    const index = reuse ? this.free[this.free.length - 1] : this.slots.length;
+    if (rc === 0 && index >= 1 << 24) rc = -E.ENOMEM;
+    if (rc === 0) rc = this.ctx.loop.add(fd, FdKind.IcmpSock, index, C.EPOLLIN);
+    if (rc < 0) {
+      native.close(fd);
+      this.stats.dropped++;
+      this.ctx.log.debug(`ICMP: cannot open a ping socket to ${formatIP(target.addr)}: ${errnoName(rc)}`);
+      return undefined;
+    }
+
+    if (reuse) this.free.pop();
+    const flow = new IcmpFlow(index);
+    flow.fd = fd;
+    flow.family = family;
+    flow.guestAddr = Uint8Array.from(buf.subarray(srcOff, srcOff + alen));
+    flow.remoteAddr = remoteAddr;
+    flow.targetAddr = Uint8Array.from(target.addr);
+    flow.guestId = id;
+    flow.hostId = this.infoOut[1];
+    flow.lastActivity = now;
+    this.buildHeader(flow);
+    this.slots[index] = flow;
+    const key = (family << 16) | id;
+    flow.nextSameId = this.byId.get(key);
+    this.byId.set(key, flow);
+    this.live++;
+    this.stats.flows = this.live;
+    this.stats.opened++;
+    if (flow.hostId !== id && id !== 0) this.ctx.log.debug(`ICMP ${this.describe(flow)}: echo id ${id} is taken on the host, using ${flow.hostId}`);
+    if (this.traceOn) this.trace(flow, `new flow, host target ${formatIP(flow.targetAddr)}`);
+    return flow;
+  }
+
+  /** socket() failed: one warning for the whole run when ping sockets are not permitted. */
+  private socketRefused(rc: number): void {
+    if (rc === -E.EACCES || rc === -E.EPERM) {
+      if (this.warnedNotPermitted) return;
+      this.warnedNotPermitted = true;
+      const gid = process.getegid?.() ?? -1;
+      let range = 'unknown';
+      try {
+        range = fs.readFileSync('/proc/sys/net/ipv4/ping_group_range', 'utf8').trim().replace(/\s+/g, ' ');
+      } catch {
+        // Not readable: the warning still says what to change.
+      }
+      this.ctx.log.warn(
+        `ICMP echo: ping sockets are not permitted for group ${gid} (net.ipv4.ping_group_range is "${range}"); ` +
+          `ping from the namespace will not work (allow it with: sysctl -w net.ipv4.ping_group_range="${gid} ${gid}")`,
+      );
+      return;
+    }
+    // No ping sockets in this kernel, or no IPv6: say so once per reason.
+    if (this.warnedErrnos.has(rc)) return;
+    this.warnedErrnos.add(rc);
+    this.ctx.log.warn(`ICMP echo: cannot open a ping socket: ${errnoName(rc)}; echo requests are dropped`);
+  }
+
+  // ---------------------------------------------------------------------
+  // Ping sockets
+
+  private sockHandler(index: number, events: number): void {
+    const flow = this.slots[index];
+    if (!flow) return;
+    if (events & C.EPOLLERR) {
+      // An ICMP error for this flow (unreachable, say): reading SO_ERROR clears it.
+      native.getsockoptInt(flow.fd, C.SOL_SOCKET, C.SO_ERROR, this.intOut);
+      if (this.traceOn) this.trace(flow, `socket error ${errnoName(this.intOut[0])}`);
+    }
+    if (events & (C.EPOLLIN | C.EPOLLERR)) this.repliesFromSock(flow);
+  }
+
+  /** Receive what the socket holds, a batch at a time, into frames to the guest. */
+  private repliesFromSock(flow: IcmpFlow): void {
+    const out = this.ctx.out;
+    const v4 = flow.family === 4;
+    const maxMessage = v4 ? this.maxMessage4 : this.maxMessage6;
+    const hdrLen = flow.hdrLen;
+    const slot = (out.headroom + hdrLen + maxMessage + 7) & ~7;
+    const alen = v4 ? 4 : 16;
+    for (let round = 0; round < RECV_ROUNDS; round++) {
+      const count = Math.max(1, Math.min(RECV_BATCH, Math.floor(out.room / slot)));
+      const base = out.reserve(slot * count);
+      for (let i = 0; i < count; i++) this.recvOffsets[i] = base + i * slot + hdrLen;
+      const n = native.recvmmsg(flow.fd, out.buf, this.recvOffsets, maxMessage, count, this.recvInfo, this.recvAddrs);
+      if (n < 0) {
+        if (n === -E.EAGAIN) return;
+        // A pending error (an ICMP error for the flow) is reported once, by this call; go on reading.
+        if (this.traceOn) this.trace(flow, `receive: ${errnoName(n)}`);
+        continue;
+      }
+      for (let i = 0; i < n; i++) {
+        const len = this.recvInfo[5 * i];
+        const flags = this.recvInfo[5 * i + 4];
+        const msg = this.recvOffsets[i];
+        if (flags & C.MSG_TRUNC) {
+          this.dropReply(flow, 'echo reply larger than the MTU');
+          continue;
+        }
+        if (len < ICMP_HLEN || out.buf[msg] !== (v4 ? ICMP_ECHO_REPLY : ICMPV6_ECHO_REPLY)) {
+          this.dropReply(flow, 'not an echo reply');
+          continue;
+        }
+        if (!sameAddr(flow.targetAddr, this.recvAddrs, 16 * i, alen)) {
+          this.dropReply(flow, 'echo reply from another address than the flow target');
+          continue;
+        }
+        this.commitReply(flow, out.buf, base + i * slot, len);
+      }
+      if (n < count) return;
+    }
+  }
+
+  /** Headers around a received reply of `len` bytes at `buf[off + hdrLen]`, then queue the frame. */
+  private commitReply(flow: IcmpFlow, buf: Buffer, off: number, len: number): void {
+    const out = this.ctx.out;
+    const hdrLen = flow.hdrLen;
+    flow.header.copy(buf, off, 0, hdrLen);
+    const ip = off + ETH_HLEN;
+    const l4 = off + hdrLen;
+    buf[l4 + 4] = flow.guestId >>> 8;
+    buf[l4 + 5] = flow.guestId & 0xff;
+    buf[l4 + 2] = 0;
+    buf[l4 + 3] = 0;
+    let check: number;
+    if (flow.family === 4) {
+      const total = 20 + len;
+      buf[ip + 2] = total >>> 8;
+      buf[ip + 3] = total & 0xff;
+      const ipCheck = finish(flow.ipSum + total);
+      buf[ip + 10] = ipCheck >>> 8;
+      buf[ip + 11] = ipCheck & 0xff;
+      // No pseudo-header: the partial checksum of ICMP is 0.
+      check = out.checksumOffload ? 0 : finish(sum16(buf, l4, len));
+    } else {
+      buf[ip + 4] = len >>> 8;
+      buf[ip + 5] = len & 0xff;
+      check = out.checksumOffload ? fold(flow.pseudoSum + len) : finish(sum16(buf, l4, len, flow.pseudoSum + len));
+    }
+    buf[l4 + 2] = check >>> 8;
+    buf[l4 + 3] = check & 0xff;
+    if (out.checksumOffload) out.commit(off, hdrLen + len, hdrLen, 2);
+    else out.commit(off, hdrLen + len);
+    this.stats.replies++;
+    if (this.traceOn) this.trace(flow, `echo reply seq ${(buf[l4 + 6] << 8) | buf[l4 + 7]}, ${len - ICMP_HLEN} data bytes`);
+  }
+
+  /** Template for replies: Ethernet, then IPv4 (DF, TTL 64) or IPv6 (hop limit 64) from the remote to the guest. */
+  private buildHeader(flow: IcmpFlow): void {
+    const v4 = flow.family === 4;
+    const hdrLen = ETH_HLEN + (v4 ? 20 : 40);
+    const h = Buffer.alloc(hdrLen);
+    h.set(this.ctx.guestMac(), 0);
+    h.set(this.ctx.ourMac, 6);
+    if (v4) {
+      h.writeUInt16BE(0x0800, 12);
+      h[14] = 0x45;
+      h.writeUInt16BE(0x4000, 20); // DF
+      h[22] = 64; // TTL
+      h[23] = PROTO_ICMP;
+      h.set(flow.remoteAddr, 26);
+      h.set(flow.guestAddr, 30);
+      flow.ipSum = sum16(h, 14, 20);
+    } else {
+      h.writeUInt16BE(0x86dd, 12);
+      h.writeUInt32BE(0x60000000, 14);
+      h[20] = PROTO_ICMPV6;
+      h[21] = 64; // hop limit
+      h.set(flow.remoteAddr, 22);
+      h.set(flow.guestAddr, 38);
+      flow.pseudoSum = sum16(h, 22, 32, PROTO_ICMPV6);
+    }
+    flow.header = h;
+    flow.hdrLen = hdrLen;
+  }
+
+  // ---------------------------------------------------------------------
+  // Expiry and tear-down
+
+  private timerHandler(now: number): void {
+    if (this.live === 0 || now - this.lastSweep < SWEEP_INTERVAL_MS) return;
+    this.lastSweep = now;
+    this.expire(now);
+  }
+
+  /** Close every flow without an echo request from the guest for more than ICMP_FLOW_TIMEOUT_MS before `now`. */
+  expire(now: number): void {
+    for (const flow of this.slots) {
+      if (flow && now - flow.lastActivity > ICMP_FLOW_TIMEOUT_MS) {
+        if (this.traceOn) this.trace(flow, 'idle, closing');
+        this.close(flow);
+      }
+    }
+  }
+
+  private close(flow: IcmpFlow): void {
+    if (this.slots[flow.index] !== flow) return;
+    this.ctx.loop.del(flow.fd);
+    native.close(flow.fd);
+    flow.fd = -1;
+    const key = (flow.family << 16) | flow.guestId;
+    let prev: IcmpFlow | undefined;
+    for (let f = this.byId.get(key); f; prev = f, f = f.nextSameId) {
+      if (f !== flow) continue;
+      if (prev) prev.nextSameId = f.nextSameId;
+      else if (f.nextSameId) this.byId.set(key, f.nextSameId);
+      else this.byId.delete(key);
+      break;
+    }
+    flow.nextSameId = undefined;
+    this.slots[flow.index] = undefined;
+    this.free.push(flow.index);
+    this.live--;
+    this.stats.flows = this.live;
+    this.stats.closed++;
+  }
+
+  /** Close every flow (engine shutdown). */
+  closeAll(): void {
+    for (const flow of this.slots) if (flow) this.close(flow);
+  }
+
+  // ---------------------------------------------------------------------
+
+  private drop(reason: string): void {
+    this.stats.dropped++;
+    if (this.traceOn) this.ctx.log.trace(`ICMP: dropped: ${reason}`);
+  }
+
+  private dropReply(flow: IcmpFlow, reason: string): void {
+    this.stats.dropped++;
+    if (this.traceOn) this.trace(flow, `dropped: ${reason}`);
+  }
+
+  private describe(flow: IcmpFlow): string {
+    return `${flow.index} (${formatIP(flow.guestAddr)} -> ${formatIP(flow.remoteAddr)} id ${flow.guestId})`;
+  }
+
+  private trace(flow: IcmpFlow, msg: string): void {
+    if (this.traceOn) this.ctx.log.trace(`ICMP ${this.describe(flow)}: ${msg}`);
+  }
+}
+
+/** Whether `addr` equals the `addr.length` (or `len`) bytes at `buf[off]`. */
+function sameAddr(addr: Uint8Array, buf: Uint8Array, off: number, len = addr.length): boolean {
+  if (addr.length !== len) return false;
+  for (let i = 0; i < len; i++) if (addr[i] !== buf[off + i]) return false;
+  return true;
+}
+
+function isUnspecified(addr: Uint8Array): boolean {
+  for (let i = 0; i < addr.length; i++) if (addr[i] !== 0) return false;
+  return true;
+}

@@ -1,0 +1,374 @@
+/**
+ * The manual pages, doc/pasta.1 (and doc/passt.1 once passt has a front end).
+ *
+ * Theory of operation: the list of options is not written here. A page
+ * takes every option of its front end from the option table (OPTIONS in
+ * options.ts, the table the parser and `--help` use), in the table's order,
+ * with the table's names and value placeholders; this file adds only the
+ * prose: a longer description per option and the page's other sections.
+ * `renderManPage` turns that into man(7) source; scripts/gen-man.js writes
+ * the files, and a unit test fails when a committed page differs from what
+ * would be generated, or when an option has no description here.
+ *
+ * Prose uses two marks, so that it stays readable here: `literal` (options,
+ * commands, file names: bold, with real minus signs) and *PLACEHOLDER*
+ * (italic). Everything else is escaped for roff. A description is a list of
+ * paragraphs; `{ example: [...] }` is a block of command lines shown as is.
+ *
+ * Adding a page is one entry in {@link MAN_PAGES} (with its prose in a
+ * {@link PageText}); options shared by both front ends need no new text.
+ */
+import { OPTIONS, type OptionSpec } from './options.js';
+
+export type Mode = 'pasta' | 'passt';
+
+/** A paragraph of prose, or lines of commands shown verbatim. */
+export type Block = string | { example: string[] };
+
+/** A titled subsection (EXAMPLES, NOTES). */
+export interface Subsection {
+  title: string;
+  body: Block[];
+}
+
+/** Everything on a page that is not generated from the option table. */
+export interface PageText {
+  mode: Mode;
+  /** Where the page is written, relative to the package root. */
+  file: string;
+  /** The NAME line after "name \-". */
+  summary: string;
+  /** Usage lines, after the program name. */
+  synopsis: string[];
+  description: Block[];
+  exitStatus: Block[];
+  examples: Subsection[];
+  notes: Subsection[];
+  seeAlso: string[];
+}
+
+/**
+ * A longer description of each option, by long name, in our own words
+ * (pasta(1) is the reference for behaviour). A plain list of blocks applies to
+ * every front end; an object gives per-front-end text.
+ */
+export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Record<Mode, Block[]>>>> = {
+  debug: ['Be verbose: print debugging messages as well as informational ones, among them the configuration derived from the host and the options.'],
+  trace: [
+    'Print even more than `--debug`: a line for single packets as they are handled. ' +
+      'This slows translation down noticeably; it is meant for finding problems. Implies `--debug`.',
+  ],
+  quiet: ['Print only warnings and errors, no informational messages. Cannot be combined with `--debug` or `--trace`.'],
+  foreground: [
+    'Stay in the foreground. ' +
+      'The original forks into the background when it attaches to an existing namespace. ' +
+      'This version always runs a command in a namespace of its own and stays its parent until the command exits, ' +
+      'so it is always in the foreground: the option is accepted for compatibility and changes nothing.',
+  ],
+  stderr: [
+    'Log to standard error. ' +
+      'That is where messages go anyway unless `--log-file` is given, so the option is accepted for compatibility; ' +
+      'this program never logs to the system logger.',
+  ],
+  'log-file': [
+    'Write log messages to the file *PATH* instead of standard error, each line preceded by a timestamp. ' +
+      'The file is created with mode 0600 if it does not exist, and emptied when pasta starts.',
+  ],
+  'log-size': [
+    'Keep the log file under *BYTES* bytes: when the next message would not fit, the file is emptied and logging starts again at its beginning. ' +
+      'At least 4096; the default is 1048576 (1 MiB).',
+  ],
+  help: ['Print a summary of the options to standard output and exit with status 0.'],
+  version: ['Print the program name and the version of the node-passt package, and exit with status 0.'],
+  mtu: [
+    'Use *MTU* bytes as the maximum transmission unit of the namespace interface: ' +
+      '`--config-net` sets it on the link, and pasta never sends the namespace a larger packet. ' +
+      'From 68 to 65520; the default, 65520, is the largest Ethernet payload that fits in a 64 KiB frame, rounded down to a multiple of eight. ' +
+      'IPv6 needs at least 1280: below that, IPv6 is turned off.',
+  ],
+  address: [
+    "Give the namespace the IPv4 or IPv6 address *ADDR* instead of the host's. " +
+      'May be given twice, once for each IP version. ' +
+      'By default the namespace gets the first global address of the host interface that holds the first default route of that IP version (see `--interface`). ' +
+      'Unspecified, loopback, multicast, broadcast and (for IPv6) link-local addresses are refused.',
+  ],
+  netmask: [
+    "Set the prefix length of the namespace's IPv4 address, written in dot-decimal form (255.255.255.0) or as a number of bits (24). " +
+      "By default it is the prefix length of the host address whose subnet holds the namespace's address; " +
+      "if there is none, that of the address's historical class (8, 16 or 24 bits). " +
+      'An IPv6 address keeps the prefix length it has on the host, else 64.',
+  ],
+  gateway: [
+    'Use *ADDR* as the default gateway of the namespace for its IP version. ' +
+      'May be given twice, once for each IP version. ' +
+      "By default, the gateway of the host's default route through the interface the addresses come from.",
+    'The gateway address is also how the namespace reaches the host itself: see `--no-map-gw` and NOTES.',
+  ],
+  interface: [
+    'Take the addresses, prefix lengths and gateways from the host interface *NAME* ' +
+      'instead of from the interfaces that hold the first IPv4 and the first IPv6 default route. ' +
+      'The interface must exist on the host.',
+  ],
+  dns: [
+    'Use *ADDR* (IPv4 or IPv6) as a DNS resolver instead of the `nameserver` lines of `/etc/resolv.conf`. ' +
+      'Repeat the option to give several; `-D none` means no resolvers at all. ' +
+      'A `--dns-forward` address leads to the first of these of its own IP version (or to the first of any version), unless `--dns-host` says otherwise.',
+  ],
+  'dns-forward': [
+    'Make *ADDR*, as the namespace sees it, a DNS forwarder: UDP and TCP traffic to its port 53 goes to the resolver on the host side ' +
+      '(`--dns-host`, or else the first resolver from `-D` or `/etc/resolv.conf`), and the answers come back from *ADDR*. ' +
+      'May be given twice, once for each IP version; the resolver may be of the other version. ' +
+      'When the host has no resolver, pasta warns and queries to *ADDR* go unanswered.',
+    "Podman names 169.254.1.1 here and writes it into the container's `resolv.conf`.",
+  ],
+  'dns-host': [
+    'Send what the namespace sends to a `--dns-forward` address to *ADDR* (IPv4 or IPv6, an address as the host sees it) instead of to the first resolver. ' +
+      'Given at most once.',
+  ],
+  search: [
+    'Use the space-separated domains of *LIST* as the DNS search list instead of the `search` or `domain` line of `/etc/resolv.conf`; ' +
+      '`--search none` gives an empty list. ' +
+      'The list is for the address-configuration services (DHCP, DHCPv6, router advertisements), which pasta does not run in its default configuration: ' +
+      'this version keeps the list but hands it to no one yet.',
+  ],
+  'no-tcp': ['Do not translate TCP: TCP segments from the namespace are dropped without an answer.'],
+  'no-udp': ['Do not translate UDP: UDP datagrams from the namespace are dropped without an answer.'],
+  'no-icmp': ['Do not translate ICMP and ICMPv6 echo: echo requests (ping) from the namespace are dropped without an answer.'],
+  'no-map-gw': [
+    'Do not treat the gateway address as the host: connections and packets to it go to that address, as to any other. ' +
+      "By default they go to the host's loopback address instead (see NOTES).",
+  ],
+  'ipv4-only': [
+    'Use IPv4 only: the namespace gets no IPv6 configuration and IPv6 packets from it are ignored. ' +
+      'By default each IP version is enabled when the host has an address and a default route for it. ' +
+      'pasta fails if the host has no usable IPv4 address and default route.',
+  ],
+  'ipv6-only': [
+    'Use IPv6 only: the namespace gets no IPv4 configuration and IPv4 packets from it are ignored. ' +
+      'pasta fails if the host has no usable IPv6 address and default route, or if the MTU is below 1280.',
+  ],
+  'ns-ifname': [
+    'Name the tap interface created in the namespace *NAME*: at most 15 characters, with no spaces, slashes or colons. ' +
+      'By default it takes the name of the host interface the addresses come from, or tap0 if there is none.',
+  ],
+  'config-net': [
+    'Configure the namespace before the command starts: bring the tap interface up with the MTU, give it the addresses and prefix lengths, ' +
+      'and add default routes through the gateways (on-link, so a gateway outside the prefix works too). ' +
+      'Without this option only the loopback interface is brought up, and the tap interface is left down and unconfigured for the command to set up.',
+  ],
+};
+
+const PASTA_PAGE: PageText = {
+  mode: 'pasta',
+  file: 'doc/pasta.1',
+  summary: 'connect a network namespace to the host network, without privileges',
+  synopsis: ['[*OPTION*]... [`--`] [*COMMAND* [*ARG*]...]'],
+  description: [
+    "pasta runs *COMMAND* (by default the user's `$SHELL`, else `/bin/sh`) in a new network namespace, and connects that namespace to the network of the host. " +
+      'Run by an ordinary user, it also creates a new user namespace in which that user is root, so no privileges are needed. ' +
+      'pasta stays in the foreground while the command runs and exits with its status, leaving nothing behind.',
+    "A tap device inside the namespace carries the namespace's Ethernet frames to pasta, which turns them into operations on ordinary sockets of the host: " +
+      'a TCP connection from the namespace becomes a TCP connection from the host to the same address and port, and the same holds for UDP datagrams and ICMP echo requests. ' +
+      'There is no NAT and no full TCP/IP stack in between. ' +
+      "With the default options the namespace gets the host's own addresses, prefix lengths and default routes, so it sees what the host sees, and servers it talks to see the host's address.",
+    'TCP is adapted rather than terminated: data from a host socket is only consumed once the namespace acknowledges it, ' +
+      'and the acknowledgements and window sent to the namespace reflect the state of the host socket. ' +
+      "pasta answers ARP requests and IPv6 neighbour solicitations from the namespace for every address but the namespace's own.",
+    'This pasta comes from node-passt, a reimplementation in TypeScript for Node.js of pasta from the passt project. ' +
+      "It accepts the original's options, as far as it implements them, with the same meaning; see NOTES for the differences.",
+  ],
+  exitStatus: [
+    'pasta exits with the exit status of *COMMAND*, or 128 plus the signal number if the command was killed by a signal. ' +
+      'It exits with status 0 after `--help` and `--version`, and with status 1, after printing one line to standard error, ' +
+      'when an option is invalid, when the namespace cannot be set up, or when translation stops on an internal error (the command is then killed).',
+    'Signals that would end pasta (SIGTERM, SIGHUP, and SIGINT and SIGQUIT when not on a terminal) are passed on to the command instead.',
+  ],
+  examples: [
+    {
+      title: 'A shell in a connected namespace',
+      body: [
+        { example: ['$ pasta --config-net', '# ip -brief address show', '# curl -sI https://example.org/', '# exit'] },
+        "The shell runs as root in a new user and network namespace, with the host's addresses on an interface named like the host's upstream interface.",
+      ],
+    },
+    {
+      title: "Run one command; its exit status is pasta's",
+      body: [{ example: ['$ pasta --config-net -- curl -sS http://example.org/'] }],
+    },
+    {
+      title: "Reach a service on the host's loopback through the gateway address",
+      body: [
+        {
+          example: [
+            '$ python3 -m http.server --bind 127.0.0.1 8000 &',
+            "$ pasta --config-net -- sh -c 'curl http://$(ip -4 route show default | cut -d\" \" -f3):8000/'",
+          ],
+        },
+      ],
+    },
+    {
+      title: 'A DNS forwarder, as Podman sets one up',
+      body: [{ example: ['$ pasta --config-net --dns-forward 169.254.1.1 -- dig @169.254.1.1 example.org'] }],
+    },
+    {
+      title: 'From the npm package, without a global install',
+      body: [{ example: ['$ npm install node-passt', '$ npx pasta --config-net'] }],
+    },
+  ],
+  notes: [
+    {
+      title: 'Address mapping of the gateway',
+      body: [
+        "Inside the namespace, the host's own address is the namespace's own address, so the namespace cannot reach the host through it. " +
+          "Instead, the gateway address stands for the host: connections and packets from the namespace to the default gateway's IPv4 or IPv6 address " +
+          "go to the host's loopback address of that version (127.0.0.1 or ::1), " +
+          "so services that listen only on the host's loopback can be reached from the namespace. " +
+          'The real gateway is then not reachable at its own address from the namespace (it still routes everything else).',
+        '`--no-map-gw` turns this off, and traffic to the gateway address goes to the gateway. ' +
+          'A `--dns-forward` address is mapped in the same way, to the resolver, for port 53 only. ' +
+          'Every other destination is used as it is.',
+      ],
+    },
+    {
+      title: 'Differences from the original pasta',
+      body: [
+        'This version always creates the namespace and runs a command in it: attaching to the namespaces of a running process (*PID*) ' +
+          'or to a namespace file (`--netns`), as Podman does, is not supported yet, nor is port forwarding into the namespace ' +
+          '(`-t`, `-u`, `-T`, `-U`), nor the passt front end for virtual machines (QEMU, libvirt).',
+        'Node.js runs several threads before any JavaScript starts, and a multithreaded process cannot enter a user namespace; ' +
+          "so a small single-threaded helper process lives inside the namespace and hands the tap device and the namespace's sockets to pasta over a UNIX domain socket.",
+        'Messages are plain lines on standard error or in the `--log-file` file, never sent to the system logger.',
+      ],
+    },
+  ],
+  seeAlso: ['namespaces(7)', 'network_namespaces(7)', 'user_namespaces(7)', 'unshare(1)', 'ip(8)', 'slirp4netns(1)', 'podman(1)'],
+};
+
+/** Every manual page, one entry each (passt's comes with its front end). */
+export const MAN_PAGES: readonly PageText[] = [PASTA_PAGE];
+
+/** The options a front end accepts, in the table's (pasta(1)'s) order. */
+export function optionsFor(mode: Mode): OptionSpec[] {
+  return OPTIONS.filter((o) => o.modes.includes(mode));
+}
+
+/** The long description of an option for a front end, or undefined if there is none. */
+export function describeOption(long: string, mode: Mode): Block[] | undefined {
+  const entry = OPTION_DESCRIPTIONS[long];
+  if (!entry) return undefined;
+  const blocks = Array.isArray(entry) ? entry : entry[mode];
+  return blocks && blocks.length > 0 ? blocks : undefined;
+}
+
+/** Options of the front end with no description: the page cannot be generated while any is missing. */
+export function undescribedOptions(mode: Mode): string[] {
+  return optionsFor(mode)
+    .filter((o) => !describeOption(o.long, mode))
+    .map((o) => o.long);
+}
+
+/** Descriptions of options that are not in the table (left behind when an option was renamed or removed). */
+export function strayDescriptions(): string[] {
+  const known = new Set(OPTIONS.map((o) => o.long));
+  return Object.keys(OPTION_DESCRIPTIONS).filter((name) => !known.has(name));
+}
+
+// ---- roff -------------------------------------------------------------------
+
+/** Escape plain text for roff: a backslash is printed with \e. */
+function escapeText(text: string): string {
+  return text.replace(/\\/g, '\\e');
+}
+
+/** A literal (option, command, file): bold, with real minus signs. */
+function literal(text: string): string {
+  return `\\fB${escapeText(text).replace(/-/g, '\\-')}\\fR`;
+}
+
+/** Convert the prose marks (`literal`, *PLACEHOLDER*) to roff font changes. */
+function inline(text: string): string {
+  let out = '';
+  const re = /`([^`]+)`|\*([^*\s][^*]*)\*/g;
+  let last = 0;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    out += escapeText(text.slice(last, m.index));
+    out += m[1] !== undefined ? literal(m[1]) : `\\fI${escapeText(m[2])}\\fR`;
+    last = re.lastIndex;
+  }
+  return out + escapeText(text.slice(last));
+}
+
+/** A source line must not start with a control character (a dot or an apostrophe). */
+function guard(line: string): string {
+  return /^[.']/.test(line) ? `\\&${line}` : line;
+}
+
+/** A paragraph as roff source: one sentence per line, as man(7) asks. */
+function sourceLines(text: string): string[] {
+  return inline(text)
+    .split(/(?<=[.!?])\s+(?=[A-Z\\(])/)
+    .map(guard);
+}
+
+/**
+ * Blocks as roff source. In a section, each block starts a paragraph (.PP),
+ * except the first right after the heading; in a tagged item (.TP), the first
+ * block follows the tag and later ones are indented paragraphs (.IP).
+ */
+function renderBlocks(blocks: Block[], where: 'section' | 'item'): string[] {
+  const lines: string[] = [];
+  blocks.forEach((block, i) => {
+    if (i > 0) lines.push(where === 'item' ? '.IP' : '.PP');
+    if (typeof block === 'string') {
+      lines.push(...sourceLines(block));
+    } else {
+      lines.push('.RS 4', '.nf');
+      for (const line of block.example) lines.push(guard(escapeText(line).replace(/-/g, '\\-')));
+      lines.push('.fi', '.RE');
+    }
+  });
+  return lines;
+}
+
+/** The tag line of an option: "-d, --debug" or "-l, --log-file PATH". */
+function optionTag(o: OptionSpec): string {
+  const names = (o.short ? `${literal(`-${o.short}`)}, ` : '') + literal(`--${o.long}`);
+  return o.valueName ? `${names} \\fI${o.valueName}\\fR` : names;
+}
+
+/**
+ * The man(7) source of a page. Deterministic (no date), so that the committed
+ * file can be compared with a fresh rendering; `version` goes in the footer.
+ */
+export function renderManPage(page: PageText, version: string): string {
+  const missing = undescribedOptions(page.mode);
+  if (missing.length > 0) {
+    throw new Error(`${page.file}: no description in src/manual.ts for --${missing.join(', --')}`);
+  }
+  const NAME = page.mode.toUpperCase();
+  const lines: string[] = [
+    `.\\" ${page.file}: generated by scripts/gen-man.js from the option table in`,
+    '.\\" src/options.ts and the prose in src/manual.ts. Do not edit: change those.',
+    `.TH ${NAME} 1 "" "node\\-passt ${version}" "User Commands"`,
+    '.SH NAME',
+    `${page.mode} \\- ${inline(page.summary)}`,
+    '.SH SYNOPSIS',
+  ];
+  page.synopsis.forEach((usage, i) => {
+    if (i > 0) lines.push('.br');
+    lines.push(`.B ${page.mode}`, inline(usage));
+  });
+  lines.push('.SH DESCRIPTION', ...renderBlocks(page.description, 'section'));
+  lines.push('.SH OPTIONS');
+  for (const o of optionsFor(page.mode)) {
+    lines.push('.TP', optionTag(o), ...renderBlocks(describeOption(o.long, page.mode)!, 'item'));
+  }
+  lines.push('.SH "EXIT STATUS"', ...renderBlocks(page.exitStatus, 'section'));
+  for (const [title, subsections] of [['EXAMPLES', page.examples], ['NOTES', page.notes]] as const) {
+    lines.push(`.SH ${title}`);
+    for (const s of subsections) lines.push(`.SS "${escapeText(s.title)}"`, ...renderBlocks(s.body, 'section'));
+  }
+  lines.push('.SH "SEE ALSO"', page.seeAlso.map((ref) => ref.replace(/^([^(]+)\((\w+)\)$/, '.BR $1 ($2)')).join(',\n'));
+  lines.push('.PP', 'The original passt and pasta: https://passt.top/');
+  return lines.join('\n') + '\n';
+}
