@@ -7,12 +7,16 @@
  * identifier — gets an unprivileged "ping" socket (socket(AF_INET,
  * SOCK_DGRAM, IPPROTO_ICMP), or AF_INET6 with IPPROTO_ICMPV6; see icmp(7)),
  * connected to where `natFromTap` sends the remote. The kernel owns the echo
- * identifier of such a socket (its "port"): we bind with the guest's
+ * identifier of such a socket (its "port") and delivers a reply to a socket
+ * by identifier alone, so each flow holds its identifier exclusively (no
+ * SO_REUSEADDR, which ping sockets otherwise have). We bind with the guest's
  * identifier so the request leaves the host unchanged; when that identifier
- * is taken on the host, the kernel picks another and the mapping is kept per
- * flow — requests leave with the host's identifier, replies go back with the
- * guest's. The request is sent as the guest wrote it (header and data); the
- * kernel fills in identifier and checksum.
+ * is taken — by the host, or by another flow of ours with the same guest
+ * identifier, ICMP or ICMPv6, to another remote — the kernel picks another
+ * and the mapping is kept per flow: requests leave with the host's
+ * identifier, replies go back with the guest's. The request is sent as the
+ * guest wrote it (header and data); the kernel fills in identifier and
+ * checksum.
  *
  * Replies are received in batches (recvmmsg) straight into frame slots of
  * the tap transmit buffer, after room for the Ethernet and IP headers, which
@@ -205,10 +209,14 @@ export class IcmpHandler {
       this.stats.dropped++;
       return undefined;
     }
-    // The guest's identifier as the socket's "port". If bind refuses it (EADDRINUSE: the host
-    // uses it already; or a restrictive security policy), the kernel picks one, as in passt.
+    // The guest's identifier as the socket's "port". Ping sockets come with SO_REUSEADDR set,
+    // and the kernel hands a reply to one socket of its identifier, whichever the peer:
+    // without SO_REUSEADDR the identifier is ours alone. If bind refuses it (EADDRINUSE: a
+    // socket on the host, or another of our flows, has it; or a restrictive security
+    // policy), the kernel picks a free one, as in passt.
     const any = family === 4 ? ANY4 : ANY6;
-    let rc = native.bind(fd, any, id, 0);
+    let rc = native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 0);
+    if (rc === 0) rc = native.bind(fd, any, id, 0);
     if (rc < 0 && id !== 0) rc = native.bind(fd, any, 0, 0);
     if (rc === 0) rc = native.getsockname(fd, this.addrOut, this.infoOut);
     if (rc === 0) rc = native.connect(fd, target.addr, 0, target.scopeId);
@@ -329,6 +337,10 @@ export class IcmpHandler {
   private commitReply(flow: IcmpFlow, buf: Buffer, off: number, len: number): void {
     const out = this.ctx.out;
     const hdrLen = flow.hdrLen;
+    // The transmit buffer's frame table may fill up before its bytes do (other flows queued
+    // frames in this batch): write what is queued. The slots of this batch stay where they are,
+    // and a frame may be committed at any offset once the buffer is empty.
+    if (out.room <= 0) out.flush();
     flow.header.copy(buf, off, 0, hdrLen);
     const ip = off + ETH_HLEN;
     const l4 = off + hdrLen;

@@ -78,6 +78,9 @@ export class TapOut implements FrameSink {
    * virtio-net header asks the kernel to treat it as a partial checksum.
    */
   commit(off: number, len: number, csumStart = 0, csumOffset = 0): void {
+    // A reservation for many frames may outgrow the frame table: write what is
+    // queued; this frame (and whatever follows it in the buffer) stays where it is.
+    if (this.count >= this.maxFrames) this.flush();
     const v = this.vnetHdrLen;
     if (v) {
       const h = off - v;
