@@ -20,8 +20,9 @@ import { createLinkState, type LinkState } from './l2/link.js';
 import { arpTapHandler } from './l2/arp-proxy.js';
 import { ndpTapHandler } from './ndp/ndp.js';
 import { TcpHandler } from './tcp/tcp.js';
+import { IcmpHandler } from './icmp/icmp.js';
 import type { Config } from './conf.js';
-import { PROTO_TCP, PROTO_UDP, type HostTarget } from './flow.js';
+import { PROTO_TCP, PROTO_UDP, type FlowContext, type HostTarget } from './flow.js';
 import type { Logger } from './log.js';
 import { addressEqual, isLinkLocal6 } from './inet.js';
 
@@ -38,6 +39,7 @@ export interface EngineStats {
   bytesToTap: number;
   droppedFromTap: number;
   tcp: { active: number; opened: number; closed: number; refused: number; bytesFromTap: number; bytesToTap: number; retransmits: number };
+  icmp: { active: number; opened: number; closed: number; requests: number; replies: number; dropped: number };
 }
 
 export interface EngineOptions {
@@ -56,6 +58,8 @@ export class Engine {
   readonly loop: Loop;
   readonly link: LinkState;
   readonly tcp: TcpHandler;
+  /** ICMP/ICMPv6 echo, unless --no-icmp. */
+  readonly icmp: IcmpHandler | null;
   private readonly tapIn: TapIn;
   private readonly tapOut: TapOut;
   private readonly log: Logger;
@@ -83,7 +87,7 @@ export class Engine {
       guestAddr4: opts.config.ip4?.addr ?? null,
       guestAddr6: opts.config.ip6?.addr ?? null,
     });
-    this.tcp = new TcpHandler({
+    const ctx: FlowContext = {
       loop: this.loop,
       out: this.tapOut,
       log: this.log,
@@ -91,7 +95,9 @@ export class Engine {
       ourMac: this.link.ourMac,
       guestMac: () => this.link.guestMac,
       natFromTap: (family, proto, dst, port) => this.natFromTap(family, proto, dst, port),
-    });
+    };
+    this.tcp = new TcpHandler(ctx);
+    this.icmp = opts.config.icmp ? new IcmpHandler(ctx) : null;
     this.loop.on(FdKind.Tap, () => this.tapHandler());
     this.loop.onBatchEnd(() => {
       this.tcp.flushTapBatch();
@@ -168,8 +174,15 @@ export class Engine {
         if (((buf[ip + 6] & 0x3f) | buf[ip + 7]) !== 0) return this.drop('IPv4 fragment', len);
         if (this.config.ip4 === null) return this.drop('IPv4 disabled', len);
         const proto = buf[ip + 9];
-        if (proto === 6 && this.config.tcp) this.tcp.tapHandler(4, buf, ip, ip + ihl, total - ihl, now);
-        else this.drop(`IPv4 protocol ${proto}`, len);
+        if (proto === 6) {
+          if (this.config.tcp) this.tcp.tapHandler(4, buf, ip, ip + ihl, total - ihl, now);
+          else this.drop('TCP disabled', len);
+        } else if (proto === 1) {
+          if (this.icmp) this.icmp.tapHandler(4, buf, ip, ip + ihl, total - ihl, now);
+          else this.drop('ICMP disabled', len);
+        } else {
+          this.drop(`IPv4 protocol ${proto}`, len);
+        }
         return;
       }
       case ETH_P_IPV6: {
@@ -190,6 +203,12 @@ export class Engine {
           nh = next;
         }
         if (l4 > end) return this.drop('truncated IPv6 extension header', len);
+        if (nh === 58 && l4 < end && (buf[l4] < 133 || buf[l4] > 137)) {
+          // Not neighbour discovery: echo requests go to the ICMP handler (which drops anything else).
+          if (this.icmp && this.config.ip6 !== null) this.icmp.tapHandler(6, buf, ip, l4, end - l4, now);
+          else this.drop('ICMPv6 disabled', len);
+          return;
+        }
         if (nh === 58) {
           const o = this.tapOut.reserve(128);
           const r = ndpTapHandler(this.link, buf, off, len, this.tapOut.buf, o);
@@ -198,8 +217,12 @@ export class Engine {
           return;
         }
         if (this.config.ip6 === null) return this.drop('IPv6 disabled', len);
-        if (nh === 6 && this.config.tcp) this.tcp.tapHandler(6, buf, ip, l4, end - l4, now);
-        else this.drop(`IPv6 next header ${nh}`, len);
+        if (nh === 6) {
+          if (this.config.tcp) this.tcp.tapHandler(6, buf, ip, l4, end - l4, now);
+          else this.drop('TCP disabled', len);
+        } else {
+          this.drop(`IPv6 next header ${nh}`, len);
+        }
         return;
       }
       default:
@@ -221,6 +244,9 @@ export class Engine {
       bytesToTap: this.tapOut.bytesOut,
       droppedFromTap: this.droppedFromTap,
       tcp: { active: this.tcp.count, opened: t.opened, closed: t.closed, refused: t.refused, bytesFromTap: t.bytesFromTap, bytesToTap: t.bytesToTap, retransmits: t.retransmits },
+      icmp: this.icmp
+        ? { active: this.icmp.count, opened: this.icmp.stats.opened, closed: this.icmp.stats.closed, requests: this.icmp.stats.requests, replies: this.icmp.stats.replies, dropped: this.icmp.stats.dropped }
+        : { active: 0, opened: 0, closed: 0, requests: 0, replies: 0, dropped: 0 },
     };
   }
 
@@ -229,6 +255,7 @@ export class Engine {
     if (this.closed) return;
     this.closed = true;
     this.tcp.closeAll();
+    this.icmp?.closeAll();
     this.tapOut.flush();
     this.loop.del(this.opts.tapFd);
     this.loop.close();
