@@ -4,7 +4,8 @@
 // port and a scope id; results that carry an address fill a 16-byte
 // Uint8Array and an Int32Array [family, port, scopeId]. Data moves between
 // sockets and caller-owned Buffers described by offsets and lengths, many
-// slices per syscall (recvmsg/sendmsg with iovecs, recvmmsg/sendmmsg).
+// slices per syscall (recvmsg/sendmsg with iovecs, recvmmsg/sendmmsg); ICMP
+// errors come from a datagram socket's error queue (recvErr).
 //
 // Every runtime failure returns -errno; EINTR is retried where a retry cannot
 // change the meaning of the call. Sends never raise SIGPIPE (MSG_NOSIGNAL)
@@ -12,6 +13,7 @@
 // the discard buffer of recvPeek) are thread_local and reused across calls.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/errqueue.h>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
@@ -606,6 +608,75 @@ Napi::Value SendMmsg(const Napi::CallbackInfo& info) {
   return Num(a.Env(), r < 0 ? -errno : r);
 }
 
+/**
+ * recvErr(fd, buf, off, len, info, offender): one recvmsg(2) with
+ * MSG_ERRQUEUE | MSG_DONTWAIT (needs IP_RECVERR / IPV6_RECVERR on the
+ * socket). The payload of the datagram the error is about goes to
+ * buf[off, off+len); info gets [ee_errno, ee_origin, ee_type, ee_code,
+ * ee_info, offender family, msg_flags]; offender (16 bytes) the address of
+ * the node that reported the error (SO_EE_OFFENDER), zeroed when the kernel
+ * gives none. Returns the payload bytes placed, or -errno (-EAGAIN: the
+ * error queue is empty).
+ */
+Napi::Value RecvErr(const Napi::CallbackInfo& info) {
+  Args a(info, "recvErr", 6);
+  int fd = a.Int(0);
+  Span<uint8_t> buf = a.Bytes(1);
+  int64_t off = a.Int64(2);
+  int64_t len = a.Int64(3);
+  Span<int32_t> out = a.I32(4);
+  Span<uint8_t> offender = a.U8(5);
+  a.InRange(off, len, buf.length, "slice");
+  a.AtLeast(out.length, 7, "info");
+  a.AtLeast(offender.length, 16, "offender");
+  if (!a.ok) return a.Fail();
+
+  iovec iov{buf.data + off, static_cast<size_t>(len)};
+  alignas(cmsghdr) uint8_t control[256];
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control;
+  mh.msg_controllen = sizeof(control);
+  ssize_t r;
+  do {
+    r = recvmsg(fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return Num(a.Env(), -errno);
+
+  for (int k = 0; k < 6; k++) out.data[k] = 0;
+  out.data[6] = mh.msg_flags;
+  memset(offender.data, 0, 16);
+  for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+    bool v4 = cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_RECVERR;
+    bool v6 = cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_RECVERR;
+    if (!v4 && !v6) continue;
+    const size_t dataLen = cm->cmsg_len - CMSG_LEN(0);
+    if (dataLen < sizeof(sock_extended_err)) continue;
+    sock_extended_err ee;
+    memcpy(&ee, CMSG_DATA(cm), sizeof(ee));
+    out.data[0] = static_cast<int32_t>(ee.ee_errno);
+    out.data[1] = ee.ee_origin;
+    out.data[2] = ee.ee_type;
+    out.data[3] = ee.ee_code;
+    out.data[4] = static_cast<int32_t>(ee.ee_info);
+    // The offender's sockaddr follows the extended error (SO_EE_OFFENDER).
+    sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    size_t saLen = dataLen - sizeof(ee);
+    if (saLen > sizeof(ss)) saLen = sizeof(ss);
+    memcpy(&ss, CMSG_DATA(cm) + sizeof(ee), saLen);
+    if ((ss.ss_family == AF_INET && saLen >= sizeof(sockaddr_in)) ||
+        (ss.ss_family == AF_INET6 && saLen >= sizeof(sockaddr_in6))) {
+      int32_t where[3];
+      FromSockaddr(ss, offender.data, where);
+      out.data[5] = where[0];
+    }
+    break;
+  }
+  return Num(a.Env(), static_cast<double>(r));
+}
+
 }  // namespace
 
 void InitSock(Napi::Env env, Napi::Object exports) {
@@ -634,6 +705,7 @@ void InitSock(Napi::Env env, Napi::Object exports) {
   exports.Set("tcpInfo", Napi::Function::New<TcpInfo>(env, "tcpInfo"));
   exports.Set("recvmmsg", Napi::Function::New<RecvMmsg>(env, "recvmmsg"));
   exports.Set("sendmmsg", Napi::Function::New<SendMmsg>(env, "sendmmsg"));
+  exports.Set("recvErr", Napi::Function::New<RecvErr>(env, "recvErr"));
 }
 
 }  // namespace passt

@@ -1,0 +1,804 @@
+/**
+ * UDP translation between the tap (the guest or namespace) and host sockets.
+ *
+ * Theory of operation, as in passt(1)'s udp.c and udp_flow.c: a *flow* is one
+ * (guest address and port, remote address and port as the guest sees it)
+ * pair. Each flow owns one nonblocking host socket, connected to where
+ * `natFromTap` says the remote is on the host, and bound (SO_REUSEADDR) to
+ * the guest's own source port when the host allows it — so the remote sees
+ * the port the guest used, and one guest socket talking to many remotes gets
+ * one connected host socket per remote — or to an ephemeral port otherwise.
+ *
+ * - Guest to host: `tapHandler` checks the UDP header, finds or opens the
+ *   flow (a hash over the address and port bytes, no allocation per
+ *   datagram) and queues the payload's position in the guest's frame buffer.
+ *   `flushTapBatch`, called by the engine after every batch of guest frames,
+ *   sends each flow's queued datagrams with one sendmmsg(2).
+ * - Host to guest: when a flow's socket is readable, one recvmmsg(2)
+ *   receives up to `UDP_MAX_BATCH` datagrams straight into frame slots of the
+ *   tap transmit buffer, right after the header room; the Ethernet, IP and
+ *   UDP headers are then copied from the flow's template and patched
+ *   (lengths, IPv4 header checksum, UDP checksum — only the pseudo-header sum
+ *   when the tap takes partial checksums). The datagram comes from the
+ *   remote address and port as the guest addressed it, so a mapped address
+ *   (the gateway for the host, a DNS forwarder) answers transparently.
+ * - ICMP errors: the sockets have IP_RECVERR / IPV6_RECVERR, so an ICMP error
+ *   about a datagram we sent lands in the socket's error queue (EPOLLERR).
+ *   Each one is relayed to the guest as the matching ICMP or ICMPv6 message,
+ *   quoting the guest's datagram rebuilt from the flow and the payload the
+ *   error carried (read straight into the frame), within the 576 (IPv4) or
+ *   1280 (IPv6) bytes hosts keep their errors to. A datagram to a closed port
+ *   thus fails in the guest with ECONNREFUSED, as it would on the host.
+ *   Other socket errors close the flow.
+ * - Flows idle for `UDP_FLOW_TIMEOUT_MS` (either direction counts) expire.
+ *
+ * Bad datagrams are dropped and traced, never thrown; none of them can touch
+ * another flow. Time is passed in (`now`).
+ */
+import { native, C, E, errnoName } from '../native.js';
+import { FdKind } from '../loop.js';
+import { formatIP } from '../inet.js';
+import { PROTO_UDP, type FlowContext } from '../flow.js';
+import { finish, fold, l4Checksum4, l4Checksum6, sum16 } from '../l2/checksum.js';
+
+/** Idle time after which a flow is closed (passt's UDP_CONN_TIMEOUT: 180 s). */
+export const UDP_FLOW_TIMEOUT_MS = 180_000;
+/** How often the tick looks for idle flows. */
+const UDP_SWEEP_MS = 1_000;
+/** Most datagrams received from one socket in one recvmmsg. */
+export const UDP_MAX_BATCH = 32;
+/** Most guest datagrams queued between two flushes (the sendmmsg limit of the addon). */
+const UDP_QUEUE_MAX = 1024;
+/** Most errors read from one socket's error queue per event. */
+const UDP_MAX_ERRORS = 16;
+/**
+ * Largest payload relayed to the guest: what fits an IP packet of 65535
+ * bytes (the largest frame the tap side builds, see tapio.ts). Over IPv4
+ * that is the largest UDP datagram there is (65507); over IPv6 a host
+ * datagram above 65487 bytes is dropped.
+ */
+export const UDP_MAX_PAYLOAD4 = 65535 - 20 - 8;
+export const UDP_MAX_PAYLOAD6 = 65535 - 40 - 8;
+/** Size limits for ICMP errors, as hosts keep them (RFC 1812 4.3.2.3, RFC 4443 2.4). */
+const ICMP4_ERROR_MAX = 576;
+const ICMP6_ERROR_MAX = 1280;
+
+const ETH_HLEN = 14;
+const UDP_HLEN = 8;
+const MSG_TRUNC = 0x20;
+/** Unspecified addresses, for binding host sockets. */
+const ANY4 = new Uint8Array(4);
+const ANY6 = new Uint8Array(16);
+
+/** Socket options for ICMP errors in the error queue. */
+const IP_RECVERR = 11;
+const IPV6_RECVERR = 25;
+/** sock_extended_err.ee_origin values. */
+const SO_EE_ORIGIN_LOCAL = 1;
+const SO_EE_ORIGIN_ICMP = 2;
+const SO_EE_ORIGIN_ICMP6 = 3;
+
+/** errno values the kernel derives from ICMP errors (icmp_err_convert, icmpv6_err_convert). */
+const EMSGSIZE = 90;
+const ICMP_ERRNOS = new Set<number>([
+  E.ECONNREFUSED,
+  E.EHOSTUNREACH,
+  E.ENETUNREACH,
+  E.EHOSTDOWN,
+  E.EACCES,
+  EMSGSIZE,
+  92, // ENOPROTOOPT: protocol unreachable
+  71, // EPROTO: parameter problem
+  64, // ENONET: host isolated
+  95, // EOPNOTSUPP: source route failed
+]);
+
+/** A send failure that concerns one datagram (or an error from an earlier one), not the socket. */
+function isDatagramError(errno: number): boolean {
+  return ICMP_ERRNOS.has(errno) || errno === E.EPERM;
+}
+
+export interface UdpStats {
+  /** Flows open now. */
+  flows: number;
+  opened: number;
+  closed: number;
+  /** Datagrams (and their payload bytes) from the guest that host sockets took. */
+  datagramsFromTap: number;
+  bytesFromTap: number;
+  /** Datagrams (and payload bytes) from host sockets queued to the guest. */
+  datagramsToTap: number;
+  bytesToTap: number;
+  /** ICMP errors relayed to the guest. */
+  errorsRelayed: number;
+  /** Datagrams dropped in either direction: malformed, refused, or not taken by a socket. */
+  dropped: number;
+}
+
+/** One flow: a guest address and port talking to one remote address and port, over one host socket. */
+export class UdpFlow {
+  /** The connected host socket (-1 once closed). */
+  fd = -1;
+  family: 4 | 6 = 4;
+  /** Guest address followed by the remote address as the guest sees it (2 × 4 or 2 × 16 bytes). */
+  addrs!: Uint8Array;
+  guestPort = 0;
+  remotePort = 0;
+  /** Where the flow goes on the host (from natFromTap). */
+  hostAddr!: Uint8Array;
+  hostPort = 0;
+  /** Whether the host socket has the guest's source port. */
+  sameSourcePort = false;
+  /** Hash of the addresses and ports, and the next flow with the same hash. */
+  hash = 0;
+  hashNext: UdpFlow | undefined = undefined;
+  /** Header template: Ethernet + IP + UDP with addresses and ports, remote to guest. */
+  header!: Buffer;
+  hdrLen = 0;
+  /** Unfolded sum of the IPv4 header template (total length and checksum zero). */
+  ipSum = 0;
+  /** Unfolded UDP pseudo-header sum without the length (addresses and protocol). */
+  pseudoSum = 0;
+  lastActivity = 0;
+  /** Payload length of the last datagram sent to the host (to quote it in errors). */
+  lastSentLen = 0;
+  /** First and last entries of this flow in the handler's queue of guest datagrams (-1: none). */
+  queueHead = -1;
+  queueTail = -1;
+
+  constructor(readonly index: number) {}
+
+  get guestAddr(): Uint8Array {
+    return this.addrs.subarray(0, this.addrs.length / 2);
+  }
+
+  get remoteAddr(): Uint8Array {
+    return this.addrs.subarray(this.addrs.length / 2);
+  }
+}
+
+/** FNV-1a over the flow's identity: family, both addresses (contiguous), both ports. */
+function flowHash(family: number, buf: Uint8Array, addrOff: number, addrLen: number, guestPort: number, remotePort: number): number {
+  let h = Math.imul(0x811c9dc5 ^ family, 0x01000193);
+  for (let i = addrOff; i < addrOff + addrLen; i++) h = Math.imul(h ^ buf[i], 0x01000193);
+  h = Math.imul(h ^ guestPort, 0x01000193);
+  h = Math.imul(h ^ remotePort, 0x01000193);
+  return h | 0;
+}
+
+/**
+ * The UDP translation for one engine instance: flows in slots indexed for
+ * epoll tags, found by hash from the guest's datagrams.
+ */
+export class UdpHandler {
+  private readonly flows: Array<UdpFlow | undefined> = [];
+  private readonly free: number[] = [];
+  private readonly byHash = new Map<number, UdpFlow>();
+  readonly stats: UdpStats = { flows: 0, opened: 0, closed: 0, datagramsFromTap: 0, bytesFromTap: 0, datagramsToTap: 0, bytesToTap: 0, errorsRelayed: 0, dropped: 0 };
+  /** sendmmsg and recvmmsg calls made (each carries a batch of datagrams). */
+  sendmmsgCalls = 0;
+  recvmmsgCalls = 0;
+  private readonly traceOn: boolean;
+  private lastSweep = 0;
+
+  // Guest datagrams of the current batch: payload slices of `queueBuf`, linked per flow.
+  private queueBuf: Buffer | null = null;
+  private readonly queueOff = new Int32Array(UDP_QUEUE_MAX);
+  private readonly queueLen = new Int32Array(UDP_QUEUE_MAX);
+  private readonly queueNext = new Int32Array(UDP_QUEUE_MAX);
+  private queueCount = 0;
+  private readonly queuedFlows: UdpFlow[] = [];
+  private readonly sendOff = new Int32Array(UDP_QUEUE_MAX);
+  private readonly sendLen = new Int32Array(UDP_QUEUE_MAX);
+  /** Destinations for sendmmsg: all family 0 (connected sockets), never written. */
+  private readonly sendDest = new Int32Array(3 * UDP_QUEUE_MAX);
+  private readonly noAddrs = new Uint8Array(0);
+
+  // recvmmsg and error queue scratch.
+  private readonly recvOff = new Int32Array(UDP_MAX_BATCH);
+  private readonly recvInfo = new Int32Array(5 * UDP_MAX_BATCH);
+  private readonly recvAddrs = new Uint8Array(16 * UDP_MAX_BATCH);
+  private readonly errInfo = new Int32Array(7);
+  private readonly errOffender = new Uint8Array(16);
+  private readonly intOut = new Int32Array(1);
+
+  constructor(private readonly ctx: FlowContext) {
+    const out = ctx.out;
+    const largestSlot = out.headroom + ETH_HLEN + 40 + UDP_HLEN + UDP_MAX_PAYLOAD6 + 8;
+    if (out.buf.length < 2 * largestSlot) {
+      throw new Error(`UDP: the tap transmit buffer (${out.buf.length} bytes) must hold at least ${2 * largestSlot} bytes`);
+    }
+    ctx.loop.on(FdKind.UdpSock, (index, events, now) => this.sockHandler(index, events, now));
+    ctx.loop.onTick((now) => {
+      if (now - this.lastSweep < UDP_SWEEP_MS) return;
+      this.lastSweep = now;
+      this.expire(now);
+    });
+    this.traceOn = ctx.log.isLevelEnabled('trace');
+  }
+
+  /** Number of open flows. */
+  get count(): number {
+    return this.stats.flows;
+  }
+
+  /** Open flows, for statistics. */
+  *connections(): IterableIterator<UdpFlow> {
+    for (const flow of this.flows) if (flow) yield flow;
+  }
+
+  // ---------------------------------------------------------------------
+  // Datagrams from the guest
+
+  /**
+   * A UDP datagram from the guest. `buf[ipOff]` is the IP header, the UDP
+   * datagram is `l4Len` bytes at `l4Off` (the IP payload). The buffer stays
+   * valid until `flushTapBatch()`, which the engine calls after each batch
+   * of frames.
+   */
+  tapHandler(family: 4 | 6, buf: Buffer, ipOff: number, l4Off: number, l4Len: number, now: number): void {
+    if (l4Len < UDP_HLEN || l4Off + l4Len > buf.length) return this.drop('short UDP header');
+    const udpLen = (buf[l4Off + 4] << 8) | buf[l4Off + 5];
+    if (udpLen < UDP_HLEN) return this.drop('UDP length below the header size');
+    // Bytes past the UDP length are ignored (as Linux does); a length past the IP payload is not.
+    if (udpLen > l4Len) return this.drop('UDP length past the IP payload');
+    if (family === 4 && ((buf[ipOff + 6] & 0x3f) | buf[ipOff + 7]) !== 0) return this.drop('IPv4 fragment');
+    const guestPort = (buf[l4Off] << 8) | buf[l4Off + 1];
+    const remotePort = (buf[l4Off + 2] << 8) | buf[l4Off + 3];
+    if (guestPort === 0 || remotePort === 0) return this.drop('UDP port 0');
+    const addrOff = family === 4 ? ipOff + 12 : ipOff + 8;
+    const alen = family === 4 ? 4 : 16;
+
+    const hash = flowHash(family, buf, addrOff, 2 * alen, guestPort, remotePort);
+    let flow = this.byHash.get(hash);
+    while (flow && !this.matches(flow, family, buf, addrOff, guestPort, remotePort)) flow = flow.hashNext;
+    if (!flow) {
+      flow = this.flowFromTap(family, buf, addrOff, alen, guestPort, remotePort, hash, now);
+      if (!flow) return;
+    }
+    flow.lastActivity = now;
+    this.queue(flow, buf, l4Off + UDP_HLEN, udpLen - UDP_HLEN);
+  }
+
+  private matches(flow: UdpFlow, family: 4 | 6, buf: Buffer, addrOff: number, guestPort: number, remotePort: number): boolean {
+    if (flow.family !== family || flow.guestPort !== guestPort || flow.remotePort !== remotePort) return false;
+    const a = flow.addrs;
+    for (let i = 0; i < a.length; i++) if (a[i] !== buf[addrOff + i]) return false;
+    return true;
+  }
+
+  /** Queue a payload slice for the flow's sendmmsg at the end of the batch. */
+  private queue(flow: UdpFlow, buf: Buffer, off: number, len: number): void {
+    if ((this.queueBuf !== null && this.queueBuf !== buf) || this.queueCount >= UDP_QUEUE_MAX) this.flushTapBatch();
+    this.queueBuf = buf;
+    const i = this.queueCount++;
+    this.queueOff[i] = off;
+    this.queueLen[i] = len;
+    this.queueNext[i] = -1;
+    if (flow.queueHead < 0) {
+      flow.queueHead = i;
+      this.queuedFlows.push(flow);
+    } else {
+      this.queueNext[flow.queueTail] = i;
+    }
+    flow.queueTail = i;
+  }
+
+  /**
+   * End of a batch of guest frames: send each flow's queued datagrams with
+   * one sendmmsg. Must run before the frames' buffer is reused.
+   */
+  flushTapBatch(): void {
+    if (this.queueCount === 0) return;
+    const buf = this.queueBuf!;
+    const flows = this.queuedFlows;
+    for (let k = 0; k < flows.length; k++) {
+      const flow = flows[k];
+      let n = 0;
+      for (let i = flow.queueHead; i >= 0; i = this.queueNext[i]) {
+        this.sendOff[n] = this.queueOff[i];
+        this.sendLen[n] = this.queueLen[i];
+        n++;
+      }
+      flow.queueHead = -1;
+      flow.queueTail = -1;
+      if (flow.fd < 0) {
+        this.stats.dropped += n;
+        continue;
+      }
+      this.sendToSock(flow, buf, n);
+    }
+    flows.length = 0;
+    this.queueCount = 0;
+    this.queueBuf = null;
+  }
+
+  /** Send `n` datagrams (sendOff/sendLen) of one flow; what the socket does not take is dropped. */
+  private sendToSock(flow: UdpFlow, buf: Buffer, n: number): void {
+    let done = 0;
+    let retried = false;
+    while (done < n) {
+      this.sendmmsgCalls++;
+      const sent = native.sendmmsg(flow.fd, buf, this.sendOff, this.sendLen, n - done, this.sendDest, this.noAddrs);
+      if (sent > 0) {
+        let bytes = 0;
+        for (let i = 0; i < sent; i++) bytes += this.sendLen[i];
+        flow.lastSentLen = this.sendLen[sent - 1];
+        this.stats.datagramsFromTap += sent;
+        this.stats.bytesFromTap += bytes;
+        if (this.traceOn) this.trace(flow, `${sent} datagrams, ${bytes} bytes to the socket`);
+        done += sent;
+        retried = false;
+      } else if (sent === -E.EAGAIN || sent === -E.ENOBUFS || sent === -E.ENOMEM || sent === 0) {
+        // The socket's buffer is full: UDP may lose datagrams, and so do we.
+        this.drop(`socket full, ${n - done} datagrams`, n - done);
+        return;
+      } else if (isDatagramError(-sent)) {
+        // Either an ICMP error about an earlier datagram (now consumed; the
+        // error queue relays it) or this datagram cannot be sent: try once
+        // more, then give this one up and go on with the rest.
+        if (retried) {
+          this.drop(`send: ${errnoName(sent)}`);
+          done++;
+          retried = false;
+        } else {
+          retried = true;
+        }
+      } else {
+        this.ctx.log.debug(`UDP ${this.describe(flow)}: send: ${errnoName(sent)}, closing`);
+        this.drop(`send: ${errnoName(sent)}`, n - done);
+        this.close(flow);
+        return;
+      }
+      if (done > 0 && done < n) {
+        this.sendOff.copyWithin(0, done, n);
+        this.sendLen.copyWithin(0, done, n);
+        n -= done;
+        done = 0;
+      }
+    }
+  }
+
+  /** A datagram for a new flow: open its host socket. Returns undefined (dropped) if that is not possible. */
+  private flowFromTap(family: 4 | 6, buf: Buffer, addrOff: number, alen: number, guestPort: number, remotePort: number, hash: number, now: number): UdpFlow | undefined {
+    const remoteOff = addrOff + alen;
+    const d0 = buf[remoteOff];
+    if (family === 4 ? d0 >= 224 || d0 === 0 : d0 === 0xff || this.isZero(buf, remoteOff, 16)) {
+      return this.drop('UDP to a multicast, broadcast or unspecified address');
+    }
+    const addrs = Uint8Array.from(buf.subarray(addrOff, addrOff + 2 * alen));
+    const target = this.ctx.natFromTap(family, PROTO_UDP, addrs.subarray(alen), remotePort);
+    if (!target) return this.drop('refused by address mapping');
+    const host6 = target.addr.length === 16;
+    const fd = native.socket(host6 ? C.AF_INET6 : C.AF_INET, C.SOCK_DGRAM | C.SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+      this.ctx.log.warn(`UDP: cannot open a socket: ${errnoName(fd)}`);
+      return this.drop('no socket');
+    }
+    native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
+    if (host6) native.setsockoptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, 1);
+    native.setsockoptInt(fd, host6 ? C.IPPROTO_IPV6 : C.IPPROTO_IP, host6 ? IPV6_RECVERR : IP_RECVERR, 1);
+    // The guest's source port if the host lets us have it, otherwise connect() picks one.
+    const sameSourcePort = native.bind(fd, host6 ? ANY6 : ANY4, guestPort, 0) === 0;
+    const rc = native.connect(fd, target.addr, target.port, target.scopeId);
+    if (rc < 0) {
+      native.close(fd);
+      if (this.traceOn) this.ctx.log.trace(`UDP: connect to ${formatIP(target.addr)} port ${target.port}: ${errnoName(rc)}`);
+      return this.drop(`connect: ${errnoName(rc)}`);
+    }
+
+    const flow = this.allocFlow();
+    flow.fd = fd;
+    flow.family = family;
+    flow.addrs = addrs;
+    flow.guestPort = guestPort;
+    flow.remotePort = remotePort;
+    flow.hostAddr = Uint8Array.from(target.addr);
+    flow.hostPort = target.port;
+    flow.sameSourcePort = sameSourcePort;
+    flow.hash = hash;
+    flow.lastActivity = now;
+    flow.hashNext = this.byHash.get(hash);
+    this.byHash.set(hash, flow);
+    this.buildHeader(flow);
+    const added = this.ctx.loop.add(fd, FdKind.UdpSock, flow.index, C.EPOLLIN);
+    if (added < 0) {
+      this.ctx.log.warn(`UDP ${this.describe(flow)}: cannot watch the socket: ${errnoName(added)}`);
+      this.close(flow);
+      return this.drop('cannot watch the socket');
+    }
+    this.stats.opened++;
+    this.stats.flows++;
+    if (this.traceOn) this.trace(flow, `new flow to ${formatIP(target.addr)} port ${target.port}${sameSourcePort ? ', same source port' : ''}`);
+    return flow;
+  }
+
+  private isZero(buf: Buffer, off: number, len: number): boolean {
+    for (let i = off; i < off + len; i++) if (buf[i] !== 0) return false;
+    return true;
+  }
+
+  private allocFlow(): UdpFlow {
+    const index = this.free.length ? this.free.pop()! : this.flows.length;
+    if (index >= 1 << 24) throw new Error('UDP: flow table full');
+    const flow = new UdpFlow(index);
+    this.flows[index] = flow;
+    return flow;
+  }
+
+  /** Close the flow's socket and forget it. */
+  private close(flow: UdpFlow): void {
+    if (flow.fd < 0) return;
+    this.ctx.loop.del(flow.fd);
+    native.close(flow.fd);
+    flow.fd = -1;
+    // Unlink from its hash chain.
+    let head = this.byHash.get(flow.hash);
+    if (head === flow) {
+      if (flow.hashNext) this.byHash.set(flow.hash, flow.hashNext);
+      else this.byHash.delete(flow.hash);
+    } else {
+      while (head && head.hashNext !== flow) head = head.hashNext;
+      if (head) head.hashNext = flow.hashNext;
+    }
+    flow.hashNext = undefined;
+    this.flows[flow.index] = undefined;
+    this.free.push(flow.index);
+    this.stats.closed++;
+    this.stats.flows--;
+    if (this.traceOn) this.trace(flow, 'closed');
+  }
+
+  /** Close every flow (engine shutdown). */
+  closeAll(): void {
+    for (const flow of this.flows) if (flow) this.close(flow);
+  }
+
+  /** Close flows idle for longer than UDP_FLOW_TIMEOUT_MS at time `now` (the tick calls this; tests may too). */
+  expire(now: number): void {
+    for (const flow of this.flows) {
+      if (flow && now - flow.lastActivity > UDP_FLOW_TIMEOUT_MS) {
+        if (this.traceOn) this.trace(flow, `idle for ${Math.round((now - flow.lastActivity) / 1000)} s`);
+        this.close(flow);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------
+  // Host sockets
+
+  private sockHandler(index: number, events: number, now: number): void {
+    const flow = this.flows[index];
+    if (!flow || flow.fd < 0) return;
+    flow.lastActivity = now;
+    if (events & C.EPOLLERR) this.errorsFromSock(flow);
+    if (flow.fd >= 0 && events & C.EPOLLIN) this.dataFromSock(flow);
+    else if (flow.fd >= 0 && events & C.EPOLLHUP) {
+      this.ctx.log.debug(`UDP ${this.describe(flow)}: socket hung up, closing`);
+      this.close(flow);
+    }
+  }
+
+  /** Receive a batch of datagrams into tap frames. */
+  private dataFromSock(flow: UdpFlow): void {
+    const out = this.ctx.out;
+    const cap = flow.family === 4 ? UDP_MAX_PAYLOAD4 : UDP_MAX_PAYLOAD6;
+    const slot = (out.headroom + flow.hdrLen + cap + 7) & ~7;
+    if (out.room < slot * Math.min(4, UDP_MAX_BATCH)) out.flush();
+    const count = Math.min(UDP_MAX_BATCH, Math.floor(out.room / slot));
+    const base = out.reserve(count * slot);
+    for (let i = 0; i < count; i++) this.recvOff[i] = base + i * slot + flow.hdrLen;
+    this.recvmmsgCalls++;
+    const n = native.recvmmsg(flow.fd, out.buf, this.recvOff, cap, count, this.recvInfo, this.recvAddrs);
+    if (n < 0) {
+      if (n === -E.EAGAIN) return;
+      if (ICMP_ERRNOS.has(-n)) {
+        // An ICMP error that arrived since we looked: its details are in the error queue.
+        this.errorsFromSock(flow);
+        return;
+      }
+      this.ctx.log.debug(`UDP ${this.describe(flow)}: receive: ${errnoName(n)}, closing`);
+      this.close(flow);
+      return;
+    }
+    let bytes = 0;
+    let frames = 0;
+    for (let i = 0; i < n; i++) {
+      const len = this.recvInfo[5 * i];
+      if (this.recvInfo[5 * i + 4] & MSG_TRUNC) {
+        this.drop(`datagram from the host larger than ${cap} bytes`);
+        continue;
+      }
+      const off = base + i * slot;
+      this.fillHeader(flow, out.buf, off, len);
+      // (If the frame table fills up first, commit writes out the frames before this one.)
+      if (out.checksumOffload) out.commit(off, flow.hdrLen + len, flow.hdrLen - UDP_HLEN, 6);
+      else out.commit(off, flow.hdrLen + len);
+      bytes += len;
+      frames++;
+    }
+    this.stats.datagramsToTap += frames;
+    this.stats.bytesToTap += bytes;
+    if (this.traceOn) this.trace(flow, `${frames} datagrams, ${bytes} bytes to the guest`);
+  }
+
+  /**
+   * EPOLLERR: relay every ICMP error in the socket's error queue to the
+   * guest. A socket error that did not come from ICMP closes the flow.
+   */
+  private errorsFromSock(flow: UdpFlow): void {
+    const out = this.ctx.out;
+    const v4 = flow.family === 4;
+    const ipLen = v4 ? 20 : 40;
+    const max = v4 ? ICMP4_ERROR_MAX : ICMP6_ERROR_MAX;
+    // Outer IP, ICMP, inner IP, UDP: the guest's payload goes right after them.
+    const quoteOff = ETH_HLEN + 2 * ipLen + 8 + UDP_HLEN;
+    const room = max - (2 * ipLen + 8 + UDP_HLEN);
+    let read = 0;
+    for (; read < UDP_MAX_ERRORS; read++) {
+      const off = out.reserve(ETH_HLEN + max);
+      const n = native.recvErr(flow.fd, out.buf, off + quoteOff, room, this.errInfo, this.errOffender);
+      if (n < 0) {
+        if (n !== -E.EAGAIN) this.ctx.log.debug(`UDP ${this.describe(flow)}: error queue: ${errnoName(n)}`);
+        break;
+      }
+      this.errorToTap(flow, off, n);
+    }
+    if (read > 0) return;
+    // Nothing queued: a pending socket error of another kind.
+    native.getsockoptInt(flow.fd, C.SOL_SOCKET, C.SO_ERROR, this.intOut);
+    const err = this.intOut[0];
+    if (err !== 0 && !ICMP_ERRNOS.has(err)) {
+      this.ctx.log.debug(`UDP ${this.describe(flow)}: socket error ${errnoName(err)}, closing`);
+      this.close(flow);
+    }
+  }
+
+  /**
+   * Build the ICMP or ICMPv6 error for the guest at `off`, whose quoted
+   * payload (`n` bytes) recvErr already placed, from the error in errInfo.
+   */
+  private errorToTap(flow: UdpFlow, off: number, n: number): void {
+    const info = this.errInfo;
+    const origin = info[1];
+    let fromFamily: 4 | 6;
+    let type = info[2];
+    let code = info[3];
+    if (origin === SO_EE_ORIGIN_ICMP) fromFamily = 4;
+    else if (origin === SO_EE_ORIGIN_ICMP6) fromFamily = 6;
+    else if (origin === SO_EE_ORIGIN_LOCAL && info[0] === EMSGSIZE && info[4] > 0) {
+      // The host's own path MTU is too small: tell the guest as a router would.
+      fromFamily = flow.hostAddr.length === 4 ? 4 : 6;
+      type = fromFamily === 4 ? 3 : 2;
+      code = fromFamily === 4 ? 4 : 0;
+    } else {
+      if (this.traceOn) this.trace(flow, `error ${errnoName(info[0])} (origin ${origin}) not relayed`);
+      return;
+    }
+    const rest = this.icmpForGuest(flow.family, fromFamily, type, code, info[4]);
+    if (rest === undefined) {
+      if (this.traceOn) this.trace(flow, `ICMP type ${type} code ${code} not relayed`);
+      return;
+    }
+    type = this.icmpType;
+    code = this.icmpCode;
+
+    const buf = this.ctx.out.buf;
+    const v4 = flow.family === 4;
+    const alen = v4 ? 4 : 16;
+    const ipLen = v4 ? 20 : 40;
+    const ip = off + ETH_HLEN;
+    const icmp = ip + ipLen;
+    const inner = icmp + 8;
+    const udp = inner + ipLen;
+    // The error quotes what the ICMP message carried; if that was cut, the datagram was
+    // (most likely) the flow's last one, whose length we know.
+    const origLen = Math.max(n, flow.lastSentLen);
+    const icmpLen = 8 + ipLen + UDP_HLEN + n;
+
+    buf.set(this.ctx.guestMac(), off);
+    buf.set(this.ctx.ourMac, off + 6);
+    buf.writeUInt16BE(v4 ? 0x0800 : 0x86dd, off + 12);
+    // Outer IP header: from the node that reported the error (the remote as the guest knows it
+    // when that is the node), to the guest.
+    const src = this.errorSource(flow);
+    if (v4) {
+      this.ipv4Header(buf, ip, 20 + icmpLen, 1, src, 0, flow.addrs, 0);
+    } else {
+      this.ipv6Header(buf, ip, icmpLen, 58, src, 0, flow.addrs, 0);
+    }
+    buf[icmp] = type;
+    buf[icmp + 1] = code;
+    buf.writeUInt32BE(rest >>> 0, icmp + 4);
+    // The guest's datagram as it sent it: guest to remote.
+    if (v4) this.ipv4Header(buf, inner, 20 + UDP_HLEN + origLen, PROTO_UDP, flow.addrs, 0, flow.addrs, alen);
+    else this.ipv6Header(buf, inner, UDP_HLEN + origLen, PROTO_UDP, flow.addrs, 0, flow.addrs, alen);
+    buf.writeUInt16BE(flow.guestPort, udp);
+    buf.writeUInt16BE(flow.remotePort, udp + 2);
+    buf.writeUInt16BE(UDP_HLEN + origLen, udp + 4);
+    buf.writeUInt16BE(0, udp + 6);
+    if (origLen === n) {
+      if (v4) l4Checksum4(buf, inner, udp, UDP_HLEN + n, 6);
+      else l4Checksum6(buf, inner, udp, UDP_HLEN + n, 6);
+    }
+    if (v4) l4Checksum4(buf, ip, icmp, icmpLen, 2);
+    else l4Checksum6(buf, ip, icmp, icmpLen, 2);
+    this.ctx.out.commit(off, ETH_HLEN + ipLen + icmpLen);
+    this.stats.errorsRelayed++;
+    if (this.traceOn) this.trace(flow, `ICMP${v4 ? '' : 'v6'} type ${type} code ${code} to the guest (${errnoName(info[0])})`);
+  }
+
+  private icmpType = 0;
+  private icmpCode = 0;
+
+  /**
+   * The ICMP (guest over IPv4) or ICMPv6 message for an error the host got as
+   * `type`/`code` of `fromFamily`'s ICMP, with `info` (MTU or pointer).
+   * Sets icmpType/icmpCode and returns the 32-bit word after the checksum,
+   * or undefined when the error is not relayed.
+   */
+  private icmpForGuest(guest: 4 | 6, fromFamily: 4 | 6, type: number, code: number, info: number): number | undefined {
+    if (guest === 4) {
+      if (fromFamily === 4) {
+        if (type === 3) return this.icmp(3, code, code === 4 ? info & 0xffff : 0);
+        if (type === 11) return this.icmp(11, code, 0);
+        if (type === 12) return this.icmp(12, code, (info & 0xff) << 24);
+        return undefined;
+      }
+      // An ICMPv6 error about a flow the guest sees over IPv4 (RFC 7915 section 5.2).
+      if (type === 1) return this.icmp(3, code === 4 ? 3 : code === 1 || code === 5 || code === 6 ? 13 : 1, 0);
+      if (type === 2) return this.icmp(3, 4, Math.max(68, info - 20) & 0xffff);
+      if (type === 3) return this.icmp(11, code, 0);
+      return undefined;
+    }
+    if (fromFamily === 6) {
+      if (type === 1) return this.icmp(1, code, 0);
+      if (type === 2) return this.icmp(2, 0, info);
+      if (type === 3) return this.icmp(3, code, 0);
+      if (type === 4) return this.icmp(4, code, info);
+      return undefined;
+    }
+    // An ICMP error about a flow the guest sees over IPv6 (RFC 7915 section 4.2).
+    if (type === 3) {
+      if (code === 3) return this.icmp(1, 4, 0);
+      if (code === 4) return this.icmp(2, 0, Math.max(1280, info + 20));
+      return this.icmp(1, code === 9 || code === 10 || code === 13 ? 1 : 0, 0);
+    }
+    if (type === 11) return this.icmp(3, code, 0);
+    return undefined;
+  }
+
+  private icmp(type: number, code: number, rest: number): number {
+    this.icmpType = type;
+    this.icmpCode = code;
+    return rest;
+  }
+
+  /**
+   * Source address bytes for an ICMP error to the guest: the offender the
+   * kernel reports, unless that is where the flow goes on the host (then the
+   * remote address as the guest knows it), or none, or not of the guest's
+   * family, or a loopback or unspecified address the guest cannot be sent from.
+   */
+  private errorSource(flow: UdpFlow): Uint8Array {
+    const remote = flow.remoteAddr;
+    const family = this.errInfo[5];
+    const o = this.errOffender;
+    if (flow.family === 4) {
+      if (family !== C.AF_INET) return remote;
+      if (o[0] === 127 || o[0] === 0) return remote;
+      if (flow.hostAddr.length === 4 && o[0] === flow.hostAddr[0] && o[1] === flow.hostAddr[1] && o[2] === flow.hostAddr[2] && o[3] === flow.hostAddr[3]) return remote;
+      return o.subarray(0, 4);
+    }
+    if (family !== C.AF_INET6) return remote;
+    let zeroHead = true;
+    for (let i = 0; i < 15; i++) if (o[i] !== 0) zeroHead = false;
+    if (zeroHead && o[15] <= 1) return remote;
+    if (flow.hostAddr.length === 16) {
+      let same = true;
+      for (let i = 0; i < 16; i++) if (o[i] !== flow.hostAddr[i]) same = false;
+      if (same) return remote;
+    }
+    return o;
+  }
+
+  /** IPv4 header at `ip` (DF, TTL 64), addresses from src[srcOff] and dst[dstOff], with its checksum. */
+  private ipv4Header(buf: Buffer, ip: number, total: number, proto: number, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number): void {
+    buf[ip] = 0x45;
+    buf[ip + 1] = 0;
+    buf.writeUInt16BE(total, ip + 2);
+    buf.writeUInt32BE(0x00004000, ip + 4);
+    buf[ip + 8] = 64;
+    buf[ip + 9] = proto;
+    buf.writeUInt16BE(0, ip + 10);
+    for (let i = 0; i < 4; i++) {
+      buf[ip + 12 + i] = src[srcOff + i];
+      buf[ip + 16 + i] = dst[dstOff + i];
+    }
+    buf.writeUInt16BE(finish(sum16(buf, ip, 20)), ip + 10);
+  }
+
+  /** IPv6 header at `ip` (hop limit 64), addresses from src[srcOff] and dst[dstOff]. */
+  private ipv6Header(buf: Buffer, ip: number, payloadLen: number, nextHeader: number, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number): void {
+    buf.writeUInt32BE(0x60000000, ip);
+    buf.writeUInt16BE(payloadLen, ip + 4);
+    buf[ip + 6] = nextHeader;
+    buf[ip + 7] = 64;
+    for (let i = 0; i < 16; i++) {
+      buf[ip + 8 + i] = src[srcOff + i];
+      buf[ip + 24 + i] = dst[dstOff + i];
+    }
+  }
+
+  // ---------------------------------------------------------------------
+  // Frames to the guest
+
+  /** Template for this flow's frames: Ethernet, IP, UDP, from the remote (as the guest sees it) to the guest. */
+  private buildHeader(flow: UdpFlow): void {
+    const v4 = flow.family === 4;
+    const ipLen = v4 ? 20 : 40;
+    const alen = v4 ? 4 : 16;
+    const hdrLen = ETH_HLEN + ipLen + UDP_HLEN;
+    const h = Buffer.alloc(hdrLen);
+    h.set(this.ctx.guestMac(), 0);
+    h.set(this.ctx.ourMac, 6);
+    const ip = ETH_HLEN;
+    if (v4) {
+      h.writeUInt16BE(0x0800, 12);
+      this.ipv4Header(h, ip, 0, PROTO_UDP, flow.addrs, alen, flow.addrs, 0);
+      h.writeUInt16BE(0, ip + 10);
+      flow.ipSum = sum16(h, ip, 20);
+      flow.pseudoSum = PROTO_UDP + sum16(h, ip + 12, 8);
+    } else {
+      h.writeUInt16BE(0x86dd, 12);
+      this.ipv6Header(h, ip, 0, PROTO_UDP, flow.addrs, alen, flow.addrs, 0);
+      flow.pseudoSum = PROTO_UDP + sum16(h, ip + 8, 32);
+    }
+    h.writeUInt16BE(flow.remotePort, ip + ipLen);
+    h.writeUInt16BE(flow.guestPort, ip + ipLen + 2);
+    flow.header = h;
+    flow.hdrLen = hdrLen;
+  }
+
+  /** Write headers for a datagram at `buf[off]` whose payload (`len` bytes) is already in place after them. */
+  private fillHeader(flow: UdpFlow, buf: Buffer, off: number, len: number): void {
+    flow.header.copy(buf, off, 0, flow.hdrLen);
+    const ip = off + ETH_HLEN;
+    const udp = off + flow.hdrLen - UDP_HLEN;
+    const udpLen = UDP_HLEN + len;
+    if (flow.family === 4) {
+      const total = 20 + udpLen;
+      buf.writeUInt16BE(total, ip + 2);
+      buf.writeUInt16BE(finish(flow.ipSum + total), ip + 10);
+    } else {
+      buf.writeUInt16BE(udpLen, ip + 4);
+    }
+    buf.writeUInt16BE(udpLen, udp + 4);
+    if (this.ctx.out.checksumOffload) {
+      // Partial checksum: the pseudo-header sum only; the kernel adds the rest.
+      buf.writeUInt16BE(fold(flow.pseudoSum + udpLen), udp + 6);
+    } else if (flow.family === 4) {
+      l4Checksum4(buf, ip, udp, udpLen, 6);
+    } else {
+      l4Checksum6(buf, ip, udp, udpLen, 6);
+    }
+  }
+
+  // ---------------------------------------------------------------------
+
+  private drop(reason: string, count = 1): undefined {
+    this.stats.dropped += count;
+    if (this.traceOn) this.ctx.log.trace(`UDP: dropped: ${reason}`);
+    return undefined;
+  }
+
+  private describe(flow: UdpFlow): string {
+    const r = flow.family === 6 ? `[${formatIP(flow.remoteAddr)}]` : formatIP(flow.remoteAddr);
+    return `${flow.index} (guest port ${flow.guestPort} -> ${r}:${flow.remotePort})`;
+  }
+
+  private trace(flow: UdpFlow, msg: string): void {
+    if (this.traceOn) this.ctx.log.trace(`UDP ${this.describe(flow)}: ${msg}`);
+  }
+}
+
