@@ -21,6 +21,7 @@ import { arpTapHandler } from './l2/arp-proxy.js';
 import { ndpTapHandler } from './ndp/ndp.js';
 import { TcpHandler } from './tcp/tcp.js';
 import { IcmpHandler } from './icmp/icmp.js';
+import { UdpHandler } from './udp/udp.js';
 import type { Config } from './conf.js';
 import { PROTO_TCP, PROTO_UDP, type FlowContext, type HostTarget } from './flow.js';
 import type { Logger } from './log.js';
@@ -40,6 +41,7 @@ export interface EngineStats {
   droppedFromTap: number;
   tcp: { active: number; opened: number; closed: number; refused: number; bytesFromTap: number; bytesToTap: number; retransmits: number };
   icmp: { active: number; opened: number; closed: number; requests: number; replies: number; dropped: number };
+  udp: { active: number; opened: number; closed: number; datagramsFromTap: number; bytesFromTap: number; datagramsToTap: number; bytesToTap: number; errorsRelayed: number; dropped: number };
 }
 
 export interface EngineOptions {
@@ -60,6 +62,8 @@ export class Engine {
   readonly tcp: TcpHandler;
   /** ICMP/ICMPv6 echo, unless --no-icmp. */
   readonly icmp: IcmpHandler | null;
+  /** UDP, unless --no-udp. */
+  readonly udp: UdpHandler | null;
   private readonly tapIn: TapIn;
   private readonly tapOut: TapOut;
   private readonly log: Logger;
@@ -98,9 +102,10 @@ export class Engine {
     };
     this.tcp = new TcpHandler(ctx);
     this.icmp = opts.config.icmp ? new IcmpHandler(ctx) : null;
+    this.udp = opts.config.udp ? new UdpHandler(ctx) : null;
     this.loop.on(FdKind.Tap, () => this.tapHandler());
     this.loop.onBatchEnd(() => {
-      this.tcp.flushTapBatch();
+      this.flushTapBatch();
       this.tapOut.flush();
     });
     const rc = this.loop.add(opts.tapFd, FdKind.Tap, 0, 0x001 /* EPOLLIN */);
@@ -138,7 +143,7 @@ export class Engine {
       const frames = this.tapIn.frames;
       for (let i = 0; i < n; i++) this.frameFromTap(buf, frames[2 * i], frames[2 * i + 1], now);
       // Payload in this batch points into the receive buffer: write it before the next read.
-      this.tcp.flushTapBatch();
+      this.flushTapBatch();
       if (n < 256) return;
     }
   }
@@ -177,6 +182,9 @@ export class Engine {
         if (proto === 6) {
           if (this.config.tcp) this.tcp.tapHandler(4, buf, ip, ip + ihl, total - ihl, now);
           else this.drop('TCP disabled', len);
+        } else if (proto === 17) {
+          if (this.udp) this.udp.tapHandler(4, buf, ip, ip + ihl, total - ihl, now);
+          else this.drop('UDP disabled', len);
         } else if (proto === 1) {
           if (this.icmp) this.icmp.tapHandler(4, buf, ip, ip + ihl, total - ihl, now);
           else this.drop('ICMP disabled', len);
@@ -220,6 +228,9 @@ export class Engine {
         if (nh === 6) {
           if (this.config.tcp) this.tcp.tapHandler(6, buf, ip, l4, end - l4, now);
           else this.drop('TCP disabled', len);
+        } else if (nh === 17) {
+          if (this.udp) this.udp.tapHandler(6, buf, ip, l4, end - l4, now);
+          else this.drop('UDP disabled', len);
         } else {
           this.drop(`IPv6 next header ${nh}`, len);
         }
@@ -228,6 +239,12 @@ export class Engine {
       default:
         return this.drop(`ethertype 0x${ethertype.toString(16)}`, len);
     }
+  }
+
+  /** Write what the protocol handlers collected from a batch of guest frames. */
+  flushTapBatch(): void {
+    this.tcp.flushTapBatch();
+    this.udp?.flushTapBatch();
   }
 
   private drop(reason: string, len: number): void {
@@ -247,6 +264,9 @@ export class Engine {
       icmp: this.icmp
         ? { active: this.icmp.count, opened: this.icmp.stats.opened, closed: this.icmp.stats.closed, requests: this.icmp.stats.requests, replies: this.icmp.stats.replies, dropped: this.icmp.stats.dropped }
         : { active: 0, opened: 0, closed: 0, requests: 0, replies: 0, dropped: 0 },
+      udp: this.udp
+        ? { ...this.udp.stats, active: this.udp.count }
+        : { active: 0, opened: 0, closed: 0, datagramsFromTap: 0, bytesFromTap: 0, datagramsToTap: 0, bytesToTap: 0, errorsRelayed: 0, dropped: 0 },
     };
   }
 
@@ -256,6 +276,7 @@ export class Engine {
     this.closed = true;
     this.tcp.closeAll();
     this.icmp?.closeAll();
+    this.udp?.closeAll();
     this.tapOut.flush();
     this.loop.del(this.opts.tapFd);
     this.loop.close();

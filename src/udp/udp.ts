@@ -43,6 +43,9 @@ import { finish, fold, l4Checksum4, l4Checksum6, sum16 } from '../l2/checksum.js
 
 /** Idle time after which a flow is closed (passt's UDP_CONN_TIMEOUT: 180 s). */
 export const UDP_FLOW_TIMEOUT_MS = 180_000;
+/** Receive buffer asked for on each flow's socket (the kernel caps it at net.core.rmem_max unless privileged). */
+const UDP_RCVBUF = 4 << 20;
+const SO_RCVBUFFORCE = 33;
 /** How often the tick looks for idle flows. */
 const UDP_SWEEP_MS = 1_000;
 /** Most datagrams received from one socket in one recvmmsg. */
@@ -378,6 +381,11 @@ export class UdpHandler {
     native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
     if (host6) native.setsockoptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, 1);
     native.setsockoptInt(fd, host6 ? C.IPPROTO_IPV6 : C.IPPROTO_IP, host6 ? IPV6_RECVERR : IP_RECVERR, 1);
+    // Replies to a batch of datagrams arrive as a burst: give the socket the largest
+    // receive buffer we may (beyond net.core.rmem_max only with CAP_NET_ADMIN).
+    if (native.setsockoptInt(fd, C.SOL_SOCKET, SO_RCVBUFFORCE, UDP_RCVBUF) < 0) {
+      native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_RCVBUF, UDP_RCVBUF);
+    }
     // The guest's source port if the host lets us have it, otherwise connect() picks one.
     const sameSourcePort = native.bind(fd, host6 ? ANY6 : ANY4, guestPort, 0) === 0;
     const rc = native.connect(fd, target.addr, target.port, target.scopeId);

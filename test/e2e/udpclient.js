@@ -38,7 +38,9 @@ if (mode === 'flood') {
   const finish = () => out({ ok: seen.size >= count * 0.999 && corrupt === 0, sent: count, received: seen.size, corrupt });
   sock.connect(port, host, () => {
     let i = 0;
-    const perTick = Math.max(1, Math.round(rate / 100));
+    // 1 ms ticks: a smooth pace, not bursts (a burst of 64 KiB datagrams overflows a
+    // default-sized socket receive buffer anywhere on the path, as it would without pasta).
+    const perTick = Math.max(1, Math.round(rate / 1000));
     const timer = setInterval(() => {
       for (let k = 0; k < perTick && i < count; k++, i++) {
         const size = i % 50 === 0 ? maxSize : Math.max(40, Math.floor(rand() * maxSize));
@@ -52,7 +54,7 @@ if (mode === 'flood') {
         clearInterval(timer);
         setTimeout(finish, 3000);
       }
-    }, 10);
+    }, 1);
   });
 } else if (mode === 'multi') {
   const ports = portArg.split(',').map(Number);
