@@ -211,8 +211,8 @@ const PASTA_PAGE: PageText = {
       body: [{ example: ['$ pasta --config-net --dns-forward 169.254.1.1 -- dig @169.254.1.1 example.org'] }],
     },
     {
-      title: 'From the npm package, without a global install',
-      body: [{ example: ['$ npm install node-passt', '$ npx pasta --config-net'] }],
+      title: 'From the package tarball, without a global install',
+      body: [{ example: ['$ npm install ./node-passt-*.tgz', '$ npx pasta --config-net'] }],
     },
   ],
   notes: [
@@ -306,7 +306,7 @@ function guard(line: string): string {
 /** A paragraph as roff source: one sentence per line, as man(7) asks. */
 function sourceLines(text: string): string[] {
   return inline(text)
-    .split(/(?<=[.!?])\s+(?=[A-Z\\(])/)
+    .split(/(?<=[.!?])\s+/)
     .map(guard);
 }
 

@@ -34,15 +34,15 @@ const pastaOnly = ['pasta'] as const;
 
 /** Every option we support, in pasta(1)'s order. */
 export const OPTIONS: readonly OptionSpec[] = [
-  { long: 'debug', short: 'd', arg: 'none', help: 'Be verbose', modes: both },
-  { long: 'trace', arg: 'none', help: 'Be extra verbose, show single packets; implies --debug', modes: both },
-  { long: 'quiet', short: 'q', arg: 'none', help: "Don't print informational messages", modes: both },
+  { long: 'debug', short: 'd', arg: 'none', help: 'Print debugging messages too', modes: both },
+  { long: 'trace', arg: 'none', help: 'Print a line for every packet handled as well; implies --debug', modes: both },
+  { long: 'quiet', short: 'q', arg: 'none', help: 'Print only warnings and errors', modes: both },
   { long: 'foreground', short: 'f', arg: 'none', help: "Don't run in background (a spawned command always keeps pasta in the foreground)", modes: both },
   { long: 'stderr', short: 'e', arg: 'none', help: 'Log to standard error too (the default without --log-file)', modes: both },
   { long: 'log-file', short: 'l', arg: 'required', valueName: 'PATH', help: 'Log (only) to the given file', modes: both },
   { long: 'log-size', arg: 'required', valueName: 'BYTES', help: 'Maximum size of the log file; default: 1 MiB', modes: both },
-  { long: 'help', short: 'h', arg: 'none', help: 'Display this help message and exit', modes: both },
-  { long: 'version', arg: 'none', help: 'Show version and exit', modes: both },
+  { long: 'help', short: 'h', arg: 'none', help: 'Print this summary of the options and exit', modes: both },
+  { long: 'version', arg: 'none', help: 'Print the version of node-passt and exit', modes: both },
   { long: 'mtu', short: 'm', arg: 'required', valueName: 'MTU', help: 'Set the MTU of the namespace interface; default: 65520', modes: both },
   { long: 'address', short: 'a', arg: 'required', valueName: 'ADDR', help: 'Assign IPv4 or IPv6 address ADDR (at most once per family); default: the host address of the interface with the default route', modes: both },
   { long: 'netmask', short: 'n', arg: 'required', valueName: 'MASK', help: 'Assign IPv4 MASK, dot-decimal or bits; default: the netmask of the matching host address', modes: both },
@@ -56,8 +56,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'no-udp', arg: 'none', help: 'Disable UDP: UDP packets from the namespace are dropped', modes: both },
   { long: 'no-icmp', arg: 'none', help: 'Disable ICMP/ICMPv6 echo: echo requests from the namespace are dropped', modes: both },
   { long: 'no-map-gw', arg: 'none', help: "Don't map connections to the gateway address to the host's loopback", modes: both },
-  { long: 'ipv4-only', short: '4', arg: 'none', help: 'Enable IPv4 operation only', modes: both },
-  { long: 'ipv6-only', short: '6', arg: 'none', help: 'Enable IPv6 operation only', modes: both },
+  { long: 'ipv4-only', short: '4', arg: 'none', help: 'Use IPv4 only', modes: both },
+  { long: 'ipv6-only', short: '6', arg: 'none', help: 'Use IPv6 only', modes: both },
   { long: 'ns-ifname', short: 'I', arg: 'required', valueName: 'NAME', help: 'Namespace interface name; default: the name of the host interface with the default route, else tap0', modes: pastaOnly },
   { long: 'config-net', arg: 'none', help: 'Configure addresses, routes and the link of the tap interface in the namespace', modes: pastaOnly },
 ];
