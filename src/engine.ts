@@ -22,6 +22,7 @@ import { ndpTapHandler } from './ndp/ndp.js';
 import { TcpHandler } from './tcp/tcp.js';
 import { IcmpHandler } from './icmp/icmp.js';
 import { UdpHandler } from './udp/udp.js';
+import { Reassembler, type Reassembled } from './l2/reasm.js';
 import type { Config } from './conf.js';
 import { PROTO_TCP, PROTO_UDP, type FlowContext, type HostTarget } from './flow.js';
 import type { Logger } from './log.js';
@@ -64,6 +65,8 @@ export class Engine {
   readonly icmp: IcmpHandler | null;
   /** UDP, unless --no-udp. */
   readonly udp: UdpHandler | null;
+  /** Fragments of UDP and ICMP datagrams from the guest, put back together. */
+  readonly reasm = new Reassembler();
   private readonly tapIn: TapIn;
   private readonly tapOut: TapOut;
   private readonly log: Logger;
@@ -104,6 +107,7 @@ export class Engine {
     this.icmp = opts.config.icmp ? new IcmpHandler(ctx) : null;
     this.udp = opts.config.udp ? new UdpHandler(ctx) : null;
     this.loop.on(FdKind.Tap, () => this.tapHandler());
+    this.loop.onTick((now) => this.reasm.expire(now));
     this.loop.onBatchEnd(() => {
       this.flushTapBatch();
       this.tapOut.flush();
@@ -176,9 +180,15 @@ export class Engine {
         if (vihl >> 4 !== 4 || ihl < 20 || ihl > avail) return this.drop('bad IPv4 header', len);
         const total = (buf[ip + 2] << 8) | buf[ip + 3];
         if (total < ihl || total > avail) return this.drop('bad IPv4 length', len);
-        if (((buf[ip + 6] & 0x3f) | buf[ip + 7]) !== 0) return this.drop('IPv4 fragment', len);
         if (this.config.ip4 === null) return this.drop('IPv4 disabled', len);
         const proto = buf[ip + 9];
+        if (((buf[ip + 6] & 0x3f) | buf[ip + 7]) !== 0) {
+          // A fragment: UDP and ICMP datagrams are reassembled; TCP never needs it.
+          if (proto !== 17 && proto !== 1) return this.drop('IPv4 fragment', len);
+          const whole = this.reasm.ipv4(buf, off, ihl, total, now);
+          if (whole) this.reassembled(4, whole, now);
+          return;
+        }
         if (proto === 6) {
           if (this.config.tcp) this.tcp.tapHandler(4, buf, ip, ip + ihl, total - ihl, now);
           else this.drop('TCP disabled', len);
@@ -211,6 +221,12 @@ export class Engine {
           nh = next;
         }
         if (l4 > end) return this.drop('truncated IPv6 extension header', len);
+        if (nh === 44) {
+          if (this.config.ip6 === null) return this.drop('IPv6 disabled', len);
+          const whole = this.reasm.ipv6(buf, off, l4, end, now);
+          if (whole) this.reassembled(6, whole, now);
+          return;
+        }
         if (nh === 58 && l4 < end && (buf[l4] < 133 || buf[l4] > 137)) {
           // Not neighbour discovery: echo requests go to the ICMP handler (which drops anything else).
           if (this.icmp && this.config.ip6 !== null) this.icmp.tapHandler(6, buf, ip, l4, end - l4, now);
@@ -238,6 +254,20 @@ export class Engine {
       }
       default:
         return this.drop(`ethertype 0x${ethertype.toString(16)}`, len);
+    }
+  }
+
+  /** A datagram put back together from fragments: to its protocol handler. */
+  private reassembled(family: 4 | 6, d: Reassembled, now: number): void {
+    const ip = 14;
+    if (d.protocol === 17) {
+      if (this.udp) this.udp.tapHandler(family, d.frame, ip, d.l4Off, d.l4Len, now);
+      else this.drop('UDP disabled', d.frame.length);
+    } else if ((family === 4 && d.protocol === 1) || (family === 6 && d.protocol === 58)) {
+      if (this.icmp) this.icmp.tapHandler(family, d.frame, ip, d.l4Off, d.l4Len, now);
+      else this.drop('ICMP disabled', d.frame.length);
+    } else {
+      this.drop(`reassembled protocol ${d.protocol}`, d.frame.length);
     }
   }
 
