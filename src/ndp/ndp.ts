@@ -16,10 +16,9 @@
  *   advertisement comes *from* the address that was asked for, so the
  *   guest's neighbour cache entry is confirmed by a packet of its own, with
  *   the Router, Solicited and Override flags.
- * - Router Solicitation: nothing yet. Router advertisements (prefix, MTU,
- *   RDNSS) are a later addition: a `routerAdvertisement()` builder called
- *   from the ICMPV6_ROUTER_SOLICITATION case, writing into `out` like
- *   `neighborAdvertisement()` does, with the option writers below.
+ * - Router Solicitation: not answered here. Router advertisements need the
+ *   configuration (prefix, MTU, resolvers), so they live in ra.ts
+ *   (`raTapHandler`), which the engine calls when this returns 0.
  *
  * Replies are written into a caller-provided frame slot; every request field
  * needed is copied to module scratch space first, so answering in place (the
