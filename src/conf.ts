@@ -12,6 +12,7 @@
  */
 import { UsageError, type ParsedArgs } from './options.js';
 import type { AddrInfo, LinkInfo, RouteInfo } from './netlink.js';
+import { parsePortSpecs, type PortForwardSpec, type PortRange } from './fwd/spec.js';
 import { formatIP, isLinkLocal6, isLoopback, isMulticast, isUnspecified, parseIPv4, parseIPv6 } from './inet.js';
 
 /** The host's network as seen over rtnetlink when pasta starts. */
@@ -68,6 +69,8 @@ export interface Config {
   tcp: boolean;
   udp: boolean;
   icmp: boolean;
+  /** Host TCP ports forwarded into the namespace (-t), or null for none. */
+  tcpForward: PortForwardSpec | null;
   /** Problems that do not stop pasta, to log once logging is set up. */
   warnings: string[];
   /** The command to run (pasta with no PID/netns), or [] for the default shell. */
@@ -164,7 +167,14 @@ function parseUint(option: string, value: string, min: number, max: number): num
  * Build the configuration from parsed options and the host's network.
  * Throws {@link UsageError} for any invalid or conflicting option.
  */
-export function buildConfig(parsed: ParsedArgs, host: HostNet, mode: 'pasta' | 'passt' = 'pasta', resolvConf = ''): Config {
+export function buildConfig(
+  parsed: ParsedArgs,
+  host: HostNet,
+  mode: 'pasta' | 'passt' = 'pasta',
+  resolvConf = '',
+  /** The kernel's ephemeral port range (ip_local_port_range), left out of "all" forwarding. */
+  ephemeral?: PortRange,
+): Config {
   let logLevel: Config['logLevel'] = 'info';
   let quiet = false;
   let debug = false;
@@ -194,6 +204,7 @@ export function buildConfig(parsed: ParsedArgs, host: HostNet, mode: 'pasta' | '
   let tcp = true;
   let udp = true;
   let icmp = true;
+  const tcpPorts: string[] = [];
   const seen = new Set<string>();
 
   for (const [name, value] of parsed.options) {
@@ -300,6 +311,14 @@ export function buildConfig(parsed: ParsedArgs, host: HostNet, mode: 'pasta' | '
         dnsHost = a;
         break;
       }
+      case 'tcp-ports': tcpPorts.push(v); break;
+      case 'udp-ports':
+      case 'tcp-ns':
+      case 'udp-ns': {
+        const flag = name === 'udp-ports' ? '-u' : name === 'tcp-ns' ? '-T' : '-U';
+        if (v !== 'none') throw new UsageError(`${flag}: only 'none' is supported by this version, not '${v}'`);
+        break;
+      }
       case 'no-tcp': tcp = false; break;
       case 'no-udp': udp = false; break;
       case 'no-icmp': icmp = false; break;
@@ -348,6 +367,14 @@ export function buildConfig(parsed: ParsedArgs, host: HostNet, mode: 'pasta' | '
   if (only6 && !ip6) throw new UsageError('--ipv6-only: no usable IPv6 address and default route on the host');
   if (only4 && !ip4) throw new UsageError('--ipv4-only: no usable IPv4 address and default route on the host');
 
+  let tcpForward: PortForwardSpec | null = null;
+  if (tcpPorts.length) {
+    const spec = parsePortSpecs('-t', tcpPorts, mode, ephemeral ? { ephemeral } : undefined);
+    if (spec.mode === 'auto') throw new UsageError("-t: 'auto' is not supported by this version: give the ports");
+    for (const r of spec.rules) if (r.ifname) throw new UsageError(`-t: binding to an interface ('%${r.ifname}') is not supported by this version`);
+    if (spec.mode !== 'none') tcpForward = spec;
+  }
+
   const resolv = parseResolvConf(resolvConf);
   const resolvers = dns ?? resolv.nameservers;
   // A forwarder goes to --dns-host, else to the first resolver of its own IP version.
@@ -393,6 +420,7 @@ export function buildConfig(parsed: ParsedArgs, host: HostNet, mode: 'pasta' | '
     tcp,
     udp,
     icmp,
+    tcpForward,
     warnings,
     command: parsed.rest,
   };

@@ -23,6 +23,7 @@ import { TcpHandler } from './tcp/tcp.js';
 import { IcmpHandler } from './icmp/icmp.js';
 import { UdpHandler } from './udp/udp.js';
 import { Reassembler, type Reassembled } from './l2/reasm.js';
+import { TcpForwarder } from './fwd/fwd.js';
 import type { Config } from './conf.js';
 import { PROTO_TCP, PROTO_UDP, type FlowContext, type HostTarget } from './flow.js';
 import type { Logger } from './log.js';
@@ -65,6 +66,8 @@ export class Engine {
   readonly icmp: IcmpHandler | null;
   /** UDP, unless --no-udp. */
   readonly udp: UdpHandler | null;
+  /** Host TCP ports forwarded into the guest (-t), if any. */
+  readonly tcpForward: TcpForwarder | null;
   /** Fragments of UDP and ICMP datagrams from the guest, put back together. */
   readonly reasm = new Reassembler();
   private readonly tapIn: TapIn;
@@ -106,6 +109,7 @@ export class Engine {
     this.tcp = new TcpHandler(ctx);
     this.icmp = opts.config.icmp ? new IcmpHandler(ctx) : null;
     this.udp = opts.config.udp ? new UdpHandler(ctx) : null;
+    this.tcpForward = opts.config.tcpForward && opts.config.tcp ? new TcpForwarder(this.loop, this.log, opts.config, this.tcp, opts.config.tcpForward, monotonicNow) : null;
     this.loop.on(FdKind.Tap, () => this.tapHandler());
     this.loop.onTick((now) => this.reasm.expire(now));
     this.loop.onBatchEnd(() => {
@@ -114,6 +118,12 @@ export class Engine {
     });
     const rc = this.loop.add(opts.tapFd, FdKind.Tap, 0, 0x001 /* EPOLLIN */);
     if (rc < 0) throw new Error(`cannot watch the tap device: ${errnoName(rc)}`);
+    try {
+      this.tcpForward?.start();
+    } catch (err) {
+      this.close();
+      throw err;
+    }
   }
 
   /** Where traffic from the guest to `dst` goes on the host. */
@@ -304,6 +314,7 @@ export class Engine {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.tcpForward?.close();
     this.tcp.closeAll();
     this.icmp?.closeAll();
     this.udp?.closeAll();

@@ -22,6 +22,7 @@ export const enum FdKind {
   Watch = 4,
   UdpSock = 5,
   IcmpSock = 6,
+  TcpListen = 7,
 }
 
 export type FdHandler = (index: number, events: number, now: number) => void;

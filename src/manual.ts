@@ -131,6 +131,19 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
       'The list is for the address-configuration services (DHCP, DHCPv6, router advertisements), which pasta does not run in its default configuration: ' +
       'this version keeps the list but hands it to no one yet.',
   ],
+  'tcp-ports': [
+    'Forward TCP ports of the host into the namespace. *SPEC* is `none`, or a comma-separated list of ports (`22`), ranges (`1000-2000`) ' +
+      'and mappings to other ports in the namespace (`8080:80`, `1000-1009:2000-2009`), optionally for one address only (`192.0.2.1/22`, `[2001:db8::1]/8080`), ' +
+      'with exclusions after a tilde (`2000-5000,~3000-3010`; exclusions alone forward every port but those and the ephemeral ones). ' +
+      'The option may be repeated; the ports of all its values add up, and a port given twice is an error.',
+    'pasta listens on each port on the host. A connection from another host reaches the namespace from that host\'s own address and port, so servers in the namespace see their real clients; ' +
+      "a connection from the host itself (its loopback or its own address) comes from the gateway address, which the namespace can answer. " +
+      'An explicit port that cannot be bound (already in use, or below `net.ipv4.ip_unprivileged_port_start` without privileges) is an error. ' +
+      'This version does not forward by default (pasta(1) follows the ports bound in the namespace, `auto`), and does not support `auto` or binding to an interface (`%eth0`).',
+  ],
+  'udp-ports': ["Forward UDP ports of the host into the namespace. This version accepts only `none` (the default): UDP forwarding comes later."],
+  'tcp-ns': ["Forward TCP ports of the namespace to the host's loopback. This version accepts only `none` (the default)."],
+  'udp-ns': ["Forward UDP ports of the namespace to the host's loopback. This version accepts only `none` (the default)."],
   'no-tcp': ['Do not translate TCP: TCP segments from the namespace are dropped without an answer.'],
   'no-udp': ['Do not translate UDP: UDP datagrams from the namespace are dropped without an answer.'],
   'no-icmp': ['Do not translate ICMP and ICMPv6 echo: echo requests (ping) from the namespace are dropped without an answer.'],
@@ -233,8 +246,9 @@ const PASTA_PAGE: PageText = {
       title: 'Differences from the original pasta',
       body: [
         'This version always creates the namespace and runs a command in it: attaching to the namespaces of a running process (*PID*) ' +
-          'or to a namespace file (`--netns`), as Podman does, is not supported yet, nor is port forwarding into the namespace ' +
-          '(`-t`, `-u`, `-T`, `-U`), nor the passt front end for virtual machines (QEMU, libvirt).',
+          'or to a namespace file (`--netns`), as Podman does, is not supported yet, nor is UDP port forwarding (`-u`), forwarding from the namespace to the host (`-T`, `-U`), ' +
+          'the automatic forwarding of ports bound in the namespace (`auto`, upstream\'s default), nor the passt front end for virtual machines (QEMU, libvirt). ' +
+          'Forwarded TCP connections from the host\'s loopback go through the tap device, where pasta(1) splices them socket to socket.',
         'Node.js runs several threads before any JavaScript starts, and a multithreaded process cannot enter a user namespace; ' +
           "so a small single-threaded helper process lives inside the namespace and hands the tap device and the namespace's sockets to pasta over a UNIX domain socket.",
         'Messages are plain lines on standard error or in the `--log-file` file, never sent to the system logger.',

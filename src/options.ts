@@ -58,7 +58,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'no-map-gw', arg: 'none', help: "Don't map connections to the gateway address to the host's loopback", modes: both },
   { long: 'ipv4-only', short: '4', arg: 'none', help: 'Use IPv4 only', modes: both },
   { long: 'ipv6-only', short: '6', arg: 'none', help: 'Use IPv6 only', modes: both },
+  { long: 'tcp-ports', short: 't', arg: 'required', valueName: 'SPEC', help: "Forward host TCP ports to the namespace: 'none', or ports like 22, 8080:80, 1000-2000, 192.0.2.1/22, ~25 (repeatable); default: none", modes: both },
+  { long: 'udp-ports', short: 'u', arg: 'required', valueName: 'SPEC', help: "Forward host UDP ports to the namespace; only 'none' in this version", modes: both },
   { long: 'ns-ifname', short: 'I', arg: 'required', valueName: 'NAME', help: 'Namespace interface name; default: the name of the host interface with the default route, else tap0', modes: pastaOnly },
+  { long: 'tcp-ns', short: 'T', arg: 'required', valueName: 'SPEC', help: "Forward namespace TCP ports to the host; only 'none' in this version", modes: pastaOnly },
+  { long: 'udp-ns', short: 'U', arg: 'required', valueName: 'SPEC', help: "Forward namespace UDP ports to the host; only 'none' in this version", modes: pastaOnly },
   { long: 'config-net', arg: 'none', help: 'Configure addresses, routes and the link of the tap interface in the namespace', modes: pastaOnly },
 ];
 

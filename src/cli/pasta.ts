@@ -20,6 +20,16 @@ import { readHostNet, PastaRun } from '../pasta.js';
 import { C } from '../native.js';
 import { VERSION } from '../version.js';
 
+/** The kernel's ephemeral port range, left out of "all" port forwarding. */
+function readEphemeralPorts(): { first: number; last: number } | undefined {
+  try {
+    const [first, last] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return first > 0 && last >= first ? { first, last } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The host's /etc/resolv.conf, or '' if there is none. */
 function readResolvConf(): string {
   try {
@@ -54,7 +64,7 @@ export function main(argv: string[]): void {
   }
   let config;
   try {
-    config = buildConfig(parsed, readHostNet(), 'pasta', readResolvConf());
+    config = buildConfig(parsed, readHostNet(), 'pasta', readResolvConf(), readEphemeralPorts());
   } catch (err) {
     if (err instanceof UsageError) fail(err.message);
     fail((err as Error).message);

@@ -70,9 +70,11 @@ export const enum Ev {
   Stalled = 1 << 8,
   /** Gone: the slot can be reused. */
   Closed = 1 << 9,
+  /** Opened from the host side (a forwarded port): we sent the guest a SYN. */
+  SockAccepted = 1 << 10,
 }
 
-const EV_NAMES = ['TAP_SYN_RCVD', 'TAP_SYN_ACK_SENT', 'ESTABLISHED', 'SOCK_FIN_RCVD', 'TAP_FIN_SENT', 'TAP_FIN_ACKED', 'TAP_FIN_RCVD', 'SOCK_FULL', 'STALLED', 'CLOSED'];
+const EV_NAMES = ['TAP_SYN_RCVD', 'TAP_SYN_ACK_SENT', 'ESTABLISHED', 'SOCK_FIN_RCVD', 'TAP_FIN_SENT', 'TAP_FIN_ACKED', 'TAP_FIN_RCVD', 'SOCK_FULL', 'STALLED', 'CLOSED', 'SOCK_ACCEPTED'];
 
 function eventNames(ev: number): string {
   const names: string[] = [];
@@ -272,6 +274,16 @@ export class TcpHandler {
       return;
     }
     if (flags & SYN) {
+      if (conn.events & Ev.SockAccepted) {
+        if ((flags & (SYN | ACK)) !== (SYN | ACK)) return this.drop('SYN without ACK for a connection we opened');
+        if (conn.events & Ev.Established) {
+          this.sendAck(conn, true); // our ACK of its SYN-ACK was lost
+          return;
+        }
+        if (ack !== ((conn.seqInitToTap + 1) >>> 0)) return this.drop('bad ACK in SYN-ACK');
+        this.synAckFromTap(conn, buf, l4Off, doff, seq, ack, window, now);
+        return;
+      }
       // A retransmitted SYN: answer it again if we already did.
       if (!(flags & ACK) && conn.events & Ev.TapSynAckSent && !(conn.events & Ev.Established)) this.sendFlags(conn, SYN | ACK);
       return;
@@ -469,7 +481,7 @@ export class TcpHandler {
     const conn = this.conns[index];
     if (!conn || conn.events & Ev.Closed) return;
     conn.lastActivity = now;
-    if (!(conn.events & Ev.TapSynAckSent)) {
+    if (!(conn.events & (Ev.TapSynAckSent | Ev.SockAccepted))) {
       // connect() finished, one way or the other.
       if (events & (C.EPOLLOUT | C.EPOLLERR | C.EPOLLHUP)) this.connectDone(conn, now);
       return;
@@ -570,6 +582,85 @@ export class TcpHandler {
   // ---------------------------------------------------------------------
   // Connection set-up and tear-down
 
+  /**
+   * A connection accepted on a forwarded port: open it towards the guest.
+   * `remoteAddr`:`remotePort` is the peer as the guest will see it (the
+   * caller maps local sources to the gateway address), `guestAddr`:
+   * `guestPort` where it goes in the guest. Takes ownership of `fd`.
+   * Returns false (and closes `fd`) if it cannot be opened.
+   */
+  connFromSock(fd: number, family: 4 | 6, guestAddr: Uint8Array, guestPort: number, remoteAddr: Uint8Array, remotePort: number, now: number): boolean {
+    const key = Buffer.from(guestAddr).toString('latin1') + Buffer.from(remoteAddr).toString('latin1') + guestPort + ':' + remotePort;
+    if (this.byKey.has(key)) {
+      native.closeReset(fd);
+      return false;
+    }
+    const conn = this.allocConn();
+    conn.family = family;
+    conn.guestAddr = Uint8Array.from(guestAddr);
+    conn.guestPort = guestPort;
+    conn.remoteAddr = Uint8Array.from(remoteAddr);
+    conn.remotePort = remotePort;
+    conn.key = key;
+    conn.fd = fd;
+    conn.lastActivity = now;
+    conn.seqInitToTap = (Math.random() * 0x100000000) >>> 0;
+    conn.seqToTap = (conn.seqInitToTap + 1) >>> 0;
+    conn.seqAckFromTap = conn.seqInitToTap;
+    conn.wsToTap = OUR_WSCALE; // offered in our SYN; dropped if the guest does not scale
+    conn.mss = this.ctx.mtu - (family === 4 ? 40 : 60);
+    this.byKey.set(key, conn);
+    this.buildHeader(conn);
+    this.stats.opened++;
+    conn.peekOffset = native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_PEEK_OFF, 0) === 0;
+    this.setEvents(conn, Ev.SockAccepted, 0);
+    this.sendFlags(conn, SYN);
+    this.setTimer(conn, now + ACK_TIMEOUT_MS);
+    return true;
+  }
+
+  /** The guest accepted a connection we opened: options, sequence numbers, then our ACK. */
+  private synAckFromTap(conn: TcpConn, buf: Buffer, l4Off: number, doff: number, seq: number, ack: number, window: number, now: number): void {
+    const opts = this.synOptions(conn.family, buf, l4Off, doff);
+    conn.mss = Math.max(Math.min(opts.mss, this.ctx.mtu - (conn.family === 4 ? 40 : 60)), 64);
+    if (opts.wscale >= 0) {
+      conn.wsFromTap = opts.wscale;
+      conn.wsToTap = OUR_WSCALE;
+    } else {
+      conn.wsFromTap = 0;
+      conn.wsToTap = 0;
+    }
+    conn.seqFromTap = (seq + 1) >>> 0;
+    conn.seqAckFromTap = ack;
+    conn.wndFromTap = window; // never scaled in a SYN
+    conn.retrans = 0;
+    this.clearTimer(conn);
+    this.setEvents(conn, Ev.TapSynAckSent | Ev.Established, 0);
+    this.sendAck(conn, true);
+    conn.lastActivity = now;
+  }
+
+  /** MSS and window scale from a SYN's options (defaults when absent; wscale -1 if not offered). */
+  private synOptions(family: 4 | 6, buf: Buffer, l4Off: number, doff: number): { mss: number; wscale: number } {
+    let mss = family === 4 ? DEFAULT_MSS4 : DEFAULT_MSS6;
+    let wscale = -1;
+    for (let i = l4Off + 20; i < l4Off + doff; ) {
+      const kind = buf[i];
+      if (kind === 0) break;
+      if (kind === 1) {
+        i++;
+        continue;
+      }
+      if (i + 1 >= l4Off + doff) break;
+      const len = buf[i + 1];
+      if (len < 2 || i + len > l4Off + doff) break;
+      if (kind === 2 && len === 4) mss = buf.readUInt16BE(i + 2);
+      if (kind === 3 && len === 3) wscale = Math.min(buf[i + 2], 14);
+      i += len;
+    }
+    return { mss, wscale };
+  }
+
   private connFromTap(
     family: 4 | 6,
     buf: Buffer,
@@ -608,22 +699,7 @@ export class TcpHandler {
     this.buildHeader(conn);
 
     // The guest's options: MSS, window scale.
-    let guestMss = family === 4 ? DEFAULT_MSS4 : DEFAULT_MSS6;
-    let guestWs = -1;
-    for (let i = l4Off + 20; i < l4Off + doff; ) {
-      const kind = buf[i];
-      if (kind === 0) break;
-      if (kind === 1) {
-        i++;
-        continue;
-      }
-      if (i + 1 >= l4Off + doff) break;
-      const len = buf[i + 1];
-      if (len < 2 || i + len > l4Off + doff) break;
-      if (kind === 2 && len === 4) guestMss = buf.readUInt16BE(i + 2);
-      if (kind === 3 && len === 3) guestWs = Math.min(buf[i + 2], 14);
-      i += len;
-    }
+    const { mss: guestMss, wscale: guestWs } = this.synOptions(family, buf, l4Off, doff);
     const ourMss = this.ctx.mtu - (family === 4 ? 40 : 60);
     conn.mss = Math.max(Math.min(guestMss, ourMss), 64);
     if (guestWs >= 0) {
@@ -713,7 +789,8 @@ export class TcpHandler {
     if (this.traceOn && before !== conn.events) this.trace(conn, `${eventNames(before)} -> ${eventNames(conn.events)}`);
     if (conn.events & Ev.Closed || conn.fd < 0) return;
     let want = 0;
-    if (!(conn.events & Ev.TapSynAckSent)) want = C.EPOLLOUT;
+    if (conn.events & Ev.SockAccepted && !(conn.events & Ev.Established)) want = 0; // until the guest answers our SYN
+    else if (!(conn.events & Ev.TapSynAckSent)) want = C.EPOLLOUT;
     else {
       if (!(conn.events & (Ev.SockFinRcvd | Ev.Stalled)) && conn.events & Ev.Established) want |= C.EPOLLIN;
       if (conn.events & Ev.SockFull) want |= C.EPOLLOUT;
@@ -750,6 +827,17 @@ export class TcpHandler {
       }
       if (conn.deadline > now) continue;
       conn.deadline = 0;
+      if (conn.events & Ev.SockAccepted && !(conn.events & Ev.Established)) {
+        // The guest has not answered our SYN: again, then give up (the host peer gets a reset).
+        if (++conn.retrans > MAX_RETRANS / 2) {
+          this.ctx.log.debug(`TCP ${this.describe(conn)}: no answer from the guest`);
+          this.close(conn, true);
+          continue;
+        }
+        this.sendFlags(conn, SYN);
+        this.setTimer(conn, now + (ACK_TIMEOUT_MS << conn.retrans));
+        continue;
+      }
       if (!(conn.events & Ev.TapSynAckSent)) {
         this.ctx.log.debug(`TCP ${this.describe(conn)}: connect timed out`);
         this.sendFlags(conn, RST | ACK);

@@ -189,3 +189,23 @@ describe('DNS options', () => {
     expect(() => dconf(...argv)).toThrow(message);
   });
 });
+
+describe('port forwarding options', () => {
+  it('turns -t values into one spec and accepts none for the others', () => {
+    const c = conf('-t', '8080:80', '-t', '127.0.0.1/8081-8081:80-80', '-u', 'none', '-T', 'none', '-U', 'none');
+    expect(c.tcpForward?.mode).toBe('ports');
+    expect(c.tcpForward?.rules).toHaveLength(2);
+    expect(conf().tcpForward).toBeNull();
+    expect(conf('-t', 'none').tcpForward).toBeNull();
+  });
+
+  it.each([
+    [['-t', 'auto'], "-t: 'auto' is not supported by this version: give the ports"],
+    [['-t', '%eth0/22'], "-t: binding to an interface ('%eth0') is not supported by this version"],
+    [['-u', '53'], "-u: only 'none' is supported by this version, not '53'"],
+    [['-T', '5432'], "-T: only 'none' is supported by this version, not '5432'"],
+    [['-t', '70000'], '-t: invalid port'],
+  ])('rejects %j', (argv, message) => {
+    expect(() => conf(...argv)).toThrow(message);
+  });
+});

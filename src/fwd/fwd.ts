@@ -1,0 +1,145 @@
+/**
+ * Inbound port forwarding: host ports (-t) opened into the guest.
+ *
+ * Theory of operation: for every port a -t spec forwards, a listening socket
+ * is bound on the host (to the spec's address, or to every address: `::`
+ * dual-stack when the host has IPv6, else 0.0.0.0). When one is readable,
+ * every pending connection is accepted and handed to the TCP translation,
+ * which opens it towards the guest with a SYN, from the peer's own address
+ * and port — so servers in the guest see real client addresses. Sources the
+ * guest could not route back to (the host's loopback, or the host's own
+ * address, which is the guest's address too) are shown to the guest as the
+ * default gateway address, as pasta(1) does ("Handling of traffic with local
+ * destination and source addresses").
+ *
+ * An explicit port that cannot be bound is an error naming the port; ports
+ * of "all" and exclusion-only specs are best effort and skipped quietly.
+ */
+import { native, C, E, errnoName } from '../native.js';
+import { FdKind, type Loop } from '../loop.js';
+import type { Logger } from '../log.js';
+import type { TcpHandler } from '../tcp/tcp.js';
+import type { Config } from '../conf.js';
+import { forwardedPort, listeningPorts, type PortForwardSpec } from './spec.js';
+import { isLoopback, addressEqual, formatIP } from '../inet.js';
+
+interface Listener {
+  fd: number;
+  /** Address the socket is bound to (null: every address). */
+  addr: Uint8Array | null;
+  port: number;
+}
+
+/** Host-to-guest TCP forwarding for one -t spec. */
+export class TcpForwarder {
+  private readonly listeners: Listener[] = [];
+  private readonly addrOut = new Uint8Array(16);
+  private readonly info = new Int32Array(3);
+  private readonly localOut = new Uint8Array(16);
+  private readonly localInfo = new Int32Array(3);
+  accepted = 0;
+  refused = 0;
+
+  constructor(
+    private readonly loop: Loop,
+    private readonly log: Logger,
+    private readonly config: Config,
+    private readonly tcp: TcpHandler,
+    private readonly spec: PortForwardSpec,
+    private readonly now: () => number,
+  ) {
+    loop.on(FdKind.TcpListen, (index) => this.acceptAll(index));
+  }
+
+  /** Bind and listen on every forwarded port. Throws naming the port for an explicit one that cannot be bound. */
+  start(): void {
+    const dualStack = this.config.ip6 !== null;
+    for (const { rule, port } of listeningPorts(this.spec)) {
+      const addr = rule.addr;
+      const v6 = addr ? addr.length === 16 : dualStack;
+      const fd = native.socket(v6 ? C.AF_INET6 : C.AF_INET, C.SOCK_STREAM | C.SOCK_NONBLOCK, 0);
+      if (fd < 0) throw new Error(`-t: cannot open a socket for port ${port}: ${errnoName(fd)}`);
+      native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
+      if (v6) native.setsockoptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, addr ? 1 : 0);
+      const bindAddr = addr ?? (v6 ? new Uint8Array(16) : new Uint8Array(4));
+      let rc = native.bind(fd, bindAddr, port, 0);
+      if (rc === 0) rc = native.listen(fd, 128);
+      if (rc < 0) {
+        native.close(fd);
+        if (rule.weak) continue;
+        const where = addr ? `${formatIP(addr)}/${port}` : `${port}`;
+        throw new Error(`-t: cannot listen on port ${where}: ${rc === -98 ? 'address in use' : errnoName(rc)}`);
+      }
+      const index = this.listeners.length;
+      this.listeners.push({ fd, addr, port });
+      const arc = this.loop.add(fd, FdKind.TcpListen, index, C.EPOLLIN);
+      if (arc < 0) throw new Error(`-t: cannot watch port ${port}: ${errnoName(arc)}`);
+    }
+    this.log.debug(`TCP forwarding: listening on ${this.listeners.length} port(s)`);
+  }
+
+  /** Ports listened on, for tests and statistics. */
+  get ports(): number[] {
+    return this.listeners.map((l) => l.port);
+  }
+
+  private acceptAll(index: number): void {
+    const l = this.listeners[index];
+    if (!l) return;
+    for (let k = 0; k < 64; k++) {
+      const fd = native.accept(l.fd, this.addrOut, this.info);
+      if (fd < 0) {
+        if (fd !== -E.EAGAIN && fd !== -E.ECONNABORTED) this.log.debug(`TCP forwarding: accept on port ${l.port}: ${errnoName(fd)}`);
+        return;
+      }
+      this.accepted++;
+      if (!this.open(fd, l)) this.refused++;
+    }
+  }
+
+  /** Open an accepted connection towards the guest; false if it had to be refused. */
+  private open(fd: number, l: Listener): boolean {
+    let peer: Uint8Array = this.addrOut.subarray(0, this.info[0] === C.AF_INET ? 4 : 16);
+    const peerPort = this.info[1];
+    native.getsockname(fd, this.localOut, this.localInfo);
+    let local: Uint8Array = this.localOut.subarray(0, this.localInfo[0] === C.AF_INET ? 4 : 16);
+    const localPort = this.localInfo[1] || l.port;
+    // IPv4 clients of a dual-stack socket come as ::ffff:a.b.c.d.
+    peer = unmap(peer);
+    local = unmap(local);
+    const family: 4 | 6 = peer.length === 4 ? 4 : 6;
+    const ip = family === 4 ? this.config.ip4 : this.config.ip6;
+    const target = forwardedPort(this.spec, localPort, local);
+    if (!ip || target < 0) {
+      native.closeReset(fd);
+      return false;
+    }
+    // The guest cannot route answers to the host's loopback or to its own (the host's) address.
+    let remote: Uint8Array = peer;
+    if (isLoopback(peer) || addressEqual(peer, local) || addressEqual(peer, ip.addr)) {
+      if (!ip.gateway) {
+        native.closeReset(fd);
+        return false;
+      }
+      remote = ip.gateway;
+    }
+    return this.tcp.connFromSock(fd, family, ip.addr, target, remote, peerPort, this.now());
+  }
+
+  /** Stop listening. */
+  close(): void {
+    for (const l of this.listeners) {
+      this.loop.del(l.fd);
+      native.close(l.fd);
+    }
+    this.listeners.length = 0;
+  }
+}
+
+/** ::ffff:a.b.c.d as 4 bytes; anything else unchanged. */
+function unmap(addr: Uint8Array): Uint8Array {
+  if (addr.length !== 16) return addr;
+  for (let i = 0; i < 10; i++) if (addr[i] !== 0) return addr;
+  if (addr[10] !== 0xff || addr[11] !== 0xff) return addr;
+  return addr.subarray(12, 16);
+}
