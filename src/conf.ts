@@ -69,6 +69,23 @@ export interface Config {
   tcp: boolean;
   udp: boolean;
   icmp: boolean;
+  /** Attach to this network namespace file instead of creating one (--netns), or null. */
+  netns: string | null;
+  /** Attach to the namespaces of this process (a PID argument), or null. */
+  attachPid: number | null;
+  /** User namespace to join when attaching (--userns; for a PID, its own unless --netns-only). */
+  userns: string | null;
+  netnsOnly: boolean;
+  /** Quit when the --netns file disappears (unless --no-netns-quit). */
+  netnsQuit: boolean;
+  /** -P: where to write the PID of the process that keeps running. */
+  pidFile: string | null;
+  /** --map-host-loopback: addresses that stand for the host's loopback. */
+  mapHostLoopback4: Uint8Array | null;
+  mapHostLoopback6: Uint8Array | null;
+  /** --map-guest-addr: addresses that stand for the host's own address. */
+  mapGuestAddr4: Uint8Array | null;
+  mapGuestAddr6: Uint8Array | null;
   /** Host TCP ports forwarded into the namespace (-t), or null for none. */
   tcpForward: PortForwardSpec | null;
   /** Problems that do not stop pasta, to log once logging is set up. */
@@ -205,6 +222,12 @@ export function buildConfig(
   let udp = true;
   let icmp = true;
   const tcpPorts: string[] = [];
+  let netns: string | null = null;
+  let userns: string | null = null;
+  let netnsOnly = false;
+  let netnsQuit = true;
+  let pidFile: string | null = null;
+  const mapped: Record<'host4' | 'host6' | 'guest4' | 'guest6', Uint8Array | null> = { host4: null, host6: null, guest4: null, guest6: null };
   const seen = new Set<string>();
 
   for (const [name, value] of parsed.options) {
@@ -312,6 +335,34 @@ export function buildConfig(
         break;
       }
       case 'tcp-ports': tcpPorts.push(v); break;
+      case 'netns':
+        once();
+        if (!v) throw new UsageError('--netns needs a path or a name');
+        // A bare name is one of ip-netns(8)'s, in /run/netns.
+        netns = v.includes('/') ? v : `/run/netns/${v}`;
+        break;
+      case 'userns':
+        once();
+        if (!v) throw new UsageError('--userns needs a path');
+        userns = v;
+        break;
+      case 'netns-only': netnsOnly = true; break;
+      case 'no-netns-quit': netnsQuit = false; break;
+      case 'pid':
+        once();
+        if (!v) throw new UsageError('--pid needs a file name');
+        pidFile = v;
+        break;
+      case 'map-host-loopback':
+      case 'map-guest-addr': {
+        const a4 = parseIPv4(v);
+        const a = a4 ?? parseIPv6(v);
+        if (!a || isUnspecified(a) || isMulticast(a) || isLoopback(a)) throw new UsageError(`--${name}: invalid address '${v}'`);
+        const slot = `${name === 'map-host-loopback' ? 'host' : 'guest'}${a4 ? 4 : 6}` as keyof typeof mapped;
+        if (mapped[slot]) throw new UsageError(`--${name}: IPv${a4 ? 4 : 6} address given twice: '${v}'`);
+        mapped[slot] = a;
+        break;
+      }
       case 'udp-ports':
       case 'tcp-ns':
       case 'udp-ns': {
@@ -367,6 +418,20 @@ export function buildConfig(
   if (only6 && !ip6) throw new UsageError('--ipv6-only: no usable IPv6 address and default route on the host');
   if (only4 && !ip4) throw new UsageError('--ipv4-only: no usable IPv4 address and default route on the host');
 
+  // A lone number after the options is a PID to attach to (pasta(1): "pasta [OPTION]... PID").
+  let attachPid: number | null = null;
+  if (mode === 'pasta' && parsed.rest.length === 1 && /^\d+$/.test(parsed.rest[0])) {
+    attachPid = Number(parsed.rest[0]);
+    if (!(attachPid > 0 && attachPid < 2 ** 22)) throw new UsageError(`invalid PID '${parsed.rest[0]}'`);
+  }
+  if (attachPid !== null && netns) throw new UsageError('--netns cannot be combined with a PID');
+  if ((netns || attachPid !== null) === false && (userns || netnsOnly)) {
+    throw new UsageError(`${userns ? '--userns' : '--netns-only'} needs --netns or a PID`);
+  }
+  if ((netns || attachPid !== null) && parsed.rest.length && attachPid === null) {
+    throw new UsageError(`a command cannot be given with --netns: '${parsed.rest[0]}'`);
+  }
+
   let tcpForward: PortForwardSpec | null = null;
   if (tcpPorts.length) {
     const spec = parsePortSpecs('-t', tcpPorts, mode, ephemeral ? { ephemeral } : undefined);
@@ -420,9 +485,19 @@ export function buildConfig(
     tcp,
     udp,
     icmp,
+    netns,
+    attachPid,
+    userns,
+    netnsOnly,
+    netnsQuit,
+    pidFile,
+    mapHostLoopback4: mapped.host4,
+    mapHostLoopback6: mapped.host6,
+    mapGuestAddr4: mapped.guest4,
+    mapGuestAddr6: mapped.guest6,
     tcpForward,
     warnings,
-    command: parsed.rest,
+    command: attachPid !== null ? [] : parsed.rest,
   };
 }
 

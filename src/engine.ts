@@ -133,10 +133,17 @@ export class Engine {
       const fwd = family === 4 ? c.dnsForward4 : c.dnsForward6;
       if (fwd && addressEqual(dst, fwd.addr)) return { addr: fwd.to, port: 53, scopeId: 0 };
     }
+    // --map-host-loopback (or, by default, the gateway address) stands for the host's loopback.
+    const hostLoopback = family === 4 ? c.mapHostLoopback4 : c.mapHostLoopback6;
+    if (hostLoopback && addressEqual(dst, hostLoopback)) return { addr: family === 4 ? LOOPBACK4 : LOOPBACK6, port, scopeId: 0 };
     if (c.mapGateway) {
       if (family === 4 && c.ip4?.gateway && addressEqual(dst, c.ip4.gateway)) return { addr: LOOPBACK4, port, scopeId: 0 };
       if (family === 6 && c.ip6?.gateway && addressEqual(dst, c.ip6.gateway)) return { addr: LOOPBACK6, port, scopeId: 0 };
     }
+    // --map-guest-addr stands for the host's own address (which the guest has too).
+    const guestAlias = family === 4 ? c.mapGuestAddr4 : c.mapGuestAddr6;
+    const own = family === 4 ? c.ip4?.addr : c.ip6?.addr;
+    if (guestAlias && own && addressEqual(dst, guestAlias)) return { addr: own, port, scopeId: 0 };
     if (family === 6 && isLinkLocal6(dst)) return { addr: dst, port, scopeId: c.ip6?.hostIfindex ?? 0 };
     return { addr: dst, port, scopeId: 0 };
   }

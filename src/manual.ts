@@ -144,6 +144,32 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
   'udp-ports': ["Forward UDP ports of the host into the namespace. This version accepts only `none` (the default): UDP forwarding comes later."],
   'tcp-ns': ["Forward TCP ports of the namespace to the host's loopback. This version accepts only `none` (the default)."],
   'udp-ns': ["Forward UDP ports of the namespace to the host's loopback. This version accepts only `none` (the default)."],
+  pid: [
+    'Write the PID of the pasta process that keeps running to *FILE*, once the namespace is configured: ' +
+      'with `--netns` or a *PID*, the process left in the background; with a command, pasta itself.',
+  ],
+  'map-host-loopback': [
+    "Make *ADDR* (IPv4 or IPv6), as the namespace sees it, stand for the host's loopback: connections and packets to it go to 127.0.0.1 or ::1 on the host, " +
+      "and forwarded connections from the host's loopback appear to come from it. Without this option the gateway address plays that part (unless `--no-map-gw`).",
+  ],
+  'map-guest-addr': [
+    "Make *ADDR* (IPv4 or IPv6), as the namespace sees it, stand for the host's own address (the one the namespace has too, so it cannot be reached by its own name): " +
+      'traffic to *ADDR* goes to that address on the host, and forwarded connections from it appear to come from *ADDR*. ' +
+      'Podman names 169.254.1.2 here for `host.containers.internal`.',
+  ],
+  userns: [
+    'When attaching (`--netns` or a *PID*), join the user namespace *PATH* before the network namespace. ' +
+      "By default, the user namespace of the *PID*; none with `--netns`, which suits a caller that runs pasta inside the namespace's user namespace already, as Podman does.",
+  ],
+  netns: [
+    'Attach to the network namespace *PATH* (a bind-mounted namespace file or a `/proc/`*PID*`/ns/net` link); a *PATH* without a slash is a name in `/run/netns`, as ip-netns(8) names them; ' +
+      'instead of creating one; no command is run. ' +
+      'The first pasta process returns once the namespace is configured (exit status 0, or 1 with the error), ' +
+      'leaving the translator running in the background with its standard streams on /dev/null (use `-f` to stay in the foreground). ' +
+      'It quits by itself when *PATH* is deleted (see `--no-netns-quit`), or on SIGTERM or SIGINT.',
+  ],
+  'netns-only': ['When attaching to a *PID*, join only its network namespace, not its user namespace.'],
+  'no-netns-quit': ['Keep running when the `--netns` file is deleted.'],
   'no-tcp': ['Do not translate TCP: TCP segments from the namespace are dropped without an answer.'],
   'no-udp': ['Do not translate UDP: UDP datagrams from the namespace are dropped without an answer.'],
   'no-icmp': ['Do not translate ICMP and ICMPv6 echo: echo requests (ping) from the namespace are dropped without an answer.'],
@@ -245,8 +271,7 @@ const PASTA_PAGE: PageText = {
     {
       title: 'Differences from the original pasta',
       body: [
-        'This version always creates the namespace and runs a command in it: attaching to the namespaces of a running process (*PID*) ' +
-          'or to a namespace file (`--netns`), as Podman does, is not supported yet, nor is UDP port forwarding (`-u`), forwarding from the namespace to the host (`-T`, `-U`), ' +
+        'Not supported yet: UDP port forwarding (`-u`), forwarding from the namespace to the host (`-T`, `-U`), ' +
           'the automatic forwarding of ports bound in the namespace (`auto`, upstream\'s default), nor the passt front end for virtual machines (QEMU, libvirt). ' +
           'Forwarded TCP connections from the host\'s loopback go through the tap device, where pasta(1) splices them socket to socket.',
         'Node.js runs several threads before any JavaScript starts, and a multithreaded process cannot enter a user namespace; ' +

@@ -43,6 +43,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'log-size', arg: 'required', valueName: 'BYTES', help: 'Maximum size of the log file; default: 1 MiB', modes: both },
   { long: 'help', short: 'h', arg: 'none', help: 'Print this summary of the options and exit', modes: both },
   { long: 'version', arg: 'none', help: 'Print the version of node-passt and exit', modes: both },
+  { long: 'pid', short: 'P', arg: 'required', valueName: 'FILE', help: 'Write the PID of the process that stays running to FILE once the namespace is ready', modes: both },
   { long: 'mtu', short: 'm', arg: 'required', valueName: 'MTU', help: 'Set the MTU of the namespace interface; default: 65520', modes: both },
   { long: 'address', short: 'a', arg: 'required', valueName: 'ADDR', help: 'Assign IPv4 or IPv6 address ADDR (at most once per family); default: the host address of the interface with the default route', modes: both },
   { long: 'netmask', short: 'n', arg: 'required', valueName: 'MASK', help: 'Assign IPv4 MASK, dot-decimal or bits; default: the netmask of the matching host address', modes: both },
@@ -55,6 +56,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'no-tcp', arg: 'none', help: 'Disable TCP: TCP packets from the namespace are dropped', modes: both },
   { long: 'no-udp', arg: 'none', help: 'Disable UDP: UDP packets from the namespace are dropped', modes: both },
   { long: 'no-icmp', arg: 'none', help: 'Disable ICMP/ICMPv6 echo: echo requests from the namespace are dropped', modes: both },
+  { long: 'map-host-loopback', arg: 'required', valueName: 'ADDR', help: "Make ADDR (IPv4 or IPv6) stand for the host's loopback as seen from the namespace", modes: both },
+  { long: 'map-guest-addr', arg: 'required', valueName: 'ADDR', help: "Make ADDR (IPv4 or IPv6) stand for the host's own address (the one the namespace has too)", modes: both },
   { long: 'no-map-gw', arg: 'none', help: "Don't map connections to the gateway address to the host's loopback", modes: both },
   { long: 'ipv4-only', short: '4', arg: 'none', help: 'Use IPv4 only', modes: both },
   { long: 'ipv6-only', short: '6', arg: 'none', help: 'Use IPv6 only', modes: both },
@@ -63,6 +66,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'ns-ifname', short: 'I', arg: 'required', valueName: 'NAME', help: 'Namespace interface name; default: the name of the host interface with the default route, else tap0', modes: pastaOnly },
   { long: 'tcp-ns', short: 'T', arg: 'required', valueName: 'SPEC', help: "Forward namespace TCP ports to the host; only 'none' in this version", modes: pastaOnly },
   { long: 'udp-ns', short: 'U', arg: 'required', valueName: 'SPEC', help: "Forward namespace UDP ports to the host; only 'none' in this version", modes: pastaOnly },
+  { long: 'userns', arg: 'required', valueName: 'PATH', help: 'With --netns or a PID: the user namespace to join (default: the PID\'s, none for --netns)', modes: pastaOnly },
+  { long: 'netns', arg: 'required', valueName: 'PATH', help: 'Attach to this network namespace (a file, or a name in /run/netns) instead of creating one', modes: pastaOnly },
+  { long: 'netns-only', arg: 'none', help: 'With a PID: join only its network namespace, not its user namespace', modes: pastaOnly },
+  { long: 'no-netns-quit', arg: 'none', help: "Don't quit when the --netns file is deleted", modes: pastaOnly },
   { long: 'config-net', arg: 'none', help: 'Configure addresses, routes and the link of the tap interface in the namespace', modes: pastaOnly },
 ];
 
@@ -142,9 +149,9 @@ export function helpText(mode: 'pasta' | 'passt'): string {
   } else {
     lines.push('Usage: passt [OPTION]...', '');
   }
-  for (const o of OPTIONS.filter((o) => o.modes.includes(mode))) {
-    const names = (o.short ? `-${o.short}, ` : '    ') + `--${o.long}` + (o.valueName ? ` ${o.valueName}` : '');
-    lines.push(`  ${names.padEnd(28)} ${o.help}`);
-  }
+  const table = OPTIONS.filter((o) => o.modes.includes(mode));
+  const names = table.map((o) => (o.short ? `-${o.short}, ` : '    ') + `--${o.long}` + (o.valueName ? ` ${o.valueName}` : ''));
+  const width = Math.max(...names.map((n) => n.length)) + 2;
+  table.forEach((o, i) => lines.push(`  ${names[i].padEnd(width)}${o.help}`));
   return lines.join('\n') + '\n';
 }

@@ -21,6 +21,8 @@
  * 4. When the command exits (its pidfd becomes readable), everything is
  *    torn down and pasta exits with the command's status.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { native, C, errnoName } from './native.js';
 import { Netlink } from './netlink.js';
 import { Engine } from './engine.js';
@@ -77,6 +79,43 @@ export interface SpawnSpec {
   cwd: string;
 }
 
+/** What is inside the namespace once it is set up: the helper, the tap, the engine. */
+interface Inside {
+  helper: { pid: number; ctlFd: number };
+  tapFd: number;
+  engine: Engine;
+}
+
+/**
+ * Enter the namespace through a helper, create and configure the tap, start
+ * the engine. On failure everything made here is released and the error
+ * (with context) is thrown.
+ */
+function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Logger, onFatal: () => void): Inside {
+  let helper: { pid: number; ctlFd: number } | undefined;
+  let tapFd = -1;
+  try {
+    helper = native.nsHelper(usernsFd, netnsFd);
+    const info = new Int32Array(2);
+    tapFd = native.nsTap(helper.ctlFd, config.nsIfname, info);
+    if (tapFd < 0) throw new Error(`cannot create tap device ${config.nsIfname} in the namespace: ${errnoName(tapFd)}`);
+    const tapIndex = info[0];
+    const nlFd = native.nsSocket(helper.ctlFd, C.AF_NETLINK, C.SOCK_RAW, C.NETLINK_ROUTE);
+    if (nlFd < 0) throw new Error(`cannot open a netlink socket in the namespace: ${errnoName(nlFd)}`);
+    try {
+      configureNamespace(new Netlink(nlFd), config, tapIndex, log);
+    } finally {
+      native.close(nlFd);
+    }
+    const engine = new Engine({ config, tapFd, vnetHdrLen: info[1], log, onTapGone: (why) => log.error(`tap device gone: ${why}`), onFatal });
+    return { helper, tapFd, engine };
+  } catch (err) {
+    if (tapFd >= 0) native.close(tapFd);
+    if (helper) native.close(helper.ctlFd);
+    throw err;
+  }
+}
+
 /** A running pasta: the namespace, its command, the engine. */
 export class PastaRun {
   readonly pid: number;
@@ -107,38 +146,26 @@ export class PastaRun {
     this.netnsFd = ns.netnsFd;
     this.usernsFd = ns.usernsFd;
     this.netnsPath = `/proc/${ns.pid}/ns/net`;
-    let helper: { pid: number; ctlFd: number } | undefined;
-    let tapFd = -1;
-    let engine: Engine | undefined;
+    let inside: Inside | undefined;
     try {
-      helper = native.nsHelper(ns.usernsFd, ns.netnsFd);
-      const info = new Int32Array(2);
-      tapFd = native.nsTap(helper.ctlFd, config.nsIfname, info);
-      if (tapFd < 0) throw new Error(`cannot create tap device ${config.nsIfname} in the namespace: ${errnoName(tapFd)}`);
-      const tapIndex = info[0];
-      const nlFd = native.nsSocket(helper.ctlFd, C.AF_NETLINK, C.SOCK_RAW, C.NETLINK_ROUTE);
-      if (nlFd < 0) throw new Error(`cannot open a netlink socket in the namespace: ${errnoName(nlFd)}`);
-      try {
-        configureNamespace(new Netlink(nlFd), config, tapIndex, log);
-      } finally {
-        native.close(nlFd);
-      }
-      engine = new Engine({ config, tapFd, vnetHdrLen: info[1], log, onTapGone: (why) => log.error(`tap device gone: ${why}`), onFatal: () => this.fatal() });
-      engine.loop.on(FdKind.Child, () => this.childEvent());
-      const rc = engine.loop.add(this.pidfd, FdKind.Child, 0, C.EPOLLIN);
+      inside = setUpInside(ns.usernsFd, ns.netnsFd, config, log, () => this.fatal());
+      inside.engine.loop.on(FdKind.Child, () => this.childEvent());
+      const rc = inside.engine.loop.add(this.pidfd, FdKind.Child, 0, C.EPOLLIN);
       if (rc < 0) throw new Error(`cannot watch the command's pidfd: ${errnoName(rc)}`);
     } catch (err) {
-      engine?.close();
-      if (tapFd >= 0) native.close(tapFd);
-      if (helper) native.close(helper.ctlFd);
+      if (inside) {
+        inside.engine.close();
+        native.close(inside.tapFd);
+        native.close(inside.helper.ctlFd);
+      }
       native.kill(ns.pid, C.SIGKILL);
       native.close(ns.goFd);
       this.closeFds();
       throw err;
     }
-    this.ctlFd = helper.ctlFd;
-    this.tapFd = tapFd;
-    this.engine = engine;
+    this.ctlFd = inside.helper.ctlFd;
+    this.tapFd = inside.tapFd;
+    this.engine = inside.engine;
     // Everything is ready: let the command run.
     native.nsGo(ns.goFd);
   }
@@ -179,5 +206,109 @@ export class PastaRun {
     native.close(this.ctlFd);
     this.closeFds();
     this.exitResolve(status);
+  }
+}
+
+/**
+ * pasta attached to an existing network namespace (`--netns PATH`, or a
+ * PID): the namespace belongs to someone else (Podman, a container runtime,
+ * a user's `unshare`), so pasta creates no command; it translates until the
+ * namespace goes away — the `--netns` file is deleted (unless
+ * `--no-netns-quit`), or the PID exits — or until it is told to stop.
+ */
+export class PastaAttach {
+  readonly engine: Engine;
+  private readonly netnsFd: number;
+  private readonly usernsFd: number;
+  private readonly pidfd: number;
+  private readonly ctlFd: number;
+  private readonly tapFd: number;
+  private watcher: fs.FSWatcher | null = null;
+  private poll: NodeJS.Timeout | null = null;
+  private stopResolve!: (reason: string) => void;
+  /** Resolves (with the reason) when the namespace went away or `stop()` was called. */
+  readonly stopped: Promise<string>;
+  private done = false;
+
+  constructor(
+    readonly config: Config,
+    private readonly log: Logger,
+  ) {
+    this.stopped = new Promise((resolve) => (this.stopResolve = resolve));
+    const pid = config.attachPid;
+    const netnsPath = config.netns ?? `/proc/${pid}/ns/net`;
+    const usernsPath = config.userns ?? (pid !== null && !config.netnsOnly ? `/proc/${pid}/ns/user` : null);
+    const opened: number[] = [];
+    const open = (path: string, what: string): number => {
+      const fd = native.open(path, C.O_RDONLY);
+      if (fd < 0) {
+        for (const f of opened) native.close(f);
+        throw new Error(`cannot open ${what} ${path}: ${errnoName(fd)}`);
+      }
+      opened.push(fd);
+      return fd;
+    };
+    this.netnsFd = open(netnsPath, 'network namespace');
+    this.usernsFd = usernsPath ? open(usernsPath, 'user namespace') : -1;
+    this.pidfd = -1;
+    if (pid !== null) {
+      const fd = native.pidfdOpen(pid);
+      if (fd < 0) {
+        for (const f of opened) native.close(f);
+        throw new Error(`cannot watch process ${pid}: ${errnoName(fd)}`);
+      }
+      this.pidfd = fd;
+    }
+    let inside: Inside;
+    try {
+      inside = setUpInside(this.usernsFd, this.netnsFd, config, log, () => this.stop('internal error'));
+    } catch (err) {
+      this.closeFds();
+      throw err;
+    }
+    this.ctlFd = inside.helper.ctlFd;
+    this.tapFd = inside.tapFd;
+    this.engine = inside.engine;
+    if (this.pidfd >= 0) {
+      this.engine.loop.on(FdKind.Child, () => this.stop(`process ${pid} exited`));
+      this.engine.loop.add(this.pidfd, FdKind.Child, 0, C.EPOLLIN);
+    }
+    if (config.netns && config.netnsQuit) this.watchNetnsFile(config.netns);
+  }
+
+  /** Quit once the namespace file is gone: inotify on its directory, and a check every second. */
+  private watchNetnsFile(file: string): void {
+    const gone = (): void => {
+      if (!fs.existsSync(file)) this.stop(`${file} was deleted`);
+    };
+    try {
+      this.watcher = fs.watch(path.dirname(file), (_event, name) => {
+        if (!name || name === path.basename(file)) gone();
+      });
+      this.watcher.on('error', () => {});
+      this.watcher.unref();
+    } catch {
+      // No inotify there: the periodic check is enough.
+    }
+    this.poll = setInterval(gone, 1000);
+    this.poll.unref();
+  }
+
+  private closeFds(): void {
+    for (const fd of [this.netnsFd, this.usernsFd, this.pidfd]) if (fd >= 0) native.close(fd);
+  }
+
+  /** Stop translating and release everything. */
+  stop(reason = 'stopped'): void {
+    if (this.done) return;
+    this.done = true;
+    this.log.debug(`quitting: ${reason}`);
+    this.watcher?.close();
+    if (this.poll) clearInterval(this.poll);
+    this.engine.close();
+    native.close(this.tapFd);
+    native.close(this.ctlFd);
+    this.closeFds();
+    this.stopResolve(reason);
   }
 }

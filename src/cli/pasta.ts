@@ -16,9 +16,89 @@ import tty from 'node:tty';
 import { parseArgs, helpText, UsageError } from '../options.js';
 import { buildConfig, describeConfig } from '../conf.js';
 import { createLogger } from '../log.js';
-import { readHostNet, PastaRun } from '../pasta.js';
+import { spawn } from 'node:child_process';
+import { readHostNet, PastaRun, PastaAttach } from '../pasta.js';
+import type { Config } from '../conf.js';
+import type { Logger } from '../log.js';
 import { C } from '../native.js';
 import { VERSION } from '../version.js';
+
+/** Environment variable naming the fd on which a background pasta reports that it is ready. */
+const READY_FD_ENV = 'NODE_PASTA_READY_FD';
+
+/**
+ * Attach to an existing namespace. Like pasta(1), the first process returns
+ * only once the namespace is configured — exit 0, with the translator left
+ * running in the background, detached, its standard streams on /dev/null (a
+ * caller such as Podman waits for those pipes to close) — or exits 1 with
+ * the error. A process cannot fork once Node runs, so the background copy is
+ * a new process started with the same arguments; it reports "ok" or the
+ * error on an inherited pipe. With -f pasta stays in the foreground.
+ */
+function attach(config: Config, log: Logger, argv: string[]): void {
+  const readyFd = process.env[READY_FD_ENV] ? Number(process.env[READY_FD_ENV]) : -1;
+  if (!config.foreground && readyFd < 0) {
+    startInBackground(argv);
+    return;
+  }
+  const report = (line: string): void => {
+    if (readyFd < 0) return;
+    try {
+      fs.writeSync(readyFd, `${line}\n`);
+    } catch {
+      // The first process is gone; nothing to tell.
+    }
+  };
+  let run: PastaAttach;
+  try {
+    run = new PastaAttach(config, log);
+  } catch (err) {
+    report(`error ${(err as Error).message}`);
+    fail((err as Error).message);
+  }
+  if (config.pidFile) {
+    try {
+      fs.writeFileSync(config.pidFile, `${process.pid}\n`);
+    } catch (err) {
+      run.stop('cannot write the PID file');
+      report(`error cannot write PID file ${config.pidFile}: ${(err as Error).message}`);
+      fail(`cannot write PID file ${config.pidFile}: ${(err as Error).message}`);
+    }
+  }
+  report('ok');
+  if (readyFd >= 0) fs.closeSync(readyFd);
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) process.on(sig, () => run.stop(`got ${sig}`));
+  void run.stopped.then((reason) => {
+    log.debug(`stopped: ${reason}`);
+    process.exit(0);
+  });
+}
+
+/** Start a detached copy of this pasta and wait until it says it is ready (exit 0) or failed (exit 1). */
+function startInBackground(argv: string[]): void {
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...argv], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+    env: { ...process.env, [READY_FD_ENV]: '3' },
+  });
+  let text = '';
+  const pipe = child.stdio[3] as NodeJS.ReadableStream;
+  pipe.setEncoding('utf8');
+  pipe.on('data', (d: string) => {
+    text += d;
+    const line = text.split('\n')[0];
+    if (!text.includes('\n')) return;
+    if (line === 'ok') {
+      child.unref();
+      (pipe as unknown as { destroy(): void }).destroy();
+      process.exit(0);
+    }
+    fail(line.replace(/^error /, ''));
+  });
+  child.on('exit', (code, signal) => {
+    if (!text.includes('\n')) fail(`the background process exited (${signal ?? `status ${code}`}) before the namespace was ready`);
+  });
+}
 
 /** The kernel's ephemeral port range, left out of "all" port forwarding. */
 function readEphemeralPorts(): { first: number; last: number } | undefined {
@@ -69,12 +149,14 @@ export function main(argv: string[]): void {
     if (err instanceof UsageError) fail(err.message);
     fail((err as Error).message);
   }
-  if (config.command.length === 1 && /^\d+$/.test(config.command[0])) {
-    fail(`attaching to the namespaces of PID ${config.command[0]} is not supported by this version`);
-  }
   const log = createLogger({ name: 'pasta', level: config.logLevel, file: config.logFile, fileSize: config.logSize });
   for (const line of describeConfig(config)) log.debug(line);
   for (const warning of config.warnings) log.warn(warning);
+
+  if (config.netns !== null || config.attachPid !== null) {
+    attach(config, log, argv);
+    return;
+  }
 
   const command = config.command.length ? config.command : [process.env.SHELL || '/bin/sh'];
   const env = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);

@@ -114,14 +114,25 @@ export class TcpForwarder {
       native.closeReset(fd);
       return false;
     }
-    // The guest cannot route answers to the host's loopback or to its own (the host's) address.
+    // The guest cannot route answers to the host's loopback or to its own (the host's) address:
+    // those sources are shown as the addresses that stand for them (--map-host-loopback,
+    // --map-guest-addr), else as the gateway.
     let remote: Uint8Array = peer;
-    if (isLoopback(peer) || addressEqual(peer, local) || addressEqual(peer, ip.addr)) {
-      if (!ip.gateway) {
+    const c = this.config;
+    if (isLoopback(peer)) {
+      const alias = (family === 4 ? c.mapHostLoopback4 : c.mapHostLoopback6) ?? ip.gateway;
+      if (!alias) {
         native.closeReset(fd);
         return false;
       }
-      remote = ip.gateway;
+      remote = alias;
+    } else if (addressEqual(peer, local) || addressEqual(peer, ip.addr)) {
+      const alias = (family === 4 ? c.mapGuestAddr4 : c.mapGuestAddr6) ?? ip.gateway;
+      if (!alias) {
+        native.closeReset(fd);
+        return false;
+      }
+      remote = alias;
     }
     return this.tcp.connFromSock(fd, family, ip.addr, target, remote, peerPort, this.now());
   }

@@ -209,3 +209,33 @@ describe('port forwarding options', () => {
     expect(() => conf(...argv)).toThrow(message);
   });
 });
+
+describe('attach and mapping options', () => {
+  it('takes --netns (path or name), a PID, --userns, -P, and the address maps', () => {
+    const c = conf('--netns', '/run/user/1000/netns/netns-1', '-P', '/tmp/p', '--map-guest-addr', '169.254.1.2', '--map-host-loopback', '169.254.1.3', '--map-host-loopback', 'fd00::3');
+    expect(c.netns).toBe('/run/user/1000/netns/netns-1');
+    expect(c.netnsQuit).toBe(true);
+    expect(c.pidFile).toBe('/tmp/p');
+    expect(formatIP(c.mapGuestAddr4!)).toBe('169.254.1.2');
+    expect(formatIP(c.mapHostLoopback4!)).toBe('169.254.1.3');
+    expect(formatIP(c.mapHostLoopback6!)).toBe('fd00::3');
+    expect(conf('--netns', 'blue').netns).toBe('/run/netns/blue');
+    expect(conf('--no-netns-quit', '--netns', 'x').netnsQuit).toBe(false);
+    const p = conf('--netns-only', '1234');
+    expect(p.attachPid).toBe(1234);
+    expect(p.netnsOnly).toBe(true);
+    expect(p.command).toEqual([]);
+    expect(conf('ls', '-l').attachPid).toBeNull();
+  });
+
+  it.each([
+    [['--netns', 'x', '42'], '--netns cannot be combined with a PID'],
+    [['--netns', 'x', 'true'], "a command cannot be given with --netns: 'true'"],
+    [['--userns', '/proc/1/ns/user'], '--userns needs --netns or a PID'],
+    [['--map-guest-addr', '127.0.0.1'], "--map-guest-addr: invalid address '127.0.0.1'"],
+    [['--map-host-loopback', '1.2.3.4', '--map-host-loopback', '1.2.3.5'], 'IPv4 address given twice'],
+    [['0'], "invalid PID '0'"],
+  ])('rejects %j', (argv, message) => {
+    expect(() => conf(...argv)).toThrow(message);
+  });
+});
