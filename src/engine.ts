@@ -23,7 +23,7 @@ import { TcpHandler } from './tcp/tcp.js';
 import { IcmpHandler } from './icmp/icmp.js';
 import { UdpHandler } from './udp/udp.js';
 import { Reassembler, type Reassembled } from './l2/reasm.js';
-import { TcpForwarder } from './fwd/fwd.js';
+import { TcpForwarder, ListenTable } from './fwd/fwd.js';
 import type { Config } from './conf.js';
 import { PROTO_TCP, PROTO_UDP, type FlowContext, type HostTarget } from './flow.js';
 import type { Logger } from './log.js';
@@ -66,13 +66,15 @@ export class Engine {
   readonly icmp: IcmpHandler | null;
   /** UDP, unless --no-udp. */
   readonly udp: UdpHandler | null;
+  /** Listening sockets of every forwarder, dispatched by index. */
+  readonly listeners: ListenTable;
   /** Host TCP ports forwarded into the guest (-t), if any. */
   readonly tcpForward: TcpForwarder | null;
   /** Fragments of UDP and ICMP datagrams from the guest, put back together. */
   readonly reasm = new Reassembler();
   private readonly tapIn: TapIn;
   private readonly tapOut: TapOut;
-  private readonly log: Logger;
+  readonly log: Logger;
   private readonly config: Config;
   private readonly traceOn: boolean;
   private droppedFromTap = 0;
@@ -109,7 +111,8 @@ export class Engine {
     this.tcp = new TcpHandler(ctx);
     this.icmp = opts.config.icmp ? new IcmpHandler(ctx) : null;
     this.udp = opts.config.udp ? new UdpHandler(ctx) : null;
-    this.tcpForward = opts.config.tcpForward && opts.config.tcp ? new TcpForwarder(this.loop, this.log, opts.config, this.tcp, opts.config.tcpForward, monotonicNow) : null;
+    this.listeners = new ListenTable(this.loop);
+    this.tcpForward = opts.config.tcpForward && opts.config.tcp ? new TcpForwarder(this.listeners, this.log, opts.config, this.tcp, opts.config.tcpForward, monotonicNow) : null;
     this.loop.on(FdKind.Tap, () => this.tapHandler());
     this.loop.onTick((now) => this.reasm.expire(now));
     this.loop.onBatchEnd(() => {

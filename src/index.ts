@@ -3,12 +3,14 @@
  *
  * Theory of operation: this module is what `exports["."]` in package.json
  * names, with its declarations beside it, so TypeScript users get types with
- * no extra package. The programmatic API (starting pasta and passt from
- * Node, with a promise-based handle) comes with a later release; today the
- * entry point only tells which version is installed, and importing it does
- * not load the native addon.
+ * no extra package: `createPasta()` (api.ts) starts a connected network
+ * namespace and returns a handle. Importing this module does not load the
+ * native addon; the first createPasta() does.
  */
 import { VERSION } from './version.js';
+
+export { createPasta, Pasta, PastaOptionError, optionsToArgs } from './api.js';
+export type { PastaOptions, PastaStats } from './api.js';
 
 /** The version of this package, as in its package.json. */
 export const version: string = VERSION;

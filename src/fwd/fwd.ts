@@ -23,7 +23,37 @@ import type { Config } from '../conf.js';
 import { forwardedPort, listeningPorts, type PortForwardSpec } from './spec.js';
 import { isLoopback, addressEqual, formatIP } from '../inet.js';
 
+/**
+ * The listening sockets of every forwarder of one engine, registered with the
+ * loop under one fd kind: an index per socket, and the callback for it.
+ */
+export class ListenTable {
+  private readonly slots: Array<(() => void) | undefined> = [];
+  private readonly free: number[] = [];
+
+  constructor(readonly loop: Loop) {
+    loop.on(FdKind.TcpListen, (index) => this.slots[index]?.());
+  }
+
+  /** Watch `fd` for incoming connections; returns its index or -errno. */
+  add(fd: number, onReady: () => void): number {
+    const index = this.free.length ? this.free.pop()! : this.slots.length;
+    const rc = this.loop.add(fd, FdKind.TcpListen, index, C.EPOLLIN);
+    if (rc < 0) return rc;
+    this.slots[index] = onReady;
+    return index;
+  }
+
+  /** Stop watching `fd` (registered at `index`). */
+  remove(fd: number, index: number): void {
+    this.loop.del(fd);
+    this.slots[index] = undefined;
+    this.free.push(index);
+  }
+}
+
 interface Listener {
+  index: number;
   fd: number;
   /** Address the socket is bound to (null: every address). */
   addr: Uint8Array | null;
@@ -41,15 +71,13 @@ export class TcpForwarder {
   refused = 0;
 
   constructor(
-    private readonly loop: Loop,
+    private readonly table: ListenTable,
     private readonly log: Logger,
     private readonly config: Config,
     private readonly tcp: TcpHandler,
     private readonly spec: PortForwardSpec,
     private readonly now: () => number,
-  ) {
-    loop.on(FdKind.TcpListen, (index) => this.acceptAll(index));
-  }
+  ) {}
 
   /** Bind and listen on every forwarded port. Throws naming the port for an explicit one that cannot be bound. */
   start(): void {
@@ -70,10 +98,13 @@ export class TcpForwarder {
         const where = addr ? `${formatIP(addr)}/${port}` : `${port}`;
         throw new Error(`-t: cannot listen on port ${where}: ${rc === -98 ? 'address in use' : errnoName(rc)}`);
       }
-      const index = this.listeners.length;
-      this.listeners.push({ fd, addr, port });
-      const arc = this.loop.add(fd, FdKind.TcpListen, index, C.EPOLLIN);
-      if (arc < 0) throw new Error(`-t: cannot watch port ${port}: ${errnoName(arc)}`);
+      const listener: Listener = { index: -1, fd, addr, port };
+      listener.index = this.table.add(fd, () => this.acceptAll(listener));
+      if (listener.index < 0) {
+        native.close(fd);
+        throw new Error(`-t: cannot watch port ${port}: ${errnoName(listener.index)}`);
+      }
+      this.listeners.push(listener);
     }
     this.log.debug(`TCP forwarding: listening on ${this.listeners.length} port(s)`);
   }
@@ -83,9 +114,7 @@ export class TcpForwarder {
     return this.listeners.map((l) => l.port);
   }
 
-  private acceptAll(index: number): void {
-    const l = this.listeners[index];
-    if (!l) return;
+  private acceptAll(l: Listener): void {
     for (let k = 0; k < 64; k++) {
       const fd = native.accept(l.fd, this.addrOut, this.info);
       if (fd < 0) {
@@ -140,7 +169,7 @@ export class TcpForwarder {
   /** Stop listening. */
   close(): void {
     for (const l of this.listeners) {
-      this.loop.del(l.fd);
+      this.table.remove(l.fd, l.index);
       native.close(l.fd);
     }
     this.listeners.length = 0;

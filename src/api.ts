@@ -1,0 +1,290 @@
+/**
+ * The Node API: `createPasta()` gives a Node program its own connected
+ * network namespace, with no privileges.
+ *
+ * Theory of operation: options are typed and validated field by field (a
+ * wrong one throws a {@link PastaOptionError} naming the field), then turned
+ * into the same command-line options the `pasta` command takes and checked by
+ * the same parser and configuration code, so the API and the command cannot
+ * disagree. The namespace is held by a small child process that does nothing
+ * else; the engine runs on this process's event loop (one epoll fd of its
+ * own per instance, no global state, so several instances can run side by
+ * side). `spawn()` runs programs inside with nsenter(1). `close()` stops
+ * translating, ends the holder and releases every fd.
+ */
+import { EventEmitter } from 'node:events';
+import { spawn as spawnChild, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import fs from 'node:fs';
+import type { EngineStats } from './engine.js';
+import type { Config } from './conf.js';
+
+/** A bad option: `field` names it (for example "mtu", "ports.tcp[1]"). */
+export class PastaOptionError extends TypeError {
+  override name = 'PastaOptionError';
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}
+
+export interface PastaOptions {
+  /** Configure the namespace's link, addresses and routes from the host's (default true). */
+  configNet?: boolean;
+  /** MTU of the namespace interface (default 65520). */
+  mtu?: number;
+  /** Set false to disable IPv4 or IPv6 (default: both, where the host has them). */
+  ipv4?: boolean;
+  ipv6?: boolean;
+  /** Addresses for the namespace (at most one per IP version; default: the host's). */
+  addresses?: string[];
+  /** IPv4 netmask, dot-decimal or bits. */
+  netmask?: string;
+  /** Gateways (at most one per IP version; default: the host's). */
+  gateways?: string[];
+  /** Host interface to copy addresses and routes from. */
+  interface?: string;
+  /** Name of the interface in the namespace (default: like the host's). */
+  nsIfname?: string;
+  /** The gateway address stands for the host's loopback (default true). */
+  mapGateway?: boolean;
+  /** Addresses that stand for the host's loopback (at most one per IP version). */
+  mapHostLoopback?: string[];
+  /** Addresses that stand for the host's own address (at most one per IP version). */
+  mapGuestAddr?: string[];
+  /** DNS resolvers (default: /etc/resolv.conf's). */
+  dns?: string[];
+  /** Addresses in the namespace that forward DNS to the host's resolver. */
+  dnsForward?: string[];
+  /** Where forwarded DNS goes instead of the first resolver. */
+  dnsHost?: string;
+  /** DNS search domains. */
+  search?: string[];
+  /** Port forwarding from the host into the namespace, in pasta(1)'s spec syntax (e.g. "8080:80"). */
+  ports?: { tcp?: string[] };
+  /** Switch protocols off (default: all on). */
+  protocols?: { tcp?: boolean; udp?: boolean; icmp?: boolean };
+  /** Logging (default: warnings and errors to standard error). */
+  log?: { level?: 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; file?: string };
+}
+
+/** Live statistics of one instance. */
+export type PastaStats = EngineStats;
+
+const KNOWN = new Set([
+  'configNet', 'mtu', 'ipv4', 'ipv6', 'addresses', 'netmask', 'gateways', 'interface', 'nsIfname', 'mapGateway',
+  'mapHostLoopback', 'mapGuestAddr', 'dns', 'dnsForward', 'dnsHost', 'search', 'ports', 'protocols', 'log',
+]);
+
+/** Which API field each command-line option comes from, to name it in errors. */
+const FIELD_OF: Record<string, string> = {
+  mtu: 'mtu', 'ipv4-only': 'ipv6', 'ipv6-only': 'ipv4', address: 'addresses', netmask: 'netmask', gateway: 'gateways',
+  interface: 'interface', 'ns-ifname': 'nsIfname', 'map-host-loopback': 'mapHostLoopback', 'map-guest-addr': 'mapGuestAddr',
+  dns: 'dns', 'dns-forward': 'dnsForward', 'dns-host': 'dnsHost', search: 'search', t: 'ports.tcp', 'tcp-ports': 'ports.tcp',
+  'log-file': 'log.file',
+};
+
+function checkStrings(field: string, v: unknown): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw new PastaOptionError(field, 'must be an array of strings');
+  v.forEach((s, i) => {
+    if (typeof s !== 'string' || s.length === 0) throw new PastaOptionError(`${field}[${i}]`, 'must be a non-empty string');
+  });
+  return v as string[];
+}
+
+function checkString(field: string, v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v.length === 0) throw new PastaOptionError(field, 'must be a non-empty string');
+  return v;
+}
+
+function checkBool(field: string, v: unknown): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') throw new PastaOptionError(field, 'must be a boolean');
+  return v;
+}
+
+/** Options -> pasta command-line arguments (each value checked for its type). */
+export function optionsToArgs(options: PastaOptions): string[] {
+  if (options === null || typeof options !== 'object') throw new PastaOptionError('options', 'must be an object');
+  for (const key of Object.keys(options)) if (!KNOWN.has(key)) throw new PastaOptionError(key, 'unknown option');
+  const args: string[] = [];
+  if (checkBool('configNet', options.configNet) !== false) args.push('--config-net');
+  if (options.mtu !== undefined) {
+    if (!Number.isInteger(options.mtu)) throw new PastaOptionError('mtu', 'must be an integer');
+    args.push('--mtu', String(options.mtu));
+  }
+  const v4 = checkBool('ipv4', options.ipv4);
+  const v6 = checkBool('ipv6', options.ipv6);
+  if (v4 === false && v6 === false) throw new PastaOptionError('ipv4', 'ipv4 and ipv6 cannot both be false');
+  if (v6 === false) args.push('--ipv4-only');
+  if (v4 === false) args.push('--ipv6-only');
+  for (const a of checkStrings('addresses', options.addresses)) args.push('--address', a);
+  const netmask = checkString('netmask', options.netmask);
+  if (netmask) args.push('--netmask', netmask);
+  for (const g of checkStrings('gateways', options.gateways)) args.push('--gateway', g);
+  const iface = checkString('interface', options.interface);
+  if (iface) args.push('--interface', iface);
+  const nsIfname = checkString('nsIfname', options.nsIfname);
+  if (nsIfname) args.push('--ns-ifname', nsIfname);
+  if (checkBool('mapGateway', options.mapGateway) === false) args.push('--no-map-gw');
+  for (const a of checkStrings('mapHostLoopback', options.mapHostLoopback)) args.push('--map-host-loopback', a);
+  for (const a of checkStrings('mapGuestAddr', options.mapGuestAddr)) args.push('--map-guest-addr', a);
+  for (const a of checkStrings('dns', options.dns)) args.push('--dns', a);
+  for (const a of checkStrings('dnsForward', options.dnsForward)) args.push('--dns-forward', a);
+  const dnsHost = checkString('dnsHost', options.dnsHost);
+  if (dnsHost) args.push('--dns-host', dnsHost);
+  const search = checkStrings('search', options.search);
+  if (options.search !== undefined) args.push('--search', search.length ? search.join(' ') : 'none');
+  if (options.ports !== undefined) {
+    if (options.ports === null || typeof options.ports !== 'object') throw new PastaOptionError('ports', 'must be an object');
+    for (const key of Object.keys(options.ports)) if (key !== 'tcp') throw new PastaOptionError(`ports.${key}`, 'not supported by this version (only tcp)');
+    for (const spec of checkStrings('ports.tcp', options.ports.tcp)) args.push('--tcp-ports', spec);
+  }
+  if (options.protocols !== undefined) {
+    const p = options.protocols;
+    if (p === null || typeof p !== 'object') throw new PastaOptionError('protocols', 'must be an object');
+    for (const key of Object.keys(p)) if (!['tcp', 'udp', 'icmp'].includes(key)) throw new PastaOptionError(`protocols.${key}`, 'unknown protocol');
+    if (checkBool('protocols.tcp', p.tcp) === false) args.push('--no-tcp');
+    if (checkBool('protocols.udp', p.udp) === false) args.push('--no-udp');
+    if (checkBool('protocols.icmp', p.icmp) === false) args.push('--no-icmp');
+  }
+  if (options.log !== undefined) {
+    const l = options.log;
+    if (l === null || typeof l !== 'object') throw new PastaOptionError('log', 'must be an object');
+    const file = checkString('log.file', l.file);
+    if (file) args.push('--log-file', file);
+  }
+  return args;
+}
+
+/** A running pasta instance: a connected network namespace and its translator. */
+export class Pasta extends EventEmitter {
+  /** PID of the process holding the namespace. */
+  readonly pid: number;
+  /** The namespace's network namespace file, e.g. for `nsenter --net=`. */
+  readonly netnsPath: string;
+  /** The configuration in effect. */
+  readonly config: Config;
+  private closed = false;
+  private readonly rootless: boolean;
+
+  /** @internal Use {@link createPasta}. */
+  constructor(
+    private readonly run: import('./pasta.js').PastaRun,
+    private readonly forwarders: typeof import('./fwd/fwd.js'),
+    private readonly spec: typeof import('./fwd/spec.js'),
+  ) {
+    super();
+    this.pid = run.pid;
+    this.netnsPath = run.netnsPath;
+    this.config = run.config;
+    this.rootless = (process.getuid?.() ?? 0) !== 0;
+    void run.exited.then((status) => {
+      if (!this.closed) {
+        this.closed = true;
+        this.emit('error', new Error(`the namespace holder exited (status ${status})`));
+        this.emit('close');
+      }
+    });
+  }
+
+  /**
+   * Run a program inside the namespace (with nsenter(1), which util-linux
+   * provides on every Linux distribution). Same arguments and result as
+   * child_process.spawn().
+   */
+  spawn(command: string, args: readonly string[] = [], options: SpawnOptions = {}): ChildProcess {
+    if (this.closed) throw new Error('pasta instance is closed');
+    const enter = ['-t', String(this.pid), ...(this.rootless ? ['-U', '--preserve-credentials'] : []), '-n', '--', command, ...args];
+    return spawnChild('nsenter', enter, options);
+  }
+
+  private readonly extra = new Map<string, { close(): void }>();
+
+  /** Port forwarding changed at run time: `add("8080:80")`, `remove("8080:80")`, `list()`. */
+  readonly forward = {
+    add: (spec: string): void => {
+      if (this.closed) throw new Error('pasta instance is closed');
+      if (typeof spec !== 'string' || !spec) throw new PastaOptionError('spec', 'must be a non-empty string');
+      if (this.extra.has(spec)) throw new PastaOptionError('spec', `'${spec}' is already forwarded`);
+      const parsed = this.spec.parsePortSpecs('-t', [spec], 'pasta');
+      if (parsed.mode !== 'ports') throw new PastaOptionError('spec', `only port lists can be added at run time, not '${spec}'`);
+      const engine = this.run.engine;
+      const f = new this.forwarders.TcpForwarder(engine.listeners, engine.log, this.config, engine.tcp, parsed, () => performance.now());
+      try {
+        f.start();
+      } catch (err) {
+        f.close();
+        throw err;
+      }
+      this.extra.set(spec, f);
+    },
+    remove: (spec: string): void => {
+      const f = this.extra.get(spec);
+      if (!f) throw new PastaOptionError('spec', `'${spec}' was not added with forward.add()`);
+      f.close();
+      this.extra.delete(spec);
+    },
+    list: (): string[] => [...this.extra.keys()],
+  };
+
+  /** Frames, bytes and flows by protocol, since the start. */
+  stats(): PastaStats {
+    return this.run.engine.stats();
+  }
+
+  /** Stop translating, end the namespace holder, release everything. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const f of this.extra.values()) f.close();
+    this.extra.clear();
+    this.run.kill(9);
+    this.run.shutdown(0);
+    await this.run.exited;
+    this.emit('close');
+  }
+}
+
+/**
+ * Create a new user and network namespace (or, as root, a network
+ * namespace) connected to the host's network, and start translating.
+ *
+ * @throws PastaOptionError for an invalid option (its `field` names it)
+ * @throws Error when the namespace cannot be set up (with the reason)
+ */
+export async function createPasta(options: PastaOptions = {}): Promise<Pasta> {
+  const args = optionsToArgs(options);
+  const [{ parseArgs, UsageError }, conf, { createLogger }, pasta, fwd, spec] = await Promise.all([
+    import('./options.js'),
+    import('./conf.js'),
+    import('./log.js'),
+    import('./pasta.js'),
+    import('./fwd/fwd.js'),
+    import('./fwd/spec.js'),
+  ]);
+  let config: Config;
+  try {
+    let resolv = '';
+    try {
+      resolv = fs.readFileSync('/etc/resolv.conf', 'utf8');
+    } catch {
+      // No resolv.conf: no resolvers.
+    }
+    config = conf.buildConfig(parseArgs(args, 'pasta'), pasta.readHostNet(), 'pasta', resolv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      const m = /--?([a-z0-9-]+)/.exec(err.message);
+      throw new PastaOptionError((m && FIELD_OF[m[1]]) || 'options', err.message);
+    }
+    throw err;
+  }
+  const level = options.log?.level ?? 'warn';
+  const log = createLogger({ name: 'pasta', level, file: config.logFile, fileSize: config.logSize });
+  // No command: the namespace's first process just holds it.
+  const run = new pasta.PastaRun(config, log, { argv: [], env: [], cwd: '' });
+  return new Pasta(run, fwd, spec);
+}

@@ -1,0 +1,69 @@
+// Runs inside the test topology's host namespace (started by api.test.ts): exercises the
+// Node API against real traffic and prints one JSON line of results.
+import fs from 'node:fs';
+import net from 'node:net';
+import { createPasta, PastaOptionError } from '../../dist/index.js';
+
+const [serverV4, remotePort] = process.argv.slice(2);
+const out = {};
+const fdCount = () => fs.readdirSync('/proc/self/fd').length;
+
+function run(child) {
+  return new Promise((resolve) => {
+    let stdout = '';
+    child.stdout?.on('data', (d) => (stdout += d));
+    child.on('exit', (code) => resolve({ code, stdout }));
+  });
+}
+
+function listening(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('connect', () => { s.destroy(); resolve(true); });
+    s.on('error', () => resolve(false));
+  });
+}
+
+// Errors name the field.
+for (const [opts, name] of [[{ mtu: 10 }, 'mtu'], [{ mtu: 'x' }, 'mtu'], [{ ports: { tcp: ['80-22'] } }, 'ports.tcp'], [{ bogus: 1 }, 'bogus'], [{ dnsForward: [1] }, 'dnsForward[0]']]) {
+  try {
+    await createPasta(opts);
+    out[`error_${name}`] = 'no error';
+  } catch (err) {
+    out[`error_${name}`] = err instanceof PastaOptionError ? err.field : `${err.name}: ${err.message}`;
+  }
+}
+
+const before = fdCount();
+const p = await createPasta({ ports: { tcp: ['8080:80'] } });
+out.netnsPath = p.netnsPath.startsWith('/proc/');
+const r = await run(p.spawn('curl', ['-sS', '--max-time', '5', `http://${serverV4}:${remotePort}/`], { stdio: ['ignore', 'pipe', 'inherit'] }));
+out.curl = r.stdout;
+const s = p.stats();
+out.tcpOpened = s.tcp.opened;
+out.bytesToTap = s.tcp.bytesToTap;
+out.framesFromTap = s.framesFromTap > 0;
+out.listening8080 = await listening(8080);
+p.forward.add('9090:90');
+out.list = p.forward.list();
+out.listening9090 = await listening(9090);
+p.forward.remove('9090:90');
+out.listening9090After = await listening(9090);
+
+// A second instance at once, with its own traffic.
+const q = await createPasta({ protocols: { udp: false } });
+const r2 = await run(q.spawn('curl', ['-sS', '--max-time', '5', `http://${serverV4}:${remotePort}/`], { stdio: ['ignore', 'pipe', 'inherit'] }));
+out.curl2 = r2.stdout;
+out.twoDistinct = p.netnsPath !== q.netnsPath;
+await q.close();
+await p.close();
+out.listening8080After = await listening(8080);
+
+// Cycles leak nothing.
+for (let i = 0; i < 5; i++) {
+  const c = await createPasta({});
+  await c.close();
+}
+out.fdLeak = fdCount() - before;
+console.log(JSON.stringify(out));
+process.exit(0);

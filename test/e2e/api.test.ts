@@ -1,0 +1,50 @@
+// The Node API (createPasta) against real traffic: the script runs inside the
+// topology's host namespace, so the namespaces it creates reach only the private
+// "remote" network.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTopology, ADDRESSES as A, type Topology } from './topology.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+let topo: Topology;
+
+beforeAll(async () => {
+  topo = await createTopology();
+});
+
+afterAll(async () => {
+  await topo?.close();
+});
+
+describe('createPasta()', () => {
+  it('connects a namespace, spawns in it, forwards ports at run time, counts traffic, and closes without leaks', async () => {
+    const http = await topo.startRemoteServer('http', ['--port', '80']);
+    try {
+      const r = await topo.execHost([process.execPath, path.join(here, 'api-script.mjs'), A.serverV4, '80'], { timeoutMs: 60_000 });
+      expect(r.stderr.toString()).toBe('');
+      const out = JSON.parse(r.stdout.toString().trim().split('\n').pop()!);
+      expect(out).toMatchObject({
+        error_mtu: 'mtu',
+        error_bogus: 'bogus',
+        'error_ports.tcp': 'ports.tcp',
+        'error_dnsForward[0]': 'dnsForward[0]',
+        netnsPath: true,
+        curl: 'hello from remote\n',
+        framesFromTap: true,
+        listening8080: true,
+        list: ['9090:90'],
+        listening9090: true,
+        listening9090After: false,
+        curl2: 'hello from remote\n',
+        twoDistinct: true,
+        listening8080After: false,
+        fdLeak: 0,
+      });
+      expect(out.tcpOpened).toBeGreaterThanOrEqual(1);
+      expect(out.bytesToTap).toBeGreaterThan(0);
+    } finally {
+      await http.stop();
+    }
+  });
+});
