@@ -2,6 +2,8 @@
 // topology's host namespace, so the namespaces it creates reach only the private
 // "remote" network.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTopology, ADDRESSES as A, type Topology } from './topology.js';
@@ -45,6 +47,28 @@ describe('createPasta()', () => {
       expect(out.bytesToTap).toBeGreaterThan(0);
     } finally {
       await http.stop();
+    }
+  });
+});
+
+describe('the README example', () => {
+  it('runs as written', async () => {
+    const readme = fs.readFileSync(path.join(here, '..', '..', 'README.md'), 'utf8');
+    const m = /```js\n(\/\/ README example[^\n]*\n[\s\S]*?)```/.exec(readme);
+    expect(m).not.toBeNull();
+    const dist = path.join(here, '..', '..', 'dist', 'index.js');
+    const code = m![1].replace("from 'node-passt'", `from ${JSON.stringify(dist)}`);
+    const file = path.join(os.tmpdir(), `readme-example-${process.pid}.mjs`);
+    fs.writeFileSync(file, code);
+    const http = await topo.startRemoteServer('http', ['--port', '80']);
+    try {
+      const r = await topo.execHost([process.execPath, file], { timeoutMs: 30_000 });
+      expect(r.stderr.toString()).toBe('');
+      expect(r.stdout.toString()).toMatch(/^hello from remote\nTCP connections: 1, bytes to the namespace: \d+\n$/);
+      expect(r.code).toBe(0);
+    } finally {
+      await http.stop();
+      fs.rmSync(file, { force: true });
     }
   });
 });
