@@ -72,6 +72,9 @@ export interface PastaOptions {
 /** Live statistics of one instance. */
 export type PastaStats = EngineStats;
 
+/** The `flow` event: a new TCP connection, UDP flow or ping flow. */
+export type { FlowEvent } from './flow.js';
+
 const KNOWN = new Set([
   'configNet', 'mtu', 'ipv4', 'ipv6', 'addresses', 'netmask', 'gateways', 'interface', 'nsIfname', 'mapGateway',
   'mapHostLoopback', 'mapGuestAddr', 'dns', 'dnsForward', 'dnsHost', 'search', 'ports', 'protocols', 'log',
@@ -160,7 +163,11 @@ export function optionsToArgs(options: PastaOptions): string[] {
   return args;
 }
 
-/** A running pasta instance: a connected network namespace and its translator. */
+/**
+ * A running pasta instance: a connected network namespace and its translator.
+ * Events: `flow` (a {@link FlowEvent} for every new connection or flow),
+ * `error` (the namespace holder went away unexpectedly), `close`.
+ */
 export class Pasta extends EventEmitter {
   /** PID of the process holding the namespace. */
   readonly pid: number;
@@ -284,7 +291,10 @@ export async function createPasta(options: PastaOptions = {}): Promise<Pasta> {
   }
   const level = options.log?.level ?? 'warn';
   const log = createLogger({ name: 'pasta', level, file: config.logFile, fileSize: config.logSize });
-  // No command: the namespace's first process just holds it.
-  const run = new pasta.PastaRun(config, log, { argv: [], env: [], cwd: '' });
-  return new Pasta(run, fwd, spec);
+  // No command: the namespace's first process just holds it. Flow events reach the
+  // handle once it exists (none can happen before: nothing runs in the namespace yet).
+  let handle: Pasta | undefined;
+  const run = new pasta.PastaRun(config, log, { argv: [], env: [], cwd: '' }, { onFlow: (e) => handle?.emit('flow', e) });
+  handle = new Pasta(run, fwd, spec);
+  return handle;
 }

@@ -25,7 +25,7 @@ import { UdpHandler } from './udp/udp.js';
 import { Reassembler, type Reassembled } from './l2/reasm.js';
 import { TcpForwarder, ListenTable } from './fwd/fwd.js';
 import type { Config } from './conf.js';
-import { PROTO_TCP, PROTO_UDP, type FlowContext, type HostTarget } from './flow.js';
+import { PROTO_TCP, PROTO_UDP, type FlowContext, type FlowEvent, type HostTarget } from './flow.js';
 import type { Logger } from './log.js';
 import { addressEqual, isLinkLocal6 } from './inet.js';
 
@@ -56,6 +56,8 @@ export interface EngineOptions {
   onTapGone?: (reason: string) => void;
   /** Called when the engine cannot go on (a handler keeps failing); it has stopped. */
   onFatal?: (err: unknown) => void;
+  /** Told about every new flow. */
+  onFlow?: (event: FlowEvent) => void;
 }
 
 export class Engine {
@@ -107,6 +109,7 @@ export class Engine {
       ourMac: this.link.ourMac,
       guestMac: () => this.link.guestMac,
       natFromTap: (family, proto, dst, port) => this.natFromTap(family, proto, dst, port),
+      onFlow: opts.onFlow,
     };
     this.tcp = new TcpHandler(ctx);
     this.icmp = opts.config.icmp ? new IcmpHandler(ctx) : null;

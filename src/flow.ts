@@ -26,7 +26,20 @@ export interface HostTarget {
   scopeId: number;
 }
 
+/** A new flow, as reported to `FlowContext.onFlow` (the API's `flow` event). */
+export interface FlowEvent {
+  protocol: 'tcp' | 'udp' | 'icmp';
+  /** 'out': opened by the guest; 'in': from the host through a forwarded port. */
+  direction: 'out' | 'in';
+  family: 4 | 6;
+  /** The guest's side and the remote side as the guest sees them, as text. */
+  guest: { address: string; port: number };
+  remote: { address: string; port: number };
+}
+
 export interface FlowContext {
+  /** Told about every new flow (optional; costs nothing when absent). */
+  onFlow?: (event: FlowEvent) => void;
   loop: Loop;
   /** Frames to the guest. With `out.checksumOffload`, layer-4 checksums may be left partial (see TapOut.commit). */
   out: TapOut;

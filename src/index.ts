@@ -10,7 +10,7 @@
 import { VERSION } from './version.js';
 
 export { createPasta, Pasta, PastaOptionError, optionsToArgs } from './api.js';
-export type { PastaOptions, PastaStats } from './api.js';
+export type { PastaOptions, PastaStats, FlowEvent } from './api.js';
 
 /** The version of this package, as in its package.json. */
 export const version: string = VERSION;

@@ -30,6 +30,7 @@ import { FdKind } from './loop.js';
 import type { Config, HostNet } from './conf.js';
 import type { Logger } from './log.js';
 import { formatIP } from './inet.js';
+import type { FlowEvent } from './flow.js';
 
 /** Read the host's links, addresses and routes over rtnetlink (in our own namespace). */
 export function readHostNet(): HostNet {
@@ -91,7 +92,7 @@ interface Inside {
  * the engine. On failure everything made here is released and the error
  * (with context) is thrown.
  */
-function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Logger, onFatal: () => void): Inside {
+function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Logger, onFatal: () => void, onFlow?: (e: FlowEvent) => void): Inside {
   let helper: { pid: number; ctlFd: number } | undefined;
   let tapFd = -1;
   try {
@@ -107,7 +108,7 @@ function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Log
     } finally {
       native.close(nlFd);
     }
-    const engine = new Engine({ config, tapFd, vnetHdrLen: info[1], log, onTapGone: (why) => log.error(`tap device gone: ${why}`), onFatal });
+    const engine = new Engine({ config, tapFd, vnetHdrLen: info[1], log, onTapGone: (why) => log.error(`tap device gone: ${why}`), onFatal, onFlow });
     return { helper, tapFd, engine };
   } catch (err) {
     if (tapFd >= 0) native.close(tapFd);
@@ -136,6 +137,7 @@ export class PastaRun {
     readonly config: Config,
     private readonly log: Logger,
     spawn: SpawnSpec,
+    hooks: { onFlow?: (e: FlowEvent) => void } = {},
   ) {
     this.exited = new Promise((resolve) => (this.exitResolve = resolve));
     const uid = process.getuid?.() ?? 0;
@@ -148,7 +150,7 @@ export class PastaRun {
     this.netnsPath = `/proc/${ns.pid}/ns/net`;
     let inside: Inside | undefined;
     try {
-      inside = setUpInside(ns.usernsFd, ns.netnsFd, config, log, () => this.fatal());
+      inside = setUpInside(ns.usernsFd, ns.netnsFd, config, log, () => this.fatal(), hooks.onFlow);
       inside.engine.loop.on(FdKind.Child, () => this.childEvent());
       const rc = inside.engine.loop.add(this.pidfd, FdKind.Child, 0, C.EPOLLIN);
       if (rc < 0) throw new Error(`cannot watch the command's pidfd: ${errnoName(rc)}`);

@@ -249,6 +249,13 @@ export class IcmpHandler {
     this.live++;
     this.stats.flows = this.live;
     this.stats.opened++;
+    this.ctx.onFlow?.({
+      protocol: 'icmp',
+      direction: 'out',
+      family: flow.family,
+      guest: { address: formatIP(flow.guestAddr), port: id },
+      remote: { address: formatIP(flow.remoteAddr), port: 0 },
+    });
     if (flow.hostId !== id && id !== 0) this.ctx.log.debug(`ICMP ${this.describe(flow)}: echo id ${id} is taken on the host, using ${flow.hostId}`);
     if (this.traceOn) this.trace(flow, `new flow, host target ${formatIP(flow.targetAddr)}`);
     return flow;

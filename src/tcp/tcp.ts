@@ -612,6 +612,7 @@ export class TcpHandler {
     this.byKey.set(key, conn);
     this.buildHeader(conn);
     this.stats.opened++;
+    this.reportFlow(conn, 'in');
     conn.peekOffset = native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_PEEK_OFF, 0) === 0;
     this.setEvents(conn, Ev.SockAccepted, 0);
     this.sendFlags(conn, SYN);
@@ -724,6 +725,7 @@ export class TcpHandler {
     }
     conn.fd = fd;
     this.stats.opened++;
+    this.reportFlow(conn, 'out');
     native.setsockoptInt(fd, C.IPPROTO_TCP, C.TCP_MAXSEG, conn.mss);
     conn.peekOffset = native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_PEEK_OFF, 0) === 0;
     const rc = native.connect(fd, target.addr, target.port, target.scopeId);
@@ -1074,6 +1076,17 @@ export class TcpHandler {
   }
 
   // ---------------------------------------------------------------------
+
+  private reportFlow(conn: TcpConn, direction: 'in' | 'out'): void {
+    if (!this.ctx.onFlow) return;
+    this.ctx.onFlow({
+      protocol: 'tcp',
+      direction,
+      family: conn.family,
+      guest: { address: formatIP(conn.guestAddr), port: conn.guestPort },
+      remote: { address: formatIP(conn.remoteAddr), port: conn.remotePort },
+    });
+  }
 
   private drop(reason: string): void {
     this.stats.dropped++;

@@ -417,6 +417,13 @@ export class UdpHandler {
     }
     this.stats.opened++;
     this.stats.flows++;
+    this.ctx.onFlow?.({
+      protocol: 'udp',
+      direction: 'out',
+      family,
+      guest: { address: formatIP(flow.guestAddr), port: guestPort },
+      remote: { address: formatIP(flow.remoteAddr), port: remotePort },
+    });
     if (this.traceOn) this.trace(flow, `new flow to ${formatIP(target.addr)} port ${target.port}${sameSourcePort ? ', same source port' : ''}`);
     return flow;
   }

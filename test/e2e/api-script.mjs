@@ -36,9 +36,12 @@ for (const [opts, name] of [[{ mtu: 10 }, 'mtu'], [{ mtu: 'x' }, 'mtu'], [{ port
 
 const before = fdCount();
 const p = await createPasta({ ports: { tcp: ['8080:80'] } });
+const flows = [];
+p.on('flow', (e) => flows.push(e));
 out.netnsPath = p.netnsPath.startsWith('/proc/');
 const r = await run(p.spawn('curl', ['-sS', '--max-time', '5', `http://${serverV4}:${remotePort}/`], { stdio: ['ignore', 'pipe', 'inherit'] }));
 out.curl = r.stdout;
+out.flow = flows.find((f) => f.protocol === 'tcp');
 const s = p.stats();
 out.tcpOpened = s.tcp.opened;
 out.bytesToTap = s.tcp.bytesToTap;

@@ -44,6 +44,7 @@ describe('createPasta()', () => {
         fdLeak: 0,
       });
       expect(out.tcpOpened).toBeGreaterThanOrEqual(1);
+      expect(out.flow).toMatchObject({ protocol: 'tcp', direction: 'out', family: 4, guest: { address: A.hostV4 }, remote: { address: A.serverV4, port: 80 } });
       expect(out.bytesToTap).toBeGreaterThan(0);
     } finally {
       await http.stop();
