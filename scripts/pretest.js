@@ -29,7 +29,7 @@ process.chdir(root);
  */
 const PACKAGES = {
   namespaces: ['iproute2', 'util-linux', 'procps'], // ip; unshare, nsenter, setpriv, lsns; ps
-  traffic: ['iperf3', 'socat', 'curl', 'dnsutils', 'iputils-ping', 'jq'],
+  traffic: ['iperf3', 'socat', 'curl', 'dnsutils', 'iputils-ping', 'jq', 'busybox', 'tcpdump'], // busybox: udhcpc
   references: ['passt', 'slirp4netns'], // pasta(1)/passt(1) and slirp4netns(1) for comparisons
   build: ['build-essential', 'python3'], // node-gyp
 };

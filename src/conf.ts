@@ -88,6 +88,16 @@ export interface Config {
   mapGuestAddr6: Uint8Array | null;
   /** Host TCP ports forwarded into the namespace (-t), or null for none. */
   tcpForward: PortForwardSpec | null;
+  /** Address-configuration services: on unless --no-dhcp, --no-dhcpv6, --no-ndp, --no-ra. */
+  dhcp: boolean;
+  dhcpv6: boolean;
+  ndp: boolean;
+  ra: boolean;
+  /** Whether DHCP/DHCPv6/RA carry resolvers and search domains (passt: yes unless --no-dhcp-*; pasta: only with --dhcp-*). */
+  dhcpDns: boolean;
+  dhcpSearch: boolean;
+  /** The MTU was given with -m (only then is it sent in DHCP and router advertisements). */
+  mtuGiven: boolean;
   /** Problems that do not stop pasta, to log once logging is set up. */
   warnings: string[];
   /** The command to run (pasta with no PID/netns), or [] for the default shell. */
@@ -221,6 +231,12 @@ export function buildConfig(
   let tcp = true;
   let udp = true;
   let icmp = true;
+  let dhcp = true;
+  let dhcpv6 = true;
+  let ndp = true;
+  let ra = true;
+  let dhcpDns = mode === 'passt';
+  let dhcpSearch = mode === 'passt';
   const tcpPorts: string[] = [];
   let netns: string | null = null;
   let userns: string | null = null;
@@ -370,6 +386,14 @@ export function buildConfig(
         if (v !== 'none') throw new UsageError(`${flag}: only 'none' is supported by this version, not '${v}'`);
         break;
       }
+      case 'no-dhcp': dhcp = false; break;
+      case 'no-dhcpv6': dhcpv6 = false; break;
+      case 'no-ndp': ndp = false; break;
+      case 'no-ra': ra = false; break;
+      case 'dhcp-dns': dhcpDns = true; break;
+      case 'no-dhcp-dns': dhcpDns = false; break;
+      case 'dhcp-search': dhcpSearch = true; break;
+      case 'no-dhcp-search': dhcpSearch = false; break;
       case 'no-tcp': tcp = false; break;
       case 'no-udp': udp = false; break;
       case 'no-icmp': icmp = false; break;
@@ -496,6 +520,15 @@ export function buildConfig(
     mapGuestAddr4: mapped.guest4,
     mapGuestAddr6: mapped.guest6,
     tcpForward,
+    dhcp,
+    dhcpv6,
+    ndp,
+    // A namespace configured by pasta itself must not also autoconfigure from our
+    // advertisements (it would gain a second, SLAAC address).
+    ra: ra && !(mode === 'pasta' && configNet),
+    dhcpDns,
+    dhcpSearch,
+    mtuGiven: seen.has('mtu'),
     warnings,
     command: attachPid !== null ? [] : parsed.rest,
   };

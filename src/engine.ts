@@ -24,6 +24,9 @@ import { IcmpHandler } from './icmp/icmp.js';
 import { UdpHandler } from './udp/udp.js';
 import { Reassembler, type Reassembled } from './l2/reasm.js';
 import { TcpForwarder, ListenTable } from './fwd/fwd.js';
+import { dhcpTapHandler, type DhcpConfig } from './dhcp/dhcp.js';
+import { dhcpv6TapHandler, type Dhcpv6Config } from './dhcp/dhcpv6.js';
+import { raTapHandler, unsolicitedRouterAdvertisement, nextRouterAdvertisementDelay, type RaConfig } from './ndp/ra.js';
 import type { Config } from './conf.js';
 import { PROTO_TCP, PROTO_UDP, type FlowContext, type FlowEvent, type HostTarget } from './flow.js';
 import type { Logger } from './log.js';
@@ -68,6 +71,11 @@ export class Engine {
   readonly icmp: IcmpHandler | null;
   /** UDP, unless --no-udp. */
   readonly udp: UdpHandler | null;
+  private readonly dhcpCfg: DhcpConfig | null;
+  private readonly dhcpv6Cfg: Dhcpv6Config | null;
+  private readonly raCfg: RaConfig | null;
+  private raSent = 0;
+  private raAt = 0;
   /** Listening sockets of every forwarder, dispatched by index. */
   readonly listeners: ListenTable;
   /** Host TCP ports forwarded into the guest (-t), if any. */
@@ -115,6 +123,18 @@ export class Engine {
     this.icmp = opts.config.icmp ? new IcmpHandler(ctx) : null;
     this.udp = opts.config.udp ? new UdpHandler(ctx) : null;
     this.listeners = new ListenTable(this.loop);
+    const c = opts.config;
+    this.dhcpCfg = c.dhcp && c.ip4
+      ? { addr: c.ip4.addr, prefixLen: c.ip4.prefixLen, gateway: c.ip4.gateway, mtu: c.mtuGiven ? c.mtu : null, dns: c.dns, search: c.search, noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch }
+      : null;
+    this.dhcpv6Cfg = c.dhcpv6 && c.ip6 ? { addr: c.ip6.addr, dns: c.dns, search: c.search, noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch } : null;
+    this.raCfg = c.ndp && c.ra && c.ip6
+      ? { prefix: c.ip6.addr, prefixLen: 64, dhcpv6: c.dhcpv6, mtu: c.mtuGiven ? c.mtu : null, dns: c.dns, search: c.search, noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch }
+      : null;
+    if (this.raCfg) {
+      // Unsolicited router advertisements: the first few soon, then every few minutes (RFC 4861).
+      this.loop.onTick((now) => this.periodicRa(now));
+    }
     this.tcpForward = opts.config.tcpForward && opts.config.tcp ? new TcpForwarder(this.listeners, this.log, opts.config, this.tcp, opts.config.tcpForward, monotonicNow) : null;
     this.loop.on(FdKind.Tap, () => this.tapHandler());
     this.loop.onTick((now) => this.reasm.expire(now));
@@ -216,7 +236,15 @@ export class Engine {
           if (this.config.tcp) this.tcp.tapHandler(4, buf, ip, ip + ihl, total - ihl, now);
           else this.drop('TCP disabled', len);
         } else if (proto === 17) {
-          if (this.udp) this.udp.tapHandler(4, buf, ip, ip + ihl, total - ihl, now);
+          const l4 = ip + ihl;
+          if (this.dhcpCfg && total - ihl >= 8 && buf[l4 + 2] === 0 && buf[l4 + 3] === 67) {
+            const o = this.tapOut.reserve(1024);
+            const r = dhcpTapHandler(this.dhcpCfg, this.link, buf, off, len, this.tapOut.buf, o);
+            if (r > 0) this.tapOut.commit(o, r);
+            else if (this.traceOn) this.log.trace('DHCP from guest: not answered');
+            return;
+          }
+          if (this.udp) this.udp.tapHandler(4, buf, ip, l4, total - ihl, now);
           else this.drop('UDP disabled', len);
         } else if (proto === 1) {
           if (this.icmp) this.icmp.tapHandler(4, buf, ip, ip + ihl, total - ihl, now);
@@ -257,10 +285,19 @@ export class Engine {
           return;
         }
         if (nh === 58) {
-          const o = this.tapOut.reserve(128);
-          const r = ndpTapHandler(this.link, buf, off, len, this.tapOut.buf, o);
+          if (!this.config.ndp) return this.drop('NDP disabled', len);
+          const o = this.tapOut.reserve(1024);
+          let r = ndpTapHandler(this.link, buf, off, len, this.tapOut.buf, o);
+          if (r === 0 && this.raCfg) r = raTapHandler(this.raCfg, this.link, buf, off, len, this.tapOut.buf, o);
           if (r > 0) this.tapOut.commit(o, r);
           else if (this.traceOn) this.log.trace('ICMPv6 from guest: not answered');
+          return;
+        }
+        if (nh === 17 && this.dhcpv6Cfg && end - l4 >= 8 && buf[l4 + 2] === 0x02 && buf[l4 + 3] === 0x23) {
+          const o = this.tapOut.reserve(1024);
+          const r = dhcpv6TapHandler(this.dhcpv6Cfg, this.link, buf, off, len, this.tapOut.buf, o);
+          if (r > 0) this.tapOut.commit(o, r);
+          else if (this.traceOn) this.log.trace('DHCPv6 from guest: not answered');
           return;
         }
         if (this.config.ip6 === null) return this.drop('IPv6 disabled', len);
@@ -278,6 +315,18 @@ export class Engine {
       default:
         return this.drop(`ethertype 0x${ethertype.toString(16)}`, len);
     }
+  }
+
+  /** Send an unsolicited router advertisement when it is due. */
+  private periodicRa(now: number): void {
+    if (!this.raCfg || now < this.raAt) return;
+    if (this.raSent > 0) {
+      const o = this.tapOut.reserve(1024);
+      const r = unsolicitedRouterAdvertisement(this.raCfg, this.link, this.tapOut.buf, o);
+      if (r > 0) this.tapOut.commit(o, r);
+    }
+    this.raAt = now + 1000 * nextRouterAdvertisementDelay(this.raSent, Math.random);
+    this.raSent++;
   }
 
   /** A datagram put back together from fragments: to its protocol handler. */

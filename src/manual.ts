@@ -128,8 +128,7 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
   search: [
     'Use the space-separated domains of *LIST* as the DNS search list instead of the `search` or `domain` line of `/etc/resolv.conf`; ' +
       '`--search none` gives an empty list. ' +
-      'The list is for the address-configuration services (DHCP, DHCPv6, router advertisements), which pasta does not run in its default configuration: ' +
-      'this version keeps the list but hands it to no one yet.',
+      'The list is for the address-configuration services (DHCP, DHCPv6, router advertisements), which send it only with `--dhcp-search`.',
   ],
   'tcp-ports': [
     'Forward TCP ports of the host into the namespace. *SPEC* is `none`, or a comma-separated list of ports (`22`), ranges (`1000-2000`) ' +
@@ -170,6 +169,23 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
   ],
   'netns-only': ['When attaching to a *PID*, join only its network namespace, not its user namespace.'],
   'no-netns-quit': ['Keep running when the `--netns` file is deleted.'],
+  'no-dhcp-dns': ['Do not send DNS resolvers with DHCP (option 6), DHCPv6 (option 23) and router advertisements (RDNSS).'],
+  'dhcp-dns': [
+    'Send the DNS resolvers (from `-D` or `/etc/resolv.conf`) with DHCP (option 6), DHCPv6 (option 23) and router advertisements (RDNSS). ' +
+      'By default pasta does not: a namespace usually shares the host\'s `/etc/resolv.conf`.',
+  ],
+  'no-dhcp-search': ['Do not send the DNS search list with DHCP (option 119), DHCPv6 (option 24) and router advertisements (DNSSL).'],
+  'dhcp-search': ['Send the DNS search list with DHCP (option 119), DHCPv6 (option 24) and router advertisements (DNSSL). By default pasta does not.'],
+  'no-dhcp': [
+    'Do not answer DHCP requests. By default a DHCP client in the namespace (for example `busybox udhcpc`, when pasta runs without `--config-net`) ' +
+      "gets the host's address, prefix length and gateway, the MTU when `-m` was given, and resolvers and search domains as `--dhcp-dns` and `--dhcp-search` say.",
+  ],
+  'no-ndp': ['Do not answer neighbour and router solicitations: IPv6 cannot resolve the gateway, and no router advertisements are sent.'],
+  'no-dhcpv6': ["Do not answer DHCPv6 requests (by default a DHCPv6 client gets the host's IPv6 address)."],
+  'no-ra': [
+    'Send no router advertisements, solicited or periodic. By default the namespace can configure IPv6 by SLAAC from them (prefix, MTU when `-m` was given); ' +
+      'with `--config-net` none are sent, since pasta configures the namespace itself.',
+  ],
   'no-tcp': ['Do not translate TCP: TCP segments from the namespace are dropped without an answer.'],
   'no-udp': ['Do not translate UDP: UDP datagrams from the namespace are dropped without an answer.'],
   'no-icmp': ['Do not translate ICMP and ICMPv6 echo: echo requests (ping) from the namespace are dropped without an answer.'],
