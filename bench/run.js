@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Side-by-side TCP throughput of this project's pasta, Debian's pasta(1) and
-// slirp4netns(1): `npm run bench` (or `node bench/run.js [options]`).
+// Side-by-side TCP and UDP throughput and ping latency of this project's
+// pasta, Debian's pasta(1) and slirp4netns(1): `npm run bench` (or
+// `node bench/run.js [options]`).
 //
 // Theory of operation: everything happens inside the private test topology of
 // test/e2e/topology-core.js ("the host" namespace, whose only way out is a
@@ -19,16 +20,30 @@
 //   direct       iperf3 run in the host namespace itself: no translation, the
 //                ceiling of this machine and topology (a reference row)
 //
-// Each cell is the median of N runs (default 3 of 10 s; --quick: 1 of 3 s) of
-// the receiver's bits per second. MTU 65520 everywhere (pasta's default, and
-// slirp4netns' --mtu). The results are printed as a table and written to
-// bench/RESULTS.md (raw numbers in bench/out/results.json). A tool that is
-// missing or fails gets its reason in the table instead of a number. Every
-// child has a timeout, the whole run has one, and the topology's close()
-// removes every process and namespace the bench made.
+// Three sections, each a table (--only picks some; default all):
 //
-// Options: --quick, --runs N, --time SECONDS, --tools direct,ours,pasta,slirp4netns,
-//          --uid N (--gid N), --no-write (print only).
+//   tcp   one TCP stream; median of N runs (default 3 of 10 s; --quick: 1 of
+//         3 s) of the receiver's bits per second.
+//   udp   `iperf3 -u -b 0 -l 1400` and `-l 16000` (unlimited rate), both
+//         directions; median of N runs (default 3 of 4 s, --udp-time; --quick:
+//         1 of 2 s) of the receiver's rate, and median of the loss percentages.
+//   ping  `ping -c 20 -i 0.05 -q 203.0.113.10` from the namespace; median of
+//         N per-run average round-trip times (lower is better). Rootless tools
+//         get ICMP through ping sockets, so in a tool's own namespace the
+//         command first widens that namespace's ping_group_range (root in the
+//         tool's user namespace may).
+//
+// MTU 65520 everywhere (pasta's default, and slirp4netns' --mtu). The results
+// are printed as tables and written to bench/RESULTS.md (raw numbers in
+// bench/out/results.json). A section left out with --only is carried over
+// from the previous bench/out/results.json into RESULTS.md, marked with its
+// date. A tool that is missing or fails gets its reason in the table instead
+// of a number. Every child has a timeout, the whole run has one, and the
+// topology's close() removes every process and namespace the bench made.
+//
+// Options: --quick, --runs N, --time SECONDS, --udp-time SECONDS,
+//          --only tcp,udp,ping, --tools direct,ours,pasta,slirp4netns,
+//          --uid N (--gid N), --no-write (print only), --no-profile.
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -45,8 +60,21 @@ const MTU = ADDRESSES.mtu;
 
 // ---- options -----------------------------------------------------------------
 
+const SECTIONS = ['tcp', 'udp', 'ping'];
+
 function parseOptions(argv) {
-  const opts = { runs: 3, time: 10, tools: ['direct', 'ours', 'pasta', 'slirp4netns'], uid: 1000, gid: undefined, write: true, quick: false, profile: true };
+  const opts = {
+    runs: 3,
+    time: 10,
+    udpTime: undefined,
+    only: [...SECTIONS],
+    tools: ['direct', 'ours', 'pasta', 'slirp4netns'],
+    uid: 1000,
+    gid: undefined,
+    write: true,
+    quick: false,
+    profile: true,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -61,22 +89,36 @@ function parseOptions(argv) {
       opts.quick = true;
       opts.runs = 1;
       opts.time = 3;
+      opts.udpTime ??= 2;
     } else if (a === '--runs') opts.runs = Number(value());
     else if (a === '--time') opts.time = Number(value());
+    else if (a === '--udp-time') opts.udpTime = Number(value());
+    else if (a === '--only') opts.only = value().split(',').filter(Boolean);
     else if (a === '--tools') opts.tools = value().split(',').filter(Boolean);
     else if (a === '--uid') opts.uid = Number(value());
     else if (a === '--gid') opts.gid = Number(value());
     else if (a === '--no-write') opts.write = false;
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: node bench/run.js [--quick] [--runs N] [--time S] [--tools direct,ours,pasta,slirp4netns] [--uid N] [--gid N] [--no-write] [--no-profile]\n');
+      process.stdout.write(
+        'usage: node bench/run.js [--quick] [--runs N] [--time S] [--udp-time S] [--only tcp,udp,ping]\n' +
+          '                         [--tools direct,ours,pasta,slirp4netns] [--uid N] [--gid N] [--no-write] [--no-profile]\n',
+      );
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
   opts.gid ??= opts.uid;
+  // UDP reaches its rate at once (no slow start): shorter runs than TCP's keep the whole bench short.
+  opts.udpTime ??= Math.min(opts.time, 4);
   for (const t of opts.tools) {
     if (!['direct', 'ours', 'pasta', 'slirp4netns'].includes(t)) throw new Error(`unknown tool ${t}`);
   }
-  if (!(opts.runs >= 1) || !(opts.time >= 1)) throw new Error('--runs and --time must be at least 1');
+  for (const s of opts.only) {
+    if (!SECTIONS.includes(s)) throw new Error(`unknown section ${s} (--only takes ${SECTIONS.join(',')})`);
+  }
+  if (!opts.only.length) throw new Error('--only needs at least one of tcp,udp,ping');
+  if (!(opts.runs >= 1) || !(opts.time >= 1) || !(opts.udpTime >= 1)) {
+    throw new Error('--runs, --time and --udp-time must be at least 1');
+  }
   return opts;
 }
 
@@ -208,59 +250,121 @@ function parseIperf(result, what) {
   return { gbps: bps / 1e9, stalls };
 }
 
+function udpArgs(opts, size, reverse) {
+  return [
+    'iperf3', '-c', SERVER, '-p', String(PORT), '-u', '-b', '0', '-l', String(size), '-t', String(opts.udpTime), '-J',
+    '--connect-timeout', '5000', ...(reverse ? ['-R'] : []),
+  ];
+}
+
+/** The receiver's Gbit/s and loss percentage from iperf3 -u -J output, or throw with the reason. */
+function parseIperfUdp(result, what) {
+  const text = result.stdout.toString();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    const why = result.timedOut ? 'timed out' : `exit ${result.code ?? result.signal}`;
+    throw new Error(`${what}: ${why}: ${firstLine(result.stderr) || firstLine(text) || 'no output'}`);
+  }
+  if (json.error) throw new Error(`${what}: iperf3: ${json.error}`);
+  // iperf3 >= 3.10 reports both ends; older ones only `sum` (the client's view)
+  const received = json.end?.sum_received ?? json.end?.sum;
+  const bps = received?.bits_per_second;
+  if (typeof bps !== 'number' || !(bps > 0)) throw new Error(`${what}: no datagram arrived`);
+  const sent = json.end?.sum_sent?.bits_per_second;
+  return { gbps: bps / 1e9, lossPct: Number(received.lost_percent ?? NaN), sentGbps: typeof sent === 'number' ? sent / 1e9 : null };
+}
+
+const PING_COUNT = 20;
+const PING_INTERVAL = '0.05';
+
+function pingArgs(insideTool) {
+  const ping = ['ping', '-c', String(PING_COUNT), '-i', PING_INTERVAL, '-q', SERVER];
+  if (!insideTool) return ping;
+  // ping sockets need the group in this namespace's ping_group_range; the tool's
+  // own namespace starts with none, and root in the tool's user namespace may set it
+  return ['sh', '-c', `echo 0 2147483647 2>/dev/null > /proc/sys/net/ipv4/ping_group_range; exec ${ping.join(' ')}`];
+}
+
+/** Round-trip times in µs from `ping -q` output, or throw with the reason the tool cannot ping. */
+function parsePing(result) {
+  const text = result.stdout.toString();
+  const counts = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(text);
+  const rtt = /rtt min\/avg\/max\/mdev = ([\d.]+)\/([\d.]+)\/([\d.]+)\/([\d.]+) ms/.exec(text);
+  if (!counts || !rtt || Number(counts[2]) === 0) {
+    const why = result.timedOut
+      ? 'timed out'
+      : counts
+        ? `no echo reply (${counts[1]} sent, ${counts[2]} received)`
+        : `exit ${result.code ?? result.signal}`;
+    const detail = firstLine(result.stderr);
+    throw new Error(`${why}${detail ? `: ${detail}` : ''}`);
+  }
+  return {
+    avgUs: Number(rtt[2]) * 1000,
+    minUs: Number(rtt[1]) * 1000,
+    maxUs: Number(rtt[3]) * 1000,
+    sent: Number(counts[1]),
+    received: Number(counts[2]),
+  };
+}
+
 /**
- * Each tool: prepare() -> { available: false, reason } | { available: true, run(reverse), teardown() }.
+ * Each tool: prepare() -> { available: false, reason } |
+ * { available: true, exec(argv, timeoutMs) -> ExecResult (argv run in the tool's namespace), teardown() }.
+ * `insideTool`: the command runs in a namespace of the tool's own (not the host's).
  */
 function toolsFor(topo, opts) {
   const asUser = (argv) => (topo.fullIdMap ? runInHostAsUser(topo, opts.uid, opts.gid, argv) : topo.hostArgs(argv));
-  const execTimeout = (opts.time + 40) * 1000;
-  const exec = (argv) => topo.execArgs(asUser(argv), { timeoutMs: execTimeout, closeGraceMs: 3000 });
+  const exec = (argv, timeoutMs) => topo.execArgs(asUser(argv), { timeoutMs, closeGraceMs: 3000 });
   const env = { ...process.env, HOME: '/tmp' };
 
   return {
     direct: {
       label: 'direct (no translation)',
+      insideTool: false,
       async prepare() {
         return {
           available: true,
-          run: async (reverse) => parseIperf(await exec(iperfArgs(opts, reverse)), 'direct'),
+          exec,
           teardown: async () => {},
         };
       },
     },
     ours: {
       label: 'ours (node bin/pasta.js)',
+      insideTool: true,
       async prepare() {
         const bin = path.join(root, 'bin', 'pasta.js');
         if (!fs.existsSync(bin)) return { available: false, reason: 'not available (bin/pasta.js does not exist yet)' };
         return {
           available: true,
-          run: async (reverse) =>
-            parseIperf(
-              await topo.execArgs(asUser([process.execPath, bin, '--config-net', '--', ...iperfArgs(opts, reverse)]), {
-                timeoutMs: execTimeout,
-                closeGraceMs: 3000,
-                env,
-              }),
-              'ours',
-            ),
+          exec: (argv, timeoutMs) =>
+            topo.execArgs(asUser([process.execPath, bin, '--config-net', '--', ...argv]), {
+              timeoutMs,
+              closeGraceMs: 3000,
+              env,
+            }),
           teardown: async () => {},
         };
       },
     },
     pasta: {
       label: 'pasta(1)',
+      insideTool: true,
       async prepare() {
         if (!tryRun('sh', ['-c', 'command -v pasta'])) return { available: false, reason: 'not available (pasta not installed)' };
         return {
           available: true,
-          run: async (reverse) => parseIperf(await exec(['pasta', '--config-net', '--', ...iperfArgs(opts, reverse)]), 'pasta'),
+          exec: (argv, timeoutMs) => exec(['pasta', '--config-net', '--', ...argv], timeoutMs),
           teardown: async () => {},
         };
       },
     },
     slirp4netns: {
       label: 'slirp4netns',
+      insideTool: true,
       async prepare() {
         if (!tryRun('sh', ['-c', 'command -v slirp4netns'])) {
           return { available: false, reason: 'not available (slirp4netns not installed)' };
@@ -320,8 +424,11 @@ function toolsFor(topo, opts) {
         }
         return {
           available: true,
-          run: async (reverse) =>
-            parseIperf(await topo.execArgs(inNs(iperfArgs(opts, reverse)), { timeoutMs: execTimeout }), 'slirp4netns'),
+          exec: async (argv, timeoutMs) => {
+            // a tool that died after set-up gets a clear reason, not a stream of failed runs
+            if (slirp.exitCode !== null || slirp.signalCode !== null) throw new Error(`slirp4netns exited: ${firstLine(slirpOutput)}`);
+            return topo.execArgs(inNs(argv), { timeoutMs });
+          },
           teardown,
         };
       },
@@ -340,56 +447,163 @@ const DIRECTIONS = [
   { key: 'down', label: 'remote → namespace (-R)', reverse: true },
 ];
 
+const UDP_SIZES = [1400, 16000];
+const UDP_CELLS = UDP_SIZES.flatMap((size) =>
+  DIRECTIONS.map((d) => ({ key: `${size}-${d.key}`, label: d.label, size, reverse: d.reverse })),
+);
+
+/**
+ * What each section measures. A section's cells are measured for every tool,
+ * `runs` times each; a failed run ends its cell (a broken tool: do not spend
+ * the other runs on it). `add` folds one run's value into the cell, `finish`
+ * computes the medians.
+ */
+function sectionsFor(opts) {
+  return {
+    tcp: {
+      title: 'TCP',
+      cells: DIRECTIONS,
+      server: true,
+      timeoutMs: (opts.time + 40) * 1000,
+      perRunS: opts.time + 45,
+      async run(prepared, name, cell) {
+        return parseIperf(await prepared.exec(iperfArgs(opts, cell.reverse), this.timeoutMs), name);
+      },
+      newCell: () => ({ runs: [], stalls: 0 }),
+      add(cell, v) {
+        cell.runs.push(v.gbps);
+        cell.stalls += v.stalls;
+      },
+      finish(cell) {
+        cell.median = median(cell.runs);
+      },
+      format: (v) => `${v.gbps.toFixed(2)} Gbit/s${v.stalls ? ` (${v.stalls} s stalled)` : ''}`,
+      failure: (err) => `failed: ${err.message}`,
+    },
+    udp: {
+      title: 'UDP',
+      cells: UDP_CELLS,
+      server: true,
+      timeoutMs: (opts.udpTime + 40) * 1000,
+      perRunS: opts.udpTime + 45,
+      async run(prepared, name, cell) {
+        return parseIperfUdp(await prepared.exec(udpArgs(opts, cell.size, cell.reverse), this.timeoutMs), name);
+      },
+      newCell: () => ({ runs: [] }),
+      add(cell, v) {
+        cell.runs.push(v);
+      },
+      finish(cell) {
+        cell.median = median(cell.runs.map((r) => r.gbps));
+        cell.lossMedian = median(cell.runs.map((r) => r.lossPct));
+      },
+      format: (v) =>
+        `${v.gbps.toFixed(2)} Gbit/s received, ${v.lossPct.toFixed(1)} % lost` +
+        (v.sentGbps !== null ? ` (${v.sentGbps.toFixed(2)} Gbit/s sent)` : ''),
+      failure: (err) => `failed: ${err.message}`,
+    },
+    ping: {
+      title: 'ping',
+      cells: [{ key: 'rtt', label: `namespace → ${SERVER}` }],
+      server: false,
+      timeoutMs: 30_000,
+      perRunS: 35,
+      async run(prepared, name, cell, tool) {
+        return parsePing(await prepared.exec(pingArgs(tool.insideTool), this.timeoutMs));
+      },
+      newCell: () => ({ runs: [] }),
+      add(cell, v) {
+        cell.runs.push(v);
+      },
+      finish(cell) {
+        cell.median = median(cell.runs.map((r) => r.avgUs));
+        cell.minMedian = median(cell.runs.map((r) => r.minUs));
+        cell.maxMedian = median(cell.runs.map((r) => r.maxUs));
+        cell.lost = cell.runs.reduce((n, r) => n + (r.sent - r.received), 0);
+        cell.sent = cell.runs.reduce((n, r) => n + r.sent, 0);
+      },
+      format: (v) =>
+        `avg ${v.avgUs.toFixed(0)} µs, min ${v.minUs.toFixed(0)} µs, max ${v.maxUs.toFixed(0)} µs` +
+        (v.received < v.sent ? ` (${v.sent - v.received} of ${v.sent} lost)` : ''),
+      failure: (err) => `not available: ${err.message}`,
+    },
+  };
+}
+
+/**
+ * Every tool is prepared once and measured section by section (all of TCP,
+ * then all of UDP, then ping). Returns { [section]: { date, runs, time, tools,
+ * results } } with results[tool][cell] = { runs, median?, error?, ... }.
+ */
 async function measure(topo, opts, log) {
   const tools = toolsFor(topo, opts);
-  /** results[tool][direction] = { runs: number[], median?: number, error?: string } */
-  const results = {};
-  for (const name of opts.tools) {
-    const tool = tools[name];
-    results[name] = {};
-    let prepared;
-    try {
-      prepared = await tool.prepare();
-    } catch (err) {
-      prepared = { available: false, reason: `failed: ${err.message}` };
-    }
-    if (!prepared.available) {
-      log(`${tool.label}: ${prepared.reason}`);
-      for (const d of DIRECTIONS) results[name][d.key] = { runs: [], error: prepared.reason };
-      continue;
-    }
-    try {
-      for (const d of DIRECTIONS) {
-        const cell = { runs: [], stalls: 0 };
-        results[name][d.key] = cell;
-        for (let i = 0; i < opts.runs; i++) {
-          const server = await startIperfServer(topo);
-          try {
-            const { gbps, stalls } = await prepared.run(d.reverse);
-            cell.runs.push(gbps);
-            cell.stalls += stalls;
-            log(`${tool.label}, ${d.label}, run ${i + 1}/${opts.runs}: ${gbps.toFixed(2)} Gbit/s` +
-              (stalls ? ` (${stalls} s stalled)` : ''));
-          } catch (err) {
-            cell.error = `failed: ${err.message}`;
-            log(`${tool.label}, ${d.label}, run ${i + 1}/${opts.runs}: ${cell.error}`);
-          } finally {
-            await server.stop();
-          }
-          if (cell.error) break; // a broken tool: do not spend the other runs on it
-        }
-        if (!cell.error) cell.median = median(cell.runs);
+  const sections = sectionsFor(opts);
+  const prepared = {};
+  const out = {};
+  try {
+    for (const name of opts.tools) {
+      const tool = tools[name];
+      try {
+        prepared[name] = await tool.prepare();
+      } catch (err) {
+        prepared[name] = { available: false, reason: `failed: ${err.message}` };
       }
-    } finally {
-      await prepared.teardown();
+      if (!prepared[name].available) log(`${tool.label}: ${prepared[name].reason}`);
     }
+    for (const key of SECTIONS.filter((s) => opts.only.includes(s))) {
+      const section = sections[key];
+      const results = {};
+      out[key] = {
+        date: new Date().toISOString(),
+        runs: opts.runs,
+        time: key === 'tcp' ? opts.time : key === 'udp' ? opts.udpTime : undefined,
+        tools: [...opts.tools],
+        results,
+      };
+      for (const name of opts.tools) {
+        const tool = tools[name];
+        const p = prepared[name];
+        results[name] = {};
+        for (const c of section.cells) {
+          if (!p.available) {
+            results[name][c.key] = { runs: [], error: p.reason };
+            continue;
+          }
+          const cell = section.newCell();
+          results[name][c.key] = cell;
+          const what = `${section.title}${c.size ? ` ${c.size} B` : ''}`;
+          for (let i = 0; i < opts.runs; i++) {
+            const server = section.server ? await startIperfServer(topo) : undefined;
+            try {
+              const v = await section.run(p, name, c, tool);
+              section.add(cell, v);
+              log(`${tool.label}, ${what}, ${c.label}, run ${i + 1}/${opts.runs}: ${section.format(v)}`);
+            } catch (err) {
+              cell.error = section.failure(err);
+              log(`${tool.label}, ${what}, ${c.label}, run ${i + 1}/${opts.runs}: ${cell.error}`);
+            } finally {
+              await server?.stop();
+            }
+            if (cell.error) break; // a broken tool: do not spend the other runs on it
+          }
+          if (!cell.error) section.finish(cell);
+        }
+      }
+    }
+  } finally {
+    for (const p of Object.values(prepared)) if (p.available) await p.teardown();
   }
-  return results;
+  return out;
 }
 
 // ---- report -----------------------------------------------------------------------
 
 const LABELS = { direct: 'direct (ceiling)', ours: 'ours', pasta: 'pasta(1)', slirp4netns: 'slirp4netns' };
+
+/** "a/b×" of two cells' medians, or – (the direct row is a reference, not a competitor). */
+function ratioOf(name, cell, refCell) {
+  return name !== 'direct' && cell.median !== undefined && refCell?.median ? `${(cell.median / refCell.median).toFixed(2)}×` : '–';
+}
 
 function rows(results, opts) {
   const out = [];
@@ -423,25 +637,131 @@ const COLUMNS = [
   ['stalls', 'stalled s'],
 ];
 
-function textTable(table) {
-  const widths = COLUMNS.map(([k, h]) => Math.max(h.length, ...table.map((r) => String(r[k]).length)));
-  const line = (cells) => cells.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd();
-  return [line(COLUMNS.map(([, h]) => h)), line(widths.map((w) => '-'.repeat(w))), ...table.map((r) => line(COLUMNS.map(([k]) => r[k])))].join('\n');
+function udpRows(results, opts) {
+  const out = [];
+  for (const name of opts.tools) {
+    for (const c of UDP_CELLS) {
+      const cell = results[name]?.[c.key] ?? { runs: [], error: 'n/a' };
+      const ok = cell.median !== undefined;
+      out.push({
+        tool: LABELS[name],
+        size: `${c.size} B`,
+        direction: c.label,
+        median: ok ? cell.median.toFixed(2) : cell.error ?? 'n/a',
+        loss: ok ? cell.lossMedian.toFixed(1) : '–',
+        vsPasta: ratioOf(name, cell, results.pasta?.[c.key]),
+        vsSlirp: ratioOf(name, cell, results.slirp4netns?.[c.key]),
+        runs: cell.runs.map((r) => r.gbps.toFixed(2)).join(', ') || '–',
+        runsLoss: cell.runs.map((r) => r.lossPct.toFixed(1)).join(', ') || '–',
+      });
+    }
+  }
+  return out;
 }
 
-function markdownTable(table) {
+const UDP_COLUMNS = [
+  ['tool', 'tool'],
+  ['size', 'datagram'],
+  ['direction', 'direction'],
+  ['median', 'median Gbit/s received'],
+  ['loss', 'median loss %'],
+  ['vsPasta', 'vs pasta(1)'],
+  ['vsSlirp', 'vs slirp4netns'],
+  ['runs', 'runs (Gbit/s)'],
+  ['runsLoss', 'runs (loss %)'],
+];
+
+function pingRows(results, opts) {
+  return opts.tools.map((name) => {
+    const cell = results[name]?.rtt ?? { runs: [], error: 'n/a' };
+    const ok = cell.median !== undefined;
+    return {
+      tool: LABELS[name],
+      median: ok ? cell.median.toFixed(0) : cell.error ?? 'n/a',
+      vsPasta: ratioOf(name, cell, results.pasta?.rtt),
+      vsSlirp: ratioOf(name, cell, results.slirp4netns?.rtt),
+      runs: cell.runs.map((r) => r.avgUs.toFixed(0)).join(', ') || '–',
+      min: ok ? cell.minMedian.toFixed(0) : '–',
+      max: ok ? cell.maxMedian.toFixed(0) : '–',
+      lost: ok ? `${cell.lost}/${cell.sent}` : '–',
+    };
+  });
+}
+
+const PING_COLUMNS = [
+  ['tool', 'tool'],
+  ['median', 'median avg RTT µs (lower is better)'],
+  ['vsPasta', 'vs pasta(1) (lower is better)'],
+  ['vsSlirp', 'vs slirp4netns (lower is better)'],
+  ['runs', 'runs: avg RTT µs'],
+  ['min', 'median min RTT µs'],
+  ['max', 'median max RTT µs'],
+  ['lost', 'lost'],
+];
+
+function textTable(table, columns = COLUMNS) {
+  const widths = columns.map(([k, h]) => Math.max(h.length, ...table.map((r) => String(r[k]).length)));
+  const line = (cells) => cells.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd();
+  return [line(columns.map(([, h]) => h)), line(widths.map((w) => '-'.repeat(w))), ...table.map((r) => line(columns.map(([k]) => r[k])))].join('\n');
+}
+
+function markdownTable(table, columns = COLUMNS) {
   const esc = (s) => String(s).replace(/\|/g, '\\|');
   return [
-    `| ${COLUMNS.map(([, h]) => h).join(' | ')} |`,
-    `| ${COLUMNS.map(() => '---').join(' | ')} |`,
-    ...table.map((r) => `| ${COLUMNS.map(([k]) => esc(r[k])).join(' | ')} |`),
+    `| ${columns.map(([, h]) => h).join(' | ')} |`,
+    `| ${columns.map(() => '---').join(' | ')} |`,
+    ...table.map((r) => `| ${columns.map(([k]) => esc(r[k])).join(' | ')} |`),
   ].join('\n');
 }
 
-function markdownReport(info, opts, table, asUser) {
-  return `# Throughput: this project's pasta vs pasta(1) vs slirp4netns
+/** The rows of each section, and its columns, in report order. */
+function sectionTables(measured) {
+  const out = [];
+  if (measured.tcp) out.push({ key: 'tcp', title: 'TCP throughput', table: rows(measured.tcp.results, measured.tcp), columns: COLUMNS });
+  if (measured.udp) out.push({ key: 'udp', title: 'UDP throughput', table: udpRows(measured.udp.results, measured.udp), columns: UDP_COLUMNS });
+  if (measured.ping) out.push({ key: 'ping', title: 'Ping latency', table: pingRows(measured.ping.results, measured.ping), columns: PING_COLUMNS });
+  return out;
+}
 
-Generated by \`npm run bench\` (bench/run.js)${opts.quick ? ' with `--quick` (a smoke run: one short run per cell, not a measurement to quote)' : ''}.
+const plural = (n, what) => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+function methodParagraph(key, s, asUser) {
+  if (key === 'tcp') {
+    return `Method: iperf3 server in the "remote" test namespace on ${SERVER}, reached from
+a namespace given connectivity by each tool, which runs ${asUser} in the "host"
+test namespace (veth uplink, MTU ${MTU}; the tools' MTU is ${MTU} too).
+\`iperf3 -c ${SERVER} -t ${s.time} -J\`, one TCP stream, without and with \`-R\`;
+${s.runs} run${s.runs > 1 ? 's' : ''} per cell, median of the receiver's rate. "stalled s" counts
+the one-second iperf3 intervals, over all runs of a cell, that moved less than
+10 Mbit/s: a tool that stalls and recovers has an erratic median, not a slow one.`;
+  }
+  if (key === 'udp') {
+    return `Method: the same server and namespaces, \`iperf3 -c ${SERVER} -u -b 0 -l SIZE -t ${s.time} -J\`
+(one stream at unlimited rate, datagrams of 1400 and 16000 bytes, both within
+every tool's MTU), without and with \`-R\`; ${plural(s.runs, 'run')} per cell. The rate is
+the receiver's (what arrived, in Gbit/s), the loss is the receiver's count of
+datagrams that never arrived, in percent of those sent; both are medians over
+the runs, taken separately. With no rate limit the sender outruns every path,
+so loss is expected everywhere, the direct row included: compare how much gets
+through.`;
+  }
+  return `Method: \`ping -c ${PING_COUNT} -i ${PING_INTERVAL} -q ${SERVER}\` from the namespace, ${plural(s.runs, 'run')} per tool;
+the median of the per-run average round-trip times (ping's "rtt min/avg/max/mdev"
+line), in microseconds: lower is better, and so are the ratios. Each run's
+average includes its first echo, which sets up the tool's flow and is usually
+the run's maximum: "median min" is closer to the steady state. The tools get
+ICMP through ping sockets; in a tool's own namespace the command first sets
+\`net.ipv4.ping_group_range\` to every group (root in the tool's user namespace
+may). A tool that cannot ping at all shows why.`;
+}
+
+function markdownReport(info, opts, measured, asUser) {
+  const parts = [`# Throughput and latency: this project's pasta vs pasta(1) vs slirp4netns
+
+Generated by \`npm run bench\` (bench/run.js)${[
+    opts.only.length < SECTIONS.length ? `\`--only ${opts.only.join(',')}\`` : '',
+    opts.quick ? '`--quick` (a smoke run: one short run per cell, not a measurement to quote)' : '',
+  ].filter(Boolean).map((f, i) => (i ? ` and ${f}` : ` with ${f}`)).join('')}.
 
 | | |
 | --- | --- |
@@ -454,22 +774,31 @@ Generated by \`npm run bench\` (bench/run.js)${opts.quick ? ' with `--quick` (a 
 | slirp4netns | ${info.slirp4netns} |
 | iperf3 | ${info.iperf3} |
 
-The "direct" row is iperf3 from the host namespace itself, with no tool in
-the path: the ceiling of this machine and topology, not a competitor.
-
-Method: iperf3 server in the "remote" test namespace on ${SERVER}, reached from
-a namespace given connectivity by each tool, which runs ${asUser} in the "host"
-test namespace (veth uplink, MTU ${MTU}; the tools' MTU is ${MTU} too).
-\`iperf3 -c ${SERVER} -t ${opts.time} -J\`, one TCP stream, without and with \`-R\`;
-${opts.runs} run${opts.runs > 1 ? 's' : ''} per cell, median of the receiver's rate. "stalled s" counts
-the one-second iperf3 intervals, over all runs of a cell, that moved less than
-10 Mbit/s: a tool that stalls and recovers has an erratic median, not a slow one.
+The "direct" row is iperf3 (or ping) from the host namespace itself, with no
+tool in the path: the ceiling of this machine and topology, not a competitor.
 All traffic stays inside namespaces that the bench creates and removes.
 The machine is shared with whatever else runs on it (2 CPUs here): compare
 rows of one run, not numbers across runs.
-
-${markdownTable(table)}
-`;
+`];
+  const tables = sectionTables(measured);
+  for (const key of SECTIONS) {
+    const title = { tcp: 'TCP throughput', udp: 'UDP throughput', ping: 'Ping latency' }[key];
+    const s = measured[key];
+    const t = tables.find((x) => x.key === key);
+    parts.push(`## ${title}\n`);
+    if (!s) {
+      parts.push(`_Not measured (\`--only ${opts.only.join(',')}\`, and no earlier results in bench/out/results.json)._\n`);
+      continue;
+    }
+    if (s.carried) {
+      parts.push(
+        `_Not measured in this run (\`--only ${opts.only.join(',')}\`): carried over from the run of ${s.date}` +
+          `${s.quick ? ' (a `--quick` smoke run)' : ''}._\n`,
+      );
+    }
+    parts.push(`${methodParagraph(key, s, asUser)}\n`, `${markdownTable(t.table, t.columns)}\n`);
+  }
+  return parts.join('\n');
 }
 
 // ---- where the time goes ------------------------------------------------------------
@@ -516,12 +845,13 @@ async function profileOurs(topo, opts, log) {
   return out;
 }
 
-function profileReport(profiles, opts) {
+function profileReport(profiles, opts, carried) {
   if (!profiles.length) return '';
   const lines = [
     '',
     '## Where the time goes',
     '',
+    ...(carried ? [`_Not measured in this run: carried over from the run of ${carried}._`, ''] : []),
     `One more ${opts.time} s run of ours per direction under \`node --cpu-prof\`, by self time.`,
     'Syscalls made through the addon have no frame of their own: their time is the',
     'self time of the JavaScript function that called them (`flush`: tap writes;',
@@ -540,17 +870,59 @@ function profileReport(profiles, opts) {
   return lines.join('\n');
 }
 
+// ---- results of earlier runs ------------------------------------------------------
+
+/**
+ * The sections of the previous bench/out/results.json, in this file's format
+ * ({ tcp, udp, ping, profile }, each with its own date), or {} when there is
+ * none. A file of the TCP-only bench ({ info, opts, results }) is read as its
+ * tcp section.
+ */
+function previousResults(file) {
+  let json;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return {};
+  }
+  if (json.results && !json.tcp) {
+    return {
+      tcp: {
+        date: json.info?.date,
+        runs: json.opts?.runs,
+        time: json.opts?.time,
+        tools: json.opts?.tools ?? [],
+        quick: json.opts?.quick,
+        results: json.results,
+      },
+    };
+  }
+  const out = {};
+  for (const key of [...SECTIONS, 'profile']) if (json[key]) out[key] = json[key];
+  return out;
+}
+
 // ---- main -------------------------------------------------------------------------
 
 async function main() {
   const opts = parseOptions(process.argv.slice(2));
   const log = (msg) => process.stdout.write(`bench: ${msg}\n`);
   if (!tryRun('sh', ['-c', 'command -v iperf3'])) throw new Error('iperf3 is not installed (run `node scripts/pretest.js`)');
+  if (opts.only.includes('ping') && !tryRun('sh', ['-c', 'command -v ping'])) {
+    throw new Error('ping is not installed (iputils-ping)');
+  }
   ensureTun();
   const info = facts();
+  const doProfile = opts.profile && opts.tools.includes('ours') && opts.only.includes('tcp');
 
   // The whole run has a deadline too: every run, plus generous set-up time.
-  const budgetMs = (opts.tools.length * DIRECTIONS.length * opts.runs * (opts.time + 45) + 120) * 1000;
+  const sections = sectionsFor(opts);
+  const budgetS =
+    opts.only.reduce((sum, key) => sum + opts.tools.length * sections[key].cells.length * opts.runs * sections[key].perRunS, 0) +
+    (doProfile ? DIRECTIONS.length * (opts.time + 45) : 0) +
+    opts.tools.length * 15 +
+    120;
+  const budgetMs = budgetS * 1000;
   let topo;
   const abort = async (why) => {
     process.stderr.write(`bench: ${why}; cleaning up\n`);
@@ -561,28 +933,48 @@ async function main() {
   process.once('SIGINT', () => void abort('interrupted'));
   process.once('SIGTERM', () => void abort('terminated'));
 
-  let results;
+  let measured;
   let profiles = [];
+  const started = Date.now();
   try {
     topo = await createTopology();
-    log(`topology up (host ${topo.hostPid}, remote ${topo.remotePid}); ${opts.runs} × ${opts.time} s per cell`);
-    results = await measure(topo, opts, log);
-    if (opts.profile && opts.tools.includes('ours')) profiles = await profileOurs(topo, opts, log);
+    log(
+      `topology up (host ${topo.hostPid}, remote ${topo.remotePid}); ${opts.only.join(', ')}; ${opts.runs} run${opts.runs > 1 ? 's' : ''} per cell` +
+        `${opts.only.includes('tcp') ? `, TCP ${opts.time} s` : ''}${opts.only.includes('udp') ? `, UDP ${opts.udpTime} s` : ''}`,
+    );
+    measured = await measure(topo, opts, log);
+    if (doProfile) profiles = await profileOurs(topo, opts, log);
   } finally {
     await topo?.close();
     clearTimeout(watchdog);
   }
+  for (const s of Object.values(measured)) s.quick = opts.quick;
 
   const asUser = topo.fullIdMap ? `as an unprivileged user (uid ${opts.uid}, rootless)` : 'as the test user';
-  const table = rows(results, opts);
-  process.stdout.write(`\n${textTable(table)}\n\n`);
-  process.stdout.write(`pasta(1): ${info.pasta}; slirp4netns: ${info.slirp4netns}; kernel ${info.kernel}; ${info.cpu}\n`);
+  for (const t of sectionTables(measured)) {
+    process.stdout.write(`\n${t.title}${t.key === 'ping' ? ' (lower is better)' : ''}\n\n${textTable(t.table, t.columns)}\n`);
+  }
+  process.stdout.write(`\npasta(1): ${info.pasta}; slirp4netns: ${info.slirp4netns}; kernel ${info.kernel}; ${info.cpu}\n`);
+  log(`measured in ${Math.round((Date.now() - started) / 1000)} s`);
 
   if (opts.write) {
     const outDir = path.join(root, 'bench', 'out');
+    const jsonFile = path.join(outDir, 'results.json');
+    // Sections left out with --only keep their last results, marked as carried over.
+    const previous = previousResults(jsonFile);
+    const report = { ...measured };
+    for (const key of SECTIONS) {
+      if (!report[key] && previous[key]) report[key] = { ...previous[key], carried: true };
+    }
+    let profile = doProfile ? { date: info.date, time: opts.time, list: profiles } : undefined;
+    if (!doProfile && previous.profile && !opts.only.includes('tcp')) profile = { ...previous.profile, carried: true };
     fs.mkdirSync(outDir, { recursive: true });
-    fs.writeFileSync(path.join(outDir, 'results.json'), `${JSON.stringify({ info, opts, results }, null, 2)}\n`);
-    fs.writeFileSync(path.join(root, 'bench', 'RESULTS.md'), markdownReport(info, opts, table, asUser) + profileReport(profiles, opts));
+    fs.writeFileSync(jsonFile, `${JSON.stringify({ info, opts, ...report, profile }, null, 2)}\n`);
+    fs.writeFileSync(
+      path.join(root, 'bench', 'RESULTS.md'),
+      markdownReport(info, opts, report, asUser) +
+        (profile ? profileReport(profile.list, { time: profile.time }, profile.carried ? profile.date : undefined) : ''),
+    );
     log('wrote bench/RESULTS.md and bench/out/results.json');
   }
 }
