@@ -1,0 +1,342 @@
+// Real Podman 5 with our pasta, rootless and as root in a user namespace.
+//
+// Theory of operation: test/podman/setup.sh builds (first run, from Debian's
+// mirror) or reuses a Debian trixie tree with Podman 5 in a cache outside the
+// repository, and mounts it with this repository bound read-only at its own
+// path. Podman finds our pasta through a containers.conf override
+// (CONTAINERS_CONF_OVERRIDE) whose `helper_binaries_dir` holds a `pasta`
+// symlink to bin/pasta.js; the tree has no other pasta, so Podman cannot fall
+// back to one. Every `podman` runs in the init user namespace but inside the
+// private topology's "host" network namespace (nsenter -n), then enters the
+// tree (test/podman/enter.sh: mount namespace + pivot_root): Podman starts
+// pasta in the network namespace it runs in, so the containers' traffic can
+// only reach the topology (198.51.100.0/24 to the "remote" namespace with
+// 203.0.113.10 and 2001:db8:1::10). The tree's /etc/resolv.conf names
+// 127.0.0.1, where test/e2e/dnsserver.js listens in the topology's host.
+// Podman runs pasta with its exact command line (see DESIGN.md,
+// "Compatibility targets"); the tests check what a container gets from it and
+// that no pasta outlives its container by more than 2 s.
+//
+// Needs root (to build and mount the tree). When the tree cannot be built
+// (no mirror reachable, not root) the tests FAIL with the reason.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTopology, ADDRESSES as A, type ExecResult, type ServerHandle, type Topology } from './topology.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..');
+const PASTA = path.join(root, 'bin', 'pasta.js');
+const SETUP = path.join(root, 'test', 'podman', 'setup.sh');
+const ENTER = path.join(root, 'test', 'podman', 'enter.sh');
+const DNSSERVER = path.join(here, 'dnsserver.js');
+const IMAGE = 'localhost/node-passt-bb:1';
+const WEB = 'node-passt-web';
+/** A cold build (debootstrap + apt-get) takes 30-90 s depending on the mirror. */
+const SETUP_TIMEOUT_MS = 170_000;
+
+type Mode = 'rootless' | 'root';
+
+let topo: Topology | undefined;
+let chroot = '';
+/** Directory inside the tree's /tmp with `pasta` -> bin/pasta.js and containers.conf (host path). */
+let helperDir = '';
+/** The same directory as Podman sees it. */
+let helperInside = '';
+let hostNetns = '';
+let remote: ServerHandle;
+let hostServer: ServerHandle;
+const dnsQueries: string[] = [];
+/** Why the test bed could not be built or started; every test then fails with it (never skips). */
+let bedError: Error | undefined;
+
+/** it() that fails at once when the test bed is missing. */
+function bedIt(name: string, fn: () => Promise<void>): void {
+  it(name, async () => {
+    if (bedError) throw new Error(`no Podman test bed (see the first test): ${bedError.message.split('\n')[0]}`);
+    await fn();
+  });
+}
+
+/** Run test/podman/setup.sh with ARGS; resolves with its exit code and combined output. */
+function runSetup(args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('bash', [SETUP, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_BIN: process.execPath },
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const timer = setTimeout(() => {
+      output += `\n(killed after ${timeoutMs} ms)`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ code: null, output: `${output}\n${e.message}` });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+/** `podman ARGS` in the tree, in the topology's host network namespace, as the rootless user or as root in a user namespace. */
+function podman(mode: Mode, args: string[], timeoutMs = 60_000): Promise<ExecResult> {
+  const env = ['env', `CONTAINERS_CONF_OVERRIDE=${helperInside}/containers.conf`];
+  const inTree =
+    mode === 'rootless'
+      ? [ENTER, '-u', 'pod', ...env, 'podman', ...args]
+      : // plain rootful Podman refuses pasta; root inside a user namespace is supported
+        [ENTER, 'unshare', '-U', '-m', '--map-users=0:0:65536', '--map-groups=0:0:65536', '--', ...env, 'podman', ...args];
+  return topo!.execArgs(['nsenter', '-t', String(topo!.hostPid), '-n', '--', ...inTree], { timeoutMs });
+}
+
+/** `podman run --rm --network pasta IMAGE sh -c SCRIPT`; fails the test unless it exits 0. */
+async function runInContainer(mode: Mode, script: string): Promise<string> {
+  const r = await podman(mode, ['run', '--rm', '--network', 'pasta', IMAGE, 'sh', '-c', script]);
+  expect(r.stderr.toString()).toBe('');
+  expect(r.code).toBe(0);
+  return r.stdout.toString();
+}
+
+/** Processes in the topology's host network namespace with "--config-net" in their argv: the pastas Podman started. */
+function pastaProcesses(): Array<{ pid: number; argv: string[] }> {
+  const found = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readlinkSync(`/proc/${entry}/ns/net`) !== hostNetns) continue;
+      const argv = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').slice(0, -1);
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (/\) [ZX] /.test(stat)) continue;
+      if (argv.includes('--config-net')) found.push({ pid: Number(entry), argv });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/** Podman never kills pasta: each must have quit by itself within 2 s of its container's end. */
+async function expectNoPastaLeft(): Promise<void> {
+  const end = Date.now() + 2000;
+  while (pastaProcesses().length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  expect(pastaProcesses().map((p) => p.argv.join(' '))).toEqual([]);
+}
+
+/** "default via GW" / "PREFIX" for each route on eth0, from busybox `ip route` text. */
+function routesFromText(text: string): string[] {
+  const out = new Set<string>();
+  for (const line of text.split('\n')) {
+    const m = /^(\S+)(?: via (\S+))? dev (\S+)/.exec(line.trim());
+    if (m && m[3] === A.ifname) out.add(m[2] ? `${m[1]} via ${m[2]}` : m[1]);
+  }
+  return [...out].sort();
+}
+
+/** The same from `ip -j route` output. */
+function routesFromJson(json: string): string[] {
+  const out = new Set<string>();
+  for (const r of JSON.parse(json) as Array<{ dst: string; gateway?: string; dev?: string }>) {
+    if (r.dev === A.ifname) out.add(r.gateway ? `${r.dst} via ${r.gateway}` : r.dst);
+  }
+  return [...out].sort();
+}
+
+async function hostOutput(argv: string[]): Promise<string> {
+  const r = await topo!.execHost(argv);
+  expect(r.code, `${argv.join(' ')}: ${r.stderr}`).toBe(0);
+  return r.stdout.toString();
+}
+
+async function startBed(): Promise<void> {
+  if (process.geteuid?.() !== 0) {
+    throw new Error(
+      'podman.test.ts must run as root: it builds and mounts a Debian trixie tree with Podman 5 (test/podman/setup.sh) ' +
+        'and runs Podman inside a private network namespace',
+    );
+  }
+  const setup = await runSetup([], SETUP_TIMEOUT_MS);
+  const ready = /^ready: (\/.+)$/m.exec(setup.output);
+  if (setup.code !== 0 || !ready) {
+    throw new Error(
+      `cannot build or mount the Podman test bed: test/podman/setup.sh exited ${setup.code}. ` +
+        `The first build needs Debian's mirror (debootstrap and apt-get; MIRROR=${process.env.MIRROR ?? 'http://deb.debian.org/debian'}). ` +
+        `Its last output:\n${setup.output.split('\n').slice(-25).join('\n')}`,
+    );
+  }
+  chroot = ready[1];
+
+  topo = await createTopology();
+  hostNetns = fs.readlinkSync(`/proc/${topo.hostPid}/ns/net`);
+
+  // The tree's resolver is ours (setup.sh writes it too; never the machine's).
+  fs.writeFileSync(path.join(chroot, 'etc', 'resolv.conf'), 'nameserver 127.0.0.1\n');
+  const dns = topo.spawnHost([process.execPath, DNSSERVER, '--bind', '127.0.0.1', '--port', '53']);
+  await new Promise<void>((resolve, reject) => {
+    let buf = '';
+    let listening = false;
+    const timer = setTimeout(() => reject(new Error('test resolver did not start')), 10_000);
+    dns.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const msg = JSON.parse(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+        if (msg.query) dnsQueries.push(msg.query);
+        if (msg.listening && !listening) {
+          listening = true;
+          clearTimeout(timer);
+          resolve();
+        }
+      }
+    });
+    dns.once('exit', (code) => reject(new Error(`test resolver exited (${code})`)));
+  });
+  remote = await topo.startRemoteServer('http', ['--port', '80']);
+  // host.containers.internal (169.254.1.2) stands for the host's own address.
+  hostServer = await topo.startHostServer('http', ['--bind', A.hostV4]);
+
+  helperDir = fs.mkdtempSync(path.join(chroot, 'tmp', 'node-passt-pasta-'));
+  fs.chmodSync(helperDir, 0o755);
+  helperInside = `/${path.relative(chroot, helperDir)}`;
+  fs.symlinkSync(PASTA, path.join(helperDir, 'pasta'));
+  fs.writeFileSync(
+    path.join(helperDir, 'containers.conf'),
+    `[engine]\nhelper_binaries_dir = ["${helperInside}", {append=true}]\n`,
+    { mode: 0o644 },
+  );
+}
+
+beforeAll(async () => {
+  try {
+    await startBed();
+  } catch (err) {
+    bedError = err as Error;
+  }
+}, SETUP_TIMEOUT_MS + 30_000);
+
+it('builds or reuses the Podman test bed (test/podman/setup.sh) and starts the private topology', () => {
+  if (bedError) throw bedError;
+});
+
+afterAll(async () => {
+  if (topo) {
+    for (const mode of ['rootless', 'root'] as const) await podman(mode, ['rm', '-f', '-t', '0', WEB]).catch(() => undefined);
+    await topo.close();
+  }
+  if (helperDir) fs.rmSync(helperDir, { recursive: true, force: true });
+  // leave no mounts behind (the repository is bound inside the tree), also after a failed build
+  if (process.geteuid?.() === 0) await runSetup(['umount'], 60_000);
+}, 90_000);
+
+describe.each(['rootless', 'root'] as const)('podman run --network pasta (%s)', (mode) => {
+  beforeAll(async () => {
+    // a rootless pause process from earlier runs would keep old mounts
+    if (mode === 'rootless' && !bedError) await podman(mode, ['system', 'migrate']);
+  });
+
+  bedIt("finds our pasta through helper_binaries_dir and reads its --version on a pipe", async () => {
+    const r = await podman(mode, ['info', '--format', '{{.Host.Pasta.Executable}}|{{.Host.Pasta.Version}}']);
+    expect(r.stderr.toString()).toBe('');
+    expect(r.stdout.toString().trim()).toMatch(new RegExp(`^${helperInside}/pasta\\|pasta \\(node-passt\\) \\S+$`));
+  });
+
+  bedIt("gives the container the host's addresses, routes and MTU, and Podman's resolver and host entries", async () => {
+    const out = await runInContainer(
+      mode,
+      'ip addr show eth0; echo @@; ip route; echo @@; ip -6 route; echo @@; cat /etc/resolv.conf; echo @@; cat /etc/hosts',
+    );
+    const [addr, route4, route6, resolv, hosts] = out.split('@@\n');
+    const hostAddr = JSON.parse(await hostOutput(['ip', '-j', 'addr', 'show', A.ifname]))[0];
+    const globalHost = hostAddr.addr_info
+      .filter((a: { scope: string }) => a.scope === 'global')
+      .map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`)
+      .sort();
+    const globalContainer = [...addr.matchAll(/inet6? (\S+) scope global/g)].map((m) => m[1]).sort();
+    expect(globalContainer).toEqual(globalHost);
+    expect(globalContainer).toEqual([`${A.hostV6}/${A.prefixV6}`, `${A.hostV4}/${A.prefixV4}`].sort());
+    expect(Number(/ mtu (\d+)/.exec(addr)?.[1])).toBe(hostAddr.mtu);
+    expect(routesFromText(route4)).toEqual(routesFromJson(await hostOutput(['ip', '-j', 'route'])));
+    expect(routesFromText(route6)).toEqual(routesFromJson(await hostOutput(['ip', '-j', '-6', 'route'])));
+    expect(routesFromText(route4)).toContain(`default via ${A.gatewayV4}`);
+    expect(routesFromText(route6)).toContain(`default via ${A.gatewayV6}`);
+    // Podman puts the --dns-forward address first when pasta configured the namespace.
+    expect(/^nameserver (\S+)/m.exec(resolv)?.[1]).toBe('169.254.1.1');
+    expect(hosts).toMatch(/^169\.254\.1\.2\s+host\.containers\.internal\b/m);
+    await expectNoPastaLeft();
+  });
+
+  bedIt('reaches the remote server over IPv4 and IPv6 with the host addresses as source', async () => {
+    const before = remote.peers.length;
+    const out = await runInContainer(
+      mode,
+      `wget -q -T 5 -O- http://${A.serverV4}/ && wget -q -T 5 -O- 'http://[${A.serverV6}]/'`,
+    );
+    expect(out).toBe('hello from remote\n'.repeat(2));
+    expect(remote.peers.slice(before).map((p) => p.address)).toEqual([A.hostV4, A.hostV6]);
+    await expectNoPastaLeft();
+  });
+
+  bedIt('resolves names through 169.254.1.1 with the test resolver', async () => {
+    const before = dnsQueries.length;
+    const out = await runInContainer(mode, 'nslookup remote.test 169.254.1.1');
+    expect(out).toMatch(/^Server:\s+169\.254\.1\.1$/m);
+    expect(out).toContain(`Address: ${A.serverV4}`);
+    expect(dnsQueries.slice(before)).toContain('remote.test');
+    await expectNoPastaLeft();
+  });
+
+  bedIt("reaches host.containers.internal: the host's own address", async () => {
+    const before = hostServer.peers.length;
+    const out = await runInContainer(mode, `wget -q -T 5 -O- http://host.containers.internal:${hostServer.port}/`);
+    expect(out).toBe('hello from remote\n');
+    expect(hostServer.peers.slice(before).map((p) => p.address)).toEqual([A.hostV4]);
+    await expectNoPastaLeft();
+  });
+
+  bedIt('publishes -p 8080:80 to the host (busybox httpd in the container)', async () => {
+    const run = await podman(mode, ['run', '-d', '--replace', '--name', WEB, '--network', 'pasta', '-p', '8080:80',
+      IMAGE, 'httpd', '-f', '-p', '80', '-h', '/www']);
+    expect(run.stderr.toString()).toBe('');
+    expect(run.code).toBe(0);
+    try {
+      // Podman's exact command line, seen on the translator it left running.
+      const running = pastaProcesses();
+      expect(running).toHaveLength(1);
+      const argv = running[0].argv;
+      expect(argv[0]).toMatch(/(^|\/)node$/);
+      expect(argv[1]).toBe(`${helperInside}/pasta`);
+      const rest = argv.slice(2);
+      const netns = mode === 'rootless' ? '/run/user/1000/netns/' : '/run/user/0/netns/';
+      expect(rest).toEqual(['--config-net', '-t', '8080-8080:80-80', '--dns-forward', '169.254.1.1', '-u', 'none',
+        '-T', 'none', '-U', 'none', '--no-map-gw', '--quiet', '--netns', expect.stringContaining(netns),
+        '--map-guest-addr', '169.254.1.2']);
+
+      const get = async (url: string, where: 'host' | 'remote'): Promise<string> => {
+        const argv = ['curl', '-sS', '--max-time', '3', url];
+        let last = '';
+        for (let i = 0; i < 50; i++) {
+          const r = where === 'host' ? await topo!.execHost(argv) : await topo!.execRemote(argv);
+          if (r.ok) return r.stdout.toString();
+          last = r.stderr.toString();
+          await new Promise((res) => setTimeout(res, 100)); // httpd may not listen yet
+        }
+        return `failed: ${last}`;
+      };
+      expect(await get('http://127.0.0.1:8080/', 'host')).toBe('hello from bb\n');
+      expect(await get('http://[::1]:8080/', 'host')).toBe('hello from bb\n');
+      expect(await get(`http://${A.hostV4}:8080/`, 'remote')).toBe('hello from bb\n');
+      expect(await get(`http://[${A.hostV6}]:8080/`, 'remote')).toBe('hello from bb\n');
+    } finally {
+      const rm = await podman(mode, ['rm', '-f', '-t', '0', WEB]);
+      expect(rm.code).toBe(0);
+    }
+    await expectNoPastaLeft();
+  });
+});
