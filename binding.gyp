@@ -7,7 +7,8 @@
         "native/poll.cc",
         "native/tap.cc",
         "native/sock.cc",
-        "native/netns.cc"
+        "native/netns.cc",
+        "native/splice.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -10,6 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   passt::InitTap(env, exports);
   passt::InitSock(env, exports);
   passt::InitNetns(env, exports);
+  passt::InitSplice(env, exports);
   return exports;
 }
 

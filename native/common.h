@@ -221,5 +221,6 @@ void InitPoll(Napi::Env env, Napi::Object exports);
 void InitTap(Napi::Env env, Napi::Object exports);
 void InitSock(Napi::Env env, Napi::Object exports);
 void InitNetns(Napi::Env env, Napi::Object exports);
+void InitSplice(Napi::Env env, Napi::Object exports);
 
 }  // namespace passt

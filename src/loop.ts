@@ -23,6 +23,7 @@ export const enum FdKind {
   UdpSock = 5,
   IcmpSock = 6,
   TcpListen = 7,
+  Splice = 8,
 }
 
 export type FdHandler = (index: number, events: number, now: number) => void;

@@ -231,6 +231,32 @@ export interface NativeAddon {
   waitPidfd(pidfd: number): number;
   /** kill(2). Returns 0 or -errno. */
   kill(pid: number, signal: number): number;
+
+  // --- splice (the spliced loopback path) ------------------------------------
+  /**
+   * pipe2(2) with O_NONBLOCK | O_CLOEXEC: out[0] = read end, out[1] = write
+   * end. With `size` > 0 the pipe is resized with F_SETPIPE_SZ first; a
+   * refused resize (over /proc/sys/fs/pipe-max-size or the per-user pipe
+   * page limits) is ignored. out[2] = the size in effect (F_GETPIPE_SZ).
+   * `out` needs 3 elements. Returns 0 or -errno.
+   */
+  pipe(out: Int32Array, size?: number): number;
+  /**
+   * Move data for `count` directions, each socket -> pipe -> socket with
+   * splice(2) (SPLICE_F_MOVE | SPLICE_F_NONBLOCK, EINTR retried), without
+   * copying it through user space. Op k is ops[SPLICE_OP_INTS * k ...]:
+   * [fromFd, toFd, pipeR, pipeW, inPipe, maxBytes] (see `SpliceOp`);
+   * fromFd -1 means the source is finished and only the pipe is drained.
+   * Each op is pumped until the source would block (or reached EOF, or
+   * failed) with the pipe empty, the destination would block with data in
+   * the pipe, a failure, or `maxBytes` written to the destination (reading
+   * stops once moved + inPipe reaches it). Result k is
+   * results[SPLICE_RESULT_INTS * k ...]: [moved, inPipe, flags, errno] (see
+   * `SpliceResult`, `SpliceFlag`). All fds must be nonblocking: then the call
+   * never blocks. Returns `count`; a malformed batch (arrays too short,
+   * negative inPipe, maxBytes < 1) throws a RangeError naming the function.
+   */
+  spliceBatch(ops: Int32Array, count: number, results: Int32Array): number;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -371,4 +397,50 @@ const errnoNames: Record<number, string> = Object.fromEntries(
 export function errnoName(errno: number): string {
   const n = Math.abs(errno);
   return errnoNames[n] ?? `errno ${n}`;
+}
+
+/** Ints per op of `spliceBatch`. */
+export const SPLICE_OP_INTS = 6;
+/** Field offsets within one `spliceBatch` op. */
+export const enum SpliceOp {
+  /** Source socket, or -1 once its EOF was seen (drain the pipe only). */
+  FromFd = 0,
+  /** Destination socket. */
+  ToFd = 1,
+  /** Read end of this direction's pipe. */
+  PipeR = 2,
+  /** Write end of this direction's pipe. */
+  PipeW = 3,
+  /** Bytes already in the pipe (from the previous result). */
+  InPipe = 4,
+  /** Most bytes to write to the destination in this call (>= 1). */
+  MaxBytes = 5,
+}
+
+/** Ints per result of `spliceBatch`. */
+export const SPLICE_RESULT_INTS = 4;
+/** Field offsets within one `spliceBatch` result. */
+export const enum SpliceResult {
+  /** Bytes written to the destination by this call. */
+  Moved = 0,
+  /** Bytes left in the pipe: pass it back as the op's InPipe next time. */
+  InPipe = 1,
+  /** `SpliceFlag` bits. */
+  Flags = 2,
+  /** errno of the failure when Flags has SourceError or DestinationError, else 0. */
+  Errno = 3,
+}
+
+/** Bits of a `spliceBatch` result's Flags. */
+export const enum SpliceFlag {
+  /** The source reached EOF (splice returned 0). */
+  SourceEof = 1,
+  /** The last read from the source would block: nothing queued, or the pipe was full. */
+  SourceAgain = 2,
+  /** The destination would block while the pipe holds data (InPipe > 0). */
+  DestinationAgain = 4,
+  /** Reading the source failed (Errno says why); the source is not read again in this call. */
+  SourceError = 8,
+  /** Writing the destination failed (Errno says why). */
+  DestinationError = 16,
 }
