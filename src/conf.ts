@@ -80,6 +80,14 @@ export interface Config {
   netnsQuit: boolean;
   /** -P: where to write the PID of the process that keeps running. */
   pidFile: string | null;
+  /** -p: capture every frame to and from the guest in this pcap file, or null. */
+  pcap: string | null;
+  /** passt -s: the UNIX domain socket QEMU connects to (null: the first free /tmp/passt_N.socket). */
+  socketPath: string | null;
+  /** passt -F: an inherited, connected socket to use instead of listening, or null. */
+  socketFd: number | null;
+  /** passt -1: quit once the first guest disconnects (implied by -F). */
+  oneOff: boolean;
   /** --map-host-loopback: addresses that stand for the host's loopback. */
   mapHostLoopback4: Uint8Array | null;
   mapHostLoopback6: Uint8Array | null;
@@ -243,6 +251,10 @@ export function buildConfig(
   let netnsOnly = false;
   let netnsQuit = true;
   let pidFile: string | null = null;
+  let pcap: string | null = null;
+  let socketPath: string | null = null;
+  let socketFd: number | null = null;
+  let oneOff = false;
   const mapped: Record<'host4' | 'host6' | 'guest4' | 'guest6', Uint8Array | null> = { host4: null, host6: null, guest4: null, guest6: null };
   const seen = new Set<string>();
 
@@ -369,6 +381,24 @@ export function buildConfig(
         if (!v) throw new UsageError('--pid needs a file name');
         pidFile = v;
         break;
+      case 'pcap':
+        once();
+        if (!v) throw new UsageError('--pcap needs a file name');
+        pcap = v;
+        break;
+      case 'socket':
+        once();
+        // sun_path holds 108 bytes, the terminating NUL included.
+        if (!v || Buffer.byteLength(v) > 107) throw new UsageError(`--socket: invalid path '${v}' (1 to 107 bytes)`);
+        socketPath = v;
+        break;
+      case 'fd':
+        once();
+        // As passt(1): standard input may be the socket, standard output and error may not.
+        if (!/^\d+$/.test(v) || Number(v) === 1 || Number(v) === 2 || Number(v) > 2 ** 31 - 1) throw new UsageError(`--fd: invalid file descriptor '${v}'`);
+        socketFd = Number(v);
+        break;
+      case 'one-off': oneOff = true; break;
       case 'map-host-loopback':
       case 'map-guest-addr': {
         const a4 = parseIPv4(v);
@@ -405,6 +435,7 @@ export function buildConfig(
     }
   }
   if (only4 && only6) throw new UsageError('--ipv4-only and --ipv6-only are mutually exclusive');
+  if (socketPath !== null && socketFd !== null) throw new UsageError('--socket and --fd are mutually exclusive');
   if (quiet && (debug || trace)) throw new UsageError('--quiet conflicts with --debug and --trace');
   logLevel = trace ? 'trace' : debug ? 'debug' : quiet ? 'warn' : 'info';
 
@@ -515,6 +546,10 @@ export function buildConfig(
     netnsOnly,
     netnsQuit,
     pidFile,
+    pcap,
+    socketPath,
+    socketFd,
+    oneOff: oneOff || socketFd !== null,
     mapHostLoopback4: mapped.host4,
     mapHostLoopback6: mapped.host6,
     mapGuestAddr4: mapped.guest4,

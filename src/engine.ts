@@ -1,6 +1,6 @@
 /**
- * The translation engine: one tap (or, later, one QEMU stream) on one side,
- * host sockets on the other.
+ * The translation engine: one tap (or another frame transport: passt's QEMU
+ * stream, l2/qemu.ts) on one side, host sockets on the other.
  *
  * Theory of operation: the loop reports the tap readable; `tapHandler` reads
  * every ready frame in one call and walks them once: the Ethernet view
@@ -12,10 +12,17 @@
  * guest leaves in one native call. Address mapping for traffic from the tap
  * (`natFromTap`): the gateway address stands for the host's loopback unless
  * `--no-map-gw`; every other address is used as it is (no NAT).
+ *
+ * A transport other than a tap (`EngineOptions.transport`) supplies the same
+ * two halves — a frame source read in batches and a TapOut to build frames
+ * in — and watches its own fds; the engine only hears, through it, when
+ * frames are waiting. With `--pcap`, every batch read and every flush is
+ * also captured (l2/pcap.ts).
  */
 import { native, E, errnoName } from './native.js';
 import { Loop, FdKind, monotonicNow } from './loop.js';
-import { TapIn, TapOut } from './l2/tapio.js';
+import { TapIn, TapOut, type FrameCapture, type FrameSource, type FrameTransport } from './l2/tapio.js';
+import { PcapWriter } from './l2/pcap.js';
 import { createLinkState, type LinkState } from './l2/link.js';
 import { arpTapHandler } from './l2/arp-proxy.js';
 import { ndpTapHandler } from './ndp/ndp.js';
@@ -51,9 +58,16 @@ export interface EngineStats {
 
 export interface EngineOptions {
   config: Config;
-  tapFd: number;
+  /** The tap device's fd; not used with `transport`. */
+  tapFd?: number;
   /** virtio-net header length of the tap (10 for taps made with IFF_VNET_HDR, 0 for plain frames). */
   vnetHdrLen?: number;
+  /**
+   * Frames travel through this transport instead of a tap device: called
+   * once, with the engine's loop (to watch its fds as FdKind.Tap) and the
+   * pcap capture to hand to its TapOut (undefined without --pcap).
+   */
+  transport?: (loop: Loop, capture: FrameCapture | undefined) => FrameTransport;
   log: Logger;
   /** Called when the tap fails for good (the namespace went away). */
   onTapGone?: (reason: string) => void;
@@ -82,8 +96,13 @@ export class Engine {
   readonly tcpForward: TcpForwarder | null;
   /** Fragments of UDP and ICMP datagrams from the guest, put back together. */
   readonly reasm = new Reassembler();
-  private readonly tapIn: TapIn;
+  private readonly tapIn: FrameSource;
   private readonly tapOut: TapOut;
+  /** The transport in use instead of a tap, if any. */
+  private readonly transport: FrameTransport | null = null;
+  private readonly tapFd: number;
+  /** --pcap: where frames to and from the guest are captured. */
+  private readonly pcap: PcapWriter | null;
   readonly log: Logger;
   private readonly config: Config;
   private readonly traceOn: boolean;
@@ -94,6 +113,12 @@ export class Engine {
     this.config = opts.config;
     this.log = opts.log;
     this.traceOn = this.log.isLevelEnabled('trace');
+    this.tapFd = opts.tapFd ?? -1;
+    if (!opts.transport && this.tapFd < 0) throw new Error('Engine: neither a tap fd nor a transport given');
+    // Opened before the loop exists, so a failure leaves nothing behind.
+    const pcap = opts.config.pcap ? new PcapWriter(opts.config.pcap, Date.now, (message) => this.log.error(message)) : null;
+    this.pcap = pcap;
+    const capture: FrameCapture | undefined = pcap ? (buf, frames, count) => pcap.write(buf, frames, count) : undefined;
     this.loop = new Loop(
       (err) => this.log.error(`internal error: ${(err as Error)?.stack ?? String(err)}`),
       50,
@@ -103,8 +128,20 @@ export class Engine {
         opts.onFatal?.(err);
       },
     );
-    this.tapIn = new TapIn(opts.tapFd, opts.vnetHdrLen ?? 0);
-    this.tapOut = new TapOut(opts.tapFd, opts.vnetHdrLen ?? 0);
+    if (opts.transport) {
+      try {
+        this.transport = opts.transport(this.loop, capture);
+      } catch (err) {
+        this.loop.close();
+        pcap?.close();
+        throw err;
+      }
+      this.tapIn = this.transport.input;
+      this.tapOut = this.transport.output;
+    } else {
+      this.tapIn = new TapIn(this.tapFd, opts.vnetHdrLen ?? 0);
+      this.tapOut = new TapOut(this.tapFd, opts.vnetHdrLen ?? 0, undefined, undefined, capture);
+    }
     this.link = createLinkState({
       guestAddr4: opts.config.ip4?.addr ?? null,
       guestAddr6: opts.config.ip6?.addr ?? null,
@@ -136,14 +173,27 @@ export class Engine {
       this.loop.onTick((now) => this.periodicRa(now));
     }
     this.tcpForward = opts.config.tcpForward && opts.config.tcp ? new TcpForwarder(this.listeners, this.log, opts.config, this.tcp, opts.config.tcpForward, monotonicNow) : null;
-    this.loop.on(FdKind.Tap, () => this.tapHandler());
+    const transport = this.transport;
+    if (transport) {
+      this.loop.on(FdKind.Tap, (index, events) => {
+        if (transport.events(index, events)) this.tapHandler();
+      });
+    } else {
+      this.loop.on(FdKind.Tap, () => this.tapHandler());
+    }
     this.loop.onTick((now) => this.reasm.expire(now));
     this.loop.onBatchEnd(() => {
       this.flushTapBatch();
       this.tapOut.flush();
     });
-    const rc = this.loop.add(opts.tapFd, FdKind.Tap, 0, 0x001 /* EPOLLIN */);
-    if (rc < 0) throw new Error(`cannot watch the tap device: ${errnoName(rc)}`);
+    if (!transport) {
+      const rc = this.loop.add(this.tapFd, FdKind.Tap, 0, 0x001 /* EPOLLIN */);
+      if (rc < 0) {
+        this.loop.close();
+        pcap?.close();
+        throw new Error(`cannot watch the tap device: ${errnoName(rc)}`);
+      }
+    }
     try {
       this.tcpForward?.start();
     } catch (err) {
@@ -188,6 +238,7 @@ export class Engine {
       if (n === 0) return;
       const buf = this.tapIn.buf;
       const frames = this.tapIn.frames;
+      if (this.pcap) this.pcap.write(buf, frames, n);
       for (let i = 0; i < n; i++) this.frameFromTap(buf, frames[2 * i], frames[2 * i + 1], now);
       // Payload in this batch points into the receive buffer: write it before the next read.
       this.flushTapBatch();
@@ -372,7 +423,7 @@ export class Engine {
     };
   }
 
-  /** Stop: reset every connection, flush, stop polling. Does not close the tap fd. */
+  /** Stop: reset every connection, flush, stop polling. Does not close the tap fd (a transport is closed). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -381,8 +432,10 @@ export class Engine {
     this.icmp?.closeAll();
     this.udp?.closeAll();
     this.tapOut.flush();
-    this.loop.del(this.opts.tapFd);
+    if (this.transport) this.transport.close();
+    else this.loop.del(this.tapFd);
     this.loop.close();
+    this.pcap?.close();
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * The manual pages, doc/pasta.1 (and doc/passt.1 once passt has a front end).
+ * The manual pages, doc/pasta.1 and doc/passt.1.
  *
  * Theory of operation: the list of options is not written here. A page
  * takes every option of its front end from the option table (OPTIONS in
@@ -59,51 +59,106 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
       'This slows translation down noticeably; it is meant for finding problems. Implies `--debug`.',
   ],
   quiet: ['Print only warnings and errors, no informational messages. Cannot be combined with `--debug` or `--trace`.'],
-  foreground: [
-    'Stay in the foreground. ' +
-      'The original forks into the background when it attaches to an existing namespace. ' +
-      'This version always runs a command in a namespace of its own and stays its parent until the command exits, ' +
-      'so it is always in the foreground: the option is accepted for compatibility and changes nothing.',
-  ],
+  foreground: {
+    pasta: [
+      'Stay in the foreground. ' +
+        'The original forks into the background when it attaches to an existing namespace. ' +
+        'This version always runs a command in a namespace of its own and stays its parent until the command exits, ' +
+        'so it is always in the foreground: the option is accepted for compatibility and changes nothing.',
+    ],
+    passt: [
+      'Stay in the foreground, logging to standard error. ' +
+        "By default passt starts a copy of itself in the background, detached, with its standard streams on /dev/null; the first process waits until the copy listens on its socket, prints the socket path and the QEMU options to use, and exits with status 0 (or 1, with the copy's error).",
+    ],
+  },
   stderr: [
     'Log to standard error. ' +
       'That is where messages go anyway unless `--log-file` is given, so the option is accepted for compatibility; ' +
       'this program never logs to the system logger.',
   ],
-  'log-file': [
-    'Write log messages to the file *PATH* instead of standard error, each line preceded by a timestamp. ' +
-      'The file is created with mode 0600 if it does not exist, and emptied when pasta starts.',
-  ],
+  'log-file': {
+    pasta: [
+      'Write log messages to the file *PATH* instead of standard error, each line preceded by a timestamp. ' +
+        'The file is created with mode 0600 if it does not exist, and emptied when pasta starts.',
+    ],
+    passt: [
+      'Write log messages to the file *PATH* instead of standard error, each line preceded by a timestamp. ' +
+        'The file is created with mode 0600 if it does not exist, and emptied when passt starts.',
+    ],
+  },
   'log-size': [
     'Keep the log file under *BYTES* bytes: when the next message would not fit, the file is emptied and logging starts again at its beginning. ' +
       'At least 4096; the default is 1048576 (1 MiB).',
   ],
   help: ['Print a summary of the options to standard output and exit with status 0.'],
   version: ['Print the program name and the version of the node-passt package, and exit with status 0.'],
-  mtu: [
-    'Use *MTU* bytes as the maximum transmission unit of the namespace interface: ' +
-      '`--config-net` sets it on the link, and pasta never sends the namespace a larger packet. ' +
-      'From 68 to 65520; the default, 65520, is the largest Ethernet payload that fits in a 64 KiB frame, rounded down to a multiple of eight. ' +
-      'IPv6 needs at least 1280: below that, IPv6 is turned off.',
-  ],
-  address: [
-    "Give the namespace the IPv4 or IPv6 address *ADDR* instead of the host's. " +
-      'May be given twice, once for each IP version. ' +
-      'By default the namespace gets the first global address of the host interface that holds the first default route of that IP version (see `--interface`). ' +
-      'Unspecified, loopback, multicast, broadcast and (for IPv6) link-local addresses are refused.',
-  ],
-  netmask: [
-    "Set the prefix length of the namespace's IPv4 address, written in dot-decimal form (255.255.255.0) or as a number of bits (24). " +
-      "By default it is the prefix length of the host address whose subnet holds the namespace's address; " +
-      "if there is none, that of the address's historical class (8, 16 or 24 bits). " +
-      'An IPv6 address keeps the prefix length it has on the host, else 64.',
-  ],
-  gateway: [
-    'Use *ADDR* as the default gateway of the namespace for its IP version. ' +
-      'May be given twice, once for each IP version. ' +
-      "By default, the gateway of the host's default route through the interface the addresses come from.",
-    'The gateway address is also how the namespace reaches the host itself: see `--no-map-gw` and NOTES.',
-  ],
+  pcap: {
+    pasta: [
+      'Capture every Ethernet frame through the tap device, both ways, in *FILE*, in the pcap format that tcpdump(8) and Wireshark read. ' +
+        'The file is created with mode 0600, or emptied. ' +
+        'Frames to the namespace may carry partial TCP and UDP checksums, completed by the kernel after the capture (checksum offload). ' +
+        'Capturing costs a copy and a write per batch of frames; a failing write stops it with one message, never the translation.',
+    ],
+    passt: [
+      'Capture every Ethernet frame to and from the guest in *FILE*, in the pcap format that tcpdump(8) and Wireshark read. ' +
+        'The file is created with mode 0600, or emptied; it spans every guest that connects while passt runs. ' +
+        'Capturing costs a copy and a write per batch of frames; a failing write stops it with one message, never the translation.',
+    ],
+  },
+  mtu: {
+    pasta: [
+      'Use *MTU* bytes as the maximum transmission unit of the namespace interface: ' +
+        '`--config-net` sets it on the link, and pasta never sends the namespace a larger packet. ' +
+        'From 68 to 65520; the default, 65520, is the largest Ethernet payload that fits in a 64 KiB frame, rounded down to a multiple of eight. ' +
+        'IPv6 needs at least 1280: below that, IPv6 is turned off.',
+    ],
+    passt: [
+      'Announce an MTU of *MTU* bytes to the guest, with DHCP (option 26) and router advertisements (the MTU option). ' +
+        'From 68 to 65520. ' +
+        'Without this option no MTU is announced, and the guest keeps the one of its network interface (1500 for virtio-net unless configured otherwise). ' +
+        'IPv6 needs at least 1280: below that, IPv6 is turned off.',
+    ],
+  },
+  address: {
+    pasta: [
+      "Give the namespace the IPv4 or IPv6 address *ADDR* instead of the host's. " +
+        'May be given twice, once for each IP version. ' +
+        'By default the namespace gets the first global address of the host interface that holds the first default route of that IP version (see `--interface`). ' +
+        'Unspecified, loopback, multicast, broadcast and (for IPv6) link-local addresses are refused.',
+    ],
+    passt: [
+      "Give the guest the IPv4 or IPv6 address *ADDR* instead of the host's: DHCP assigns an IPv4 one, DHCPv6 an IPv6 one, and router advertisements carry the /64 prefix of an IPv6 one. " +
+        'May be given twice, once for each IP version. ' +
+        'By default the guest gets the first global address of the host interface that holds the first default route of that IP version (see `--interface`). ' +
+        'Unspecified, loopback, multicast, broadcast and (for IPv6) link-local addresses are refused.',
+    ],
+  },
+  netmask: {
+    pasta: [
+      "Set the prefix length of the namespace's IPv4 address, written in dot-decimal form (255.255.255.0) or as a number of bits (24). " +
+        "By default it is the prefix length of the host address whose subnet holds the namespace's address; " +
+        "if there is none, that of the address's historical class (8, 16 or 24 bits). " +
+        'An IPv6 address keeps the prefix length it has on the host, else 64.',
+    ],
+    passt: [
+      "Set the prefix length of the guest's IPv4 address, the subnet mask DHCP sends (option 1), written in dot-decimal form (255.255.255.0) or as a number of bits (24). " +
+        "By default it is the prefix length of the host address whose subnet holds the guest's address; if there is none, that of the address's historical class (8, 16 or 24 bits).",
+    ],
+  },
+  gateway: {
+    pasta: [
+      'Use *ADDR* as the default gateway of the namespace for its IP version. ' +
+        'May be given twice, once for each IP version. ' +
+        "By default, the gateway of the host's default route through the interface the addresses come from.",
+      'The gateway address is also how the namespace reaches the host itself: see `--no-map-gw` and NOTES.',
+    ],
+    passt: [
+      'Use *ADDR* as the default gateway of the guest for its IP version (DHCP option 3, for IPv4). ' +
+        'May be given twice, once for each IP version. ' +
+        "By default, the gateway of the host's default route through the interface the addresses come from.",
+      'The gateway address is also how the guest reaches the host itself: see `--no-map-gw` and NOTES.',
+    ],
+  },
   interface: [
     'Take the addresses, prefix lengths and gateways from the host interface *NAME* ' +
       'instead of from the interfaces that hold the first IPv4 and the first IPv6 default route. ' +
@@ -114,48 +169,101 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
       'Repeat the option to give several; `-D none` means no resolvers at all. ' +
       'A `--dns-forward` address leads to the first of these of its own IP version (or to the first of any version), unless `--dns-host` says otherwise.',
   ],
-  'dns-forward': [
-    'Make *ADDR*, as the namespace sees it, a DNS forwarder: UDP and TCP traffic to its port 53 goes to the resolver on the host side ' +
-      '(`--dns-host`, or else the first resolver from `-D` or `/etc/resolv.conf`), and the answers come back from *ADDR*. ' +
-      'May be given twice, once for each IP version; the resolver may be of the other version. ' +
-      'When the host has no resolver, pasta warns and queries to *ADDR* go unanswered.',
-    "Podman names 169.254.1.1 here and writes it into the container's `resolv.conf`.",
-  ],
-  'dns-host': [
-    'Send what the namespace sends to a `--dns-forward` address to *ADDR* (IPv4 or IPv6, an address as the host sees it) instead of to the first resolver. ' +
-      'Given at most once.',
-  ],
-  search: [
-    'Use the space-separated domains of *LIST* as the DNS search list instead of the `search` or `domain` line of `/etc/resolv.conf`; ' +
-      '`--search none` gives an empty list. ' +
-      'The list is for the address-configuration services (DHCP, DHCPv6, router advertisements), which send it only with `--dhcp-search`.',
-  ],
-  'tcp-ports': [
-    'Forward TCP ports of the host into the namespace. *SPEC* is `none`, or a comma-separated list of ports (`22`), ranges (`1000-2000`) ' +
-      'and mappings to other ports in the namespace (`8080:80`, `1000-1009:2000-2009`), optionally for one address only (`192.0.2.1/22`, `[2001:db8::1]/8080`), ' +
-      'with exclusions after a tilde (`2000-5000,~3000-3010`; exclusions alone forward every port but those and the ephemeral ones). ' +
-      'The option may be repeated; the ports of all its values add up, and a port given twice is an error.',
-    'pasta listens on each port on the host. A connection from another host reaches the namespace from that host\'s own address and port, so servers in the namespace see their real clients; ' +
-      "a connection from the host itself (its loopback or its own address) comes from the gateway address, which the namespace can answer. " +
-      'An explicit port that cannot be bound (already in use, or below `net.ipv4.ip_unprivileged_port_start` without privileges) is an error. ' +
-      'This version does not forward by default (pasta(1) follows the ports bound in the namespace, `auto`), and does not support `auto` or binding to an interface (`%eth0`).',
-  ],
-  'udp-ports': ["Forward UDP ports of the host into the namespace. This version accepts only `none` (the default): UDP forwarding comes later."],
+  'dns-forward': {
+    pasta: [
+      'Make *ADDR*, as the namespace sees it, a DNS forwarder: UDP and TCP traffic to its port 53 goes to the resolver on the host side ' +
+        '(`--dns-host`, or else the first resolver from `-D` or `/etc/resolv.conf`), and the answers come back from *ADDR*. ' +
+        'May be given twice, once for each IP version; the resolver may be of the other version. ' +
+        'When the host has no resolver, pasta warns and queries to *ADDR* go unanswered.',
+      "Podman names 169.254.1.1 here and writes it into the container's `resolv.conf`.",
+    ],
+    passt: [
+      'Make *ADDR*, as the guest sees it, a DNS forwarder: UDP and TCP traffic to its port 53 goes to the resolver on the host side (`--dns-host`, or else the first resolver from `-D` or `/etc/resolv.conf`), and the answers come back from *ADDR*. ' +
+        'May be given twice, once for each IP version; the resolver may be of the other version. ' +
+        'When the host has no resolver, passt warns and queries to *ADDR* go unanswered.',
+    ],
+  },
+  'dns-host': {
+    pasta: [
+      'Send what the namespace sends to a `--dns-forward` address to *ADDR* (IPv4 or IPv6, an address as the host sees it) instead of to the first resolver. ' +
+        'Given at most once.',
+    ],
+    passt: [
+      'Send what the guest sends to a `--dns-forward` address to *ADDR* (IPv4 or IPv6, an address as the host sees it) instead of to the first resolver. ' +
+        'Given at most once.',
+    ],
+  },
+  search: {
+    pasta: [
+      'Use the space-separated domains of *LIST* as the DNS search list instead of the `search` or `domain` line of `/etc/resolv.conf`; ' +
+        '`--search none` gives an empty list. ' +
+        'The list is for the address-configuration services (DHCP, DHCPv6, router advertisements), which send it only with `--dhcp-search`.',
+    ],
+    passt: [
+      'Use the space-separated domains of *LIST* as the DNS search list instead of the `search` or `domain` line of `/etc/resolv.conf`; `--search none` gives an empty list. ' +
+        'DHCP (option 119), DHCPv6 (option 24) and router advertisements (DNSSL) send it to the guest, unless `--no-dhcp-search`.',
+    ],
+  },
+  'tcp-ports': {
+    pasta: [
+      'Forward TCP ports of the host into the namespace. *SPEC* is `none`, or a comma-separated list of ports (`22`), ranges (`1000-2000`) ' +
+        'and mappings to other ports in the namespace (`8080:80`, `1000-1009:2000-2009`), optionally for one address only (`192.0.2.1/22`, `[2001:db8::1]/8080`), ' +
+        'with exclusions after a tilde (`2000-5000,~3000-3010`; exclusions alone forward every port but those and the ephemeral ones). ' +
+        'The option may be repeated; the ports of all its values add up, and a port given twice is an error.',
+      'pasta listens on each port on the host. A connection from another host reaches the namespace from that host\'s own address and port, so servers in the namespace see their real clients; ' +
+        "a connection from the host itself (its loopback or its own address) comes from the gateway address, which the namespace can answer. " +
+        'An explicit port that cannot be bound (already in use, or below `net.ipv4.ip_unprivileged_port_start` without privileges) is an error. ' +
+        'This version does not forward by default (pasta(1) follows the ports bound in the namespace, `auto`), and does not support `auto` or binding to an interface (`%eth0`).',
+    ],
+    passt: [
+      'Forward TCP ports of the host to the guest. ' +
+        '*SPEC* is `none`, or a comma-separated list of ports (`22`), ranges (`1000-2000`) and mappings to other ports of the guest (`2222:22`, `1000-1009:2000-2009`), optionally for one address only (`192.0.2.1/22`, `[2001:db8::1]/8080`), with exclusions after a tilde (`2000-5000,~3000-3010`; exclusions alone forward every port but those and the ephemeral ones). ' +
+        'The option may be repeated; the ports of all its values add up, and a port given twice is an error.',
+      'passt listens on each port on the host. ' +
+        "A connection from another host reaches the guest from that host's own address and port; a connection from the host itself (its loopback or its own address) comes from the gateway address, which the guest can answer. " +
+        'While no guest is connected, such a connection is reset once passt gives up waiting for the guest to answer. ' +
+        'An explicit port that cannot be bound (already in use, or below `net.ipv4.ip_unprivileged_port_start` without privileges) is an error. ' +
+        'Binding to an interface (`%eth0`) is not supported by this version.',
+    ],
+  },
+  'udp-ports': {
+    pasta: ["Forward UDP ports of the host into the namespace. This version accepts only `none` (the default): UDP forwarding comes later."],
+    passt: [
+      'Forward UDP ports of the host to the guest. ' +
+        'This version accepts only `none` (the default).',
+    ],
+  },
   'tcp-ns': ["Forward TCP ports of the namespace to the host's loopback. This version accepts only `none` (the default)."],
   'udp-ns': ["Forward UDP ports of the namespace to the host's loopback. This version accepts only `none` (the default)."],
-  pid: [
-    'Write the PID of the pasta process that keeps running to *FILE*, once the namespace is configured: ' +
-      'with `--netns` or a *PID*, the process left in the background; with a command, pasta itself.',
-  ],
-  'map-host-loopback': [
-    "Make *ADDR* (IPv4 or IPv6), as the namespace sees it, stand for the host's loopback: connections and packets to it go to 127.0.0.1 or ::1 on the host, " +
-      "and forwarded connections from the host's loopback appear to come from it. Without this option the gateway address plays that part (unless `--no-map-gw`).",
-  ],
-  'map-guest-addr': [
-    "Make *ADDR* (IPv4 or IPv6), as the namespace sees it, stand for the host's own address (the one the namespace has too, so it cannot be reached by its own name): " +
-      'traffic to *ADDR* goes to that address on the host, and forwarded connections from it appear to come from *ADDR*. ' +
-      'Podman names 169.254.1.2 here for `host.containers.internal`.',
-  ],
+  pid: {
+    pasta: [
+      'Write the PID of the pasta process that keeps running to *FILE*, once the namespace is configured: ' +
+        'with `--netns` or a *PID*, the process left in the background; with a command, pasta itself.',
+    ],
+    passt: [
+      'Write the PID of the passt process that keeps running to *FILE* once its socket listens: the copy left in the background, or passt itself with `-f`.',
+    ],
+  },
+  'map-host-loopback': {
+    pasta: [
+      "Make *ADDR* (IPv4 or IPv6), as the namespace sees it, stand for the host's loopback: connections and packets to it go to 127.0.0.1 or ::1 on the host, " +
+        "and forwarded connections from the host's loopback appear to come from it. Without this option the gateway address plays that part (unless `--no-map-gw`).",
+    ],
+    passt: [
+      "Make *ADDR* (IPv4 or IPv6), as the guest sees it, stand for the host's loopback: connections and packets to it go to 127.0.0.1 or ::1 on the host, and forwarded connections from the host's loopback appear to come from it. " +
+        'Without this option the gateway address plays that part (unless `--no-map-gw`).',
+    ],
+  },
+  'map-guest-addr': {
+    pasta: [
+      "Make *ADDR* (IPv4 or IPv6), as the namespace sees it, stand for the host's own address (the one the namespace has too, so it cannot be reached by its own name): " +
+        'traffic to *ADDR* goes to that address on the host, and forwarded connections from it appear to come from *ADDR*. ' +
+        'Podman names 169.254.1.2 here for `host.containers.internal`.',
+    ],
+    passt: [
+      "Make *ADDR* (IPv4 or IPv6), as the guest sees it, stand for the host's own address (the one the guest has too, so it cannot be reached by its own name): traffic to *ADDR* goes to that address on the host, and forwarded connections from it appear to come from *ADDR*.",
+    ],
+  },
   userns: [
     'When attaching (`--netns` or a *PID*), join the user namespace *PATH* before the network namespace. ' +
       "By default, the user namespace of the *PID*; none with `--netns`, which suits a caller that runs pasta inside the namespace's user namespace already, as Podman does.",
@@ -176,32 +284,83 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
   ],
   'no-dhcp-search': ['Do not send the DNS search list with DHCP (option 119), DHCPv6 (option 24) and router advertisements (DNSSL).'],
   'dhcp-search': ['Send the DNS search list with DHCP (option 119), DHCPv6 (option 24) and router advertisements (DNSSL). By default pasta does not.'],
-  'no-dhcp': [
-    'Do not answer DHCP requests. By default a DHCP client in the namespace (for example `busybox udhcpc`, when pasta runs without `--config-net`) ' +
-      "gets the host's address, prefix length and gateway, the MTU when `-m` was given, and resolvers and search domains as `--dhcp-dns` and `--dhcp-search` say.",
-  ],
+  'no-dhcp': {
+    pasta: [
+      'Do not answer DHCP requests. By default a DHCP client in the namespace (for example `busybox udhcpc`, when pasta runs without `--config-net`) ' +
+        "gets the host's address, prefix length and gateway, the MTU when `-m` was given, and resolvers and search domains as `--dhcp-dns` and `--dhcp-search` say.",
+    ],
+    passt: [
+      'Do not answer DHCP requests. ' +
+        "By default the guest's DHCP client gets the host's address (or `--address`), prefix length and gateway, the MTU when `-m` was given, and the resolvers and search domains unless `--no-dhcp-dns` or `--no-dhcp-search`.",
+    ],
+  },
   'no-ndp': ['Do not answer neighbour and router solicitations: IPv6 cannot resolve the gateway, and no router advertisements are sent.'],
   'no-dhcpv6': ["Do not answer DHCPv6 requests (by default a DHCPv6 client gets the host's IPv6 address)."],
-  'no-ra': [
-    'Send no router advertisements, solicited or periodic. By default the namespace can configure IPv6 by SLAAC from them (prefix, MTU when `-m` was given); ' +
-      'with `--config-net` none are sent, since pasta configures the namespace itself.',
-  ],
-  'no-tcp': ['Do not translate TCP: TCP segments from the namespace are dropped without an answer.'],
-  'no-udp': ['Do not translate UDP: UDP datagrams from the namespace are dropped without an answer.'],
-  'no-icmp': ['Do not translate ICMP and ICMPv6 echo: echo requests (ping) from the namespace are dropped without an answer.'],
+  'no-ra': {
+    pasta: [
+      'Send no router advertisements, solicited or periodic. By default the namespace can configure IPv6 by SLAAC from them (prefix, MTU when `-m` was given); ' +
+        'with `--config-net` none are sent, since pasta configures the namespace itself.',
+    ],
+    passt: [
+      'Send no router advertisements, solicited or periodic. ' +
+        'By default the guest can configure IPv6 from them (the prefix of its address; the MTU when `-m` was given).',
+    ],
+  },
+  'no-tcp': {
+    pasta: ['Do not translate TCP: TCP segments from the namespace are dropped without an answer.'],
+    passt: [
+      'Do not translate TCP: TCP segments from the guest are dropped without an answer.',
+    ],
+  },
+  'no-udp': {
+    pasta: ['Do not translate UDP: UDP datagrams from the namespace are dropped without an answer.'],
+    passt: [
+      'Do not translate UDP: UDP datagrams from the guest are dropped without an answer (DHCP and DHCPv6 are still answered).',
+    ],
+  },
+  'no-icmp': {
+    pasta: ['Do not translate ICMP and ICMPv6 echo: echo requests (ping) from the namespace are dropped without an answer.'],
+    passt: [
+      'Do not translate ICMP and ICMPv6 echo: echo requests (ping) from the guest are dropped without an answer.',
+    ],
+  },
   'no-map-gw': [
     'Do not treat the gateway address as the host: connections and packets to it go to that address, as to any other. ' +
       "By default they go to the host's loopback address instead (see NOTES).",
   ],
-  'ipv4-only': [
-    'Use IPv4 only: the namespace gets no IPv6 configuration and IPv6 packets from it are ignored. ' +
-      'By default each IP version is enabled when the host has an address and a default route for it. ' +
-      'pasta fails if the host has no usable IPv4 address and default route.',
+  'ipv4-only': {
+    pasta: [
+      'Use IPv4 only: the namespace gets no IPv6 configuration and IPv6 packets from it are ignored. ' +
+        'By default each IP version is enabled when the host has an address and a default route for it. ' +
+        'pasta fails if the host has no usable IPv4 address and default route.',
+    ],
+    passt: [
+      'Use IPv4 only: the guest gets no IPv6 configuration and IPv6 packets from it are ignored. ' +
+        'By default each IP version is enabled when the host has an address and a default route for it. passt fails if the host has no usable IPv4 address and default route.',
+    ],
+  },
+  'ipv6-only': {
+    pasta: [
+      'Use IPv6 only: the namespace gets no IPv4 configuration and IPv4 packets from it are ignored. ' +
+        'pasta fails if the host has no usable IPv6 address and default route, or if the MTU is below 1280.',
+    ],
+    passt: [
+      'Use IPv6 only: the guest gets no IPv4 configuration and IPv4 packets from it are ignored. passt fails if the host has no usable IPv6 address and default route, or if the MTU is below 1280.',
+    ],
+  },
+  socket: [
+    'Listen for QEMU on the UNIX domain socket *PATH* (at most 107 bytes). ' +
+      'passt refuses a path where something accepts connections already, and replaces a stale socket file left there by an earlier run. ' +
+      'By default it takes the first of `/tmp/passt_1.socket` to `/tmp/passt_64.socket` that nobody listens on. ' +
+      'The socket file is removed when passt stops (not when it is killed with SIGKILL: the next passt then replaces it).',
   ],
-  'ipv6-only': [
-    'Use IPv6 only: the namespace gets no IPv4 configuration and IPv4 packets from it are ignored. ' +
-      'pasta fails if the host has no usable IPv6 address and default route, or if the MTU is below 1280.',
+  fd: [
+    'Use the connected stream socket *FD*, inherited from the parent process, instead of listening: the guest is at its other end. ' +
+      'This lets the parent (libvirt, say) open the socket with privileges or an address family of its own. ' +
+      'passt quits with status 0 when the socket is closed, as with `--one-off`. ' +
+      '*FD* may be 0 (standard input) or 3 and above; it cannot be combined with `--socket`.',
   ],
+  'one-off': ['Quit with status 0 once the first guest disconnects (or its connection fails), instead of waiting for the next one.'],
   'ns-ifname': [
     'Name the tap interface created in the namespace *NAME*: at most 15 characters, with no spaces, slashes or colons. ' +
       'By default it takes the name of the host interface the addresses come from, or tap0 if there is none.',
@@ -288,7 +447,7 @@ const PASTA_PAGE: PageText = {
       title: 'Differences from the original pasta',
       body: [
         'Not supported yet: UDP port forwarding (`-u`), forwarding from the namespace to the host (`-T`, `-U`), ' +
-          'the automatic forwarding of ports bound in the namespace (`auto`, upstream\'s default), nor the passt front end for virtual machines (QEMU, libvirt). ' +
+          'nor the automatic forwarding of ports bound in the namespace (`auto`, upstream\'s default). ' +
           'Forwarded TCP connections from the host\'s loopback go through the tap device, where pasta(1) splices them socket to socket.',
         'Node.js runs several threads before any JavaScript starts, and a multithreaded process cannot enter a user namespace; ' +
           "so a small single-threaded helper process lives inside the namespace and hands the tap device and the namespace's sockets to pasta over a UNIX domain socket.",
@@ -296,11 +455,112 @@ const PASTA_PAGE: PageText = {
       ],
     },
   ],
-  seeAlso: ['namespaces(7)', 'network_namespaces(7)', 'user_namespaces(7)', 'unshare(1)', 'ip(8)', 'slirp4netns(1)', 'podman(1)'],
+  seeAlso: ['passt(1)', 'namespaces(7)', 'network_namespaces(7)', 'user_namespaces(7)', 'unshare(1)', 'ip(8)', 'slirp4netns(1)', 'podman(1)'],
 };
 
-/** Every manual page, one entry each (passt's comes with its front end). */
-export const MAN_PAGES: readonly PageText[] = [PASTA_PAGE];
+const PASST_PAGE: PageText = {
+  mode: 'passt',
+  file: 'doc/passt.1',
+  summary: 'connect a QEMU virtual machine to the host network, without privileges',
+  synopsis: ['[*OPTION*]...'],
+  description: [
+    'passt connects a virtual machine run by QEMU to the network of the host, without privileges. ' +
+      'QEMU (7.2 or later) connects to a UNIX domain socket of passt with `-netdev stream`; ' +
+      "the Ethernet frames of the guest's network interface travel over that socket, each behind its length as a 4-byte big-endian number. " +
+      'passt turns them into operations on ordinary sockets of the host: a TCP connection from the guest becomes a TCP connection from the host to the same address and port, ' +
+      'and the same holds for UDP datagrams and ICMP echo requests. ' +
+      'There is no NAT and no full TCP/IP stack in between.',
+    'Small built-in services answer what the guest asks on the link: ARP and IPv6 neighbour solicitations for every address but its own, ' +
+      "and DHCP, DHCPv6 and router advertisements, which give the guest the host's own addresses, prefix lengths and default gateway " +
+      '(and the resolvers and search domains of the host), so the guest sees what the host sees, and servers it talks to see the host\'s address. ' +
+      'A guest that uses another address, set by hand, is served all the same (see NOTES).',
+    'One guest at a time: while one is connected, another connection is closed at once. ' +
+      'When the guest disconnects, the host side of its connections and flows is closed, and passt waits for the next guest, ' +
+      'unless `--one-off` or `--fd` make it quit.',
+    'By default passt runs in the background: it prints the socket path and the QEMU options to use, ' +
+      '`-device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path=`*PATH*, ' +
+      'and returns once the socket listens (see `--foreground`).',
+    'TCP is adapted rather than terminated: data from a host socket is only consumed once the guest acknowledges it, ' +
+      'and the acknowledgements and window sent to the guest reflect the state of the host socket. ' +
+      'Frames to the guest carry complete checksums: the stream has no virtio-net header that could leave them to the guest\'s network card. ' +
+      'A stream cannot lose part of a frame: when the guest does not read fast enough, frames are held or dropped whole (TCP sends them again), never cut.',
+    'This passt comes from node-passt, a reimplementation in TypeScript for Node.js of passt from the passt project. ' +
+      "It accepts the original's options, as far as it implements them, with the same meaning; see NOTES for the differences.",
+  ],
+  exitStatus: [
+    'passt exits with status 0 when it is stopped with SIGTERM, SIGINT, SIGHUP or SIGQUIT, when the guest leaves with `--one-off` or `--fd`, ' +
+      'and after `--help` and `--version`. ' +
+      'It exits with status 1, after printing one line to standard error, when an option is invalid, ' +
+      'when the socket cannot be set up (the path is in use, or all the default paths are), or when translation stops on an internal error.',
+    'In the background mode, the first process exits with status 0 once the background copy listens, or with status 1 and the copy\'s error.',
+  ],
+  examples: [
+    {
+      title: 'Start passt, then QEMU',
+      body: [
+        {
+          example: [
+            '$ passt',
+            'passt: UNIX domain socket bound at /tmp/passt_1.socket',
+            'passt: You can now start qemu (>= 7.2):',
+            'passt:     kvm ... -device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path=/tmp/passt_1.socket',
+            '$ qemu-system-x86_64 -m 1G -drive file=guest.qcow2 \\',
+            '    -device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path=/tmp/passt_1.socket',
+          ],
+        },
+      ],
+    },
+    {
+      title: 'In the foreground, on a socket of your own, until the guest shuts down',
+      body: [{ example: ['$ passt -f -1 -s "$XDG_RUNTIME_DIR/vm.socket"'] }],
+    },
+    {
+      title: "Reach the guest's SSH server through port 2222 of the host",
+      body: [{ example: ['$ passt -t 2222:22', '$ ssh -p 2222 user@localhost'] }],
+    },
+    {
+      title: "Capture the guest's traffic",
+      body: [{ example: ['$ passt -f --pcap /tmp/guest.pcap', '$ tcpdump -nr /tmp/guest.pcap'] }],
+    },
+  ],
+  notes: [
+    {
+      title: 'Address mapping of the gateway',
+      body: [
+        "The guest has the host's own address, so it cannot reach the host through it. " +
+          "Instead, the gateway address stands for the host: connections and packets from the guest to the default gateway's IPv4 or IPv6 address " +
+          "go to the host's loopback address of that version (127.0.0.1 or ::1), " +
+          "so services that listen only on the host's loopback can be reached from the guest. " +
+          'The real gateway is then not reachable at its own address from the guest (it still routes everything else).',
+        '`--no-map-gw` turns this off, and traffic to the gateway address goes to the gateway. ' +
+          'A `--dns-forward` address is mapped in the same way, to the resolver, for port 53 only. ' +
+          'Every other destination is used as it is.',
+      ],
+    },
+    {
+      title: "The guest's address",
+      body: [
+        "DHCP and DHCPv6 hand out one address per IP version, the host's (or `--address`), with no lease to keep. " +
+          'Traffic is translated whatever source address the guest uses: replies go back to the address each flow came from. ' +
+          'Connections forwarded from the host (`-t`) go to the assigned address.',
+      ],
+    },
+    {
+      title: 'Differences from the original passt',
+      body: [
+        'Not supported yet: UDP port forwarding (`-u`), vhost-user, the qrap(1) wrapper for QEMU older than 7.2, and `--runas` (passt does not change its user). ' +
+          'Messages are plain lines on standard error or in the `--log-file` file, never sent to the system logger.',
+        'Node.js cannot fork once it runs, so the background copy is a new process started with the same arguments, ' +
+          'which tells the first one over an inherited pipe when it listens; ' +
+          'the socket file is removed when passt stops.',
+      ],
+    },
+  ],
+  seeAlso: ['pasta(1)', 'qemu(1)', 'tcpdump(8)', 'slirp4netns(1)'],
+};
+
+/** Every manual page, one entry each. */
+export const MAN_PAGES: readonly PageText[] = [PASTA_PAGE, PASST_PAGE];
 
 /** The options a front end accepts, in the table's (pasta(1)'s) order. */
 export function optionsFor(mode: Mode): OptionSpec[] {

@@ -31,6 +31,7 @@ export interface OptionSpec {
 
 const both = ['pasta', 'passt'] as const;
 const pastaOnly = ['pasta'] as const;
+const passtOnly = ['passt'] as const;
 
 /** Every option we support, in pasta(1)'s order. */
 export const OPTIONS: readonly OptionSpec[] = [
@@ -43,6 +44,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'log-size', arg: 'required', valueName: 'BYTES', help: 'Maximum size of the log file; default: 1 MiB', modes: both },
   { long: 'help', short: 'h', arg: 'none', help: 'Print this summary of the options and exit', modes: both },
   { long: 'version', arg: 'none', help: 'Print the version of node-passt and exit', modes: both },
+  { long: 'pcap', short: 'p', arg: 'required', valueName: 'FILE', help: 'Capture every frame to and from the guest or namespace in FILE, in pcap format', modes: both },
   { long: 'pid', short: 'P', arg: 'required', valueName: 'FILE', help: 'Write the PID of the process that stays running to FILE once the namespace is ready', modes: both },
   { long: 'mtu', short: 'm', arg: 'required', valueName: 'MTU', help: 'Set the MTU of the namespace interface; default: 65520', modes: both },
   { long: 'address', short: 'a', arg: 'required', valueName: 'ADDR', help: 'Assign IPv4 or IPv6 address ADDR (at most once per family); default: the host address of the interface with the default route', modes: both },
@@ -69,6 +71,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'no-map-gw', arg: 'none', help: "Don't map connections to the gateway address to the host's loopback", modes: both },
   { long: 'ipv4-only', short: '4', arg: 'none', help: 'Use IPv4 only', modes: both },
   { long: 'ipv6-only', short: '6', arg: 'none', help: 'Use IPv6 only', modes: both },
+  { long: 'socket', short: 's', arg: 'required', valueName: 'PATH', help: 'UNIX domain socket for QEMU to connect to; default: the first free /tmp/passt_N.socket, N from 1 to 64', modes: passtOnly },
+  { long: 'fd', short: 'F', arg: 'required', valueName: 'FD', help: 'Use the inherited, connected socket FD instead of listening; quit when it closes', modes: passtOnly },
+  { long: 'one-off', short: '1', arg: 'none', help: 'Quit once the first guest disconnects', modes: passtOnly },
   { long: 'tcp-ports', short: 't', arg: 'required', valueName: 'SPEC', help: "Forward host TCP ports to the namespace: 'none', or ports like 22, 8080:80, 1000-2000, 192.0.2.1/22, ~25 (repeatable); default: none", modes: both },
   { long: 'udp-ports', short: 'u', arg: 'required', valueName: 'SPEC', help: "Forward host UDP ports to the namespace; only 'none' in this version", modes: both },
   { long: 'ns-ifname', short: 'I', arg: 'required', valueName: 'NAME', help: 'Namespace interface name; default: the name of the host interface with the default route, else tap0', modes: pastaOnly },

@@ -14,6 +14,12 @@
  * each frame: the native read strips it; on the way out every reservation
  * keeps room for it before the frame, and `commit` fills it in — for TCP
  * segments as a partial checksum, so the payload is never summed here.
+ *
+ * The engine sees the two halves as a `FrameSource` (batches in) and a
+ * `TapOut` (frames built in place, flushed in batches). Another transport
+ * (`FrameTransport`: passt's QEMU stream, l2/qemu.ts) supplies its own
+ * pair — a subclass of TapOut whose headroom holds the stream's length
+ * prefix and whose flush writes the stream — and watches its own fds.
  */
 import { native, E } from '../native.js';
 
@@ -28,24 +34,28 @@ export interface FrameSink {
   readonly buf: Buffer;
 }
 
+/** Called once per flush with every committed frame, as pairs [offset, length] (pcap capture, tests). */
+export type FrameCapture = (buf: Buffer, frames: Int32Array, count: number) => void;
+
 export class TapOut implements FrameSink {
   readonly buf: Buffer;
-  private readonly frames: Int32Array;
-  private count = 0;
-  private cursor = 0;
+  // Protected, not private: the QEMU stream (l2/qemu.ts) reuses the allocator and replaces flush().
+  protected readonly frames: Int32Array;
+  protected count = 0;
+  protected cursor = 0;
   /** Frames handed to the kernel, and frames it refused. */
   framesOut = 0;
   bytesOut = 0;
   dropped = 0;
 
   constructor(
-    private fd: number,
+    protected fd: number,
     /** Length of the virtio-net header the tap expects before each frame (0: none). */
-    private readonly vnetHdrLen = 0,
+    protected readonly vnetHdrLen = 0,
     size = 8 << 20,
-    private readonly maxFrames = 512,
+    protected readonly maxFrames = 512,
     /** Called once per flush with every committed frame (pcap capture, tests). */
-    private readonly tap?: (buf: Buffer, frames: Int32Array, count: number) => void,
+    protected readonly tap?: FrameCapture,
   ) {
     this.buf = Buffer.alloc(size);
     this.frames = new Int32Array(2 * maxFrames);
@@ -133,7 +143,35 @@ export class TapOut implements FrameSink {
   }
 }
 
-export class TapIn {
+/** Frames from the guest, a batch per read: what the engine reads. */
+export interface FrameSource {
+  /** Receive buffer; the frames of the last read are valid until the next read. */
+  readonly buf: Buffer;
+  /** Pairs [offset, length] of the frames of the last read. */
+  readonly frames: Int32Array;
+  framesIn: number;
+  bytesIn: number;
+  /** Read a batch; returns the frame count (0 if none), or -errno. */
+  read(): number;
+}
+
+/**
+ * A way to the guest other than a tap device (passt's QEMU stream socket,
+ * l2/qemu.ts). The engine reads frames from `input` and writes them through
+ * `output` exactly as it does with a tap; the transport watches its own fds
+ * on the engine's loop as FdKind.Tap, and their events come to `events`
+ * first.
+ */
+export interface FrameTransport {
+  readonly input: FrameSource;
+  readonly output: TapOut;
+  /** Events of an fd the transport watches; returns true when frames may be waiting in `input`. */
+  events(index: number, events: number): boolean;
+  /** Stop watching and release the transport's fds. */
+  close(): void;
+}
+
+export class TapIn implements FrameSource {
   readonly buf: Buffer;
   readonly frames: Int32Array;
   framesIn = 0;

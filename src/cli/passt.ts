@@ -1,0 +1,268 @@
+/**
+ * The `passt` command: argv compatible with passt(1), for QEMU's
+ * `-netdev stream`.
+ *
+ * Theory of operation: parse the options (one line and exit 1 on any error),
+ * read the host's network over rtnetlink and build the configuration, as
+ * pasta does; then open the UNIX domain socket QEMU connects to (`-s PATH`,
+ * or the first free /tmp/passt_N.socket) — or take the connected socket
+ * `-F FD` from the parent — and start the engine with the QEMU stream as
+ * its frame transport (l2/qemu.ts). DHCP, DHCPv6, NDP and router
+ * advertisements answer the guest as they answer a namespace.
+ *
+ * One guest at a time. When it disconnects, its flows are closed on the
+ * host side (and their sockets released) and passt waits for the next guest
+ * — unless `--one-off`, or `-F` (the socket is the only one there will
+ * be): then passt quits with status 0.
+ *
+ * Like passt(1), it runs in the background by default: the first process
+ * prints the socket path and the QEMU options to use, and exits 0 once the
+ * socket is listening. A process cannot fork once Node runs, so — as pasta
+ * attaching to a namespace does — the background copy is a new process
+ * started with the same arguments and detached, its standard streams on
+ * /dev/null; it reports "ok PATH" or the error on an inherited pipe, and it
+ * is the process `-P` names. With `-f` passt stays in the foreground.
+ */
+import fs from 'node:fs';
+import type net from 'node:net';
+import { spawn, type StdioOptions } from 'node:child_process';
+import { parseArgs, helpText, UsageError } from '../options.js';
+import { buildConfig, describeConfig, type Config } from '../conf.js';
+import { createLogger, type Logger } from '../log.js';
+import { readHostNet } from '../pasta.js';
+import { Engine } from '../engine.js';
+import { QemuTransport, openListener } from '../l2/qemu.js';
+import { MAC_BROADCAST } from '../l2/ethernet.js';
+import { VERSION } from '../version.js';
+
+/** Environment variable naming the fd on which a background passt reports that it is ready. */
+const READY_FD_ENV = 'NODE_PASST_READY_FD';
+
+function fail(message: string, code = 1): never {
+  fs.writeSync(2, `passt: ${message}\n`);
+  process.exit(code);
+}
+
+/** The kernel's ephemeral port range, left out of "all" port forwarding. */
+function readEphemeralPorts(): { first: number; last: number } | undefined {
+  try {
+    const [first, last] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return first > 0 && last >= first ? { first, last } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The host's /etc/resolv.conf, or '' if there is none. */
+function readResolvConf(): string {
+  try {
+    return fs.readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The QEMU command line that connects to `path`, as passt(1) prints it. */
+export function qemuOptions(path: string): string {
+  return `-device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path=${path}`;
+}
+
+/** Tell the user where to point QEMU (informational messages: --quiet hides them). */
+function announce(log: Logger, path: string): void {
+  log.info(`UNIX domain socket bound at ${path}`);
+  log.info('You can now start qemu (>= 7.2):');
+  log.info(`    kvm ... ${qemuOptions(path)}`);
+}
+
+/**
+ * A running passt: the engine, the QEMU stream transport, and the listening
+ * socket (none with -F).
+ */
+export class Passt {
+  readonly engine: Engine;
+  readonly transport: QemuTransport;
+  private doneResolve!: (result: { code: number; reason: string }) => void;
+  /** Resolves when passt stops: `code` is the exit status to use. */
+  readonly done: Promise<{ code: number; reason: string }>;
+  private stopped = false;
+
+  constructor(
+    readonly config: Config,
+    private readonly log: Logger,
+    private readonly listener: { server: net.Server; path: string } | null,
+  ) {
+    this.done = new Promise((resolve) => (this.doneResolve = resolve));
+    let transport: QemuTransport | undefined;
+    this.engine = new Engine({
+      config,
+      log,
+      transport: (loop, capture) =>
+        (transport = new QemuTransport(loop, log, capture, {
+          onConnect: ({ pid }) => log.info(pid ? `accepted connection from PID ${pid}` : 'accepted connection'),
+          onDisconnect: (reason, error) => this.guestGone(reason, error),
+        })),
+      onFatal: () => this.stop('internal error', 1),
+    });
+    this.transport = transport!;
+    if (listener) {
+      this.transport.serve(listener.server);
+    } else if (config.socketFd !== null && !this.transport.attach(config.socketFd)) {
+      this.engine.close();
+      throw new Error(`cannot use the socket on fd ${config.socketFd}`);
+    }
+  }
+
+  /** The guest went away: close its flows on the host side, forget it, and wait for the next one (or quit). */
+  private guestGone(reason: string, error: boolean): void {
+    const quit = this.config.oneOff;
+    if (error) this.log.error(`guest connection closed: ${reason}${quit ? ', exiting' : ''}`);
+    else this.log.info(`client connection closed${quit ? ', exiting' : ''}`);
+    const e = this.engine;
+    e.tcp.closeAll();
+    e.udp?.closeAll();
+    e.icmp?.closeAll();
+    e.link.guestMac.set(MAC_BROADCAST);
+    // Out of the event dispatch that noticed it: stopping closes the loop.
+    if (quit) setImmediate(() => this.stop(this.config.socketFd !== null ? 'the socket closed' : 'one-off: the guest left', 0));
+  }
+
+  /** Stop: close the guest's connection and the listening socket (removing its file), stop the engine. */
+  stop(reason: string, code = 0): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.log.debug(`quitting: ${reason}`);
+    this.engine.close();
+    // Closing a node:net server removes its socket file.
+    this.listener?.server.close();
+    this.doneResolve({ code, reason });
+  }
+}
+
+/** The process that keeps running: open the socket, start translating, report readiness, wait. */
+async function run(config: Config, log: Logger, readyFd: number): Promise<void> {
+  const report = (line: string): void => {
+    if (readyFd < 0) return;
+    try {
+      fs.writeSync(readyFd, `${line}\n`);
+    } catch {
+      // The first process is gone; nothing to tell.
+    }
+  };
+  const die: (message: string) => never = (message) => {
+    report(`error ${message}`);
+    fail(message);
+  };
+  let listener: { server: net.Server; path: string } | null = null;
+  if (config.socketFd !== null) {
+    let isSocket = false;
+    try {
+      isSocket = fs.fstatSync(config.socketFd).isSocket();
+    } catch (err) {
+      die(`--fd ${config.socketFd}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    if (!isSocket) die(`--fd ${config.socketFd}: not a socket`);
+  } else {
+    try {
+      listener = await openListener(config.socketPath);
+    } catch (err) {
+      die((err as Error).message);
+    }
+  }
+  let passt: Passt;
+  try {
+    passt = new Passt(config, log, listener);
+  } catch (err) {
+    listener?.server.close();
+    die((err as Error).message);
+  }
+  if (config.pidFile) {
+    try {
+      fs.writeFileSync(config.pidFile, `${process.pid}\n`);
+    } catch (err) {
+      passt.stop('cannot write the PID file', 1);
+      die(`cannot write PID file ${config.pidFile}: ${(err as Error).message}`);
+    }
+  }
+  if (listener) announce(log, listener.path);
+  else log.debug(`guest connected on fd ${config.socketFd}`);
+  report(listener ? `ok ${listener.path}` : 'ok');
+  if (readyFd >= 0) fs.closeSync(readyFd);
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) process.on(sig, () => passt.stop(`got ${sig}`, 0));
+  const { code, reason } = await passt.done;
+  log.debug(`stopped: ${reason}`);
+  process.exit(code);
+}
+
+/**
+ * Start a detached copy of this passt and wait until it says it is ready
+ * (print where QEMU connects, exit 0) or failed (exit 1). With -F, the
+ * socket goes to the copy under the same fd number.
+ */
+function startInBackground(argv: string[], config: Config, log: Logger): void {
+  const fd = config.socketFd;
+  const readyIndex = fd === 3 ? 4 : 3;
+  const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'ignore', 'ignore'];
+  while (stdio.length <= Math.max(readyIndex, fd ?? 0)) stdio.push('ignore');
+  stdio[readyIndex] = 'pipe';
+  if (fd !== null) stdio[fd] = fd;
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...argv], {
+    detached: true,
+    stdio: stdio as StdioOptions,
+    env: { ...process.env, [READY_FD_ENV]: String(readyIndex) },
+  });
+  let text = '';
+  const pipe = child.stdio[readyIndex] as NodeJS.ReadableStream & { destroy(): void };
+  pipe.setEncoding('utf8');
+  pipe.on('data', (d: string) => {
+    text += d;
+    if (!text.includes('\n')) return;
+    const line = text.split('\n')[0];
+    if (line === 'ok' || line.startsWith('ok ')) {
+      if (line.startsWith('ok ')) announce(log, line.slice(3));
+      child.unref();
+      pipe.destroy();
+      process.exit(0);
+    }
+    fail(line.replace(/^error /, ''));
+  });
+  child.on('exit', (code, signal) => {
+    if (!text.includes('\n')) fail(`the background process exited (${signal ?? `status ${code}`}) before it was ready`);
+  });
+}
+
+/** Entry point; returns only by exiting the process (or with passt running until it stops). */
+export function main(argv: string[]): void {
+  let parsed;
+  try {
+    parsed = parseArgs(argv, 'passt');
+  } catch (err) {
+    if (err instanceof UsageError) fail(err.message);
+    throw err;
+  }
+  const names = new Set(parsed.options.map(([n]) => n));
+  if (names.has('help')) {
+    fs.writeSync(1, helpText('passt'));
+    process.exit(0);
+  }
+  if (names.has('version')) {
+    fs.writeSync(1, `passt (node-passt) ${VERSION}\n`);
+    process.exit(0);
+  }
+  if (parsed.rest.length) fail(`unexpected argument '${parsed.rest[0]}': passt takes options only`);
+  let config: Config;
+  try {
+    config = buildConfig(parsed, readHostNet(), 'passt', readResolvConf(), readEphemeralPorts());
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const log = createLogger({ name: 'passt', level: config.logLevel, file: config.logFile, fileSize: config.logSize });
+  for (const line of describeConfig(config)) log.debug(line);
+  for (const warning of config.warnings) log.warn(warning);
+
+  const readyFd = process.env[READY_FD_ENV] ? Number(process.env[READY_FD_ENV]) : -1;
+  if (!config.foreground && readyFd < 0) {
+    startInBackground(argv, config, log);
+    return;
+  }
+  void run(config, log, readyFd);
+}
