@@ -32,6 +32,7 @@ const PACKAGES = {
   traffic: ['iperf3', 'socat', 'curl', 'dnsutils', 'iputils-ping', 'jq', 'busybox', 'tcpdump'], // busybox: udhcpc
   references: ['passt', 'slirp4netns'], // pasta(1)/passt(1) and slirp4netns(1) for comparisons
   build: ['build-essential', 'python3'], // node-gyp
+  vm: ['qemu-system-x86'], // the passt guest test (TCG; the kernel and busybox come from Debian's mirror at test time)
 };
 
 const isRoot = process.geteuid?.() === 0;

@@ -161,12 +161,18 @@ export class Engine {
     this.udp = opts.config.udp ? new UdpHandler(ctx) : null;
     this.listeners = new ListenTable(this.loop);
     const c = opts.config;
+    // Resolvers we advertise: a DNS forwarder stands in for the host's resolvers of its
+    // family (the namespace may not reach those, and the forwarder is what it should use).
+    const advertisedDns = [
+      ...(c.dnsForward4 ? [c.dnsForward4.addr] : c.dns.filter((a) => a.length === 4)),
+      ...(c.dnsForward6 ? [c.dnsForward6.addr] : c.dns.filter((a) => a.length === 16)),
+    ];
     this.dhcpCfg = c.dhcp && c.ip4
-      ? { addr: c.ip4.addr, prefixLen: c.ip4.prefixLen, gateway: c.ip4.gateway, mtu: c.mtuGiven ? c.mtu : null, dns: c.dns, search: c.search, noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch }
+      ? { addr: c.ip4.addr, prefixLen: c.ip4.prefixLen, gateway: c.ip4.gateway, mtu: c.mtuGiven ? c.mtu : null, dns: advertisedDns, search: c.search, noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch }
       : null;
-    this.dhcpv6Cfg = c.dhcpv6 && c.ip6 ? { addr: c.ip6.addr, dns: c.dns, search: c.search, noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch } : null;
+    this.dhcpv6Cfg = c.dhcpv6 && c.ip6 ? { addr: c.ip6.addr, dns: advertisedDns, search: c.search, noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch } : null;
     this.raCfg = c.ndp && c.ra && c.ip6
-      ? { prefix: c.ip6.addr, prefixLen: 64, dhcpv6: c.dhcpv6, mtu: c.mtuGiven ? c.mtu : null, dns: c.dns, search: c.search, noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch }
+      ? { prefix: c.ip6.addr, prefixLen: 64, dhcpv6: c.dhcpv6, mtu: c.mtuGiven ? c.mtu : null, dns: advertisedDns, search: c.search, noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch }
       : null;
     if (this.raCfg) {
       // Unsolicited router advertisements: the first few soon, then every few minutes (RFC 4861).
