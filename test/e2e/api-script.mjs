@@ -6,7 +6,16 @@ import { createPasta, PastaOptionError } from '../../dist/index.js';
 
 const [serverV4, remotePort] = process.argv.slice(2);
 const out = {};
-const fdCount = () => fs.readdirSync('/proc/self/fd').length;
+// Open fds, not counting /dev/null: Node opens it once, on the first spawn with an
+// 'ignore' stream, and keeps it.
+const fdCount = () =>
+  fs.readdirSync('/proc/self/fd').filter((f) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${f}`) !== '/dev/null';
+    } catch {
+      return false; // the directory fd itself, gone by now
+    }
+  }).length;
 
 function run(child) {
   return new Promise((resolve) => {
