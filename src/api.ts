@@ -220,7 +220,7 @@ export class Pasta extends EventEmitter {
       const parsed = this.spec.parsePortSpecs('-t', [spec], 'pasta');
       if (parsed.mode !== 'ports') throw new PastaOptionError('spec', `only port lists can be added at run time, not '${spec}'`);
       const engine = this.run.engine;
-      const f = new this.forwarders.TcpForwarder(engine.listeners, engine.log, this.config, engine.tcp, parsed, () => performance.now());
+      const f = new this.forwarders.TcpForwarder(engine.listeners, engine.log, this.config, engine.tcp, parsed, () => performance.now(), engine.spliceTo());
       try {
         f.start();
       } catch (err) {

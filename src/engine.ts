@@ -31,6 +31,7 @@ import { IcmpHandler } from './icmp/icmp.js';
 import { UdpHandler } from './udp/udp.js';
 import { Reassembler, type Reassembled } from './l2/reasm.js';
 import { TcpForwarder, ListenTable } from './fwd/fwd.js';
+import { SpliceHandler, type SpliceStats } from './fwd/splice.js';
 import { dhcpTapHandler, type DhcpConfig } from './dhcp/dhcp.js';
 import { dhcpv6TapHandler, type Dhcpv6Config } from './dhcp/dhcpv6.js';
 import { raTapHandler, unsolicitedRouterAdvertisement, nextRouterAdvertisementDelay, type RaConfig } from './ndp/ra.js';
@@ -54,6 +55,8 @@ export interface EngineStats {
   tcp: { active: number; opened: number; closed: number; refused: number; bytesFromTap: number; bytesToTap: number; retransmits: number };
   icmp: { active: number; opened: number; closed: number; requests: number; replies: number; dropped: number };
   udp: { active: number; opened: number; closed: number; datagramsFromTap: number; bytesFromTap: number; datagramsToTap: number; bytesToTap: number; errorsRelayed: number; dropped: number };
+  /** Spliced loopback connections (pasta's forwarded ports reached from the host's loopback). */
+  splice: SpliceStats;
 }
 
 export interface EngineOptions {
@@ -75,6 +78,12 @@ export interface EngineOptions {
   onFatal?: (err: unknown) => void;
   /** Told about every new flow. */
   onFlow?: (event: FlowEvent) => void;
+  /**
+   * Opens a nonblocking TCP socket inside the namespace (pasta's helper does
+   * this). With it, forwarded connections from the host's loopback are
+   * spliced to the namespace's loopback instead of going through the tap.
+   */
+  nsTcpSocket?: (family: 4 | 6) => number;
 }
 
 export class Engine {
@@ -90,6 +99,8 @@ export class Engine {
   private readonly raCfg: RaConfig | null;
   private raSent = 0;
   private raAt = 0;
+  /** The spliced loopback path (pasta only). */
+  readonly splice: SpliceHandler | null;
   /** Listening sockets of every forwarder, dispatched by index. */
   readonly listeners: ListenTable;
   /** Host TCP ports forwarded into the guest (-t), if any. */
@@ -160,6 +171,7 @@ export class Engine {
     this.icmp = opts.config.icmp ? new IcmpHandler(ctx) : null;
     this.udp = opts.config.udp ? new UdpHandler(ctx) : null;
     this.listeners = new ListenTable(this.loop);
+    this.splice = opts.nsTcpSocket ? new SpliceHandler({ loop: this.loop, log: this.log }) : null;
     const c = opts.config;
     // Resolvers we advertise: a DNS forwarder stands in for the host's resolvers of its
     // family (the namespace may not reach those, and the forwarder is what it should use).
@@ -178,7 +190,7 @@ export class Engine {
       // Unsolicited router advertisements: the first few soon, then every few minutes (RFC 4861).
       this.loop.onTick((now) => this.periodicRa(now));
     }
-    this.tcpForward = opts.config.tcpForward && opts.config.tcp ? new TcpForwarder(this.listeners, this.log, opts.config, this.tcp, opts.config.tcpForward, monotonicNow) : null;
+    this.tcpForward = opts.config.tcpForward && opts.config.tcp ? new TcpForwarder(this.listeners, this.log, opts.config, this.tcp, opts.config.tcpForward, monotonicNow, this.spliceTo()) : null;
     const transport = this.transport;
     if (transport) {
       this.loop.on(FdKind.Tap, (index, events) => {
@@ -374,6 +386,26 @@ export class Engine {
     }
   }
 
+  /**
+   * How forwarders splice loopback connections into the namespace, when they can:
+   * connect a socket in the namespace to its loopback and relay the two in the kernel.
+   */
+  spliceTo(): ((fd: number, family: 4 | 6, port: number) => boolean) | undefined {
+    const nsSocket = this.opts.nsTcpSocket;
+    const splice = this.splice;
+    if (!nsSocket || !splice) return undefined;
+    return (fd, family, port) => {
+      const inside = nsSocket(family);
+      if (inside < 0) return false;
+      const rc = native.connect(inside, family === 4 ? LOOPBACK4 : LOOPBACK6, port, 0);
+      if (rc < 0 && rc !== -E.EINPROGRESS) {
+        native.close(inside);
+        return false;
+      }
+      return splice.add(fd, inside, { bConnecting: rc !== 0 }) > 0;
+    };
+  }
+
   /** Send an unsolicited router advertisement when it is due. */
   private periodicRa(now: number): void {
     if (!this.raCfg || now < this.raAt) return;
@@ -426,6 +458,7 @@ export class Engine {
       udp: this.udp
         ? { ...this.udp.stats, active: this.udp.count }
         : { active: 0, opened: 0, closed: 0, datagramsFromTap: 0, bytesFromTap: 0, datagramsToTap: 0, bytesToTap: 0, errorsRelayed: 0, dropped: 0 },
+      splice: this.splice ? this.splice.stats() : { active: 0, opened: 0, closed: 0, refused: 0, errors: 0, bytesAtoB: 0, bytesBtoA: 0 },
     };
   }
 
@@ -434,6 +467,7 @@ export class Engine {
     if (this.closed) return;
     this.closed = true;
     this.tcpForward?.close();
+    this.splice?.closeAll();
     this.tcp.closeAll();
     this.icmp?.closeAll();
     this.udp?.closeAll();

@@ -27,28 +27,12 @@ import { native, C, errnoName } from './native.js';
 import { Netlink } from './netlink.js';
 import { Engine } from './engine.js';
 import { FdKind } from './loop.js';
-import type { Config, HostNet } from './conf.js';
+import type { Config } from './conf.js';
 import type { Logger } from './log.js';
 import { formatIP } from './inet.js';
 import type { FlowEvent } from './flow.js';
 
-/** Read the host's links, addresses and routes over rtnetlink (in our own namespace). */
-export function readHostNet(): HostNet {
-  const fd = native.socket(C.AF_NETLINK, C.SOCK_RAW, C.NETLINK_ROUTE);
-  if (fd < 0) throw new Error(`cannot open a netlink socket: ${errnoName(fd)}`);
-  try {
-    const nl = new Netlink(fd);
-    return {
-      links: nl.links(),
-      addrs4: nl.addrs(4),
-      addrs6: nl.addrs(6),
-      routes4: nl.routes(4),
-      routes6: nl.routes(6),
-    };
-  } finally {
-    native.close(fd);
-  }
-}
+export { readHostNet } from './hostnet.js';
 
 /** Configure the namespace side: loopback always; with --config-net the tap's MTU, addresses, link and routes. */
 export function configureNamespace(nl: Netlink, config: Config, tapIndex: number, log: Logger): void {
@@ -108,7 +92,10 @@ function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Log
     } finally {
       native.close(nlFd);
     }
-    const engine = new Engine({ config, tapFd, vnetHdrLen: info[1], log, onTapGone: (why) => log.error(`tap device gone: ${why}`), onFatal, onFlow });
+    const ctlFd = helper.ctlFd;
+    // Sockets in the namespace come from the helper: the spliced loopback path uses them.
+    const nsTcpSocket = (family: 4 | 6): number => native.nsSocket(ctlFd, family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_STREAM | C.SOCK_NONBLOCK, 0);
+    const engine = new Engine({ config, tapFd, vnetHdrLen: info[1], log, onTapGone: (why) => log.error(`tap device gone: ${why}`), onFatal, onFlow, nsTcpSocket });
     return { helper, tapFd, engine };
   } catch (err) {
     if (tapFd >= 0) native.close(tapFd);

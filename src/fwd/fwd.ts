@@ -69,6 +69,7 @@ export class TcpForwarder {
   private readonly localInfo = new Int32Array(3);
   accepted = 0;
   refused = 0;
+  spliced = 0;
 
   constructor(
     private readonly table: ListenTable,
@@ -77,6 +78,8 @@ export class TcpForwarder {
     private readonly tcp: TcpHandler,
     private readonly spec: PortForwardSpec,
     private readonly now: () => number,
+    /** Splices a loopback connection to the namespace's loopback (pasta); false if it could not. */
+    private readonly spliceTo?: (fd: number, family: 4 | 6, port: number) => boolean,
   ) {}
 
   /** Bind and listen on every forwarded port. Throws naming the port for an explicit one that cannot be bound. */
@@ -142,6 +145,12 @@ export class TcpForwarder {
     if (!ip || target < 0) {
       native.closeReset(fd);
       return false;
+    }
+    // From the host's loopback: socket to socket with splice(2), into the namespace's loopback
+    // (pasta's fast path; the namespace sees a loopback client). Else through the tap.
+    if (isLoopback(peer) && this.spliceTo?.(fd, family, target)) {
+      this.spliced++;
+      return true;
     }
     // The guest cannot route answers to the host's loopback or to its own (the host's) address:
     // those sources are shown as the addresses that stand for them (--map-host-loopback,

@@ -87,20 +87,25 @@ describe('pasta -t (TCP port forwarding into the namespace)', () => {
       const r6 = await topo.execRemote(['curl', '-sS', '--max-time', '5', '--interface', A.serverV6, `http://[${A.hostV6}]:8080/`]);
       expect(r6.stdout.toString()).toBe('hello from remote\n');
       await p.waitFor((l) => l.peer?.address === A.serverV6);
-      // From the host itself: loopback sources appear as the gateway address.
+      // From the host's loopback: spliced socket to socket into the namespace's loopback,
+      // so the server sees a loopback client (no tap, no copy through pasta).
       const l4 = await topo.execHost(['curl', '-sS', '--max-time', '5', 'http://127.0.0.1:8080/']);
       expect(l4.stdout.toString()).toBe('hello from remote\n');
-      await p.waitFor((l) => l.peer?.address === A.gatewayV4);
+      await p.waitFor((l) => l.peer?.address === '127.0.0.1');
       const l6 = await topo.execHost(['curl', '-sS', '--max-time', '5', 'http://[::1]:8080/']);
       expect(l6.stdout.toString()).toBe('hello from remote\n');
-      await p.waitFor((l) => l.peer?.address === A.gatewayV6);
+      await p.waitFor((l) => l.peer?.address === '::1');
+      // The host's own (non-loopback) address goes through the tap and shows as the gateway.
+      const own = await topo.execHost(['curl', '-sS', '--max-time', '5', `http://${A.hostV4}:8080/`]);
+      expect(own.stdout.toString()).toBe('hello from remote\n');
+      await p.waitFor((l) => l.peer?.address === A.gatewayV4);
     } finally {
       // SIGTERM goes on to the command (the server exits cleanly on it), and pasta exits with its status.
       expect(await p.stop()).toBe(0);
     }
   });
 
-  it('moves 32 MiB each way through a forwarded port, byte-identical', async () => {
+  it('moves 32 MiB each way through a forwarded port, byte-identical, on the tap path and the spliced path', async () => {
     const sink = await pastaServer(['-t', '9001'], 'sink', 9001);
     const source = await pastaServer(['-t', '9002'], 'source', 9002);
     const n = 32 * 1024 * 1024;
@@ -111,6 +116,13 @@ describe('pasta -t (TCP port forwarding into the namespace)', () => {
         const r = await topo.execRemote([NODE, CLIENTS, 'recv', host, '9002', String(n)], { timeoutMs: 90_000 });
         expect(JSON.parse(r.stdout.toString())).toMatchObject({ ok: true, bytes: n });
       }
+      for (const host of ['127.0.0.1', '::1']) {
+        const s = await topo.execHost([NODE, CLIENTS, 'send', host, '9001', String(n)], { timeoutMs: 90_000 });
+        expect(JSON.parse(s.stdout.toString())).toMatchObject({ ok: true, bytes: n });
+        const r = await topo.execHost([NODE, CLIENTS, 'recv', host, '9002', String(n)], { timeoutMs: 90_000 });
+        expect(JSON.parse(r.stdout.toString())).toMatchObject({ ok: true, bytes: n });
+      }
+      await sink.waitFor((l) => l.peer?.address === '::1');
     } finally {
       await sink.stop();
       await source.stop();
