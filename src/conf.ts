@@ -96,6 +96,8 @@ export interface Config {
   mapGuestAddr6: Uint8Array | null;
   /** Host TCP ports forwarded into the namespace (-t), or null for none. */
   tcpForward: PortForwardSpec | null;
+  /** Namespace TCP ports forwarded to the host's loopback (-T), or null for none. */
+  tcpNsForward: PortForwardSpec | null;
   /** Address-configuration services: on unless --no-dhcp, --no-dhcpv6, --no-ndp, --no-ra. */
   dhcp: boolean;
   dhcpv6: boolean;
@@ -246,6 +248,7 @@ export function buildConfig(
   let dhcpDns = mode === 'passt';
   let dhcpSearch = mode === 'passt';
   const tcpPorts: string[] = [];
+  const tcpNsPorts: string[] = [];
   let netns: string | null = null;
   let userns: string | null = null;
   let netnsOnly = false;
@@ -409,10 +412,10 @@ export function buildConfig(
         mapped[slot] = a;
         break;
       }
+      case 'tcp-ns': tcpNsPorts.push(v); break;
       case 'udp-ports':
-      case 'tcp-ns':
       case 'udp-ns': {
-        const flag = name === 'udp-ports' ? '-u' : name === 'tcp-ns' ? '-T' : '-U';
+        const flag = name === 'udp-ports' ? '-u' : '-U';
         if (v !== 'none') throw new UsageError(`${flag}: only 'none' is supported by this version, not '${v}'`);
         break;
       }
@@ -495,6 +498,13 @@ export function buildConfig(
     if (spec.mode !== 'none') tcpForward = spec;
   }
 
+  let tcpNsForward: PortForwardSpec | null = null;
+  if (tcpNsPorts.length) {
+    const spec = parsePortSpecs('-T', tcpNsPorts, mode, ephemeral ? { ephemeral } : undefined);
+    if (spec.mode === 'auto') throw new UsageError("-T: 'auto' is not supported by this version: give the ports");
+    if (spec.mode !== 'none') tcpNsForward = spec;
+  }
+
   const resolv = parseResolvConf(resolvConf);
   const resolvers = dns ?? resolv.nameservers;
   // A forwarder goes to --dns-host, else to the first resolver of its own IP version.
@@ -555,6 +565,7 @@ export function buildConfig(
     mapGuestAddr4: mapped.guest4,
     mapGuestAddr6: mapped.guest6,
     tcpForward,
+    tcpNsForward,
     dhcp,
     dhcpv6,
     ndp,

@@ -30,7 +30,7 @@ import { TcpHandler } from './tcp/tcp.js';
 import { IcmpHandler } from './icmp/icmp.js';
 import { UdpHandler } from './udp/udp.js';
 import { Reassembler, type Reassembled } from './l2/reasm.js';
-import { TcpForwarder, ListenTable } from './fwd/fwd.js';
+import { TcpForwarder, TcpNsForwarder, ListenTable } from './fwd/fwd.js';
 import { SpliceHandler, type SpliceStats } from './fwd/splice.js';
 import { dhcpTapHandler, type DhcpConfig } from './dhcp/dhcp.js';
 import { dhcpv6TapHandler, type Dhcpv6Config } from './dhcp/dhcpv6.js';
@@ -103,6 +103,8 @@ export class Engine {
   readonly splice: SpliceHandler | null;
   /** Listening sockets of every forwarder, dispatched by index. */
   readonly listeners: ListenTable;
+  /** Namespace TCP ports forwarded to the host's loopback (-T), if any. */
+  readonly tcpNsForward: TcpNsForwarder | null;
   /** Host TCP ports forwarded into the guest (-t), if any. */
   readonly tcpForward: TcpForwarder | null;
   /** Fragments of UDP and ICMP datagrams from the guest, put back together. */
@@ -172,6 +174,11 @@ export class Engine {
     this.udp = opts.config.udp ? new UdpHandler(ctx) : null;
     this.listeners = new ListenTable(this.loop);
     this.splice = opts.nsTcpSocket ? new SpliceHandler({ loop: this.loop, log: this.log }) : null;
+    const splice = this.splice;
+    this.tcpNsForward =
+      opts.config.tcpNsForward && opts.nsTcpSocket && splice
+        ? new TcpNsForwarder(this.listeners, this.log, opts.config.tcpNsForward, opts.nsTcpSocket, (a, b) => splice.add(a, b, { bConnecting: true }) > 0)
+        : null;
     const c = opts.config;
     // Resolvers we advertise: a DNS forwarder stands in for the host's resolvers of its
     // family (the namespace may not reach those, and the forwarder is what it should use).
@@ -214,6 +221,7 @@ export class Engine {
     }
     try {
       this.tcpForward?.start();
+      this.tcpNsForward?.start();
     } catch (err) {
       this.close();
       throw err;
@@ -467,6 +475,7 @@ export class Engine {
     if (this.closed) return;
     this.closed = true;
     this.tcpForward?.close();
+    this.tcpNsForward?.close();
     this.splice?.closeAll();
     this.tcp.closeAll();
     this.icmp?.closeAll();

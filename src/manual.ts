@@ -233,7 +233,11 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
         'This version accepts only `none` (the default).',
     ],
   },
-  'tcp-ns': ["Forward TCP ports of the namespace to the host's loopback. This version accepts only `none` (the default)."],
+  'tcp-ns': [
+    "Forward TCP ports of the namespace's loopback to the host's loopback: a client in the namespace connecting to 127.0.0.1 or ::1 on a forwarded port reaches that port (or the mapped one) on the host's loopback. " +
+      '*SPEC* is `none` or ports, ranges, mappings and exclusions as for `-t`, without addresses. ' +
+      'Connections are relayed socket to socket with splice(2). This version does not forward by default and does not support `auto`.',
+  ],
   'udp-ns': ["Forward UDP ports of the namespace to the host's loopback. This version accepts only `none` (the default)."],
   pid: {
     pasta: [
@@ -446,7 +450,7 @@ const PASTA_PAGE: PageText = {
     {
       title: 'Differences from the original pasta',
       body: [
-        'Not supported yet: UDP port forwarding (`-u`), forwarding from the namespace to the host (`-T`, `-U`), ' +
+        'Not supported yet: UDP port forwarding (`-u`), UDP forwarding from the namespace to the host (`-U`), ' +
           'nor the automatic forwarding of ports bound in the namespace (`auto`, upstream\'s default). ' +
           'Forwarded TCP connections from the host\'s loopback go through the tap device, where pasta(1) splices them socket to socket.',
         'Node.js runs several threads before any JavaScript starts, and a multithreaded process cannot enter a user namespace; ' +

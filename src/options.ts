@@ -77,7 +77,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'tcp-ports', short: 't', arg: 'required', valueName: 'SPEC', help: "Forward host TCP ports to the namespace: 'none', or ports like 22, 8080:80, 1000-2000, 192.0.2.1/22, ~25 (repeatable); default: none", modes: both },
   { long: 'udp-ports', short: 'u', arg: 'required', valueName: 'SPEC', help: "Forward host UDP ports to the namespace; only 'none' in this version", modes: both },
   { long: 'ns-ifname', short: 'I', arg: 'required', valueName: 'NAME', help: 'Namespace interface name; default: the name of the host interface with the default route, else tap0', modes: pastaOnly },
-  { long: 'tcp-ns', short: 'T', arg: 'required', valueName: 'SPEC', help: "Forward namespace TCP ports to the host; only 'none' in this version", modes: pastaOnly },
+  { long: 'tcp-ns', short: 'T', arg: 'required', valueName: 'SPEC', help: "Forward TCP ports of the namespace's loopback to the host's loopback: 'none' or ports (as -t, no addresses); default: none", modes: pastaOnly },
   { long: 'udp-ns', short: 'U', arg: 'required', valueName: 'SPEC', help: "Forward namespace UDP ports to the host; only 'none' in this version", modes: pastaOnly },
   { long: 'userns', arg: 'required', valueName: 'PATH', help: 'With --netns or a PID: the user namespace to join (default: the PID\'s, none for --netns)', modes: pastaOnly },
   { long: 'netns', arg: 'required', valueName: 'PATH', help: 'Attach to this network namespace (a file, or a name in /run/netns) instead of creating one', modes: pastaOnly },

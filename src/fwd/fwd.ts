@@ -192,3 +192,85 @@ function unmap(addr: Uint8Array): Uint8Array {
   if (addr[10] !== 0xff || addr[11] !== 0xff) return addr;
   return addr.subarray(12, 16);
 }
+
+/**
+ * Namespace-to-host forwarding (-T): listeners on the namespace's loopback
+ * (sockets made inside by pasta's helper), each connection relayed with
+ * splice(2) to the same or mapped port on the host's loopback — so a client
+ * in the namespace reaches, at its own 127.0.0.1:PORT, a service bound only
+ * to the host's loopback.
+ */
+export class TcpNsForwarder {
+  private readonly listeners: Array<{ fd: number; index: number; family: 4 | 6; port: number }> = [];
+  private readonly addrOut = new Uint8Array(16);
+  private readonly info = new Int32Array(3);
+  accepted = 0;
+
+  constructor(
+    private readonly table: ListenTable,
+    private readonly log: Logger,
+    private readonly spec: PortForwardSpec,
+    /** A nonblocking TCP socket inside the namespace. */
+    private readonly nsTcpSocket: (family: 4 | 6) => number,
+    /** Relay two connected (B: connecting) sockets. */
+    private readonly relay: (a: number, b: number) => boolean,
+  ) {}
+
+  /** Listen on the namespace's loopback (IPv4 and IPv6) for every forwarded port. */
+  start(): void {
+    for (const { rule, port } of listeningPorts(this.spec)) {
+      for (const family of [4, 6] as const) {
+        const fd = this.nsTcpSocket(family);
+        if (fd < 0) throw new Error(`-T: cannot open a socket in the namespace: ${errnoName(fd)}`);
+        native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
+        if (family === 6) native.setsockoptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, 1);
+        let rc = native.bind(fd, family === 4 ? LOOPBACK4 : LOOPBACK6, port, 0);
+        if (rc === 0) rc = native.listen(fd, 128);
+        if (rc < 0) {
+          native.close(fd);
+          if (rule.weak || family === 6) continue; // no IPv6 loopback in the namespace is not an error
+          throw new Error(`-T: cannot listen on port ${port} in the namespace: ${rc === -98 ? 'address in use' : errnoName(rc)}`);
+        }
+        const l = { fd, index: -1, family, port };
+        l.index = this.table.add(fd, () => this.acceptAll(l));
+        if (l.index < 0) {
+          native.close(fd);
+          throw new Error(`-T: cannot watch port ${port}: ${errnoName(l.index)}`);
+        }
+        this.listeners.push(l);
+      }
+    }
+    this.log.debug(`TCP forwarding from the namespace: listening on ${this.listeners.length} socket(s)`);
+  }
+
+  private acceptAll(l: { fd: number; family: 4 | 6; port: number }): void {
+    for (let k = 0; k < 64; k++) {
+      const fd = native.accept(l.fd, this.addrOut, this.info);
+      if (fd < 0) return;
+      this.accepted++;
+      const target = forwardedPort(this.spec, l.port);
+      const host = native.socket(l.family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_STREAM | C.SOCK_NONBLOCK, 0);
+      if (target < 0 || host < 0) {
+        native.closeReset(fd);
+        if (host >= 0) native.close(host);
+        continue;
+      }
+      const rc = native.connect(host, l.family === 4 ? LOOPBACK4 : LOOPBACK6, target, 0);
+      if ((rc < 0 && rc !== -E.EINPROGRESS) || !this.relay(fd, host)) {
+        native.closeReset(fd);
+        native.close(host);
+      }
+    }
+  }
+
+  close(): void {
+    for (const l of this.listeners) {
+      this.table.remove(l.fd, l.index);
+      native.close(l.fd);
+    }
+    this.listeners.length = 0;
+  }
+}
+
+const LOOPBACK4 = Uint8Array.of(127, 0, 0, 1);
+const LOOPBACK6 = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);

@@ -146,6 +146,20 @@ describe('pasta -t (TCP port forwarding into the namespace)', () => {
     }
   });
 
+  it('-T: a client in the namespace reaches a server on the host\'s loopback at its own loopback, IPv4 and IPv6', async () => {
+    const db = await topo.startHostServer('http', ['--port', '5432', '--bind', '127.0.0.1,::1']);
+    try {
+      const r = await topo.execHost([NODE, PASTA, '--config-net', '-T', '5432', '-T', '6000:5432', '--', 'sh', '-c',
+        'curl -sS --max-time 5 http://127.0.0.1:5432/ && curl -sS --max-time 5 http://[::1]:5432/ && curl -sS --max-time 5 http://127.0.0.1:6000/']);
+      expect(r.stderr.toString()).toBe('');
+      expect(r.stdout.toString()).toBe('hello from remote\n'.repeat(3));
+      expect(r.code).toBe(0);
+      expect(db.peers.map((p) => p.address).sort()).toEqual(['127.0.0.1', '127.0.0.1', '::1']);
+    } finally {
+      await db.stop();
+    }
+  });
+
   it('refuses a port that is already in use, with one line naming it and exit code 1', async () => {
     const busy = await topo.startHostServer('http', ['--port', '8282']);
     try {
@@ -159,6 +173,9 @@ describe('pasta -t (TCP port forwarding into the namespace)', () => {
 
   it("accepts Podman's forms and rejects what this version cannot do", async () => {
     const ok = await topo.execHost([NODE, PASTA, '--config-net', '-t', '127.0.0.1/8081-8081:80-80', '-u', 'none', '-T', 'none', '-U', 'none', '--', 'true']);
+    const tAuto = await topo.execHost([NODE, PASTA, '--config-net', '-T', 'auto', '--', 'true']);
+    expect(tAuto.code).toBe(1);
+    expect(tAuto.stderr.toString()).toBe("pasta: -T: 'auto' is not supported by this version: give the ports\n");
     expect(ok.stderr.toString()).toBe('');
     expect(ok.code).toBe(0);
     const u = await topo.execHost([NODE, PASTA, '--config-net', '-u', '53', '--', 'true']);

@@ -203,7 +203,7 @@ describe('port forwarding options', () => {
     [['-t', 'auto'], "-t: 'auto' is not supported by this version: give the ports"],
     [['-t', '%eth0/22'], "-t: binding to an interface ('%eth0') is not supported by this version"],
     [['-u', '53'], "-u: only 'none' is supported by this version, not '53'"],
-    [['-T', '5432'], "-T: only 'none' is supported by this version, not '5432'"],
+    [['-T', 'auto'], "-T: 'auto' is not supported by this version: give the ports"],
     [['-t', '70000'], '-t: invalid port'],
   ])('rejects %j', (argv, message) => {
     expect(() => conf(...argv)).toThrow(message);
