@@ -131,9 +131,18 @@ export class Passt {
     if (this.stopped) return;
     this.stopped = true;
     this.log.debug(`quitting: ${reason}`);
-    this.engine.close();
-    // Closing a node:net server removes its socket file.
-    this.listener?.server.close();
+    // Tearing down must not turn a clean stop into a crash: log what fails and go on.
+    try {
+      this.engine.close();
+    } catch (err) {
+      this.log.warn(`while stopping the engine: ${(err as Error).stack ?? String(err)}`);
+    }
+    try {
+      // Closing a node:net server removes its socket file.
+      this.listener?.server.close();
+    } catch (err) {
+      this.log.warn(`while closing the socket: ${(err as Error).message}`);
+    }
     this.doneResolve({ code, reason });
   }
 }

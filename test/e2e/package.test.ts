@@ -182,8 +182,12 @@ describe('npm install of the packed tarball, without a compiler', () => {
     fs.writeFileSync(
       path.join(app, 'check.ts'),
       [
-        `import { version } from '${pkg.name}';`,
+        `import { version, createPasta, type PastaOptions, type PastaStats } from '${pkg.name}';`,
         'export const v: string = version;',
+        "export const o: PastaOptions = { mtu: 1500, ports: { tcp: ['8080:80'] } };",
+        'export const start: (opts?: PastaOptions) => Promise<{ stats(): PastaStats; close(): Promise<void> }> = createPasta;',
+        '// @ts-expect-error: mtu is a number, and the types say so',
+        "export const bad: PastaOptions = { mtu: '1500' };",
         '// @ts-expect-error: the package has no such export, and its types say so',
         `export { noSuchExport } from '${pkg.name}';`,
         '',
@@ -191,7 +195,11 @@ describe('npm install of the packed tarball, without a compiler', () => {
     );
     fs.writeFileSync(
       path.join(app, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, types: [] }, files: ['check.ts'] }),
+      // A TypeScript project for Node has Node's own types (@types/node); here the checkout's.
+      JSON.stringify({
+        compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, typeRoots: [path.join(root, 'node_modules', '@types')], types: ['node'] },
+        files: ['check.ts'],
+      }),
     );
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(app, 'package.json'), 'utf8')), type: 'module' }, null, 2));
     // The checkout's TypeScript, so that nothing but the tarball and its dependencies is installed in app/.

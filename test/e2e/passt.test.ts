@@ -753,7 +753,8 @@ describe('passt lifetime', () => {
       expect([...(await g.dhcp()).get(-1)!]).toEqual([...HOST]);
       await g.close();
     } finally {
-      expect(await stopPasst(p)).toBe(0);
+      const code = await stopPasst(p);
+      expect(code, `passt's exit status; its standard error:\n${p.stderr()}`).toBe(0);
     }
   });
 
