@@ -106,8 +106,6 @@ export interface Config {
   /** Whether DHCP/DHCPv6/RA carry resolvers and search domains (passt: yes unless --no-dhcp-*; pasta: only with --dhcp-*). */
   dhcpDns: boolean;
   dhcpSearch: boolean;
-  /** The MTU was given with -m (only then is it sent in DHCP and router advertisements). */
-  mtuGiven: boolean;
   /** Problems that do not stop pasta, to log once logging is set up. */
   warnings: string[];
   /** The command to run (pasta with no PID/netns), or [] for the default shell. */
@@ -574,7 +572,6 @@ export function buildConfig(
     ra: ra && !(mode === 'pasta' && configNet),
     dhcpDns,
     dhcpSearch,
-    mtuGiven: seen.has('mtu'),
     warnings,
     command: attachPid !== null ? [] : parsed.rest,
   };

@@ -187,11 +187,11 @@ export class Engine {
       ...(c.dnsForward6 ? [c.dnsForward6.addr] : c.dns.filter((a) => a.length === 16)),
     ];
     this.dhcpCfg = c.dhcp && c.ip4
-      ? { addr: c.ip4.addr, prefixLen: c.ip4.prefixLen, gateway: c.ip4.gateway, mtu: c.mtuGiven ? c.mtu : null, dns: advertisedDns, search: c.search, noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch }
+      ? { addr: c.ip4.addr, prefixLen: c.ip4.prefixLen, gateway: c.ip4.gateway, mtu: c.mtu, dns: advertisedDns, search: c.search, noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch }
       : null;
     this.dhcpv6Cfg = c.dhcpv6 && c.ip6 ? { addr: c.ip6.addr, dns: advertisedDns, search: c.search, noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch } : null;
     this.raCfg = c.ndp && c.ra && c.ip6
-      ? { prefix: c.ip6.addr, prefixLen: 64, dhcpv6: c.dhcpv6, mtu: c.mtuGiven ? c.mtu : null, dns: advertisedDns, search: c.search, noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch }
+      ? { prefix: c.ip6.addr, prefixLen: 64, dhcpv6: c.dhcpv6, mtu: c.mtu, dns: advertisedDns, search: c.search, noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch }
       : null;
     if (this.raCfg) {
       // Unsolicited router advertisements: the first few soon, then every few minutes (RFC 4861).

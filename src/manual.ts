@@ -108,14 +108,14 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
   mtu: {
     pasta: [
       'Use *MTU* bytes as the maximum transmission unit of the namespace interface: ' +
-        '`--config-net` sets it on the link, and pasta never sends the namespace a larger packet. ' +
+        '`--config-net` sets it on the link, DHCP and router advertisements announce it, and pasta never sends the namespace a larger packet. ' +
         'From 68 to 65520; the default, 65520, is the largest Ethernet payload that fits in a 64 KiB frame, rounded down to a multiple of eight. ' +
         'IPv6 needs at least 1280: below that, IPv6 is turned off.',
     ],
     passt: [
       'Announce an MTU of *MTU* bytes to the guest, with DHCP (option 26) and router advertisements (the MTU option). ' +
         'From 68 to 65520. ' +
-        'Without this option no MTU is announced, and the guest keeps the one of its network interface (1500 for virtio-net unless configured otherwise). ' +
+        'The default, 65520, lets a guest that accepts it use the largest frames (QEMU\'s virtio-net does). ' +
         'IPv6 needs at least 1280: below that, IPv6 is turned off.',
     ],
   },
@@ -291,23 +291,23 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
   'no-dhcp': {
     pasta: [
       'Do not answer DHCP requests. By default a DHCP client in the namespace (for example `busybox udhcpc`, when pasta runs without `--config-net`) ' +
-        "gets the host's address, prefix length and gateway, the MTU when `-m` was given, and resolvers and search domains as `--dhcp-dns` and `--dhcp-search` say.",
+        "gets the host's address, prefix length and gateway, the MTU, and resolvers and search domains as `--dhcp-dns` and `--dhcp-search` say.",
     ],
     passt: [
       'Do not answer DHCP requests. ' +
-        "By default the guest's DHCP client gets the host's address (or `--address`), prefix length and gateway, the MTU when `-m` was given, and the resolvers and search domains unless `--no-dhcp-dns` or `--no-dhcp-search`.",
+        "By default the guest's DHCP client gets the host's address (or `--address`), prefix length and gateway, the MTU, and the resolvers and search domains unless `--no-dhcp-dns` or `--no-dhcp-search`.",
     ],
   },
   'no-ndp': ['Do not answer neighbour and router solicitations: IPv6 cannot resolve the gateway, and no router advertisements are sent.'],
   'no-dhcpv6': ["Do not answer DHCPv6 requests (by default a DHCPv6 client gets the host's IPv6 address)."],
   'no-ra': {
     pasta: [
-      'Send no router advertisements, solicited or periodic. By default the namespace can configure IPv6 by SLAAC from them (prefix, MTU when `-m` was given); ' +
+      'Send no router advertisements, solicited or periodic. By default the namespace can configure IPv6 by SLAAC from them (prefix, MTU); ' +
         'with `--config-net` none are sent, since pasta configures the namespace itself.',
     ],
     passt: [
       'Send no router advertisements, solicited or periodic. ' +
-        'By default the guest can configure IPv6 from them (the prefix of its address; the MTU when `-m` was given).',
+        'By default the guest can configure IPv6 from them (the prefix of its address, the MTU).',
     ],
   },
   'no-tcp': {
