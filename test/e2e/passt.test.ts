@@ -737,9 +737,17 @@ describe('passt lifetime', () => {
   });
 
   it('probes /tmp/passt_N.socket: skips one in use, replaces a stale one', async () => {
-    // A private /tmp (tmpfs in a mount namespace of its own), so the machine's /tmp is never touched.
+    // A private /tmp (tmpfs in a mount namespace of its own), so the machine's /tmp is never
+    // touched. The checkout may itself live under /tmp (CI clones there): it is bound into the
+    // new tmpfs at the same path before the tmpfs is moved over /tmp.
+    const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'passt-probe-'));
+    const repo = path.resolve(here, '..', '..');
     const script = [
-      'mount -t tmpfs tmpfs /tmp',
+      'set -e',
+      `mount -t tmpfs tmpfs ${stage}`,
+      ...(repo.startsWith('/tmp/') ? [`mkdir -p ${stage}${repo.slice(4)}`, `mount --bind ${repo} ${stage}${repo.slice(4)}`] : []),
+      `mount --move ${stage} /tmp`,
+      'set +e',
       `${NODE} -e "require('net').createServer().listen('/tmp/passt_1.socket')" &`,
       `${NODE} -e "require('net').createServer().listen('/tmp/passt_2.socket', () => process.exit(0))"`,
       'while ! [ -S /tmp/passt_1.socket ]; do sleep 0.02; done',
@@ -754,6 +762,7 @@ describe('passt lifetime', () => {
       await g.close();
     } finally {
       const code = await stopPasst(p);
+      fs.rmSync(stage, { recursive: true, force: true });
       expect(code, `passt's exit status; its standard error:\n${p.stderr()}`).toBe(0);
     }
   });
