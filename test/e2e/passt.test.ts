@@ -405,10 +405,16 @@ function startPasst(args: string[], opts: { stdio?: Array<'pipe' | 'ignore' | ne
   let err = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let signal: string | null = null;
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code, sig) => {
+      signal = sig;
+      resolve(code);
+    }),
+  );
   return {
     child,
-    stderr: () => err,
+    stderr: () => (signal ? `${err}\n[passt was killed by ${signal}]` : err),
     exited,
     waitFor: async (re, timeoutMs = 10_000) => {
       const end = Date.now() + timeoutMs;
@@ -425,6 +431,7 @@ async function stopPasst(p: Running): Promise<number | null> {
   if (p.child.exitCode === null) p.child.kill('SIGTERM');
   const code = await p.exited;
   expect(p.stderr()).not.toMatch(/internal error/);
+  if (code !== 0) console.error(`passt exited with ${code}; its standard error:\n${p.stderr()}`);
   return code;
 }
 
