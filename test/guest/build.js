@@ -21,7 +21,11 @@
 //              DHCP client scripts (dhcp4.sh, dhcp6.sh), /dev/console, and the
 //              virtio-net driver modules with their dependencies (read from each
 //              module's .modinfo "depends=" list, since the package ships no
-//              modules.dep), in load order in /etc/modules.order.
+//              modules.dep), in load order in /etc/modules.order; and the
+//              machine's own iperf3 (/usr/bin/iperf3, for bench/run.js's passt
+//              section) with the shared libraries `ldd` lists and the dynamic
+//              loader, at the paths ldd gives (left out, with a warning, when
+//              the machine has no iperf3).
 //   manifest.json
 //              versions and a hash of the inputs (this file and the guest scripts):
 //              when they match and the files exist, nothing is done; when only the
@@ -49,6 +53,11 @@ const INPUTS = ['build.js', 'init.sh', 'dhcp4.sh', 'dhcp6.sh'];
 
 /** Kernel modules the guest needs (the rest is built in: IPv6, packet sockets, 8250 console). */
 const WANTED_MODULES = ['virtio_pci', 'virtio_net'];
+
+/** Dynamically linked programs copied from this machine into the initramfs, with their libraries. */
+const HOST_PROGRAMS = ['/usr/bin/iperf3'];
+/** Bump to force a rebuild of cached images when the initramfs layout changes. */
+const LAYOUT_VERSION = 2;
 
 const KERNEL_META = 'linux-image-cloud-amd64';
 const TRIXIE_SOURCES = `Types: deb
@@ -228,6 +237,51 @@ function moduleBytes(file) {
   return fs.readFileSync(file);
 }
 
+// ---- programs from this machine ---------------------------------------------------
+
+/**
+ * The files (absolute paths) a dynamically linked program needs: itself, the
+ * libraries `ldd` lists, and the dynamic loader. Empty when it does not exist.
+ * @param {string} program
+ */
+function programClosure(program) {
+  if (!fs.existsSync(program)) {
+    log(`${program} not found: the guest will have no ${path.basename(program)}`);
+    return [];
+  }
+  const files = [program];
+  for (const line of run('ldd', [program]).split('\n')) {
+    // "libx.so.1 => /lib/.../libx.so.1 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+    const m = /(?:=>\s*)?(\/\S+)\s+\(0x[0-9a-f]+\)/.exec(line);
+    if (m && !files.includes(m[1])) files.push(m[1]);
+  }
+  return files;
+}
+
+/**
+ * cpio entries for the programs and their libraries, parent directories first
+ * (those in `have` are not repeated; they are added to it).
+ * @param {string[]} programs @param {Set<string>} have
+ * @returns {CpioEntry[]}
+ */
+function programEntries(programs, have) {
+  /** @type {CpioEntry[]} */ const out = [];
+  for (const file of [...new Set(programs.flatMap(programClosure))]) {
+    const name = file.replace(/^\/+/, '');
+    const parts = name.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      if (!have.has(dir)) {
+        have.add(dir);
+        out.push({ name: dir, type: 'dir' });
+      }
+    }
+    // the content, not the symlink (libraries are mostly symlinks to versioned files)
+    out.push({ name, type: 'file', mode: 0o755, data: fs.readFileSync(fs.realpathSync(file)) });
+  }
+  return out;
+}
+
 // ---- cpio (newc) ---------------------------------------------------------------
 
 /**
@@ -296,6 +350,8 @@ export function writeCpio(entries) {
 
 function inputsHash() {
   const h = createHash('sha256');
+  h.update(`layout ${LAYOUT_VERSION}\0`);
+  for (const p of HOST_PROGRAMS) h.update(`${p} ${fs.existsSync(p) ? fs.statSync(p).size : 'missing'}\0`);
   for (const f of INPUTS) h.update(f).update('\0').update(fs.readFileSync(path.join(here, f)));
   return h.digest('hex').slice(0, 16);
 }
@@ -396,9 +452,10 @@ function build(dir, manifestPath, hash) {
 
     const modules = moduleClosure(modulesDir, WANTED_MODULES);
     const script = (/** @type {string} */ f) => fs.readFileSync(path.join(here, f));
+    const baseDirs = ['bin', 'dev', 'etc', 'lib', 'lib/modules', 'proc', 'sys', 'tmp', 'run', 'www'];
     /** @type {CpioEntry[]} */
     const entries = [
-      ...['bin', 'dev', 'etc', 'lib', 'lib/modules', 'proc', 'sys', 'tmp', 'run', 'www'].map(
+      ...baseDirs.map(
         (name) => /** @type {CpioEntry} */ ({ name, type: 'dir' }),
       ),
       { name: 'dev/console', type: 'chardev', rdev: [5, 1] },
@@ -416,6 +473,7 @@ function build(dir, manifestPath, hash) {
         type: 'file',
         data: moduleBytes(m),
       })),
+      ...programEntries(HOST_PROGRAMS, new Set(baseDirs)),
     ];
     const initrdData = zlib.gzipSync(writeCpio(entries), { level: 6 });
 
@@ -425,7 +483,7 @@ function build(dir, manifestPath, hash) {
     fs.renameSync(`${kernel}.tmp`, kernel);
     fs.writeFileSync(`${initrd}.tmp`, initrdData);
     fs.renameSync(`${initrd}.tmp`, initrd);
-    /** @type {GuestImage & {inputs: string, modules: string[]}} */
+    /** @type {GuestImage & {inputs: string, modules: string[], programs: string[]}} */
     const manifest = {
       kernel,
       initrd,
@@ -433,6 +491,7 @@ function build(dir, manifestPath, hash) {
       kernelPackage: debField(kernelDeb, 'Version'),
       busyboxVersion: debField(busyboxDeb, 'Version'),
       modules: modules.map((m) => path.basename(m)),
+      programs: HOST_PROGRAMS.filter((p) => fs.existsSync(p)),
       inputs: hash,
     };
     fs.writeFileSync(`${manifestPath}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`);
