@@ -11,9 +11,17 @@
  * truncated and restarted so it never grows past the limit). The data path
  * logs through `log.isLevelEnabled('trace')` checks so a quiet run does no
  * formatting work per packet.
+ *
+ * pino itself (some 30 CommonJS files, 15-20 ms to load) is loaded on the
+ * first record at an enabled level: a quiet pasta that never logs, as Podman
+ * runs it, never loads it. Until then the logger is a small object answering
+ * the level checks; the first record, or any other use of the pino API,
+ * creates the real logger, with the same options and destination, and the
+ * methods forward to it from then on.
  */
 import fs from 'node:fs';
-import { pino, type Logger, type DestinationStream } from 'pino';
+import { createRequire } from 'node:module';
+import type { Logger, DestinationStream, LoggerOptions } from 'pino';
 
 export type { Logger } from 'pino';
 
@@ -82,13 +90,68 @@ class TextDestination implements DestinationStream {
   }
 }
 
+/** pino's numeric levels ("silent" is above all of them). */
+const levelValues: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
+const logMethods = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+
+let pinoModule: typeof import('pino') | undefined;
+/** pino, loaded on first use (synchronously: it is CommonJS). */
+function loadPino(): typeof import('pino') {
+  return (pinoModule ??= createRequire(import.meta.url)('pino') as typeof import('pino'));
+}
+
 /** Create a logger as configured; see {@link LogOptions}. */
 export function createLogger(opts: LogOptions): Logger {
   const dest = new TextDestination(opts.name, opts.fd ?? 2, opts.file, opts.fileSize);
-  return pino(
-    { level: opts.level, base: undefined, timestamp: opts.file ? pino.stdTimeFunctions.epochTime : false },
-    dest,
+  let level: string = opts.level;
+  let real: Logger | undefined;
+  const make = (): Logger => {
+    if (real) return real;
+    const { pino } = loadPino();
+    const options: LoggerOptions = { level, base: undefined, timestamp: opts.file ? pino.stdTimeFunctions.epochTime : false };
+    real = pino(options, dest);
+    // From now on every method is the real logger's own.
+    for (const m of logMethods) facade[m] = real[m].bind(real);
+    facade.isLevelEnabled = real.isLevelEnabled.bind(real);
+    return real;
+  };
+  const facade: Record<string, unknown> = {};
+  for (const m of logMethods) {
+    facade[m] = (...args: unknown[]): void => {
+      if (levelValues[m] < levelValues[level]) return;
+      (make()[m] as (...a: unknown[]) => void)(...args);
+    };
+  }
+  facade.isLevelEnabled = (l: string): boolean => levelValues[l] !== undefined && levelValues[l] >= levelValues[level];
+  Object.defineProperty(facade, 'level', {
+    enumerable: true,
+    get: () => (real ? real.level : level),
+    set: (value: string) => {
+      level = value;
+      make().level = value;
+      for (const m of logMethods) facade[m] = real![m].bind(real);
+    },
+  });
+  // Anything else of the pino API (child(), bindings(), flush(), ...) goes to the real logger.
+  Object.setPrototypeOf(
+    facade,
+    new Proxy(
+      {},
+      {
+        get(_target, prop) {
+          // Not a thenable (as pino's logger is not): `await`ing or returning it from an async function looks for this.
+          if (prop === 'then') return undefined;
+          const r = make() as unknown as Record<string | symbol, unknown>;
+          const v = r[prop];
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(r) : v;
+        },
+        has(_target, prop) {
+          return prop in make();
+        },
+      },
+    ),
   );
+  return facade as unknown as Logger;
 }
 
 /** A logger for code that runs before options are parsed, or in tests. */

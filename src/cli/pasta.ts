@@ -10,37 +10,79 @@
  * that would end pasta are passed on to the command instead; on a terminal,
  * SIGINT and SIGQUIT reach the command from the terminal itself, so pasta
  * ignores them.
+ *
+ * Attached to an existing namespace (`--netns`, a PID: how Podman runs it)
+ * pasta goes to the background, and start-up time is what a caller waits
+ * for. A Node process cannot fork, so the background is a second Node
+ * process started with the same arguments, and each Node start costs tens
+ * of milliseconds. So the first process does as little as it can: it loads
+ * only the option parser (this file imports nothing else at the top; the
+ * rest comes with `await import()` where it is needed), and once the
+ * options parse it starts the background copy and waits. The copy does
+ * everything else — reads the host, builds and checks the configuration,
+ * sets up the namespace — and reports on an inherited pipe: "ok", or
+ * "error MESSAGE", which the first process prints as its own error (exit 1).
+ * What the first process used to print itself before the copy started (the
+ * configuration's summary with --debug, warnings) the copy writes to the
+ * first process's standard error, which it holds as another inherited fd
+ * and closes before it reports: the caller sees the same lines, in the same
+ * order, and no pipe of the caller's stays open once the first process has
+ * exited. The copy's own standard streams are on /dev/null. It also drops
+ * NODE_EXTRA_CA_CERTS from its environment: pasta opens no TLS connection,
+ * and that variable makes Node parse every root certificate while starting.
  */
 import fs from 'node:fs';
-import tty from 'node:tty';
-import { parseArgs, helpText, UsageError } from '../options.js';
-import { buildConfig, describeConfig } from '../conf.js';
-import { createLogger } from '../log.js';
-import { spawn } from 'node:child_process';
-import { readHostNet, PastaRun, PastaAttach } from '../pasta.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { parseArgs, helpText, UsageError, type ParsedArgs } from '../options.js';
 import type { Config } from '../conf.js';
 import type { Logger } from '../log.js';
-import { C } from '../native.js';
-import { VERSION } from '../version.js';
 
 /** Environment variable naming the fd on which a background pasta reports that it is ready. */
 const READY_FD_ENV = 'NODE_PASTA_READY_FD';
+/** Environment variable naming the background's fd for the first process's standard error, until it is ready. */
+const CONSOLE_FD_ENV = 'NODE_PASTA_CONSOLE_FD';
+
+/** Read the host, build the configuration (usage errors included), or exit 1 with the reason. */
+async function configure(parsed: ParsedArgs, onError?: (message: string) => void): Promise<Config> {
+  const [{ buildConfig }, { readHostNet }] = await Promise.all([import('../conf.js'), import('../hostnet.js')]);
+  try {
+    return buildConfig(parsed, readHostNet(), 'pasta', readResolvConf(), readEphemeralPorts());
+  } catch (err) {
+    onError?.((err as Error).message);
+    fail((err as Error).message);
+  }
+}
 
 /**
- * Attach to an existing namespace. Like pasta(1), the first process returns
- * only once the namespace is configured — exit 0, with the translator left
- * running in the background, detached, its standard streams on /dev/null (a
- * caller such as Podman waits for those pipes to close) — or exits 1 with
- * the error. A process cannot fork once Node runs, so the background copy is
- * a new process started with the same arguments; it reports "ok" or the
- * error on an inherited pipe. With -f pasta stays in the foreground.
+ * The logger as configured. The configuration's summary (--debug) and its
+ * warnings go there first — or, without --log-file, to `consoleFd`: the
+ * standard error of the process the user started (the first process's, for
+ * the background copy).
  */
-function attach(config: Config, log: Logger, argv: string[]): void {
-  const readyFd = process.env[READY_FD_ENV] ? Number(process.env[READY_FD_ENV]) : -1;
-  if (!config.foreground && readyFd < 0) {
-    startInBackground(argv);
-    return;
-  }
+async function startLogging(config: Config, consoleFd = 2): Promise<Logger> {
+  const [{ createLogger }, { describeConfig }] = await Promise.all([import('../log.js'), import('../conf.js')]);
+  const options = { name: 'pasta', level: config.logLevel, file: config.logFile, fileSize: config.logSize };
+  const log = createLogger(options);
+  const first = config.logFile || consoleFd === 2 ? log : createLogger({ ...options, fd: consoleFd });
+  for (const line of describeConfig(config)) first.debug(line);
+  for (const warning of config.warnings) first.warn(warning);
+  return log;
+}
+
+/** Does this command line attach to an existing namespace (--netns, or a lone PID, as conf.ts reads them)? */
+function attaches(parsed: ParsedArgs): boolean {
+  return parsed.options.some(([n]) => n === 'netns') || (parsed.rest.length === 1 && /^\d+$/.test(parsed.rest[0]));
+}
+
+/**
+ * Attach to an existing namespace, in this process: the background copy, or
+ * pasta with -f. Like pasta(1), the first process returns only once the
+ * namespace is configured — exit 0, with the translator left running in the
+ * background, detached, its standard streams on /dev/null (a caller such as
+ * Podman waits for those pipes to close) — or exits 1 with the error. The
+ * background copy reports "ok" or the error on an inherited pipe.
+ */
+async function attach(config: Config, log: Logger, readyFd: number): Promise<void> {
   const report = (line: string): void => {
     if (readyFd < 0) return;
     try {
@@ -49,8 +91,9 @@ function attach(config: Config, log: Logger, argv: string[]): void {
       // The first process is gone; nothing to tell.
     }
   };
-  let run: PastaAttach;
+  let run: import('../pasta.js').PastaAttach;
   try {
+    const { PastaAttach } = await import('../pasta.js');
     run = new PastaAttach(config, log);
   } catch (err) {
     report(`error ${(err as Error).message}`);
@@ -74,29 +117,117 @@ function attach(config: Config, log: Logger, argv: string[]): void {
   });
 }
 
-/** Start a detached copy of this pasta and wait until it says it is ready (exit 0) or failed (exit 1). */
-function startInBackground(argv: string[]): void {
+/**
+ * Start a detached copy of this pasta: its fd 3 the pipe it reports on, its
+ * fd 4 our standard error. `ready` resolves with its report: "ok", or
+ * "error MESSAGE".
+ */
+function startInBackground(argv: string[]): { child: ChildProcess; ready: Promise<string> } {
+  const env: NodeJS.ProcessEnv = { ...process.env, [READY_FD_ENV]: '3', [CONSOLE_FD_ENV]: '4' };
+  delete env.NODE_EXTRA_CA_CERTS;
   const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...argv], {
     detached: true,
-    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
-    env: { ...process.env, [READY_FD_ENV]: '3' },
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe', 2],
+    env,
   });
-  let text = '';
-  const pipe = child.stdio[3] as NodeJS.ReadableStream;
-  pipe.setEncoding('utf8');
-  pipe.on('data', (d: string) => {
-    text += d;
-    const line = text.split('\n')[0];
-    if (!text.includes('\n')) return;
-    if (line === 'ok') {
-      child.unref();
-      (pipe as unknown as { destroy(): void }).destroy();
-      process.exit(0);
+  const ready = new Promise<string>((resolve) => {
+    let text = '';
+    const pipe = child.stdio[3] as NodeJS.ReadableStream;
+    pipe.setEncoding('utf8');
+    pipe.on('data', (d: string) => {
+      text += d;
+      if (text.includes('\n')) resolve(text.split('\n')[0]);
+    });
+    // No report before the pipe closed: the copy died. (Waiting for the end of the pipe, not
+    // only for the exit, lets a report written just before the exit arrive first.)
+    const died = (): void => {
+      const why = child.signalCode ?? `status ${child.exitCode}`;
+      resolve(`error the background process exited (${why}) before the namespace was ready`);
+    };
+    pipe.on('end', () => {
+      if (text.includes('\n')) return;
+      if (child.exitCode !== null || child.signalCode !== null) died();
+      else child.once('exit', died);
+    });
+    child.on('error', (err) => resolve(`error cannot start the background process: ${err.message}`));
+  });
+  return { child, ready };
+}
+
+/**
+ * The first process of an attaching pasta: start the background copy and
+ * exit 0 once it reports that the namespace is ready, or exit 1 with the
+ * error it reports (a usage error in the configuration included).
+ */
+async function attachFromFront(argv: string[]): Promise<void> {
+  const started = startInBackground(argv);
+  const line = await started.ready;
+  if (line === 'ok') {
+    started.child.unref();
+    (started.child.stdio[3] as unknown as { destroy(): void }).destroy();
+    process.exit(0);
+  }
+  fail(line.replace(/^error /, ''));
+}
+
+/**
+ * The background copy: configure (a failure is reported on the pipe, for the
+ * first process to print), log what the first process prints on its standard
+ * error (`consoleFd`, closed here), then attach.
+ */
+async function attachInBackground(parsed: ParsedArgs, readyFd: number, consoleFd: number): Promise<void> {
+  // The translator's modules load while the host is read (errors surface in attach()).
+  import('../pasta.js').catch(() => undefined);
+  const config = await configure(parsed, (message) => {
+    try {
+      fs.writeSync(readyFd, `error ${message}\n`);
+    } catch {
+      // The first process is gone.
     }
-    fail(line.replace(/^error /, ''));
   });
-  child.on('exit', (code, signal) => {
-    if (!text.includes('\n')) fail(`the background process exited (${signal ?? `status ${code}`}) before the namespace was ready`);
+  const log = await startLogging(config, consoleFd >= 0 ? consoleFd : 2);
+  if (consoleFd >= 0) fs.closeSync(consoleFd);
+  await attach(config, log, readyFd);
+}
+
+/** Create the namespace, run the command in it, exit with its status. */
+async function spawnCommand(parsed: ParsedArgs): Promise<void> {
+  const [config, { PastaRun }, tty, { C }] = await Promise.all([
+    configure(parsed),
+    import('../pasta.js'),
+    import('node:tty'),
+    import('../native.js'),
+  ]);
+  const log = await startLogging(config);
+  if (config.netns !== null || config.attachPid !== null) {
+    // -f: attached, in the foreground.
+    await attach(config, log, -1);
+    return;
+  }
+
+  const command = config.command.length ? config.command : [process.env.SHELL || '/bin/sh'];
+  const env = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
+  let run: import('../pasta.js').PastaRun;
+  try {
+    run = new PastaRun(config, log, { argv: command, env, cwd: process.cwd() });
+  } catch (err) {
+    fail((err as Error).message);
+  }
+
+  // tty.isatty() does not touch process.stdin (which would make the terminal nonblocking for the command).
+  const onTty = tty.isatty(0);
+  const forward = (num: number) => () => run.kill(num);
+  process.on('SIGTERM', forward(C.SIGTERM));
+  process.on('SIGHUP', forward(C.SIGHUP));
+  if (onTty) {
+    process.on('SIGINT', () => {});
+    process.on('SIGQUIT', () => {});
+  } else {
+    process.on('SIGINT', forward(C.SIGINT));
+    process.on('SIGQUIT', forward(3));
+  }
+  void run.exited.then((code) => {
+    process.exit(code);
   });
 }
 
@@ -124,9 +255,9 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
-/** Entry point; returns only by exiting the process. */
+/** Entry point; returns at once, and the process ends by exiting. */
 export function main(argv: string[]): void {
-  let parsed;
+  let parsed: ParsedArgs;
   try {
     parsed = parseArgs(argv, 'pasta');
   } catch (err) {
@@ -139,47 +270,25 @@ export function main(argv: string[]): void {
     process.exit(0);
   }
   if (names.has('version')) {
-    fs.writeSync(1, `pasta (node-passt) ${VERSION}\n`);
-    process.exit(0);
-  }
-  let config;
-  try {
-    config = buildConfig(parsed, readHostNet(), 'pasta', readResolvConf(), readEphemeralPorts());
-  } catch (err) {
-    if (err instanceof UsageError) fail(err.message);
-    fail((err as Error).message);
-  }
-  const log = createLogger({ name: 'pasta', level: config.logLevel, file: config.logFile, fileSize: config.logSize });
-  for (const line of describeConfig(config)) log.debug(line);
-  for (const warning of config.warnings) log.warn(warning);
-
-  if (config.netns !== null || config.attachPid !== null) {
-    attach(config, log, argv);
+    void import('../version.js').then(({ VERSION }) => {
+      fs.writeSync(1, `pasta (node-passt) ${VERSION}\n`);
+      process.exit(0);
+    });
     return;
   }
-
-  const command = config.command.length ? config.command : [process.env.SHELL || '/bin/sh'];
-  const env = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
-  let run: PastaRun;
-  try {
-    run = new PastaRun(config, log, { argv: command, env, cwd: process.cwd() });
-  } catch (err) {
-    fail((err as Error).message);
-  }
-
-  // tty.isatty() does not touch process.stdin (which would make the terminal nonblocking for the command).
-  const onTty = tty.isatty(0);
-  const forward = (num: number) => () => run.kill(num);
-  process.on('SIGTERM', forward(C.SIGTERM));
-  process.on('SIGHUP', forward(C.SIGHUP));
-  if (onTty) {
-    process.on('SIGINT', () => {});
-    process.on('SIGQUIT', () => {});
-  } else {
-    process.on('SIGINT', forward(C.SIGINT));
-    process.on('SIGQUIT', forward(3));
-  }
-  void run.exited.then((code) => {
-    process.exit(code);
-  });
+  // Every way out below is an explicit process.exit(). Should the event loop ever run dry
+  // instead (a start-up step that never settled), that is a failure, never a silent exit 0
+  // that a caller such as Podman would take for "the namespace is ready".
+  process.once('beforeExit', () => fail('internal error: start-up ended without a result'));
+  const readyFd = process.env[READY_FD_ENV] ? Number(process.env[READY_FD_ENV]) : -1;
+  const consoleFd = process.env[CONSOLE_FD_ENV] ? Number(process.env[CONSOLE_FD_ENV]) : -1;
+  const done = !attaches(parsed)
+    ? spawnCommand(parsed)
+    : readyFd >= 0
+      ? attachInBackground(parsed, readyFd, consoleFd)
+      : names.has('foreground')
+        ? spawnCommand(parsed) // -f: attached in this process
+        : attachFromFront(argv);
+  // As before, an unexpected error ends the process with its message and status 1.
+  done.catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)));
 }
