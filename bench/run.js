@@ -20,7 +20,7 @@
 //   direct       iperf3 run in the host namespace itself: no translation, the
 //                ceiling of this machine and topology (a reference row)
 //
-// Three sections, each a table (--only picks some; default all):
+// Five sections, each a table (--only picks some; default all):
 //
 //   tcp   one TCP stream; median of N runs (default 3 of 10 s; --quick: 1 of
 //         3 s) of the receiver's bits per second.
@@ -32,6 +32,18 @@
 //         get ICMP through ping sockets, so in a tool's own namespace the
 //         command first widens that namespace's ping_group_range (root in the
 //         tool's user namespace may).
+//   startup time from invocation until the namespace is ready, ours and
+//         pasta(1), median of 10 runs (--startup-runs; --quick: 3): `pasta
+//         --config-net --netns PATH` (attach, until the first process exits),
+//         `pasta --config-net -- true` (spawn, whole run) and `podman run
+//         --rm --network pasta IMAGE true` in test/podman's Podman 5 test bed
+//         (with `--network none` as the reference; "not available" without
+//         root or the test bed). See bench/startup.js.
+//   passt a real QEMU guest (test/guest/, TCG) through ours (node
+//         bin/passt.js) and passt(1), `iperf3 -c 203.0.113.10` and `-R` from
+//         the guest, one TCP stream, at MTU 65520 and 1500 (passt -m and the
+//         guest's eth0); median of 3 runs of 3 s (--quick: 1 of 2 s), ratio
+//         ours/passt(1). See bench/passt.js.
 //
 // MTU 65520 everywhere (pasta's default, and slirp4netns' --mtu). The results
 // are printed as tables and written to bench/RESULTS.md (raw numbers in
@@ -42,12 +54,19 @@
 // topology's close() removes every process and namespace the bench made.
 //
 // Options: --quick, --runs N, --time SECONDS, --udp-time SECONDS,
-//          --only tcp,udp,ping, --tools direct,ours,pasta,slirp4netns,
-//          --uid N (--gid N), --no-write (print only), --no-profile.
+//          --only tcp,udp,ping,startup,passt, --tools direct,ours,pasta,slirp4netns,
+//          --uid N (--gid N), --no-write (print only), --no-profile,
+//          --startup-runs N, --podman-pasta PATH (the pasta(1) that Podman
+//          runs in the startup section; default: the one on $PATH),
+//          --ours-bin PATH (another build's bin/pasta.js for the startup
+//          section, to compare builds; inside the repository, which is all
+//          that the Podman test bed sees).
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { summarizeProfile } from './profile.js';
+import { measureStartup, startupBudgetS, startupRows, startupMethod, STARTUP_COLUMNS } from './startup.js';
+import { measurePasst, passtBudgetS, passtRows, passtMethod, PASST_COLUMNS } from './passt.js';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,7 +79,14 @@ const MTU = ADDRESSES.mtu;
 
 // ---- options -----------------------------------------------------------------
 
-const SECTIONS = ['tcp', 'udp', 'ping'];
+const SECTIONS = ['tcp', 'udp', 'ping', 'startup', 'passt'];
+const TITLES = {
+  tcp: 'TCP throughput',
+  udp: 'UDP throughput',
+  ping: 'Ping latency',
+  startup: 'Start-up time',
+  passt: 'passt: a QEMU guest, ours vs passt(1)',
+};
 
 function parseOptions(argv) {
   const opts = {
@@ -74,6 +100,8 @@ function parseOptions(argv) {
     write: true,
     quick: false,
     profile: true,
+    startupRuns: 10,
+    podmanPasta: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -90,6 +118,7 @@ function parseOptions(argv) {
       opts.runs = 1;
       opts.time = 3;
       opts.udpTime ??= 2;
+      opts.startupRuns = 3;
     } else if (a === '--runs') opts.runs = Number(value());
     else if (a === '--time') opts.time = Number(value());
     else if (a === '--udp-time') opts.udpTime = Number(value());
@@ -98,10 +127,14 @@ function parseOptions(argv) {
     else if (a === '--uid') opts.uid = Number(value());
     else if (a === '--gid') opts.gid = Number(value());
     else if (a === '--no-write') opts.write = false;
+    else if (a === '--startup-runs') opts.startupRuns = Number(value());
+    else if (a === '--podman-pasta') opts.podmanPasta = value();
+    else if (a === '--ours-bin') opts.oursBin = value();
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: node bench/run.js [--quick] [--runs N] [--time S] [--udp-time S] [--only tcp,udp,ping]\n' +
-          '                         [--tools direct,ours,pasta,slirp4netns] [--uid N] [--gid N] [--no-write] [--no-profile]\n',
+        'usage: node bench/run.js [--quick] [--runs N] [--time S] [--udp-time S] [--only tcp,udp,ping,startup,passt]\n' +
+          '                         [--tools direct,ours,pasta,slirp4netns] [--uid N] [--gid N] [--no-write] [--no-profile]\n' +
+          '                         [--startup-runs N] [--podman-pasta PATH] [--ours-bin PATH]\n',
       );
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
@@ -115,9 +148,9 @@ function parseOptions(argv) {
   for (const s of opts.only) {
     if (!SECTIONS.includes(s)) throw new Error(`unknown section ${s} (--only takes ${SECTIONS.join(',')})`);
   }
-  if (!opts.only.length) throw new Error('--only needs at least one of tcp,udp,ping');
-  if (!(opts.runs >= 1) || !(opts.time >= 1) || !(opts.udpTime >= 1)) {
-    throw new Error('--runs, --time and --udp-time must be at least 1');
+  if (!opts.only.length) throw new Error(`--only needs at least one of ${SECTIONS.join(',')}`);
+  if (!(opts.runs >= 1) || !(opts.time >= 1) || !(opts.udpTime >= 1) || !(opts.startupRuns >= 1)) {
+    throw new Error('--runs, --time, --udp-time and --startup-runs must be at least 1');
   }
   return opts;
 }
@@ -166,6 +199,7 @@ function facts() {
     ours: ourVersion(),
     pasta: `passt ${dpkgVersion('passt') ?? 'not installed'}${pastaVersion && !/unknown/.test(pastaVersion) ? ` (${pastaVersion})` : ''}`,
     slirp4netns: tryRun('slirp4netns', ['--version'])?.split('\n')[0] ?? 'not installed',
+    passt: `passt ${dpkgVersion('passt') ?? 'not installed'} (/usr/bin/passt)`,
     iperf3: tryRun('iperf3', ['--version'])?.split('\n')[0] ?? 'not installed',
   };
 }
@@ -540,6 +574,7 @@ async function measure(topo, opts, log) {
   const sections = sectionsFor(opts);
   const prepared = {};
   const out = {};
+  if (!opts.only.some((s) => sections[s])) return out;
   try {
     for (const name of opts.tools) {
       const tool = tools[name];
@@ -550,7 +585,7 @@ async function measure(topo, opts, log) {
       }
       if (!prepared[name].available) log(`${tool.label}: ${prepared[name].reason}`);
     }
-    for (const key of SECTIONS.filter((s) => opts.only.includes(s))) {
+    for (const key of SECTIONS.filter((s) => opts.only.includes(s) && sections[s])) {
       const section = sections[key];
       const results = {};
       out[key] = {
@@ -720,6 +755,8 @@ function sectionTables(measured) {
   if (measured.tcp) out.push({ key: 'tcp', title: 'TCP throughput', table: rows(measured.tcp.results, measured.tcp), columns: COLUMNS });
   if (measured.udp) out.push({ key: 'udp', title: 'UDP throughput', table: udpRows(measured.udp.results, measured.udp), columns: UDP_COLUMNS });
   if (measured.ping) out.push({ key: 'ping', title: 'Ping latency', table: pingRows(measured.ping.results, measured.ping), columns: PING_COLUMNS });
+  if (measured.startup) out.push({ key: 'startup', title: 'Start-up time', table: startupRows(measured.startup), columns: STARTUP_COLUMNS });
+  if (measured.passt) out.push({ key: 'passt', title: TITLES.passt, table: passtRows(measured.passt), columns: PASST_COLUMNS });
   return out;
 }
 
@@ -735,6 +772,8 @@ ${s.runs} run${s.runs > 1 ? 's' : ''} per cell, median of the receiver's rate. "
 the one-second iperf3 intervals, over all runs of a cell, that moved less than
 10 Mbit/s: a tool that stalls and recovers has an erratic median, not a slow one.`;
   }
+  if (key === 'startup') return startupMethod(s);
+  if (key === 'passt') return passtMethod(s, SERVER);
   if (key === 'udp') {
     return `Method: the same server and namespaces, \`iperf3 -c ${SERVER} -u -b 0 -l SIZE -t ${s.time} -J\`
 (one stream at unlimited rate, datagrams of 1400 and 16000 bytes, both within
@@ -756,7 +795,7 @@ may). A tool that cannot ping at all shows why.`;
 }
 
 function markdownReport(info, opts, measured, asUser) {
-  const parts = [`# Throughput and latency: this project's pasta vs pasta(1) vs slirp4netns
+  const parts = [`# Throughput, latency and start-up: this project's pasta vs pasta(1) vs slirp4netns, and its passt vs passt(1)
 
 Generated by \`npm run bench\` (bench/run.js)${[
     opts.only.length < SECTIONS.length ? `\`--only ${opts.only.join(',')}\`` : '',
@@ -772,6 +811,7 @@ Generated by \`npm run bench\` (bench/run.js)${[
 | ours | ${info.ours} |
 | pasta(1) | ${info.pasta} |
 | slirp4netns | ${info.slirp4netns} |
+| passt(1) | ${info.passt} |
 | iperf3 | ${info.iperf3} |
 
 The "direct" row is iperf3 (or ping) from the host namespace itself, with no
@@ -782,7 +822,7 @@ rows of one run, not numbers across runs.
 `];
   const tables = sectionTables(measured);
   for (const key of SECTIONS) {
-    const title = { tcp: 'TCP throughput', udp: 'UDP throughput', ping: 'Ping latency' }[key];
+    const title = TITLES[key];
     const s = measured[key];
     const t = tables.find((x) => x.key === key);
     parts.push(`## ${title}\n`);
@@ -907,7 +947,9 @@ function previousResults(file) {
 async function main() {
   const opts = parseOptions(process.argv.slice(2));
   const log = (msg) => process.stdout.write(`bench: ${msg}\n`);
-  if (!tryRun('sh', ['-c', 'command -v iperf3'])) throw new Error('iperf3 is not installed (run `node scripts/pretest.js`)');
+  if (['tcp', 'udp', 'passt'].some((s) => opts.only.includes(s)) && !tryRun('sh', ['-c', 'command -v iperf3'])) {
+    throw new Error('iperf3 is not installed (run `node scripts/pretest.js`)');
+  }
   if (opts.only.includes('ping') && !tryRun('sh', ['-c', 'command -v ping'])) {
     throw new Error('ping is not installed (iputils-ping)');
   }
@@ -918,7 +960,9 @@ async function main() {
   // The whole run has a deadline too: every run, plus generous set-up time.
   const sections = sectionsFor(opts);
   const budgetS =
-    opts.only.reduce((sum, key) => sum + opts.tools.length * sections[key].cells.length * opts.runs * sections[key].perRunS, 0) +
+    opts.only.reduce((sum, key) => sum + (sections[key] ? opts.tools.length * sections[key].cells.length * opts.runs * sections[key].perRunS : 0), 0) +
+    (opts.only.includes('startup') ? startupBudgetS(opts) : 0) +
+    (opts.only.includes('passt') ? passtBudgetS(opts) : 0) +
     (doProfile ? DIRECTIONS.length * (opts.time + 45) : 0) +
     opts.tools.length * 15 +
     120;
@@ -944,6 +988,8 @@ async function main() {
     );
     measured = await measure(topo, opts, log);
     if (doProfile) profiles = await profileOurs(topo, opts, log);
+    if (opts.only.includes('startup')) measured.startup = await measureStartup(topo, opts, log);
+    if (opts.only.includes('passt')) measured.passt = await measurePasst(topo, opts, log, SERVER);
   } finally {
     await topo?.close();
     clearTimeout(watchdog);
@@ -952,7 +998,7 @@ async function main() {
 
   const asUser = topo.fullIdMap ? `as an unprivileged user (uid ${opts.uid}, rootless)` : 'as the test user';
   for (const t of sectionTables(measured)) {
-    process.stdout.write(`\n${t.title}${t.key === 'ping' ? ' (lower is better)' : ''}\n\n${textTable(t.table, t.columns)}\n`);
+    process.stdout.write(`\n${t.title}${t.key === 'ping' || t.key === 'startup' ? ' (lower is better)' : ''}\n\n${textTable(t.table, t.columns)}\n`);
   }
   process.stdout.write(`\npasta(1): ${info.pasta}; slirp4netns: ${info.slirp4netns}; kernel ${info.kernel}; ${info.cpu}\n`);
   log(`measured in ${Math.round((Date.now() - started) / 1000)} s`);

@@ -1,0 +1,430 @@
+// The "startup" section of bench/run.js: how long each pasta takes from
+// invocation until the namespace is ready, side by side with pasta(1).
+//
+// Theory of operation: three measurements, each timed by bench/timeit.js
+// where the command runs (so nsenter, setpriv and the Podman test bed's
+// pivot_root are not in the time), `runs` times (default 10) after one
+// unmeasured warm-up run that also checks the result; the tools take turns
+// run by run so that a slow phase of the machine hits all of them alike.
+//
+//   attach  `pasta --config-net --netns FILE -P PIDFILE` as root in the
+//           topology's host namespace, FILE a fresh namespace from
+//           topo.createNetns() bind-mounted on an empty file as Podman does
+//           (in a private mount namespace; pasta(1) drops its capabilities
+//           before opening FILE, so a /proc/PID/ns/net link would be refused
+//           to it). Timed until the first process exits: that is "ready",
+//           the background translator then runs detached. pasta(1) gets
+//           `--runas 0`: the host namespace maps every uid, which pasta(1)
+//           takes for the init namespace and would switch to "nobody"
+//           (under Podman it stays root of Podman's user namespace). The
+//           background is ended by deleting FILE (a kill if it is still
+//           there 3 s later).
+//   spawn   `pasta --config-net -- true` as the unprivileged test user, the
+//           whole run (namespace, configuration, command, teardown).
+//   podman  `podman run --rm --network pasta localhost/node-passt-bb:1 true`
+//           in the Podman 5 test bed of test/podman (rootless, user "pod",
+//           in the topology's host network namespace), with each pasta as
+//           Podman's helper binary, and `--network none` as the reference
+//           (Podman's own share). Not root, or no test bed: "not available".
+//
+// Nothing here touches the machine's network: every namespace is the
+// topology's or made under it.
+
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runInHostAsUser } from '../test/e2e/topology-core.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const TIMEIT = path.join(here, 'timeit.js');
+const OURS = path.join(root, 'bin', 'pasta.js');
+const SETUP = path.join(root, 'test', 'podman', 'setup.sh');
+const ENTER = path.join(root, 'test', 'podman', 'enter.sh');
+const IMAGE = 'localhost/node-passt-bb:1';
+
+/** The measurements, in report order. */
+export const STARTUP_CELLS = [
+  { key: 'attach', label: 'attach: `pasta --config-net --netns PATH` until the first process exits' },
+  { key: 'spawn', label: 'spawn: `pasta --config-net -- true`, whole run' },
+  { key: 'podman', label: '`podman run --rm --network pasta IMAGE true`' },
+];
+
+const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function median(values) {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+function firstLine(text) {
+  return (
+    String(text)
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !/^Failed to send \d+ bytes to syslog/.test(l))[0] ?? ''
+  ).slice(0, 200);
+}
+
+function alive(pid) {
+  try {
+    return !/^\d+ \(.*\) [ZX]/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** The path of a command, or undefined. */
+function which(cmd) {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+/**
+ * Does this pasta(1) know Podman 5's --map-guest-addr? (Older ones fail, and
+ * Podman runs them again without it.) Read from the binary's option table,
+ * not its --help: a pasta(1) from another distribution may not run here.
+ */
+function knowsMapGuestAddr(bin) {
+  try {
+    const real = fs.realpathSync(bin);
+    return [real, `${real}.avx2`].some((f) => fs.existsSync(f) && fs.readFileSync(f).includes('map-guest-addr'));
+  } catch {
+    return false;
+  }
+}
+
+/** The result of a timeit.js run (its last output line), or throw with the reason the run failed. */
+function timed(result, what) {
+  const lines = result.stdout.toString().trim().split('\n');
+  let t;
+  try {
+    t = JSON.parse(lines[lines.length - 1]);
+  } catch {
+    const why = result.timedOut ? 'timed out' : `exit ${result.code ?? result.signal}`;
+    throw new Error(`${what}: ${why}: ${firstLine(result.stderr) || firstLine(result.stdout) || 'no output'}`);
+  }
+  if (t.code !== 0) throw new Error(`${what}: exit ${t.code ?? t.signal}: ${firstLine(t.stderr) || 'no message'}`);
+  if (t.closedMs === null) throw new Error(`${what}: exited, but its stdout/stderr stayed open (a background copy holds them)`);
+  return t;
+}
+
+/** Run test/podman/setup.sh ARGS; resolves with its exit code and output. */
+function runSetup(args, timeoutMs) {
+  return new Promise((resolve) => {
+    const child = spawn('bash', [SETUP, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_BIN: process.execPath } });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const timer = setTimeout(() => {
+      output += `\n(killed after ${timeoutMs} ms)`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ code: null, output: `${output}\n${e.message}` });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+/** A cold build of the test bed takes 30-90 s (as in test/e2e/podman.test.ts). */
+export const PODMAN_SETUP_TIMEOUT_MS = 170_000;
+
+/**
+ * The Podman test bed, or { available: false, reason }. Podman finds each
+ * pasta through its own helper directory (a containers.conf override), as in
+ * test/e2e/podman.test.ts.
+ */
+async function podmanBed(topo, ours, podmanPasta, log) {
+  if (process.geteuid?.() !== 0) return { available: false, reason: 'not available (needs root: test/podman/setup.sh mounts the test bed)' };
+  if (!fs.existsSync(SETUP)) return { available: false, reason: 'not available (no test/podman/setup.sh)' };
+  // Unmounted again at the end only if it was not mounted before (someone else may be using it).
+  const cache = process.env.NODE_PASST_PODMAN_CACHE || '/var/cache/node-passt-podman';
+  const wasMounted = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === `${cache}/trixie/proc`);
+  log('startup: mounting the Podman test bed (test/podman/setup.sh)');
+  const setup = await runSetup([], PODMAN_SETUP_TIMEOUT_MS);
+  const ready = /^ready: (\/.+)$/m.exec(setup.output);
+  if (setup.code !== 0 || !ready) {
+    const last = setup.output.trim().split('\n').slice(-1)[0] ?? '';
+    return { available: false, reason: `not available (test/podman/setup.sh exited ${setup.code}: ${last.slice(0, 160)})` };
+  }
+  const chroot = ready[1];
+  const dir = fs.mkdtempSync(path.join(chroot, 'tmp', 'node-passt-bench-'));
+  fs.chmodSync(dir, 0o755);
+  const inside = (p) => `/${path.relative(chroot, p)}`;
+  const helper = {};
+  const addHelper = (name, populate) => {
+    const d = path.join(dir, name);
+    fs.mkdirSync(d, { mode: 0o755 });
+    populate(d);
+    fs.writeFileSync(path.join(d, 'containers.conf'), `[engine]\nhelper_binaries_dir = ["${inside(d)}", {append=true}]\n`, { mode: 0o644 });
+    helper[name] = `${inside(d)}/containers.conf`;
+  };
+  addHelper('ours', (d) => fs.symlinkSync(ours, path.join(d, 'pasta')));
+  let pastaNote = '';
+  if (podmanPasta) {
+    // A copy (the tree cannot see the host's /usr/bin); Debian's pasta re-executes itself as pasta.avx2 beside it.
+    const real = fs.realpathSync(podmanPasta);
+    addHelper('pasta', (d) => {
+      fs.copyFileSync(real, path.join(d, 'pasta'));
+      fs.chmodSync(path.join(d, 'pasta'), 0o755);
+      if (fs.existsSync(`${real}.avx2`)) {
+        fs.copyFileSync(`${real}.avx2`, path.join(d, 'pasta.avx2'));
+        fs.chmodSync(path.join(d, 'pasta.avx2'), 0o755);
+      }
+    });
+    if (!knowsMapGuestAddr(podmanPasta)) {
+      pastaNote =
+        `${podmanPasta} does not know --map-guest-addr: Podman's first call of it fails at once and Podman runs it ` +
+        'again without that option, so its time includes one extra short pasta(1) run';
+    }
+  }
+  const podman = (conf, args, timeoutMs = 60_000) =>
+    topo.execArgs(
+      ['nsenter', '-t', String(topo.hostPid), '-n', '--', ENTER, '-u', 'pod', 'env', `CONTAINERS_CONF_OVERRIDE=${conf}`, ...args],
+      { timeoutMs },
+    );
+  const version = await podman(helper.ours, ['podman', '--version']);
+  // a rootless pause process from earlier runs would keep old mounts
+  await podman(helper.ours, ['podman', 'system', 'migrate']);
+  return {
+    available: true,
+    helper,
+    pastaNote,
+    version: version.stdout.toString().trim(),
+    /** timeit.js around `podman run --rm --network NET IMAGE true` with `conf`. */
+    run: (conf, network) =>
+      podman(conf, ['node', TIMEIT, '--', 'podman', 'run', '--rm', '--network', network, IMAGE, 'true']),
+    async close() {
+      await podman(helper.ours, ['podman', 'system', 'migrate']).catch(() => undefined);
+      fs.rmSync(dir, { recursive: true, force: true });
+      // leave no mounts behind (the repository is bound inside the tree), unless they were there before
+      if (!wasMounted) await runSetup(['umount'], 60_000);
+    },
+  };
+}
+
+/**
+ * Measure the three start-up cells for `ours` and `pasta` (those of
+ * opts.tools). Returns { date, runs, uid, tools, podman (its version),
+ * podmanPasta, notes, load (1-min load average at start and end), results }
+ * with results[cell][tool] = { runs: [ms], median?, error? } (podman also
+ * has tool "none").
+ */
+export async function measureStartup(topo, opts, log) {
+  const tools = opts.tools.filter((t) => t === 'ours' || t === 'pasta');
+  const pastaBin = which('pasta');
+  const results = { attach: {}, spawn: {}, podman: {} };
+  const notes = [];
+  const out = { date: new Date().toISOString(), runs: opts.startupRuns, uid: opts.uid, tools, results, notes, podman: undefined, load: [os.loadavg()[0]] };
+  const unavailable = {};
+  if (tools.includes('pasta') && !pastaBin) unavailable.pasta = 'not available (pasta not installed)';
+  if (tools.includes('ours') && !fs.existsSync(opts.oursBin ?? OURS)) unavailable.ours = `not available (${opts.oursBin ?? 'bin/pasta.js'} does not exist)`;
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'passt-bench-startup-'));
+  fs.chmodSync(dir, 0o755);
+  const asUser = (argv) => (topo.fullIdMap ? runInHostAsUser(topo, opts.uid, opts.gid, argv) : topo.hostArgs(argv));
+  // NODE_EXTRA_CA_CERTS (set on some machines, such as CI sandboxes) makes every Node start
+  // parse all root certificates: some 30 ms that belong to the machine, not to a pasta. Podman's
+  // environment in the test bed does not have it either.
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const userEnv = { ...env, HOME: '/tmp' };
+  const ours = opts.oursBin ? path.resolve(opts.oursBin) : OURS;
+  const command = (tool) => (tool === 'ours' ? [process.execPath, ours] : [pastaBin]);
+  let serial = 0;
+
+  /** One attach run: resolves with the time until the first process exited. */
+  const attach = async (tool, check) => {
+    const ns = await topo.createNetns();
+    const n = ++serial;
+    const file = path.join(dir, `netns-${n}`);
+    const pidFile = path.join(dir, `pasta-${n}.pid`);
+    fs.writeFileSync(file, '');
+    const pasta = [...command(tool), ...(tool === 'pasta' ? ['--runas', '0'] : []), '--config-net', '--netns', file, '-P', pidFile];
+    const argv = topo.hostArgs([
+      'unshare', '-m', '--propagation', 'private', '--',
+      'sh', '-c', 'mount --bind "$1" "$2" && shift 2 && exec "$@"', 'sh', ns.netnsPath, file,
+      process.execPath, TIMEIT, '--', ...pasta,
+    ]);
+    let pid = 0;
+    try {
+      const t = timed(await topo.execArgs(argv, { timeoutMs: 30_000, env }), tool);
+      pid = Number(fs.readFileSync(pidFile, 'utf8'));
+      if (check) {
+        const r = await ns.exec(['ip', '-4', '-o', 'addr', 'show']);
+        if (!r.stdout.toString().includes(String(topo.addresses.hostV4))) {
+          throw new Error(`${tool}: exited 0 but the namespace has no ${topo.addresses.hostV4}: ${firstLine(r.stdout)}`);
+        }
+      }
+      return t;
+    } finally {
+      // Podman's way: delete the file; the background quits by itself.
+      fs.rmSync(file, { force: true });
+      const end = Date.now() + 3000;
+      while (pid && alive(pid) && Date.now() < end) await delay(20);
+      if (pid && alive(pid)) {
+        notes.push(`attach, ${tool}: the background did not quit within 3 s of the deletion of its --netns file; killed`);
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
+    }
+  };
+
+  const spawnRun = async (tool) =>
+    timed(await topo.execArgs(asUser([process.execPath, TIMEIT, '--', ...command(tool), '--config-net', '--', 'true']), { timeoutMs: 30_000, env: userEnv }), tool);
+
+  const cells = [
+    { key: 'attach', tools, run: attach },
+    { key: 'spawn', tools, run: spawnRun },
+  ];
+
+  let bed;
+  try {
+    const podmanTools = [...tools, 'none'];
+    const podmanPasta = tools.includes('pasta') && !unavailable.pasta ? opts.podmanPasta ?? pastaBin : undefined;
+    out.podmanPasta = podmanPasta;
+    try {
+      bed = await podmanBed(topo, ours, podmanPasta, log);
+    } catch (err) {
+      bed = { available: false, reason: `not available (${err.message})` };
+    }
+    if (bed.available) {
+      out.podman = bed.version;
+      if (bed.pastaNote) notes.push(bed.pastaNote);
+      cells.push({
+        key: 'podman',
+        tools: podmanTools,
+        run: async (tool) => {
+          const conf = tool === 'pasta' ? bed.helper.pasta : bed.helper.ours;
+          return timed(await bed.run(conf, tool === 'none' ? 'none' : 'pasta'), `podman with ${tool}`);
+        },
+      });
+    } else {
+      log(`startup: podman: ${bed.reason}`);
+      for (const t of podmanTools) results.podman[t] = { runs: [], error: bed.reason };
+    }
+
+    for (const cell of cells) {
+      for (const tool of cell.tools) {
+        results[cell.key][tool] = unavailable[tool] ? { runs: [], error: unavailable[tool] } : { runs: [], closed: [] };
+      }
+      // one unmeasured run each (caches, Podman's storage), which also checks the result
+      for (let i = -1; i < opts.startupRuns; i++) {
+        for (const tool of cell.tools) {
+          const c = results[cell.key][tool];
+          if (c.error) continue;
+          try {
+            const t = await cell.run(tool, i < 0);
+            if (i < 0) continue;
+            c.runs.push(t.ms);
+            c.closed.push(t.closedMs);
+            log(`startup ${cell.key}, ${tool}, run ${i + 1}/${opts.startupRuns}: ${t.ms.toFixed(1)} ms`);
+          } catch (err) {
+            c.error = `failed: ${err.message}`;
+            log(`startup ${cell.key}, ${tool}: ${c.error}`);
+          }
+        }
+      }
+      for (const tool of cell.tools) {
+        const c = results[cell.key][tool];
+        if (!c.error && c.runs.length) {
+          c.median = median(c.runs);
+          c.closedMedian = median(c.closed);
+        }
+      }
+    }
+  } finally {
+    if (bed?.available) await bed.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  out.load.push(os.loadavg()[0]);
+  return out;
+}
+
+/** Seconds the section may take (for the bench's overall deadline). */
+export function startupBudgetS(opts) {
+  const tools = opts.tools.filter((t) => t === 'ours' || t === 'pasta').length;
+  return (opts.startupRuns + 1) * (tools * (5 + 2) + 3 * 3) + PODMAN_SETUP_TIMEOUT_MS / 1000 + 90;
+}
+
+const LABELS = { ours: 'ours', pasta: 'pasta(1)', none: '`--network none` (reference)' };
+
+/** The rows of the startup table. */
+export function startupRows(section) {
+  const out = [];
+  for (const cell of STARTUP_CELLS) {
+    const byTool = section.results[cell.key] ?? {};
+    const ref = byTool.pasta?.median;
+    const none = byTool.none?.median;
+    for (const tool of Object.keys(byTool)) {
+      const c = byTool[tool];
+      const ok = c.median !== undefined;
+      out.push({
+        what: cell.key,
+        tool: LABELS[tool] ?? tool,
+        median: ok ? c.median.toFixed(1) : c.error ?? 'n/a',
+        vsPasta: ok && ref && tool !== 'none' ? `${(c.median / ref).toFixed(2)}×` : '–',
+        overNone: ok && none !== undefined && tool !== 'none' ? `+${(c.median - none).toFixed(1)}` : '–',
+        runs: c.runs.map((v) => v.toFixed(0)).join(', ') || '–',
+      });
+    }
+  }
+  return out;
+}
+
+export const STARTUP_COLUMNS = [
+  ['what', 'measurement'],
+  ['tool', 'tool'],
+  ['median', 'median ms (lower is better)'],
+  ['vsPasta', 'vs pasta(1)'],
+  ['overNone', 'ms over `--network none`'],
+  ['runs', 'runs (ms)'],
+];
+
+export function startupMethod(section) {
+  const runs = section.runs;
+  const notes = section.notes?.length ? `\n\nNotes from this run: ${section.notes.join('; ')}.` : '';
+  const load = section.load?.length === 2
+    ? `\nThe machine's load average (1 min) was ${section.load[0].toFixed(2)} when the section started and ${section.load[1].toFixed(2)} when it
+ended: start-up times are short and move with whatever else runs.`
+    : '';
+  const podman = [
+    section.podman ? ` (${section.podman})` : '',
+    section.podmanPasta ? `; pasta(1) is a copy of ${section.podmanPasta}` : '',
+  ];
+  return `Method: the time from invocation until the namespace is ready, median of ${runs} run${runs === 1 ? '' : 's'}
+after one unmeasured warm-up run (which checks the namespace got its address); the tools
+take turns run by run.${load}
+Each command is timed by bench/timeit.js inside the namespace and as the user it runs
+as, so the wrappers that put it there are not counted; its stdout/stderr are pipes, as
+under Podman. NODE_EXTRA_CA_CERTS is removed from the environment (it costs every Node
+start some 30 ms of certificate parsing on machines that set it; Podman's environment in
+the test bed has no such variable either).
+
+- **attach**: \`pasta --config-net --netns FILE -P PIDFILE\` as root in the test
+  topology's host namespace; FILE is a fresh namespace from \`createNetns()\` bind-mounted
+  on an empty file, as Podman does. Timed until the first process exits (the translator
+  then runs in the background; it is ended by deleting FILE). Ours starts Node twice here,
+  the first process and the background translator (a Node process cannot fork). pasta(1)
+  also gets \`--runas 0\` (the test namespace maps every uid, which pasta(1) takes for the
+  init namespace and would switch to "nobody"; under Podman it stays root); without
+  \`-t none\` and the like, pasta(1) scans /proc/net for ports to forward, most of its time.
+- **spawn**: \`pasta --config-net -- true\` as the unprivileged test user (uid ${section.uid ?? 1000}), the
+  whole run: user and network namespaces, configuration, the command, teardown.
+- **podman**: \`podman run --rm --network pasta ${IMAGE} true\`, end to end, rootless, in
+  the Podman test bed of test/podman${podman[0]}, in the topology's host network namespace;
+  each pasta is Podman's helper binary in turn${podman[1]}. \`--network none\` is the
+  reference, Podman's own share: "ms over \`--network none\`" is what the pasta adds. The
+  aim is ours within 1.5× of pasta(1) here.${notes}`;
+}
