@@ -14,7 +14,6 @@
  */
 import { EventEmitter } from 'node:events';
 import { spawn as spawnChild, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import fs from 'node:fs';
 import type { EngineStats } from './engine.js';
 import type { Config } from './conf.js';
 
@@ -265,23 +264,18 @@ export class Pasta extends EventEmitter {
  */
 export async function createPasta(options: PastaOptions = {}): Promise<Pasta> {
   const args = optionsToArgs(options);
-  const [{ parseArgs, UsageError }, conf, { createLogger }, pasta, fwd, spec] = await Promise.all([
+  const [{ parseArgs, UsageError }, conf, { createLogger }, pasta, fwd, spec, hostfiles] = await Promise.all([
     import('./options.js'),
     import('./conf.js'),
     import('./log.js'),
     import('./pasta.js'),
     import('./fwd/fwd.js'),
     import('./fwd/spec.js'),
+    import('./hostfiles.js'),
   ]);
   let config: Config;
   try {
-    let resolv = '';
-    try {
-      resolv = fs.readFileSync('/etc/resolv.conf', 'utf8');
-    } catch {
-      // No resolv.conf: no resolvers.
-    }
-    config = conf.buildConfig(parseArgs(args, 'pasta'), pasta.readHostNet(), 'pasta', resolv);
+    config = conf.buildConfig(parseArgs(args, 'pasta'), pasta.readHostNet(), 'pasta', hostfiles.readResolvConf(), hostfiles.readEphemeralPorts());
   } catch (err) {
     if (err instanceof UsageError) {
       const m = /--?([a-z0-9-]+)/.exec(err.message);

@@ -27,6 +27,7 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import { spawn, type StdioOptions } from 'node:child_process';
 import { parseArgs, helpText, UsageError } from '../options.js';
+import { readEphemeralPorts, readResolvConf } from '../hostfiles.js';
 import { buildConfig, describeConfig, type Config } from '../conf.js';
 import { createLogger, type Logger } from '../log.js';
 import { readHostNet } from '../pasta.js';
@@ -43,24 +44,7 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
-/** The kernel's ephemeral port range, left out of "all" port forwarding. */
-function readEphemeralPorts(): { first: number; last: number } | undefined {
-  try {
-    const [first, last] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    return first > 0 && last >= first ? { first, last } : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
-/** The host's /etc/resolv.conf, or '' if there is none. */
-function readResolvConf(): string {
-  try {
-    return fs.readFileSync('/etc/resolv.conf', 'utf8');
-  } catch {
-    return '';
-  }
-}
 
 /** The QEMU command line that connects to `path`, as passt(1) prints it. */
 export function qemuOptions(path: string): string {

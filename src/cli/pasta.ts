@@ -34,6 +34,7 @@
 import fs from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs, helpText, UsageError, type ParsedArgs } from '../options.js';
+import { readEphemeralPorts, readResolvConf } from '../hostfiles.js';
 import type { Config } from '../conf.js';
 import type { Logger } from '../log.js';
 
@@ -231,24 +232,7 @@ async function spawnCommand(parsed: ParsedArgs): Promise<void> {
   });
 }
 
-/** The kernel's ephemeral port range, left out of "all" port forwarding. */
-function readEphemeralPorts(): { first: number; last: number } | undefined {
-  try {
-    const [first, last] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    return first > 0 && last >= first ? { first, last } : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
-/** The host's /etc/resolv.conf, or '' if there is none. */
-function readResolvConf(): string {
-  try {
-    return fs.readFileSync('/etc/resolv.conf', 'utf8');
-  } catch {
-    return '';
-  }
-}
 
 function fail(message: string, code = 1): never {
   fs.writeSync(2, `pasta: ${message}\n`);
