@@ -52,7 +52,7 @@
 import { l4Checksum6 } from '../l2/checksum.js';
 import { ETH_HLEN, ETH_P_IPV6, EthernetView } from '../l2/ethernet.js';
 import { IPPROTO_UDP } from '../l2/ipv4.js';
-import { IPV6_HLEN, ipv6L4, Ipv6View } from '../l2/ipv6.js';
+import { IPV6_HLEN, Ipv6View, ipv6FrameL4 } from '../l2/ipv6.js';
 import type { LinkState } from '../l2/link.js';
 import { UDP_HLEN, UdpView } from '../l2/udp.js';
 import { addressEqual, isLinkLocal6 } from '../inet.js';
@@ -500,11 +500,10 @@ export function dhcpv6TapHandler(
   out: Buffer,
   outOff: number,
 ): number {
-  const eth = EthernetView.checked(frame, off, len);
-  if (!eth || eth.ethertype !== ETH_P_IPV6) return 0;
+  const l4 = ipv6FrameL4(frame, off, len, IPPROTO_UDP);
+  if (!l4) return 0;
+  const eth = new EthernetView(frame, off);
   const ipOff = off + ETH_HLEN;
-  const l4 = ipv6L4(frame, ipOff, len - ETH_HLEN);
-  if (!l4 || l4.fragment || l4.protocol !== IPPROTO_UDP) return 0;
   const ip = new Ipv6View(frame, ipOff);
   if (!addressEqual(ip.dst, ALL_DHCP_RELAY_AGENTS_AND_SERVERS) || !isLinkLocal6(ip.src)) return 0;
   const udp = UdpView.checked(frame, l4.offset, l4.length);

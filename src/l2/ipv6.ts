@@ -17,7 +17,7 @@
  * both by the payload length (every header moves forward by at least 8
  * bytes) and by an explicit iteration cap, and never throws.
  */
-import { spanFits } from './ethernet.js';
+import { ETH_HLEN, ETH_P_IPV6, spanFits } from './ethernet.js';
 
 /** Length of the fixed IPv6 header. */
 export const IPV6_HLEN = 40;
@@ -179,6 +179,19 @@ export function ipv6L4(buf: Buffer, off: number, len: number): Ipv6L4 | undefine
 export function isUnspecified6(addr: Uint8Array, off = 0): boolean {
   for (let i = 0; i < 16; i++) if (addr[off + i] !== 0) return false;
   return true;
+}
+
+/**
+ * The upper-layer part of an Ethernet frame carrying IPv6 with `protocol`
+ * (not fragmented): what the link-layer responders (NDP, router
+ * advertisements, DHCPv6) check first. `frame[off]` is the Ethernet header.
+ * Returns undefined for anything else. Never throws.
+ */
+export function ipv6FrameL4(frame: Buffer, off: number, len: number, protocol: number): Ipv6L4 | undefined {
+  if (!spanFits(frame, off, len, ETH_HLEN) || frame.readUInt16BE(off + 12) !== ETH_P_IPV6) return undefined;
+  const l4 = ipv6L4(frame, off + ETH_HLEN, len - ETH_HLEN);
+  if (!l4 || l4.fragment || l4.protocol !== protocol) return undefined;
+  return l4;
 }
 
 /** Text form of an IPv6 address (RFC 5952); the one implementation is in inet.ts. */

@@ -34,7 +34,7 @@ import {
   IcmpView,
 } from '../l2/icmp.js';
 import { IPPROTO_ICMPV6 } from '../l2/ipv4.js';
-import { IPV6_HLEN, ipv6L4, Ipv6View, isUnspecified6 } from '../l2/ipv6.js';
+import { IPV6_HLEN, Ipv6View, isUnspecified6, ipv6FrameL4 } from '../l2/ipv6.js';
 import type { LinkState } from '../l2/link.js';
 
 /** NDP option type: source link-layer address. */
@@ -138,11 +138,10 @@ export function ndpTapHandler(
   out: Buffer,
   outOff: number,
 ): number {
-  const eth = EthernetView.checked(frame, off, len);
-  if (!eth || eth.ethertype !== ETH_P_IPV6) return 0;
+  const l4 = ipv6FrameL4(frame, off, len, IPPROTO_ICMPV6);
+  if (!l4) return 0;
+  const eth = new EthernetView(frame, off);
   const ipOff = off + ETH_HLEN;
-  const l4 = ipv6L4(frame, ipOff, len - ETH_HLEN);
-  if (!l4 || l4.fragment || l4.protocol !== IPPROTO_ICMPV6) return 0;
   const icmp = IcmpView.checked(frame, l4.offset, l4.length);
   if (!icmp) return 0;
 

@@ -40,7 +40,7 @@ import { l4Checksum6, l4ChecksumValid6 } from '../l2/checksum.js';
 import { ETH_HLEN, ETH_P_IPV6, EthernetView } from '../l2/ethernet.js';
 import { ICMPV6_ROUTER_ADVERTISEMENT, ICMPV6_ROUTER_SOLICITATION, IcmpView } from '../l2/icmp.js';
 import { IPPROTO_ICMPV6 } from '../l2/ipv4.js';
-import { IPV6_HLEN, ipv6L4, Ipv6View, isUnspecified6 } from '../l2/ipv6.js';
+import { IPV6_HLEN, Ipv6View, isUnspecified6, ipv6FrameL4 } from '../l2/ipv6.js';
 import type { LinkState } from '../l2/link.js';
 import { applyPrefix } from '../inet.js';
 import { decodeDomainNames, encodeDomainNames } from '../dhcp/dhcp.js';
@@ -380,11 +380,10 @@ export function raTapHandler(
   out: Buffer,
   outOff: number,
 ): number {
-  const eth = EthernetView.checked(frame, off, len);
-  if (!eth || eth.ethertype !== ETH_P_IPV6) return 0;
+  const l4 = ipv6FrameL4(frame, off, len, IPPROTO_ICMPV6);
+  if (!l4) return 0;
+  const eth = new EthernetView(frame, off);
   const ipOff = off + ETH_HLEN;
-  const l4 = ipv6L4(frame, ipOff, len - ETH_HLEN);
-  if (!l4 || l4.fragment || l4.protocol !== IPPROTO_ICMPV6) return 0;
   const icmp = IcmpView.checked(frame, l4.offset, l4.length);
   if (!icmp || icmp.type !== ICMPV6_ROUTER_SOLICITATION || icmp.code !== 0) return 0;
   if (frame[ipOff + 7] !== NDP_HOP_LIMIT || l4.length < RS_LEN) return 0;
