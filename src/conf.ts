@@ -12,7 +12,7 @@
  */
 import { UsageError, type ParsedArgs } from './options.js';
 import type { AddrInfo, LinkInfo, RouteInfo } from './netlink.js';
-import { parsePortSpecs, type PortForwardSpec, type PortRange } from './fwd/spec.js';
+import { parsePortSpecs, udpDefaultsFromTcp, type PortForwardSpec, type PortOption, type PortRange } from './fwd/spec.js';
 import { formatIP, isLinkLocal6, isLoopback, isMulticast, isUnspecified, parseIPv4, parseIPv6 } from './inet.js';
 
 /** The host's network as seen over rtnetlink when pasta starts. */
@@ -94,10 +94,16 @@ export interface Config {
   /** --map-guest-addr: addresses that stand for the host's own address. */
   mapGuestAddr4: Uint8Array | null;
   mapGuestAddr6: Uint8Array | null;
-  /** Host TCP ports forwarded into the namespace (-t), or null for none. */
+  /**
+   * Port forwarding, null for none: host ports into the namespace or guest
+   * (-t, -u) and namespace ports to the host's loopback (-T, -U). Mode
+   * `auto` (pasta's default) follows the ports bound on the other side at
+   * run time.
+   */
   tcpForward: PortForwardSpec | null;
-  /** Namespace TCP ports forwarded to the host's loopback (-T), or null for none. */
+  udpForward: PortForwardSpec | null;
   tcpNsForward: PortForwardSpec | null;
+  udpNsForward: PortForwardSpec | null;
   /** Address-configuration services: on unless --no-dhcp, --no-dhcpv6, --no-ndp, --no-ra. */
   dhcp: boolean;
   dhcpv6: boolean;
@@ -247,6 +253,8 @@ export function buildConfig(
   let dhcpSearch = mode === 'passt';
   const tcpPorts: string[] = [];
   const tcpNsPorts: string[] = [];
+  const udpPorts: string[] = [];
+  const udpNsPorts: string[] = [];
   let netns: string | null = null;
   let userns: string | null = null;
   let netnsOnly = false;
@@ -411,12 +419,8 @@ export function buildConfig(
         break;
       }
       case 'tcp-ns': tcpNsPorts.push(v); break;
-      case 'udp-ports':
-      case 'udp-ns': {
-        const flag = name === 'udp-ports' ? '-u' : '-U';
-        if (v !== 'none') throw new UsageError(`${flag}: only 'none' is supported by this version, not '${v}'`);
-        break;
-      }
+      case 'udp-ports': udpPorts.push(v); break;
+      case 'udp-ns': udpNsPorts.push(v); break;
       case 'no-dhcp': dhcp = false; break;
       case 'no-dhcpv6': dhcpv6 = false; break;
       case 'no-ndp': ndp = false; break;
@@ -488,20 +492,31 @@ export function buildConfig(
     throw new UsageError(`a command cannot be given with --netns: '${parsed.rest[0]}'`);
   }
 
-  let tcpForward: PortForwardSpec | null = null;
-  if (tcpPorts.length) {
-    const spec = parsePortSpecs('-t', tcpPorts, mode, ephemeral ? { ephemeral } : undefined);
-    if (spec.mode === 'auto') throw new UsageError("-t: 'auto' is not supported by this version: give the ports");
-    for (const r of spec.rules) if (r.ifname) throw new UsageError(`-t: binding to an interface ('%${r.ifname}') is not supported by this version`);
-    if (spec.mode !== 'none') tcpForward = spec;
-  }
-
-  let tcpNsForward: PortForwardSpec | null = null;
-  if (tcpNsPorts.length) {
-    const spec = parsePortSpecs('-T', tcpNsPorts, mode, ephemeral ? { ephemeral } : undefined);
-    if (spec.mode === 'auto') throw new UsageError("-T: 'auto' is not supported by this version: give the ports");
-    if (spec.mode !== 'none') tcpNsForward = spec;
-  }
+  // Port forwarding. Not given: pasta's default is `auto`, passt's `none`; and, as pasta(1)
+  // says, "unless overridden, UDP ports with numbers corresponding to forwarded TCP port
+  // numbers are forwarded too, without, however, any port translation".
+  const ctx = ephemeral ? { ephemeral } : undefined;
+  const portSpec = (option: PortOption, values: string[]): PortForwardSpec => {
+    const spec = parsePortSpecs(option, values, mode, ctx);
+    for (const r of spec.rules) {
+      if (r.ifname) throw new UsageError(`${option}: binding to an interface ('%${r.ifname}') is not supported by this version`);
+    }
+    return spec;
+  };
+  const tcpIn = portSpec('-t', tcpPorts);
+  const tcpOut = mode === 'pasta' ? portSpec('-T', tcpNsPorts) : null;
+  const followTcp = (tcp: PortForwardSpec): PortForwardSpec => {
+    const derived = udpDefaultsFromTcp(tcp);
+    // Best effort: a UDP port the user did not ask for is no reason to fail.
+    return { ...derived, rules: derived.rules.map((r) => ({ ...r, weak: true })) };
+  };
+  const udpIn = udpPorts.length || !(tcpIn.mode === 'ports' || tcpIn.mode === 'all') ? portSpec('-u', udpPorts) : followTcp(tcpIn);
+  const udpOut = mode !== 'pasta' ? null : udpNsPorts.length || !tcpOut || !(tcpOut.mode === 'ports' || tcpOut.mode === 'all') ? portSpec('-U', udpNsPorts) : followTcp(tcpOut);
+  const active = (spec: PortForwardSpec | null, on: boolean): PortForwardSpec | null => (spec && on && spec.mode !== 'none' ? spec : null);
+  const tcpForward = active(tcpIn, tcp);
+  const tcpNsForward = active(tcpOut, tcp);
+  const udpForward = active(udpIn, udp);
+  const udpNsForward = active(udpOut, udp);
 
   const resolv = parseResolvConf(resolvConf);
   const resolvers = dns ?? resolv.nameservers;
@@ -563,7 +578,9 @@ export function buildConfig(
     mapGuestAddr4: mapped.guest4,
     mapGuestAddr6: mapped.guest6,
     tcpForward,
+    udpForward,
     tcpNsForward,
+    udpNsForward,
     dhcp,
     dhcpv6,
     ndp,

@@ -32,6 +32,10 @@ import { UdpHandler } from './udp/udp.js';
 import { Reassembler, type Reassembled } from './l2/reasm.js';
 import { TcpForwarder, TcpNsForwarder, ListenTable } from './fwd/fwd.js';
 import { SpliceHandler, type SpliceStats } from './fwd/splice.js';
+import { UdpForwarder, UdpNsForwarder } from './fwd/udpfwd.js';
+import { UdpSpliceHandler, type UdpSpliceStats } from './fwd/udpsplice.js';
+import { AutoForwarding } from './fwd/autofwd.js';
+import fs from 'node:fs';
 import { dhcpTapHandler, type DhcpConfig } from './dhcp/dhcp.js';
 import { dhcpv6TapHandler, type Dhcpv6Config } from './dhcp/dhcpv6.js';
 import { raTapHandler, unsolicitedRouterAdvertisement, nextRouterAdvertisementDelay, type RaConfig } from './ndp/ra.js';
@@ -57,6 +61,10 @@ export interface EngineStats {
   udp: { active: number; opened: number; closed: number; datagramsFromTap: number; bytesFromTap: number; datagramsToTap: number; bytesToTap: number; errorsRelayed: number; dropped: number };
   /** Spliced loopback connections (pasta's forwarded ports reached from the host's loopback). */
   splice: SpliceStats;
+  /** Spliced UDP flows (-u from the host's loopback, and -U). */
+  udpSplice: UdpSpliceStats;
+  /** Ports forwarded now, per option (with `auto`, the ports found bound on the other side). */
+  forwarded: { tcp: number[]; udp: number[]; tcpNs: number[]; udpNs: number[] };
 }
 
 export interface EngineOptions {
@@ -84,6 +92,22 @@ export interface EngineOptions {
    * spliced to the namespace's loopback instead of going through the tap.
    */
   nsTcpSocket?: (family: 4 | 6) => number;
+  /** The same for UDP: with it, -U works and -u datagrams from the host's loopback are spliced. */
+  nsUdpSocket?: (family: 4 | 6) => number;
+  /**
+   * Reads the namespace's /proc/net table `name` ("tcp", "tcp6", "udp",
+   * "udp6"), or undefined: what `auto` for -t and -u watches.
+   */
+  readNsProcNet?: (name: string) => string | undefined;
+}
+
+/** Reads this process's (the host's) /proc/net table `name`, or undefined. */
+function readHostProcNet(name: string): string | undefined {
+  try {
+    return fs.readFileSync(`/proc/net/${name}`, 'latin1');
+  } catch {
+    return undefined;
+  }
 }
 
 export class Engine {
@@ -107,6 +131,14 @@ export class Engine {
   readonly tcpNsForward: TcpNsForwarder | null;
   /** Host TCP ports forwarded into the guest (-t), if any. */
   readonly tcpForward: TcpForwarder | null;
+  /** Host UDP ports forwarded into the guest (-u), if any. */
+  readonly udpForward: UdpForwarder | null;
+  /** Namespace UDP ports forwarded to the host's loopback (-U), if any. */
+  readonly udpNsForward: UdpNsForwarder | null;
+  /** The spliced UDP path (pasta only). */
+  readonly udpSplice: UdpSpliceHandler | null;
+  /** The `auto` options, following bound ports. */
+  readonly auto: AutoForwarding;
   /** Fragments of UDP and ICMP datagrams from the guest, put back together. */
   readonly reasm = new Reassembler();
   private readonly tapIn: FrameSource;
@@ -197,7 +229,31 @@ export class Engine {
       // Unsolicited router advertisements: the first few soon, then every few minutes (RFC 4861).
       this.loop.onTick((now) => this.periodicRa(now));
     }
-    this.tcpForward = opts.config.tcpForward && opts.config.tcp ? new TcpForwarder(this.listeners, this.log, opts.config, this.tcp, opts.config.tcpForward, monotonicNow, this.spliceTo()) : null;
+    this.tcpForward = c.tcpForward && c.tcp ? new TcpForwarder(this.listeners, this.log, c, this.tcp, c.tcpForward, monotonicNow, this.spliceTo()) : null;
+    this.udpSplice = opts.nsUdpSocket ? new UdpSpliceHandler(this.loop, this.log) : null;
+    const udpSplice = this.udpSplice;
+    this.udpForward =
+      c.udpForward && this.udp
+        ? new UdpForwarder(this.listeners, this.log, c, this.udp, c.udpForward, monotonicNow, udpSplice && opts.nsUdpSocket ? { handler: udpSplice, nsSocket: opts.nsUdpSocket } : null)
+        : null;
+    this.udpNsForward =
+      c.udpNsForward && c.udp && opts.nsUdpSocket && udpSplice ? new UdpNsForwarder(this.listeners, this.log, c.udpNsForward, opts.nsUdpSocket, udpSplice, monotonicNow) : null;
+    const isAuto = <T,>(spec: { mode: string } | null, fwd: T | null): T | null => (spec?.mode === 'auto' ? fwd : null);
+    const autoTcp = isAuto(c.tcpForward, this.tcpForward);
+    const autoUdp = isAuto(c.udpForward, this.udpForward);
+    const autoTcpNs = isAuto(c.tcpNsForward, this.tcpNsForward);
+    const autoUdpNs = isAuto(c.udpNsForward, this.udpNsForward);
+    const readNs = opts.readNsProcNet;
+    this.auto = new AutoForwarding({
+      log: this.log,
+      tcp: autoTcp && readNs ? { spec: c.tcpForward!, forwarder: autoTcp } : undefined,
+      udp: autoUdp && readNs ? { spec: c.udpForward!, forwarder: autoUdp } : undefined,
+      tcpNs: autoTcpNs ? { spec: c.tcpNsForward!, forwarder: autoTcpNs } : undefined,
+      udpNs: autoUdpNs ? { spec: c.udpNsForward!, forwarder: autoUdpNs } : undefined,
+      readNs: readNs ?? (() => undefined),
+      readHost: readHostProcNet,
+      isHeld: (side, proto, port) => this.listeners.isHeld(side, proto, port),
+    });
     const transport = this.transport;
     if (transport) {
       this.loop.on(FdKind.Tap, (index, events) => {
@@ -222,6 +278,13 @@ export class Engine {
     try {
       this.tcpForward?.start();
       this.tcpNsForward?.start();
+      this.udpForward?.start();
+      this.udpNsForward?.start();
+      if (this.auto.active) {
+        // The first scan now, so ports bound before pasta started are forwarded from the start.
+        this.auto.poll(monotonicNow());
+        this.loop.onTick((now) => this.auto.poll(now));
+      }
     } catch (err) {
       this.close();
       throw err;
@@ -467,6 +530,13 @@ export class Engine {
         ? { ...this.udp.stats, active: this.udp.count }
         : { active: 0, opened: 0, closed: 0, datagramsFromTap: 0, bytesFromTap: 0, datagramsToTap: 0, bytesToTap: 0, errorsRelayed: 0, dropped: 0 },
       splice: this.splice ? this.splice.stats() : { active: 0, opened: 0, closed: 0, refused: 0, errors: 0, bytesAtoB: 0, bytesBtoA: 0 },
+      udpSplice: this.udpSplice ? this.udpSplice.stats() : { active: 0, opened: 0, closed: 0, datagramsAtoB: 0, bytesAtoB: 0, datagramsBtoA: 0, bytesBtoA: 0, dropped: 0 },
+      forwarded: {
+        tcp: this.tcpForward?.ports ?? [],
+        udp: this.udpForward?.ports ?? [],
+        tcpNs: this.tcpNsForward?.ports ?? [],
+        udpNs: this.udpNsForward?.ports ?? [],
+      },
     };
   }
 
@@ -476,7 +546,10 @@ export class Engine {
     this.closed = true;
     this.tcpForward?.close();
     this.tcpNsForward?.close();
+    this.udpForward?.close();
+    this.udpNsForward?.close();
     this.splice?.closeAll();
+    this.udpSplice?.closeAll();
     this.tcp.closeAll();
     this.icmp?.closeAll();
     this.udp?.closeAll();

@@ -24,6 +24,7 @@ export const enum FdKind {
   IcmpSock = 6,
   TcpListen = 7,
   Splice = 8,
+  UdpSplice = 9,
 }
 
 export type FdHandler = (index: number, events: number, now: number) => void;

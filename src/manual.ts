@@ -206,14 +206,17 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
   },
   'tcp-ports': {
     pasta: [
-      'Forward TCP ports of the host into the namespace. *SPEC* is `none`, or a comma-separated list of ports (`22`), ranges (`1000-2000`) ' +
+      'Forward TCP ports of the host into the namespace. *SPEC* is `none`, `auto`, `all`, or a comma-separated list of ports (`22`), ranges (`1000-2000`) ' +
         'and mappings to other ports in the namespace (`8080:80`, `1000-1009:2000-2009`), optionally for one address only (`192.0.2.1/22`, `[2001:db8::1]/8080`), ' +
         'with exclusions after a tilde (`2000-5000,~3000-3010`; exclusions alone forward every port but those and the ephemeral ones). ' +
         'The option may be repeated; the ports of all its values add up, and a port given twice is an error.',
       'pasta listens on each port on the host. A connection from another host reaches the namespace from that host\'s own address and port, so servers in the namespace see their real clients; ' +
         "a connection from the host itself (its loopback or its own address) comes from the gateway address, which the namespace can answer. " +
         'An explicit port that cannot be bound (already in use, or below `net.ipv4.ip_unprivileged_port_start` without privileges) is an error. ' +
-        'This version does not forward by default (pasta(1) follows the ports bound in the namespace, `auto`), and does not support `auto` or binding to an interface (`%eth0`).',
+        "A connection from the host's loopback is spliced socket to socket (splice(2)) to the same port on the namespace's loopback, without going through the tap.",
+      '`auto` (the default) forwards, on every address of the host, each port that something in the namespace listens on, following `/proc/net/tcp` and `tcp6` of the namespace about once a second; ' +
+        "ports pasta itself holds there (its `-T` listeners) are left out, and a port that is taken on the host is warned about once and tried again while it stays bound. " +
+        '`all` forwards every port that is not in the ephemeral range, best effort. Binding to an interface (`%eth0`) is not supported by this version.',
     ],
     passt: [
       'Forward TCP ports of the host to the guest. ' +
@@ -227,18 +230,29 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
     ],
   },
   'udp-ports': {
-    pasta: ["Forward UDP ports of the host into the namespace. This version accepts only `none` (the default): UDP forwarding comes later."],
+    pasta: [
+      'Forward UDP ports of the host into the namespace. *SPEC* is as for `-t`. ' +
+        "Datagrams from another host reach the namespace from that host's own address and port, and the answers leave from the port they were sent to; " +
+        "datagrams from the host's loopback are relayed socket to socket to the namespace's loopback, in batches (recvmmsg(2), sendmmsg(2)). " +
+        'Flows idle for 180 seconds are forgotten.',
+      'Unless `-u` is given, the UDP ports with the numbers of the ports `-t` forwards are forwarded too, without translation and best effort; ' +
+        'with `-t` and `-u` both `auto` (the default), the UDP ports follow both the bound UDP ports and the bound TCP ports of the namespace (for protocols that set up UDP over a TCP connection, such as iperf3).',
+    ],
     passt: [
-      'Forward UDP ports of the host to the guest. ' +
-        'This version accepts only `none` (the default).',
+      'Forward UDP ports of the host to the guest. *SPEC* is as for `-t`. ' +
+        "Datagrams from another host reach the guest from that host's own address and port; datagrams from the host itself come from the gateway address. " +
+        'Unless `-u` is given, the UDP ports with the numbers of the ports `-t` forwards are forwarded too, without translation and best effort.',
     ],
   },
   'tcp-ns': [
     "Forward TCP ports of the namespace's loopback to the host's loopback: a client in the namespace connecting to 127.0.0.1 or ::1 on a forwarded port reaches that port (or the mapped one) on the host's loopback. " +
-      '*SPEC* is `none` or ports, ranges, mappings and exclusions as for `-t`, without addresses. ' +
-      'Connections are relayed socket to socket with splice(2). This version does not forward by default and does not support `auto`.',
+      '*SPEC* is `none`, `auto` (the default) or ports, ranges, mappings and exclusions as for `-t`, without addresses. ' +
+      "Connections are relayed socket to socket with splice(2). `auto` follows the ports bound on the host (`/proc/net/tcp` and `tcp6`) about once a second, leaving out pasta's own `-t` listeners.",
   ],
-  'udp-ns': ["Forward UDP ports of the namespace to the host's loopback. This version accepts only `none` (the default)."],
+  'udp-ns': [
+    "Forward UDP ports of the namespace's loopback to the host's loopback, as `-T` does for TCP; datagrams are relayed socket to socket in batches. " +
+      '*SPEC* is as for `-T`; `auto` (the default) follows the UDP ports bound on the host, and with `-T auto` its TCP ports too.',
+  ],
   pid: {
     pasta: [
       'Write the PID of the pasta process that keeps running to *FILE*, once the namespace is configured: ' +
@@ -450,9 +464,8 @@ const PASTA_PAGE: PageText = {
     {
       title: 'Differences from the original pasta',
       body: [
-        'Not supported yet: UDP port forwarding (`-u`), UDP forwarding from the namespace to the host (`-U`), ' +
-          'nor the automatic forwarding of ports bound in the namespace (`auto`, upstream\'s default). ' +
-          'Forwarded TCP connections from the host\'s loopback go through the tap device, where pasta(1) splices them socket to socket.',
+        'Not supported yet: binding a forwarded port to an interface (`%eth0`). ' +
+          '`auto` rescans the UDP ports every second too, where pasta(1) reads them only at start.',
         'Node.js runs several threads before any JavaScript starts, and a multithreaded process cannot enter a user namespace; ' +
           "so a small single-threaded helper process lives inside the namespace and hands the tap device and the namespace's sockets to pasta over a UNIX domain socket.",
         'Messages are plain lines on standard error or in the `--log-file` file, never sent to the system logger.',
@@ -552,7 +565,7 @@ const PASST_PAGE: PageText = {
     {
       title: 'Differences from the original passt',
       body: [
-        'Not supported yet: UDP port forwarding (`-u`), vhost-user, the qrap(1) wrapper for QEMU older than 7.2, and `--runas` (passt does not change its user). ' +
+        'Not supported yet: vhost-user, the qrap(1) wrapper for QEMU older than 7.2, and `--runas` (passt does not change its user). ' +
           'Messages are plain lines on standard error or in the `--log-file` file, never sent to the system logger.',
         'Node.js cannot fork once it runs, so the background copy is a new process started with the same arguments, ' +
           'which tells the first one over an inherited pipe when it listens; ' +

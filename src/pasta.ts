@@ -95,7 +95,17 @@ function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Log
     const ctlFd = helper.ctlFd;
     // Sockets in the namespace come from the helper: the spliced loopback path uses them.
     const nsTcpSocket = (family: 4 | 6): number => native.nsSocket(ctlFd, family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_STREAM | C.SOCK_NONBLOCK, 0);
-    const engine = new Engine({ config, tapFd, vnetHdrLen: info[1], log, onTapGone: (why) => log.error(`tap device gone: ${why}`), onFatal, onFlow, nsTcpSocket });
+    const nsUdpSocket = (family: 4 | 6): number => native.nsSocket(ctlFd, family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_DGRAM | C.SOCK_NONBLOCK, 0);
+    // What `auto` watches in the namespace: its socket tables, seen through the helper, which lives there.
+    const helperPid = helper.pid;
+    const readNsProcNet = (name: string): string | undefined => {
+      try {
+        return fs.readFileSync(`/proc/${helperPid}/net/${name}`, 'latin1');
+      } catch {
+        return undefined;
+      }
+    };
+    const engine = new Engine({ config, tapFd, vnetHdrLen: info[1], log, onTapGone: (why) => log.error(`tap device gone: ${why}`), onFatal, onFlow, nsTcpSocket, nsUdpSocket, readNsProcNet });
     return { helper, tapFd, engine };
   } catch (err) {
     if (tapFd >= 0) native.close(tapFd);

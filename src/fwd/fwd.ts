@@ -20,7 +20,7 @@ import { FdKind, type Loop } from '../loop.js';
 import type { Logger } from '../log.js';
 import type { TcpHandler } from '../tcp/tcp.js';
 import type { Config } from '../conf.js';
-import { forwardedPort, listeningPorts, type PortForwardSpec } from './spec.js';
+import { listeningPorts, type PortForwardSpec } from './spec.js';
 import { isLoopback, addressEqual, formatIP } from '../inet.js';
 
 /**
@@ -29,18 +29,33 @@ import { isLoopback, addressEqual, formatIP } from '../inet.js';
  */
 export class ListenTable {
   private readonly slots: Array<(() => void) | undefined> = [];
+  private readonly holds: Array<string | undefined> = [];
   private readonly free: number[] = [];
+  /** How many listeners pasta holds per "side/protocol/port". */
+  private readonly held = new Map<string, number>();
 
   constructor(readonly loop: Loop) {
     loop.on(FdKind.TcpListen, (index) => this.slots[index]?.());
   }
 
-  /** Watch `fd` for incoming connections; returns its index or -errno. */
-  add(fd: number, onReady: () => void): number {
+  /**
+   * Watch `fd` for incoming connections or datagrams; returns its index or
+   * -errno. `hold` says which port it holds on which side, so that `auto`
+   * never forwards pasta's own listeners back (see {@link holds}).
+   */
+  add(fd: number, onReady: () => void, hold?: PortHold): number {
     const index = this.free.length ? this.free.pop()! : this.slots.length;
     const rc = this.loop.add(fd, FdKind.TcpListen, index, C.EPOLLIN);
-    if (rc < 0) return rc;
+    if (rc < 0) {
+      this.free.push(index);
+      return rc;
+    }
     this.slots[index] = onReady;
+    if (hold) {
+      const key = `${hold.side}/${hold.proto}/${hold.port}`;
+      this.holds[index] = key;
+      this.held.set(key, (this.held.get(key) ?? 0) + 1);
+    }
     return index;
   }
 
@@ -48,8 +63,27 @@ export class ListenTable {
   remove(fd: number, index: number): void {
     this.loop.del(fd);
     this.slots[index] = undefined;
+    const key = this.holds[index];
+    if (key !== undefined) {
+      const n = (this.held.get(key) ?? 1) - 1;
+      if (n > 0) this.held.set(key, n);
+      else this.held.delete(key);
+      this.holds[index] = undefined;
+    }
     this.free.push(index);
   }
+
+  /** Whether one of pasta's own listeners holds `port` of `proto` on `side`. */
+  isHeld(side: 'host' | 'ns', proto: 'tcp' | 'udp', port: number): boolean {
+    return this.held.has(`${side}/${proto}/${port}`);
+  }
+}
+
+/** What a listener holds: a port of a protocol, on the host or in the namespace. */
+export interface PortHold {
+  side: 'host' | 'ns';
+  proto: 'tcp' | 'udp';
+  port: number;
 }
 
 interface Listener {
@@ -58,6 +92,8 @@ interface Listener {
   /** Address the socket is bound to (null: every address). */
   addr: Uint8Array | null;
   port: number;
+  /** Where connections to `port` go on the other side. */
+  target: number;
 }
 
 /** Host-to-guest TCP forwarding for one -t spec. */
@@ -84,32 +120,54 @@ export class TcpForwarder {
 
   /** Bind and listen on every forwarded port. Throws naming the port for an explicit one that cannot be bound. */
   start(): void {
-    const dualStack = this.config.ip6 !== null;
-    for (const { rule, port } of listeningPorts(this.spec)) {
-      const addr = rule.addr;
-      const v6 = addr ? addr.length === 16 : dualStack;
-      const fd = native.socket(v6 ? C.AF_INET6 : C.AF_INET, C.SOCK_STREAM | C.SOCK_NONBLOCK, 0);
-      if (fd < 0) throw new Error(`-t: cannot open a socket for port ${port}: ${errnoName(fd)}`);
-      native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
-      if (v6) native.setsockoptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, addr ? 1 : 0);
-      const bindAddr = addr ?? (v6 ? new Uint8Array(16) : new Uint8Array(4));
-      let rc = native.bind(fd, bindAddr, port, 0);
-      if (rc === 0) rc = native.listen(fd, 128);
-      if (rc < 0) {
-        native.close(fd);
-        if (rule.weak) continue;
-        const where = addr ? `${formatIP(addr)}/${port}` : `${port}`;
-        throw new Error(`-t: cannot listen on port ${where}: ${rc === -98 ? 'address in use' : errnoName(rc)}`);
+    for (const { rule, port, target } of listeningPorts(this.spec)) {
+      const rc = this.listen(port, target, rule.addr);
+      if (rc < 0 && !rule.weak) {
+        this.close();
+        const where = rule.addr ? `${formatIP(rule.addr)}/${port}` : `${port}`;
+        throw new Error(`-t: cannot listen on port ${where}: ${rc === -E.EADDRINUSE ? 'address in use' : errnoName(rc)}`);
       }
-      const listener: Listener = { index: -1, fd, addr, port };
-      listener.index = this.table.add(fd, () => this.acceptAll(listener));
-      if (listener.index < 0) {
-        native.close(fd);
-        throw new Error(`-t: cannot watch port ${port}: ${errnoName(listener.index)}`);
-      }
-      this.listeners.push(listener);
     }
     this.log.debug(`TCP forwarding: listening on ${this.listeners.length} port(s)`);
+  }
+
+  /** Listen on `port` (on `addr`, else every address), forwarded to `target`. 0 or -errno. */
+  listen(port: number, target: number, addr: Uint8Array | null = null): number {
+    const v6 = addr ? addr.length === 16 : this.config.ip6 !== null;
+    const fd = native.socket(v6 ? C.AF_INET6 : C.AF_INET, C.SOCK_STREAM | C.SOCK_NONBLOCK, 0);
+    if (fd < 0) return fd;
+    native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
+    if (v6) native.setsockoptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, addr ? 1 : 0);
+    const bindAddr = addr ?? (v6 ? new Uint8Array(16) : new Uint8Array(4));
+    let rc = native.bind(fd, bindAddr, port, 0);
+    if (rc === 0) rc = native.listen(fd, 128);
+    if (rc < 0) {
+      native.close(fd);
+      return rc;
+    }
+    const listener: Listener = { index: -1, fd, addr, port, target };
+    listener.index = this.table.add(fd, () => this.acceptAll(listener), { side: 'host', proto: 'tcp', port });
+    if (listener.index < 0) {
+      native.close(fd);
+      return listener.index;
+    }
+    this.listeners.push(listener);
+    return 0;
+  }
+
+  /** Stop listening on `port` (connections already open go on). */
+  unlisten(port: number): void {
+    for (let i = this.listeners.length - 1; i >= 0; i--) {
+      const l = this.listeners[i];
+      if (l.port !== port) continue;
+      this.table.remove(l.fd, l.index);
+      native.close(l.fd);
+      this.listeners.splice(i, 1);
+    }
+  }
+
+  has(port: number): boolean {
+    return this.listeners.some((l) => l.port === port);
   }
 
   /** Ports listened on, for tests and statistics. */
@@ -135,14 +193,13 @@ export class TcpForwarder {
     const peerPort = this.info[1];
     native.getsockname(fd, this.localOut, this.localInfo);
     let local: Uint8Array = this.localOut.subarray(0, this.localInfo[0] === C.AF_INET ? 4 : 16);
-    const localPort = this.localInfo[1] || l.port;
     // IPv4 clients of a dual-stack socket come as ::ffff:a.b.c.d.
     peer = unmap(peer);
     local = unmap(local);
     const family: 4 | 6 = peer.length === 4 ? 4 : 6;
     const ip = family === 4 ? this.config.ip4 : this.config.ip6;
-    const target = forwardedPort(this.spec, localPort, local);
-    if (!ip || target < 0) {
+    const target = l.target;
+    if (!ip) {
       native.closeReset(fd);
       return false;
     }
@@ -193,6 +250,14 @@ function unmap(addr: Uint8Array): Uint8Array {
   return addr.subarray(12, 16);
 }
 
+interface NsListener {
+  fd: number;
+  index: number;
+  family: 4 | 6;
+  port: number;
+  target: number;
+}
+
 /**
  * Namespace-to-host forwarding (-T): listeners on the namespace's loopback
  * (sockets made inside by pasta's helper), each connection relayed with
@@ -201,7 +266,7 @@ function unmap(addr: Uint8Array): Uint8Array {
  * to the host's loopback.
  */
 export class TcpNsForwarder {
-  private readonly listeners: Array<{ fd: number; index: number; family: 4 | 6; port: number }> = [];
+  private readonly listeners: NsListener[] = [];
   private readonly addrOut = new Uint8Array(16);
   private readonly info = new Int32Array(3);
   accepted = 0;
@@ -218,37 +283,72 @@ export class TcpNsForwarder {
 
   /** Listen on the namespace's loopback (IPv4 and IPv6) for every forwarded port. */
   start(): void {
-    for (const { rule, port } of listeningPorts(this.spec)) {
-      for (const family of [4, 6] as const) {
-        const fd = this.nsTcpSocket(family);
-        if (fd < 0) throw new Error(`-T: cannot open a socket in the namespace: ${errnoName(fd)}`);
-        native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
-        if (family === 6) native.setsockoptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, 1);
-        let rc = native.bind(fd, family === 4 ? LOOPBACK4 : LOOPBACK6, port, 0);
-        if (rc === 0) rc = native.listen(fd, 128);
-        if (rc < 0) {
-          native.close(fd);
-          if (rule.weak || family === 6) continue; // no IPv6 loopback in the namespace is not an error
-          throw new Error(`-T: cannot listen on port ${port} in the namespace: ${rc === -98 ? 'address in use' : errnoName(rc)}`);
-        }
-        const l = { fd, index: -1, family, port };
-        l.index = this.table.add(fd, () => this.acceptAll(l));
-        if (l.index < 0) {
-          native.close(fd);
-          throw new Error(`-T: cannot watch port ${port}: ${errnoName(l.index)}`);
-        }
-        this.listeners.push(l);
+    for (const { rule, port, target } of listeningPorts(this.spec)) {
+      const rc = this.listen(port, target);
+      if (rc < 0 && !rule.weak) {
+        this.close();
+        throw new Error(`-T: cannot listen on port ${port} in the namespace: ${rc === -E.EADDRINUSE ? 'address in use' : errnoName(rc)}`);
       }
     }
     this.log.debug(`TCP forwarding from the namespace: listening on ${this.listeners.length} socket(s)`);
   }
 
-  private acceptAll(l: { fd: number; family: 4 | 6; port: number }): void {
+  /** Listen on `port` of the namespace's 127.0.0.1 and ::1 (if it has IPv6), forwarded to `target`. 0 or -errno (IPv4 failing). */
+  listen(port: number, target: number): number {
+    const made: NsListener[] = [];
+    for (const family of [4, 6] as const) {
+      const fd = this.nsTcpSocket(family);
+      if (fd < 0) return fd;
+      native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
+      if (family === 6) native.setsockoptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, 1);
+      let rc = native.bind(fd, family === 4 ? LOOPBACK4 : LOOPBACK6, port, 0);
+      if (rc === 0) rc = native.listen(fd, 128);
+      if (rc < 0) {
+        native.close(fd);
+        if (family === 6) continue; // no IPv6 loopback in the namespace is not an error
+        return rc;
+      }
+      const l: NsListener = { fd, index: -1, family, port, target };
+      l.index = this.table.add(fd, () => this.acceptAll(l), { side: 'ns', proto: 'tcp', port });
+      if (l.index < 0) {
+        native.close(fd);
+        for (const m of made) {
+          this.table.remove(m.fd, m.index);
+          native.close(m.fd);
+        }
+        return l.index;
+      }
+      made.push(l);
+    }
+    this.listeners.push(...made);
+    return 0;
+  }
+
+  /** Stop listening on `port`. */
+  unlisten(port: number): void {
+    for (let i = this.listeners.length - 1; i >= 0; i--) {
+      const l = this.listeners[i];
+      if (l.port !== port) continue;
+      this.table.remove(l.fd, l.index);
+      native.close(l.fd);
+      this.listeners.splice(i, 1);
+    }
+  }
+
+  has(port: number): boolean {
+    return this.listeners.some((l) => l.port === port);
+  }
+
+  get ports(): number[] {
+    return [...new Set(this.listeners.map((l) => l.port))];
+  }
+
+  private acceptAll(l: NsListener): void {
     for (let k = 0; k < 64; k++) {
       const fd = native.accept(l.fd, this.addrOut, this.info);
       if (fd < 0) return;
       this.accepted++;
-      const target = forwardedPort(this.spec, l.port);
+      const target = l.target;
       const host = native.socket(l.family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_STREAM | C.SOCK_NONBLOCK, 0);
       if (target < 0 || host < 0) {
         native.closeReset(fd);

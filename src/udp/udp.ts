@@ -263,7 +263,7 @@ export class UdpHandler {
     this.queue(flow, buf, l4Off + UDP_HLEN, udpLen - UDP_HLEN);
   }
 
-  private matches(flow: UdpFlow, family: 4 | 6, buf: Buffer, addrOff: number, guestPort: number, remotePort: number): boolean {
+  private matches(flow: UdpFlow, family: 4 | 6, buf: Uint8Array, addrOff: number, guestPort: number, remotePort: number): boolean {
     if (flow.family !== family || flow.guestPort !== guestPort || flow.remotePort !== remotePort) return false;
     const a = flow.addrs;
     for (let i = 0; i < a.length; i++) if (a[i] !== buf[addrOff + i]) return false;
@@ -395,14 +395,19 @@ export class UdpHandler {
       return this.drop(`connect: ${errnoName(rc)}`);
     }
 
+    return this.register(fd, family, addrs, guestPort, remotePort, target.addr, target.port, sameSourcePort, hash, now, 'out');
+  }
+
+  /** Make a flow of a connected host socket and watch it; undefined (socket closed, dropped) on failure. */
+  private register(fd: number, family: 4 | 6, addrs: Uint8Array, guestPort: number, remotePort: number, hostAddr: Uint8Array, hostPort: number, sameSourcePort: boolean, hash: number, now: number, direction: 'in' | 'out'): UdpFlow | undefined {
     const flow = this.allocFlow();
     flow.fd = fd;
     flow.family = family;
     flow.addrs = addrs;
     flow.guestPort = guestPort;
     flow.remotePort = remotePort;
-    flow.hostAddr = Uint8Array.from(target.addr);
-    flow.hostPort = target.port;
+    flow.hostAddr = Uint8Array.from(hostAddr);
+    flow.hostPort = hostPort;
     flow.sameSourcePort = sameSourcePort;
     flow.hash = hash;
     flow.lastActivity = now;
@@ -419,14 +424,54 @@ export class UdpHandler {
     this.stats.flows++;
     this.ctx.onFlow?.({
       protocol: 'udp',
-      direction: 'out',
+      direction,
       family,
       guest: { address: formatIP(flow.guestAddr), port: guestPort },
       remote: { address: formatIP(flow.remoteAddr), port: remotePort },
     });
-    if (this.traceOn) this.trace(flow, `new flow to ${formatIP(target.addr)} port ${target.port}${sameSourcePort ? ', same source port' : ''}`);
+    if (this.traceOn) this.trace(flow, `new ${direction === 'in' ? 'inbound ' : ''}flow, host side ${formatIP(hostAddr)} port ${hostPort}${sameSourcePort ? ', same source port' : ''}`);
     return flow;
   }
+
+  /**
+   * A datagram that came to a forwarded host port (-u) from `remote` port
+   * `remotePort` (as the guest will see them: the forwarder maps the host's
+   * loopback and own addresses), for `guestPort` of the guest's address
+   * `guest`. The first datagram of a pair opens the flow, whose host socket
+   * `openSocket()` makes: bound to the forwarded port and connected to the
+   * real peer, so that the peer's next datagrams come to it directly and the
+   * guest's replies leave from the port the peer wrote to. The payload
+   * (`len` bytes at `payload[off]`) is queued to the guest. Returns false if
+   * it was dropped.
+   */
+  fromForward(family: 4 | 6, guest: Uint8Array, guestPort: number, remote: Uint8Array, remotePort: number, payload: Uint8Array, off: number, len: number, openSocket: () => number, peer: Uint8Array, now: number): boolean {
+    if (guest.length !== (family === 4 ? 4 : 16) || remote.length !== guest.length) return this.drop('forwarded datagram: address of the wrong family') ?? false;
+    if (len > (family === 4 ? UDP_MAX_PAYLOAD4 : UDP_MAX_PAYLOAD6)) return this.drop(`forwarded datagram of ${len} bytes`) ?? false;
+    const alen = guest.length;
+    const addrs = this.keyAddrs[family === 4 ? 0 : 1];
+    addrs.set(guest, 0);
+    addrs.set(remote, alen);
+    const hash = flowHash(family, addrs, 0, 2 * alen, guestPort, remotePort);
+    let flow = this.byHash.get(hash);
+    while (flow && !this.matches(flow, family, addrs, 0, guestPort, remotePort)) flow = flow.hashNext;
+    if (!flow) {
+      const fd = openSocket();
+      if (fd < 0) return this.drop(`forwarded datagram: no socket (${errnoName(fd)})`) ?? false;
+      flow = this.register(fd, family, Uint8Array.from(addrs), guestPort, remotePort, peer, remotePort, true, hash, now, 'in');
+      if (!flow) return false;
+    }
+    flow.lastActivity = now;
+    const out = this.ctx.out;
+    const at = out.reserve(flow.hdrLen + len);
+    out.buf.set(payload.subarray(off, off + len), at + flow.hdrLen);
+    this.commitFrame(flow, at, len);
+    this.stats.datagramsToTap++;
+    this.stats.bytesToTap += len;
+    return true;
+  }
+
+  /** Scratch (guest address, remote address) of each family, for lookups. */
+  private readonly keyAddrs = [new Uint8Array(8), new Uint8Array(32)];
 
   private isZero(buf: Buffer, off: number, len: number): boolean {
     for (let i = off; i < off + len; i++) if (buf[i] !== 0) return false;
@@ -524,11 +569,8 @@ export class UdpHandler {
         this.drop(`datagram from the host larger than ${cap} bytes`);
         continue;
       }
-      const off = base + i * slot;
-      this.fillHeader(flow, out.buf, off, len);
       // (If the frame table fills up first, commit writes out the frames before this one.)
-      if (out.checksumOffload) out.commit(off, flow.hdrLen + len, flow.hdrLen - UDP_HLEN, 6);
-      else out.commit(off, flow.hdrLen + len);
+      this.commitFrame(flow, base + i * slot, len);
       bytes += len;
       frames++;
     }
@@ -773,6 +815,14 @@ export class UdpHandler {
     h.writeUInt16BE(flow.guestPort, ip + ipLen + 2);
     flow.header = h;
     flow.hdrLen = hdrLen;
+  }
+
+  /** Headers for the datagram whose payload (`len` bytes) sits after the header room at `off`, then commit the frame. */
+  private commitFrame(flow: UdpFlow, off: number, len: number): void {
+    const out = this.ctx.out;
+    this.fillHeader(flow, out.buf, off, len);
+    if (out.checksumOffload) out.commit(off, flow.hdrLen + len, flow.hdrLen - UDP_HLEN, 6);
+    else out.commit(off, flow.hdrLen + len);
   }
 
   /** Write headers for a datagram at `buf[off]` whose payload (`len` bytes) is already in place after them. */

@@ -11,6 +11,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const PASTA = path.join(root, 'bin', 'pasta.js');
 const CLIENTS = path.join(here, 'clients.js');
+const UDPCLIENT = path.join(here, 'udpclient.js');
 const NODE = process.execPath;
 
 let topo: Topology;
@@ -171,18 +172,155 @@ describe('pasta -t (TCP port forwarding into the namespace)', () => {
     }
   });
 
-  it("accepts Podman's forms and rejects what this version cannot do", async () => {
+  it("accepts Podman's forms and rejects bad specs with one line and exit 1", async () => {
     const ok = await topo.execHost([NODE, PASTA, '--config-net', '-t', '127.0.0.1/8081-8081:80-80', '-u', 'none', '-T', 'none', '-U', 'none', '--', 'true']);
-    const tAuto = await topo.execHost([NODE, PASTA, '--config-net', '-T', 'auto', '--', 'true']);
-    expect(tAuto.code).toBe(1);
-    expect(tAuto.stderr.toString()).toBe("pasta: -T: 'auto' is not supported by this version: give the ports\n");
     expect(ok.stderr.toString()).toBe('');
     expect(ok.code).toBe(0);
-    const u = await topo.execHost([NODE, PASTA, '--config-net', '-u', '53', '--', 'true']);
-    expect(u.code).toBe(1);
-    expect(u.stderr.toString()).toBe("pasta: -u: only 'none' is supported by this version, not '53'\n");
     const bad = await topo.execHost([NODE, PASTA, '--config-net', '-t', '80-22', '--', 'true']);
     expect(bad.code).toBe(1);
     expect(bad.stderr.toString()).toBe("pasta: -t: invalid port range '80-22' in '80-22'\n");
+    const mixed = await topo.execHost([NODE, PASTA, '--config-net', '-u', 'auto', '-u', '53', '--', 'true']);
+    expect(mixed.code).toBe(1);
+    expect(mixed.stderr.toString()).toBe("pasta: -u: '53' cannot be combined with 'auto'\n");
+  });
+});
+
+describe('pasta -u and -U (UDP port forwarding)', () => {
+  /** udpclient.js flood through HOST:PORT from where `exec` runs: every datagram echoed back intact. */
+  async function flood(exec: (argv: string[], o?: any) => Promise<any>, host: string, port: number, count = 400, max = 8000, from?: string) {
+    // Large datagrams at a gentler pace: a loaded 2-core machine may drop a burst of them anywhere, as UDP may.
+    const rate = max > 10_000 ? 300 : 2000;
+    const r = await exec([...(from ? ['env', `UDPCLIENT_BIND=${from}`] : []), NODE, UDPCLIENT, 'flood', host, String(port), String(count), String(max), String(rate)], { timeoutMs: 30_000 });
+    const res = JSON.parse(r.stdout.toString());
+    expect(res).toMatchObject({ ok: true, corrupt: 0 });
+  }
+
+  it('forwards 5353 to 53 from the remote (the server sees the real source) and from the host loopback (spliced), IPv4 and IPv6', async () => {
+    const p = await pastaServer(['-u', '5353:53', '-t', 'none', '-T', 'none', '-U', 'none'], 'udpecho', 53);
+    try {
+      await flood(topo.execRemote.bind(topo), A.hostV4, 5353, 400, 8000, A.serverV4);
+      await p.waitFor((l) => l.peer?.address === A.serverV4);
+      await flood(topo.execRemote.bind(topo), A.hostV6, 5353, 400, 8000, A.serverV6);
+      await p.waitFor((l) => l.peer?.address === A.serverV6);
+      await flood(topo.execHost.bind(topo), '127.0.0.1', 5353);
+      await p.waitFor((l) => l.peer?.address === '127.0.0.1');
+      await flood(topo.execHost.bind(topo), '::1', 5353);
+      await p.waitFor((l) => l.peer?.address === '::1');
+      // Large datagrams (up to 60000 bytes) both ways on both paths.
+      await flood(topo.execRemote.bind(topo), A.hostV4, 5353, 100, 60_000, A.serverV4);
+      await flood(topo.execHost.bind(topo), '127.0.0.1', 5353, 100, 60_000);
+    } finally {
+      expect(await p.stop()).toBe(0);
+    }
+  });
+
+  it('-U: a client in the namespace reaches a UDP server on the host\'s loopback at its own loopback', async () => {
+    const srv = await topo.startHostServer('udpecho', ['--port', '5444', '--bind', '127.0.0.1,::1']);
+    try {
+      const r = await topo.execHost([NODE, PASTA, '--config-net', '-U', '5444', '-U', '6444:5444', '--', 'sh', '-c',
+        `${NODE} ${UDPCLIENT} flood 127.0.0.1 5444 300 4000 2000 && ${NODE} ${UDPCLIENT} flood ::1 5444 300 4000 2000 && ${NODE} ${UDPCLIENT} multi 127.0.0.1 6444`], { timeoutMs: 60_000 });
+      const lines = r.stdout.toString().trim().split('\n').map((l: string) => JSON.parse(l));
+      expect(lines[0]).toMatchObject({ ok: true, corrupt: 0 });
+      expect(lines[1]).toMatchObject({ ok: true, corrupt: 0 });
+      expect(r.code).toBe(0);
+      expect(srv.peers.map((x) => x.address)).toContain('127.0.0.1');
+      expect(srv.peers.map((x) => x.address)).toContain('::1');
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('refuses a UDP port already in use with one line naming it and exit 1', async () => {
+    const busy = await topo.startHostServer('udpecho', ['--port', '5455']);
+    try {
+      const r = await topo.execHost([NODE, PASTA, '--config-net', '-u', '5455', '--', 'true']);
+      expect(r.code).toBe(1);
+      expect(r.stderr.toString()).toBe('pasta: -u: cannot bind port 5455: address in use\n');
+    } finally {
+      await busy.stop();
+    }
+  });
+});
+
+/** pasta (default options: auto everywhere) with a shell in the namespace that runs each line written to it. */
+function pastaShell(opts: string[] = []) {
+  const child = topo.spawnHost([NODE, PASTA, '--config-net', ...opts, '--', 'sh', '-c', 'while IFS= read -r cmd; do eval "$cmd"; echo "{\\"done\\":$?}"; done']);
+  let out = '';
+  const waiters: Array<() => void> = [];
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    for (const w of waiters.splice(0)) w();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  /** Run `cmd` in the namespace; resolves with what it printed once it is done. */
+  const run = (cmd: string, timeoutMs = 15_000) =>
+    new Promise<string>((resolve, reject) => {
+      const start = out.length;
+      const t = setTimeout(() => reject(new Error(`timed out running ${cmd}; output: ${out.slice(start)}`)), timeoutMs);
+      const check = () => {
+        const m = /\{"done":(\d+)\}\n/.exec(out.slice(start));
+        if (m) {
+          clearTimeout(t);
+          resolve(out.slice(start, start + m.index));
+        } else waiters.push(check);
+      };
+      child.stdin!.write(`${cmd}\n`);
+      check();
+    });
+  return { child, run, close: async () => { child.stdin!.end(); return exited; } };
+}
+
+/** Poll `probe` every 100 ms until it returns true; the time that took, in ms (throws after `limitMs`). */
+async function within(limitMs: number, probe: () => Promise<boolean>): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    if (await probe()) return Date.now() - t0;
+    if (Date.now() - t0 > limitMs) throw new Error(`not within ${limitMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('pasta auto (the default): following ports bound on the other side', () => {
+  it('-t/-u auto: a server started in the namespace after pasta is up is reachable within 2 s, and the forward goes away when it stops', async () => {
+    const sh = pastaShell();
+    try {
+      await sh.run('true');
+      // TCP, bound on every address: reached from the host's loopback (spliced) and from the remote (tap).
+      await sh.run(`${NODE} ${SERVERS_JS} http --port 7777 --no-peers & echo $! > /tmp/auto-http.pid`);
+      const curl = (url: string, exec = topo.execHost.bind(topo)) => async () => (await exec(['curl', '-sS', '--max-time', '1', url])).stdout.toString() === 'hello from remote\n';
+      expect(await within(2_500, curl('http://127.0.0.1:7777/'))).toBeLessThan(2_500);
+      expect(await curl(`http://${A.hostV4}:7777/`, topo.execRemote.bind(topo))()).toBe(true);
+      // UDP: an echo server bound later; the host reaches it through the port that appeared.
+      await sh.run(`${NODE} ${SERVERS_JS} udpecho --port 7778 --no-peers & echo $! > /tmp/auto-udp.pid`);
+      const udp = async () => JSON.parse((await topo.execHost(['env', 'UDPCLIENT_TIMEOUT_MS=400', NODE, UDPCLIENT, 'multi', '127.0.0.1', '7778'])).stdout.toString()).ok === true;
+      expect(await within(2_500, udp)).toBeLessThan(2_500);
+      // Stop the TCP server: the host's listener goes away (connection refused from the host's loopback).
+      await sh.run('P=$(cat /tmp/auto-http.pid); kill $P; wait $P');
+      const gone = async () => !(await topo.execHost(['ss', '-Htln', 'sport = :7777'])).stdout.toString().includes('7777');
+      expect(await within(2_500, gone)).toBeLessThan(2_500);
+      const refused = await topo.execHost(['curl', '-sS', '--max-time', '2', 'http://127.0.0.1:7777/']);
+      expect(refused.code).not.toBe(0);
+    } finally {
+      await sh.run('kill $(cat /tmp/auto-udp.pid) 2>/dev/null; true').catch(() => undefined);
+      expect(await sh.close()).toBe(0);
+    }
+  });
+
+  it('-T auto: a host loopback server started after pasta is up is reachable at the namespace\'s own loopback within 2 s', async () => {
+    const sh = pastaShell(['-t', 'none', '-u', 'none']);
+    let srv: Awaited<ReturnType<Topology['startHostServer']>> | undefined;
+    try {
+      await sh.run('true');
+      srv = await topo.startHostServer('http', ['--port', '6543', '--bind', '127.0.0.1']);
+      const probe = async () => (await sh.run('curl -sS --max-time 1 http://127.0.0.1:6543/ 2>/dev/null; true')) === 'hello from remote\n';
+      expect(await within(2_500, probe)).toBeLessThan(2_500);
+      await srv.stop();
+      srv = undefined;
+      const gone = async () => !(await sh.run('ss -Htln')).includes(':6543');
+      expect(await within(2_500, gone)).toBeLessThan(2_500);
+    } finally {
+      await srv?.stop();
+      expect(await sh.close()).toBe(0);
+    }
   });
 });

@@ -14,6 +14,9 @@ import net from 'node:net';
 
 const [mode, host, portArg, ...rest] = process.argv.slice(2);
 const type = net.isIPv6(host) ? 'udp6' : 'udp4';
+// UDPCLIENT_BIND=ADDR: send from this source address (a namespace with several addresses).
+// UDPCLIENT_TIMEOUT_MS: how long `multi` waits for answers (default 5000).
+const bindAddress = process.env.UDPCLIENT_BIND || undefined;
 const out = (obj) => {
   process.stdout.write(`${JSON.stringify(obj)}\n`);
   process.exit(obj.ok ? 0 : 1);
@@ -36,7 +39,8 @@ if (mode === 'flood') {
     if (seen.size === count) finish();
   });
   const finish = () => out({ ok: seen.size >= count * 0.999 && corrupt === 0, sent: count, received: seen.size, corrupt });
-  sock.connect(port, host, () => {
+  const connect = (cb) => (bindAddress ? sock.bind({ address: bindAddress }, () => sock.connect(port, host, cb)) : sock.connect(port, host, cb));
+  connect(() => {
     let i = 0;
     // 1 ms ticks: a smooth pace, not bursts (a burst of 64 KiB datagrams overflows a
     // default-sized socket receive buffer anywhere on the path, as it would without pasta).
@@ -64,10 +68,10 @@ if (mode === 'flood') {
     if (msg.toString() === `to ${rinfo.port}`) answered.add(rinfo.port);
     if (answered.size === ports.length) out({ ok: true, answered: [...answered].sort() });
   });
-  sock.bind(0, () => {
+  sock.bind({ port: 0, address: bindAddress }, () => {
     for (let r = 0; r < 3; r++) for (const p of ports) setTimeout(() => sock.send(`to ${p}`, p, host), r * 300);
   });
-  setTimeout(() => out({ ok: false, answered: [...answered].sort() }), 5000);
+  setTimeout(() => out({ ok: false, answered: [...answered].sort() }), Number(process.env.UDPCLIENT_TIMEOUT_MS) || 5000);
 } else if (mode === 'refused') {
   const sock = dgram.createSocket(type);
   const t = Date.now();

@@ -191,22 +191,57 @@ describe('DNS options', () => {
 });
 
 describe('port forwarding options', () => {
-  it('turns -t values into one spec and accepts none for the others', () => {
+  it('turns -t values into one spec and none into no forwarding', () => {
     const c = conf('-t', '8080:80', '-t', '127.0.0.1/8081-8081:80-80', '-u', 'none', '-T', 'none', '-U', 'none');
     expect(c.tcpForward?.mode).toBe('ports');
     expect(c.tcpForward?.rules).toHaveLength(2);
-    expect(conf().tcpForward).toBeNull();
+    expect([c.udpForward, c.tcpNsForward, c.udpNsForward]).toEqual([null, null, null]);
     expect(conf('-t', 'none').tcpForward).toBeNull();
   });
 
+  it('defaults to auto for all four in pasta, none in passt', () => {
+    const c = conf();
+    expect([c.tcpForward?.mode, c.udpForward?.mode, c.tcpNsForward?.mode, c.udpNsForward?.mode]).toEqual(['auto', 'auto', 'auto', 'auto']);
+    const p = buildConfig(parseArgs([], 'passt'), host, 'passt', '');
+    expect([p.tcpForward, p.udpForward, p.tcpNsForward, p.udpNsForward]).toEqual([null, null, null, null]);
+  });
+
+  it('takes -u and -U specs', () => {
+    const c = conf('-u', '5353', '-u', '6000-6001:7000-7001', '-U', '5432');
+    expect(c.udpForward?.mode).toBe('ports');
+    expect(c.udpForward?.rules.map((r) => [r.from, r.to, r.targetFrom])).toEqual([[5353, 5353, 5353], [6000, 6001, 7000]]);
+    expect(c.udpNsForward?.rules.map((r) => [r.from, r.targetFrom])).toEqual([[5432, 5432]]);
+  });
+
+  it('forwards UDP on the TCP port numbers, untranslated and best effort, unless -u is given (pasta(1))', () => {
+    const c = conf('-t', '8080:80', '-T', '5432');
+    expect(c.udpForward?.option).toBe('-u');
+    expect(c.udpForward?.rules.map((r) => [r.from, r.targetFrom, r.weak])).toEqual([[8080, 8080, true]]);
+    expect(c.udpNsForward?.rules.map((r) => [r.from, r.targetFrom, r.weak])).toEqual([[5432, 5432, true]]);
+    expect(conf('-t', '8080:80', '-u', 'none').udpForward).toBeNull();
+    // -t auto (the default) leaves -u auto.
+    expect(conf('-t', 'auto').udpForward?.mode).toBe('auto');
+  });
+
+  it('forwards nothing for switched-off protocols', () => {
+    const c = conf('--no-udp', '-t', '80');
+    expect(c.udpForward).toBeNull();
+    expect(c.udpNsForward).toBeNull();
+    expect(conf('--no-tcp').tcpForward).toBeNull();
+  });
+
   it.each([
-    [['-t', 'auto'], "-t: 'auto' is not supported by this version: give the ports"],
     [['-t', '%eth0/22'], "-t: binding to an interface ('%eth0') is not supported by this version"],
-    [['-u', '53'], "-u: only 'none' is supported by this version, not '53'"],
-    [['-T', 'auto'], "-T: 'auto' is not supported by this version: give the ports"],
+    [['-u', '%eth0/53'], "-u: binding to an interface ('%eth0') is not supported by this version"],
+    [['-u', 'auto', '-u', '53'], "-u: '53' cannot be combined with 'auto'"],
+    [['-U', 'x'], '-U'],
     [['-t', '70000'], '-t: invalid port'],
   ])('rejects %j', (argv, message) => {
     expect(() => conf(...argv)).toThrow(message);
+  });
+
+  it('rejects -T and -U and auto for passt', () => {
+    expect(() => buildConfig(parseArgs(['-t', 'auto'], 'passt'), host, 'passt', '')).toThrow("-t: 'auto' is only supported by pasta");
   });
 });
 

@@ -1,0 +1,124 @@
+/**
+ * The `auto` port options at run time: follow what is bound on the other
+ * side, about once a second.
+ *
+ * Theory of operation: one {@link PortScanner} per watched side — the
+ * namespace (its /proc/net tables, read through /proc/PID/net of a process
+ * inside, for -t and -u) and the host (this process's /proc/net, for -T and
+ * -U) — polled from the loop's tick. Each `auto` option has an
+ * {@link AutoListeners} book and a forwarder that can listen on and let go of
+ * single ports; every rescan's plan closes the listeners of ports no longer
+ * bound and opens those of ports newly bound, each to the same port number
+ * on the other side. Ports pasta itself holds on the watched side (the
+ * listeners of the opposite direction, whatever made them) are left out,
+ * so the two directions never forward each other's listeners in a loop. A
+ * port that cannot be listened on (taken on the listening side) is warned
+ * about once and tried again at every scan while it stays bound.
+ */
+import type { Logger } from '../log.js';
+import type { PortForwardSpec } from './spec.js';
+import { PortScanner, AutoListeners, type ScanProtocol, type ScanFamily, type PortScan } from './auto.js';
+import { errnoName, E } from '../native.js';
+
+/** A forwarder that can listen on single ports (TCP or UDP, either direction). */
+export interface PortListener {
+  listen(port: number, target: number): number;
+  unlisten(port: number): void;
+}
+
+/** One `auto` option: its spec and its forwarder. */
+export interface AutoOption {
+  spec: PortForwardSpec;
+  forwarder: PortListener;
+}
+
+export interface AutoForwardingOptions {
+  log: Logger;
+  /** -t and -u, when `auto`: watch the namespace. */
+  tcp?: AutoOption;
+  udp?: AutoOption;
+  /** -T and -U, when `auto`: watch the host. */
+  tcpNs?: AutoOption;
+  udpNs?: AutoOption;
+  /** Reads a /proc/net table of the namespace ("tcp", "tcp6", "udp", "udp6"); undefined if it cannot. */
+  readNs: (name: string) => string | undefined;
+  /** The same for the host. */
+  readHost: (name: string) => string | undefined;
+  /** Whether pasta's own listeners hold `port` on `side`. */
+  isHeld: (side: 'host' | 'ns', proto: ScanProtocol, port: number) => boolean;
+}
+
+interface Side {
+  scanner: PortScanner;
+  tcp?: { option: AutoOption; book: AutoListeners };
+  udp?: { option: AutoOption; book: AutoListeners };
+}
+
+export class AutoForwarding {
+  private readonly sides: Side[] = [];
+  /** Rescans done (both sides count), for tests and statistics. */
+  scans = 0;
+
+  constructor(private readonly opts: AutoForwardingOptions) {
+    const table = (read: (name: string) => string | undefined) => (proto: ScanProtocol, family: ScanFamily) =>
+      read(`${proto}${family === 6 ? '6' : ''}`);
+    const make = (tcp: AutoOption | undefined, udp: AutoOption | undefined, read: (name: string) => string | undefined, watched: 'host' | 'ns'): void => {
+      if (!tcp && !udp) return;
+      const protocols: ScanProtocol[] = [];
+      if (tcp) protocols.push('tcp');
+      if (udp) protocols.push('udp');
+      const scanner = new PortScanner({
+        read: table(read),
+        protocols: tcp && udp ? ['tcp', 'udp'] : protocols,
+        // pasta(1): with -t and -u both auto, UDP also forwards the port numbers of bound TCP ports.
+        udpFollowsTcp: Boolean(tcp && udp),
+        exclude: (proto, port) => opts.isHeld(watched, proto, port),
+      });
+      this.sides.push({
+        scanner,
+        tcp: tcp ? { option: tcp, book: new AutoListeners(tcp.spec) } : undefined,
+        udp: udp ? { option: udp, book: new AutoListeners(udp.spec) } : undefined,
+      });
+    };
+    make(opts.tcp, opts.udp, opts.readNs, 'ns');
+    make(opts.tcpNs, opts.udpNs, opts.readHost, 'host');
+  }
+
+  /** Whether any option is `auto`. */
+  get active(): boolean {
+    return this.sides.length > 0;
+  }
+
+  /** Rescan the sides whose interval has passed and follow what changed. */
+  poll(now: number): void {
+    for (const side of this.sides) {
+      const changes = side.scanner.poll(now);
+      if (!changes) continue;
+      this.scans++;
+      this.apply(side, changes.scan);
+    }
+  }
+
+  private apply(side: Side, scan: PortScan): void {
+    for (const entry of [side.tcp, side.udp]) {
+      if (!entry) continue;
+      const { option, book } = entry;
+      const plan = book.plan(scan);
+      for (const port of plan.close) {
+        option.forwarder.unlisten(port);
+        book.closed(port);
+        this.opts.log.debug(`${option.spec.option} auto: port ${port} no longer bound, not forwarded`);
+      }
+      for (const port of plan.open) {
+        const rc = option.forwarder.listen(port, port);
+        if (rc === 0) {
+          book.opened(port);
+          this.opts.log.debug(`${option.spec.option} auto: forwarding port ${port}`);
+        } else if (book.failed(port)) {
+          const why = rc === -E.EADDRINUSE ? 'address in use' : errnoName(rc);
+          this.opts.log.warn(`${option.spec.option} auto: cannot forward port ${port}: ${why}`);
+        }
+      }
+    }
+  }
+}

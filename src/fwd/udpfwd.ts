@@ -1,0 +1,402 @@
+/**
+ * UDP port forwarding: host ports into the guest (-u) and namespace ports to
+ * the host's loopback (-U).
+ *
+ * Theory of operation: for every forwarded port a UDP socket is bound on
+ * the listening side — for -u on the host, to the rule's address or to
+ * every address (`::` dual stack when the guest has IPv6, else 0.0.0.0); for
+ * -U on the namespace's loopback, 127.0.0.1 and ::1, with sockets the
+ * namespace helper makes. When one is readable, a batch of datagrams comes
+ * in with one recvmmsg(2), each with its source. A datagram starts or
+ * continues a *flow* per source:
+ *
+ * - -u from anywhere but the host's loopback goes through the tap: the UDP
+ *   translation (udp.ts) opens a flow from the source's own address and
+ *   port (the host's loopback and the host's own address are shown as the
+ *   addresses that stand for them, as for TCP) to the guest's address and
+ *   the target port, over a host socket bound to the forwarded port and
+ *   connected to the source — the guest's replies leave from the port the
+ *   source wrote to, and the source's next datagrams come straight to that
+ *   socket rather than to the listener.
+ * - -u from the host's loopback (pasta) and every -U datagram take the
+ *   spliced path (udpsplice.ts): a pair of connected sockets, the listening
+ *   side's bound to the forwarded port and connected to the source, the
+ *   other side's connected to the target port on that side's loopback and,
+ *   where the port is free, bound to the source's port, so the server sees
+ *   the same port number the client used.
+ *
+ * A port of an explicit spec that cannot be bound is an error naming it;
+ * `all`, exclusion-only and `auto` ports are best effort. Listeners can be
+ * added and removed while running (`auto`, the API).
+ */
+import { native, C, E, errnoName } from '../native.js';
+import type { Logger } from '../log.js';
+import type { Config } from '../conf.js';
+import type { UdpHandler } from '../udp/udp.js';
+import type { UdpSpliceHandler } from './udpsplice.js';
+import type { ListenTable } from './fwd.js';
+import { listeningPorts, type PortForwardSpec } from './spec.js';
+import { isLoopback, addressEqual, formatIP } from '../inet.js';
+
+/** Datagrams read from a listener per recvmmsg. */
+const BATCH = 8;
+/** Room per datagram (the largest UDP payload over IPv6, 65527, fits). */
+const SLOT = 65536;
+/** Batches read per readiness event. */
+const MAX_ROUNDS = 4;
+const MSG_TRUNC = 0x20;
+const IP_RECVERR = 11;
+const IPV6_RECVERR = 25;
+const SO_RCVBUFFORCE = 33;
+/** Receive buffer for every socket that carries a flow: bursts of large datagrams must fit. */
+const FLOW_RCVBUF = 4 << 20;
+const LOOPBACK4 = Uint8Array.of(127, 0, 0, 1);
+const LOOPBACK6 = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
+
+/** One bound UDP socket on the listening side. */
+interface UdpListener {
+  index: number;
+  fd: number;
+  /** Socket family (an IPv4 source of a dual-stack socket arrives IPv4-mapped). */
+  v6: boolean;
+  /** Address bound (null: every address). */
+  addr: Uint8Array | null;
+  port: number;
+  target: number;
+}
+
+/** Scratch shared by one forwarder's listeners. */
+class Batch {
+  buf: Buffer | null = null;
+  readonly offsets = new Int32Array(BATCH).map((_, i) => i * SLOT);
+  readonly info = new Int32Array(5 * BATCH);
+  readonly addrs = new Uint8Array(16 * BATCH);
+
+  /** Receive a batch from `fd`: count, or -errno. */
+  recv(fd: number): number {
+    this.buf ??= Buffer.allocUnsafe(BATCH * SLOT);
+    return native.recvmmsg(fd, this.buf, this.offsets, SLOT, BATCH, this.info, this.addrs);
+  }
+}
+
+/** ::ffff:a.b.c.d as its 4 bytes; anything else unchanged. */
+function unmap(addr: Uint8Array): Uint8Array {
+  if (addr.length !== 16) return addr;
+  for (let i = 0; i < 10; i++) if (addr[i] !== 0) return addr;
+  if (addr[10] !== 0xff || addr[11] !== 0xff) return addr;
+  return addr.subarray(12, 16);
+}
+
+/** The largest receive buffer we may have (beyond net.core.rmem_max only with CAP_NET_ADMIN). */
+function bigReceiveBuffer(fd: number): void {
+  if (native.setsockoptInt(fd, C.SOL_SOCKET, SO_RCVBUFFORCE, FLOW_RCVBUF) < 0) native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_RCVBUF, FLOW_RCVBUF);
+}
+
+/** A nonblocking UDP socket bound to (addr, port) with SO_REUSEADDR, connected to (peer, peerPort); or -errno. */
+function boundConnected(fd: number, v6: boolean, dualStack: boolean, addr: Uint8Array, port: number, peer: Uint8Array, peerPort: number, scopeId: number): number {
+  if (fd < 0) return fd;
+  bigReceiveBuffer(fd);
+  native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
+  if (v6) native.setsockoptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, dualStack ? 0 : 1);
+  let rc = native.bind(fd, addr, port, 0);
+  if (rc === 0) rc = native.connect(fd, peer, peerPort, scopeId);
+  if (rc < 0) {
+    native.close(fd);
+    return rc;
+  }
+  return fd;
+}
+
+/** Host-to-guest UDP forwarding for one -u spec. */
+export class UdpForwarder {
+  private readonly listeners = new Map<number, UdpListener[]>();
+  private readonly batch = new Batch();
+  received = 0;
+  spliced = 0;
+  dropped = 0;
+
+  constructor(
+    private readonly table: ListenTable,
+    private readonly log: Logger,
+    private readonly config: Config,
+    private readonly udp: UdpHandler | null,
+    private readonly spec: PortForwardSpec,
+    private readonly now: () => number,
+    /** The spliced path into the namespace's loopback (pasta), or null. */
+    private readonly splice: { handler: UdpSpliceHandler; nsSocket: (family: 4 | 6) => number } | null,
+  ) {}
+
+  /** Bind every port of the spec. Throws naming the port for an explicit one that cannot be bound. */
+  start(): void {
+    for (const { rule, port, target } of listeningPorts(this.spec)) {
+      const rc = this.listen(port, target, rule.addr);
+      if (rc < 0 && !rule.weak) {
+        this.close();
+        const where = rule.addr ? `${formatIP(rule.addr)}/${port}` : `${port}`;
+        throw new Error(`-u: cannot bind port ${where}: ${rc === -E.EADDRINUSE ? 'address in use' : errnoName(rc)}`);
+      }
+    }
+    this.log.debug(`UDP forwarding: bound ${this.listeners.size} port(s)`);
+  }
+
+  /** Bind `port` (on `addr`, else every address), forwarded to `target`. 0 or -errno. */
+  listen(port: number, target: number, addr: Uint8Array | null = null): number {
+    const v6 = addr ? addr.length === 16 : this.config.ip6 !== null;
+    const fd = native.socket(v6 ? C.AF_INET6 : C.AF_INET, C.SOCK_DGRAM | C.SOCK_NONBLOCK, 0);
+    if (fd < 0) return fd;
+    native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
+    if (v6) native.setsockoptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, addr ? 1 : 0);
+    const rc = native.bind(fd, addr ?? (v6 ? new Uint8Array(16) : new Uint8Array(4)), port, 0);
+    if (rc < 0) {
+      native.close(fd);
+      return rc;
+    }
+    const l: UdpListener = { index: -1, fd, v6, addr, port, target };
+    l.index = this.table.add(fd, () => this.readable(l), { side: 'host', proto: 'udp', port });
+    if (l.index < 0) {
+      native.close(fd);
+      return l.index;
+    }
+    const list = this.listeners.get(port);
+    if (list) list.push(l);
+    else this.listeners.set(port, [l]);
+    return 0;
+  }
+
+  /** Stop listening on `port` (flows already open go on until they expire). */
+  unlisten(port: number): void {
+    for (const l of this.listeners.get(port) ?? []) {
+      this.table.remove(l.fd, l.index);
+      native.close(l.fd);
+    }
+    this.listeners.delete(port);
+  }
+
+  has(port: number): boolean {
+    return this.listeners.has(port);
+  }
+
+  get ports(): number[] {
+    return [...this.listeners.keys()];
+  }
+
+  private readable(l: UdpListener): void {
+    const b = this.batch;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const n = b.recv(l.fd);
+      if (n <= 0) {
+        if (n < 0 && n !== -E.EAGAIN) this.log.debug(`UDP forwarding: receive on port ${l.port}: ${errnoName(n)}`);
+        return;
+      }
+      const now = this.now();
+      for (let i = 0; i < n; i++) {
+        this.received++;
+        const len = b.info[5 * i];
+        const family = b.info[5 * i + 1];
+        if (b.info[5 * i + 4] & MSG_TRUNC || (family !== C.AF_INET && family !== C.AF_INET6)) {
+          this.dropped++;
+          continue;
+        }
+        const raw = b.addrs.subarray(16 * i, 16 * i + (family === C.AF_INET ? 4 : 16));
+        if (!this.one(l, raw, b.info[5 * i + 2], b.info[5 * i + 3], b.buf!, i * SLOT, len, now)) this.dropped++;
+      }
+      if (n < BATCH) return;
+    }
+  }
+
+  /** One datagram from `raw` (as the socket reported it) port `peerPort`. False if dropped. */
+  private one(l: UdpListener, raw: Uint8Array, peerPort: number, scopeId: number, buf: Buffer, off: number, len: number, now: number): boolean {
+    const peer = unmap(raw);
+    const family: 4 | 6 = peer.length === 4 ? 4 : 6;
+    const bindAddr = l.addr ?? (l.v6 ? new Uint8Array(16) : new Uint8Array(4));
+    const hostSocket = (): number =>
+      boundConnected(native.socket(l.v6 ? C.AF_INET6 : C.AF_INET, C.SOCK_DGRAM | C.SOCK_NONBLOCK, 0), l.v6, l.v6 && !l.addr, bindAddr, l.port, raw, peerPort, scopeId);
+
+    if (isLoopback(peer) && this.splice) {
+      const key = `u|${l.port}|${l.addr ? formatIP(l.addr) : '*'}|${formatIP(peer)}|${peerPort}`;
+      const s = this.splice;
+      let pair = s.handler.lookup(key);
+      if (!pair) {
+        const a = hostSocket();
+        if (a < 0) return false;
+        const inside = s.nsSocket(family);
+        const b = inside < 0 ? inside : connectPreferringPort(inside, family, peerPort, l.target);
+        if (b < 0) {
+          native.close(a);
+          this.log.debug(`UDP forwarding: no socket in the namespace: ${errnoName(b)}`);
+          return false;
+        }
+        pair = s.handler.add(key, a, b, now);
+        if (!pair) return false;
+        this.spliced++;
+      }
+      return s.handler.forward(pair, buf, off, len, now);
+    }
+
+    if (!this.udp) return false;
+    const ip = family === 4 ? this.config.ip4 : this.config.ip6;
+    if (!ip) return false;
+    // The guest cannot answer the host's loopback or its own (the host's) address:
+    // show those as the addresses that stand for them, else the gateway.
+    let remote: Uint8Array | null = peer;
+    const c = this.config;
+    if (isLoopback(peer)) remote = (family === 4 ? c.mapHostLoopback4 : c.mapHostLoopback6) ?? ip.gateway;
+    else if (addressEqual(peer, ip.addr)) remote = (family === 4 ? c.mapGuestAddr4 : c.mapGuestAddr6) ?? ip.gateway;
+    if (!remote) return false;
+    const open = (): number => {
+      const fd = hostSocket();
+      if (fd >= 0) {
+        native.setsockoptInt(fd, C.IPPROTO_IP, IP_RECVERR, 1);
+        if (l.v6) native.setsockoptInt(fd, C.IPPROTO_IPV6, IPV6_RECVERR, 1);
+      }
+      return fd;
+    };
+    return this.udp.fromForward(family, ip.addr, l.target, remote, peerPort, buf, off, len, open, peer, now);
+  }
+
+  close(): void {
+    for (const port of [...this.listeners.keys()]) this.unlisten(port);
+  }
+}
+
+/**
+ * Connect `fd` (family `family`) to `target` on that side's loopback, bound
+ * first to `sourcePort` when that port is free there (no SO_REUSEADDR: a
+ * port someone holds is left alone). Returns fd, or -errno (fd closed).
+ */
+function connectPreferringPort(fd: number, family: 4 | 6, sourcePort: number, target: number): number {
+  bigReceiveBuffer(fd);
+  const lo = family === 4 ? LOOPBACK4 : LOOPBACK6;
+  if (family === 6) native.setsockoptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, 1);
+  native.bind(fd, lo, sourcePort, 0); // best effort: else connect picks a port
+  const rc = native.connect(fd, lo, target, 0);
+  if (rc < 0) {
+    native.close(fd);
+    return rc;
+  }
+  return fd;
+}
+
+/**
+ * Namespace-to-host UDP forwarding (-U): sockets on the namespace's
+ * loopback, every datagram spliced to the same or mapped port on the host's
+ * loopback.
+ */
+export class UdpNsForwarder {
+  private readonly listeners = new Map<number, UdpListener[]>();
+  private readonly batch = new Batch();
+  received = 0;
+  dropped = 0;
+
+  constructor(
+    private readonly table: ListenTable,
+    private readonly log: Logger,
+    private readonly spec: PortForwardSpec,
+    private readonly nsSocket: (family: 4 | 6) => number,
+    private readonly splice: UdpSpliceHandler,
+    private readonly now: () => number,
+  ) {}
+
+  start(): void {
+    for (const { rule, port, target } of listeningPorts(this.spec)) {
+      const rc = this.listen(port, target);
+      if (rc < 0 && !rule.weak) {
+        this.close();
+        throw new Error(`-U: cannot bind port ${port} in the namespace: ${rc === -E.EADDRINUSE ? 'address in use' : errnoName(rc)}`);
+      }
+    }
+    this.log.debug(`UDP forwarding from the namespace: bound ${this.listeners.size} port(s)`);
+  }
+
+  /** Bind `port` on the namespace's 127.0.0.1 and ::1 (if it has IPv6), forwarded to `target`. 0 or -errno (IPv4 failing). */
+  listen(port: number, target: number): number {
+    const made: UdpListener[] = [];
+    for (const family of [4, 6] as const) {
+      const fd = this.nsSocket(family);
+      if (fd < 0) return fd;
+      native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
+      if (family === 6) native.setsockoptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, 1);
+      const rc = native.bind(fd, family === 4 ? LOOPBACK4 : LOOPBACK6, port, 0);
+      if (rc < 0) {
+        native.close(fd);
+        if (family === 6) continue; // a namespace without IPv6 loopback is not an error
+        return rc;
+      }
+      const l: UdpListener = { index: -1, fd, v6: family === 6, addr: family === 4 ? LOOPBACK4 : LOOPBACK6, port, target };
+      l.index = this.table.add(fd, () => this.readable(l), { side: 'ns', proto: 'udp', port });
+      if (l.index < 0) {
+        native.close(fd);
+        for (const m of made) {
+          this.table.remove(m.fd, m.index);
+          native.close(m.fd);
+        }
+        return l.index;
+      }
+      made.push(l);
+    }
+    this.listeners.set(port, made);
+    return 0;
+  }
+
+  unlisten(port: number): void {
+    for (const l of this.listeners.get(port) ?? []) {
+      this.table.remove(l.fd, l.index);
+      native.close(l.fd);
+    }
+    this.listeners.delete(port);
+  }
+
+  has(port: number): boolean {
+    return this.listeners.has(port);
+  }
+
+  get ports(): number[] {
+    return [...this.listeners.keys()];
+  }
+
+  private readable(l: UdpListener): void {
+    const b = this.batch;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const n = b.recv(l.fd);
+      if (n <= 0) return;
+      const now = this.now();
+      for (let i = 0; i < n; i++) {
+        this.received++;
+        const family = b.info[5 * i + 1];
+        if (b.info[5 * i + 4] & MSG_TRUNC || family !== (l.v6 ? C.AF_INET6 : C.AF_INET)) {
+          this.dropped++;
+          continue;
+        }
+        const peer = b.addrs.subarray(16 * i, 16 * i + (l.v6 ? 16 : 4));
+        const peerPort = b.info[5 * i + 2];
+        const key = `U|${l.port}|${formatIP(peer)}|${peerPort}`;
+        let pair = this.splice.lookup(key);
+        if (!pair) {
+          const a = boundConnected(this.nsSocket(l.v6 ? 6 : 4), l.v6, false, l.addr!, l.port, peer, peerPort, 0);
+          if (a < 0) {
+            this.dropped++;
+            continue;
+          }
+          const host = native.socket(l.v6 ? C.AF_INET6 : C.AF_INET, C.SOCK_DGRAM | C.SOCK_NONBLOCK, 0);
+          const bfd = host < 0 ? host : connectPreferringPort(host, l.v6 ? 6 : 4, peerPort, l.target);
+          if (bfd < 0) {
+            native.close(a);
+            this.dropped++;
+            continue;
+          }
+          pair = this.splice.add(key, a, bfd, now);
+          if (!pair) {
+            this.dropped++;
+            continue;
+          }
+        }
+        if (!this.splice.forward(pair, b.buf!, i * SLOT, b.info[5 * i], now)) this.dropped++;
+      }
+      if (n < BATCH) return;
+    }
+  }
+
+  close(): void {
+    for (const port of [...this.listeners.keys()]) this.unlisten(port);
+  }
+}
