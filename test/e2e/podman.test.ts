@@ -32,6 +32,7 @@ const PASTA = path.join(root, 'bin', 'pasta.js');
 const SETUP = path.join(root, 'test', 'podman', 'setup.sh');
 const ENTER = path.join(root, 'test', 'podman', 'enter.sh');
 const DNSSERVER = path.join(here, 'dnsserver.js');
+const UDPCLIENT = path.join(here, 'udpclient.js');
 const IMAGE = 'localhost/node-passt-bb:1';
 const WEB = 'node-passt-web';
 /** A cold build (debootstrap + apt-get) takes 30-90 s depending on the mirror. */
@@ -333,6 +334,39 @@ describe.each(['rootless', 'root'] as const)('podman run --network pasta (%s)', 
       expect(await get('http://[::1]:8080/', 'host')).toBe('hello from bb\n');
       expect(await get(`http://${A.hostV4}:8080/`, 'remote')).toBe('hello from bb\n');
       expect(await get(`http://[${A.hostV6}]:8080/`, 'remote')).toBe('hello from bb\n');
+    } finally {
+      const rm = await podman(mode, ['rm', '-f', '-t', '0', WEB]);
+      expect(rm.code).toBe(0);
+    }
+    await expectNoPastaLeft();
+  });
+
+  bedIt('publishes -p 5353:53/udp to the host (a UDP echo server in the container)', async () => {
+    const run = await podman(mode, ['run', '-d', '--replace', '--name', WEB, '--network', 'pasta', '-p', '5353:53/udp',
+      IMAGE, 'udpecho', '53']);
+    expect(run.stderr.toString()).toBe('');
+    expect(run.code).toBe(0);
+    try {
+      const running = pastaProcesses();
+      expect(running).toHaveLength(1);
+      const argv = running[0].argv.slice(2);
+      expect(argv[argv.indexOf('-u') + 1]).toBe('5353-5353:53-53');
+      expect(argv[argv.indexOf('-t') + 1]).toBe('none');
+      // udpclient.js multi: the answer must come back from port 5353, with what was sent.
+      const echo = async (host: string, where: 'host' | 'remote', from?: string): Promise<unknown> => {
+        const argv = ['env', 'UDPCLIENT_TIMEOUT_MS=1000', ...(from ? [`UDPCLIENT_BIND=${from}`] : []), process.execPath, UDPCLIENT, 'multi', host, '5353'];
+        let last: unknown;
+        for (let i = 0; i < 10; i++) {
+          const r = where === 'host' ? await topo!.execHost(argv) : await topo!.execRemote(argv);
+          last = JSON.parse(r.stdout.toString() || '{}');
+          if ((last as { ok?: boolean }).ok) return last;
+        }
+        return last;
+      };
+      expect(await echo('127.0.0.1', 'host')).toEqual({ ok: true, answered: [5353] });
+      expect(await echo('::1', 'host')).toEqual({ ok: true, answered: [5353] });
+      expect(await echo(A.hostV4, 'remote', A.serverV4)).toEqual({ ok: true, answered: [5353] });
+      expect(await echo(A.hostV6, 'remote', A.serverV6)).toEqual({ ok: true, answered: [5353] });
     } finally {
       const rm = await podman(mode, ['rm', '-f', '-t', '0', WEB]);
       expect(rm.code).toBe(0);

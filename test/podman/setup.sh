@@ -201,13 +201,16 @@ fi
 do_mount
 E="$HERE/enter.sh"
 
-# 3. The container image: static busybox with its applets, /www/index.html.
+# 3. The container image: static busybox with its applets, /www/index.html, and a static
+#    UDP echo server (udpecho.c: busybox's nc cannot listen on UDP). An image from before
+#    udpecho was added is rebuilt.
 TAR=$ROOT/var/tmp/node-passt-bb.tar
-if [ ! -s "$TAR" ]; then
+if [ ! -s "$TAR" ] || ! tar -tf "$TAR" ./bin/udpecho >/dev/null 2>&1; then
   step "building $IMAGE"
   r=$(mktemp -d "$ROOT/var/tmp/bb.XXXXXX")
   mkdir -p "$r/bin" "$r/etc" "$r/www" "$r/tmp" "$r/root"
   cp "$ROOT/bin/busybox" "$r/bin/busybox"
+  cc -static -O2 -o "$r/bin/udpecho" "$HERE/udpecho.c" || die "cannot build udpecho (cc -static: needs gcc and libc6-dev)"
   for a in $(chroot "$ROOT" /bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$r/bin/$a"; done
   echo "root:x:0:0:root:/root:/bin/sh" > "$r/etc/passwd"; echo "root:x:0:" > "$r/etc/group"
   echo "hello from bb" > "$r/www/index.html"
