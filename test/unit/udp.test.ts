@@ -12,6 +12,10 @@ import { TapOut } from '../../src/l2/tapio.js';
 import { createLogger } from '../../src/log.js';
 import type { FlowContext, HostTarget } from '../../src/flow.js';
 import { UdpHandler, UDP_FLOW_TIMEOUT_MS } from '../../src/udp/udp.js';
+import { UdpForwarder } from '../../src/fwd/udpfwd.js';
+import { ListenTable } from '../../src/fwd/fwd.js';
+import { parsePortSpecs } from '../../src/fwd/spec.js';
+import type { Config } from '../../src/conf.js';
 
 const GUEST_MAC = '02aabbccddee';
 const OUR_MAC = '9a559a559a55';
@@ -694,5 +698,65 @@ describe('UDP to a tap with virtio-net headers', () => {
     expect(checksumOk(l4, f.src, f.dst, 17)).toBe(true);
     expect(l4.subarray(8).toString()).toBe('offloaded reply');
     expect(vrig.errors).toEqual([]);
+  });
+});
+
+describe('UDP port forwarding into the guest (-u), through the tap', () => {
+  it("opens a flow from the source's address and port, and the guest's reply leaves from the forwarded port", async () => {
+    const hostPort = await freePort('udp4');
+    const table = new ListenTable(rig.loop);
+    // The gateway (REMOTE4) stands for the host's loopback, as in pasta(1) and passt(1).
+    const config = { ip4: { addr: GUEST4, prefixLen: 24, gateway: REMOTE4 }, ip6: null, mapHostLoopback4: null, mapHostLoopback6: null, mapGuestAddr4: null, mapGuestAddr6: null } as unknown as Config;
+    const spec = parsePortSpecs('-u', [`127.0.0.1/${hostPort}:5353`], 'passt');
+    const fwd = new UdpForwarder(table, createLogger({ name: 'test', level: 'silent' }), config, rig.udp, spec, () => performance.now(), null);
+    fwd.start();
+    const client = dgram.createSocket('udp4');
+    const replies: Array<{ data: Buffer; port: number }> = [];
+    client.on('message', (data, rinfo) => replies.push({ data, port: rinfo.port }));
+    try {
+      await new Promise<void>((r) => client.bind(0, '127.0.0.1', r));
+      const clientPort = client.address().port;
+      client.send('query', hostPort, '127.0.0.1');
+      const f = await nextFrame(rig);
+      expect(f.family).toBe(4);
+      expect(f.src).toEqual(REMOTE4);
+      expect(f.dst).toEqual(GUEST4);
+      expect(f.l4.readUInt16BE(0)).toBe(clientPort);
+      expect(f.l4.readUInt16BE(2)).toBe(5353);
+      expect(checksumOk(f.l4, f.src, f.dst, 17)).toBe(true);
+      expect(f.l4.subarray(8).toString()).toBe('query');
+      expect(rig.udp.stats.flows).toBe(1);
+      const opened = rig.udp.stats.opened;
+
+      // The guest answers the address and port it saw; the client gets it from the port it wrote to.
+      const reply = udp4(5353, clientPort, Buffer.from('answer'));
+      REMOTE4.copy(reply, 30);
+      GUEST4.copy(reply, 26);
+      reply.writeUInt16BE(0, 24);
+      reply.writeUInt16BE(0, 40); // IPv4 UDP: no checksum is valid
+      fromGuest(rig, [reply]);
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('no reply at the client')), 3000);
+        const poll = setInterval(() => {
+          if (replies.length) {
+            clearTimeout(t);
+            clearInterval(poll);
+            resolve();
+          }
+        }, 10);
+      });
+      expect(replies[0]).toEqual({ data: Buffer.from('answer'), port: hostPort });
+
+      // The client's next datagram comes to the flow's own socket: the same flow, no new one.
+      client.send('again', hostPort, '127.0.0.1');
+      const g = await nextFrame(rig);
+      expect(g.l4.subarray(8).toString()).toBe('again');
+      expect(rig.udp.stats.flows).toBe(1);
+      expect(rig.udp.stats.opened).toBe(opened);
+      expect(fwd.received).toBe(1);
+    } finally {
+      client.close();
+      fwd.close();
+    }
   });
 });
