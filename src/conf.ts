@@ -12,7 +12,7 @@
  */
 import { UsageError, type ParsedArgs } from './options.js';
 import type { AddrInfo, LinkInfo, RouteInfo } from './netlink.js';
-import { parsePortSpecs, udpDefaultsFromTcp, type PortForwardSpec, type PortOption, type PortRange } from './fwd/spec.js';
+import { describePortSpec, parsePortSpecs, udpDefaultsFromTcp, type PortForwardSpec, type PortOption, type PortRange } from './fwd/spec.js';
 import { formatIP, isLinkLocal6, isLoopback, isMulticast, isUnspecified, parseIPv4, parseIPv6 } from './inet.js';
 
 /** The host's network as seen over rtnetlink when pasta starts. */
@@ -603,5 +603,12 @@ export function describeConfig(c: Config): string[] {
   else lines.push('IPv6: disabled');
   if (c.dnsForward4) lines.push(`DNS forwarder ${formatIP(c.dnsForward4.addr)} -> ${formatIP(c.dnsForward4.to)}`);
   if (c.dnsForward6) lines.push(`DNS forwarder ${formatIP(c.dnsForward6.addr)} -> ${formatIP(c.dnsForward6.to)}`);
+  const ports: Array<[string, PortForwardSpec | null]> = [['-t', c.tcpForward], ['-u', c.udpForward]];
+  if (c.mode === 'pasta') ports.push(['-T', c.tcpNsForward], ['-U', c.udpNsForward]);
+  for (const [option, spec] of ports) {
+    // Long lists (a range of thousands of ports) are cut: this is a summary.
+    const text = spec ? describePortSpec(spec) : `${option}: none`;
+    lines.push(text.length > 200 ? `${text.slice(0, 200)}...` : text);
+  }
   return lines;
 }
