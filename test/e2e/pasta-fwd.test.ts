@@ -246,6 +246,8 @@ describe('pasta -u and -U (UDP port forwarding)', () => {
 function pastaShell(opts: string[] = []) {
   const child = topo.spawnHost([NODE, PASTA, '--config-net', ...opts, '--', 'sh', '-c', 'while IFS= read -r cmd; do eval "$cmd"; echo "{\\"done\\":$?}"; done']);
   let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const waiters: Array<() => void> = [];
   child.stdout!.on('data', (d: Buffer) => {
     out += d.toString();
@@ -267,7 +269,7 @@ function pastaShell(opts: string[] = []) {
       child.stdin!.write(`${cmd}\n`);
       check();
     });
-  return { child, run, close: async () => { child.stdin!.end(); return exited; } };
+  return { child, run, stderr: () => err, close: async () => { child.stdin!.end(); return exited; } };
 }
 
 /** Poll `probe` every 100 ms until it returns true; the time that took, in ms (throws after `limitMs`). */
@@ -303,6 +305,26 @@ describe('pasta auto (the default): following ports bound on the other side', ()
     } finally {
       await sh.run('kill $(cat /tmp/auto-udp.pid) 2>/dev/null; true').catch(() => undefined);
       expect(await sh.close()).toBe(0);
+    }
+  });
+
+  it('auto: a port taken on the host is warned about once, pasta goes on, and the rest is forwarded', async () => {
+    const busy = await topo.startHostServer('http', ['--port', '7790']);
+    const sh = pastaShell(['-T', 'none', '-U', 'none']);
+    try {
+      await sh.run('true');
+      await sh.run(`${NODE} ${SERVERS_JS} http --port 7790 --no-peers & ${NODE} ${SERVERS_JS} http --port 7791 --no-peers &`);
+      const curl = async () => (await topo.execHost(['curl', '-sS', '--max-time', '1', 'http://127.0.0.1:7791/'])).stdout.toString() === 'hello from remote\n';
+      await within(2_500, curl);
+      // Two more scans: still one warning, and pasta still runs.
+      await new Promise((r) => setTimeout(r, 2_200));
+      const warnings = sh.stderr().split('\n').filter((l) => l.includes('7790'));
+      expect(warnings).toEqual(['pasta warn: -t auto: cannot forward port 7790: address in use']);
+      expect(await sh.run('echo alive')).toBe('alive\n');
+    } finally {
+      await sh.run('kill $(jobs -p) 2>/dev/null; true').catch(() => undefined);
+      expect(await sh.close()).toBe(0);
+      await busy.stop();
     }
   });
 
