@@ -87,7 +87,8 @@ const FIELD_OF: Record<string, string> = {
   'log-file': 'log.file',
 };
 
-function checkStrings(field: string, v: unknown): string[] {
+/** An optional array of non-empty strings (for api-passt.ts too): [] when absent. */
+export function checkStrings(field: string, v: unknown): string[] {
   if (v === undefined) return [];
   if (!Array.isArray(v)) throw new PastaOptionError(field, 'must be an array of strings');
   v.forEach((s, i) => {
@@ -96,13 +97,15 @@ function checkStrings(field: string, v: unknown): string[] {
   return v as string[];
 }
 
-function checkString(field: string, v: unknown): string | undefined {
+/** An optional non-empty string. */
+export function checkString(field: string, v: unknown): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || v.length === 0) throw new PastaOptionError(field, 'must be a non-empty string');
   return v;
 }
 
-function checkBool(field: string, v: unknown): boolean | undefined {
+/** An optional boolean. */
+export function checkBool(field: string, v: unknown): boolean | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'boolean') throw new PastaOptionError(field, 'must be a boolean');
   return v;

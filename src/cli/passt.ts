@@ -7,8 +7,9 @@
  * pasta does; then open the UNIX domain socket QEMU connects to (`-s PATH`,
  * or the first free /tmp/passt_N.socket) — or take the connected socket
  * `-F FD` from the parent — and start the engine with the QEMU stream as
- * its frame transport (l2/qemu.ts). DHCP, DHCPv6, NDP and router
- * advertisements answer the guest as they answer a namespace.
+ * its frame transport (l2/qemu.ts), through passt.ts, which the Node API's
+ * createPasst() uses too. DHCP, DHCPv6, NDP and router advertisements
+ * answer the guest as they answer a namespace.
  *
  * One guest at a time. When it disconnects, its flows are closed on the
  * host side (and their sockets released) and passt waits for the next guest
@@ -24,16 +25,14 @@
  * is the process `-P` names. With `-f` passt stays in the foreground.
  */
 import fs from 'node:fs';
-import type net from 'node:net';
 import { spawn, type StdioOptions } from 'node:child_process';
 import { parseArgs, helpText, UsageError } from '../options.js';
 import { readEphemeralPorts, readResolvConf } from '../hostfiles.js';
 import { buildConfig, describeConfig, type Config } from '../conf.js';
 import { createLogger, type Logger } from '../log.js';
 import { readHostNet } from '../pasta.js';
-import { Engine } from '../engine.js';
-import { QemuTransport, openListener } from '../l2/qemu.js';
-import { MAC_BROADCAST } from '../l2/ethernet.js';
+import { openListener } from '../l2/qemu.js';
+import { PasstRun, type PasstListener } from '../passt.js';
 import { VERSION } from '../version.js';
 
 /** Environment variable naming the fd on which a background passt reports that it is ready. */
@@ -58,79 +57,6 @@ function announce(log: Logger, path: string): void {
   log.info(`    kvm ... ${qemuOptions(path)}`);
 }
 
-/**
- * A running passt: the engine, the QEMU stream transport, and the listening
- * socket (none with -F).
- */
-export class Passt {
-  readonly engine: Engine;
-  readonly transport: QemuTransport;
-  private doneResolve!: (result: { code: number; reason: string }) => void;
-  /** Resolves when passt stops: `code` is the exit status to use. */
-  readonly done: Promise<{ code: number; reason: string }>;
-  private stopped = false;
-
-  constructor(
-    readonly config: Config,
-    private readonly log: Logger,
-    private readonly listener: { server: net.Server; path: string } | null,
-  ) {
-    this.done = new Promise((resolve) => (this.doneResolve = resolve));
-    let transport: QemuTransport | undefined;
-    this.engine = new Engine({
-      config,
-      log,
-      transport: (loop, capture) =>
-        (transport = new QemuTransport(loop, log, capture, {
-          onConnect: ({ pid }) => log.info(pid ? `accepted connection from PID ${pid}` : 'accepted connection'),
-          onDisconnect: (reason, error) => this.guestGone(reason, error),
-        })),
-      onFatal: () => this.stop('internal error', 1),
-    });
-    this.transport = transport!;
-    if (listener) {
-      this.transport.serve(listener.server);
-    } else if (config.socketFd !== null && !this.transport.attach(config.socketFd)) {
-      this.engine.close();
-      throw new Error(`cannot use the socket on fd ${config.socketFd}`);
-    }
-  }
-
-  /** The guest went away: close its flows on the host side, forget it, and wait for the next one (or quit). */
-  private guestGone(reason: string, error: boolean): void {
-    const quit = this.config.oneOff;
-    if (error) this.log.error(`guest connection closed: ${reason}${quit ? ', exiting' : ''}`);
-    else this.log.info(`client connection closed${quit ? ', exiting' : ''}`);
-    const e = this.engine;
-    e.tcp.closeAll();
-    e.udp?.closeAll();
-    e.icmp?.closeAll();
-    e.link.guestMac.set(MAC_BROADCAST);
-    // Out of the event dispatch that noticed it: stopping closes the loop.
-    if (quit) setImmediate(() => this.stop(this.config.socketFd !== null ? 'the socket closed' : 'one-off: the guest left', 0));
-  }
-
-  /** Stop: close the guest's connection and the listening socket (removing its file), stop the engine. */
-  stop(reason: string, code = 0): void {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.log.debug(`quitting: ${reason}`);
-    // Tearing down must not turn a clean stop into a crash: log what fails and go on.
-    try {
-      this.engine.close();
-    } catch (err) {
-      this.log.warn(`while stopping the engine: ${(err as Error).stack ?? String(err)}`);
-    }
-    try {
-      // Closing a node:net server removes its socket file.
-      this.listener?.server.close();
-    } catch (err) {
-      this.log.warn(`while closing the socket: ${(err as Error).message}`);
-    }
-    this.doneResolve({ code, reason });
-  }
-}
-
 /** The process that keeps running: open the socket, start translating, report readiness, wait. */
 async function run(config: Config, log: Logger, readyFd: number): Promise<void> {
   const report = (line: string): void => {
@@ -145,7 +71,7 @@ async function run(config: Config, log: Logger, readyFd: number): Promise<void> 
     report(`error ${message}`);
     fail(message);
   };
-  let listener: { server: net.Server; path: string } | null = null;
+  let listener: PasstListener | null = null;
   if (config.socketFd !== null) {
     let isSocket = false;
     try {
@@ -161,9 +87,9 @@ async function run(config: Config, log: Logger, readyFd: number): Promise<void> 
       die((err as Error).message);
     }
   }
-  let passt: Passt;
+  let passt: PasstRun;
   try {
-    passt = new Passt(config, log, listener);
+    passt = new PasstRun(config, log, listener);
   } catch (err) {
     listener?.server.close();
     die((err as Error).message);
