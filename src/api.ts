@@ -60,8 +60,14 @@ export interface PastaOptions {
   dnsHost?: string;
   /** DNS search domains. */
   search?: string[];
-  /** Port forwarding from the host into the namespace, in pasta(1)'s spec syntax (e.g. "8080:80"). */
-  ports?: { tcp?: string[] };
+  /**
+   * Port forwarding, in pasta(1)'s spec syntax (e.g. "8080:80", "auto",
+   * "none"): host ports into the namespace (`tcp`, `udp`) and ports of the
+   * namespace's loopback to the host's loopback (`tcpNs`, `udpNs`). Each
+   * left out is `auto`, as pasta(1)'s default (for `udp`: the ports of
+   * `tcp` when that lists ports).
+   */
+  ports?: { tcp?: string[]; udp?: string[]; tcpNs?: string[]; udpNs?: string[] };
   /** Switch protocols off (default: all on). */
   protocols?: { tcp?: boolean; udp?: boolean; icmp?: boolean };
   /** Logging (default: warnings and errors to standard error). */
@@ -84,6 +90,7 @@ const FIELD_OF: Record<string, string> = {
   mtu: 'mtu', 'ipv4-only': 'ipv6', 'ipv6-only': 'ipv4', address: 'addresses', netmask: 'netmask', gateway: 'gateways',
   interface: 'interface', 'ns-ifname': 'nsIfname', 'map-host-loopback': 'mapHostLoopback', 'map-guest-addr': 'mapGuestAddr',
   dns: 'dns', 'dns-forward': 'dnsForward', 'dns-host': 'dnsHost', search: 'search', t: 'ports.tcp', 'tcp-ports': 'ports.tcp',
+  u: 'ports.udp', 'udp-ports': 'ports.udp', T: 'ports.tcpNs', 'tcp-ns': 'ports.tcpNs', U: 'ports.udpNs', 'udp-ns': 'ports.udpNs',
   'log-file': 'log.file',
 };
 
@@ -145,8 +152,11 @@ export function optionsToArgs(options: PastaOptions): string[] {
   if (options.search !== undefined) args.push('--search', search.length ? search.join(' ') : 'none');
   if (options.ports !== undefined) {
     if (options.ports === null || typeof options.ports !== 'object') throw new PastaOptionError('ports', 'must be an object');
-    for (const key of Object.keys(options.ports)) if (key !== 'tcp') throw new PastaOptionError(`ports.${key}`, 'not supported by this version (only tcp)');
-    for (const spec of checkStrings('ports.tcp', options.ports.tcp)) args.push('--tcp-ports', spec);
+    const flags = { tcp: '--tcp-ports', udp: '--udp-ports', tcpNs: '--tcp-ns', udpNs: '--udp-ns' } as const;
+    for (const key of Object.keys(options.ports)) if (!(key in flags)) throw new PastaOptionError(`ports.${key}`, 'unknown: tcp, udp, tcpNs or udpNs');
+    for (const [key, flag] of Object.entries(flags)) {
+      for (const spec of checkStrings(`ports.${key}`, options.ports[key as keyof typeof flags])) args.push(flag, spec);
+    }
   }
   if (options.protocols !== undefined) {
     const p = options.protocols;
@@ -185,6 +195,7 @@ export class Pasta extends EventEmitter {
     private readonly run: import('./pasta.js').PastaRun,
     private readonly forwarders: typeof import('./fwd/fwd.js'),
     private readonly spec: typeof import('./fwd/spec.js'),
+    private readonly udpForwarders: typeof import('./fwd/udpfwd.js'),
   ) {
     super();
     this.pid = run.pid;
@@ -211,33 +222,48 @@ export class Pasta extends EventEmitter {
     return spawnChild('nsenter', enter, options);
   }
 
-  private readonly extra = new Map<string, { close(): void }>();
+  private readonly extra = new Map<string, { protocol: 'tcp' | 'udp'; spec: string; forwarder: { close(): void } }>();
 
-  /** Port forwarding changed at run time: `add("8080:80")`, `remove("8080:80")`, `list()`. */
+  /**
+   * Host ports forwarded into the namespace, changed at run time:
+   * `add("8080:80")` (TCP), `add("5353:53", "udp")`, `remove(spec, protocol)`,
+   * `list()`. Specs are port lists in pasta(1)'s syntax; an explicit port
+   * that cannot be bound throws, naming it.
+   */
   readonly forward = {
-    add: (spec: string): void => {
+    add: (spec: string, protocol: 'tcp' | 'udp' = 'tcp'): void => {
       if (this.closed) throw new Error('pasta instance is closed');
       if (typeof spec !== 'string' || !spec) throw new PastaOptionError('spec', 'must be a non-empty string');
-      if (this.extra.has(spec)) throw new PastaOptionError('spec', `'${spec}' is already forwarded`);
-      const parsed = this.spec.parsePortSpecs('-t', [spec], 'pasta');
+      if (protocol !== 'tcp' && protocol !== 'udp') throw new PastaOptionError('protocol', "must be 'tcp' or 'udp'");
+      const key = `${protocol} ${spec}`;
+      if (this.extra.has(key)) throw new PastaOptionError('spec', `'${spec}' is already forwarded for ${protocol.toUpperCase()}`);
+      const parsed = this.spec.parsePortSpecs(protocol === 'tcp' ? '-t' : '-u', [spec], 'pasta');
       if (parsed.mode !== 'ports') throw new PastaOptionError('spec', `only port lists can be added at run time, not '${spec}'`);
       const engine = this.run.engine;
-      const f = new this.forwarders.TcpForwarder(engine.listeners, engine.log, this.config, engine.tcp, parsed, () => performance.now(), engine.spliceTo());
+      const now = () => performance.now();
+      let f: { start(): void; close(): void };
+      if (protocol === 'tcp') {
+        f = new this.forwarders.TcpForwarder(engine.listeners, engine.log, this.config, engine.tcp, parsed, now, engine.spliceTo());
+      } else {
+        if (!engine.udp) throw new PastaOptionError('protocol', 'UDP is switched off (protocols.udp: false)');
+        f = new this.udpForwarders.UdpForwarder(engine.listeners, engine.log, this.config, engine.udp, parsed, now, engine.udpSpliceTo());
+      }
       try {
         f.start();
       } catch (err) {
         f.close();
         throw err;
       }
-      this.extra.set(spec, f);
+      this.extra.set(key, { protocol, spec, forwarder: f });
     },
-    remove: (spec: string): void => {
-      const f = this.extra.get(spec);
-      if (!f) throw new PastaOptionError('spec', `'${spec}' was not added with forward.add()`);
-      f.close();
-      this.extra.delete(spec);
+    remove: (spec: string, protocol: 'tcp' | 'udp' = 'tcp'): void => {
+      const key = `${protocol} ${spec}`;
+      const f = this.extra.get(key);
+      if (!f) throw new PastaOptionError('spec', `'${spec}' (${protocol.toUpperCase()}) was not added with forward.add()`);
+      f.forwarder.close();
+      this.extra.delete(key);
     },
-    list: (): string[] => [...this.extra.keys()],
+    list: (): Array<{ protocol: 'tcp' | 'udp'; spec: string }> => [...this.extra.values()].map(({ protocol, spec }) => ({ protocol, spec })),
   };
 
   /** Frames, bytes and flows by protocol, since the start. */
@@ -249,7 +275,7 @@ export class Pasta extends EventEmitter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const f of this.extra.values()) f.close();
+    for (const f of this.extra.values()) f.forwarder.close();
     this.extra.clear();
     this.run.kill(9);
     this.run.shutdown(0);
@@ -267,7 +293,7 @@ export class Pasta extends EventEmitter {
  */
 export async function createPasta(options: PastaOptions = {}): Promise<Pasta> {
   const args = optionsToArgs(options);
-  const [{ parseArgs, UsageError }, conf, { createLogger }, pasta, fwd, spec, hostfiles] = await Promise.all([
+  const [{ parseArgs, UsageError }, conf, { createLogger }, pasta, fwd, spec, hostfiles, udpfwd] = await Promise.all([
     import('./options.js'),
     import('./conf.js'),
     import('./log.js'),
@@ -275,13 +301,14 @@ export async function createPasta(options: PastaOptions = {}): Promise<Pasta> {
     import('./fwd/fwd.js'),
     import('./fwd/spec.js'),
     import('./hostfiles.js'),
+    import('./fwd/udpfwd.js'),
   ]);
   let config: Config;
   try {
     config = conf.buildConfig(parseArgs(args, 'pasta'), pasta.readHostNet(), 'pasta', hostfiles.readResolvConf(), hostfiles.readEphemeralPorts());
   } catch (err) {
     if (err instanceof UsageError) {
-      const m = /--?([a-z0-9-]+)/.exec(err.message);
+      const m = /--?([A-Za-z0-9-]+)/.exec(err.message);
       throw new PastaOptionError((m && FIELD_OF[m[1]]) || 'options', err.message);
     }
     throw err;
@@ -292,6 +319,6 @@ export async function createPasta(options: PastaOptions = {}): Promise<Pasta> {
   // handle once it exists (none can happen before: nothing runs in the namespace yet).
   let handle: Pasta | undefined;
   const run = new pasta.PastaRun(config, log, { argv: [], env: [], cwd: '' }, { onFlow: (e) => handle?.emit('flow', e) });
-  handle = new Pasta(run, fwd, spec);
+  handle = new Pasta(run, fwd, spec, udpfwd);
   return handle;
 }

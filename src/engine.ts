@@ -234,7 +234,7 @@ export class Engine {
     const udpSplice = this.udpSplice;
     this.udpForward =
       c.udpForward && this.udp
-        ? new UdpForwarder(this.listeners, this.log, c, this.udp, c.udpForward, monotonicNow, udpSplice && opts.nsUdpSocket ? { handler: udpSplice, nsSocket: opts.nsUdpSocket } : null)
+        ? new UdpForwarder(this.listeners, this.log, c, this.udp, c.udpForward, monotonicNow, this.udpSpliceTo())
         : null;
     this.udpNsForward =
       c.udpNsForward && c.udp && opts.nsUdpSocket && udpSplice ? new UdpNsForwarder(this.listeners, this.log, c.udpNsForward, opts.nsUdpSocket, udpSplice, monotonicNow) : null;
@@ -475,6 +475,11 @@ export class Engine {
       }
       return splice.add(fd, inside, { bConnecting: rc !== 0 }) > 0;
     };
+  }
+
+  /** The spliced UDP path into the namespace, for -u forwarders made at run time (pasta), or null. */
+  udpSpliceTo(): { handler: UdpSpliceHandler; nsSocket: (family: 4 | 6) => number } | null {
+    return this.udpSplice && this.opts.nsUdpSocket ? { handler: this.udpSplice, nsSocket: this.opts.nsUdpSocket } : null;
   }
 
   /** Send an unsolicited router advertisement when it is due. */

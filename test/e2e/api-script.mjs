@@ -2,6 +2,8 @@
 // Node API against real traffic and prints one JSON line of results.
 import fs from 'node:fs';
 import net from 'node:net';
+import dgram from 'node:dgram';
+import { fileURLToPath } from 'node:url';
 import { createPasta, PastaOptionError } from '../../dist/index.js';
 
 const [serverV4, remotePort] = process.argv.slice(2);
@@ -34,7 +36,7 @@ function listening(port) {
 }
 
 // Errors name the field.
-for (const [opts, name] of [[{ mtu: 10 }, 'mtu'], [{ mtu: 'x' }, 'mtu'], [{ ports: { tcp: ['80-22'] } }, 'ports.tcp'], [{ bogus: 1 }, 'bogus'], [{ dnsForward: [1] }, 'dnsForward[0]']]) {
+for (const [opts, name] of [[{ mtu: 10 }, 'mtu'], [{ mtu: 'x' }, 'mtu'], [{ ports: { tcp: ['80-22'] } }, 'ports.tcp'], [{ ports: { udpNs: ['x'] } }, 'ports.udpNs'], [{ bogus: 1 }, 'bogus'], [{ dnsForward: [1] }, 'dnsForward[0]']]) {
   try {
     await createPasta(opts);
     out[`error_${name}`] = 'no error';
@@ -57,10 +59,27 @@ out.bytesToTap = s.tcp.bytesToTap;
 out.framesFromTap = s.framesFromTap > 0;
 out.listening8080 = await listening(8080);
 p.forward.add('9090:90');
+p.forward.add('9191:91', 'udp');
 out.list = p.forward.list();
 out.listening9090 = await listening(9090);
 p.forward.remove('9090:90');
 out.listening9090After = await listening(9090);
+
+// UDP forwarded at run time, from the host's loopback (spliced) to an echo server in the namespace.
+const servers = fileURLToPath(new URL('./servers.js', import.meta.url));
+const echo = p.spawn(process.execPath, [servers, 'udpecho', '--port', '91', '--no-peers'], { stdio: ['pipe', 'pipe', 'inherit'] });
+await new Promise((resolve) => echo.stdout.once('data', resolve));
+out.udpEcho = await new Promise((resolve) => {
+  const sock = dgram.createSocket('udp4');
+  const tick = setInterval(() => sock.send('ping', 9191, '127.0.0.1'), 100);
+  const done = (v) => { clearInterval(tick); clearTimeout(t); sock.close(); resolve(v); };
+  const t = setTimeout(() => done('no answer'), 5000);
+  sock.on('message', (m, rinfo) => done(`${m} from ${rinfo.port}`));
+});
+out.udpSpliced = p.stats().udpSplice.datagramsAtoB > 0;
+echo.stdin.end();
+await new Promise((resolve) => echo.on('exit', resolve));
+p.forward.remove('9191:91', 'udp');
 
 // A second instance at once, with its own traffic.
 const q = await createPasta({ protocols: { udp: false } });
