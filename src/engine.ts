@@ -169,7 +169,7 @@ export class Engine {
       50,
       (err) => {
         this.log.error(`internal error repeats, stopping: ${(err as Error)?.stack ?? String(err)}`);
-        this.closed = true;
+        // The loop has stopped; close() still releases every socket when the owner calls it.
         opts.onFatal?.(err);
       },
     );
@@ -545,24 +545,37 @@ export class Engine {
     };
   }
 
-  /** Stop: reset every connection, flush, stop polling. Does not close the tap fd (a transport is closed). */
+  /**
+   * Stop: reset every connection, flush, stop polling, release every socket.
+   * Does not close the tap fd (a transport is closed). Also after an internal
+   * error stopped the loop: each step is tried on its own, so one that fails
+   * again cannot keep the others' sockets open.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.tcpForward?.close();
-    this.tcpNsForward?.close();
-    this.udpForward?.close();
-    this.udpNsForward?.close();
-    this.splice?.closeAll();
-    this.udpSplice?.closeAll();
-    this.tcp.closeAll();
-    this.icmp?.closeAll();
-    this.udp?.closeAll();
-    this.tapOut.flush();
-    if (this.transport) this.transport.close();
-    else this.loop.del(this.tapFd);
-    this.loop.close();
-    this.pcap?.close();
+    const steps: Array<() => void> = [
+      () => this.tcpForward?.close(),
+      () => this.tcpNsForward?.close(),
+      () => this.udpForward?.close(),
+      () => this.udpNsForward?.close(),
+      () => this.splice?.closeAll(),
+      () => this.udpSplice?.closeAll(),
+      () => this.tcp.closeAll(),
+      () => this.icmp?.closeAll(),
+      () => this.udp?.closeAll(),
+      () => this.tapOut.flush(),
+      () => (this.transport ? this.transport.close() : this.loop.del(this.tapFd)),
+      () => this.loop.close(),
+      () => this.pcap?.close(),
+    ];
+    for (const step of steps) {
+      try {
+        step();
+      } catch (err) {
+        this.log.error(`internal error while closing: ${(err as Error)?.stack ?? String(err)}`);
+      }
+    }
   }
 }
 

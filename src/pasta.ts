@@ -185,6 +185,8 @@ export class PastaRun {
     if (this.done) return;
     native.kill(this.pid, C.SIGKILL);
     this.done = true;
+    // Called from the loop, so the constructor has set the engine: release its sockets.
+    this.engine?.close();
     native.close(this.tapFd);
     native.close(this.ctlFd);
     this.closeFds();
