@@ -486,8 +486,38 @@ export function defaultSocketPath(n: number): string {
 }
 export const DEFAULT_SOCKET_COUNT = 64;
 
-/** Whether something accepts connections at `path` (a connect succeeds, or fails other than "nobody there"). */
+/**
+ * Whether a listening UNIX socket of this network namespace is bound at
+ * `path`, from /proc/net/unix (proc(5): flags 00010000 is __SO_ACCEPTCON,
+ * listening). Undefined if the table cannot be read.
+ */
+export function listedAsListening(path: string, table?: string): boolean | undefined {
+  let text = table;
+  if (text === undefined) {
+    try {
+      text = fs.readFileSync('/proc/net/unix', 'latin1');
+    } catch {
+      return undefined;
+    }
+  }
+  for (const line of text.split('\n')) {
+    // Num RefCount Protocol Flags Type St Inode Path
+    const fields = line.trim().split(/\s+/);
+    if (fields.length >= 8 && fields[7] === path && (parseInt(fields[3], 16) & 0x10000) !== 0) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether something accepts connections at `path`. A listener of this
+ * network namespace is found in /proc/net/unix without connecting — a probe
+ * connection to a running passt would be taken for its guest for a moment,
+ * as with passt(1). Otherwise (a stale file, or a listener in another
+ * network namespace sharing the file system), a connect decides: it
+ * succeeds, or fails other than "nobody there".
+ */
 export function socketInUse(path: string): Promise<boolean> {
+  if (listedAsListening(path)) return Promise.resolve(true);
   return new Promise((resolve) => {
     const probe = net.connect({ path });
     probe.once('connect', () => {

@@ -10,10 +10,11 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { StreamIn, StreamOut, QemuTransport, MAX_STREAM_FRAME, type StreamIo, nativeStreamIo } from '../../src/l2/qemu.js';
+import { StreamIn, StreamOut, QemuTransport, MAX_STREAM_FRAME, type StreamIo, nativeStreamIo, listedAsListening, socketInUse } from '../../src/l2/qemu.js';
 import { native, C, E } from '../../src/native.js';
 import { Loop, FdKind } from '../../src/loop.js';
 import { createLogger } from '../../src/log.js';
@@ -584,5 +585,45 @@ describe("passt's own options, as the configuration holds them", () => {
     expect(() => passt('-s', 'a', '-F', '3')).toThrow('--socket and --fd are mutually exclusive');
     expect(() => passt('-s', 'a', '-s', 'b')).toThrow('--socket given more than once');
     expect(() => passt('-p', '')).toThrow('--pcap needs a file name');
+  });
+});
+
+describe('finding a passt socket in use without connecting to it', () => {
+  it('reads listening sockets from /proc/net/unix text', () => {
+    const table = [
+      'Num       RefCount Protocol Flags    Type St Inode Path',
+      '0000000000000000: 00000002 00000000 00010000 0001 01 12345 /tmp/passt_1.socket',
+      '0000000000000000: 00000003 00000000 00000000 0001 03 12346 /tmp/passt_2.socket',
+      '0000000000000000: 00000002 00000000 00010000 0001 01 12347 @abstract',
+    ].join('\n');
+    expect(listedAsListening('/tmp/passt_1.socket', table)).toBe(true);
+    // Connected, not listening: a peer of a listener elsewhere, not a claim on the path.
+    expect(listedAsListening('/tmp/passt_2.socket', table)).toBe(false);
+    expect(listedAsListening('/tmp/passt_3.socket', table)).toBe(false);
+  });
+
+  it('finds a real listener (no connection made), and a stale file is free', async () => {
+    const file = path.join(os.tmpdir(), `qemu-probe-${process.pid}.socket`);
+    const server = net.createServer();
+    let connections = 0;
+    server.on('connection', (c) => {
+      connections++;
+      c.destroy();
+    });
+    await new Promise<void>((r) => server.listen(file, r));
+    try {
+      expect(listedAsListening(file)).toBe(true);
+      expect(await socketInUse(file)).toBe(true);
+      expect(connections).toBe(0);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+    // A socket file nobody listens on any more: its process bound, listened and exited.
+    const r = spawnSync('python3', ['-c', 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen()', file]);
+    expect(r.status).toBe(0);
+    expect(fs.lstatSync(file).isSocket()).toBe(true);
+    expect(listedAsListening(file)).toBe(false);
+    expect(await socketInUse(file)).toBe(false);
+    fs.rmSync(file, { force: true });
   });
 });
