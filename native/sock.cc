@@ -290,6 +290,17 @@ Napi::Value SetSockoptInt(const Napi::CallbackInfo& info) {
   return Num(a.Env(), r < 0 ? -errno : 0);
 }
 
+Napi::Value SetSockoptBytes(const Napi::CallbackInfo& info) {
+  Args a(info, "setsockoptBytes", 4);
+  int fd = a.Int(0);
+  int level = a.Int(1);
+  int name = a.Int(2);
+  Span<uint8_t> value = a.U8(3);
+  if (!a.ok) return a.Fail();
+  int r = setsockopt(fd, level, name, value.data, static_cast<socklen_t>(value.length));
+  return Num(a.Env(), r < 0 ? -errno : 0);
+}
+
 Napi::Value GetSockoptInt(const Napi::CallbackInfo& info) {
   Args a(info, "getsockoptInt", 4);
   int fd = a.Int(0);
@@ -694,6 +705,7 @@ void InitSock(Napi::Env env, Napi::Object exports) {
   exports.Set("getsockname", Napi::Function::New<GetSockNameJs>(env, "getsockname"));
   exports.Set("getpeername", Napi::Function::New<GetPeerNameJs>(env, "getpeername"));
   exports.Set("setsockoptInt", Napi::Function::New<SetSockoptInt>(env, "setsockoptInt"));
+  exports.Set("setsockoptBytes", Napi::Function::New<SetSockoptBytes>(env, "setsockoptBytes"));
   exports.Set("getsockoptInt", Napi::Function::New<GetSockoptInt>(env, "getsockoptInt"));
   exports.Set("shutdown", Napi::Function::New<Shutdown>(env, "shutdown"));
   exports.Set("closeReset", Napi::Function::New<CloseReset>(env, "closeReset"));

@@ -498,9 +498,6 @@ export function buildConfig(
   const ctx = ephemeral ? { ephemeral } : undefined;
   const portSpec = (option: PortOption, values: string[]): PortForwardSpec => {
     const spec = parsePortSpecs(option, values, mode, ctx);
-    for (const r of spec.rules) {
-      if (r.ifname) throw new UsageError(`${option}: binding to an interface ('%${r.ifname}') is not supported by this version`);
-    }
     return spec;
   };
   const tcpIn = portSpec('-t', tcpPorts);

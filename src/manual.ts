@@ -216,7 +216,7 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
         "A connection from the host's loopback is spliced socket to socket (splice(2)) to the same port on the namespace's loopback, without going through the tap.",
       '`auto` (the default) forwards, on every address of the host, each port that something in the namespace listens on, following `/proc/net/tcp` and `tcp6` of the namespace about once a second; ' +
         "ports pasta itself holds there (its `-T` listeners) are left out, and a port that is taken on the host is warned about once and tried again while it stays bound. " +
-        '`all` forwards every port that is not in the ephemeral range, best effort. Binding to an interface (`%eth0`) is not supported by this version.',
+        '`all` forwards every port that is not in the ephemeral range, best effort. A port bound to an interface (`%eth0/22`, `192.0.2.1%eth0/22`) takes only traffic that arrives through it (SO_BINDTODEVICE).',
     ],
     passt: [
       'Forward TCP ports of the host to the guest. ' +
@@ -226,7 +226,7 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
         "A connection from another host reaches the guest from that host's own address and port; a connection from the host itself (its loopback or its own address) comes from the gateway address, which the guest can answer. " +
         'While no guest is connected, such a connection is reset once passt gives up waiting for the guest to answer. ' +
         'An explicit port that cannot be bound (already in use, or below `net.ipv4.ip_unprivileged_port_start` without privileges) is an error. ' +
-        'Binding to an interface (`%eth0`) is not supported by this version.',
+        'A port bound to an interface (`%eth0/22`) takes only traffic that arrives through it (SO_BINDTODEVICE).',
     ],
   },
   'udp-ports': {
@@ -464,8 +464,7 @@ const PASTA_PAGE: PageText = {
     {
       title: 'Differences from the original pasta',
       body: [
-        'Not supported yet: binding a forwarded port to an interface (`%eth0`). ' +
-          '`auto` rescans the UDP ports every second too, where pasta(1) reads them only at start.',
+        '`auto` rescans the UDP ports every second too, where pasta(1) reads them only at start.',
         'Node.js runs several threads before any JavaScript starts, and a multithreaded process cannot enter a user namespace; ' +
           "so a small single-threaded helper process lives inside the namespace and hands the tap device and the namespace's sockets to pasta over a UNIX domain socket.",
         'Messages are plain lines on standard error or in the `--log-file` file, never sent to the system logger.',

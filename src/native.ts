@@ -124,6 +124,8 @@ export interface NativeAddon {
   getpeername(fd: number, addrOut: Uint8Array, info: Int32Array): number;
   /** setsockopt(2) with an int value. Returns 0 or -errno. */
   setsockoptInt(fd: number, level: number, name: number, value: number): number;
+  /** setsockopt(2) with a byte string value (e.g. SO_BINDTODEVICE's interface name). Returns 0 or -errno. */
+  setsockoptBytes(fd: number, level: number, name: number, value: Uint8Array): number;
   /** getsockopt(2) of an int into out[0]. Returns 0 or -errno. */
   getsockoptInt(fd: number, level: number, name: number, out: Int32Array): number;
   /** shutdown(2). how: 0 RD, 1 WR, 2 RDWR. Returns 0 or -errno. */
@@ -336,6 +338,7 @@ export const C = {
   NETLINK_ROUTE: 0,
   SOL_SOCKET: 1,
   SO_REUSEADDR: 2,
+  SO_BINDTODEVICE: 25,
   SO_ERROR: 4,
   SO_SNDBUF: 7,
   SO_RCVBUF: 8,

@@ -121,25 +121,26 @@ export class TcpForwarder {
   /** Bind and listen on every forwarded port. Throws naming the port for an explicit one that cannot be bound. */
   start(): void {
     for (const { rule, port, target } of listeningPorts(this.spec)) {
-      const rc = this.listen(port, target, rule.addr);
+      const rc = this.listen(port, target, rule.addr, rule.ifname);
       if (rc < 0 && !rule.weak) {
         this.close();
-        const where = rule.addr ? `${formatIP(rule.addr)}/${port}` : `${port}`;
+        const where = `${rule.addr ? formatIP(rule.addr) : ''}${rule.ifname ? `%${rule.ifname}` : ''}${rule.addr || rule.ifname ? '/' : ''}${port}`;
         throw new Error(`-t: cannot listen on port ${where}: ${rc === -E.EADDRINUSE ? 'address in use' : errnoName(rc)}`);
       }
     }
     this.log.debug(`TCP forwarding: listening on ${this.listeners.length} port(s)`);
   }
 
-  /** Listen on `port` (on `addr`, else every address), forwarded to `target`. 0 or -errno. */
-  listen(port: number, target: number, addr: Uint8Array | null = null): number {
+  /** Listen on `port` (on `addr`, else every address; on interface `ifname` only, if given), forwarded to `target`. 0 or -errno. */
+  listen(port: number, target: number, addr: Uint8Array | null = null, ifname: string | null = null): number {
     const v6 = addr ? addr.length === 16 : this.config.ip6 !== null;
     const fd = native.socket(v6 ? C.AF_INET6 : C.AF_INET, C.SOCK_STREAM | C.SOCK_NONBLOCK, 0);
     if (fd < 0) return fd;
     native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
     if (v6) native.setsockoptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, addr ? 1 : 0);
     const bindAddr = addr ?? (v6 ? new Uint8Array(16) : new Uint8Array(4));
-    let rc = native.bind(fd, bindAddr, port, 0);
+    let rc = ifname ? bindToDevice(fd, ifname) : 0;
+    if (rc === 0) rc = native.bind(fd, bindAddr, port, 0);
     if (rc === 0) rc = native.listen(fd, 128);
     if (rc < 0) {
       native.close(fd);
@@ -374,3 +375,8 @@ export class TcpNsForwarder {
 
 const LOOPBACK4 = Uint8Array.of(127, 0, 0, 1);
 const LOOPBACK6 = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
+
+/** SO_BINDTODEVICE: only traffic through interface `ifname` (unprivileged since Linux 5.7). 0 or -errno. */
+export function bindToDevice(fd: number, ifname: string): number {
+  return native.setsockoptBytes(fd, C.SOL_SOCKET, C.SO_BINDTODEVICE, Buffer.from(`${ifname}\0`));
+}

@@ -34,7 +34,7 @@ import type { Logger } from '../log.js';
 import type { Config } from '../conf.js';
 import type { UdpHandler } from '../udp/udp.js';
 import type { UdpSpliceHandler } from './udpsplice.js';
-import type { ListenTable } from './fwd.js';
+import { bindToDevice, type ListenTable } from './fwd.js';
 import { listeningPorts, type PortForwardSpec } from './spec.js';
 import { isLoopback, addressEqual, formatIP } from '../inet.js';
 
@@ -63,6 +63,8 @@ interface UdpListener {
   addr: Uint8Array | null;
   port: number;
   target: number;
+  /** Interface bound (SO_BINDTODEVICE), or null. */
+  ifname: string | null;
 }
 
 /** Scratch shared by one forwarder's listeners. */
@@ -129,29 +131,30 @@ export class UdpForwarder {
   /** Bind every port of the spec. Throws naming the port for an explicit one that cannot be bound. */
   start(): void {
     for (const { rule, port, target } of listeningPorts(this.spec)) {
-      const rc = this.listen(port, target, rule.addr);
+      const rc = this.listen(port, target, rule.addr, rule.ifname);
       if (rc < 0 && !rule.weak) {
         this.close();
-        const where = rule.addr ? `${formatIP(rule.addr)}/${port}` : `${port}`;
+        const where = `${rule.addr ? formatIP(rule.addr) : ''}${rule.ifname ? `%${rule.ifname}` : ''}${rule.addr || rule.ifname ? '/' : ''}${port}`;
         throw new Error(`-u: cannot bind port ${where}: ${rc === -E.EADDRINUSE ? 'address in use' : errnoName(rc)}`);
       }
     }
     this.log.debug(`UDP forwarding: bound ${this.listeners.size} port(s)`);
   }
 
-  /** Bind `port` (on `addr`, else every address), forwarded to `target`. 0 or -errno. */
-  listen(port: number, target: number, addr: Uint8Array | null = null): number {
+  /** Bind `port` (on `addr`, else every address; on interface `ifname` only, if given), forwarded to `target`. 0 or -errno. */
+  listen(port: number, target: number, addr: Uint8Array | null = null, ifname: string | null = null): number {
     const v6 = addr ? addr.length === 16 : this.config.ip6 !== null;
     const fd = native.socket(v6 ? C.AF_INET6 : C.AF_INET, C.SOCK_DGRAM | C.SOCK_NONBLOCK, 0);
     if (fd < 0) return fd;
     native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
     if (v6) native.setsockoptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, addr ? 1 : 0);
-    const rc = native.bind(fd, addr ?? (v6 ? new Uint8Array(16) : new Uint8Array(4)), port, 0);
+    let rc = ifname ? bindToDevice(fd, ifname) : 0;
+    if (rc === 0) rc = native.bind(fd, addr ?? (v6 ? new Uint8Array(16) : new Uint8Array(4)), port, 0);
     if (rc < 0) {
       native.close(fd);
       return rc;
     }
-    const l: UdpListener = { index: -1, fd, v6, addr, port, target };
+    const l: UdpListener = { index: -1, fd, v6, addr, port, target, ifname };
     l.index = this.table.add(fd, () => this.readable(l), { side: 'host', proto: 'udp', port });
     if (l.index < 0) {
       native.close(fd);
@@ -209,8 +212,15 @@ export class UdpForwarder {
     const peer = unmap(raw);
     const family: 4 | 6 = peer.length === 4 ? 4 : 6;
     const bindAddr = l.addr ?? (l.v6 ? new Uint8Array(16) : new Uint8Array(4));
-    const hostSocket = (): number =>
-      boundConnected(native.socket(l.v6 ? C.AF_INET6 : C.AF_INET, C.SOCK_DGRAM | C.SOCK_NONBLOCK, 0), l.v6, l.v6 && !l.addr, bindAddr, l.port, raw, peerPort, scopeId);
+    const hostSocket = (): number => {
+      const fd = native.socket(l.v6 ? C.AF_INET6 : C.AF_INET, C.SOCK_DGRAM | C.SOCK_NONBLOCK, 0);
+      // The flow's socket takes the listener's interface too, or it could not share its port.
+      if (fd >= 0 && l.ifname && bindToDevice(fd, l.ifname) < 0) {
+        native.close(fd);
+        return -E.EINVAL;
+      }
+      return boundConnected(fd, l.v6, l.v6 && !l.addr, bindAddr, l.port, raw, peerPort, scopeId);
+    };
 
     if (isLoopback(peer) && this.splice) {
       const key = `u|${l.port}|${l.addr ? formatIP(l.addr) : '*'}|${formatIP(peer)}|${peerPort}`;
@@ -322,7 +332,7 @@ export class UdpNsForwarder {
         if (family === 6) continue; // a namespace without IPv6 loopback is not an error
         return rc;
       }
-      const l: UdpListener = { index: -1, fd, v6: family === 6, addr: family === 4 ? LOOPBACK4 : LOOPBACK6, port, target };
+      const l: UdpListener = { index: -1, fd, v6: family === 6, addr: family === 4 ? LOOPBACK4 : LOOPBACK6, port, target, ifname: null };
       l.index = this.table.add(fd, () => this.readable(l), { side: 'ns', proto: 'udp', port });
       if (l.index < 0) {
         native.close(fd);

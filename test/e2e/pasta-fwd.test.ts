@@ -147,6 +147,18 @@ describe('pasta -t (TCP port forwarding into the namespace)', () => {
     }
   });
 
+  it('binds a port to an interface: traffic through eth0 is forwarded, the loopback is not', async () => {
+    const p = await pastaServer(['-t', '%eth0/8383:80', '-u', 'none'], 'http', 80);
+    try {
+      const remote = await topo.execRemote(['curl', '-sS', '--max-time', '5', '--interface', A.serverV4, `http://${A.hostV4}:8383/`]);
+      expect(remote.stdout.toString()).toBe('hello from remote\n');
+      const loopback = await topo.execHost(['curl', '-sS', '--max-time', '3', 'http://127.0.0.1:8383/']);
+      expect(loopback.code).not.toBe(0);
+    } finally {
+      await p.stop();
+    }
+  });
+
   it('-T: a client in the namespace reaches a server on the host\'s loopback at its own loopback, IPv4 and IPv6', async () => {
     const db = await topo.startHostServer('http', ['--port', '5432', '--bind', '127.0.0.1,::1']);
     try {

@@ -206,6 +206,12 @@ describe('port forwarding options', () => {
     expect([p.tcpForward, p.udpForward, p.tcpNsForward, p.udpNsForward]).toEqual([null, null, null, null]);
   });
 
+  it('takes interface bindings for -t and -u', () => {
+    const c = conf('-t', '%eth0/22', '-u', '192.0.2.1%eth0/53');
+    expect(c.tcpForward?.rules[0]).toMatchObject({ ifname: 'eth0', from: 22 });
+    expect(c.udpForward?.rules[0]).toMatchObject({ ifname: 'eth0', from: 53, family: 4 });
+  });
+
   it('takes -u and -U specs', () => {
     const c = conf('-u', '5353', '-u', '6000-6001:7000-7001', '-U', '5432');
     expect(c.udpForward?.mode).toBe('ports');
@@ -231,8 +237,8 @@ describe('port forwarding options', () => {
   });
 
   it.each([
-    [['-t', '%eth0/22'], "-t: binding to an interface ('%eth0') is not supported by this version"],
-    [['-u', '%eth0/53'], "-u: binding to an interface ('%eth0') is not supported by this version"],
+    [['-T', '%eth0/22'], '-T: listening address or interface'],
+    [['-U', '%eth0/53'], '-U: listening address or interface'],
     [['-u', 'auto', '-u', '53'], "-u: '53' cannot be combined with 'auto'"],
     [['-U', 'x'], '-U'],
     [['-t', '70000'], '-t: invalid port'],
