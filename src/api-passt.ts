@@ -28,7 +28,7 @@ import type { PortRange } from './fwd/spec.js';
 import type { EngineStats } from './engine.js';
 import type { FlowEvent } from './flow.js';
 import type { PasstListener, PasstRun } from './passt.js';
-import type { LogLevel } from './log.js';
+import type { LogLevel, Logger } from './log.js';
 
 export interface PasstOptions {
   /**
@@ -257,7 +257,7 @@ export class Passt extends EventEmitter {
  */
 export async function createPasst(options: PasstOptions = {}): Promise<Passt> {
   argsByField(options); // wrong types fail before anything is loaded
-  const [{ createLogger }, { readHostNet }, hostfiles, qemu, { PasstRun }] = await Promise.all([
+  const [{ createLogger, closeLogger }, { readHostNet }, hostfiles, qemu, { PasstRun }] = await Promise.all([
     import('./log.js'),
     import('./hostnet.js'),
     import('./hostfiles.js'),
@@ -268,8 +268,9 @@ export async function createPasst(options: PasstOptions = {}): Promise<Passt> {
   const listener = await openSocket(config.socketPath, qemu);
   let handle: Passt | undefined;
   let run: PasstRun;
+  let log: Logger | undefined;
   try {
-    const log = createLogger({ name: 'passt', level: options.log?.level ?? 'warn', file: config.logFile, fileSize: config.logSize });
+    log = createLogger({ name: 'passt', level: options.log?.level ?? 'warn', file: config.logFile, fileSize: config.logSize });
     for (const warning of config.warnings) log.warn(warning);
     // Events reach the handle once it exists; none can come before (the loop has not run yet).
     run = new PasstRun(config, log, listener, {
@@ -281,10 +282,15 @@ export async function createPasst(options: PasstOptions = {}): Promise<Passt> {
   } catch (err) {
     listener.server.close();
     ourSockets.delete(path.resolve(listener.path));
+    if (log) closeLogger(log);
     throw err;
   }
   handle = new Passt(run, listener.path);
-  void run.released.then(() => ourSockets.delete(path.resolve(listener.path)));
+  const opened = log;
+  void run.released.then(() => {
+    ourSockets.delete(path.resolve(listener.path));
+    closeLogger(opened);
+  });
   return handle;
 }
 

@@ -293,7 +293,7 @@ export class Pasta extends EventEmitter {
  */
 export async function createPasta(options: PastaOptions = {}): Promise<Pasta> {
   const args = optionsToArgs(options);
-  const [{ parseArgs, UsageError }, conf, { createLogger }, pasta, fwd, spec, hostfiles, udpfwd] = await Promise.all([
+  const [{ parseArgs, UsageError }, conf, { createLogger, closeLogger }, pasta, fwd, spec, hostfiles, udpfwd] = await Promise.all([
     import('./options.js'),
     import('./conf.js'),
     import('./log.js'),
@@ -319,6 +319,8 @@ export async function createPasta(options: PastaOptions = {}): Promise<Pasta> {
   // handle once it exists (none can happen before: nothing runs in the namespace yet).
   let handle: Pasta | undefined;
   const run = new pasta.PastaRun(config, log, { argv: [], env: [], cwd: '' }, { onFlow: (e) => handle?.emit('flow', e) });
+  // The log file (log.file) is closed once the namespace holder is gone (close(), or it died).
+  void run.exited.then(() => closeLogger(log));
   handle = new Pasta(run, fwd, spec, udpfwd);
   return handle;
 }

@@ -82,12 +82,31 @@ class TextDestination implements DestinationStream {
       }
       this.written += bytes.length;
     }
+    if (this.fd < 0) return;
     try {
       fs.writeSync(this.fd, bytes);
     } catch {
       // Standard error went away (for example a closed pipe): logging must never take the engine down.
     }
   }
+
+  /** Close the log file this destination opened (an fd it was given stays open); later lines are dropped. */
+  close(): void {
+    if (this.file && this.fd >= 0) fs.closeSync(this.fd);
+    if (this.file) this.fd = -1;
+  }
+}
+
+/** The destination behind each logger made here, to close its file. */
+const destinations = new WeakMap<object, TextDestination>();
+
+/**
+ * Close the `--log-file` (`log.file`) a logger of {@link createLogger}
+ * opened, when its owner is done (the API's close()). Loggers writing to an
+ * fd they were given are left alone.
+ */
+export function closeLogger(log: Logger): void {
+  destinations.get(log)?.close();
 }
 
 /** pino's numeric levels ("silent" is above all of them). */
@@ -151,6 +170,7 @@ export function createLogger(opts: LogOptions): Logger {
       },
     ),
   );
+  destinations.set(facade, dest);
   return facade as unknown as Logger;
 }
 

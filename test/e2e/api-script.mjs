@@ -92,9 +92,11 @@ out.listening8080After = await listening(8080);
 
 // Cycles leak nothing.
 for (let i = 0; i < 5; i++) {
-  const c = await createPasta({});
+  // Some with a log file, which close() must close too.
+  const c = await createPasta(i % 2 ? { log: { file: `/tmp/api-script-${process.pid}.log`, level: 'debug' } } : {});
   await c.close();
 }
+fs.rmSync(`/tmp/api-script-${process.pid}.log`, { force: true });
 out.fdLeak = fdCount() - before;
 console.log(JSON.stringify(out));
 process.exit(0);
