@@ -86,19 +86,151 @@ export interface PortHold {
   port: number;
 }
 
-interface Listener {
-  index: number;
+/** What every listening socket of a forwarder has. */
+export interface ListenerBase {
   fd: number;
+  /** Its index in the ListenTable (-1 before it is watched). */
+  index: number;
+  port: number;
+}
+
+/**
+ * The listening sockets of one forwarder, by port, each watched through the
+ * engine's ListenTable, which learns what port they hold on which side.
+ */
+export class ListenerSet<L extends ListenerBase> {
+  private readonly byPort = new Map<number, L[]>();
+
+  constructor(
+    private readonly table: ListenTable,
+    private readonly side: 'host' | 'ns',
+    private readonly proto: 'tcp' | 'udp',
+  ) {}
+
+  /** Watch the bound socket of `l`; `onReady(l)` when it is readable. 0, or -errno (the socket is then closed). */
+  add(l: L, onReady: (l: L) => void): number {
+    l.index = this.table.add(l.fd, () => onReady(l), { side: this.side, proto: this.proto, port: l.port });
+    if (l.index < 0) {
+      native.close(l.fd);
+      return l.index;
+    }
+    const list = this.byPort.get(l.port);
+    if (list) list.push(l);
+    else this.byPort.set(l.port, [l]);
+    return 0;
+  }
+
+  /** Stop watching and close every socket on `port`. */
+  remove(port: number): void {
+    for (const l of this.byPort.get(port) ?? []) {
+      this.table.remove(l.fd, l.index);
+      native.close(l.fd);
+    }
+    this.byPort.delete(port);
+  }
+
+  has(port: number): boolean {
+    return this.byPort.has(port);
+  }
+
+  /** The ports with a socket, in the order they were first listened on. */
+  get ports(): number[] {
+    return [...this.byPort.keys()];
+  }
+
+  /** Number of sockets. */
+  get size(): number {
+    let n = 0;
+    for (const list of this.byPort.values()) n += list.length;
+    return n;
+  }
+
+  clear(): void {
+    for (const port of [...this.byPort.keys()]) this.remove(port);
+  }
+}
+
+/**
+ * Sockets bound to `port` on the namespace's 127.0.0.1 and ::1, made by
+ * `socket` (pasta's helper) with SO_REUSEADDR, each finished by `prepare`
+ * (listen(2) for TCP). A namespace without IPv6 loopback is not an error.
+ * Returns the sockets, or -errno (nothing left open) when IPv4 fails.
+ */
+export function nsLoopbackSockets(port: number, socket: (family: 4 | 6) => number, prepare?: (fd: number) => number): Array<{ fd: number; family: 4 | 6 }> | number {
+  const made: Array<{ fd: number; family: 4 | 6 }> = [];
+  for (const family of [4, 6] as const) {
+    const fd = socket(family);
+    if (fd < 0) {
+      if (family === 6) continue;
+      return fd;
+    }
+    native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
+    if (family === 6) native.setsockoptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, 1);
+    let rc = native.bind(fd, family === 4 ? LOOPBACK4 : LOOPBACK6, port, 0);
+    if (rc === 0 && prepare) rc = prepare(fd);
+    if (rc < 0) {
+      native.close(fd);
+      if (family === 6) continue; // no IPv6 loopback in the namespace
+      return rc;
+    }
+    made.push({ fd, family });
+  }
+  return made;
+}
+
+/** Register the listeners of `port` with `set`: 0, or -errno with every one of them closed. */
+export function addAll<L extends ListenerBase>(set: ListenerSet<L>, port: number, listeners: L[], onReady: (l: L) => void): number {
+  for (let i = 0; i < listeners.length; i++) {
+    const rc = set.add(listeners[i], onReady);
+    if (rc < 0) {
+      set.remove(port);
+      for (const rest of listeners.slice(i + 1)) native.close(rest.fd);
+      return rc;
+    }
+  }
+  return 0;
+}
+
+/**
+ * What every forwarder does with its listening sockets: stop listening on
+ * a port (`auto`, the API), say whether it listens on one, list them, close.
+ */
+export abstract class PortForwarder<L extends ListenerBase> {
+  protected readonly listeners: ListenerSet<L>;
+
+  constructor(table: ListenTable, side: 'host' | 'ns', proto: 'tcp' | 'udp') {
+    this.listeners = new ListenerSet(table, side, proto);
+  }
+
+  /** Stop listening on `port` (connections and flows already open go on). */
+  unlisten(port: number): void {
+    this.listeners.remove(port);
+  }
+
+  has(port: number): boolean {
+    return this.listeners.has(port);
+  }
+
+  /** Ports listened on, for `auto`, tests and statistics. */
+  get ports(): number[] {
+    return this.listeners.ports;
+  }
+
+  /** Stop listening on every port. */
+  close(): void {
+    this.listeners.clear();
+  }
+}
+
+interface Listener extends ListenerBase {
   /** Address the socket is bound to (null: every address). */
   addr: Uint8Array | null;
-  port: number;
   /** Where connections to `port` go on the other side. */
   target: number;
 }
 
 /** Host-to-guest TCP forwarding for one -t spec. */
-export class TcpForwarder {
-  private readonly listeners: Listener[] = [];
+export class TcpForwarder extends PortForwarder<Listener> {
   private readonly addrOut = new Uint8Array(16);
   private readonly info = new Int32Array(3);
   private readonly localOut = new Uint8Array(16);
@@ -108,7 +240,7 @@ export class TcpForwarder {
   spliced = 0;
 
   constructor(
-    private readonly table: ListenTable,
+    table: ListenTable,
     private readonly log: Logger,
     private readonly config: Config,
     private readonly tcp: TcpHandler,
@@ -116,7 +248,9 @@ export class TcpForwarder {
     private readonly now: () => number,
     /** Splices a loopback connection to the namespace's loopback (pasta); false if it could not. */
     private readonly spliceTo?: (fd: number, family: 4 | 6, port: number) => boolean,
-  ) {}
+  ) {
+    super(table, 'host', 'tcp');
+  }
 
   /** Bind and listen on every forwarded port. Throws naming the port for an explicit one that cannot be bound. */
   start(): void {
@@ -128,7 +262,7 @@ export class TcpForwarder {
         throw new Error(`-t: cannot listen on port ${where}: ${rc === -E.EADDRINUSE ? 'address in use' : errnoName(rc)}`);
       }
     }
-    this.log.debug(`TCP forwarding: listening on ${this.listeners.length} port(s)`);
+    this.log.debug(`TCP forwarding: listening on ${this.listeners.size} socket(s)`);
   }
 
   /** Listen on `port` (on `addr`, else every address; on interface `ifname` only, if given), forwarded to `target`. 0 or -errno. */
@@ -146,35 +280,9 @@ export class TcpForwarder {
       native.close(fd);
       return rc;
     }
-    const listener: Listener = { index: -1, fd, addr, port, target };
-    listener.index = this.table.add(fd, () => this.acceptAll(listener), { side: 'host', proto: 'tcp', port });
-    if (listener.index < 0) {
-      native.close(fd);
-      return listener.index;
-    }
-    this.listeners.push(listener);
-    return 0;
+    return this.listeners.add({ index: -1, fd, addr, port, target }, (l) => this.acceptAll(l));
   }
 
-  /** Stop listening on `port` (connections already open go on). */
-  unlisten(port: number): void {
-    for (let i = this.listeners.length - 1; i >= 0; i--) {
-      const l = this.listeners[i];
-      if (l.port !== port) continue;
-      this.table.remove(l.fd, l.index);
-      native.close(l.fd);
-      this.listeners.splice(i, 1);
-    }
-  }
-
-  has(port: number): boolean {
-    return this.listeners.some((l) => l.port === port);
-  }
-
-  /** Ports listened on, for tests and statistics. */
-  get ports(): number[] {
-    return this.listeners.map((l) => l.port);
-  }
 
   private acceptAll(l: Listener): void {
     for (let k = 0; k < 64; k++) {
@@ -233,14 +341,6 @@ export class TcpForwarder {
     return this.tcp.connFromSock(fd, family, ip.addr, target, remote, peerPort, this.now());
   }
 
-  /** Stop listening. */
-  close(): void {
-    for (const l of this.listeners) {
-      this.table.remove(l.fd, l.index);
-      native.close(l.fd);
-    }
-    this.listeners.length = 0;
-  }
 }
 
 /** ::ffff:a.b.c.d as 4 bytes; anything else unchanged. */
@@ -251,11 +351,8 @@ function unmap(addr: Uint8Array): Uint8Array {
   return addr.subarray(12, 16);
 }
 
-interface NsListener {
-  fd: number;
-  index: number;
+interface NsListener extends ListenerBase {
   family: 4 | 6;
-  port: number;
   target: number;
 }
 
@@ -266,21 +363,22 @@ interface NsListener {
  * in the namespace reaches, at its own 127.0.0.1:PORT, a service bound only
  * to the host's loopback.
  */
-export class TcpNsForwarder {
-  private readonly listeners: NsListener[] = [];
+export class TcpNsForwarder extends PortForwarder<NsListener> {
   private readonly addrOut = new Uint8Array(16);
   private readonly info = new Int32Array(3);
   accepted = 0;
 
   constructor(
-    private readonly table: ListenTable,
+    table: ListenTable,
     private readonly log: Logger,
     private readonly spec: PortForwardSpec,
     /** A nonblocking TCP socket inside the namespace. */
     private readonly nsTcpSocket: (family: 4 | 6) => number,
     /** Relay two connected (B: connecting) sockets. */
     private readonly relay: (a: number, b: number) => boolean,
-  ) {}
+  ) {
+    super(table, 'ns', 'tcp');
+  }
 
   /** Listen on the namespace's loopback (IPv4 and IPv6) for every forwarded port. */
   start(): void {
@@ -291,57 +389,15 @@ export class TcpNsForwarder {
         throw new Error(`-T: cannot listen on port ${port} in the namespace: ${rc === -E.EADDRINUSE ? 'address in use' : errnoName(rc)}`);
       }
     }
-    this.log.debug(`TCP forwarding from the namespace: listening on ${this.listeners.length} socket(s)`);
+    this.log.debug(`TCP forwarding from the namespace: listening on ${this.listeners.size} socket(s)`);
   }
 
   /** Listen on `port` of the namespace's 127.0.0.1 and ::1 (if it has IPv6), forwarded to `target`. 0 or -errno (IPv4 failing). */
   listen(port: number, target: number): number {
-    const made: NsListener[] = [];
-    for (const family of [4, 6] as const) {
-      const fd = this.nsTcpSocket(family);
-      if (fd < 0) return fd;
-      native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
-      if (family === 6) native.setsockoptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, 1);
-      let rc = native.bind(fd, family === 4 ? LOOPBACK4 : LOOPBACK6, port, 0);
-      if (rc === 0) rc = native.listen(fd, 128);
-      if (rc < 0) {
-        native.close(fd);
-        if (family === 6) continue; // no IPv6 loopback in the namespace is not an error
-        return rc;
-      }
-      const l: NsListener = { fd, index: -1, family, port, target };
-      l.index = this.table.add(fd, () => this.acceptAll(l), { side: 'ns', proto: 'tcp', port });
-      if (l.index < 0) {
-        native.close(fd);
-        for (const m of made) {
-          this.table.remove(m.fd, m.index);
-          native.close(m.fd);
-        }
-        return l.index;
-      }
-      made.push(l);
-    }
-    this.listeners.push(...made);
-    return 0;
-  }
-
-  /** Stop listening on `port`. */
-  unlisten(port: number): void {
-    for (let i = this.listeners.length - 1; i >= 0; i--) {
-      const l = this.listeners[i];
-      if (l.port !== port) continue;
-      this.table.remove(l.fd, l.index);
-      native.close(l.fd);
-      this.listeners.splice(i, 1);
-    }
-  }
-
-  has(port: number): boolean {
-    return this.listeners.some((l) => l.port === port);
-  }
-
-  get ports(): number[] {
-    return [...new Set(this.listeners.map((l) => l.port))];
+    const sockets = nsLoopbackSockets(port, this.nsTcpSocket, (fd) => native.listen(fd, 128));
+    if (typeof sockets === 'number') return sockets;
+    const listeners = sockets.map(({ fd, family }) => ({ fd, index: -1, family, port, target }));
+    return addAll(this.listeners, port, listeners, (l) => this.acceptAll(l));
   }
 
   private acceptAll(l: NsListener): void {
@@ -364,13 +420,6 @@ export class TcpNsForwarder {
     }
   }
 
-  close(): void {
-    for (const l of this.listeners) {
-      this.table.remove(l.fd, l.index);
-      native.close(l.fd);
-    }
-    this.listeners.length = 0;
-  }
 }
 
 const LOOPBACK4 = Uint8Array.of(127, 0, 0, 1);

@@ -34,7 +34,7 @@ import type { Logger } from '../log.js';
 import type { Config } from '../conf.js';
 import type { UdpHandler } from '../udp/udp.js';
 import type { UdpSpliceHandler } from './udpsplice.js';
-import { bindToDevice, type ListenTable } from './fwd.js';
+import { addAll, bindToDevice, nsLoopbackSockets, PortForwarder, type ListenerBase, type ListenTable } from './fwd.js';
 import { listeningPorts, type PortForwardSpec } from './spec.js';
 import { isLoopback, addressEqual, formatIP } from '../inet.js';
 
@@ -54,14 +54,11 @@ const LOOPBACK4 = Uint8Array.of(127, 0, 0, 1);
 const LOOPBACK6 = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
 
 /** One bound UDP socket on the listening side. */
-interface UdpListener {
-  index: number;
-  fd: number;
+interface UdpListener extends ListenerBase {
   /** Socket family (an IPv4 source of a dual-stack socket arrives IPv4-mapped). */
   v6: boolean;
   /** Address bound (null: every address). */
   addr: Uint8Array | null;
-  port: number;
   target: number;
   /** Interface bound (SO_BINDTODEVICE), or null. */
   ifname: string | null;
@@ -109,24 +106,62 @@ function boundConnected(fd: number, v6: boolean, dualStack: boolean, addr: Uint8
   return fd;
 }
 
-/** Host-to-guest UDP forwarding for one -u spec. */
-export class UdpForwarder {
-  private readonly listeners = new Map<number, UdpListener[]>();
-  private readonly batch = new Batch();
+/**
+ * What both UDP forwarders share: their bound sockets by port, and reading
+ * a readable one in batches, each datagram handed to `datagram()`.
+ */
+abstract class UdpPortForwarder extends PortForwarder<UdpListener> {
+  protected readonly batch = new Batch();
+  /** Datagrams read from the bound sockets, and those of them dropped. */
   received = 0;
-  spliced = 0;
   dropped = 0;
 
   constructor(
-    private readonly table: ListenTable,
-    private readonly log: Logger,
+    table: ListenTable,
+    side: 'host' | 'ns',
+    protected readonly log: Logger,
+    protected readonly now: () => number,
+  ) {
+    super(table, side, 'udp');
+  }
+
+  /** Datagram `i` of the batch, which came to `l`; false if it was dropped. */
+  protected abstract datagram(l: UdpListener, i: number, now: number): boolean;
+
+  protected readable(l: UdpListener): void {
+    const b = this.batch;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const n = b.recv(l.fd);
+      if (n <= 0) {
+        if (n < 0 && n !== -E.EAGAIN) this.log.debug(`UDP forwarding: receive on port ${l.port}: ${errnoName(n)}`);
+        return;
+      }
+      const now = this.now();
+      for (let i = 0; i < n; i++) {
+        this.received++;
+        if (b.info[5 * i + 4] & MSG_TRUNC || !this.datagram(l, i, now)) this.dropped++;
+      }
+      if (n < BATCH) return;
+    }
+  }
+}
+
+/** Host-to-guest UDP forwarding for one -u spec. */
+export class UdpForwarder extends UdpPortForwarder {
+  spliced = 0;
+
+  constructor(
+    table: ListenTable,
+    log: Logger,
     private readonly config: Config,
     private readonly udp: UdpHandler | null,
     private readonly spec: PortForwardSpec,
-    private readonly now: () => number,
+    now: () => number,
     /** The spliced path into the namespace's loopback (pasta), or null. */
     private readonly splice: { handler: UdpSpliceHandler; nsSocket: (family: 4 | 6) => number } | null,
-  ) {}
+  ) {
+    super(table, 'host', log, now);
+  }
 
   /** Bind every port of the spec. Throws naming the port for an explicit one that cannot be bound. */
   start(): void {
@@ -138,7 +173,7 @@ export class UdpForwarder {
         throw new Error(`-u: cannot bind port ${where}: ${rc === -E.EADDRINUSE ? 'address in use' : errnoName(rc)}`);
       }
     }
-    this.log.debug(`UDP forwarding: bound ${this.listeners.size} port(s)`);
+    this.log.debug(`UDP forwarding: bound ${this.listeners.size} socket(s)`);
   }
 
   /** Bind `port` (on `addr`, else every address; on interface `ifname` only, if given), forwarded to `target`. 0 or -errno. */
@@ -154,57 +189,15 @@ export class UdpForwarder {
       native.close(fd);
       return rc;
     }
-    const l: UdpListener = { index: -1, fd, v6, addr, port, target, ifname };
-    l.index = this.table.add(fd, () => this.readable(l), { side: 'host', proto: 'udp', port });
-    if (l.index < 0) {
-      native.close(fd);
-      return l.index;
-    }
-    const list = this.listeners.get(port);
-    if (list) list.push(l);
-    else this.listeners.set(port, [l]);
-    return 0;
+    return this.listeners.add({ index: -1, fd, v6, addr, port, target, ifname }, (l) => this.readable(l));
   }
 
-  /** Stop listening on `port` (flows already open go on until they expire). */
-  unlisten(port: number): void {
-    for (const l of this.listeners.get(port) ?? []) {
-      this.table.remove(l.fd, l.index);
-      native.close(l.fd);
-    }
-    this.listeners.delete(port);
-  }
-
-  has(port: number): boolean {
-    return this.listeners.has(port);
-  }
-
-  get ports(): number[] {
-    return [...this.listeners.keys()];
-  }
-
-  private readable(l: UdpListener): void {
+  protected datagram(l: UdpListener, i: number, now: number): boolean {
     const b = this.batch;
-    for (let round = 0; round < MAX_ROUNDS; round++) {
-      const n = b.recv(l.fd);
-      if (n <= 0) {
-        if (n < 0 && n !== -E.EAGAIN) this.log.debug(`UDP forwarding: receive on port ${l.port}: ${errnoName(n)}`);
-        return;
-      }
-      const now = this.now();
-      for (let i = 0; i < n; i++) {
-        this.received++;
-        const len = b.info[5 * i];
-        const family = b.info[5 * i + 1];
-        if (b.info[5 * i + 4] & MSG_TRUNC || (family !== C.AF_INET && family !== C.AF_INET6)) {
-          this.dropped++;
-          continue;
-        }
-        const raw = b.addrs.subarray(16 * i, 16 * i + (family === C.AF_INET ? 4 : 16));
-        if (!this.one(l, raw, b.info[5 * i + 2], b.info[5 * i + 3], b.buf!, i * SLOT, len, now)) this.dropped++;
-      }
-      if (n < BATCH) return;
-    }
+    const family = b.info[5 * i + 1];
+    if (family !== C.AF_INET && family !== C.AF_INET6) return false;
+    const raw = b.addrs.subarray(16 * i, 16 * i + (family === C.AF_INET ? 4 : 16));
+    return this.one(l, raw, b.info[5 * i + 2], b.info[5 * i + 3], b.buf!, i * SLOT, b.info[5 * i], now);
   }
 
   /** One datagram from `raw` (as the socket reported it) port `peerPort`. False if dropped. */
@@ -264,9 +257,6 @@ export class UdpForwarder {
     return this.udp.fromForward(family, ip.addr, l.target, remote, peerPort, buf, off, len, open, peer, now);
   }
 
-  close(): void {
-    for (const port of [...this.listeners.keys()]) this.unlisten(port);
-  }
 }
 
 /**
@@ -292,20 +282,17 @@ function connectPreferringPort(fd: number, family: 4 | 6, sourcePort: number, ta
  * loopback, every datagram spliced to the same or mapped port on the host's
  * loopback.
  */
-export class UdpNsForwarder {
-  private readonly listeners = new Map<number, UdpListener[]>();
-  private readonly batch = new Batch();
-  received = 0;
-  dropped = 0;
-
+export class UdpNsForwarder extends UdpPortForwarder {
   constructor(
-    private readonly table: ListenTable,
-    private readonly log: Logger,
+    table: ListenTable,
+    log: Logger,
     private readonly spec: PortForwardSpec,
     private readonly nsSocket: (family: 4 | 6) => number,
     private readonly splice: UdpSpliceHandler,
-    private readonly now: () => number,
-  ) {}
+    now: () => number,
+  ) {
+    super(table, 'ns', log, now);
+  }
 
   start(): void {
     for (const { rule, port, target } of listeningPorts(this.spec)) {
@@ -315,98 +302,36 @@ export class UdpNsForwarder {
         throw new Error(`-U: cannot bind port ${port} in the namespace: ${rc === -E.EADDRINUSE ? 'address in use' : errnoName(rc)}`);
       }
     }
-    this.log.debug(`UDP forwarding from the namespace: bound ${this.listeners.size} port(s)`);
+    this.log.debug(`UDP forwarding from the namespace: bound ${this.listeners.size} socket(s)`);
   }
 
   /** Bind `port` on the namespace's 127.0.0.1 and ::1 (if it has IPv6), forwarded to `target`. 0 or -errno (IPv4 failing). */
   listen(port: number, target: number): number {
-    const made: UdpListener[] = [];
-    for (const family of [4, 6] as const) {
-      const fd = this.nsSocket(family);
-      if (fd < 0) return fd;
-      native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
-      if (family === 6) native.setsockoptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, 1);
-      const rc = native.bind(fd, family === 4 ? LOOPBACK4 : LOOPBACK6, port, 0);
-      if (rc < 0) {
-        native.close(fd);
-        if (family === 6) continue; // a namespace without IPv6 loopback is not an error
-        return rc;
-      }
-      const l: UdpListener = { index: -1, fd, v6: family === 6, addr: family === 4 ? LOOPBACK4 : LOOPBACK6, port, target, ifname: null };
-      l.index = this.table.add(fd, () => this.readable(l), { side: 'ns', proto: 'udp', port });
-      if (l.index < 0) {
-        native.close(fd);
-        for (const m of made) {
-          this.table.remove(m.fd, m.index);
-          native.close(m.fd);
-        }
-        return l.index;
-      }
-      made.push(l);
-    }
-    this.listeners.set(port, made);
-    return 0;
+    const sockets = nsLoopbackSockets(port, this.nsSocket);
+    if (typeof sockets === 'number') return sockets;
+    const listeners = sockets.map(({ fd, family }) => ({ index: -1, fd, v6: family === 6, addr: family === 4 ? LOOPBACK4 : LOOPBACK6, port, target, ifname: null }));
+    return addAll(this.listeners, port, listeners, (l) => this.readable(l));
   }
 
-  unlisten(port: number): void {
-    for (const l of this.listeners.get(port) ?? []) {
-      this.table.remove(l.fd, l.index);
-      native.close(l.fd);
-    }
-    this.listeners.delete(port);
-  }
-
-  has(port: number): boolean {
-    return this.listeners.has(port);
-  }
-
-  get ports(): number[] {
-    return [...this.listeners.keys()];
-  }
-
-  private readable(l: UdpListener): void {
+  protected datagram(l: UdpListener, i: number, now: number): boolean {
     const b = this.batch;
-    for (let round = 0; round < MAX_ROUNDS; round++) {
-      const n = b.recv(l.fd);
-      if (n <= 0) return;
-      const now = this.now();
-      for (let i = 0; i < n; i++) {
-        this.received++;
-        const family = b.info[5 * i + 1];
-        if (b.info[5 * i + 4] & MSG_TRUNC || family !== (l.v6 ? C.AF_INET6 : C.AF_INET)) {
-          this.dropped++;
-          continue;
-        }
-        const peer = b.addrs.subarray(16 * i, 16 * i + (l.v6 ? 16 : 4));
-        const peerPort = b.info[5 * i + 2];
-        const key = `U|${l.port}|${formatIP(peer)}|${peerPort}`;
-        let pair = this.splice.lookup(key);
-        if (!pair) {
-          const a = boundConnected(this.nsSocket(l.v6 ? 6 : 4), l.v6, false, l.addr!, l.port, peer, peerPort, 0);
-          if (a < 0) {
-            this.dropped++;
-            continue;
-          }
-          const host = native.socket(l.v6 ? C.AF_INET6 : C.AF_INET, C.SOCK_DGRAM | C.SOCK_NONBLOCK, 0);
-          const bfd = host < 0 ? host : connectPreferringPort(host, l.v6 ? 6 : 4, peerPort, l.target);
-          if (bfd < 0) {
-            native.close(a);
-            this.dropped++;
-            continue;
-          }
-          pair = this.splice.add(key, a, bfd, now);
-          if (!pair) {
-            this.dropped++;
-            continue;
-          }
-        }
-        if (!this.splice.forward(pair, b.buf!, i * SLOT, b.info[5 * i], now)) this.dropped++;
+    if (b.info[5 * i + 1] !== (l.v6 ? C.AF_INET6 : C.AF_INET)) return false;
+    const peer = b.addrs.subarray(16 * i, 16 * i + (l.v6 ? 16 : 4));
+    const peerPort = b.info[5 * i + 2];
+    const key = `U|${l.port}|${formatIP(peer)}|${peerPort}`;
+    let pair = this.splice.lookup(key);
+    if (!pair) {
+      const a = boundConnected(this.nsSocket(l.v6 ? 6 : 4), l.v6, false, l.addr!, l.port, peer, peerPort, 0);
+      if (a < 0) return false;
+      const host = native.socket(l.v6 ? C.AF_INET6 : C.AF_INET, C.SOCK_DGRAM | C.SOCK_NONBLOCK, 0);
+      const bfd = host < 0 ? host : connectPreferringPort(host, l.v6 ? 6 : 4, peerPort, l.target);
+      if (bfd < 0) {
+        native.close(a);
+        return false;
       }
-      if (n < BATCH) return;
+      pair = this.splice.add(key, a, bfd, now);
+      if (!pair) return false;
     }
-  }
-
-  close(): void {
-    for (const port of [...this.listeners.keys()]) this.unlisten(port);
+    return this.splice.forward(pair, b.buf!, i * SLOT, b.info[5 * i], now);
   }
 }
