@@ -2,7 +2,7 @@
 // runs in a small driver process in the test topology's "host" namespace (DRIVER below:
 // it takes JSON requests on stdin, answers and reports the handles' events as JSON lines
 // on stdout), so everything passt sends for the guest reaches only the private "remote"
-// network. The fake guest lives in this process: a UNIX domain socket is a file, reached
+// network. The fake guest (fake-guest.ts) lives in this process: a UNIX domain socket is a file, reached
 // from any network namespace. It speaks QEMU's stream protocol (a 4-byte big-endian
 // length, then the Ethernet frame) with frames built by hand: DHCP, TCP to the remote
 // HTTP server, UDP to the remote echo server. The guest counts what it sends and receives,
@@ -15,13 +15,12 @@
 // README's createPasst() example runs as it is written.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { createTopology, ADDRESSES as A, type Topology, type ServerHandle } from './topology.js';
-import { referenceChecksum, pseudo4 } from '../unit/wire-frames.js';
+import { FakeGuest, HOST, GATEWAY, SYN, parseIp4, parseTcp, dhcpOptions } from './fake-guest.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -231,258 +230,6 @@ class Driver {
   }
 }
 
-// ---------------------------------------------------------------------------
-// The fake guest: frames built by hand
-
-const GUEST_MAC = Buffer.from('525400a5a5a5', 'hex');
-const OUR_MAC = Buffer.from('9a559a559a55', 'hex');
-const BROADCAST = Buffer.alloc(6, 0xff);
-const ip4 = (s: string): Buffer => Buffer.from(s.split('.').map(Number));
-const HOST = ip4(A.hostV4);
-const GATEWAY = ip4(A.gatewayV4);
-const SERVER = ip4(A.serverV4);
-const SYN = 2;
-const FIN = 1;
-const RST = 4;
-const PSH = 8;
-const ACK = 16;
-
-function eth(dst: Buffer, type: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(14);
-  dst.copy(h, 0);
-  GUEST_MAC.copy(h, 6);
-  h.writeUInt16BE(type, 12);
-  return Buffer.concat([h, payload]);
-}
-
-function ipv4(src: Buffer, dst: Buffer, proto: number, payload: Buffer, ethDst = OUR_MAC): Buffer {
-  const h = Buffer.alloc(20);
-  h[0] = 0x45;
-  h.writeUInt16BE(20 + payload.length, 2);
-  h.writeUInt16BE(0x4000, 6);
-  h[8] = 64;
-  h[9] = proto;
-  src.copy(h, 12);
-  dst.copy(h, 16);
-  h.writeUInt16BE(referenceChecksum(h), 10);
-  return eth(ethDst, 0x0800, Buffer.concat([h, payload]));
-}
-
-function udp4(src: Buffer, dst: Buffer, sport: number, dport: number, data: Buffer, ethDst = OUR_MAC): Buffer {
-  const u = Buffer.alloc(8 + data.length);
-  u.writeUInt16BE(sport, 0);
-  u.writeUInt16BE(dport, 2);
-  u.writeUInt16BE(u.length, 4);
-  data.copy(u, 8);
-  u.writeUInt16BE(referenceChecksum(pseudo4(src, dst, 17, u.length), u) || 0xffff, 6);
-  return ipv4(src, dst, 17, u, ethDst);
-}
-
-function tcp4(src: Buffer, dst: Buffer, sport: number, dport: number, seq: number, ack: number, flags: number, data = Buffer.alloc(0)): Buffer {
-  const opts = flags & SYN ? Buffer.from('020405b4', 'hex') : Buffer.alloc(0); // MSS 1460
-  const t = Buffer.alloc(20 + opts.length + data.length);
-  t.writeUInt16BE(sport, 0);
-  t.writeUInt16BE(dport, 2);
-  t.writeUInt32BE(seq >>> 0, 4);
-  t.writeUInt32BE(ack >>> 0, 8);
-  t[12] = ((20 + opts.length) / 4) << 4;
-  t[13] = flags;
-  t.writeUInt16BE(65535, 14);
-  opts.copy(t, 20);
-  data.copy(t, 20 + opts.length);
-  t.writeUInt16BE(referenceChecksum(pseudo4(src, dst, 6, t.length), t), 16);
-  return ipv4(src, dst, 6, t);
-}
-
-function dhcp(type: number, xid: number, extra: Array<[number, Buffer]> = []): Buffer {
-  const m = Buffer.alloc(240);
-  m[0] = 1;
-  m[1] = 1;
-  m[2] = 6;
-  m.writeUInt32BE(xid, 4);
-  m.writeUInt16BE(0x8000, 10); // broadcast flag
-  GUEST_MAC.copy(m, 28);
-  m.writeUInt32BE(0x63825363, 236);
-  const opts: Buffer[] = [Buffer.from([53, 1, type])];
-  for (const [code, value] of extra) opts.push(Buffer.from([code, value.length]), value);
-  opts.push(Buffer.from([55, 3, 1, 3, 6]), Buffer.from([255]));
-  return udp4(Buffer.alloc(4), Buffer.alloc(4, 255), 68, 67, Buffer.concat([m, ...opts]), BROADCAST);
-}
-
-interface Ip4 {
-  proto: number;
-  src: Buffer;
-  dst: Buffer;
-  l4: Buffer;
-}
-
-function parseIp4(f: Buffer): Ip4 | null {
-  if (f.length < 34 || f.readUInt16BE(12) !== 0x0800) return null;
-  const ihl = (f[14] & 15) * 4;
-  return { proto: f[23], src: f.subarray(26, 30), dst: f.subarray(30, 34), l4: f.subarray(14 + ihl, 14 + f.readUInt16BE(16)) };
-}
-
-interface Tcp {
-  sport: number;
-  dport: number;
-  seq: number;
-  ack: number;
-  flags: number;
-  data: Buffer;
-  src: Buffer;
-  dst: Buffer;
-}
-
-function parseTcp(f: Buffer): Tcp | null {
-  const ip = parseIp4(f);
-  if (!ip || ip.proto !== 6) return null;
-  const t = ip.l4;
-  return { sport: t.readUInt16BE(0), dport: t.readUInt16BE(2), seq: t.readUInt32BE(4), ack: t.readUInt32BE(8), flags: t[13], data: t.subarray((t[12] >> 4) * 4), src: ip.src, dst: ip.dst };
-}
-
-/** DHCP options of a reply (with -1: yiaddr, -2: xid), or null. */
-function dhcpOptions(f: Buffer): Map<number, Buffer> | null {
-  const ip = parseIp4(f);
-  if (!ip || ip.proto !== 17 || ip.l4.readUInt16BE(2) !== 68) return null;
-  const m = ip.l4.subarray(8);
-  const opts = new Map<number, Buffer>([[-1, m.subarray(16, 20)], [-2, m.subarray(4, 8)]]);
-  for (let p = 240; p < m.length && m[p] !== 255; ) {
-    if (m[p] === 0) {
-      p++;
-      continue;
-    }
-    opts.set(m[p], m.subarray(p + 2, p + 2 + m[p + 1]));
-    p += 2 + m[p + 1];
-  }
-  return opts;
-}
-
-/** A guest on the stream socket: counts every frame and byte each way. */
-class FakeGuest {
-  framesSent = 0;
-  bytesSent = 0;
-  framesReceived = 0;
-  bytesReceived = 0;
-  readonly closed: Promise<void>;
-  private pending = Buffer.alloc(0);
-  private readonly queue: Buffer[] = [];
-  private waiters: Array<{ match: (f: Buffer) => boolean; resolve: (f: Buffer) => void }> = [];
-
-  private constructor(readonly socket: net.Socket) {
-    socket.on('data', (d: Buffer) => this.onData(d));
-    socket.on('error', () => {});
-    this.closed = new Promise((resolve) => socket.on('close', () => resolve()));
-  }
-
-  static connect(sock: string): Promise<FakeGuest> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect({ path: sock });
-      s.once('connect', () => resolve(new FakeGuest(s)));
-      s.once('error', reject);
-    });
-  }
-
-  private onData(d: Buffer): void {
-    this.pending = Buffer.concat([this.pending, d]);
-    while (this.pending.length >= 4 && this.pending.length >= 4 + this.pending.readUInt32BE(0)) {
-      const len = this.pending.readUInt32BE(0);
-      const frame = Buffer.from(this.pending.subarray(4, 4 + len));
-      this.pending = this.pending.subarray(4 + len);
-      this.framesReceived++;
-      this.bytesReceived += frame.length;
-      const w = this.waiters.findIndex((x) => x.match(frame));
-      if (w >= 0) this.waiters.splice(w, 1)[0].resolve(frame);
-      else this.queue.push(frame);
-    }
-  }
-
-  send(...frames: Buffer[]): void {
-    const parts: Buffer[] = [];
-    for (const f of frames) {
-      const len = Buffer.alloc(4);
-      len.writeUInt32BE(f.length);
-      parts.push(len, f);
-      this.framesSent++;
-      this.bytesSent += f.length;
-    }
-    this.socket.write(Buffer.concat(parts));
-  }
-
-  /** The first frame (already queued or still to come) that matches. */
-  waitFor(match: (f: Buffer) => boolean, what: string, timeoutMs = 5000): Promise<Buffer> {
-    const i = this.queue.findIndex(match);
-    if (i >= 0) return Promise.resolve(this.queue.splice(i, 1)[0]);
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        match,
-        resolve: (f: Buffer) => {
-          clearTimeout(timer);
-          resolve(f);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((x) => x !== waiter);
-        reject(new Error(`timed out waiting for ${what}`));
-      }, timeoutMs);
-      this.waiters.push(waiter);
-    });
-  }
-
-  close(): Promise<void> {
-    this.socket.end();
-    return this.closed;
-  }
-
-  /** DHCPDISCOVER, DHCPOFFER, DHCPREQUEST, DHCPACK; returns the ACK's options. */
-  async dhcp(): Promise<Map<number, Buffer>> {
-    const xid = 0x1000 + Math.floor(Math.random() * 0xffff);
-    const isReply = (type: number) => (f: Buffer) => {
-      const o = dhcpOptions(f);
-      return !!o && o.get(-2)!.readUInt32BE(0) === xid && o.get(53)?.[0] === type;
-    };
-    this.send(dhcp(1, xid));
-    const offer = dhcpOptions(await this.waitFor(isReply(2), 'DHCPOFFER'))!;
-    this.send(dhcp(3, xid, [[50, offer.get(-1)!], [54, offer.get(54)!]]));
-    return dhcpOptions(await this.waitFor(isReply(5), 'DHCPACK'))!;
-  }
-
-  /** A TCP connection to SERVER:dport by hand: handshake, request, response until FIN, close. */
-  async tcpExchange(sport: number, dport: number, request: string): Promise<Buffer> {
-    const ours = (f: Buffer): Tcp | null => {
-      const t = parseTcp(f);
-      return t && t.sport === dport && t.dport === sport && t.src.equals(SERVER) ? t : null;
-    };
-    let snd = 1000;
-    this.send(tcp4(HOST, SERVER, sport, dport, snd, 0, SYN));
-    const synAck = ours(await this.waitFor((f) => (ours(f)?.flags ?? 0) === (SYN | ACK), 'SYN-ACK'))!;
-    snd++;
-    let rcv = (synAck.seq + 1) >>> 0;
-    this.send(tcp4(HOST, SERVER, sport, dport, snd, rcv, ACK), tcp4(HOST, SERVER, sport, dport, snd, rcv, ACK | PSH, Buffer.from(request)));
-    snd += request.length;
-    const chunks: Buffer[] = [];
-    for (;;) {
-      const t = ours(await this.waitFor((f) => { const x = ours(f); return !!x && (x.data.length > 0 || !!(x.flags & (FIN | RST))); }, 'response data'))!;
-      if (t.flags & RST) throw new Error('connection reset by passt');
-      if (t.seq === rcv) {
-        chunks.push(Buffer.from(t.data));
-        rcv = (rcv + t.data.length + (t.flags & FIN ? 1 : 0)) >>> 0;
-      }
-      this.send(tcp4(HOST, SERVER, sport, dport, snd, rcv, ACK));
-      if (t.flags & FIN && t.seq + t.data.length === ((rcv - 1) >>> 0)) break;
-    }
-    this.send(tcp4(HOST, SERVER, sport, dport, snd, rcv, FIN | ACK));
-    await this.waitFor((f) => { const x = ours(f); return !!x && x.ack === snd + 1; }, 'ACK of our FIN');
-    return Buffer.concat(chunks);
-  }
-
-  /** One datagram to the remote echo server and its echo; returns the echoed payload. */
-  async udpEcho(sport: number, text: string): Promise<string> {
-    this.send(udp4(HOST, SERVER, sport, udpEcho.port, Buffer.from(text)));
-    const echoed = await this.waitFor((f) => { const ip = parseIp4(f); return !!ip && ip.proto === 17 && ip.l4.readUInt16BE(2) === sport; }, 'UDP echo');
-    return parseIp4(echoed)!.l4.subarray(8).toString();
-  }
-}
-
 let sockCounter = 0;
 const sockPath = (): string => path.join(dir, `vm-${++sockCounter}.socket`);
 const settle = (ms = 150): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -512,7 +259,7 @@ describe('createPasst()', () => {
       const response = (await g.tcpExchange(40000, 80, request)).toString();
       expect(response).toMatch(/^HTTP\/1\.[01] 200/);
       expect(response.endsWith('hello from remote\n')).toBe(true);
-      expect(await g.udpEcho(40001, 'echo through createPasst')).toBe('echo through createPasst');
+      expect(await g.udpEcho(udpEcho.port, 40001, 'echo through createPasst')).toBe('echo through createPasst');
 
       const { stats, connected } = await d.stats('a');
       expect(connected).toBe(true);
@@ -592,7 +339,7 @@ describe('createPasst()', () => {
         await d.create(id, { socketPath: sock, oneOff });
         const g = await FakeGuest.connect(sock);
         await g.dhcp();
-        expect(await g.udpEcho(41000 + i, `cycle ${i}`)).toBe(`cycle ${i}`);
+        expect(await g.udpEcho(udpEcho.port, 41000 + i, `cycle ${i}`)).toBe(`cycle ${i}`);
         if (oneOff) {
           // The guest leaves: the instance stops by itself.
           await g.close();
@@ -636,7 +383,7 @@ describe('createPasst()', () => {
       const reach = (p: string): string => `/proc/${d.pid}/root${p}`;
       const [ga, gb] = await Promise.all([FakeGuest.connect(reach(a.socketPath)), FakeGuest.connect(reach(b.socketPath))]);
       await Promise.all([ga.dhcp(), gb.dhcp()]);
-      const [response, echoed] = await Promise.all([ga.tcpExchange(42000, 80, 'GET / HTTP/1.0\r\n\r\n'), gb.udpEcho(42001, 'to b')]);
+      const [response, echoed] = await Promise.all([ga.tcpExchange(42000, 80, 'GET / HTTP/1.0\r\n\r\n'), gb.udpEcho(udpEcho.port, 42001, 'to b')]);
       expect(response.toString().endsWith('hello from remote\n')).toBe(true);
       expect(echoed).toBe('to b');
       const [sa, sb] = [(await d.stats('a')).stats, (await d.stats('b')).stats];
@@ -649,7 +396,7 @@ describe('createPasst()', () => {
       // Closing one leaves the other serving.
       expect((await d.close('a')).exists).toBe(false);
       await ga.closed;
-      expect(await gb.udpEcho(42002, 'b still there')).toBe('b still there');
+      expect(await gb.udpEcho(udpEcho.port, 42002, 'b still there')).toBe('b still there');
       expect((await d.close('b')).exists).toBe(false);
       await gb.closed;
     } finally {

@@ -1,5 +1,5 @@
 // passt for QEMU, end to end: passt runs in the test topology's "host"
-// namespace, and a fake guest in this process speaks QEMU's stream protocol
+// namespace, and a fake guest (fake-guest.ts) in this process speaks QEMU's stream protocol
 // (4-byte big-endian length, then the Ethernet frame) over the UNIX domain
 // socket, with frames built by hand: DHCP, ARP, a TCP exchange with a remote
 // HTTP server, UDP and ICMP echo. Every frame passt sends is checked for
@@ -20,17 +20,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { createTopology, ADDRESSES as A, type Topology, type ServerHandle } from './topology.js';
-import { referenceChecksum, pseudo4, pseudo6, prng } from '../unit/wire-frames.js';
+import { prng } from '../unit/wire-frames.js';
 import { streamBytes } from './stream.js';
+import { FakeGuest, OUR_MAC, HOST, GATEWAY, SERVER, HOST6, SERVER6, SYN, ACK, ip4, tcp4, echoRequest4, ipv6, arpRequest, parseIp4, parseTcp, dhcpOptions } from './fake-guest.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const PASST = path.join(root, 'bin', 'passt.js');
 const NODE = process.execPath;
-
-const GUEST_MAC = Buffer.from('525400123456', 'hex');
-const OUR_MAC = Buffer.from('9a559a559a55', 'hex');
-const BROADCAST = Buffer.alloc(6, 0xff);
 
 let topo: Topology;
 let dir: string;
@@ -48,341 +45,6 @@ afterAll(async () => {
   await topo?.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
-
-// ---------------------------------------------------------------------------
-// Frames, built and parsed by hand (checksums by wire-frames' reference code)
-
-const ip4 = (s: string): Buffer => Buffer.from(s.split('.').map(Number));
-const HOST = ip4(A.hostV4);
-const GATEWAY = ip4(A.gatewayV4);
-const SERVER = ip4(A.serverV4);
-
-function eth(dst: Buffer, type: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(14);
-  dst.copy(h, 0);
-  GUEST_MAC.copy(h, 6);
-  h.writeUInt16BE(type, 12);
-  return Buffer.concat([h, payload]);
-}
-
-let ipId = 1;
-function ipv4(src: Buffer, dst: Buffer, proto: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(20);
-  h[0] = 0x45;
-  h.writeUInt16BE(20 + payload.length, 2);
-  h.writeUInt16BE(ipId++ & 0xffff, 4);
-  h.writeUInt16BE(0x4000, 6);
-  h[8] = 64;
-  h[9] = proto;
-  src.copy(h, 12);
-  dst.copy(h, 16);
-  h.writeUInt16BE(referenceChecksum(h), 10);
-  return eth(OUR_MAC, 0x0800, Buffer.concat([h, payload]));
-}
-
-function udp4(src: Buffer, dst: Buffer, sport: number, dport: number, data: Buffer, ethDst = OUR_MAC): Buffer {
-  const u = Buffer.alloc(8 + data.length);
-  u.writeUInt16BE(sport, 0);
-  u.writeUInt16BE(dport, 2);
-  u.writeUInt16BE(u.length, 4);
-  data.copy(u, 8);
-  u.writeUInt16BE(referenceChecksum(pseudo4(src, dst, 17, u.length), u) || 0xffff, 6);
-  const frame = ipv4(src, dst, 17, u);
-  ethDst.copy(frame, 0);
-  return frame;
-}
-
-const FIN = 1;
-const SYN = 2;
-const RST = 4;
-const PSH = 8;
-const ACK = 16;
-
-function tcp4(src: Buffer, dst: Buffer, sport: number, dport: number, seq: number, ack: number, flags: number, data = Buffer.alloc(0), wscale?: number): Buffer {
-  // SYN: MSS 1460, and a window scale if asked.
-  const opts = flags & SYN ? Buffer.from(`020405b4${wscale === undefined ? '' : `010303${wscale.toString(16).padStart(2, '0')}`}`, 'hex') : Buffer.alloc(0);
-  const t = Buffer.alloc(20 + opts.length + data.length);
-  t.writeUInt16BE(sport, 0);
-  t.writeUInt16BE(dport, 2);
-  t.writeUInt32BE(seq >>> 0, 4);
-  t.writeUInt32BE(ack >>> 0, 8);
-  t[12] = ((20 + opts.length) / 4) << 4;
-  t[13] = flags;
-  t.writeUInt16BE(65535, 14);
-  opts.copy(t, 20);
-  data.copy(t, 20 + opts.length);
-  t.writeUInt16BE(referenceChecksum(pseudo4(src, dst, 6, t.length), t), 16);
-  return ipv4(src, dst, 6, t);
-}
-
-function echoRequest4(src: Buffer, dst: Buffer, id: number, seq: number, data: Buffer): Buffer {
-  const m = Buffer.alloc(8 + data.length);
-  m[0] = 8;
-  m.writeUInt16BE(id, 4);
-  m.writeUInt16BE(seq, 6);
-  data.copy(m, 8);
-  m.writeUInt16BE(referenceChecksum(m), 2);
-  return ipv4(src, dst, 1, m);
-}
-
-const ip6 = (s: string): Buffer => {
-  const [head, tail = ''] = s.split('::');
-  const words = (x: string) => (x ? x.split(':').map((w) => parseInt(w, 16)) : []);
-  const h = words(head);
-  const t = words(tail);
-  const all = [...h, ...Array(8 - h.length - t.length).fill(0), ...t];
-  const b = Buffer.alloc(16);
-  all.forEach((w, i) => b.writeUInt16BE(w, 2 * i));
-  return b;
-};
-const HOST6 = ip6(A.hostV6);
-const SERVER6 = ip6(A.serverV6);
-
-/** An IPv6 frame with a layer-4 payload whose checksum field sits at `csumAt` (filled here). */
-function ipv6(src: Buffer, dst: Buffer, nh: number, l4: Buffer, csumAt: number): Buffer {
-  l4.writeUInt16BE(0, csumAt);
-  l4.writeUInt16BE(referenceChecksum(pseudo6(src, dst, nh, l4.length), l4) || (nh === 17 ? 0xffff : 0), csumAt);
-  const h = Buffer.alloc(40);
-  h.writeUInt32BE(0x60000000, 0);
-  h.writeUInt16BE(l4.length, 4);
-  h[6] = nh;
-  h[7] = 64;
-  src.copy(h, 8);
-  dst.copy(h, 24);
-  return eth(OUR_MAC, 0x86dd, Buffer.concat([h, l4]));
-}
-
-function arpRequest(spa: Buffer, tpa: Buffer): Buffer {
-  const a = Buffer.alloc(28);
-  a.writeUInt16BE(1, 0);
-  a.writeUInt16BE(0x0800, 2);
-  a[4] = 6;
-  a[5] = 4;
-  a.writeUInt16BE(1, 6);
-  GUEST_MAC.copy(a, 8);
-  spa.copy(a, 14);
-  tpa.copy(a, 24);
-  return eth(BROADCAST, 0x0806, a);
-}
-
-function dhcp(type: number, xid: number, extra: Array<[number, Buffer]> = []): Buffer {
-  const m = Buffer.alloc(240);
-  m[0] = 1;
-  m[1] = 1;
-  m[2] = 6;
-  m.writeUInt32BE(xid, 4);
-  m.writeUInt16BE(0x8000, 10); // broadcast flag
-  GUEST_MAC.copy(m, 28);
-  m.writeUInt32BE(0x63825363, 236);
-  const opts: Buffer[] = [Buffer.from([53, 1, type])];
-  for (const [code, value] of extra) opts.push(Buffer.from([code, value.length]), value);
-  opts.push(Buffer.from([55, 4, 1, 3, 6, 26]), Buffer.from([255]));
-  return udp4(Buffer.alloc(4), Buffer.alloc(4, 255), 68, 67, Buffer.concat([m, ...opts]), BROADCAST);
-}
-
-interface Ip4 {
-  proto: number;
-  src: Buffer;
-  dst: Buffer;
-  l4: Buffer;
-}
-
-function parseIp4(f: Buffer): Ip4 | null {
-  if (f.length < 34 || f.readUInt16BE(12) !== 0x0800) return null;
-  const ihl = (f[14] & 15) * 4;
-  const total = f.readUInt16BE(16);
-  return { proto: f[23], src: f.subarray(26, 30), dst: f.subarray(30, 34), l4: f.subarray(14 + ihl, 14 + total) };
-}
-
-interface Tcp {
-  sport: number;
-  dport: number;
-  seq: number;
-  ack: number;
-  flags: number;
-  data: Buffer;
-  src: Buffer;
-  dst: Buffer;
-}
-
-function parseTcp(f: Buffer): Tcp | null {
-  const ip = parseIp4(f);
-  if (!ip || ip.proto !== 6) return null;
-  const t = ip.l4;
-  return { sport: t.readUInt16BE(0), dport: t.readUInt16BE(2), seq: t.readUInt32BE(4), ack: t.readUInt32BE(8), flags: t[13], data: t.subarray((t[12] >> 4) * 4), src: ip.src, dst: ip.dst };
-}
-
-function dhcpOptions(f: Buffer): Map<number, Buffer> | null {
-  const ip = parseIp4(f);
-  if (!ip || ip.proto !== 17 || ip.l4.readUInt16BE(2) !== 68) return null;
-  const m = ip.l4.subarray(8);
-  const opts = new Map<number, Buffer>();
-  opts.set(-1, m.subarray(16, 20)); // yiaddr
-  opts.set(-2, m.subarray(4, 8)); // xid
-  for (let p = 240; p < m.length && m[p] !== 255; ) {
-    if (m[p] === 0) {
-      p++;
-      continue;
-    }
-    opts.set(m[p], m.subarray(p + 2, p + 2 + m[p + 1]));
-    p += 2 + m[p + 1];
-  }
-  return opts;
-}
-
-/** Why a frame from passt has a wrong checksum, or null if every checksum is complete and right. */
-function checksumProblem(f: Buffer): string | null {
-  const type = f.readUInt16BE(12);
-  if (type === 0x0800) {
-    const ihl = (f[14] & 15) * 4;
-    const total = f.readUInt16BE(16);
-    if (referenceChecksum(f.subarray(14, 14 + ihl)) !== 0) return 'IPv4 header checksum';
-    const proto = f[23];
-    const l4 = f.subarray(14 + ihl, 14 + total);
-    if (proto === 1 && referenceChecksum(l4) !== 0) return 'ICMP checksum';
-    if (proto === 6 && referenceChecksum(pseudo4(f.subarray(26, 30), f.subarray(30, 34), 6, l4.length), l4) !== 0) return 'TCP checksum';
-    if (proto === 17) {
-      if (l4.readUInt16BE(6) === 0) return 'UDP checksum missing';
-      if (referenceChecksum(pseudo4(f.subarray(26, 30), f.subarray(30, 34), 17, l4.length), l4) !== 0) return 'UDP checksum';
-    }
-  } else if (type === 0x86dd) {
-    const plen = f.readUInt16BE(18);
-    const nh = f[20];
-    const l4 = f.subarray(54, 54 + plen);
-    if ((nh === 58 || nh === 6 || nh === 17) && referenceChecksum(pseudo6(f.subarray(22, 38), f.subarray(38, 54), nh, l4.length), l4) !== 0) return `IPv6 next header ${nh} checksum`;
-  }
-  return null;
-}
-
-// ---------------------------------------------------------------------------
-// The fake guest
-
-class FakeGuest {
-  private pending = Buffer.alloc(0);
-  private readonly queue: Buffer[] = [];
-  private waiters: Array<{ match: (f: Buffer) => boolean; resolve: (f: Buffer) => void }> = [];
-  readonly received: Buffer[] = [];
-  readonly problems: string[] = [];
-  readonly closed: Promise<void>;
-
-  private constructor(readonly socket: net.Socket) {
-    socket.on('data', (d: Buffer) => this.onData(d));
-    socket.on('error', () => {});
-    this.closed = new Promise((resolve) => socket.on('close', () => resolve()));
-  }
-
-  /** A guest on a socket connected already. */
-  static over(socket: net.Socket): FakeGuest {
-    return new FakeGuest(socket);
-  }
-
-  static connect(sock: string): Promise<FakeGuest> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect({ path: sock });
-      s.once('connect', () => resolve(new FakeGuest(s)));
-      s.once('error', reject);
-    });
-  }
-
-  private onData(d: Buffer): void {
-    this.pending = Buffer.concat([this.pending, d]);
-    while (this.pending.length >= 4) {
-      const len = this.pending.readUInt32BE(0);
-      if (len < 14 || len > 65535) {
-        this.problems.push(`bad length ${len} from passt`);
-        this.socket.destroy();
-        return;
-      }
-      if (this.pending.length < 4 + len) break;
-      const frame = Buffer.from(this.pending.subarray(4, 4 + len));
-      this.pending = this.pending.subarray(4 + len);
-      const problem = checksumProblem(frame);
-      if (problem) this.problems.push(`${problem}: ${frame.toString('hex')}`);
-      this.received.push(frame);
-      const w = this.waiters.findIndex((x) => x.match(frame));
-      if (w >= 0) this.waiters.splice(w, 1)[0].resolve(frame);
-      else this.queue.push(frame);
-    }
-  }
-
-  send(...frames: Buffer[]): void {
-    const parts: Buffer[] = [];
-    for (const f of frames) {
-      const len = Buffer.alloc(4);
-      len.writeUInt32BE(f.length);
-      parts.push(len, f);
-    }
-    this.socket.write(Buffer.concat(parts));
-  }
-
-  /** The first frame (already queued or still to come) that matches. */
-  waitFor(match: (f: Buffer) => boolean, what: string, timeoutMs = 5000): Promise<Buffer> {
-    const i = this.queue.findIndex(match);
-    if (i >= 0) return Promise.resolve(this.queue.splice(i, 1)[0]);
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        match,
-        resolve: (f: Buffer) => {
-          clearTimeout(timer);
-          resolve(f);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((x) => x !== waiter);
-        reject(new Error(`timed out waiting for ${what}`));
-      }, timeoutMs);
-      this.waiters.push(waiter);
-    });
-  }
-
-  close(): Promise<void> {
-    this.socket.end();
-    return this.closed;
-  }
-
-  /** DHCPDISCOVER, DHCPOFFER, DHCPREQUEST, DHCPACK; returns the ACK's options. */
-  async dhcp(): Promise<Map<number, Buffer>> {
-    const xid = 0x1000 + Math.floor(Math.random() * 0xffff);
-    const isReply = (type: number) => (f: Buffer) => {
-      const o = dhcpOptions(f);
-      return !!o && o.get(-2)!.readUInt32BE(0) === xid && o.get(53)?.[0] === type;
-    };
-    this.send(dhcp(1, xid));
-    const offer = dhcpOptions(await this.waitFor(isReply(2), 'DHCPOFFER'))!;
-    this.send(dhcp(3, xid, [[50, offer.get(-1)!], [54, offer.get(54)!]]));
-    return dhcpOptions(await this.waitFor(isReply(5), 'DHCPACK'))!;
-  }
-
-  /** A TCP connection from src:sport to SERVER:dport by hand: handshake, request, response until FIN, close. */
-  async tcpExchange(src: Buffer, sport: number, dport: number, request: string, wscale?: number): Promise<Buffer> {
-    const ours = (f: Buffer): Tcp | null => {
-      const t = parseTcp(f);
-      return t && t.sport === dport && t.dport === sport && t.dst.equals(src) && t.src.equals(SERVER) ? t : null;
-    };
-    let snd = 1000;
-    this.send(tcp4(src, SERVER, sport, dport, snd, 0, SYN, undefined, wscale));
-    const synAck = ours(await this.waitFor((f) => (ours(f)?.flags ?? 0) === (SYN | ACK), 'SYN-ACK'))!;
-    expect(synAck.ack).toBe(snd + 1);
-    snd++;
-    let rcv = (synAck.seq + 1) >>> 0;
-    this.send(tcp4(src, SERVER, sport, dport, snd, rcv, ACK), tcp4(src, SERVER, sport, dport, snd, rcv, ACK | PSH, Buffer.from(request)));
-    snd += request.length;
-    const chunks: Buffer[] = [];
-    for (;;) {
-      const t = ours(await this.waitFor((f) => { const x = ours(f); return !!x && (x.data.length > 0 || !!(x.flags & (FIN | RST))); }, 'response data'))!;
-      if (t.flags & RST) throw new Error('connection reset by passt');
-      if (t.seq === rcv) {
-        chunks.push(Buffer.from(t.data));
-        rcv = (rcv + t.data.length + (t.flags & FIN ? 1 : 0)) >>> 0;
-      }
-      this.send(tcp4(src, SERVER, sport, dport, snd, rcv, ACK));
-      if (t.flags & FIN && t.seq + t.data.length === ((rcv - 1) >>> 0)) break;
-    }
-    this.send(tcp4(src, SERVER, sport, dport, snd, rcv, FIN | ACK));
-    await this.waitFor((f) => { const x = ours(f); return !!x && x.ack === snd + 1; }, 'ACK of our FIN');
-    return Buffer.concat(chunks);
-  }
-}
 
 // ---------------------------------------------------------------------------
 // passt processes
@@ -476,13 +138,11 @@ describe('passt with a fake QEMU guest', () => {
       expect(arp.subarray(22, 28).equals(OUR_MAC)).toBe(true);
       expect([...arp.subarray(28, 32)]).toEqual([...GATEWAY]);
 
-      const response = (await g.tcpExchange(HOST, 40000, 80, 'GET / HTTP/1.0\r\nHost: server\r\n\r\n')).toString();
+      const response = (await g.tcpExchange(40000, 80, 'GET / HTTP/1.0\r\nHost: server\r\n\r\n')).toString();
       expect(response).toMatch(/^HTTP\/1\.[01] 200/);
       expect(response.endsWith('hello from remote\n')).toBe(true);
 
-      g.send(udp4(HOST, SERVER, 40001, udpEcho.port, Buffer.from('echo over passt')));
-      const echoed = await g.waitFor((f) => { const ip = parseIp4(f); return !!ip && ip.proto === 17 && ip.l4.readUInt16BE(2) === 40001; }, 'UDP echo');
-      expect(parseIp4(echoed)!.l4.subarray(8).toString()).toBe('echo over passt');
+      expect(await g.udpEcho(udpEcho.port, 40001, 'echo over passt')).toBe('echo over passt');
 
       g.send(echoRequest4(HOST, SERVER, 0x1234, 1, Buffer.from('ping over passt')));
       const pong = await g.waitFor((f) => { const ip = parseIp4(f); return !!ip && ip.proto === 1 && ip.l4[0] === 0; }, 'ICMP echo reply');
@@ -507,7 +167,7 @@ describe('passt with a fake QEMU guest', () => {
 
       // A guest that uses another address than the one DHCP gave is translated all the same.
       const other = ip4('10.0.2.15');
-      const seen = (await g.tcpExchange(other, 40002, 80, 'GET /ip HTTP/1.0\r\n\r\n')).toString();
+      const seen = (await g.tcpExchange(40002, 80, 'GET /ip HTTP/1.0\r\n\r\n', { src: other })).toString();
       expect(JSON.parse(seen.slice(seen.indexOf('\r\n\r\n') + 4)).address).toBe(A.hostV4);
 
       expect(g.problems).toEqual([]);
@@ -554,7 +214,7 @@ describe('passt with a fake QEMU guest', () => {
         }
       });
       const size = 4_000_000;
-      const response = await g.tcpExchange(HOST, 42000, 80, `GET /bytes/${size} HTTP/1.0\r\n\r\n`, 10);
+      const response = await g.tcpExchange(42000, 80, `GET /bytes/${size} HTTP/1.0\r\n\r\n`, { wscale: 10 });
       const body = response.subarray(response.indexOf('\r\n\r\n') + 4);
       expect(body.length).toBe(size);
       expect(body.equals(streamBytes(size, size))).toBe(true);
