@@ -292,6 +292,8 @@ describe('createPasst()', () => {
       expect(inbound.l4.subarray(8).toString()).toBe('to the guest over UDP');
       expect(await d.waitEvent('a', 'flow', (e) => e.protocol === 'udp' && e.direction === 'in')).toMatchObject({ guest: { port: 53 } });
 
+      // Every frame passt sent this guest had right lengths and checksums.
+      expect(g.problems).toEqual([]);
       // The guest leaves: 'disconnect'; the instance waits for the next guest, which is served.
       await g.close();
       expect(await d.waitEvent('a', 'disconnect')).toEqual({ reason: 'end of file', error: false });
@@ -462,6 +464,7 @@ describe("the README's createPasst() example", () => {
     const g = await FakeGuest.connect(`/proc/${child.pid}/root${sock}`);
     await until(/guest connected\n/);
     expect([...(await g.dhcp()).get(-1)!]).toEqual([...HOST]);
+    expect(g.problems).toEqual([]);
     await g.close();
     expect(await exited).toBe(0);
     expect(err).toBe('');
