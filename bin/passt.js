@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // passt: see `passt --help` and doc/passt.1. The program is compiled TypeScript in dist/.
-import { main } from '../dist/cli/passt.js';
+// (CommonJS, as bin/pasta.js: see bin/package.json.)
+'use strict';
 
-main(process.argv.slice(2));
+import('../dist/cli/passt.js').then(({ main }) => main(process.argv.slice(2)));

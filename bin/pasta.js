@@ -1,5 +1,30 @@
 #!/usr/bin/env node
 // pasta: see `pasta --help` and doc/pasta.1. The program is compiled TypeScript in dist/.
-import { main } from '../dist/cli/pasta.js';
+//
+// CommonJS (bin/package.json), for a quicker start: attaching to a namespace, as Podman
+// runs pasta, this process starts its background copy before it loads anything else and
+// waits for its report, and that copy loads its modules with V8's code cache. See
+// src/cli/background.cts, src/cli/codecache.cts and the top of src/cli/pasta.ts.
+'use strict';
 
-main(process.argv.slice(2));
+const argv = process.argv.slice(2);
+
+async function start() {
+  if (process.env.NODE_PASTA_READY_FD !== undefined) {
+    // The background copy.
+    const { importWithCodeCache } = require('../dist/cli/codecache.cjs');
+    const { exports, refresh } = await importWithCodeCache(require.resolve('../dist/cli/pasta.js'));
+    exports.main(argv, { onReady: refresh });
+    return;
+  }
+  const { mayAttach, startInBackground, finishInForeground } = require('../dist/cli/background.cjs');
+  // Returns only if the copy found that the arguments do not go to the background after all.
+  if (mayAttach(argv)) await finishInForeground(startInBackground(argv));
+  const { main } = await import('../dist/cli/pasta.js');
+  main(argv);
+}
+
+start().catch((err) => {
+  process.stderr.write(`pasta: ${err && err.message ? err.message : err}\n`);
+  process.exit(1);
+});

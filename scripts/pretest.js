@@ -8,8 +8,9 @@
 //      installed with apt-get when we are root (`apt-get update` only when the
 //      package lists are absent or the first install attempt fails); otherwise
 //      the exact `sudo apt-get install` line is printed and we exit 1.
-//   2. The build: the native addon (node-gyp) and dist/ (tsc) when absent or
-//      older than their sources. `npm install`/`npm ci` normally did both.
+//   2. The build: the native addon (node-gyp) and dist/ (tsc, then the code
+//      cache of dist/cli/codecache.cjs) when absent or older than their
+//      sources. `npm install`/`npm ci` normally did both.
 //   3. Kernel facts: /dev/net/tun must be 0666 for rootless tests (made so
 //      when root: DESIGN.md, "Facts of these machines"); user namespaces must
 //      be enabled (only reported).
@@ -148,6 +149,7 @@ if (fs.existsSync(path.join(root, 'tsconfig.json')) && fs.existsSync(path.join(r
   if (distAt === 0 || srcAt > distAt) {
     process.stdout.write(`pretest: ${distAt === 0 ? 'building' : 'rebuilding'} dist/ (tsc)\n`);
     npx(['tsc', '-p', 'tsconfig.json'], 'TypeScript build');
+    run(process.execPath, [path.join(root, 'dist', 'cli', 'codecache.cjs')]); // never fails; see there
     notes.push('built dist/');
   }
 }

@@ -15,13 +15,19 @@
  * pasta goes to the background, and start-up time is what a caller waits
  * for. A Node process cannot fork, so the background is a second Node
  * process started with the same arguments, and each Node start costs tens
- * of milliseconds. So the first process does as little as it can: it loads
- * only the option parser (this file imports nothing else at the top; the
- * rest comes with `await import()` where it is needed), and once the
- * options parse it starts the background copy and waits. The copy does
+ * of milliseconds. So the first process does as little as it can, and
+ * starts the copy as early as it can: when the command line may attach,
+ * bin/pasta.js starts the copy before it loads anything else, even this
+ * file, and only waits for its report (cli/background.cts); otherwise this
+ * file parses the options first (it loads only the option parser at the
+ * top; the rest comes with `await import()` where it is needed). Both
+ * processes decide with `startsBackground`. The copy loads its modules
+ * with V8's code cache (cli/codecache.cts), parses the options and does
  * everything else — reads the host, builds and checks the configuration,
  * sets up the namespace — and reports on an inherited pipe: "ok", or
- * "error MESSAGE", which the first process prints as its own error (exit 1).
+ * "error MESSAGE" (a usage error included), which the first process prints
+ * as its own error (exit 1), or "no" when it was started early for a
+ * command line that does not go to the background after all.
  * What the first process used to print itself before the copy started (the
  * configuration's summary with --debug, warnings) the copy writes to the
  * first process's standard error, which it holds as another inherited fd
@@ -30,18 +36,15 @@
  * exited. The copy's own standard streams are on /dev/null. It also drops
  * NODE_EXTRA_CA_CERTS from its environment: pasta opens no TLS connection,
  * and that variable makes Node parse every root certificate while starting.
+ * Once it has reported, it writes a fresh code cache if the one it found
+ * was missing or out of date (and it may).
  */
 import fs from 'node:fs';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs, helpText, UsageError, type ParsedArgs } from '../options.js';
 import { readEphemeralPorts, readResolvConf } from '../hostfiles.js';
 import type { Config } from '../conf.js';
 import type { Logger } from '../log.js';
-
-/** Environment variable naming the fd on which a background pasta reports that it is ready. */
-const READY_FD_ENV = 'NODE_PASTA_READY_FD';
-/** Environment variable naming the background's fd for the first process's standard error, until it is ready. */
-const CONSOLE_FD_ENV = 'NODE_PASTA_CONSOLE_FD';
+import { READY_FD_ENV, CONSOLE_FD_ENV, finishInForeground, startInBackground } from './background.cjs';
 
 /** Read the host, build the configuration (usage errors included), or exit 1 with the reason. */
 async function configure(parsed: ParsedArgs, onError?: (message: string) => void): Promise<Config> {
@@ -73,6 +76,21 @@ async function startLogging(config: Config, consoleFd = 2): Promise<Logger> {
 /** Does this command line attach to an existing namespace (--netns, or a lone PID, as conf.ts reads them)? */
 function attaches(parsed: ParsedArgs): boolean {
   return parsed.options.some(([n]) => n === 'netns') || (parsed.rest.length === 1 && /^\d+$/.test(parsed.rest[0]));
+}
+
+/**
+ * Does this command line make pasta go to the background (attach, without
+ * -f, and not just --help or --version)? The first process and its
+ * background copy both decide with this, from the same arguments.
+ */
+function startsBackground(parsed: ParsedArgs, names: Set<string>): boolean {
+  return attaches(parsed) && !names.has('foreground') && !names.has('help') && !names.has('version');
+}
+
+/** How bin/pasta.js started this process. */
+export interface StartOptions {
+  /** Called once the namespace is ready, in a background copy: work that could wait until then. */
+  onReady?: () => void;
 }
 
 /**
@@ -119,56 +137,14 @@ async function attach(config: Config, log: Logger, readyFd: number): Promise<voi
 }
 
 /**
- * Start a detached copy of this pasta: its fd 3 the pipe it reports on, its
- * fd 4 our standard error. `ready` resolves with its report: "ok", or
- * "error MESSAGE".
- */
-function startInBackground(argv: string[]): { child: ChildProcess; ready: Promise<string> } {
-  const env: NodeJS.ProcessEnv = { ...process.env, [READY_FD_ENV]: '3', [CONSOLE_FD_ENV]: '4' };
-  delete env.NODE_EXTRA_CA_CERTS;
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...argv], {
-    detached: true,
-    stdio: ['ignore', 'ignore', 'ignore', 'pipe', 2],
-    env,
-  });
-  const ready = new Promise<string>((resolve) => {
-    let text = '';
-    const pipe = child.stdio[3] as NodeJS.ReadableStream;
-    pipe.setEncoding('utf8');
-    pipe.on('data', (d: string) => {
-      text += d;
-      if (text.includes('\n')) resolve(text.split('\n')[0]);
-    });
-    // No report before the pipe closed: the copy died. (Waiting for the end of the pipe, not
-    // only for the exit, lets a report written just before the exit arrive first.)
-    const died = (): void => {
-      const why = child.signalCode ?? `status ${child.exitCode}`;
-      resolve(`error the background process exited (${why}) before the namespace was ready`);
-    };
-    pipe.on('end', () => {
-      if (text.includes('\n')) return;
-      if (child.exitCode !== null || child.signalCode !== null) died();
-      else child.once('exit', died);
-    });
-    child.on('error', (err) => resolve(`error cannot start the background process: ${err.message}`));
-  });
-  return { child, ready };
-}
-
-/**
  * The first process of an attaching pasta: start the background copy and
  * exit 0 once it reports that the namespace is ready, or exit 1 with the
  * error it reports (a usage error in the configuration included).
  */
 async function attachFromFront(argv: string[]): Promise<void> {
-  const started = startInBackground(argv);
-  const line = await started.ready;
-  if (line === 'ok') {
-    started.child.unref();
-    (started.child.stdio[3] as unknown as { destroy(): void }).destroy();
-    process.exit(0);
-  }
-  fail(line.replace(/^error /, ''));
+  await finishInForeground(startInBackground(argv));
+  // The copy answered "no": it disagrees about going to the background, which it cannot.
+  fail('internal error: the background process would not attach');
 }
 
 /**
@@ -176,7 +152,7 @@ async function attachFromFront(argv: string[]): Promise<void> {
  * first process to print), log what the first process prints on its standard
  * error (`consoleFd`, closed here), then attach.
  */
-async function attachInBackground(parsed: ParsedArgs, readyFd: number, consoleFd: number): Promise<void> {
+async function attachInBackground(parsed: ParsedArgs, readyFd: number, consoleFd: number, onReady?: () => void): Promise<void> {
   // The translator's modules load while the host is read (errors surface in attach()).
   import('../pasta.js').catch(() => undefined);
   const config = await configure(parsed, (message) => {
@@ -189,6 +165,7 @@ async function attachInBackground(parsed: ParsedArgs, readyFd: number, consoleFd
   const log = await startLogging(config, consoleFd >= 0 ? consoleFd : 2);
   if (consoleFd >= 0) fs.closeSync(consoleFd);
   await attach(config, log, readyFd);
+  if (onReady) setImmediate(onReady);
 }
 
 /** Create the namespace, run the command in it, exit with its status. */
@@ -240,15 +217,32 @@ function fail(message: string, code = 1): never {
 }
 
 /** Entry point; returns at once, and the process ends by exiting. */
-export function main(argv: string[]): void {
+export function main(argv: string[], start: StartOptions = {}): void {
+  const readyFd = process.env[READY_FD_ENV] ? Number(process.env[READY_FD_ENV]) : -1;
+  const consoleFd = process.env[CONSOLE_FD_ENV] ? Number(process.env[CONSOLE_FD_ENV]) : -1;
+  /** In a background copy: one line to the first process (cli/background.cts). */
+  const report = (line: string): void => {
+    try {
+      fs.writeSync(readyFd, `${line}\n`);
+    } catch {
+      // The first process is gone.
+    }
+  };
   let parsed: ParsedArgs;
   try {
     parsed = parseArgs(argv, 'pasta');
   } catch (err) {
+    if (readyFd >= 0 && err instanceof UsageError) report(`error ${err.message}`);
     if (err instanceof UsageError) fail(err.message);
     throw err;
   }
   const names = new Set(parsed.options.map(([n]) => n));
+  const inBackground = startsBackground(parsed, names);
+  if (readyFd >= 0 && !inBackground) {
+    // Started before the first process parsed the arguments, which it now does itself.
+    report('no');
+    process.exit(0);
+  }
   if (names.has('help')) {
     fs.writeSync(1, helpText('pasta'));
     process.exit(0);
@@ -264,15 +258,11 @@ export function main(argv: string[]): void {
   // instead (a start-up step that never settled), that is a failure, never a silent exit 0
   // that a caller such as Podman would take for "the namespace is ready".
   process.once('beforeExit', () => fail('internal error: start-up ended without a result'));
-  const readyFd = process.env[READY_FD_ENV] ? Number(process.env[READY_FD_ENV]) : -1;
-  const consoleFd = process.env[CONSOLE_FD_ENV] ? Number(process.env[CONSOLE_FD_ENV]) : -1;
-  const done = !attaches(parsed)
-    ? spawnCommand(parsed)
+  const done = !inBackground
+    ? spawnCommand(parsed) // a command of our own, or -f: attached in this process
     : readyFd >= 0
-      ? attachInBackground(parsed, readyFd, consoleFd)
-      : names.has('foreground')
-        ? spawnCommand(parsed) // -f: attached in this process
-        : attachFromFront(argv);
+      ? attachInBackground(parsed, readyFd, consoleFd, start.onReady)
+      : attachFromFront(argv);
   // As before, an unexpected error ends the process with its message and status 1.
   done.catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)));
 }

@@ -1,0 +1,136 @@
+/**
+ * Starting the background copy of an attaching pasta (see cli/pasta.ts), and
+ * waiting for its report.
+ *
+ * Theory of operation: a caller such as Podman waits for the first process
+ * to exit, and the first process waits for the background copy to report
+ * that the namespace is ready, so the copy's own start (a second Node) is
+ * on the path the caller waits on. So the copy starts as early as it can:
+ * when the command line may attach (`mayAttach`, a cheap look at the
+ * arguments), bin/pasta.js starts it before it loads anything else, and
+ * then only waits for its report. The copy parses the arguments (the same
+ * parser, the same arguments) and answers on its report pipe with one
+ * line: "ok" (the namespace is ready), "error MESSAGE" (a usage error
+ * included: the first process prints it as its own, exit 1), or "no": the
+ * command line does not go to the background after all (-f, --help, no
+ * --netns in the end), and the first process carries on as if nothing had
+ * been started. So in the common case the first process never loads the
+ * option parser or anything else, and leaves both processors of a small
+ * machine to the copy.
+ *
+ * The copy gets its report pipe as fd 3 and the first process's standard
+ * error as fd 4, named by two environment variables; its own standard
+ * streams are on /dev/null. Node options for the copy: the first process's,
+ * plus BACKGROUND_NODE_OPTIONS in NODE_OPTIONS (it loads its modules with
+ * V8's code cache, cli/codecache.cts), so that its command line is the
+ * first process's, as the caller gave it. NODE_EXTRA_CA_CERTS is dropped from its environment:
+ * pasta opens no TLS connection, and that variable makes Node parse every
+ * root certificate while starting (some 30 ms).
+ *
+ * CommonJS (a .cts file), as is bin/pasta.js: a CommonJS entry point starts
+ * some milliseconds sooner than an ES module one, which sets up Node's ES
+ * module loader first. node:child_process (some milliseconds to load) is
+ * loaded only when a copy is started: the copy, which loads this file too,
+ * never needs it.
+ */
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+
+/** Environment variable naming the fd on which a background pasta reports that it is ready. */
+export const READY_FD_ENV = 'NODE_PASTA_READY_FD';
+/** Environment variable naming the background's fd for the first process's standard error, until it is ready. */
+export const CONSOLE_FD_ENV = 'NODE_PASTA_CONSOLE_FD';
+
+/**
+ * Node options of the background copy, besides the first process's own: it
+ * loads its modules with cli/codecache.cts, and its warnings (that one
+ * included) would go to /dev/null anyway.
+ */
+const BACKGROUND_NODE_OPTIONS = ['--experimental-vm-modules', '--no-warnings'];
+
+/** A started background copy; `ready` resolves with its report: "ok", "error MESSAGE" or "no". */
+export interface Background {
+  child: ChildProcess;
+  ready: Promise<string>;
+}
+
+/** Is this process a background copy (started by `startInBackground`)? */
+export function isBackground(): boolean {
+  return process.env[READY_FD_ENV] !== undefined;
+}
+
+/**
+ * Could this command line attach to an existing namespace, so that a
+ * background copy is worth starting before it is parsed? A cheap look for
+ * `--netns` (or an abbreviation of it) before any `--`, and for no plain -f,
+ * --help or --version; the copy's parser has the last word. A lone PID (pasta(1)'s other way to attach) is left to
+ * the ordinary start, after parsing.
+ */
+export function mayAttach(argv: readonly string[]): boolean {
+  let netns = false;
+  for (const arg of argv) {
+    if (arg === '--') break;
+    // Plainly not going to the background: not worth a copy that would only answer "no".
+    if (arg === '-f' || arg === '--foreground' || arg === '-h' || arg === '--help' || arg === '--version') return false;
+    if (arg.startsWith('--ne')) netns = true;
+  }
+  return netns;
+}
+
+/**
+ * Start a detached copy of this pasta with the same arguments: its fd 3 the
+ * pipe it reports on, its fd 4 our standard error.
+ */
+export function startInBackground(argv: readonly string[]): Background {
+  const env: NodeJS.ProcessEnv = { ...process.env, [READY_FD_ENV]: '3', [CONSOLE_FD_ENV]: '4' };
+  delete env.NODE_EXTRA_CA_CERTS;
+  // In NODE_OPTIONS, not on the command line: the copy's command line is the first process's.
+  const options = (env.NODE_OPTIONS ?? '').split(' ').filter(Boolean);
+  for (const option of BACKGROUND_NODE_OPTIONS) if (!options.includes(option)) options.push(option);
+  env.NODE_OPTIONS = options.join(' ');
+  // Loaded here, not at the top: see the top of this file.
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...argv], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe', 2],
+    env,
+  });
+  const ready = new Promise<string>((resolve) => {
+    let text = '';
+    const pipe = child.stdio[3] as NodeJS.ReadableStream;
+    pipe.setEncoding('utf8');
+    pipe.on('data', (d: string) => {
+      text += d;
+      if (text.includes('\n')) resolve(text.split('\n')[0]);
+    });
+    // No report before the pipe closed: the copy died. (Waiting for the end of the pipe, not
+    // only for the exit, lets a report written just before the exit arrive first.)
+    const died = (): void => {
+      const why = child.signalCode ?? `status ${child.exitCode}`;
+      resolve(`error the background process exited (${why}) before the namespace was ready`);
+    };
+    pipe.on('end', () => {
+      if (text.includes('\n')) return;
+      if (child.exitCode !== null || child.signalCode !== null) died();
+      else child.once('exit', died);
+    });
+    child.on('error', (err) => resolve(`error cannot start the background process: ${err.message}`));
+  });
+  return { child, ready };
+}
+
+/**
+ * Wait for a background copy's report and end this process accordingly:
+ * exit 0 once the namespace is ready, or exit 1 with the error, as pasta(1)
+ * does. Resolves only when the copy answered "no" (it has exited, having
+ * done nothing): this process is to carry on by itself.
+ */
+export async function finishInForeground(background: Background): Promise<void> {
+  const line = await background.ready;
+  if (line === 'ok') process.exit(0);
+  if (line !== 'no') {
+    fs.writeSync(2, `pasta: ${line.replace(/^error /, '')}\n`);
+    process.exit(1);
+  }
+  (background.child.stdio[3] as unknown as { destroy(): void }).destroy();
+}
