@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Side-by-side TCP and UDP throughput and ping latency of this project's
-// pasta, Debian's pasta(1) and slirp4netns(1): `npm run bench` (or
-// `node bench/run.js [options]`).
+// Side-by-side TCP and UDP throughput, ping latency, forwarded-port
+// throughput and connection rate, and start-up time of this project's pasta,
+// Debian's pasta(1) and slirp4netns(1), and of its passt and passt(1):
+// `npm run bench` (or `node bench/run.js [options]`).
 //
 // Theory of operation: everything happens inside the private test topology of
 // test/e2e/topology-core.js ("the host" namespace, whose only way out is a
@@ -20,7 +21,7 @@
 //   direct       iperf3 run in the host namespace itself: no translation, the
 //                ceiling of this machine and topology (a reference row)
 //
-// Five sections, each a table (--only picks some; default all):
+// Seven sections, each a table (--only picks some; default all):
 //
 //   tcp   one TCP stream; median of N runs (default 3 of 10 s; --quick: 1 of
 //         3 s) of the receiver's bits per second.
@@ -32,6 +33,20 @@
 //         get ICMP through ping sockets, so in a tool's own namespace the
 //         command first widens that namespace's ping_group_range (root in the
 //         tool's user namespace may).
+//   splice the spliced loopback path of a forwarded port: `pasta -t P` with
+//         `iperf3 -s -1` inside the namespace and the client on the host's
+//         127.0.0.1:P, and `pasta -T P` with the server on the host's
+//         127.0.0.1:P and the client inside connecting to its own
+//         127.0.0.1:P; without and with -R, one stream of --time seconds;
+//         median of N runs, ours vs pasta(1) (the other forwards `none` for
+//         both). direct: the same over the bare loopback; slirp4netns: its
+//         port forwarding (add_hostfwd, no splice path), -t rows only.
+//   connrate short TCP connections per second through a forwarded port (-t):
+//         bench/connrate.js, 8 loops for 5 s (--connrate-time; --quick: 2)
+//         of connect, 16 bytes each way, close; server inside the namespace,
+//         client on the host's 127.0.0.1 (spliced) or in the remote
+//         namespace from 203.0.113.10 to 198.51.100.2 (tap); median of N
+//         runs. See bench/forward.js for both (tools take turns run by run).
 //   startup time from invocation until the namespace is ready, ours and
 //         pasta(1), median of 10 runs (--startup-runs; --quick: 3): `pasta
 //         --config-net --netns PATH` (attach, until the first process exits),
@@ -54,19 +69,24 @@
 // topology's close() removes every process and namespace the bench made.
 //
 // Options: --quick, --runs N, --time SECONDS, --udp-time SECONDS,
-//          --only tcp,udp,ping,startup,passt, --tools direct,ours,pasta,slirp4netns,
+//          --only tcp,udp,ping,splice,connrate,startup,passt,
+//          --tools direct,ours,pasta,slirp4netns, --connrate-time SECONDS,
 //          --uid N (--gid N), --no-write (print only), --no-profile,
 //          --startup-runs N, --podman-pasta PATH (the pasta(1) that Podman
 //          runs in the startup section; default: the one on $PATH),
-//          --ours-bin PATH (another build's bin/pasta.js for the startup
-//          section, to compare builds; inside the repository, which is all
-//          that the Podman test bed sees).
+//          --ours-bin PATH (another build's bin/pasta.js for the startup,
+//          splice and connrate sections, to compare builds; for startup
+//          inside the repository, which is all that the Podman test bed sees).
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { summarizeProfile } from './profile.js';
 import { measureStartup, startupBudgetS, startupRows, startupMethod, STARTUP_COLUMNS } from './startup.js';
 import { measurePasst, passtBudgetS, passtRows, passtMethod, PASST_COLUMNS } from './passt.js';
+import {
+  measureSplice, measureConnrate, spliceBudgetS, connrateBudgetS, spliceRows, connrateRows, spliceMethod, connrateMethod,
+  SPLICE_COLUMNS, CONNRATE_COLUMNS,
+} from './forward.js';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,11 +99,13 @@ const MTU = ADDRESSES.mtu;
 
 // ---- options -----------------------------------------------------------------
 
-const SECTIONS = ['tcp', 'udp', 'ping', 'startup', 'passt'];
+const SECTIONS = ['tcp', 'udp', 'ping', 'splice', 'connrate', 'startup', 'passt'];
 const TITLES = {
   tcp: 'TCP throughput',
   udp: 'UDP throughput',
   ping: 'Ping latency',
+  splice: 'Spliced loopback path: forwarded ports, -t and -T',
+  connrate: 'Connection rate through a forwarded port',
   startup: 'Start-up time',
   passt: 'passt: a QEMU guest, ours vs passt(1)',
 };
@@ -102,6 +124,7 @@ function parseOptions(argv) {
     profile: true,
     startupRuns: 10,
     podmanPasta: undefined,
+    connrateTime: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -119,9 +142,11 @@ function parseOptions(argv) {
       opts.time = 3;
       opts.udpTime ??= 2;
       opts.startupRuns = 3;
+      opts.connrateTime ??= 2;
     } else if (a === '--runs') opts.runs = Number(value());
     else if (a === '--time') opts.time = Number(value());
     else if (a === '--udp-time') opts.udpTime = Number(value());
+    else if (a === '--connrate-time') opts.connrateTime = Number(value());
     else if (a === '--only') opts.only = value().split(',').filter(Boolean);
     else if (a === '--tools') opts.tools = value().split(',').filter(Boolean);
     else if (a === '--uid') opts.uid = Number(value());
@@ -132,7 +157,8 @@ function parseOptions(argv) {
     else if (a === '--ours-bin') opts.oursBin = value();
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: node bench/run.js [--quick] [--runs N] [--time S] [--udp-time S] [--only tcp,udp,ping,startup,passt]\n' +
+        'usage: node bench/run.js [--quick] [--runs N] [--time S] [--udp-time S] [--connrate-time S]\n' +
+          '                         [--only tcp,udp,ping,splice,connrate,startup,passt]\n' +
           '                         [--tools direct,ours,pasta,slirp4netns] [--uid N] [--gid N] [--no-write] [--no-profile]\n' +
           '                         [--startup-runs N] [--podman-pasta PATH] [--ours-bin PATH]\n',
       );
@@ -142,6 +168,7 @@ function parseOptions(argv) {
   opts.gid ??= opts.uid;
   // UDP reaches its rate at once (no slow start): shorter runs than TCP's keep the whole bench short.
   opts.udpTime ??= Math.min(opts.time, 4);
+  opts.connrateTime ??= 5;
   for (const t of opts.tools) {
     if (!['direct', 'ours', 'pasta', 'slirp4netns'].includes(t)) throw new Error(`unknown tool ${t}`);
   }
@@ -149,8 +176,8 @@ function parseOptions(argv) {
     if (!SECTIONS.includes(s)) throw new Error(`unknown section ${s} (--only takes ${SECTIONS.join(',')})`);
   }
   if (!opts.only.length) throw new Error(`--only needs at least one of ${SECTIONS.join(',')}`);
-  if (!(opts.runs >= 1) || !(opts.time >= 1) || !(opts.udpTime >= 1) || !(opts.startupRuns >= 1)) {
-    throw new Error('--runs, --time, --udp-time and --startup-runs must be at least 1');
+  if (!(opts.runs >= 1) || !(opts.time >= 1) || !(opts.udpTime >= 1) || !(opts.startupRuns >= 1) || !(opts.connrateTime >= 1)) {
+    throw new Error('--runs, --time, --udp-time, --connrate-time and --startup-runs must be at least 1');
   }
   return opts;
 }
@@ -755,6 +782,8 @@ function sectionTables(measured) {
   if (measured.tcp) out.push({ key: 'tcp', title: 'TCP throughput', table: rows(measured.tcp.results, measured.tcp), columns: COLUMNS });
   if (measured.udp) out.push({ key: 'udp', title: 'UDP throughput', table: udpRows(measured.udp.results, measured.udp), columns: UDP_COLUMNS });
   if (measured.ping) out.push({ key: 'ping', title: 'Ping latency', table: pingRows(measured.ping.results, measured.ping), columns: PING_COLUMNS });
+  if (measured.splice) out.push({ key: 'splice', title: TITLES.splice, table: spliceRows(measured.splice), columns: SPLICE_COLUMNS });
+  if (measured.connrate) out.push({ key: 'connrate', title: TITLES.connrate, table: connrateRows(measured.connrate), columns: CONNRATE_COLUMNS });
   if (measured.startup) out.push({ key: 'startup', title: 'Start-up time', table: startupRows(measured.startup), columns: STARTUP_COLUMNS });
   if (measured.passt) out.push({ key: 'passt', title: TITLES.passt, table: passtRows(measured.passt), columns: PASST_COLUMNS });
   return out;
@@ -773,6 +802,8 @@ the one-second iperf3 intervals, over all runs of a cell, that moved less than
 10 Mbit/s: a tool that stalls and recovers has an erratic median, not a slow one.`;
   }
   if (key === 'startup') return startupMethod(s);
+  if (key === 'splice') return spliceMethod(s, asUser);
+  if (key === 'connrate') return connrateMethod(s, asUser);
   if (key === 'passt') return passtMethod(s, SERVER);
   if (key === 'udp') {
     return `Method: the same server and namespaces, \`iperf3 -c ${SERVER} -u -b 0 -l SIZE -t ${s.time} -J\`
@@ -795,7 +826,7 @@ may). A tool that cannot ping at all shows why.`;
 }
 
 function markdownReport(info, opts, measured, asUser) {
-  const parts = [`# Throughput, latency and start-up: this project's pasta vs pasta(1) vs slirp4netns, and its passt vs passt(1)
+  const parts = [`# Throughput, connection rate, latency and start-up: this project's pasta vs pasta(1) vs slirp4netns, and its passt vs passt(1)
 
 Generated by \`npm run bench\` (bench/run.js)${[
     opts.only.length < SECTIONS.length ? `\`--only ${opts.only.join(',')}\`` : '',
@@ -814,8 +845,9 @@ Generated by \`npm run bench\` (bench/run.js)${[
 | passt(1) | ${info.passt} |
 | iperf3 | ${info.iperf3} |
 
-The "direct" row is iperf3 (or ping) from the host namespace itself, with no
-tool in the path: the ceiling of this machine and topology, not a competitor.
+The "direct" row is iperf3 (or ping, or the connection-rate client and server)
+in the host namespace itself, with no tool in the path: the ceiling of this
+machine and topology, not a competitor.
 All traffic stays inside namespaces that the bench creates and removes.
 The machine is shared with whatever else runs on it (2 CPUs here): compare
 rows of one run, not numbers across runs.
@@ -947,7 +979,7 @@ function previousResults(file) {
 async function main() {
   const opts = parseOptions(process.argv.slice(2));
   const log = (msg) => process.stdout.write(`bench: ${msg}\n`);
-  if (['tcp', 'udp', 'passt'].some((s) => opts.only.includes(s)) && !tryRun('sh', ['-c', 'command -v iperf3'])) {
+  if (['tcp', 'udp', 'splice', 'passt'].some((s) => opts.only.includes(s)) && !tryRun('sh', ['-c', 'command -v iperf3'])) {
     throw new Error('iperf3 is not installed (run `node scripts/pretest.js`)');
   }
   if (opts.only.includes('ping') && !tryRun('sh', ['-c', 'command -v ping'])) {
@@ -963,6 +995,8 @@ async function main() {
     opts.only.reduce((sum, key) => sum + (sections[key] ? opts.tools.length * sections[key].cells.length * opts.runs * sections[key].perRunS : 0), 0) +
     (opts.only.includes('startup') ? startupBudgetS(opts) : 0) +
     (opts.only.includes('passt') ? passtBudgetS(opts) : 0) +
+    (opts.only.includes('splice') ? spliceBudgetS(opts) : 0) +
+    (opts.only.includes('connrate') ? connrateBudgetS(opts) : 0) +
     (doProfile ? DIRECTIONS.length * (opts.time + 45) : 0) +
     opts.tools.length * 15 +
     120;
@@ -984,10 +1018,13 @@ async function main() {
     topo = await createTopology();
     log(
       `topology up (host ${topo.hostPid}, remote ${topo.remotePid}); ${opts.only.join(', ')}; ${opts.runs} run${opts.runs > 1 ? 's' : ''} per cell` +
-        `${opts.only.includes('tcp') ? `, TCP ${opts.time} s` : ''}${opts.only.includes('udp') ? `, UDP ${opts.udpTime} s` : ''}`,
+        `${opts.only.includes('tcp') || opts.only.includes('splice') ? `, TCP ${opts.time} s` : ''}${opts.only.includes('udp') ? `, UDP ${opts.udpTime} s` : ''}` +
+        `${opts.only.includes('connrate') ? `, connection rate ${opts.connrateTime} s` : ''}`,
     );
     measured = await measure(topo, opts, log);
     if (doProfile) profiles = await profileOurs(topo, opts, log);
+    if (opts.only.includes('splice')) measured.splice = await measureSplice(topo, opts, log);
+    if (opts.only.includes('connrate')) measured.connrate = await measureConnrate(topo, opts, log);
     if (opts.only.includes('startup')) measured.startup = await measureStartup(topo, opts, log);
     if (opts.only.includes('passt')) measured.passt = await measurePasst(topo, opts, log, SERVER);
   } finally {
