@@ -33,6 +33,7 @@
  * `tapHandler` (a frame from the guest), `sockHandler` (a host socket is
  * ready). Bad segments are dropped and traced, never thrown.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { native, C, E, errnoName } from '../native.js';
 import { FdKind, type Loop } from '../loop.js';
 import type { TapOut } from '../l2/tapio.js';
@@ -214,6 +215,8 @@ export class TcpHandler {
   private readonly pendingConnOrder: TcpConn[] = [];
   readonly stats: TcpStats = { opened: 0, closed: 0, refused: 0, bytesFromTap: 0, bytesToTap: 0, framesToTap: 0, retransmits: 0, dropped: 0 };
   private readonly traceOn: boolean;
+  /** The secret of initialSeq's hash, new for each handler. */
+  private readonly isnSecret = randomBytes(16);
 
   constructor(private readonly ctx: TcpContext) {
     this.iovOff = new Int32Array(1024);
@@ -280,7 +283,11 @@ export class TcpHandler {
           this.sendAck(conn, true); // our ACK of its SYN-ACK was lost
           return;
         }
-        if (ack !== ((conn.seqInitToTap + 1) >>> 0)) return this.drop('bad ACK in SYN-ACK');
+        if (ack !== ((conn.seqInitToTap + 1) >>> 0)) {
+          // Not an answer to our SYN (RFC 9293 3.10.7.3): reset, and our SYN will be retransmitted.
+          this.sendRstFor(family, buf, srcOff, alen, sport, dport, seq, ack, flags, l4Len - doff);
+          return this.drop('bad ACK in SYN-ACK');
+        }
         this.synAckFromTap(conn, buf, l4Off, doff, seq, ack, window, now);
         return;
       }
@@ -291,6 +298,18 @@ export class TcpHandler {
     if (!(flags & ACK)) return this.drop('segment without ACK');
 
     if (!(conn.events & Ev.Established)) {
+      if (conn.events & Ev.SockAccepted) {
+        // We sent a SYN and got an ACK without SYN: the guest's kernel answers from an old
+        // connection of the same addresses and ports (TIME_WAIT). As RFC 9293 3.10.7.3
+        // says for SYN-SENT: a reset with the sequence number it acknowledged, which ends
+        // the old connection there, so our next SYN gets through.
+        if (ack !== ((conn.seqInitToTap + 1) >>> 0)) {
+          this.trace(conn, 'unacceptable ACK to our SYN: reset, and SYN again');
+          this.sendRstFor(family, buf, srcOff, alen, sport, dport, seq, ack, flags, l4Len - doff);
+          this.sendFlags(conn, SYN);
+        }
+        return;
+      }
       if (!(conn.events & Ev.TapSynAckSent)) return; // still connecting: the guest will retransmit
       if (ack !== ((conn.seqInitToTap + 1) >>> 0)) {
         this.drop('bad ACK of SYN-ACK');
@@ -604,7 +623,7 @@ export class TcpHandler {
     conn.key = key;
     conn.fd = fd;
     conn.lastActivity = now;
-    conn.seqInitToTap = (Math.random() * 0x100000000) >>> 0;
+    conn.seqInitToTap = this.initialSeq(key, now);
     conn.seqToTap = (conn.seqInitToTap + 1) >>> 0;
     conn.seqAckFromTap = conn.seqInitToTap;
     conn.wsToTap = OUR_WSCALE; // offered in our SYN; dropped if the guest does not scale
@@ -693,7 +712,7 @@ export class TcpHandler {
     conn.lastActivity = now;
     conn.seqFromTap = (seq + 1) >>> 0;
     conn.seqAckToTap = conn.seqFromTap;
-    conn.seqInitToTap = (Math.random() * 0x100000000) >>> 0;
+    conn.seqInitToTap = this.initialSeq(key, now);
     conn.seqToTap = (conn.seqInitToTap + 1) >>> 0;
     conn.seqAckFromTap = conn.seqInitToTap;
     this.byKey.set(key, conn);
@@ -1076,6 +1095,21 @@ export class TcpHandler {
   }
 
   // ---------------------------------------------------------------------
+
+  /**
+   * Our initial sequence number for a connection, as RFC 6528 (and Linux)
+   * make it: a keyed hash of the connection's addresses and ports plus a
+   * clock ticking every 4 µs. A new incarnation of the same addresses and
+   * ports thus starts above the last one's sequence numbers, so the guest's
+   * kernel takes our SYN even while it keeps the old connection in
+   * TIME_WAIT; a random number would be below half the time and be answered
+   * with an ACK of the old connection instead.
+   */
+  private initialSeq(key: string, now: number): number {
+    const h = createHash('sha256').update(this.isnSecret).update(key, 'latin1').digest();
+    const clock = Math.floor((performance.timeOrigin + now) * 250);
+    return (h.readUInt32BE(0) + clock) >>> 0;
+  }
 
   private reportFlow(conn: TcpConn, direction: 'in' | 'out'): void {
     if (!this.ctx.onFlow) return;

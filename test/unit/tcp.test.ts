@@ -262,6 +262,59 @@ describe('TCP translation', () => {
     expect(engine.tcp.count).toBe(0);
   });
 
+  it('answers an old connection\'s ACK to our SYN with a RST, sends the SYN again, and starts a new incarnation above the old', async () => {
+    // A connection accepted on a host socket, to open towards the guest (as -t does).
+    const lfd = native.socket(C.AF_INET, C.SOCK_STREAM | C.SOCK_NONBLOCK, 0);
+    expect(native.bind(lfd, Uint8Array.of(127, 0, 0, 1), 0, 0)).toBe(0);
+    expect(native.listen(lfd, 8)).toBe(0);
+    const addr = new Uint8Array(16);
+    const info = new Int32Array(3);
+    native.getsockname(lfd, addr, info);
+    const clients: net.Socket[] = [];
+    const accepted = async (): Promise<number> => {
+      const c = net.connect(info[1], '127.0.0.1');
+      c.on('error', () => {}); // reset when the guest resets
+      clients.push(c);
+      await new Promise((r) => c.once('connect', r));
+      for (;;) {
+        const fd = native.accept(lfd, new Uint8Array(16), new Int32Array(3));
+        if (fd >= 0) return fd;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    const GUEST = Uint8Array.of(198, 51, 100, 2);
+    const REMOTE = Uint8Array.of(198, 51, 100, 1);
+    // Frames from the guest's port 8080 to the remote's port 5555.
+    const fromPort8080 = (hex: string) => hex.slice(0, 68) + '1f90' + hex.slice(72);
+    try {
+      expect(engine.tcp.connFromSock(await accepted(), 4, GUEST, 8080, REMOTE, 5555, performance.now())).toBe(true);
+      const syn = await nextFrame((s) => s.flags === 0x02 && s.dport === 8080);
+      // The guest's kernel still has an old connection of these ports in TIME_WAIT and acknowledges that.
+      const staleAck = (syn.seq + 0x40000000) >>> 0;
+      fromGuest(frame(fromPort8080(ACK_HEX), 5555, 12345, staleAck, 0x10));
+      const rst = await nextFrame((s) => (s.flags & 0x04) === 0x04);
+      expect(rst.seq).toBe(staleAck);
+      expect(rst.dport).toBe(8080);
+      const again = await nextFrame((s) => s.flags === 0x02 && s.dport === 8080);
+      expect(again.seq).toBe(syn.seq);
+      // The guest accepts now: SYN-ACK, and we acknowledge it.
+      fromGuest(frame(fromPort8080(SYN_HEX), 5555, 7000, (syn.seq + 1) >>> 0, 0x12));
+      const ack = await nextFrame((s) => s.flags === 0x10 && s.dport === 8080);
+      expect(ack.ack).toBe(7001);
+      // The guest resets it; the same ports again get an initial sequence number above the old one.
+      fromGuest(frame(fromPort8080(ACK_HEX), 5555, 7001, 0, 0x04));
+      expect(engine.tcp.connFromSock(await accepted(), 4, GUEST, 8080, REMOTE, 5555, performance.now())).toBe(true);
+      const next = await nextFrame((s) => s.flags === 0x02 && s.dport === 8080);
+      const advance = (next.seq - syn.seq) >>> 0;
+      expect(advance).toBeGreaterThan(0);
+      expect(advance).toBeLessThan(0x40000000);
+      fromGuest(frame(fromPort8080(ACK_HEX), 5555, 0, 0, 0x04));
+    } finally {
+      for (const c of clients) c.destroy();
+      native.close(lfd);
+    }
+  });
+
   it('resets segments of unknown connections and drops malformed ones without harm', async () => {
     fromGuest(frame(ACK_HEX, 9999, 1, 77, 0x10));
     const rst = await nextFrame((s) => (s.flags & 0x04) === 0x04);
