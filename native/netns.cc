@@ -489,13 +489,17 @@ Napi::Value NsGo(const Napi::CallbackInfo& info) {
 
 // --- nsHelper ------------------------------------------------------------------
 
-enum HelperOp : int32_t { kOpSocket = 1, kOpTap = 2 };
+enum HelperOp : int32_t { kOpSocket = 1, kOpTap = 2, kOpSockets = 3 };
+
+/** Most sockets one kOpSockets request makes (all passed in one SCM_RIGHTS message). */
+constexpr int kMaxBatchFds = 32;
 
 struct HelperRequest {
   int32_t op;
   int32_t family;
   int32_t type;
   int32_t protocol;
+  int32_t count;  // kOpSockets: how many
   char name[16];
 };
 
@@ -504,22 +508,22 @@ struct HelperReply {
   int32_t ifindex;
 };
 
-/** Sends a reply, attaching fd when it is >= 0. */
-void SendReply(int sock, const HelperReply& reply, int fd) {
+/** Sends a reply, attaching the `count` fds at `fds` (none when count is 0). */
+void SendReply(int sock, const HelperReply& reply, const int* fds, int count) {
   iovec iov{const_cast<HelperReply*>(&reply), sizeof(reply)};
   msghdr mh{};
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  if (fd >= 0) {
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxBatchFds)];
+  if (count > 0) {
     memset(control, 0, sizeof(control));
     mh.msg_control = control;
-    mh.msg_controllen = sizeof(control);
+    mh.msg_controllen = CMSG_SPACE(sizeof(int) * count);
     cmsghdr* cm = CMSG_FIRSTHDR(&mh);
     cm->cmsg_level = SOL_SOCKET;
     cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    cm->cmsg_len = CMSG_LEN(sizeof(int) * count);
+    memcpy(CMSG_DATA(cm), fds, sizeof(int) * count);
   }
   while (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 && errno == EINTR) {
   }
@@ -560,21 +564,36 @@ void SendReply(int sock, const HelperReply& reply, int fd) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) _exit(0);  // the parent closed its end (or the socket broke)
     HelperReply reply{-EINVAL, 0};
-    int fd = -1;
+    int fds[kMaxBatchFds];
+    int count = 0;
     if (n == static_cast<ssize_t>(sizeof(req))) {
       if (req.op == kOpSocket) {
-        fd = socket(req.family, req.type | SOCK_CLOEXEC, req.protocol);
+        int fd = socket(req.family, req.type | SOCK_CLOEXEC, req.protocol);
         reply.result = fd < 0 ? -errno : fd;
+        if (fd >= 0) fds[count++] = fd;
+      } else if (req.op == kOpSockets && req.count > 0 && req.count <= kMaxBatchFds) {
+        // A batch: as many as can be made (at least one, or the first error).
+        reply.result = 0;
+        while (count < req.count) {
+          int fd = socket(req.family, req.type | SOCK_CLOEXEC, req.protocol);
+          if (fd < 0) {
+            if (count == 0) reply.result = -errno;
+            break;
+          }
+          fds[count++] = fd;
+        }
+        if (count > 0) reply.result = count;
       } else if (req.op == kOpTap) {
         req.name[sizeof(req.name) - 1] = 0;
         int ifindex = 0;
-        fd = tap_create(req.name, &ifindex);
+        int fd = tap_create(req.name, &ifindex);
         reply.result = fd;
         reply.ifindex = fd >= 0 ? ifindex : 0;
+        if (fd >= 0) fds[count++] = fd;
       }
     }
-    SendReply(sock, reply, fd);
-    if (fd >= 0) close(fd);
+    SendReply(sock, reply, fds, count);
+    for (int i = 0; i < count; i++) close(fds[i]);
   }
 }
 
@@ -626,8 +645,12 @@ Napi::Value NsHelper(const Napi::CallbackInfo& info) {
   return result;
 }
 
-/** One request/reply with the helper; returns the fd or -errno. */
-int HelperCall(int ctlFd, const HelperRequest& req, int* ifindex) {
+/**
+ * One request/reply with the helper: the fds it passed go to `fds` (at most
+ * `max`; any beyond are closed). Returns the count of fds, or -errno (none
+ * kept). `reply` gets the helper's reply.
+ */
+int HelperExchange(int ctlFd, const HelperRequest& req, int* fds, int max, HelperReply* replyOut) {
   ssize_t n;
   do {
     n = send(ctlFd, &req, sizeof(req), MSG_NOSIGNAL);
@@ -636,7 +659,7 @@ int HelperCall(int ctlFd, const HelperRequest& req, int* ifindex) {
 
   HelperReply reply{-EIO, 0};
   iovec iov{&reply, sizeof(reply)};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * (kMaxBatchFds + 4))];
   msghdr mh{};
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
@@ -648,26 +671,39 @@ int HelperCall(int ctlFd, const HelperRequest& req, int* ifindex) {
   if (n < 0) return -errno;
   if (n == 0) return -EPIPE;  // the helper is gone
 
-  int fd = -1;
+  int count = 0;
   for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
     if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
     size_t nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (size_t i = 0; i < nfds; i++) {
       int got;
       memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-      if (fd < 0) fd = got;
+      if (count < max) fds[count++] = got;
       else close(got);
     }
   }
+  auto dropAll = [&]() {
+    for (int i = 0; i < count; i++) close(fds[i]);
+  };
   if (n != static_cast<ssize_t>(sizeof(reply))) {
-    if (fd >= 0) close(fd);
+    dropAll();
     return -EBADMSG;
   }
   if (reply.result < 0) {
-    if (fd >= 0) close(fd);
+    dropAll();
     return reply.result;
   }
-  if (fd < 0) return (mh.msg_flags & MSG_CTRUNC) ? -EMFILE : -EBADMSG;
+  if (count == 0) return (mh.msg_flags & MSG_CTRUNC) ? -EMFILE : -EBADMSG;
+  if (replyOut) *replyOut = reply;
+  return count;
+}
+
+/** One request/reply with the helper for a single fd; returns the fd or -errno. */
+int HelperCall(int ctlFd, const HelperRequest& req, int* ifindex) {
+  int fd = -1;
+  HelperReply reply{};
+  int n = HelperExchange(ctlFd, req, &fd, 1, &reply);
+  if (n < 0) return n;
   if (ifindex) *ifindex = reply.ifindex;
   return fd;
 }
@@ -682,6 +718,24 @@ Napi::Value NsSocket(const Napi::CallbackInfo& info) {
   req.protocol = a.Int(3);
   if (!a.ok) return a.Fail();
   return Num(a.Env(), HelperCall(ctlFd, req, nullptr));
+}
+
+Napi::Value NsSockets(const Napi::CallbackInfo& info) {
+  Args a(info, "nsSockets", 5);
+  int ctlFd = a.Int(0);
+  HelperRequest req{};
+  req.op = kOpSockets;
+  req.family = a.Int(1);
+  req.type = a.Int(2);
+  req.protocol = a.Int(3);
+  Span<int32_t> out = a.I32(4);
+  a.AtLeast(out.length, 1, "out");
+  if (!a.ok) return a.Fail();
+  req.count = static_cast<int32_t>(out.length < kMaxBatchFds ? out.length : kMaxBatchFds);
+  int fds[kMaxBatchFds];
+  int n = HelperExchange(ctlFd, req, fds, req.count, nullptr);
+  for (int i = 0; i < n; i++) out.data[i] = fds[i];
+  return Num(a.Env(), n);
 }
 
 Napi::Value NsTap(const Napi::CallbackInfo& info) {
@@ -748,6 +802,7 @@ void InitNetns(Napi::Env env, Napi::Object exports) {
   exports.Set("nsGo", Napi::Function::New<NsGo>(env, "nsGo"));
   exports.Set("nsHelper", Napi::Function::New<NsHelper>(env, "nsHelper"));
   exports.Set("nsSocket", Napi::Function::New<NsSocket>(env, "nsSocket"));
+  exports.Set("nsSockets", Napi::Function::New<NsSockets>(env, "nsSockets"));
   exports.Set("nsTap", Napi::Function::New<NsTap>(env, "nsTap"));
   exports.Set("pidfdOpen", Napi::Function::New<PidfdOpen>(env, "pidfdOpen"));
   exports.Set("waitPidfd", Napi::Function::New<WaitPidfd>(env, "waitPidfd"));

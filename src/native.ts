@@ -217,6 +217,12 @@ export interface NativeAddon {
   /** Ask the helper for a socket (with SOCK_CLOEXEC) created in its namespace. Returns fd or -errno. */
   nsSocket(ctlFd: number, family: number, type: number, protocol: number): number;
   /**
+   * A batch of sockets made inside the namespace by its helper, in one
+   * round trip: up to out.length (at most 32) fds go to `out`. Returns how
+   * many (at least one), or -errno.
+   */
+  nsSockets(ctlFd: number, family: number, type: number, protocol: number, out: Int32Array): number;
+  /**
    * Ask the helper to create a tap device (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)
    * named `name` in its namespace; the fd comes back nonblocking.
    * info = [ifindex, vnet header length] (the second if info has room).

@@ -26,6 +26,7 @@ import path from 'node:path';
 import { native, C, errnoName } from './native.js';
 import { Netlink } from './netlink.js';
 import { Engine } from './engine.js';
+import { NsSocketPool } from './nspool.js';
 import { FdKind } from './loop.js';
 import type { Config } from './conf.js';
 import type { Logger } from './log.js';
@@ -67,6 +68,8 @@ export interface SpawnSpec {
 /** What is inside the namespace once it is set up: the helper, the tap, the engine. */
 interface Inside {
   helper: { pid: number; ctlFd: number };
+  /** Sockets in the namespace for the spliced path, made by the helper in batches. */
+  pool: NsSocketPool;
   tapFd: number;
   engine: Engine;
 }
@@ -78,6 +81,7 @@ interface Inside {
  */
 function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Logger, onFatal: () => void, onFlow?: (e: FlowEvent) => void): Inside {
   let helper: { pid: number; ctlFd: number } | undefined;
+  let pool: NsSocketPool | undefined;
   let tapFd = -1;
   try {
     helper = native.nsHelper(usernsFd, netnsFd);
@@ -94,8 +98,10 @@ function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Log
     }
     const ctlFd = helper.ctlFd;
     // Sockets in the namespace come from the helper: the spliced loopback path uses them.
-    const nsTcpSocket = (family: 4 | 6): number => native.nsSocket(ctlFd, family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_STREAM | C.SOCK_NONBLOCK, 0);
-    const nsUdpSocket = (family: 4 | 6): number => native.nsSocket(ctlFd, family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_DGRAM | C.SOCK_NONBLOCK, 0);
+    pool = new NsSocketPool(ctlFd);
+    const sockets = pool;
+    const nsTcpSocket = (family: 4 | 6): number => sockets.take(family, C.SOCK_STREAM);
+    const nsUdpSocket = (family: 4 | 6): number => sockets.take(family, C.SOCK_DGRAM);
     // What `auto` watches in the namespace: its socket tables, seen through the helper, which lives there.
     const helperPid = helper.pid;
     const readNsProcNet = (name: string): string | undefined => {
@@ -106,9 +112,10 @@ function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Log
       }
     };
     const engine = new Engine({ config, tapFd, vnetHdrLen: info[1], log, onTapGone: (why) => log.error(`tap device gone: ${why}`), onFatal, onFlow, nsTcpSocket, nsUdpSocket, readNsProcNet });
-    return { helper, tapFd, engine };
+    return { helper, pool, tapFd, engine };
   } catch (err) {
     if (tapFd >= 0) native.close(tapFd);
+    pool?.close();
     if (helper) native.close(helper.ctlFd);
     throw err;
   }
@@ -124,6 +131,7 @@ export class PastaRun {
   private readonly netnsFd: number;
   private readonly usernsFd: number;
   private readonly ctlFd: number;
+  private readonly pool: NsSocketPool;
   private readonly tapFd: number;
   private exitResolve!: (code: number) => void;
   /** Resolves with the command's exit status (128 + signal if killed). */
@@ -155,6 +163,7 @@ export class PastaRun {
       if (inside) {
         inside.engine.close();
         native.close(inside.tapFd);
+        inside.pool.close();
         native.close(inside.helper.ctlFd);
       }
       native.kill(ns.pid, C.SIGKILL);
@@ -163,6 +172,7 @@ export class PastaRun {
       throw err;
     }
     this.ctlFd = inside.helper.ctlFd;
+    this.pool = inside.pool;
     this.tapFd = inside.tapFd;
     this.engine = inside.engine;
     // Everything is ready: let the command run.
@@ -188,6 +198,7 @@ export class PastaRun {
     // Called from the loop, so the constructor has set the engine: release its sockets.
     this.engine?.close();
     native.close(this.tapFd);
+    this.pool.close();
     native.close(this.ctlFd);
     this.closeFds();
     this.exitResolve(1);
@@ -204,6 +215,7 @@ export class PastaRun {
     this.done = true;
     this.engine.close();
     native.close(this.tapFd);
+    this.pool.close();
     native.close(this.ctlFd);
     this.closeFds();
     this.exitResolve(status);
@@ -223,6 +235,7 @@ export class PastaAttach {
   private readonly usernsFd: number;
   private readonly pidfd: number;
   private readonly ctlFd: number;
+  private readonly pool: NsSocketPool;
   private readonly tapFd: number;
   private watcher: fs.FSWatcher | null = null;
   private poll: NodeJS.Timeout | null = null;
@@ -268,6 +281,7 @@ export class PastaAttach {
       throw err;
     }
     this.ctlFd = inside.helper.ctlFd;
+    this.pool = inside.pool;
     this.tapFd = inside.tapFd;
     this.engine = inside.engine;
     if (this.pidfd >= 0) {
@@ -308,6 +322,7 @@ export class PastaAttach {
     if (this.poll) clearInterval(this.poll);
     this.engine.close();
     native.close(this.tapFd);
+    this.pool.close();
     native.close(this.ctlFd);
     this.closeFds();
     this.stopResolve(reason);
