@@ -107,6 +107,13 @@ do_mount() {
   [ -x "$NODE_BIN" ] || die "no node binary at '$NODE_BIN' (set NODE_BIN)"
   [ -e "$ROOT/usr/local/bin/node" ] || { mkdir -p "$ROOT/usr/local/bin"; touch "$ROOT/usr/local/bin/node"; }
   mountpoint -q "$ROOT/usr/local/bin/node" || mount --bind -o ro "$NODE_BIN" "$ROOT/usr/local/bin/node"
+  # The rootless user runs our pasta from the checkout: it must be able to enter its top
+  # directory (a checkout made in `mktemp -d` is 0700). Only that directory's search bit
+  # is added; what is inside keeps the modes git gave it.
+  if [ "$(stat -c %A "$REPO" | cut -c10)" = - ]; then
+    echo "setup.sh: adding o+x to $REPO so that the rootless Podman user can run pasta from it" >&2
+    chmod o+x "$REPO"
+  fi
   if ! mountpoint -q "$ROOT$REPO"; then
     mkdir -p "$ROOT$REPO"
     mount --rbind "$REPO" "$ROOT$REPO"
