@@ -54,6 +54,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runInHostAsUser, ADDRESSES } from '../test/e2e/topology-core.js';
+import { delay, firstLine, median, parseIperf } from './common.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -88,23 +89,6 @@ const LABELS = {
   pasta: 'pasta(1)',
   slirp4netns: 'slirp4netns (hostfwd, not spliced)',
 };
-
-const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function median(values) {
-  const v = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(v.length / 2);
-  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-}
-
-function firstLine(text) {
-  return (
-    String(text)
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l && !/^Failed to send \d+ bytes to syslog/.test(l))[0] ?? ''
-  ).slice(0, 200);
-}
 
 function which(cmd) {
   try {
@@ -404,22 +388,6 @@ async function prepareSlirp(topo, opts, asUser, ports) {
 }
 
 /** Gbit/s and stalled one-second intervals of an iperf3 -J run, or throw with the reason. */
-function parseIperf(result, what) {
-  const text = result.stdout.toString();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    const why = result.timedOut ? 'timed out' : `exit ${result.code ?? result.signal}`;
-    throw new Error(`${what}: ${why}: ${firstLine(result.stderr) || firstLine(text) || 'no output'}`);
-  }
-  if (json.error) throw new Error(`${what}: iperf3: ${json.error}`);
-  const bps = json.end?.sum_received?.bits_per_second;
-  if (typeof bps !== 'number' || !(bps > 0)) throw new Error(`${what}: iperf3 reported no throughput`);
-  const stalls = (json.intervals ?? []).filter((i) => (i.sum?.bits_per_second ?? 0) < 1e7).length;
-  return { gbps: bps / 1e9, stalls };
-}
-
 /** The connrate client's JSON line, or throw with the reason. */
 function parseConnrate(result, what) {
   const lines = result.stdout.toString().trim().split('\n');

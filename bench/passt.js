@@ -23,6 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startGuest, ensureGuestImage } from '../test/guest/guest.js';
+import { delay, median } from './common.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PORT = 5202;
@@ -39,14 +40,6 @@ export const PASST_DIRECTIONS = [
 const BOOT_S = 40;
 /** Per iperf3 run, on top of its time: connection set-up and the end of the test under TCG. */
 const RUN_OVERHEAD_S = 6;
-
-const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function median(values) {
-  const v = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(v.length / 2);
-  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-}
 
 /** Options of the section: its own run count and time (TCG is slow; keep it to about 3 minutes). */
 export function passtSettings(opts) {

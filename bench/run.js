@@ -91,6 +91,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTopology, runInHostAsUser, ADDRESSES } from '../test/e2e/topology-core.js';
+import { delay, firstLine, median, parseIperf } from './common.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SERVER = ADDRESSES.serverV4;
@@ -249,17 +250,6 @@ function ensureTun() {
 
 // ---- measurement ------------------------------------------------------------------
 
-const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function firstLine(text) {
-  return (
-    String(text)
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l && !/^Failed to send \d+ bytes to syslog/.test(l))[0] ?? ''
-  ).slice(0, 200);
-}
-
 /** Start a one-off iperf3 server in the remote namespace and wait until it listens. */
 async function startIperfServer(topo) {
   const server = topo.spawnRemote(['iperf3', '-s', '-1', '-B', SERVER, '-p', String(PORT)], {
@@ -294,23 +284,6 @@ function iperfArgs(opts, reverse) {
 }
 
 /** Gbit/s (and stalled seconds) from iperf3 -J output, or throw with the reason. */
-function parseIperf(result, what) {
-  const text = result.stdout.toString();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    const why = result.timedOut ? 'timed out' : `exit ${result.code ?? result.signal}`;
-    throw new Error(`${what}: ${why}: ${firstLine(result.stderr) || firstLine(text) || 'no output'}`);
-  }
-  if (json.error) throw new Error(`${what}: iperf3: ${json.error}`);
-  const bps = json.end?.sum_received?.bits_per_second;
-  if (typeof bps !== 'number' || !(bps > 0)) throw new Error(`${what}: iperf3 reported no throughput`);
-  // one-second intervals in which (almost) nothing moved: stalls, not slowness
-  const stalls = (json.intervals ?? []).filter((i) => (i.sum?.bits_per_second ?? 0) < 1e7).length;
-  return { gbps: bps / 1e9, stalls };
-}
-
 function udpArgs(opts, size, reverse) {
   return [
     'iperf3', '-c', SERVER, '-p', String(PORT), '-u', '-b', '0', '-l', String(size), '-t', String(opts.udpTime), '-J',
@@ -495,12 +468,6 @@ function toolsFor(topo, opts) {
       },
     },
   };
-}
-
-function median(values) {
-  const v = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(v.length / 2);
-  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
 const DIRECTIONS = [

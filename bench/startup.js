@@ -36,6 +36,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runInHostAsUser } from '../test/e2e/topology-core.js';
+import { delay, firstLine, median } from './common.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -51,23 +52,6 @@ export const STARTUP_CELLS = [
   { key: 'spawn', label: 'spawn: `pasta --config-net -- true`, whole run' },
   { key: 'podman', label: '`podman run --rm --network pasta IMAGE true`' },
 ];
-
-const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function median(values) {
-  const v = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(v.length / 2);
-  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-}
-
-function firstLine(text) {
-  return (
-    String(text)
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l && !/^Failed to send \d+ bytes to syslog/.test(l))[0] ?? ''
-  ).slice(0, 200);
-}
 
 function alive(pid) {
   try {
