@@ -124,6 +124,9 @@ export class Loop {
     this.inBatch = true;
     try {
       for (let i = 0; i < count; i++) {
+        // A handler may close the loop (pasta's command exited, say) and with it the fds the
+        // rest of this batch is about: their events are stale, and the fd numbers may be reused.
+        if (this.closed) break;
         const tag = events[2 * i];
         const ev = events[2 * i + 1];
         const handler = this.handlers[tag >>> 24];
@@ -133,7 +136,7 @@ export class Loop {
       this.onError(err);
     } finally {
       this.inBatch = false;
-      this.runBatchEnd(now);
+      if (!this.closed) this.runBatchEnd(now);
     }
   }
 
@@ -150,13 +153,14 @@ export class Loop {
   private tick(): void {
     const now = monotonicNow();
     for (const fn of this.ticks) {
+      if (this.closed) return;
       try {
         fn(now);
       } catch (err) {
         this.onError(err);
       }
     }
-    this.runBatchEnd(now);
+    if (!this.closed) this.runBatchEnd(now);
   }
 
   /** Stop the loop: no more events or ticks. */

@@ -792,3 +792,31 @@ describe('namespaces and processes', () => {
     expect(native.kill(process.pid, 0)).toBe(0);
   });
 });
+
+describe('Loop', () => {
+  it('dispatches nothing more of a batch once a handler closed the loop (the other fds may be closed already)', async () => {
+    const { Loop } = await import('../../src/loop.js');
+    const loop = new Loop((err) => {
+      throw err;
+    });
+    const pipes = [new Int32Array(3), new Int32Array(3)];
+    for (const p of pipes) expect(native.pipe(p)).toBe(0);
+    const calls: number[] = [];
+    let batchEnds = 0;
+    loop.onBatchEnd(() => batchEnds++);
+    // Kind 4 (Watch): both read ends, both readable before the loop looks.
+    loop.on(4, (index) => {
+      calls.push(index);
+      loop.close();
+    });
+    for (let i = 0; i < 2; i++) expect(loop.add(pipes[i][0], 4, i, C.EPOLLIN)).toBe(0);
+    for (const p of pipes) expect(native.write(p[1], Buffer.from('x'), 0, 1)).toBe(1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(calls).toHaveLength(1);
+    expect(batchEnds).toBe(0);
+    for (const p of pipes) {
+      native.close(p[0]);
+      native.close(p[1]);
+    }
+  });
+});
