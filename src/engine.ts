@@ -19,7 +19,7 @@
  * frames are waiting. With `--pcap`, every batch read and every flush is
  * also captured (l2/pcap.ts).
  */
-import { native, E, errnoName } from './native.js';
+import { native, C, E, errnoName } from './native.js';
 import { Loop, FdKind, monotonicNow } from './loop.js';
 import { TapIn, TapOut, type FrameCapture, type FrameSource, type FrameTransport } from './l2/tapio.js';
 import { PcapWriter } from './l2/pcap.js';
@@ -36,6 +36,7 @@ import { UdpForwarder, UdpNsForwarder } from './fwd/udpfwd.js';
 import { UdpSpliceHandler, type UdpSpliceStats } from './fwd/udpsplice.js';
 import { AutoForwarding } from './fwd/autofwd.js';
 import fs from 'node:fs';
+import { Netlink, NETLINK_SOCK_DIAG } from './netlink.js';
 import { dhcpTapHandler, type DhcpConfig } from './dhcp/dhcp.js';
 import { dhcpv6TapHandler, type Dhcpv6Config } from './dhcp/dhcpv6.js';
 import { raTapHandler, unsolicitedRouterAdvertisement, nextRouterAdvertisementDelay, type RaConfig } from './ndp/ra.js';
@@ -99,6 +100,15 @@ export interface EngineOptions {
    * "udp6"), or undefined: what `auto` for -t and -u watches.
    */
   readNsProcNet?: (name: string) => string | undefined;
+  /**
+   * The namespace was just made and nothing runs in it yet (pasta with a
+   * command): `auto` skips its first scan there, which would find nothing
+   * (reading /proc/net/tcp walks the kernel's whole connection table, a few
+   * milliseconds each), and scans it from the first tick on.
+   */
+  nsStartsEmpty?: boolean;
+  /** Opens a NETLINK_SOCK_DIAG socket in the namespace, for `auto` to list listening TCP sockets cheaply. */
+  nsDiagSocket?: () => number;
 }
 
 /** Reads this process's (the host's) /proc/net table `name`, or undefined. */
@@ -245,6 +255,8 @@ export class Engine {
     const autoUdpNs = isAuto(c.udpNsForward, this.udpNsForward);
     const readNs = opts.readNsProcNet;
     this.auto = new AutoForwarding({
+      tcpListenersNs: opts.nsDiagSocket ? this.sockDiag(opts.nsDiagSocket) : undefined,
+      tcpListenersHost: this.sockDiag(() => native.socket(C.AF_NETLINK, C.SOCK_RAW, NETLINK_SOCK_DIAG)),
       log: this.log,
       tcp: autoTcp && readNs ? { spec: c.tcpForward!, forwarder: autoTcp } : undefined,
       udp: autoUdp && readNs ? { spec: c.udpForward!, forwarder: autoUdp } : undefined,
@@ -282,7 +294,7 @@ export class Engine {
       this.udpNsForward?.start();
       if (this.auto.active) {
         // The first scan now, so ports bound before pasta started are forwarded from the start.
-        this.auto.poll(monotonicNow());
+        this.auto.poll(monotonicNow(), opts.nsStartsEmpty ? 'host' : undefined);
         this.loop.onTick((now) => this.auto.poll(now));
       }
     } catch (err) {
@@ -477,6 +489,33 @@ export class Engine {
     };
   }
 
+  /** NETLINK_SOCK_DIAG sockets opened for `auto`, closed with the engine. */
+  private readonly diagFds: number[] = [];
+
+  /**
+   * Listening TCP sockets through sock_diag on a socket `open` makes on first
+   * use; undefined (read /proc/net/tcp instead) when there is none or the
+   * kernel cannot answer, from then on.
+   */
+  private sockDiag(open: () => number): (family: 4 | 6) => Array<{ addr: Uint8Array; port: number }> | undefined {
+    let netlink: Netlink | null | undefined;
+    return (family) => {
+      if (netlink === undefined) {
+        const fd = open();
+        netlink = fd >= 0 ? new Netlink(fd) : null;
+        if (fd >= 0) this.diagFds.push(fd);
+      }
+      if (netlink === null) return undefined;
+      try {
+        return netlink.tcpListeners(family);
+      } catch (err) {
+        this.log.debug(`auto: sock_diag unavailable, reading /proc/net/tcp instead: ${(err as Error).message}`);
+        netlink = null;
+        return undefined;
+      }
+    };
+  }
+
   /** The spliced UDP path into the namespace, for -u forwarders made at run time (pasta), or null. */
   udpSpliceTo(): { handler: UdpSpliceHandler; nsSocket: (family: 4 | 6) => number } | null {
     return this.udpSplice && this.opts.nsUdpSocket ? { handler: this.udpSplice, nsSocket: this.opts.nsUdpSocket } : null;
@@ -568,6 +607,10 @@ export class Engine {
       () => (this.transport ? this.transport.close() : this.loop.del(this.tapFd)),
       () => this.loop.close(),
       () => this.pcap?.close(),
+      () => {
+        for (const fd of this.diagFds) native.close(fd);
+        this.diagFds.length = 0;
+      },
     ];
     for (const step of steps) {
       try {

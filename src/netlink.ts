@@ -386,6 +386,47 @@ export function encodeRouteDumpRequest(seq: number, family: 4 | 6): Uint8Array {
   return encodeMessage(RTM_GETROUTE, DUMP_FLAGS, seq, encodeRtmsg({ family: familyToAf(family) }));
 }
 
+// --- sock_diag (sock_diag(7)): the listening TCP sockets of a namespace ---------
+
+/** The netlink protocol of sock_diag(7). */
+export const NETLINK_SOCK_DIAG = 4;
+/** sock_diag's request and reply message type. */
+export const SOCK_DIAG_BY_FAMILY = 20;
+/** TCP_LISTEN of include/net/tcp_states.h. */
+const TCP_STATE_LISTEN = 10;
+
+/**
+ * A dump request for the TCP sockets of `family` in state LISTEN: an
+ * inet_diag_req_v2 with idiag_states = 1 << TCP_LISTEN and an empty socket
+ * id. Asking for LISTEN only lets the kernel walk just its listening hash,
+ * where /proc/net/tcp walks every bucket of the connection table.
+ */
+export function encodeTcpListenDumpRequest(seq: number, family: 4 | 6): Uint8Array {
+  const req = new Uint8Array(56);
+  req[0] = familyToAf(family);
+  req[1] = 6; // IPPROTO_TCP
+  view(req).setUint32(4, 1 << TCP_STATE_LISTEN, hostLittleEndian);
+  return encodeMessage(SOCK_DIAG_BY_FAMILY, DUMP_FLAGS, seq, req);
+}
+
+/** One socket of a sock_diag reply: family, state, local address (network order) and port. */
+export interface InetDiagSocket {
+  family: 4 | 6;
+  state: number;
+  addr: Uint8Array;
+  port: number;
+}
+
+/** Decode an inet_diag_msg (72 bytes: family, state, timer, retrans, then the socket id), or undefined. */
+export function decodeInetDiagMsg(message: NetlinkMessage): InetDiagSocket | undefined {
+  const p = message.payload;
+  if (message.type !== SOCK_DIAG_BY_FAMILY || p.length < 72) return undefined;
+  const family = p[0] === AF_INET ? 4 : p[0] === AF_INET6 ? 6 : 0;
+  if (family === 0) return undefined;
+  // The id: sport and dport (network order), then src[16], dst[16], if, cookie.
+  return { family, state: p[1], port: (p[4] << 8) | p[5], addr: p.slice(8, 8 + (family === 4 ? 4 : 16)) };
+}
+
 /** What {@link encodeLinkSetRequest} changes; absent fields stay as they are. */
 export interface LinkChange {
   /** Bring the link up (true) or down (false). */
@@ -921,6 +962,20 @@ export class Netlink {
       nativeAddon?.close(this.ownedFd);
       this.ownedFd = -1;
     }
+  }
+
+  /**
+   * The TCP sockets of `family` in LISTEN, through sock_diag (this object's
+   * socket must be a NETLINK_SOCK_DIAG one). Throws if the kernel cannot
+   * answer (no inet_diag).
+   */
+  tcpListeners(family: 4 | 6): InetDiagSocket[] {
+    const out: InetDiagSocket[] = [];
+    for (const message of this.dump((seq) => encodeTcpListenDumpRequest(seq, family), `SOCK_DIAG TCP IPv${family} dump`)) {
+      const socket = decodeInetDiagMsg(message);
+      if (socket && socket.state === TCP_STATE_LISTEN) out.push(socket);
+    }
+    return out;
   }
 
   /** Every link (RTM_GETLINK dump). */

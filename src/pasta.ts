@@ -79,7 +79,7 @@ interface Inside {
  * the engine. On failure everything made here is released and the error
  * (with context) is thrown.
  */
-function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Logger, onFatal: () => void, onFlow?: (e: FlowEvent) => void): Inside {
+function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Logger, onFatal: () => void, onFlow?: (e: FlowEvent) => void, nsStartsEmpty = false): Inside {
   let helper: { pid: number; ctlFd: number } | undefined;
   let pool: NsSocketPool | undefined;
   let tapFd = -1;
@@ -111,7 +111,8 @@ function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Log
         return undefined;
       }
     };
-    const engine = new Engine({ config, tapFd, vnetHdrLen: info[1], log, onTapGone: (why) => log.error(`tap device gone: ${why}`), onFatal, onFlow, nsTcpSocket, nsUdpSocket, readNsProcNet });
+    const engine = new Engine({ config, tapFd, vnetHdrLen: info[1], log, onTapGone: (why) => log.error(`tap device gone: ${why}`), onFatal, onFlow, nsTcpSocket, nsUdpSocket, readNsProcNet, nsStartsEmpty,
+      nsDiagSocket: () => native.nsSocket(ctlFd, C.AF_NETLINK, C.SOCK_RAW, 4 /* NETLINK_SOCK_DIAG */) });
     return { helper, pool, tapFd, engine };
   } catch (err) {
     if (tapFd >= 0) native.close(tapFd);
@@ -155,7 +156,8 @@ export class PastaRun {
     this.netnsPath = `/proc/${ns.pid}/ns/net`;
     let inside: Inside | undefined;
     try {
-      inside = setUpInside(ns.usernsFd, ns.netnsFd, config, log, () => this.fatal(), hooks.onFlow);
+      // A namespace made just now, its command not yet started: nothing is bound in it.
+      inside = setUpInside(ns.usernsFd, ns.netnsFd, config, log, () => this.fatal(), hooks.onFlow, true);
       inside.engine.loop.on(FdKind.Child, () => this.childEvent());
       const rc = inside.engine.loop.add(this.pidfd, FdKind.Child, 0, C.EPOLLIN);
       if (rc < 0) throw new Error(`cannot watch the command's pidfd: ${errnoName(rc)}`);

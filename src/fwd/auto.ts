@@ -324,6 +324,12 @@ export interface PortScannerOptions {
    */
   readonly read: (proto: ScanProtocol, family: ScanFamily) => string | undefined;
   /**
+   * The listening TCP sockets of one family (local address and port), from
+   * something cheaper than /proc/net/tcp (sock_diag), or undefined to read
+   * the table with `read` instead.
+   */
+  readonly tcpListeners?: (family: ScanFamily) => ReadonlyArray<{ addr: Uint8Array; port: number }> | undefined;
+  /**
    * True for the ports pasta itself holds on the watched side (its
    * listeners for the opposite direction): they are never reported, which
    * keeps the two directions from forwarding each other's listeners in a
@@ -368,6 +374,7 @@ const EMPTY_SCAN: PortScan = Object.freeze({
  */
 export class PortScanner {
   private readonly read: PortScannerOptions['read'];
+  private readonly tcpListeners: PortScannerOptions['tcpListeners'];
   private readonly exclude: (proto: ScanProtocol, port: number) => boolean;
   /** 1 for each port that may be reported, or null for every port. */
   private readonly allowed: Uint8Array | null;
@@ -384,6 +391,7 @@ export class PortScanner {
 
   constructor(options: PortScannerOptions) {
     this.read = options.read;
+    this.tcpListeners = options.tcpListeners;
     this.exclude = options.exclude ?? (() => false);
     const protocols = options.protocols ?? ['tcp', 'udp'];
     this.scanTcp = protocols.includes('tcp');
@@ -469,9 +477,13 @@ export class PortScanner {
   /** Mark the ports of one table, read now or, if it cannot be read, as last read. */
   private markTable(proto: ScanProtocol, family: ScanFamily, touched: number[]): void {
     const key = `${proto}/${family}`;
-    const text = this.read(proto, family);
+    const listeners = proto === 'tcp' ? this.tcpListeners?.(family) : undefined;
+    const text = listeners === undefined ? this.read(proto, family) : undefined;
     let seen = this.lastRead.get(key);
-    if (text !== undefined) {
+    if (listeners !== undefined) {
+      seen = listeners.filter((l) => l.port > 0).map((l) => ({ port: l.port, loopback: isLoopbackBind(l.addr) }));
+      this.lastRead.set(key, seen);
+    } else if (text !== undefined) {
       const ports: SeenPort[] = [];
       visitProcNet(text, proto, family, this.littleEndian, (addr, port) => {
         ports.push({ port, loopback: isLoopbackBind(addr) });

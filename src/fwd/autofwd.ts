@@ -44,11 +44,16 @@ export interface AutoForwardingOptions {
   readNs: (name: string) => string | undefined;
   /** The same for the host. */
   readHost: (name: string) => string | undefined;
+  /** The namespace's and the host's listening TCP sockets through sock_diag, when available (else the tables are read). */
+  tcpListenersNs?: (family: 4 | 6) => ReadonlyArray<{ addr: Uint8Array; port: number }> | undefined;
+  tcpListenersHost?: (family: 4 | 6) => ReadonlyArray<{ addr: Uint8Array; port: number }> | undefined;
   /** Whether pasta's own listeners hold `port` on `side`. */
   isHeld: (side: 'host' | 'ns', proto: ScanProtocol, port: number) => boolean;
 }
 
 interface Side {
+  /** The side watched. */
+  watched: 'host' | 'ns';
   scanner: PortScanner;
   tcp?: { option: AutoOption; book: AutoListeners };
   udp?: { option: AutoOption; book: AutoListeners };
@@ -62,26 +67,34 @@ export class AutoForwarding {
   constructor(private readonly opts: AutoForwardingOptions) {
     const table = (read: (name: string) => string | undefined) => (proto: ScanProtocol, family: ScanFamily) =>
       read(`${proto}${family === 6 ? '6' : ''}`);
-    const make = (tcp: AutoOption | undefined, udp: AutoOption | undefined, read: (name: string) => string | undefined, watched: 'host' | 'ns'): void => {
+    const make = (
+      tcp: AutoOption | undefined,
+      udp: AutoOption | undefined,
+      read: (name: string) => string | undefined,
+      watched: 'host' | 'ns',
+      tcpListeners?: (family: 4 | 6) => ReadonlyArray<{ addr: Uint8Array; port: number }> | undefined,
+    ): void => {
       if (!tcp && !udp) return;
       const protocols: ScanProtocol[] = [];
       if (tcp) protocols.push('tcp');
       if (udp) protocols.push('udp');
       const scanner = new PortScanner({
         read: table(read),
+        tcpListeners,
         protocols: tcp && udp ? ['tcp', 'udp'] : protocols,
         // pasta(1): with -t and -u both auto, UDP also forwards the port numbers of bound TCP ports.
         udpFollowsTcp: Boolean(tcp && udp),
         exclude: (proto, port) => opts.isHeld(watched, proto, port),
       });
       this.sides.push({
+        watched,
         scanner,
         tcp: tcp ? { option: tcp, book: new AutoListeners(tcp.spec) } : undefined,
         udp: udp ? { option: udp, book: new AutoListeners(udp.spec) } : undefined,
       });
     };
-    make(opts.tcp, opts.udp, opts.readNs, 'ns');
-    make(opts.tcpNs, opts.udpNs, opts.readHost, 'host');
+    make(opts.tcp, opts.udp, opts.readNs, 'ns', opts.tcpListenersNs);
+    make(opts.tcpNs, opts.udpNs, opts.readHost, 'host', opts.tcpListenersHost);
   }
 
   /** Whether any option is `auto`. */
@@ -89,9 +102,13 @@ export class AutoForwarding {
     return this.sides.length > 0;
   }
 
-  /** Rescan the sides whose interval has passed and follow what changed. */
-  poll(now: number): void {
+  /**
+   * Rescan the sides whose interval has passed and follow what changed.
+   * `only` limits this call to one side (the other waits for the next poll).
+   */
+  poll(now: number, only?: 'host' | 'ns'): void {
     for (const side of this.sides) {
+      if (only && side.watched !== only) continue;
       const changes = side.scanner.poll(now);
       if (!changes) continue;
       this.scans++;

@@ -307,6 +307,24 @@ describe('PortScanner.scan', () => {
     expect(proc.reads.sort()).toEqual(['tcp', 'tcp6', 'udp', 'udp6']);
   });
 
+  it('takes listening TCP sockets from tcpListeners (sock_diag) when it answers, and the tables when it does not', () => {
+    const proc = new FakeProcNet();
+    let answer = true;
+    const scanner = new PortScanner({
+      read: proc.read,
+      littleEndian: true,
+      tcpListeners: (family) =>
+        !answer ? undefined : family === 4 ? [{ addr: Uint8Array.of(127, 0, 0, 1), port: 9000 }, { addr: Uint8Array.of(0, 0, 0, 0), port: 9001 }] : [],
+    });
+    const scan = scanner.scan();
+    expect(sorted(scan.tcp)).toEqual([9000, 9001]);
+    expect(sorted(scan.tcpLoopbackOnly)).toEqual([9000]);
+    // The TCP tables were not read; the UDP ones were.
+    expect(proc.reads.sort()).toEqual(['udp', 'udp6']);
+    answer = false;
+    expect(sorted(scanner.scan().tcp)).toEqual([22, 53, 443, 631, 8080, 8081, 8082]);
+  });
+
   it('a port bound to loopback on one socket and to a wildcard on another is not loopback-only', () => {
     const proc = new FakeProcNet();
     proc.append('tcp', 4, tcpListen(631));

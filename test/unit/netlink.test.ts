@@ -5,6 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  encodeTcpListenDumpRequest,
+  decodeInetDiagMsg,
+  SOCK_DIAG_BY_FAMILY,
   IFA_F_NODAD,
   IFA_F_NOPREFIXROUTE,
   IFA_F_PERMANENT,
@@ -756,5 +759,33 @@ describe('Netlink', () => {
     const kernel = new FakeKernel((request) => [ack(request.seq)]);
     expect(() => new Netlink(7, kernel).addrAdd(2, 6, v4('198.51.100.2'), 24)).toThrow(/IPv6 address of 4 bytes/);
     expect(kernel.sent).toHaveLength(0);
+  });
+});
+
+describe('sock_diag: listening TCP sockets', () => {
+  it('asks for TCP sockets in LISTEN of one family (inet_diag_req_v2)', () => {
+    const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+    const hex = Buffer.from(encodeTcpListenDumpRequest(7, 6)).toString('hex');
+    const u32 = (n: number) => Buffer.from(le ? [n & 255, (n >> 8) & 255, (n >> 16) & 255, n >>> 24] : [n >>> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255]).toString('hex');
+    const u16 = (n: number) => Buffer.from(le ? [n & 255, n >> 8] : [n >> 8, n & 255]).toString('hex');
+    // nlmsghdr: length 72, SOCK_DIAG_BY_FAMILY, REQUEST|ACK|DUMP, seq 7, pid 0.
+    expect(hex.slice(0, 32)).toBe(u32(72) + u16(20) + u16(0x305) + u32(7) + u32(0));
+    // AF_INET6, IPPROTO_TCP, no extensions, pad, states 1 << TCP_LISTEN, then an empty socket id.
+    expect(hex.slice(32)).toBe('0a060000' + u32(1 << 10) + '00'.repeat(48));
+  });
+
+  it('decodes the local address and port of an inet_diag_msg', () => {
+    const p = new Uint8Array(72);
+    p.set([2, 10, 0, 0], 0); // AF_INET, TCP_LISTEN
+    p.set([0x1f, 0x90, 0, 0], 4); // sport 8080, dport 0
+    p.set([127, 0, 0, 1], 8);
+    expect(decodeInetDiagMsg({ type: SOCK_DIAG_BY_FAMILY, flags: 2, seq: 1, pid: 0, payload: p })).toEqual({
+      family: 4,
+      state: 10,
+      port: 8080,
+      addr: Uint8Array.of(127, 0, 0, 1),
+    });
+    expect(decodeInetDiagMsg({ type: SOCK_DIAG_BY_FAMILY, flags: 2, seq: 1, pid: 0, payload: p.subarray(0, 40) })).toBeUndefined();
+    expect(decodeInetDiagMsg({ type: 3, flags: 2, seq: 1, pid: 0, payload: p })).toBeUndefined();
   });
 });
