@@ -25,6 +25,15 @@ export function firstLine(text) {
  * Throws naming `what` when the run failed.
  */
 export function parseIperf(result, what) {
+  const json = iperfJson(result, what);
+  const bps = json.end?.sum_received?.bits_per_second;
+  if (typeof bps !== 'number' || !(bps > 0)) throw new Error(`${what}: iperf3 reported no throughput`);
+  const stalls = (json.intervals ?? []).filter((i) => (i.sum?.bits_per_second ?? 0) < 1e7).length;
+  return { gbps: bps / 1e9, stalls };
+}
+
+/** The JSON report of an `iperf3 -J` run, or throw naming `what` with the reason it failed. */
+export function iperfJson(result, what) {
   const text = result.stdout.toString();
   let json;
   try {
@@ -34,8 +43,5 @@ export function parseIperf(result, what) {
     throw new Error(`${what}: ${why}: ${firstLine(result.stderr) || firstLine(text) || 'no output'}`);
   }
   if (json.error) throw new Error(`${what}: iperf3: ${json.error}`);
-  const bps = json.end?.sum_received?.bits_per_second;
-  if (typeof bps !== 'number' || !(bps > 0)) throw new Error(`${what}: iperf3 reported no throughput`);
-  const stalls = (json.intervals ?? []).filter((i) => (i.sum?.bits_per_second ?? 0) < 1e7).length;
-  return { gbps: bps / 1e9, stalls };
+  return json;
 }

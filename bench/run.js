@@ -91,7 +91,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTopology, runInHostAsUser, ADDRESSES } from '../test/e2e/topology-core.js';
-import { delay, firstLine, median, parseIperf } from './common.js';
+import { delay, firstLine, iperfJson, median, parseIperf } from './common.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SERVER = ADDRESSES.serverV4;
@@ -293,15 +293,7 @@ function udpArgs(opts, size, reverse) {
 
 /** The receiver's Gbit/s and loss percentage from iperf3 -u -J output, or throw with the reason. */
 function parseIperfUdp(result, what) {
-  const text = result.stdout.toString();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    const why = result.timedOut ? 'timed out' : `exit ${result.code ?? result.signal}`;
-    throw new Error(`${what}: ${why}: ${firstLine(result.stderr) || firstLine(text) || 'no output'}`);
-  }
-  if (json.error) throw new Error(`${what}: iperf3: ${json.error}`);
+  const json = iperfJson(result, what);
   // iperf3 >= 3.10 reports both ends; older ones only `sum` (the client's view)
   const received = json.end?.sum_received ?? json.end?.sum;
   const bps = received?.bits_per_second;

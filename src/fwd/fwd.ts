@@ -20,7 +20,7 @@ import { FdKind, type Loop } from '../loop.js';
 import type { Logger } from '../log.js';
 import type { TcpHandler } from '../tcp/tcp.js';
 import type { Config } from '../conf.js';
-import { listeningPorts, type PortForwardSpec } from './spec.js';
+import { listeningPorts, type ForwardRule, type PortForwardSpec } from './spec.js';
 import { isLoopback, addressEqual, formatIP } from '../inet.js';
 
 /**
@@ -192,6 +192,15 @@ export function addAll<L extends ListenerBase>(set: ListenerSet<L>, port: number
 }
 
 /**
+ * The error for an explicit port that cannot be bound, naming it as the
+ * option did (`ADDR%IF/PORT`): e.g. "-t: cannot listen on port 8080: address in use".
+ */
+export function listenError(what: string, rule: ForwardRule, port: number, rc: number): Error {
+  const where = `${rule.addr ? formatIP(rule.addr) : ''}${rule.ifname ? `%${rule.ifname}` : ''}${rule.addr || rule.ifname ? '/' : ''}${port}`;
+  return new Error(`${what} ${where}: ${rc === -E.EADDRINUSE ? 'address in use' : errnoName(rc)}`);
+}
+
+/**
  * What every forwarder does with its listening sockets: stop listening on
  * a port (`auto`, the API), say whether it listens on one, list them, close.
  */
@@ -258,8 +267,7 @@ export class TcpForwarder extends PortForwarder<Listener> {
       const rc = this.listen(port, target, rule.addr, rule.ifname);
       if (rc < 0 && !rule.weak) {
         this.close();
-        const where = `${rule.addr ? formatIP(rule.addr) : ''}${rule.ifname ? `%${rule.ifname}` : ''}${rule.addr || rule.ifname ? '/' : ''}${port}`;
-        throw new Error(`-t: cannot listen on port ${where}: ${rc === -E.EADDRINUSE ? 'address in use' : errnoName(rc)}`);
+        throw listenError('-t: cannot listen on port', rule, port, rc);
       }
     }
     this.log.debug(`TCP forwarding: listening on ${this.listeners.size} socket(s)`);

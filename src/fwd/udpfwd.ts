@@ -34,7 +34,7 @@ import type { Logger } from '../log.js';
 import type { Config } from '../conf.js';
 import type { UdpHandler } from '../udp/udp.js';
 import type { UdpSpliceHandler } from './udpsplice.js';
-import { addAll, bindToDevice, nsLoopbackSockets, PortForwarder, type ListenerBase, type ListenTable } from './fwd.js';
+import { addAll, bindToDevice, listenError, nsLoopbackSockets, PortForwarder, type ListenerBase, type ListenTable } from './fwd.js';
 import { listeningPorts, type PortForwardSpec } from './spec.js';
 import { isLoopback, addressEqual, formatIP } from '../inet.js';
 
@@ -169,8 +169,7 @@ export class UdpForwarder extends UdpPortForwarder {
       const rc = this.listen(port, target, rule.addr, rule.ifname);
       if (rc < 0 && !rule.weak) {
         this.close();
-        const where = `${rule.addr ? formatIP(rule.addr) : ''}${rule.ifname ? `%${rule.ifname}` : ''}${rule.addr || rule.ifname ? '/' : ''}${port}`;
-        throw new Error(`-u: cannot bind port ${where}: ${rc === -E.EADDRINUSE ? 'address in use' : errnoName(rc)}`);
+        throw listenError('-u: cannot bind port', rule, port, rc);
       }
     }
     this.log.debug(`UDP forwarding: bound ${this.listeners.size} socket(s)`);
