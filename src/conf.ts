@@ -30,17 +30,35 @@ export interface Ip4Config {
   prefixLen: number;
   /** Default gateway as seen from the namespace; traffic to it reaches the host (unless --no-map-gw). */
   gateway: Uint8Array | null;
-  /** Host interface the configuration was taken from ('' when given entirely by options). */
+  /** Host interface the configuration was taken from ('' in local mode: no template interface). */
   hostIfname: string;
+  /** Index of that host interface (0 in local mode). */
+  hostIfindex: number;
+  /**
+   * --config-net: copy every address of the template interface (upstream's
+   * default), rather than setting `addr`/`prefixLen` alone (false with -a,
+   * --no-copy-addrs, or in local mode).
+   */
+  copyAddrs: boolean;
+  /**
+   * --config-net: copy every route of the template interface, rather than
+   * only a default route via `gateway` (false with -g, --no-copy-routes, or
+   * in local mode).
+   */
+  copyRoutes: boolean;
 }
 
 export interface Ip6Config {
+  /** The namespace's global address; all zeroes (`::`) when none is known (local mode: learned from the guest). */
   addr: Uint8Array;
   prefixLen: number;
   gateway: Uint8Array | null;
   hostIfname: string;
-  /** Host interface index, the scope of link-local destinations. */
+  /** Host interface index, the scope of link-local destinations (0 in local mode). */
   hostIfindex: number;
+  /** As for IPv4. */
+  copyAddrs: boolean;
+  copyRoutes: boolean;
 }
 
 export interface Config {
@@ -52,7 +70,10 @@ export interface Config {
   help: boolean;
   version: boolean;
   configNet: boolean;
+  /** MTU assigned to the namespace (--config-net) and advertised by DHCP and RA; 0: none (-m 0). */
   mtu: number;
+  /** --ns-mac-addr: MAC address set on the namespace's tap interface, or null (the kernel's random one). */
+  nsMac: Uint8Array | null;
   /** Name of the interface created in the namespace. */
   nsIfname: string;
   ip4: Ip4Config | null;
@@ -456,7 +477,7 @@ export function buildConfig(
       const match = host.addrs4.find((a) => prefixContains(a.addr, a.prefixLen, addr) && a.prefixLen > 0 && (!addr4 || a.addr.every((b, k) => b === addr[k])));
       const matchNet = match ?? host.addrs4.find((a) => a.index === index && prefixContains(a.addr, a.prefixLen, addr));
       const prefixLen = prefix4 ?? matchNet?.prefixLen ?? classfulPrefix(addr);
-      ip4 = { addr, prefixLen, gateway, hostIfname: index ? linkName(host, index) : '' };
+      ip4 = { addr, prefixLen, gateway, hostIfname: index ? linkName(host, index) : '', hostIfindex: index, copyAddrs: !addr4, copyRoutes: !gw4 };
     } else if (addr4 === undefined && (gw4 || prefix4 !== undefined)) {
       throw new UsageError('no IPv4 address: --gateway/--netmask need an IPv4 address (from the host or --address)');
     }
@@ -472,7 +493,7 @@ export function buildConfig(
     if (addr) {
       const match = host.addrs6.find((a) => a.index === index && a.addr.every((b, k) => b === addr[k]));
       const prefixLen = match?.prefixLen ?? 64;
-      ip6 = { addr, prefixLen, gateway, hostIfname: index ? linkName(host, index) : '', hostIfindex: index };
+      ip6 = { addr, prefixLen, gateway, hostIfname: index ? linkName(host, index) : '', hostIfindex: index, copyAddrs: !addr6, copyRoutes: !gw6 };
     }
   }
   if (only6 && !ip6) throw new UsageError('--ipv6-only: no usable IPv6 address and default route on the host');
@@ -549,6 +570,7 @@ export function buildConfig(
     version,
     configNet,
     mtu,
+    nsMac: null,
     nsIfname: nsIfname ?? (templateIf || 'tap0'),
     ip4,
     ip6,
