@@ -31,6 +31,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -66,6 +67,8 @@ enum Step : int32_t {
   kStepStatUserns,
   kStepSetnsUser,
   kStepSetnsNet,
+  kStepSetid,
+  kStepUnshareUts,
   kStepCount,
 };
 
@@ -80,6 +83,8 @@ const char* const kStepNames[kStepCount] = {
     "fstat(user namespace)",
     "setns(CLONE_NEWUSER)",
     "setns(CLONE_NEWNET)",
+    "setgid/setuid",
+    "unshare(CLONE_NEWUTS)",
 };
 
 struct Status {
@@ -111,11 +116,10 @@ void WriteAll(int fd, const char* p, size_t n) {
   }
 }
 
-/** Writes "pasta: WHAT ARG: strerror\n" to stderr without allocating. */
+/** Writes "WHAT ARG: strerror\n" to stderr without allocating (upstream's die_perror() form). */
 void ReportToStderr(const char* what, const char* arg, int err) {
   char msg[1024];
   size_t used = 0;
-  Append(msg, sizeof(msg), &used, "pasta: ");
   Append(msg, sizeof(msg), &used, what);
   Append(msg, sizeof(msg), &used, arg);
   Append(msg, sizeof(msg), &used, ": ");
@@ -237,6 +241,12 @@ void StdioToDevNull() {
 struct CreatePlan {
   bool userns = false;
   bool holder = false;
+  /** Switch to this user and group before unsharing (root running as --runas), if runAs. */
+  bool runAs = false;
+  uid_t runUid = 0;
+  gid_t runGid = 0;
+  /** A UTS namespace of its own, with this host name (empty: none). */
+  std::string hostname;
   pid_t parent = 0;
   std::string uidMap, gidMap, cwd;
   std::vector<std::string> argv, env;
@@ -255,6 +265,14 @@ struct CreatePlan {
   }
   ResetSignals();
 
+  // As upstream's isolate_user(): drop to the user first, so that the user namespace is
+  // owned by it. A change of credentials makes the process undumpable, which would close
+  // /proc/self/uid_map to it: make it dumpable again (it execs the command next).
+  if (st.err == 0 && p.runAs) {
+    if (setgroups(0, nullptr) < 0 && errno != EPERM) st = {errno, kStepSetid};
+    else if (setgid(p.runGid) < 0 || setuid(p.runUid) < 0) st = {errno, kStepSetid};
+    else prctl(PR_SET_DUMPABLE, 1);
+  }
   if (st.err == 0 && p.userns) {
     if (unshare(CLONE_NEWUSER) < 0) {
       st = {errno, kStepUnshareUser};
@@ -267,6 +285,15 @@ struct CreatePlan {
     }
   }
   if (st.err == 0 && unshare(CLONE_NEWNET) < 0) st = {errno, kStepUnshareNet};
+  if (st.err == 0 && !p.holder) {
+    // As upstream's pasta_spawn_cmd(): the command may use ping sockets (group 0 of its
+    // user namespace), and has a host name of its own. Both best effort.
+    WriteFile("/proc/sys/net/ipv4/ping_group_range", "0 0");
+    if (!p.hostname.empty()) {
+      if (unshare(CLONE_NEWUTS) < 0) st = {errno, kStepUnshareUts};
+      else sethostname(p.hostname.data(), p.hostname.size());
+    }
+  }
 
   WriteAll(p.statusWrite, reinterpret_cast<const char*>(&st), sizeof(st));
   close(p.statusWrite);
@@ -296,14 +323,15 @@ struct CreatePlan {
     if (flags >= 0 && (flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
   }
   if (!p.cwd.empty() && chdir(p.cwd.c_str()) < 0) {
-    ReportToStderr("cannot change directory to ", p.cwd.c_str(), errno);
+    ReportToStderr("pasta: cannot change directory to ", p.cwd.c_str(), errno);
     _exit(127);
   }
   // execvp searches the PATH of `environ`: point it at the new environment
   // so the command is found (and run) with the PATH it is given.
   environ = const_cast<char**>(p.envp.data());
   execvp(p.argvp[0], p.argvp.data());
-  ReportToStderr("cannot exec ", p.argvp[0], errno);
+  // In upstream's words (pasta.c).
+  ReportToStderr("Failed to start command or shell", "", errno);
   _exit(127);
 }
 
@@ -380,6 +408,19 @@ Napi::Value NsCreate(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   p.userns = userns.As<Napi::Boolean>().Value();
+  Napi::Value runAs = opts.Get("runAs");
+  if (runAs.IsObject()) {
+    Napi::Object r = runAs.As<Napi::Object>();
+    if (!r.Get("uid").IsNumber() || !r.Get("gid").IsNumber()) {
+      Napi::TypeError::New(env, "nsCreate: opts.runAs must be { uid, gid }").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    p.runAs = true;
+    p.runUid = r.Get("uid").As<Napi::Number>().Uint32Value();
+    p.runGid = r.Get("gid").As<Napi::Number>().Uint32Value();
+  }
+  Napi::Value hostname = opts.Get("hostname");
+  if (hostname.IsString()) p.hostname = hostname.As<Napi::String>().Utf8Value();
   p.uidMap = "0 " + std::to_string(uid.As<Napi::Number>().Uint32Value()) + " 1";
   p.gidMap = "0 " + std::to_string(gid.As<Napi::Number>().Uint32Value()) + " 1";
   p.cwd = cwd.As<Napi::String>().Utf8Value();
@@ -588,7 +629,7 @@ void SendReply(int sock, const HelperReply& reply, const int* fds, int count) {
         int ifindex = 0;
         int fd = tap_create(req.name, &ifindex);
         reply.result = fd;
-        reply.ifindex = fd >= 0 ? ifindex : 0;
+        reply.ifindex = ifindex;  // the step that failed (TAP_STEP_*) when fd < 0
         if (fd >= 0) fds[count++] = fd;
       }
     }
@@ -757,6 +798,8 @@ Napi::Value NsTap(const Napi::CallbackInfo& info) {
     out.data[0] = ifindex;
     // Taps are made with IFF_VNET_HDR and the default header size.
     if (out.length > 1) out.data[1] = TAP_VNET_HDR_LEN;
+  } else if (out.length > 2) {
+    out.data[2] = ifindex;  // which step failed: TAP_STEP_*
   }
   return Num(a.Env(), fd);
 }

@@ -688,9 +688,23 @@ Napi::Value RecvErr(const Napi::CallbackInfo& info) {
   return Num(a.Env(), static_cast<double>(r));
 }
 
+/** strerror(errno) in the C library's words ("Address already in use"): messages as upstream prints them. */
+Napi::Value StrError(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "strerror(errno): errno must be a number").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int err = info[0].As<Napi::Number>().Int32Value();
+  if (err < 0) err = -err;
+  const char* desc = strerrordesc_np(err);
+  return Napi::String::New(env, desc ? desc : ("Unknown error " + std::to_string(err)).c_str());
+}
+
 }  // namespace
 
 void InitSock(Napi::Env env, Napi::Object exports) {
+  exports.Set("strerror", Napi::Function::New<StrError>(env, "strerror"));
   exports.Set("close", Napi::Function::New<Close>(env, "close"));
   exports.Set("read", Napi::Function::New<Read>(env, "read"));
   exports.Set("write", Napi::Function::New<Write>(env, "write"));

@@ -29,6 +29,9 @@
 #include "common.h"
 
 extern "C" int tap_create(const char *name, int *ifindex) {
+  // On failure *ifindex says which step failed (TAP_STEP_*), so that the
+  // caller can say it in upstream's words.
+  if (ifindex) *ifindex = TAP_STEP_OPEN;
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return -errno;
 
@@ -39,9 +42,11 @@ extern "C" int tap_create(const char *name, int *ifindex) {
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
     close(fd);
+    if (ifindex) *ifindex = TAP_STEP_SETIFF;
     return -err;
   }
   if (ifindex) {
+    *ifindex = TAP_STEP_INDEX;
     // TUNSETIFF wrote the device's actual name back into ifr.
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (s < 0) s = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -136,9 +141,34 @@ Napi::Value TapWrite(const Napi::CallbackInfo& info) {
   return Num(a.Env(), static_cast<double>(i));
 }
 
+/**
+ * tapInfo(fd, out): what a tap fd handed to us (pasta -F) is: out[0] its
+ * interface flags (TUNGETIFF: IFF_TAP, IFF_NO_PI, IFF_VNET_HDR...), out[1]
+ * the virtio-net header length before each frame (0 without IFF_VNET_HDR).
+ * Returns 0 or -errno (ENOTTY: not a tun/tap fd).
+ */
+Napi::Value TapInfo(const Napi::CallbackInfo& info) {
+  Args a(info, "tapInfo", 2);
+  int fd = a.Int(0);
+  Span<int32_t> out = a.I32(1);
+  a.AtLeast(out.length, 2, "out");
+  if (!a.ok) return a.Fail();
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof(ifr));
+  if (ioctl(fd, TUNGETIFF, &ifr) < 0) return Num(a.Env(), -errno);
+  int hdr = 0;
+  if (ifr.ifr_flags & IFF_VNET_HDR) {
+    if (ioctl(fd, TUNGETVNETHDRSZ, &hdr) < 0) return Num(a.Env(), -errno);
+  }
+  out.data[0] = static_cast<uint16_t>(ifr.ifr_flags);
+  out.data[1] = hdr;
+  return Num(a.Env(), 0);
+}
+
 }  // namespace
 
 void InitTap(Napi::Env env, Napi::Object exports) {
+  exports.Set("tapInfo", Napi::Function::New<TapInfo>(env, "tapInfo"));
   exports.Set("tapRead", Napi::Function::New<TapRead>(env, "tapRead"));
   exports.Set("tapWrite", Napi::Function::New<TapWrite>(env, "tapWrite"));
 }

@@ -25,11 +25,17 @@ struct tap_vnet_hdr {
 extern "C" {
 #endif
 
+/** The step of tap_create() that failed, stored in *ifindex on failure. */
+#define TAP_STEP_OPEN 1   /* open("/dev/net/tun") */
+#define TAP_STEP_SETIFF 2 /* ioctl(TUNSETIFF) */
+#define TAP_STEP_INDEX 3  /* ioctl(SIOCGIFINDEX) */
+
 /**
  * Opens /dev/net/tun (O_RDWR | O_NONBLOCK | O_CLOEXEC) and attaches it to the
  * tap device `name` (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR; created if missing, "" lets the
  * kernel pick a name). Stores the interface index in *ifindex when ifindex is
- * not NULL. Returns the fd or -errno.
+ * not NULL, or, on failure, the step that failed (TAP_STEP_*). Returns the fd
+ * or -errno.
  */
 int tap_create(const char *name, int *ifindex);
 

@@ -29,6 +29,7 @@ import type { EngineStats } from './engine.js';
 import type { FlowEvent } from './flow.js';
 import type { PasstListener, PasstRun } from './passt.js';
 import type { LogLevel, Logger } from './log.js';
+import { M } from './messages.js';
 
 export interface PasstOptions {
   /**
@@ -308,7 +309,7 @@ const ourSockets = new Set<string>();
 async function openSocket(socketPath: string | null, qemu: typeof import('./l2/qemu.js')): Promise<PasstListener> {
   const claim = async (candidate: string): Promise<PasstListener> => {
     const key = path.resolve(candidate);
-    if (ourSockets.has(key)) throw new Error(`socket path ${candidate} already in use`);
+    if (ourSockets.has(key)) throw new Error(M.socketInUse(candidate));
     ourSockets.add(key);
     try {
       return await qemu.openListener(candidate);

@@ -1,18 +1,40 @@
 /**
- * Options -> Config.
+ * Options -> Config, with upstream pasta(1)/passt(1)'s meaning for each.
  *
- * Theory of operation: `buildConfig` is a pure function of the parsed
- * command line and a snapshot of the host's links, addresses and routes
- * (`HostNet`, read over rtnetlink by the caller). It picks the template
- * interfaces (the ones holding the default routes, or `-i`), takes the
- * namespace's addresses, prefix lengths and gateways from them unless given
- * with `-a`, `-n`, `-g`, and decides which IP versions are enabled. Every
- * invalid value is reported as a {@link UsageError} naming the option, so the
- * front end can print one line and exit 1, as pasta(1) does.
+ * Theory of operation: two pure steps.
+ *
+ * 1. {@link parseOptions} walks the options in command-line order, as
+ *    upstream's conf() does, and records what each says. Where pasta(1)
+ *    says "if conflicting or multiple options are given, the last one takes
+ *    effect", a later option overwrites an earlier one (`-m`, `-q`/`-d`,
+ *    `-4`/`-6`, `-a`, `-g`, `--dns-forward` and `--dns-host` once per
+ *    family, `-s`/`-F`, ...); what adds up in upstream adds up here (`-D`,
+ *    `-S`, the port options). An option of the other front end is refused in
+ *    upstream's words ("--netns is for pasta mode only"), and `--help`,
+ *    `--version` end the walk where they appear. Every invalid value is a
+ *    {@link UsageError} worded as upstream words it.
+ * 2. {@link buildConfig} adds the host: a snapshot of its links, addresses
+ *    and routes (`HostNet`, read over rtnetlink by the caller), its
+ *    resolv.conf text, its ephemeral port range and who we run as
+ *    (`HostEnv`). Per IP version it picks the template interface as
+ *    upstream does (-i, else --outbound-if4/6, else the interface of the
+ *    first default route, else the first interface with any route), takes
+ *    the address with the longest prefix and the default gateway from it,
+ *    and falls back to upstream's local mode (IPv4 169.254.2.1/16 via
+ *    169.254.2.2, IPv6 no address via fe80::1) when there is none. Then the
+ *    address mapping defaults (the gateway stands for the host's loopback
+ *    unless --no-map-gw), the resolvers advertised to the guest (a loopback
+ *    resolver is advertised as the address that maps to the host's loopback,
+ *    and DNS to it is forwarded, as upstream's get_dns() does), the port
+ *    forwarding rules (fwd/spec.ts) and, as root outside a user namespace,
+ *    the user to switch to (--runas, default nobody).
+ *
+ * The front ends print a UsageError as one line and exit 1, as pasta(1).
  */
 import { UsageError, type ParsedArgs } from './options.js';
+import { M } from './messages.js';
 import type { AddrInfo, LinkInfo, RouteInfo } from './netlink.js';
-import { describePortSpec, parsePortSpecs, udpDefaultsFromTcp, type PortForwardSpec, type PortOption, type PortRange } from './fwd/spec.js';
+import { defaultPortSpec, describePortSpec, parsePortSpecs, type PortForwardSpec, type PortOption, type PortRange } from './fwd/spec.js';
 import { formatIP, isLinkLocal6, isLoopback, isMulticast, isUnspecified, parseIPv4, parseIPv6 } from './inet.js';
 
 /** The host's network as seen over rtnetlink when pasta starts. */
@@ -22,6 +44,17 @@ export interface HostNet {
   addrs6: AddrInfo[];
   routes4: RouteInfo[];
   routes6: RouteInfo[];
+}
+
+/** Who we run as, for --runas and upstream's "Started as root, will change to nobody". */
+export interface HostEnv {
+  euid: number;
+  egid: number;
+  /** Whether we run in the initial user namespace (upstream's ns_is_init()). */
+  initUserns: boolean;
+  /** /etc/passwd and /etc/group, for user and group names. */
+  passwd: string;
+  group: string;
 }
 
 export interface Ip4Config {
@@ -74,16 +107,21 @@ export interface Config {
   mtu: number;
   /** --ns-mac-addr: MAC address set on the namespace's tap interface, or null (the kernel's random one). */
   nsMac: Uint8Array | null;
+  /** -M: our MAC address, the source of every frame to the guest. */
+  ourMac: Uint8Array;
   /** Name of the interface created in the namespace. */
   nsIfname: string;
   ip4: Ip4Config | null;
   ip6: Ip6Config | null;
-  mapGateway: boolean;
-  /** DNS resolvers (from -D, else the host's /etc/resolv.conf), for forwarding and DHCP/NDP. */
+  /** Resolvers advertised to the guest (DHCP, DHCPv6, RA), IPv4 and IPv6, as upstream remaps them. */
   dns: Uint8Array[];
   /** DNS search domains (from -S, else /etc/resolv.conf). */
   search: string[];
-  /** Addresses in the namespace that forward DNS to the host's resolver, and where each goes. */
+  /**
+   * DNS flows (TCP and UDP to port 53 or 853) to `addr` go to the host
+   * resolver `to` instead: --dns-forward, or the address standing for the
+   * host's loopback when resolv.conf names a loopback resolver.
+   */
   dnsForward4: { addr: Uint8Array; to: Uint8Array } | null;
   dnsForward6: { addr: Uint8Array; to: Uint8Array } | null;
   /** Protocols switched off with --no-tcp, --no-udp, --no-icmp. */
@@ -96,6 +134,7 @@ export interface Config {
   attachPid: number | null;
   /** User namespace to join when attaching (--userns; for a PID, its own unless --netns-only). */
   userns: string | null;
+  /** Join or create no user namespace (--netns-only, or --netns without --userns). */
   netnsOnly: boolean;
   /** Quit when the --netns file disappears (unless --no-netns-quit). */
   netnsQuit: boolean;
@@ -105,27 +144,50 @@ export interface Config {
   pcap: string | null;
   /** passt -s: the UNIX domain socket QEMU connects to (null: the first free /tmp/passt_N.socket). */
   socketPath: string | null;
-  /** passt -F: an inherited, connected socket to use instead of listening, or null. */
+  /** -F: an inherited, connected socket (passt) or tap device (pasta) to use, or null. */
   socketFd: number | null;
   /** passt -1: quit once the first guest disconnects (implied by -F). */
   oneOff: boolean;
-  /** --map-host-loopback: addresses that stand for the host's loopback. */
+  /** --map-host-loopback (by default the gateway, unless --no-map-gw): addresses that stand for the host's loopback. */
   mapHostLoopback4: Uint8Array | null;
   mapHostLoopback6: Uint8Array | null;
   /** --map-guest-addr: addresses that stand for the host's own address. */
   mapGuestAddr4: Uint8Array | null;
   mapGuestAddr6: Uint8Array | null;
+  /** -o: source address of outbound sockets, per family, or null (the kernel picks). */
+  outbound4: Uint8Array | null;
+  outbound6: Uint8Array | null;
+  /** --outbound-if4/6: host interface outbound sockets are bound to (SO_BINDTODEVICE), or null. */
+  outboundIf4: string | null;
+  outboundIf6: string | null;
+  /** -H, --fqdn: sent to the guest by DHCP (options 12, 81) and DHCPv6 (option 39). */
+  hostname: string | null;
+  fqdn: string | null;
+  /** --freebind: IP_FREEBIND on forwarded ports' sockets, so any address can be bound. */
+  freebind: boolean;
+  /** pasta: host-loopback traffic to forwarded ports is spliced (unless --no-splice). */
+  splice: boolean;
+  /** --splice-only: no tap device; only loopback traffic is forwarded. */
+  spliceOnly: boolean;
+  /** --host-lo-to-ns-lo: spliced traffic goes to the namespace's loopback, not its public address. */
+  hostLoToNsLo: boolean;
+  /** --stats DELAY: print event statistics at most every DELAY seconds (0: off). */
+  stats: number;
+  /** The user and group to switch to once set up (--runas, or nobody as root), or null to stay. */
+  runAs: { uid: number; gid: number } | null;
+  /** --chroot-fallback (sandboxing). */
+  chrootFallback: boolean;
   /**
    * Port forwarding, null for none: host ports into the namespace or guest
-   * (-t, -u) and namespace ports to the host's loopback (-T, -U). Mode
-   * `auto` (pasta's default) follows the ports bound on the other side at
-   * run time.
+   * (-t, -u) and namespace ports to the host's loopback (-T, -U). Rules
+   * marked `scan` (pasta's default `auto`) follow the ports bound on the
+   * other side at run time.
    */
   tcpForward: PortForwardSpec | null;
   udpForward: PortForwardSpec | null;
   tcpNsForward: PortForwardSpec | null;
   udpNsForward: PortForwardSpec | null;
-  /** Address-configuration services: on unless --no-dhcp, --no-dhcpv6, --no-ndp, --no-ra. */
+  /** Address-configuration services: on unless --no-dhcp, --no-dhcpv6, --no-ndp, --no-ra (and as upstream disables them). */
   dhcp: boolean;
   dhcpv6: boolean;
   ndp: boolean;
@@ -133,60 +195,544 @@ export interface Config {
   /** Whether DHCP/DHCPv6/RA carry resolvers and search domains (passt: yes unless --no-dhcp-*; pasta: only with --dhcp-*). */
   dhcpDns: boolean;
   dhcpSearch: boolean;
-  /** Problems that do not stop pasta, to log once logging is set up. */
+  /** Problems that do not stop pasta, to log once logging is set up (upstream's warnings). */
   warnings: string[];
+  /** Informational lines upstream prints at start (suppressed by -q). */
+  notices: string[];
   /** The command to run (pasta with no PID/netns), or [] for the default shell. */
   command: string[];
 }
 
-/** Resolvers and search domains of a resolv.conf(5) text. */
+/** Resolvers and search domains of a resolv.conf(5) text, as upstream's get_dns() reads it. */
 export function parseResolvConf(text: string): { nameservers: Uint8Array[]; search: string[] } {
   const nameservers: Uint8Array[] = [];
-  let search: string[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/[#;].*$/, '').trim();
-    const [key, ...rest] = line.split(/\s+/);
-    if (key === 'nameserver' && rest[0]) {
-      const addr = parseIPv4(rest[0]) ?? parseIPv6(rest[0].replace(/%.*$/, ''));
+  let search: string[] | undefined;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('nameserver ')) {
+      // The last word of the line, without a %scope.
+      const word = line.slice(line.lastIndexOf(' ') + 1).replace(/%.*$/, '').trim();
+      const addr = parseIPv4(word) ?? parseIPv6(word);
       if (addr) nameservers.push(addr);
-    } else if (key === 'search' || key === 'domain') {
-      search = rest.filter(Boolean);
+    } else if (line.startsWith('search ') && search === undefined) {
+      // Only the first search line counts; at most five domains (MAXDNSRCH - 1).
+      search = line.slice(7).split(/[ \t]+/).filter(Boolean).slice(0, 5);
     }
   }
-  return { nameservers, search };
+  return { nameservers, search: search ?? [] };
 }
 
 /** pasta(1)'s default MTU: the largest 802.3 MTU minus the header, rounded to 32 bits. */
 export const DEFAULT_MTU = 65520;
-const MIN_MTU = 68;
+/** The largest MTU upstream accepts: a 64 KiB frame minus the Ethernet header. */
+const MAX_MTU = 65535 - 14;
+const IPV4_MIN_MTU = 68;
 const IPV6_MIN_MTU = 1280;
+/** Upstream's LOGFILE_SIZE_MIN: 5 * max(BUFSIZ, PAGE_SIZE). */
+const LOG_SIZE_MIN = 5 * 8192;
+/** Upstream's MAC_OUR_LAA. */
+export const DEFAULT_OUR_MAC = Uint8Array.of(0x9a, 0x55, 0x9a, 0x55, 0x9a, 0x55);
+/** At most three resolvers per family (MAXNS) and six search domains (MAXDNSRCH). */
+const MAXNS = 3;
+const MAXDNSRCH = 6;
+/** Upstream's PASST_MAXDNAME: 253 bytes. */
+const MAX_DNAME = 253;
+/** PATH_MAX - 1 and sizeof(sun_path) - 1. */
+const PATH_MAX = 4095;
+const SUN_PATH_MAX = 107;
 
-/** Parse a netmask in dot-decimal or bit-count form; undefined if invalid. */
+const IFA_F_DEPRECATED = 0x20;
+const RT_TABLE_MAIN = 254;
+const RTN_UNICAST = 1;
+
+const LL_GUEST_ADDR4 = Uint8Array.of(169, 254, 2, 1);
+const LL_GUEST_GW4 = Uint8Array.of(169, 254, 2, 2);
+const LL_PREFIX_LEN4 = 16;
+const LL_GUEST_GW6 = Uint8Array.of(0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
+
+/** Parse an IPv4 netmask, dot-decimal (contiguous) or a prefix length, as upstream's conf_ip4_prefix(); undefined if invalid. */
 export function parseNetmask(s: string): number | undefined {
-  if (/^\d{1,2}$/.test(s)) {
-    const n = Number(s);
-    return n <= 32 ? n : undefined;
-  }
   const b = parseIPv4(s);
-  if (!b) return undefined;
-  const v = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
-  const len = Math.clz32(~v >>> 0) === 32 ? 32 : Math.clz32(~v);
-  // Must be contiguous ones followed by zeros.
-  const rebuilt = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  return rebuilt === v ? len : undefined;
+  if (b) {
+    const v = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+    let len = 0;
+    while (len < 32 && v & (0x80000000 >>> len)) len++;
+    const rebuilt = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+    return rebuilt === v ? len : undefined;
+  }
+  const n = parseCNumber(s);
+  return n !== undefined && n <= 32 ? n : undefined;
 }
 
-/** Prefix length from the address class (RFC 4632's view of the old classes), used when no host address matches. */
+/** A number as strtoul(s, &end, 0) reads it to the end of the string (decimal, 0x hex, 0 octal); undefined otherwise. */
+function parseCNumber(s: string): number | undefined {
+  if (/^0[xX][0-9a-fA-F]+$/.test(s)) return parseInt(s.slice(2), 16);
+  if (/^0[0-7]*$/.test(s)) return parseInt(s, 8);
+  if (/^[1-9][0-9]*$/.test(s)) return Number(s);
+  return undefined;
+}
+
+/** A MAC address as upstream's parse_mac(): six two-digit hex octets separated by ':'. */
+export function parseMac(s: string): Uint8Array | undefined {
+  if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(s)) return undefined;
+  return Uint8Array.from(s.split(':').map((h) => parseInt(h, 16)));
+}
+
+function isBroadcast4(a: Uint8Array): boolean {
+  return a.length === 4 && a[0] === 255 && a[1] === 255 && a[2] === 255 && a[3] === 255;
+}
+
+function isV4MappedOrCompat(a: Uint8Array): boolean {
+  if (a.length !== 16) return false;
+  for (let i = 0; i < 10; i++) if (a[i] !== 0) return false;
+  return (a[10] === 0xff && a[11] === 0xff) || (a[10] === 0 && a[11] === 0 && !isUnspecified(a) && !isLoopback(a));
+}
+
+/** What the command line says, option by option, before the host is looked at. */
+export interface OptionSettings {
+  mode: 'pasta' | 'passt';
+  /** `--help`, `--version` or `--print-capabilities` ended the walk: nothing else was looked at. */
+  exit: 'help' | 'version' | null;
+  debug: boolean;
+  trace: boolean;
+  quiet: boolean;
+  foreground: boolean;
+  logFile?: string;
+  logSize: number;
+  runas?: string;
+  pcap: string | null;
+  pidFile: string | null;
+  mtu: number;
+  addr4?: Uint8Array;
+  prefix4?: number;
+  addr6?: Uint8Array;
+  ourMac: Uint8Array;
+  gw4?: Uint8Array;
+  gw6?: Uint8Array;
+  ifname?: string;
+  outbound4?: Uint8Array;
+  outbound6?: Uint8Array;
+  outboundIf4?: string;
+  outboundIf6?: string;
+  dns4: Uint8Array[];
+  dns6: Uint8Array[];
+  noDns: boolean;
+  search: string[];
+  noSearch: boolean;
+  hostname: string | null;
+  fqdn: string | null;
+  only4: boolean;
+  only6: boolean;
+  oneOff: boolean;
+  socketPath: string | null;
+  socketFd: number | null;
+  nsIfname?: string;
+  userns: string | null;
+  netns: string | null;
+  netnsOnly: boolean;
+  nsMac: Uint8Array | null;
+  dhcpDns: boolean;
+  dhcpSearch: boolean;
+  dnsMatch4?: Uint8Array;
+  dnsMatch6?: Uint8Array;
+  dnsHost4?: Uint8Array;
+  dnsHost6?: Uint8Array;
+  noNetnsQuit: boolean;
+  configNet: boolean;
+  noCopyRoutes4: boolean;
+  noCopyRoutes6: boolean;
+  noCopyAddrs4: boolean;
+  noCopyAddrs6: boolean;
+  copyOption: { routes: boolean; addrs: boolean };
+  /** undefined: not given; null: 'none'. */
+  mapHostLoopback4?: Uint8Array | null;
+  mapHostLoopback6?: Uint8Array | null;
+  mapGuestAddr4?: Uint8Array | null;
+  mapGuestAddr6?: Uint8Array | null;
+  noMapGw: boolean;
+  hostLoToNsLo: boolean;
+  stats: number;
+  chrootFallback: boolean;
+  noTcp: boolean;
+  noUdp: boolean;
+  noIcmp: boolean;
+  noDhcp: boolean;
+  noDhcpv6: boolean;
+  noNdp: boolean;
+  noRa: boolean;
+  noSplice: boolean;
+  spliceOnly: boolean;
+  freebind: boolean;
+  /** Values of -t, -u, -T, -U in order (undefined: the option was not given). */
+  ports: Partial<Record<PortOption, string[]>>;
+  warnings: string[];
+}
+
+/** Options that need a front end: used in the other they are refused in upstream's words. */
+const PASTA_ONLY: Record<string, string> = {
+  userns: '--userns', netns: '--netns', 'ns-mac-addr': '--ns-mac-addr', 'dhcp-dns': '--dhcp-dns', 'dhcp-search': '--dhcp-search',
+  'no-netns-quit': '--no-netns-quit', 'config-net': '--config-net', 'no-copy-routes': '--no-copy-routes', 'no-copy-addrs': '--no-copy-addrs',
+  'netns-only': '--netns-only', 'host-lo-to-ns-lo': '--host-lo-to-ns-lo', 'ns-ifname': '-I', 'tcp-ns': '-T', 'udp-ns': '-U',
+};
+const PASST_ONLY: Record<string, string> = {
+  'no-dhcp-dns': '--no-dhcp-dns', 'no-dhcp-search': '--no-dhcp-search', 'one-off': '--one-off',
+};
+
+/**
+ * Walk the options in order as upstream's conf() does and record what they
+ * say. Pure; throws {@link UsageError} in upstream's words.
+ */
+export function parseOptions(parsed: ParsedArgs, mode: 'pasta' | 'passt'): OptionSettings {
+  const s: OptionSettings = {
+    mode, exit: null, debug: false, trace: false, quiet: false, foreground: false, logSize: 1 << 20,
+    pcap: null, pidFile: null, mtu: DEFAULT_MTU, ourMac: Uint8Array.from(DEFAULT_OUR_MAC),
+    dns4: [], dns6: [], noDns: false, search: [], noSearch: false, hostname: null, fqdn: null,
+    only4: false, only6: false, oneOff: false, socketPath: null, socketFd: null, userns: null, netns: null, netnsOnly: false,
+    nsMac: null, dhcpDns: mode === 'passt', dhcpSearch: mode === 'passt', noNetnsQuit: false, configNet: false,
+    noCopyRoutes4: false, noCopyRoutes6: false, noCopyAddrs4: false, noCopyAddrs6: false, copyOption: { routes: false, addrs: false },
+    noMapGw: false, hostLoToNsLo: false, stats: 0, chrootFallback: false,
+    noTcp: false, noUdp: false, noIcmp: false, noDhcp: false, noDhcpv6: false, noNdp: false, noRa: false,
+    noSplice: false, spliceOnly: false, freebind: false, ports: {}, warnings: [],
+  };
+  let addrIsPrefix = false;
+  let optN = 0;
+  for (const [name, value] of parsed.options) {
+    const v = value === true ? '' : value;
+    if (mode !== 'pasta' && name in PASTA_ONLY) throw new UsageError(M.forPastaOnly(PASTA_ONLY[name]));
+    if (mode === 'pasta' && name in PASST_ONLY) throw new UsageError(M.forPasstOnly(PASST_ONLY[name]));
+    switch (name) {
+      case 'debug': s.debug = true; s.quiet = false; break;
+      case 'trace': s.trace = s.debug = true; s.quiet = false; break;
+      case 'quiet': s.quiet = true; s.debug = s.trace = false; break;
+      case 'foreground': s.foreground = true; break;
+      case 'stderr': s.warnings.push(M.deprecated('--stderr')); break;
+      case 'log-file':
+        if (!v || v.length > PATH_MAX) throw new UsageError(M.invalidLogFile(v));
+        s.logFile = v;
+        break;
+      case 'log-size': {
+        const n = parseCNumber(v);
+        if (n === undefined || n < LOG_SIZE_MIN) throw new UsageError(M.invalidLogSize(v));
+        s.logSize = n;
+        break;
+      }
+      case 'runas': s.runas = v; break;
+      case 'conf-path':
+        throw new UsageError("--conf-path is not supported: pesto(1)'s configuration protocol is experimental upstream and node-passt does not implement it");
+      case 'help': s.exit = 'help'; return s;
+      case 'version': s.exit = 'version'; return s;
+      case 'pcap':
+        if (!v || v.length > PATH_MAX) throw new UsageError(M.invalidPcap(v));
+        s.pcap = v;
+        break;
+      case 'pid':
+        if (!v || v.length > PATH_MAX) throw new UsageError(M.invalidPidFile(v));
+        s.pidFile = v;
+        break;
+      case 'mtu': {
+        const n = parseCNumber(v);
+        if (n === undefined) throw new UsageError(M.invalidMtu(v));
+        if (n > MAX_MTU) throw new UsageError(M.mtuTooLarge(n, MAX_MTU));
+        s.mtu = n;
+        break;
+      }
+      case 'address': {
+        const slash = v.indexOf('/');
+        const text = slash >= 0 ? v.slice(0, slash) : v;
+        const a4 = parseIPv4(text);
+        const a6 = a4 ? undefined : parseIPv6(text);
+        let a = a4 ?? a6;
+        if (!a) throw new UsageError(M.invalidGuestAddress(v));
+        let mapped4 = false;
+        if (a6 && a6.length === 16 && a6.slice(0, 10).every((b) => b === 0) && a6[10] === 0xff && a6[11] === 0xff) {
+          a = a6.slice(12);
+          mapped4 = true;
+        }
+        const v4 = a.length === 4;
+        let prefix: number;
+        addrIsPrefix = slash >= 0;
+        if (addrIsPrefix) {
+          const p = v.slice(slash + 1);
+          if (!/^[0-9]+$/.test(p)) throw new UsageError(M.invalidGuestAddress(v));
+          if (optN) throw new UsageError(M.redundantPrefix());
+          const len = Number(p) - (mapped4 ? 96 : 0);
+          if (len < 0 || len > (v4 ? 32 : 128)) throw new UsageError(M.invalidPrefixLength(v));
+          prefix = len;
+        } else {
+          prefix = v4 ? (optN ? optN : classfulPrefix(a)) : 64;
+        }
+        if (isUnspecified(a) || isMulticast(a) || isLoopback(a) || (v4 && isBroadcast4(a))) throw new UsageError(M.invalidGuestAddress(v));
+        if (v4) {
+          s.addr4 = a;
+          s.prefix4 = prefix;
+          s.noCopyAddrs4 = true;
+        } else {
+          s.addr6 = a;
+          s.noCopyAddrs6 = true;
+        }
+        break;
+      }
+      case 'netmask': {
+        if (addrIsPrefix) throw new UsageError(M.redundantPrefix());
+        const len = parseNetmask(v);
+        if (len === undefined) throw new UsageError(M.invalidPrefixLength(v));
+        s.prefix4 = len;
+        optN = len;
+        break;
+      }
+      case 'mac-addr': {
+        const mac = parseMac(v);
+        if (!mac) throw new UsageError(M.invalidMac(v));
+        s.ourMac = mac;
+        break;
+      }
+      case 'gateway': {
+        const g6 = parseIPv6(v);
+        if (g6 && !isUnspecified(g6) && !isLoopback(g6)) {
+          s.gw6 = g6;
+          if (mode === 'pasta') s.noCopyRoutes6 = true;
+          break;
+        }
+        const g4 = parseIPv4(v);
+        if (g4 && !isUnspecified(g4) && !isBroadcast4(g4) && !isLoopback(g4)) {
+          s.gw4 = g4;
+          if (mode === 'pasta') s.noCopyRoutes4 = true;
+          break;
+        }
+        throw new UsageError(M.invalidGateway(v));
+      }
+      case 'interface':
+        if (!v || Buffer.byteLength(v) > 15) throw new UsageError(M.noSuchInterface(v));
+        s.ifname = v;
+        break;
+      case 'outbound': {
+        const o6 = parseIPv6(v);
+        if (o6 && !isUnspecified(o6) && !isLoopback(o6) && !isV4MappedOrCompat(o6) && !isMulticast(o6)) {
+          s.outbound6 = o6;
+          break;
+        }
+        const o4 = parseIPv4(v);
+        if (o4 && !isUnspecified(o4) && !isBroadcast4(o4) && !isMulticast(o4)) {
+          s.outbound4 = o4;
+          break;
+        }
+        throw new UsageError(M.invalidOutbound(v));
+      }
+      case 'outbound-if4':
+      case 'outbound-if6':
+        if (!v || Buffer.byteLength(v) > 15) throw new UsageError(M.invalidInterface(v));
+        if (name === 'outbound-if4') s.outboundIf4 = v;
+        else s.outboundIf6 = v;
+        break;
+      case 'dns': {
+        if (v === 'none') {
+          s.noDns = true;
+          s.dns4 = [];
+          s.dns6 = [];
+          // As upstream: -D none also forgets --dns-forward and --dns-host given before it.
+          s.dnsMatch4 = s.dnsMatch6 = s.dnsHost4 = s.dnsHost6 = undefined;
+          break;
+        }
+        s.noDns = false;
+        const a4 = parseIPv4(v);
+        const a6 = a4 ? undefined : parseIPv6(v);
+        if (a4) {
+          if (s.dns4.length < MAXNS) s.dns4.push(a4);
+        } else if (a6) {
+          if (s.dns6.length < MAXNS) s.dns6.push(a6);
+        } else {
+          throw new UsageError(M.invalidDns(v));
+        }
+        break;
+      }
+      case 'search': {
+        if (v === 'none') {
+          s.noSearch = true;
+          s.search = [];
+          break;
+        }
+        s.noSearch = false;
+        for (const domain of v.split(/\s+/).filter(Boolean)) {
+          if (s.search.length >= MAXDNSRCH || Buffer.byteLength(domain) > MAX_DNAME) throw new UsageError(M.invalidSearch(v));
+          s.search.push(domain);
+        }
+        break;
+      }
+      case 'hostname':
+        if (Buffer.byteLength(v) > MAX_DNAME) throw new UsageError(M.invalidHostname(v));
+        s.hostname = v;
+        break;
+      case 'fqdn':
+        if (Buffer.byteLength(v) > MAX_DNAME) throw new UsageError(M.invalidFqdn(v));
+        s.fqdn = v;
+        break;
+      case 'ipv4-only': s.only4 = true; s.only6 = false; break;
+      case 'ipv6-only': s.only6 = true; s.only4 = false; break;
+      case 'one-off': s.oneOff = true; break;
+      case 'socket':
+        if (mode === 'pasta') throw new UsageError(M.socketOptionInPasta());
+        if (!v || Buffer.byteLength(v) > SUN_PATH_MAX) throw new UsageError(M.invalidSocketPath(v));
+        s.socketPath = v;
+        s.socketFd = null;
+        break;
+      case 'fd': {
+        const n = parseCNumber(v);
+        if (n === undefined || n > 2 ** 31 - 1) throw new UsageError(M.invalidFd(v));
+        s.socketFd = n;
+        s.socketPath = null;
+        s.oneOff = true;
+        break;
+      }
+      case 'ns-ifname':
+        if (!v || Buffer.byteLength(v) > 15) throw new UsageError(M.invalidInterface(v));
+        s.nsIfname = v;
+        break;
+      case 'tcp-ports':
+      case 'udp-ports':
+      case 'tcp-ns':
+      case 'udp-ns': {
+        const option = ({ 'tcp-ports': '-t', 'udp-ports': '-u', 'tcp-ns': '-T', 'udp-ns': '-U' } as const)[name];
+        (s.ports[option] ??= []).push(v);
+        break;
+      }
+      case 'userns':
+        if (!v || v.length > PATH_MAX) throw new UsageError(M.invalidUserns(v));
+        s.userns = v;
+        s.netnsOnly = false;
+        break;
+      case 'netns':
+        if (!v || v.length > PATH_MAX) throw new UsageError(M.netnsTooLong(v));
+        // A bare name is one of ip-netns(8)'s, in /run/netns.
+        s.netns = v.includes('/') ? v : `/run/netns/${v}`;
+        break;
+      case 'netns-only': s.netnsOnly = true; s.userns = null; break;
+      case 'ns-mac-addr': {
+        const mac = parseMac(v);
+        if (!mac) throw new UsageError(M.invalidMac(v));
+        s.nsMac = mac;
+        break;
+      }
+      case 'dhcp-dns': s.dhcpDns = true; break;
+      case 'no-dhcp-dns': s.dhcpDns = false; break;
+      case 'dhcp-search': s.dhcpSearch = true; break;
+      case 'no-dhcp-search': s.dhcpSearch = false; break;
+      case 'dns-forward': {
+        const a6 = parseIPv6(v);
+        if (a6 && !isUnspecified(a6) && !isLoopback(a6)) {
+          s.dnsMatch6 = a6;
+          break;
+        }
+        const a4 = parseIPv4(v);
+        if (a4 && !isUnspecified(a4) && !isBroadcast4(a4) && !isLoopback(a4)) {
+          s.dnsMatch4 = a4;
+          break;
+        }
+        throw new UsageError(M.invalidDnsForward(v));
+      }
+      case 'dns-host': {
+        const a6 = parseIPv6(v);
+        if (a6 && !isUnspecified(a6)) {
+          s.dnsHost6 = a6;
+          break;
+        }
+        const a4 = parseIPv4(v);
+        if (a4 && !isUnspecified(a4) && !isBroadcast4(a4)) {
+          s.dnsHost4 = a4;
+          break;
+        }
+        throw new UsageError(M.invalidDnsHost(v));
+      }
+      case 'no-netns-quit': s.noNetnsQuit = true; break;
+      case 'config-net': s.configNet = true; break;
+      case 'no-copy-routes':
+        s.warnings.push(M.deprecated('--no-copy-routes'));
+        s.noCopyRoutes4 = s.noCopyRoutes6 = true;
+        s.copyOption.routes = true;
+        break;
+      case 'no-copy-addrs':
+        s.warnings.push(M.deprecated('--no-copy-addrs'));
+        s.noCopyAddrs4 = s.noCopyAddrs6 = true;
+        s.copyOption.addrs = true;
+        break;
+      case 'map-host-loopback':
+      case 'map-guest-addr': {
+        const host = name === 'map-host-loopback';
+        if (v === 'none') {
+          if (host) {
+            s.mapHostLoopback4 = s.mapHostLoopback6 = null;
+            s.noMapGw = true;
+          } else {
+            s.mapGuestAddr4 = s.mapGuestAddr6 = null;
+          }
+          break;
+        }
+        const a6 = parseIPv6(v);
+        const a4 = a6 ? undefined : parseIPv4(v);
+        const a = a6 ?? a4;
+        if (!a || isUnspecified(a) || isLoopback(a) || isMulticast(a)) throw new UsageError(M.invalidRemap(v));
+        if (host && a6) s.mapHostLoopback6 = a6;
+        else if (host) s.mapHostLoopback4 = a;
+        else if (a6) s.mapGuestAddr6 = a6;
+        else s.mapGuestAddr4 = a;
+        break;
+      }
+      case 'no-map-gw': s.noMapGw = true; break;
+      case 'host-lo-to-ns-lo': s.hostLoToNsLo = true; break;
+      case 'vhost-user':
+        throw new UsageError('--vhost-user is not supported yet by node-passt: use the stream socket (QEMU -netdev stream)');
+      case 'print-capabilities':
+        throw new UsageError('--print-capabilities is not supported yet by node-passt: vhost-user is not implemented');
+      case 'repair-path':
+        if (v !== 'none') throw new UsageError(M.forVhostUserOnly('--repair-path'));
+        break;
+      case 'migrate-exit': throw new UsageError(M.forVhostUserOnly('--migrate-exit'));
+      case 'migrate-no-linger': throw new UsageError(M.forVhostUserOnly('--migrate-no-linger'));
+      case 'stats': {
+        if (!s.foreground) throw new UsageError(M.statsNeedsForeground());
+        const n = /^\s*[+-]?[0-9]+/.exec(v);
+        s.stats = n ? Math.max(0, parseInt(n[0], 10)) : 0;
+        break;
+      }
+      case 'chroot-fallback': s.chrootFallback = true; break;
+      case 'no-tcp': s.noTcp = true; break;
+      case 'no-udp': s.noUdp = true; break;
+      case 'no-icmp': s.noIcmp = true; break;
+      case 'no-dhcp': s.noDhcp = true; break;
+      case 'no-dhcpv6': s.noDhcpv6 = true; break;
+      case 'no-ndp': s.noNdp = true; break;
+      case 'no-ra': s.noRa = true; break;
+      case 'no-splice': s.noSplice = true; break;
+      case 'splice-only': s.spliceOnly = true; break;
+      case 'freebind': s.freebind = true; break;
+      default:
+        throw new UsageError(`unrecognized option '--${name}'`);
+    }
+  }
+  if (mode !== 'pasta') {
+    s.noSplice = true;
+    if (s.spliceOnly) throw new UsageError(M.forPastaOnly('--splice-only'));
+  }
+  if (s.noSplice && s.hostLoToNsLo) throw new UsageError(M.hostLoIncompatible());
+  if (mode === 'pasta' && !s.configNet) {
+    if (s.copyOption.routes) throw new UsageError(M.needsConfigNet('--no-copy-routes'));
+    if (s.copyOption.addrs) throw new UsageError(M.needsConfigNet('--no-copy-addrs'));
+  }
+  if (mode === 'pasta' && s.spliceOnly) {
+    if (s.noSplice) throw new UsageError(M.spliceOnlyIncompatible());
+    s.hostLoToNsLo = true;
+    s.noIcmp = true;
+    s.noDns = true;
+    s.noSearch = true;
+  }
+  return s;
+}
+
+/** Prefix length from the address class, as upstream's inany_default_prefix_len(). */
 function classfulPrefix(addr: Uint8Array): number {
+  if (addr.length === 16) return 64;
   if (addr[0] < 128) return 8;
   if (addr[0] < 192) return 16;
-  return 24;
-}
-
-function defaultRoutes(routes: RouteInfo[]): RouteInfo[] {
-  return routes
-    .filter((r) => r.dst === null || r.dstLen === 0)
-    .sort((a, b) => (a.priority ?? 0) - (b.priority ?? 0));
+  if (addr[0] < 224) return 24;
+  return 32;
 }
 
 function linkName(host: HostNet, index: number): string {
@@ -197,437 +743,420 @@ function linkIndex(host: HostNet, name: string): number {
   return host.links.find((l) => l.name === name)?.index ?? 0;
 }
 
-function globalAddrs(addrs: AddrInfo[], index: number, family: 4 | 6): AddrInfo[] {
-  return addrs.filter(
-    (a) =>
-      a.index === index &&
-      !isLoopback(a.addr) &&
-      !isUnspecified(a.addr) &&
-      !isMulticast(a.addr) &&
-      !(family === 6 && isLinkLocal6(a.addr)),
-  );
+/** Whether a route's destination prefix is link-local (169.254.0.0/16, fe80::/10). */
+function linkLocalRoute(r: RouteInfo, family: 4 | 6): boolean {
+  if (!r.dst || r.dstLen === 0) return false;
+  return family === 4 ? r.dst[0] === 169 && r.dst[1] === 254 && r.dstLen >= 16 : r.dst[0] === 0xfe && (r.dst[1] & 0xc0) === 0x80 && r.dstLen >= 10;
 }
 
-function prefixContains(net: Uint8Array, len: number, addr: Uint8Array): boolean {
-  if (net.length !== addr.length) return false;
-  let bits = len;
-  for (let i = 0; i < net.length && bits > 0; i++, bits -= 8) {
-    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
-    if ((net[i] & mask) !== (addr[i] & mask)) return false;
+/** Main-table unicast routes, as upstream's strict RTM_GETROUTE dumps return them. */
+function mainRoutes(routes: RouteInfo[]): RouteInfo[] {
+  return routes.filter((r) => r.table === RT_TABLE_MAIN && r.type === RTN_UNICAST);
+}
+
+/** The template interface of a family as upstream's nl_get_ext_if(): the first default route's, else the first with any route. */
+export function externalInterface(routes: RouteInfo[], family: 4 | 6): { index: number; notes: string[] } {
+  let def = 0;
+  let any = 0;
+  let ndef = 0;
+  let nany = 0;
+  for (const r of mainRoutes(routes)) {
+    const oif = r.oif ?? 0;
+    if (!oif || oif === 1) continue; // no interface, or lo
+    if (linkLocalRoute(r, family)) continue;
+    if (r.dst === null || r.dstLen === 0) {
+      ndef++;
+      def ||= oif;
+    } else {
+      nany++;
+      any ||= oif;
+    }
   }
-  return true;
+  const af = family === 4 ? 'IPv4' : 'IPv6';
+  if (def) return { index: def, notes: ndef > 1 ? [M.multipleDefaults(af)] : [] };
+  if (any) return { index: any, notes: nany > 1 ? [M.multipleInterfaces(af)] : [] };
+  return { index: 0, notes: [M.noRoutes(af)] };
 }
 
-function parseUint(option: string, value: string, min: number, max: number): number {
-  if (!/^\d+$/.test(value)) throw new UsageError(`invalid value for --${option}: '${value}'`);
-  const n = Number(value);
-  if (n < min || n > max) throw new UsageError(`--${option} must be between ${min} and ${max}: '${value}'`);
-  return n;
+/** The gateway of the first default route through interface `index` (upstream's nl_route_get_def()). */
+function defaultGateway(routes: RouteInfo[], index: number): Uint8Array | undefined {
+  for (const r of mainRoutes(routes)) {
+    if ((r.dst !== null && r.dstLen !== 0) || r.oif !== index) continue;
+    if (r.gateway) return r.gateway;
+  }
+  return undefined;
 }
+
+/** The address of interface `index` with the longest prefix, as upstream's nl_addr_get() picks it. */
+function longestPrefixAddress(addrs: AddrInfo[], index: number, family: 4 | 6): AddrInfo | undefined {
+  let best: AddrInfo | undefined;
+  for (const a of addrs) {
+    if (a.index !== index || a.flags & IFA_F_DEPRECATED) continue;
+    if (family === 6 && isLinkLocal6(a.addr)) continue;
+    if (!best || a.prefixLen > best.prefixLen) best = a;
+  }
+  return best;
+}
+
+/** uid and gid of a user name or number, from /etc/passwd text; undefined if unknown. */
+function lookupUser(passwd: string, name: string): { uid: number; gid: number } | undefined {
+  for (const line of passwd.split('\n')) {
+    const f = line.split(':');
+    if (f.length >= 4 && f[0] === name) return { uid: Number(f[2]), gid: Number(f[3]) };
+  }
+  return undefined;
+}
+
+function lookupGroup(group: string, name: string): number | undefined {
+  for (const line of group.split('\n')) {
+    const f = line.split(':');
+    if (f.length >= 3 && f[0] === name) return Number(f[2]);
+  }
+  return undefined;
+}
+
+/** --runas UID|UID:GID|LOGIN|LOGIN:GROUP as upstream's conf_runas(); undefined if it cannot be resolved. */
+function resolveRunas(opt: string, env: HostEnv): { uid: number; gid: number } | undefined {
+  const colon = opt.indexOf(':');
+  const user = colon >= 0 ? opt.slice(0, colon) : opt;
+  const groupText = colon >= 0 ? opt.slice(colon + 1) : undefined;
+  let uid: number;
+  let gid: number;
+  const n = parseCNumber(user);
+  if (n !== undefined) {
+    uid = gid = n;
+  } else {
+    const pw = lookupUser(env.passwd, user);
+    if (!pw || pw.uid === 0) return undefined;
+    ({ uid, gid } = pw);
+  }
+  if (groupText === undefined) return { uid, gid };
+  const g = parseCNumber(groupText) ?? lookupGroup(env.group, groupText);
+  if (g === undefined) return undefined;
+  return { uid, gid: g };
+}
+
+/** Not root, or root in a user namespace: we stay who we are. */
+const STAY: HostEnv = { euid: 1, egid: 1, initUserns: false, passwd: '', group: '' };
 
 /**
- * Build the configuration from parsed options and the host's network.
- * Throws {@link UsageError} for any invalid or conflicting option.
+ * Build the configuration from parsed options and the host. Throws
+ * {@link UsageError} for any invalid or conflicting option.
  */
 export function buildConfig(
   parsed: ParsedArgs,
   host: HostNet,
   mode: 'pasta' | 'passt' = 'pasta',
   resolvConf = '',
-  /** The kernel's ephemeral port range (ip_local_port_range), left out of "all" forwarding. */
+  /** The kernel's ephemeral port range (ip_local_port_range), left out where every port is forwarded. */
   ephemeral?: PortRange,
+  env: HostEnv = STAY,
 ): Config {
-  let logLevel: Config['logLevel'] = 'info';
-  let quiet = false;
-  let debug = false;
-  let trace = false;
-  let logFile: string | undefined;
-  let logSize = 1 << 20;
-  let foreground = false;
-  let help = false;
-  let version = false;
-  let configNet = false;
-  let mtu = DEFAULT_MTU;
-  let nsIfname: string | undefined;
-  let addr4: Uint8Array | undefined;
-  let addr6: Uint8Array | undefined;
-  let prefix4: number | undefined;
-  let gw4: Uint8Array | undefined;
-  let gw6: Uint8Array | undefined;
-  let hostIf: string | undefined;
-  let mapGateway = true;
-  let only4 = false;
-  let only6 = false;
-  let dns: Uint8Array[] | undefined;
-  let search: string[] | undefined;
-  let fwd4: Uint8Array | undefined;
-  let fwd6: Uint8Array | undefined;
-  let dnsHost: Uint8Array | undefined;
-  let tcp = true;
-  let udp = true;
-  let icmp = true;
-  let dhcp = true;
-  let dhcpv6 = true;
-  let ndp = true;
-  let ra = true;
-  let dhcpDns = mode === 'passt';
-  let dhcpSearch = mode === 'passt';
-  const tcpPorts: string[] = [];
-  const tcpNsPorts: string[] = [];
-  const udpPorts: string[] = [];
-  const udpNsPorts: string[] = [];
-  let netns: string | null = null;
-  let userns: string | null = null;
-  let netnsOnly = false;
-  let netnsQuit = true;
-  let pidFile: string | null = null;
-  let pcap: string | null = null;
-  let socketPath: string | null = null;
-  let socketFd: number | null = null;
-  let oneOff = false;
-  const mapped: Record<'host4' | 'host6' | 'guest4' | 'guest6', Uint8Array | null> = { host4: null, host6: null, guest4: null, guest6: null };
-  const seen = new Set<string>();
+  const s = parseOptions(parsed, mode);
+  const warnings = [...s.warnings];
+  const notices: string[] = [];
 
-  for (const [name, value] of parsed.options) {
-    const v = value === true ? '' : value;
-    const once = (): void => {
-      if (seen.has(name)) throw new UsageError(`--${name} given more than once`);
-      seen.add(name);
-    };
-    switch (name) {
-      case 'debug': debug = true; break;
-      case 'trace': trace = true; break;
-      case 'quiet': quiet = true; break;
-      case 'foreground': foreground = true; break;
-      case 'stderr': break; // standard error is where we log without --log-file
-      case 'log-file': once(); logFile = v; if (!v) throw new UsageError('--log-file needs a path'); break;
-      case 'log-size': once(); logSize = parseUint('log-size', v, 4096, 2 ** 31); break;
-      case 'help': help = true; break;
-      case 'version': version = true; break;
-      case 'mtu': once(); mtu = parseUint('mtu', v, MIN_MTU, DEFAULT_MTU); break;
-      case 'address': {
-        const a4 = parseIPv4(v);
-        const a6 = a4 ? undefined : parseIPv6(v);
-        if (a4) {
-          if (addr4) throw new UsageError(`--address: IPv4 address given twice: '${v}'`);
-          if (isUnspecified(a4) || isMulticast(a4) || isLoopback(a4) || a4[0] === 255) throw new UsageError(`--address: invalid IPv4 address '${v}'`);
-          addr4 = a4;
-        } else if (a6) {
-          if (addr6) throw new UsageError(`--address: IPv6 address given twice: '${v}'`);
-          if (isUnspecified(a6) || isMulticast(a6) || isLoopback(a6) || isLinkLocal6(a6)) throw new UsageError(`--address: invalid IPv6 address '${v}'`);
-          addr6 = a6;
-        } else {
-          throw new UsageError(`--address: invalid address '${v}'`);
-        }
-        break;
-      }
-      case 'netmask': {
-        once();
-        const len = parseNetmask(v);
-        if (len === undefined) throw new UsageError(`--netmask: invalid netmask '${v}'`);
-        prefix4 = len;
-        break;
-      }
-      case 'gateway': {
-        const g4 = parseIPv4(v);
-        const g6 = g4 ? undefined : parseIPv6(v);
-        if (g4) {
-          if (gw4) throw new UsageError(`--gateway: IPv4 gateway given twice: '${v}'`);
-          if (isUnspecified(g4) || isMulticast(g4) || isLoopback(g4)) throw new UsageError(`--gateway: invalid IPv4 gateway '${v}'`);
-          gw4 = g4;
-        } else if (g6) {
-          if (gw6) throw new UsageError(`--gateway: IPv6 gateway given twice: '${v}'`);
-          if (isUnspecified(g6) || isMulticast(g6) || isLoopback(g6)) throw new UsageError(`--gateway: invalid IPv6 gateway '${v}'`);
-          gw6 = g6;
-        } else {
-          throw new UsageError(`--gateway: invalid address '${v}'`);
-        }
-        break;
-      }
-      case 'interface':
-        once();
-        if (!linkIndex(host, v)) throw new UsageError(`--interface: no such host interface '${v}'`);
-        hostIf = v;
-        break;
-      case 'ns-ifname':
-        once();
-        if (!/^[^\s/:]{1,15}$/.test(v) || v === '.' || v === '..') throw new UsageError(`--ns-ifname: invalid interface name '${v}'`);
-        nsIfname = v;
-        break;
-      case 'no-map-gw': mapGateway = false; break;
-      case 'dns': {
-        if (v === 'none') {
-          dns = [];
-          break;
-        }
-        const a = parseIPv4(v) ?? parseIPv6(v);
-        if (!a) throw new UsageError(`--dns: invalid address '${v}'`);
-        (dns ??= []).push(a);
-        break;
-      }
-      case 'search':
-        search = v === 'none' ? [] : v.split(/\s+/).filter(Boolean);
-        for (const d of search) if (!/^[A-Za-z0-9_.-]{1,253}$/.test(d)) throw new UsageError(`--search: invalid domain '${d}'`);
-        break;
-      case 'dns-forward': {
-        const a4 = parseIPv4(v);
-        const a6 = a4 ? undefined : parseIPv6(v);
-        if (a4) {
-          if (fwd4) throw new UsageError(`--dns-forward: IPv4 address given twice: '${v}'`);
-          if (isUnspecified(a4) || isMulticast(a4) || isLoopback(a4)) throw new UsageError(`--dns-forward: invalid address '${v}'`);
-          fwd4 = a4;
-        } else if (a6) {
-          if (fwd6) throw new UsageError(`--dns-forward: IPv6 address given twice: '${v}'`);
-          if (isUnspecified(a6) || isMulticast(a6) || isLoopback(a6)) throw new UsageError(`--dns-forward: invalid address '${v}'`);
-          fwd6 = a6;
-        } else {
-          throw new UsageError(`--dns-forward: invalid address '${v}'`);
-        }
-        break;
-      }
-      case 'dns-host': {
-        once();
-        const a = parseIPv4(v) ?? parseIPv6(v);
-        if (!a || isUnspecified(a) || isMulticast(a)) throw new UsageError(`--dns-host: invalid address '${v}'`);
-        dnsHost = a;
-        break;
-      }
-      case 'tcp-ports': tcpPorts.push(v); break;
-      case 'netns':
-        once();
-        if (!v) throw new UsageError('--netns needs a path or a name');
-        // A bare name is one of ip-netns(8)'s, in /run/netns.
-        netns = v.includes('/') ? v : `/run/netns/${v}`;
-        break;
-      case 'userns':
-        once();
-        if (!v) throw new UsageError('--userns needs a path');
-        userns = v;
-        break;
-      case 'netns-only': netnsOnly = true; break;
-      case 'no-netns-quit': netnsQuit = false; break;
-      case 'pid':
-        once();
-        if (!v) throw new UsageError('--pid needs a file name');
-        pidFile = v;
-        break;
-      case 'pcap':
-        once();
-        if (!v) throw new UsageError('--pcap needs a file name');
-        pcap = v;
-        break;
-      case 'socket':
-        once();
-        // sun_path holds 108 bytes, the terminating NUL included.
-        if (!v || Buffer.byteLength(v) > 107) throw new UsageError(`--socket: invalid path '${v}' (1 to 107 bytes)`);
-        socketPath = v;
-        break;
-      case 'fd':
-        once();
-        // As passt(1): standard input may be the socket, standard output and error may not.
-        if (!/^\d+$/.test(v) || Number(v) === 1 || Number(v) === 2 || Number(v) > 2 ** 31 - 1) throw new UsageError(`--fd: invalid file descriptor '${v}'`);
-        socketFd = Number(v);
-        break;
-      case 'one-off': oneOff = true; break;
-      case 'map-host-loopback':
-      case 'map-guest-addr': {
-        const a4 = parseIPv4(v);
-        const a = a4 ?? parseIPv6(v);
-        if (!a || isUnspecified(a) || isMulticast(a) || isLoopback(a)) throw new UsageError(`--${name}: invalid address '${v}'`);
-        const slot = `${name === 'map-host-loopback' ? 'host' : 'guest'}${a4 ? 4 : 6}` as keyof typeof mapped;
-        if (mapped[slot]) throw new UsageError(`--${name}: IPv${a4 ? 4 : 6} address given twice: '${v}'`);
-        mapped[slot] = a;
-        break;
-      }
-      case 'tcp-ns': tcpNsPorts.push(v); break;
-      case 'udp-ports': udpPorts.push(v); break;
-      case 'udp-ns': udpNsPorts.push(v); break;
-      case 'no-dhcp': dhcp = false; break;
-      case 'no-dhcpv6': dhcpv6 = false; break;
-      case 'no-ndp': ndp = false; break;
-      case 'no-ra': ra = false; break;
-      case 'dhcp-dns': dhcpDns = true; break;
-      case 'no-dhcp-dns': dhcpDns = false; break;
-      case 'dhcp-search': dhcpSearch = true; break;
-      case 'no-dhcp-search': dhcpSearch = false; break;
-      case 'no-tcp': tcp = false; break;
-      case 'no-udp': udp = false; break;
-      case 'no-icmp': icmp = false; break;
-      case 'ipv4-only': only4 = true; break;
-      case 'ipv6-only': only6 = true; break;
-      case 'config-net': configNet = true; break;
-      default:
-        throw new UsageError(`unrecognized option '--${name}'`);
-    }
+  // Who to run as: --runas, else nobody when root in the initial user namespace (upstream's conf_ugid()).
+  let runAs: Config['runAs'] = null;
+  if (s.runas !== undefined) {
+    runAs = resolveRunas(s.runas, env) ?? null;
+    if (!runAs) throw new UsageError(M.invalidRunas(s.runas));
+  } else if (env.euid === 0 && env.initUserns) {
+    warnings.push(M.startedAsRoot());
+    runAs = lookupUser(env.passwd, 'nobody') ?? { uid: 65534, gid: 65534 };
   }
-  if (only4 && only6) throw new UsageError('--ipv4-only and --ipv6-only are mutually exclusive');
-  if (socketPath !== null && socketFd !== null) throw new UsageError('--socket and --fd are mutually exclusive');
-  if (quiet && (debug || trace)) throw new UsageError('--quiet conflicts with --debug and --trace');
-  logLevel = trace ? 'trace' : debug ? 'debug' : quiet ? 'warn' : 'info';
 
-  // IPv4: template interface, address, prefix, gateway.
+  // Template interfaces: -i for both, else --outbound-if4/6.
+  let ifi4 = 0;
+  let ifi6 = 0;
+  if (s.ifname !== undefined) {
+    ifi4 = ifi6 = linkIndex(host, s.ifname);
+    if (!ifi4) throw new UsageError(M.noSuchInterface(s.ifname));
+  }
+  if (!ifi4 && s.outboundIf4) ifi4 = linkIndex(host, s.outboundIf4);
+  if (!ifi6 && s.outboundIf6) ifi6 = linkIndex(host, s.outboundIf6);
+
+  // IPv4, as upstream's conf_ip4() and, failing it, conf_ip4_local().
   let ip4: Ip4Config | null = null;
-  if (!only6) {
-    const def = defaultRoutes(host.routes4);
-    const index = hostIf ? linkIndex(host, hostIf) : def[0]?.oif ?? 0;
-    const candidates = index ? globalAddrs(host.addrs4, index, 4) : [];
-    const addr = addr4 ?? candidates[0]?.addr;
-    const gateway = gw4 ?? def.find((r) => r.oif === index)?.gateway ?? def[0]?.gateway ?? null;
-    if (addr) {
-      const match = host.addrs4.find((a) => prefixContains(a.addr, a.prefixLen, addr) && a.prefixLen > 0 && (!addr4 || a.addr.every((b, k) => b === addr[k])));
-      const matchNet = match ?? host.addrs4.find((a) => a.index === index && prefixContains(a.addr, a.prefixLen, addr));
-      const prefixLen = prefix4 ?? matchNet?.prefixLen ?? classfulPrefix(addr);
-      ip4 = { addr, prefixLen, gateway, hostIfname: index ? linkName(host, index) : '', hostIfindex: index, copyAddrs: !addr4, copyRoutes: !gw4 };
-    } else if (addr4 === undefined && (gw4 || prefix4 !== undefined)) {
-      throw new UsageError('no IPv4 address: --gateway/--netmask need an IPv4 address (from the host or --address)');
+  let ext4 = 0;
+  if (!s.only6 && !s.spliceOnly) {
+    let index = ifi4;
+    if (!index) {
+      const ext = externalInterface(host.routes4, 4);
+      index = ext.index;
+      notices.push(...ext.notes);
+    }
+    const gateway = s.gw4 ?? (index ? defaultGateway(host.routes4, index) : undefined);
+    let addr = s.addr4;
+    let prefixLen = s.prefix4 ?? 0;
+    if (!addr && index) {
+      const found = longestPrefixAddress(host.addrs4, index, 4);
+      if (found) {
+        addr = found.addr;
+        prefixLen = found.prefixLen;
+      }
+    }
+    if (index && addr && !isUnspecified(addr)) {
+      if (!prefixLen) prefixLen = classfulPrefix(addr);
+      ext4 = index;
+      ip4 = {
+        addr, prefixLen, gateway: gateway ?? null, hostIfname: linkName(host, index), hostIfindex: index,
+        copyAddrs: !s.noCopyAddrs4, copyRoutes: !s.noCopyRoutes4,
+      };
+    }
+  }
+  let ip6: Ip6Config | null = null;
+  let ext6 = 0;
+  if (!s.only4 && !s.spliceOnly) {
+    let index = ifi6;
+    if (!index) {
+      const ext = externalInterface(host.routes6, 6);
+      index = ext.index;
+      notices.push(...ext.notes);
+    }
+    const gateway = s.gw6 ?? (index ? defaultGateway(host.routes6, index) : undefined);
+    const found = index ? longestPrefixAddress(host.addrs6, index, 6) : undefined;
+    const hasLinkLocal = index ? host.addrs6.some((a) => a.index === index && isLinkLocal6(a.addr)) || (gateway !== undefined && isLinkLocal6(gateway)) : false;
+    const addr = s.addr6 ?? found?.addr;
+    if (index && addr && hasLinkLocal) {
+      ext6 = index;
+      ip6 = {
+        addr, prefixLen: s.addr6 ? 64 : found?.prefixLen ?? 64, gateway: gateway ?? null, hostIfname: linkName(host, index), hostIfindex: index,
+        copyAddrs: !s.noCopyAddrs6, copyRoutes: !s.noCopyRoutes6,
+      };
     }
   }
 
-  let ip6: Ip6Config | null = null;
-  if (!only4 && mtu >= IPV6_MIN_MTU) {
-    const def = defaultRoutes(host.routes6);
-    const index = hostIf ? linkIndex(host, hostIf) : def[0]?.oif ?? 0;
-    const candidates = index ? globalAddrs(host.addrs6, index, 6) : [];
-    const addr = addr6 ?? candidates[0]?.addr;
-    const gateway = gw6 ?? def.find((r) => r.oif === index)?.gateway ?? def[0]?.gateway ?? null;
-    if (addr) {
-      const match = host.addrs6.find((a) => a.index === index && a.addr.every((b, k) => b === addr[k]));
-      const prefixLen = match?.prefixLen ?? 64;
-      ip6 = { addr, prefixLen, gateway, hostIfname: index ? linkName(host, index) : '', hostIfindex: index, copyAddrs: !addr6, copyRoutes: !gw6 };
-    }
+  if (ip4 && s.mtu < IPV4_MIN_MTU) warnings.push(M.mtuTooSmall(s.mtu, 'IPv4', IPV4_MIN_MTU));
+  if (ip6 && s.mtu < IPV6_MIN_MTU) warnings.push(M.mtuTooSmall(s.mtu, 'IPv6', IPV6_MIN_MTU));
+  if ((s.outboundIf4 && !ext4) || (s.outboundIf6 && !ext6)) throw new UsageError(M.externalInterfaceNotUsable());
+
+  // Local mode: no template interface for an enabled IP version.
+  if (!ip4 && !s.only6 && !s.spliceOnly) {
+    notices.push(M.localMode('IPv4'));
+    ip4 = {
+      addr: s.addr4 ?? LL_GUEST_ADDR4, prefixLen: s.addr4 ? s.prefix4 ?? classfulPrefix(s.addr4) : LL_PREFIX_LEN4,
+      gateway: s.gw4 ?? LL_GUEST_GW4, hostIfname: '', hostIfindex: 0, copyAddrs: false, copyRoutes: false,
+    };
   }
-  if (only6 && !ip6) throw new UsageError('--ipv6-only: no usable IPv6 address and default route on the host');
-  if (only4 && !ip4) throw new UsageError('--ipv4-only: no usable IPv4 address and default route on the host');
+  if (!ip6 && !s.only4 && !s.spliceOnly) {
+    notices.push(M.localMode('IPv6'));
+    ip6 = {
+      addr: s.addr6 ?? new Uint8Array(16), prefixLen: 64, gateway: s.gw6 ?? LL_GUEST_GW6, hostIfname: '', hostIfindex: 0,
+      copyAddrs: false, copyRoutes: false,
+    };
+  }
+
+  // --map-host-loopback: by default the gateway, unless --no-map-gw.
+  const mapHost4 = s.mapHostLoopback4 !== undefined ? s.mapHostLoopback4 : s.noMapGw ? null : ip4?.gateway ?? null;
+  const mapHost6 = s.mapHostLoopback6 !== undefined ? s.mapHostLoopback6 : s.noMapGw ? null : ip6?.gateway ?? null;
+
+  // Port forwarding, after addresses as upstream (a rule needs its IP version enabled).
+  const ctx = { ephemeral, ipv4: ip4 !== null, ipv6: ip6 !== null };
+  const portSpec = (option: PortOption, enabled: boolean): PortForwardSpec | null => {
+    if (mode === 'passt' && (option === '-T' || option === '-U')) return null;
+    const values = s.ports[option];
+    // pasta's default `auto`, for a protocol that is on (upstream applies it even with
+    // --no-tcp/--no-udp and then refuses its own default: a bug not copied here).
+    const spec = values ? parsePortSpecs(option, values, mode, { ...ctx, enabled }) : enabled ? defaultPortSpec(option, mode, ctx) : null;
+    return spec && enabled && spec.rules.length > 0 ? spec : null;
+  };
+  const tcpForward = portSpec('-t', !s.noTcp);
+  const udpForward = portSpec('-u', !s.noUdp);
+  const tcpNsForward = portSpec('-T', !s.noTcp);
+  const udpNsForward = portSpec('-U', !s.noUdp);
 
   // A lone number after the options is a PID to attach to (pasta(1): "pasta [OPTION]... PID").
   let attachPid: number | null = null;
-  if (mode === 'pasta' && parsed.rest.length === 1 && /^\d+$/.test(parsed.rest[0])) {
-    attachPid = Number(parsed.rest[0]);
-    if (!(attachPid > 0 && attachPid < 2 ** 22)) throw new UsageError(`invalid PID '${parsed.rest[0]}'`);
-  }
-  if (attachPid !== null && netns) throw new UsageError('--netns cannot be combined with a PID');
-  if ((netns || attachPid !== null) === false && (userns || netnsOnly)) {
-    throw new UsageError(`${userns ? '--userns' : '--netns-only'} needs --netns or a PID`);
-  }
-  if ((netns || attachPid !== null) && parsed.rest.length && attachPid === null) {
-    throw new UsageError(`a command cannot be given with --netns: '${parsed.rest[0]}'`);
-  }
-
-  // Port forwarding. Not given: pasta's default is `auto`, passt's `none`; and, as pasta(1)
-  // says, "unless overridden, UDP ports with numbers corresponding to forwarded TCP port
-  // numbers are forwarded too, without, however, any port translation".
-  const ctx = ephemeral ? { ephemeral } : undefined;
-  const portSpec = (option: PortOption, values: string[]): PortForwardSpec => {
-    const spec = parsePortSpecs(option, values, mode, ctx);
-    return spec;
-  };
-  const tcpIn = portSpec('-t', tcpPorts);
-  const tcpOut = mode === 'pasta' ? portSpec('-T', tcpNsPorts) : null;
-  const followTcp = (tcp: PortForwardSpec): PortForwardSpec => {
-    const derived = udpDefaultsFromTcp(tcp);
-    // Best effort: a UDP port the user did not ask for is no reason to fail.
-    return { ...derived, rules: derived.rules.map((r) => ({ ...r, weak: true })) };
-  };
-  const udpIn = udpPorts.length || !(tcpIn.mode === 'ports' || tcpIn.mode === 'all') ? portSpec('-u', udpPorts) : followTcp(tcpIn);
-  const udpOut = mode !== 'pasta' ? null : udpNsPorts.length || !tcpOut || !(tcpOut.mode === 'ports' || tcpOut.mode === 'all') ? portSpec('-U', udpNsPorts) : followTcp(tcpOut);
-  const active = (spec: PortForwardSpec | null, on: boolean): PortForwardSpec | null => (spec && on && spec.mode !== 'none' ? spec : null);
-  const tcpForward = active(tcpIn, tcp);
-  const tcpNsForward = active(tcpOut, tcp);
-  const udpForward = active(udpIn, udp);
-  const udpNsForward = active(udpOut, udp);
-
-  const resolv = parseResolvConf(resolvConf);
-  const resolvers = dns ?? resolv.nameservers;
-  // A forwarder goes to --dns-host, else to the first resolver of its own IP version.
-  // (The host socket of a forwarded flow takes the target's family, so an IPv4
-  // forwarder can reach an IPv6 resolver and the other way round.)
-  const forwardTarget = (family: 4 | 6): Uint8Array | undefined => {
-    if (dnsHost) return dnsHost;
-    return resolvers.find((r) => r.length === (family === 4 ? 4 : 16)) ?? resolvers[0];
-  };
-  const warnings: string[] = [];
-  let dnsForward4: Config['dnsForward4'] = null;
-  let dnsForward6: Config['dnsForward6'] = null;
-  for (const [fwd, family] of [[fwd4, 4], [fwd6, 6]] as const) {
-    if (!fwd) continue;
-    const to = forwardTarget(family);
-    if (!to) {
-      warnings.push(`--dns-forward ${formatIP(fwd)}: the host has no resolver to forward to (no nameserver in /etc/resolv.conf, no --dns-host or -D): DNS queries to it will go unanswered`);
-      continue;
+  let netnsOnly = s.netnsOnly;
+  if (mode === 'pasta') {
+    if (s.netns && parsed.rest.length > 0) throw new UsageError(M.netnsAndCommand());
+    if (parsed.rest.length === 1 && /^[0-9]+$/.test(parsed.rest[0])) {
+      attachPid = Number(parsed.rest[0]);
+      if (attachPid > 2 ** 31 - 1) throw new UsageError(M.invalidPid(parsed.rest[0]));
     }
-    if (family === 4) dnsForward4 = { addr: fwd, to };
-    else dnsForward6 = { addr: fwd, to };
+    if (s.netns && !s.userns) netnsOnly = true;
+  } else if (parsed.rest.length > 0) {
+    throw new UsageError(M.extraArgument(parsed.rest[0]));
   }
 
-  const templateIf = ip4?.hostIfname || ip6?.hostIfname || '';
+  let noNdp = s.noNdp || s.noIcmp;
+  const noRa = s.noRa || s.configNet;
+  let noDhcp = s.noDhcp || (ip4 !== null && !ip4.gateway) || !ip4;
+  let noDhcpv6 = s.noDhcpv6 || !ip6 || isUnspecified(ip6.addr);
+  if (!ip6) noNdp = true;
+  if (s.spliceOnly) noDhcp = noDhcpv6 = noNdp = true;
+
+  // Resolvers, as upstream's get_dns(): -D as given; else those of resolv.conf, a
+  // loopback one (or one at the address mapped to the host) advertised as the address
+  // that maps to the host's loopback, and DNS to that address forwarded to it.
+  const resolv = parseResolvConf(resolvConf);
+  const dnsMatch = { 4: s.dnsMatch4, 6: s.dnsMatch6 } as Record<4 | 6, Uint8Array | undefined>;
+  const dnsHost = { 4: s.dnsHost4, 6: s.dnsHost6 } as Record<4 | 6, Uint8Array | undefined>;
+  const advertised: Record<4 | 6, Uint8Array[]> = { 4: [...s.dns4], 6: [...s.dns6] };
+  const mapHost: Record<4 | 6, Uint8Array | null> = { 4: mapHost4, 6: mapHost6 };
+  const familySet: Record<4 | 6, boolean> = { 4: !ip4 || s.dns4.length > 0, 6: !ip6 || s.dns6.length > 0 };
+  const dnsSet = (familySet[4] && familySet[6]) || s.noDns;
+  for (const ns of resolv.nameservers) {
+    const family: 4 | 6 = ns.length === 4 ? 4 : 6;
+    // The documented default of --dns-host: the first nameserver of resolv.conf (of its family).
+    if (!s.noDns) dnsHost[family] ??= ns;
+    if (dnsSet || familySet[family]) continue;
+    let advertise = ns;
+    const alias = mapHost[family];
+    if (isLoopback(ns) || (alias && equal(ns, alias))) {
+      if (!dnsMatch[family]) {
+        if (!alias) continue; // unreachable from the guest
+        advertise = alias;
+        dnsMatch[family] = alias;
+      } else {
+        advertise = dnsMatch[family]!;
+      }
+    }
+    if (advertised[family].length < MAXNS) advertised[family].push(advertise);
+  }
+  if (!dnsSet) {
+    if (advertised[4].length + advertised[6].length === 0) warnings.push(M.noNameserver());
+    if (s.dhcpDns) {
+      if (ip4 && !noDhcp && advertised[4].length === 0) warnings.push(M.noNameserver4());
+      if (ip6 && ((!noNdp && !noRa) || !noDhcpv6) && advertised[6].length === 0) warnings.push(M.noNameserver6());
+    }
+  }
+  const search = s.noSearch ? [] : s.search.length ? s.search : resolv.search;
+  const forward = (family: 4 | 6): { addr: Uint8Array; to: Uint8Array } | null => {
+    const addr = dnsMatch[family];
+    if (!addr) return null;
+    // Where upstream would send it to 0.0.0.0 for want of a resolver of the family, use the other family's.
+    const to = dnsHost[family] ?? dnsHost[family === 4 ? 6 : 4];
+    if (!to) {
+      warnings.push(`--dns-forward ${formatIP(addr)}: the host has no resolver to forward to (no nameserver in /etc/resolv.conf, no --dns-host): DNS queries to it will go unanswered`);
+      return null;
+    }
+    return { addr, to };
+  };
+  const dnsForward4 = ip4 ? forward(4) : null;
+  const dnsForward6 = ip6 ? forward(6) : null;
+
+  let nsIfname = s.nsIfname;
+  if (!nsIfname) nsIfname = (ext4 ? linkName(host, ext4) : '') || (ext6 ? linkName(host, ext6) : '') || 'tap0';
+
   return {
     mode,
-    logLevel,
-    logFile,
-    logSize,
-    foreground,
-    help,
-    version,
-    configNet,
-    mtu,
-    nsMac: null,
-    nsIfname: nsIfname ?? (templateIf || 'tap0'),
+    logLevel: s.trace ? 'trace' : s.debug ? 'debug' : s.quiet ? 'warn' : 'info',
+    logFile: s.logFile,
+    logSize: s.logSize,
+    foreground: s.foreground,
+    help: s.exit === 'help',
+    version: s.exit === 'version',
+    configNet: s.configNet,
+    mtu: s.mtu,
+    nsMac: s.nsMac,
+    ourMac: s.ourMac,
+    nsIfname,
     ip4,
     ip6,
-    mapGateway,
-    dns: resolvers,
-    search: search ?? resolv.search,
+    dns: [...advertised[4], ...advertised[6]],
+    search,
     dnsForward4,
     dnsForward6,
-    tcp,
-    udp,
-    icmp,
-    netns,
+    tcp: !s.noTcp,
+    udp: !s.noUdp,
+    icmp: !s.noIcmp,
+    netns: s.netns,
     attachPid,
-    userns,
+    userns: s.userns,
     netnsOnly,
-    netnsQuit,
-    pidFile,
-    pcap,
-    socketPath,
-    socketFd,
-    oneOff: oneOff || socketFd !== null,
-    mapHostLoopback4: mapped.host4,
-    mapHostLoopback6: mapped.host6,
-    mapGuestAddr4: mapped.guest4,
-    mapGuestAddr6: mapped.guest6,
+    netnsQuit: !s.noNetnsQuit,
+    pidFile: s.pidFile,
+    pcap: s.pcap,
+    socketPath: s.socketPath,
+    socketFd: s.socketFd,
+    oneOff: s.oneOff,
+    mapHostLoopback4: mapHost4,
+    mapHostLoopback6: mapHost6,
+    mapGuestAddr4: s.mapGuestAddr4 ?? null,
+    mapGuestAddr6: s.mapGuestAddr6 ?? null,
+    outbound4: s.outbound4 ?? null,
+    outbound6: s.outbound6 ?? null,
+    outboundIf4: s.outboundIf4 ?? null,
+    outboundIf6: s.outboundIf6 ?? null,
+    hostname: s.hostname,
+    fqdn: s.fqdn,
+    freebind: s.freebind,
+    splice: mode === 'pasta' && !s.noSplice,
+    spliceOnly: s.spliceOnly,
+    hostLoToNsLo: s.hostLoToNsLo,
+    stats: s.stats,
+    runAs,
+    chrootFallback: s.chrootFallback,
     tcpForward,
     udpForward,
     tcpNsForward,
     udpNsForward,
-    dhcp,
-    dhcpv6,
-    ndp,
-    // A namespace configured by pasta itself must not also autoconfigure from our
-    // advertisements (it would gain a second, SLAAC address).
-    ra: ra && !(mode === 'pasta' && configNet),
-    dhcpDns,
-    dhcpSearch,
+    dhcp: !noDhcp,
+    dhcpv6: !noDhcpv6,
+    ndp: !noNdp,
+    ra: !noRa && !noNdp,
+    dhcpDns: s.dhcpDns,
+    dhcpSearch: s.dhcpSearch,
     warnings,
+    notices,
     command: attachPid !== null ? [] : parsed.rest,
   };
 }
 
-/** Human-readable summary of the configuration, for --debug. */
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/**
+ * The configuration as upstream prints it at start (conf_print()): template
+ * and outbound interfaces, MAC, DHCP and NDP assignments, resolvers, search
+ * list, forwarding rules. Logged at info level (not with -q).
+ */
 export function describeConfig(c: Config): string[] {
-  const lines = [`namespace interface: ${c.nsIfname}, MTU ${c.mtu}`];
-  if (c.ip4) lines.push(`IPv4: ${formatIP(c.ip4.addr)}/${c.ip4.prefixLen} gateway ${c.ip4.gateway ? formatIP(c.ip4.gateway) : 'none'} (from ${c.ip4.hostIfname || 'options'})`);
-  else lines.push('IPv4: disabled');
-  if (c.ip6) lines.push(`IPv6: ${formatIP(c.ip6.addr)}/${c.ip6.prefixLen} gateway ${c.ip6.gateway ? formatIP(c.ip6.gateway) : 'none'} (from ${c.ip6.hostIfname || 'options'})`);
-  else lines.push('IPv6: disabled');
+  const lines: string[] = [];
+  const t4 = c.ip4?.hostIfname;
+  const t6 = c.ip6?.hostIfname;
+  if (t4 || t6) lines.push(`Template interface: ${t4 ? `${t4} (IPv4)` : ''}${t4 && t6 ? ', ' : ''}${t6 ? `${t6} (IPv6)` : ''}`);
+  if (c.outboundIf4 || c.outboundIf6) {
+    lines.push(`Outbound interface: ${c.outboundIf4 ? `${c.outboundIf4} (IPv4)` : ''}${c.outboundIf4 && c.outboundIf6 ? ', ' : ''}${c.outboundIf6 ? `${c.outboundIf6} (IPv6)` : ''}`);
+  }
+  if (c.outbound4) lines.push(`Outbound IPv4 address: ${formatIP(c.outbound4)}`);
+  if (c.outbound6) lines.push(`Outbound IPv6 address: ${formatIP(c.outbound6)}`);
+  if (c.mode === 'pasta' && !c.spliceOnly) lines.push(`Namespace interface: ${c.nsIfname}`);
+  lines.push('MAC:', `    host: ${[...c.ourMac].map((b) => b.toString(16).padStart(2, '0')).join(':')}`);
+  const searchLines = c.search.length ? ['DNS search list:', ...c.search.map((d) => `    ${d}`)] : [];
+  if (c.ip4) {
+    if (c.mapHostLoopback4) lines.push(`    NAT to host 127.0.0.1: ${formatIP(c.mapHostLoopback4)}`);
+    if (c.dhcp) {
+      const mask = c.ip4.prefixLen === 0 ? 0 : (0xffffffff << (32 - c.ip4.prefixLen)) >>> 0;
+      lines.push('DHCP:', `    assign: ${formatIP(c.ip4.addr)}`, `    mask: ${[24, 16, 8, 0].map((sh) => (mask >>> sh) & 0xff).join('.')}`, `    router: ${c.ip4.gateway ? formatIP(c.ip4.gateway) : '0.0.0.0'}`);
+    }
+    const dns4 = c.dns.filter((a) => a.length === 4);
+    if (dns4.length) lines.push('DNS:', ...dns4.map((a) => `    ${formatIP(a)}`));
+    lines.push(...searchLines);
+  }
+  if (c.ip6) {
+    if (c.mapHostLoopback6) lines.push(`    NAT to host ::1: ${formatIP(c.mapHostLoopback6)}`);
+    const head = c.ndp && c.dhcpv6 ? 'NDP/DHCPv6:' : c.dhcpv6 ? 'DHCPv6:' : c.ndp ? 'NDP:' : null;
+    if (head) lines.push(head, `    assign: ${formatIP(c.ip6.addr)}`, `    router: ${c.ip6.gateway ? formatIP(c.ip6.gateway) : '::'}`);
+    const dns6 = c.dns.filter((a) => a.length === 16);
+    if (dns6.length) lines.push('DNS:', ...dns6.map((a) => `    ${formatIP(a)}`));
+    lines.push(...searchLines);
+  }
   if (c.dnsForward4) lines.push(`DNS forwarder ${formatIP(c.dnsForward4.addr)} -> ${formatIP(c.dnsForward4.to)}`);
   if (c.dnsForward6) lines.push(`DNS forwarder ${formatIP(c.dnsForward6.addr)} -> ${formatIP(c.dnsForward6.to)}`);
-  const ports: Array<[string, PortForwardSpec | null]> = [['-t', c.tcpForward], ['-u', c.udpForward]];
-  if (c.mode === 'pasta') ports.push(['-T', c.tcpNsForward], ['-U', c.udpNsForward]);
-  for (const [option, spec] of ports) {
-    // Long lists (a range of thousands of ports) are cut: this is a summary.
-    const text = spec ? describePortSpec(spec) : `${option}: none`;
-    lines.push(text.length > 200 ? `${text.slice(0, 200)}...` : text);
+  const inbound = [c.tcpForward, c.udpForward].filter((x): x is PortForwardSpec => x !== null);
+  const outbound = [c.tcpNsForward, c.udpNsForward].filter((x): x is PortForwardSpec => x !== null);
+  for (const [title, specs] of [['Inbound forwarding rules (HOST):', inbound], ['Outbound forwarding rules (SPLICE):', outbound]] as const) {
+    if (!specs.length) continue;
+    lines.push(title);
+    for (const spec of specs) {
+      const rules = describePortSpec(spec).map((l) => `    ${l.slice(spec.option.length + 2)}`);
+      // Long lists (a range of thousands of ports cut by exclusions) are cut: this is a summary.
+      lines.push(...(rules.length > 20 ? [...rules.slice(0, 20), `    ... (${rules.length - 20} more)`] : rules));
+    }
   }
   return lines;
 }

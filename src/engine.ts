@@ -30,20 +30,21 @@ import { TcpHandler } from './tcp/tcp.js';
 import { IcmpHandler } from './icmp/icmp.js';
 import { UdpHandler } from './udp/udp.js';
 import { Reassembler, type Reassembled } from './l2/reasm.js';
-import { TcpForwarder, TcpNsForwarder, ListenTable } from './fwd/fwd.js';
+import { TcpForwarder, TcpNsForwarder, ListenTable, type SpliceTo } from './fwd/fwd.js';
 import { SpliceHandler, type SpliceStats } from './fwd/splice.js';
 import { UdpForwarder, UdpNsForwarder } from './fwd/udpfwd.js';
 import { UdpSpliceHandler, type UdpSpliceStats } from './fwd/udpsplice.js';
 import { AutoForwarding } from './fwd/autofwd.js';
+import { hasScanRules, type PortForwardSpec } from './fwd/spec.js';
 import fs from 'node:fs';
 import { Netlink, NETLINK_SOCK_DIAG } from './netlink.js';
 import { dhcpTapHandler, type DhcpConfig } from './dhcp/dhcp.js';
 import { dhcpv6TapHandler, type Dhcpv6Config } from './dhcp/dhcpv6.js';
 import { raTapHandler, unsolicitedRouterAdvertisement, nextRouterAdvertisementDelay, type RaConfig } from './ndp/ra.js';
-import type { Config } from './conf.js';
+import { DEFAULT_MTU, type Config } from './conf.js';
 import { PROTO_TCP, PROTO_UDP, type FlowContext, type FlowEvent, type HostTarget } from './flow.js';
 import type { Logger } from './log.js';
-import { addressEqual, isLinkLocal6 } from './inet.js';
+import { addressEqual, isLinkLocal6, isLoopback, isUnspecified } from './inet.js';
 
 const ETH_P_IP = 0x0800;
 const ETH_P_ARP = 0x0806;
@@ -198,14 +199,16 @@ export class Engine {
       this.tapOut = new TapOut(this.tapFd, opts.vnetHdrLen ?? 0, undefined, undefined, capture);
     }
     this.link = createLinkState({
+      ourMac: opts.config.ourMac,
       guestAddr4: opts.config.ip4?.addr ?? null,
-      guestAddr6: opts.config.ip6?.addr ?? null,
+      guestAddr6: opts.config.ip6 && !isUnspecified(opts.config.ip6.addr) ? opts.config.ip6.addr : null,
     });
     const ctx: FlowContext = {
       loop: this.loop,
       out: this.tapOut,
       log: this.log,
-      mtu: opts.config.mtu,
+      // -m 0 assigns no MTU; our segments are then bounded by the guest's MSS alone.
+      mtu: opts.config.mtu || DEFAULT_MTU,
       ourMac: this.link.ourMac,
       guestMac: () => this.link.guestMac,
       natFromTap: (family, proto, dst, port) => this.natFromTap(family, proto, dst, port),
@@ -222,18 +225,21 @@ export class Engine {
         ? new TcpNsForwarder(this.listeners, this.log, opts.config.tcpNsForward, opts.nsTcpSocket, (a, b) => splice.add(a, b, { bConnecting: true }) > 0)
         : null;
     const c = opts.config;
-    // Resolvers we advertise: a DNS forwarder stands in for the host's resolvers of its
-    // family (the namespace may not reach those, and the forwarder is what it should use).
-    const advertisedDns = [
-      ...(c.dnsForward4 ? [c.dnsForward4.addr] : c.dns.filter((a) => a.length === 4)),
-      ...(c.dnsForward6 ? [c.dnsForward6.addr] : c.dns.filter((a) => a.length === 16)),
-    ];
+    // The resolvers we advertise, as conf.ts remapped them (a loopback resolver of the
+    // host appears as the address that reaches the host's loopback, or as --dns-forward's).
+    const advertisedDns = c.dns;
+    // -m 0: no MTU in DHCP or router advertisements.
+    const mtu = c.mtu || null;
     this.dhcpCfg = c.dhcp && c.ip4
-      ? { addr: c.ip4.addr, prefixLen: c.ip4.prefixLen, gateway: c.ip4.gateway, mtu: c.mtu, dns: advertisedDns, search: c.search, noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch }
+      ? {
+          addr: c.ip4.addr, prefixLen: c.ip4.prefixLen, gateway: c.ip4.gateway, mtu, dns: advertisedDns, search: c.search,
+          noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch, hostname: c.hostname, fqdn: c.fqdn,
+        }
       : null;
-    this.dhcpv6Cfg = c.dhcpv6 && c.ip6 ? { addr: c.ip6.addr, dns: advertisedDns, search: c.search, noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch } : null;
+    this.dhcpv6Cfg = c.dhcpv6 && c.ip6 ? { addr: c.ip6.addr, dns: advertisedDns, search: c.search, noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch, fqdn: c.fqdn } : null;
+    // Local mode (no IPv6 address known): advertisements without a prefix, as upstream.
     this.raCfg = c.ndp && c.ra && c.ip6
-      ? { prefix: c.ip6.addr, prefixLen: 64, dhcpv6: c.dhcpv6, mtu: c.mtu, dns: advertisedDns, search: c.search, noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch }
+      ? { prefix: isUnspecified(c.ip6.addr) ? null : c.ip6.addr, prefixLen: 64, dhcpv6: c.dhcpv6, mtu, dns: advertisedDns, search: c.search, noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch }
       : null;
     if (this.raCfg) {
       // Unsolicited router advertisements: the first few soon, then every few minutes (RFC 4861).
@@ -248,7 +254,7 @@ export class Engine {
         : null;
     this.udpNsForward =
       c.udpNsForward && c.udp && opts.nsUdpSocket && udpSplice ? new UdpNsForwarder(this.listeners, this.log, c.udpNsForward, opts.nsUdpSocket, udpSplice, monotonicNow) : null;
-    const isAuto = <T,>(spec: { mode: string } | null, fwd: T | null): T | null => (spec?.mode === 'auto' ? fwd : null);
+    const isAuto = <T,>(spec: PortForwardSpec | null, fwd: T | null): T | null => (hasScanRules(spec) ? fwd : null);
     const autoTcp = isAuto(c.tcpForward, this.tcpForward);
     const autoUdp = isAuto(c.udpForward, this.udpForward);
     const autoTcpNs = isAuto(c.tcpNsForward, this.tcpNsForward);
@@ -303,26 +309,35 @@ export class Engine {
     }
   }
 
-  /** Where traffic from the guest to `dst` goes on the host. */
+  /**
+   * Where traffic from the guest to `dst` goes on the host, as upstream's
+   * fwd_nat_from_tap(): DNS (TCP or UDP to port 53 or 853) to a forwarder
+   * address goes to its host resolver; --map-host-loopback (by default the
+   * gateway) stands for the host's loopback, --map-guest-addr for the
+   * host's own address; anything else is used as it is (no NAT). Outbound
+   * sockets are bound to -o's address and --outbound-if4/6's interface.
+   */
   natFromTap(family: 4 | 6, proto: number, dst: Uint8Array, port: number): HostTarget | null {
     const c = this.config;
-    if (port === 53 && (proto === PROTO_UDP || proto === PROTO_TCP)) {
-      const fwd = family === 4 ? c.dnsForward4 : c.dnsForward6;
-      if (fwd && addressEqual(dst, fwd.addr)) return { addr: fwd.to, port: 53, scopeId: 0 };
-    }
-    // --map-host-loopback (or, by default, the gateway address) stands for the host's loopback.
+    let addr: Uint8Array = dst;
+    let scopeId = 0;
+    const fwd = family === 4 ? c.dnsForward4 : c.dnsForward6;
     const hostLoopback = family === 4 ? c.mapHostLoopback4 : c.mapHostLoopback6;
-    if (hostLoopback && addressEqual(dst, hostLoopback)) return { addr: family === 4 ? LOOPBACK4 : LOOPBACK6, port, scopeId: 0 };
-    if (c.mapGateway) {
-      if (family === 4 && c.ip4?.gateway && addressEqual(dst, c.ip4.gateway)) return { addr: LOOPBACK4, port, scopeId: 0 };
-      if (family === 6 && c.ip6?.gateway && addressEqual(dst, c.ip6.gateway)) return { addr: LOOPBACK6, port, scopeId: 0 };
-    }
-    // --map-guest-addr stands for the host's own address (which the guest has too).
     const guestAlias = family === 4 ? c.mapGuestAddr4 : c.mapGuestAddr6;
     const own = family === 4 ? c.ip4?.addr : c.ip6?.addr;
-    if (guestAlias && own && addressEqual(dst, guestAlias)) return { addr: own, port, scopeId: 0 };
-    if (family === 6 && isLinkLocal6(dst)) return { addr: dst, port, scopeId: c.ip6?.hostIfindex ?? 0 };
-    return { addr: dst, port, scopeId: 0 };
+    if (fwd && (port === 53 || port === 853) && (proto === PROTO_UDP || proto === PROTO_TCP) && addressEqual(dst, fwd.addr)) addr = fwd.to;
+    else if (hostLoopback && addressEqual(dst, hostLoopback)) addr = family === 4 ? LOOPBACK4 : LOOPBACK6;
+    else if (guestAlias && own && addressEqual(dst, guestAlias)) addr = own;
+    else if (family === 6 && isLinkLocal6(dst)) scopeId = c.ip6?.hostIfindex ?? 0;
+    const v4 = addr.length === 4;
+    const loopback = isLoopback(addr);
+    return {
+      addr,
+      port,
+      scopeId,
+      source: (v4 ? c.outbound4 : c.outbound6) ?? null,
+      ifname: loopback ? null : (v4 ? c.outboundIf4 : c.outboundIf6) ?? null,
+    };
   }
 
   private tapHandler(): void {
@@ -473,14 +488,14 @@ export class Engine {
    * How forwarders splice loopback connections into the namespace, when they can:
    * connect a socket in the namespace to its loopback and relay the two in the kernel.
    */
-  spliceTo(): ((fd: number, family: 4 | 6, port: number) => boolean) | undefined {
+  spliceTo(): SpliceTo | undefined {
     const nsSocket = this.opts.nsTcpSocket;
     const splice = this.splice;
-    if (!nsSocket || !splice) return undefined;
-    return (fd, family, port) => {
+    if (!nsSocket || !splice || !this.config.splice) return undefined;
+    return (fd, family, port, dest) => {
       const inside = nsSocket(family);
       if (inside < 0) return false;
-      const rc = native.connect(inside, family === 4 ? LOOPBACK4 : LOOPBACK6, port, 0);
+      const rc = native.connect(inside, dest, port, 0);
       if (rc < 0 && rc !== -E.EINPROGRESS) {
         native.close(inside);
         return false;
@@ -518,7 +533,7 @@ export class Engine {
 
   /** The spliced UDP path into the namespace, for -u forwarders made at run time (pasta), or null. */
   udpSpliceTo(): { handler: UdpSpliceHandler; nsSocket: (family: 4 | 6) => number } | null {
-    return this.udpSplice && this.opts.nsUdpSocket ? { handler: this.udpSplice, nsSocket: this.opts.nsUdpSocket } : null;
+    return this.udpSplice && this.opts.nsUdpSocket && this.config.splice ? { handler: this.udpSplice, nsSocket: this.opts.nsUdpSocket } : null;
   }
 
   /** Send an unsolicited router advertisement when it is due. */

@@ -12,6 +12,7 @@
 import type { Loop } from './loop.js';
 import type { TapOut } from './l2/tapio.js';
 import type { Logger } from './log.js';
+import { native, C } from './native.js';
 
 /** IP protocol numbers handled. */
 export const PROTO_ICMP = 1;
@@ -24,7 +25,31 @@ export interface HostTarget {
   addr: Uint8Array;
   port: number;
   scopeId: number;
+  /** -o: the source address to bind the host socket to (its family is `addr`'s), or null. */
+  source?: Uint8Array | null;
+  /** --outbound-if4/6: the host interface to bind the socket to (SO_BINDTODEVICE), or null. */
+  ifname?: string | null;
 }
+
+/**
+ * Bind a new outbound socket as `target` asks: to its interface
+ * (SO_BINDTODEVICE), and to its source address with `port` (0: any) when
+ * it has one, else, for a nonzero `port` (or `always`), to the unspecified
+ * address.
+ * 0, or -errno from the step that failed.
+ */
+export function bindOutbound(fd: number, target: HostTarget, port: number, always = false): number {
+  if (target.ifname) {
+    const rc = native.setsockoptBytes(fd, C.SOL_SOCKET, C.SO_BINDTODEVICE, Buffer.from(`${target.ifname}\0`));
+    if (rc < 0) return rc;
+  }
+  if (target.source) return native.bind(fd, target.source, port, 0);
+  if (port !== 0 || always) return native.bind(fd, target.addr.length === 4 ? ANY4 : ANY6, port, 0);
+  return 0;
+}
+
+const ANY4 = new Uint8Array(4);
+const ANY6 = new Uint8Array(16);
 
 /** A new flow, as reported to `FlowContext.onFlow` (the API's `flow` event). */
 export interface FlowEvent {

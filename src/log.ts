@@ -5,10 +5,11 @@
  *
  * Theory of operation: one pino logger per engine instance (no global state
  * beyond a default logger used before options are parsed). Records are
- * written synchronously as plain text lines "pasta: message" — what a person
- * reads on a terminal, like the C original — to standard error or to a log
- * file (`--log-file`, bounded by `--log-size`: when full, the file is
- * truncated and restarted so it never grows past the limit). The data path
+ * written synchronously as plain text lines in upstream's formats — the
+ * message alone on standard error (after the seconds since start with
+ * --debug), "SECONDS: WARNING: message" after a header line in a log file
+ * (`--log-file`, bounded by `--log-size`: when full, the file is truncated
+ * and restarted so it never grows past the limit). The data path
  * logs through `log.isLevelEnabled('trace')` checks so a quiet run does no
  * formatting work per packet.
  *
@@ -41,20 +42,43 @@ export interface LogOptions {
 
 const levelNames: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 
-/** A pino destination that writes plain text lines synchronously to an fd or a bounded file. */
+/** Log file prefixes per level, as upstream's logfile_prefix[]. */
+const filePrefix: Record<number, string> = { 10: '         ', 20: '         ', 30: 'info:    ', 40: 'WARNING: ', 50: 'ERROR:   ', 60: 'ERROR:   ' };
+
+/** When logging started: upstream's timestamps count from there. */
+const logStart = process.hrtime.bigint();
+
+/** Seconds since logging started, as upstream's logtime_fmt(): "12.3456". */
+function elapsed(): string {
+  const us = (process.hrtime.bigint() - logStart) / 1000n;
+  return `${us / 1000000n}.${String((us / 100n) % 10000n).padStart(4, '0')}`;
+}
+
+/**
+ * A pino destination that writes plain text lines synchronously to an fd or
+ * a bounded file, in upstream's formats: on standard error the message
+ * alone (with --debug, after the seconds since start: "0.0123: message");
+ * in a log file, after a header line naming the program, the time and a
+ * level prefix ("0.0123: WARNING: message").
+ */
 class TextDestination implements DestinationStream {
   private fd: number;
   private written = 0;
+  private header = '';
 
   constructor(
     private readonly name: string,
     fd: number,
     private readonly file?: string,
     private readonly limit = 1 << 20,
+    /** Prefix standard error lines with the time (upstream does with --debug). */
+    private readonly timestamps = false,
   ) {
     this.fd = fd;
     if (file) {
       this.fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_APPEND, 0o600);
+      this.header = `${name} node-passt: ${process.argv[1] ?? process.execPath} (${process.pid})\n`;
+      this.put(Buffer.from(this.header));
     }
   }
 
@@ -63,25 +87,29 @@ class TextDestination implements DestinationStream {
     try {
       const obj = JSON.parse(record) as Record<string, unknown>;
       const level = typeof obj.level === 'number' ? obj.level : 30;
-      const prefix = level >= 40 || level <= 20 ? `${this.name} ${levelNames[level] ?? ''}: ` : `${this.name}: `;
-      line = prefix + String(obj.msg ?? '');
-      if (this.file) line = `${new Date(typeof obj.time === 'number' ? obj.time : Date.now()).toISOString()} ${line}`;
+      let msg = String(obj.msg ?? '');
       if (obj.err && typeof obj.err === 'object') {
         const err = obj.err as { message?: string };
-        if (err.message && !line.includes(err.message)) line += `: ${err.message}`;
+        if (err.message && !msg.includes(err.message)) msg += `: ${err.message}`;
       }
+      if (this.file) line = `${elapsed()}: ${filePrefix[level] ?? ''}${msg}`;
+      else line = this.timestamps ? `${elapsed()}: ${msg}` : msg;
       line += '\n';
     } catch {
       line = record;
     }
     const bytes = Buffer.from(line);
-    if (this.file) {
-      if (this.written + bytes.length > this.limit) {
-        fs.ftruncateSync(this.fd, 0);
-        this.written = 0;
-      }
-      this.written += bytes.length;
+    if (this.file && this.written + bytes.length > this.limit) {
+      // Full: start again, with the header, rather than grow past the limit.
+      fs.ftruncateSync(this.fd, 0);
+      this.written = 0;
+      this.put(Buffer.from(this.header));
     }
+    this.put(bytes);
+  }
+
+  private put(bytes: Buffer): void {
+    if (this.file) this.written += bytes.length;
     if (this.fd < 0) return;
     try {
       fs.writeSync(this.fd, bytes);
@@ -121,7 +149,7 @@ function loadPino(): typeof import('pino') {
 
 /** Create a logger as configured; see {@link LogOptions}. */
 export function createLogger(opts: LogOptions): Logger {
-  const dest = new TextDestination(opts.name, opts.fd ?? 2, opts.file, opts.fileSize);
+  const dest = new TextDestination(opts.name, opts.fd ?? 2, opts.file, opts.fileSize, levelValues[opts.level] <= levelValues.debug);
   let level: string = opts.level;
   let real: Logger | undefined;
   const make = (): Logger => {

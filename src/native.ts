@@ -68,6 +68,9 @@ export interface NsHelperResult {
 export interface NativeAddon {
   Poller: PollerConstructor;
 
+  /** The C library's text for an errno (positive or negative): "Address already in use" for EADDRINUSE. */
+  strerror(errno: number): string;
+
   // --- generic fd operations -------------------------------------------------
   /** close(2). Returns 0 or -errno. */
   close(fd: number): number;
@@ -94,6 +97,12 @@ export interface NativeAddon {
    * offsets point at the Ethernet frames.
    */
   tapRead(fd: number, buf: Buffer, out: Int32Array, maxFrames: number, vnetHdrLen?: number): number;
+  /**
+   * What a tap fd is (pasta -F): out[0] its flags (TUNGETIFF), out[1] the
+   * length of the virtio-net header before each frame (0 without
+   * IFF_VNET_HDR). Returns 0 or -errno (ENOTTY: not a tap).
+   */
+  tapInfo(fd: number, out: Int32Array): number;
   /**
    * Write `count` frames given as pairs `[offset, length]` in `frames`
    * (offsets into `buf`), one write(2) per frame. Returns the number of
@@ -200,11 +209,25 @@ export interface NativeAddon {
    * waits until `nsGo(goFd)` before it execs `argv` (PATH searched) with
    * `env`, in `cwd`, with default signal dispositions and an empty signal
    * mask. With `argv` empty the child just waits until killed (a namespace
-   * holder). Throws an Error naming the failing step (for example
+   * holder). With `runAs`, the child first switches to that user and group
+   * (root running pasta as --runas or nobody), so the user namespace is
+   * theirs (`uid`/`gid` should then be runAs's). A command's child also sets
+   * its network namespace's ping_group_range to "0 0" and, with `hostname`,
+   * gets a UTS namespace with that host name (as upstream's pasta). Throws an
+   * Error naming the failing step (for example
    * "unshare(CLONE_NEWUSER): Operation not permitted", with `code` "EPERM")
    * if the namespaces cannot be created.
    */
-  nsCreate(opts: { userns: boolean; uid: number; gid: number; argv: string[]; env: string[]; cwd: string }): NsCreateResult;
+  nsCreate(opts: {
+    userns: boolean;
+    uid: number;
+    gid: number;
+    argv: string[];
+    env: string[];
+    cwd: string;
+    runAs?: { uid: number; gid: number } | null;
+    hostname?: string;
+  }): NsCreateResult;
   /** Let a child from nsCreate proceed to exec; closes goFd. Returns 0 or -errno. */
   nsGo(goFd: number): number;
   /**
@@ -225,7 +248,9 @@ export interface NativeAddon {
   /**
    * Ask the helper to create a tap device (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)
    * named `name` in its namespace; the fd comes back nonblocking.
-   * info = [ifindex, vnet header length] (the second if info has room).
+   * info = [ifindex, vnet header length] (the second if info has room); on
+   * failure info[2] (if there is room) says which step failed: TAP_STEP_OPEN
+   * (open /dev/net/tun), TAP_STEP_SETIFF (TUNSETIFF), TAP_STEP_INDEX.
    * Returns fd or -errno.
    */
   nsTap(ctlFd: number, name: string, info: Int32Array): number;
@@ -374,6 +399,11 @@ export const C = {
 } as const;
 
 /** errno values the protocol code reacts to. */
+/** Steps of nsTap that can fail (info[2]). */
+export const TAP_STEP_OPEN = 1;
+export const TAP_STEP_SETIFF = 2;
+export const TAP_STEP_INDEX = 3;
+
 export const E = {
   EPERM: 1,
   ENOENT: 2,

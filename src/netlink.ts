@@ -13,6 +13,10 @@
  * byte order. Parsing works on views of the received buffer and never throws:
  * bytes from the kernel are still input, and a truncated or inconsistent
  * message ends parsing with what was read so far and a `malformed` note.
+ * For --config-net, the pure half also rewrites dumped addresses and routes
+ * of the host into requests for the namespace (addrCopyPayload,
+ * routeCopyPayload): attribute by attribute, so that everything the kernel
+ * reported and this file does not know about is copied as it is.
  *
  * The I/O half is the {@link Netlink} class. Every operation is one
  * synchronous request: send it with NLM_F_REQUEST | NLM_F_ACK (plus
@@ -57,6 +61,8 @@ export const NLM_F_REQUEST = 0x01;
 export const NLM_F_MULTI = 0x02;
 export const NLM_F_ACK = 0x04;
 export const NLM_F_DUMP_INTR = 0x10;
+/** On dump replies: the kernel filtered the dump as the (strict) request asked. */
+export const NLM_F_DUMP_FILTERED = 0x20;
 export const NLM_F_ROOT = 0x100;
 export const NLM_F_MATCH = 0x200;
 export const NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH;
@@ -76,6 +82,9 @@ export const SOL_NETLINK = 270;
 export const NETLINK_CAP_ACK = 10;
 export const NETLINK_EXT_ACK = 11;
 
+/** rtnetlink multicast group of IPv6 address changes (RTNLGRP_IPV6_IFADDR). */
+export const RTNLGRP_IPV6_IFADDR = 9;
+
 export const AF_UNSPEC = 0;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -87,10 +96,13 @@ export const IFLA_IFNAME = 3;
 export const IFLA_MTU = 4;
 export const IFF_UP = 0x1;
 export const IFF_LOOPBACK = 0x8;
+/** No ARP (IPv4) and, for IPv6, no duplicate address detection while set. */
+export const IFF_NOARP = 0x80;
 export const IFF_RUNNING = 0x40;
 export const IFF_LOWER_UP = 0x10000;
 
 /** Address attributes and flags. */
+export const IFA_UNSPEC = 0;
 export const IFA_ADDRESS = 1;
 export const IFA_LOCAL = 2;
 export const IFA_LABEL = 3;
@@ -105,6 +117,7 @@ export const IFA_F_PERMANENT = 0x80;
 export const IFA_F_NOPREFIXROUTE = 0x200;
 
 /** Route attributes and values. */
+export const RTA_UNSPEC = 0;
 export const RTA_DST = 1;
 export const RTA_SRC = 2;
 export const RTA_IIF = 3;
@@ -113,7 +126,10 @@ export const RTA_GATEWAY = 5;
 export const RTA_PRIORITY = 6;
 export const RTA_PREFSRC = 7;
 export const RTA_MULTIPATH = 9;
+export const RTA_CACHEINFO = 12;
 export const RTA_TABLE = 15;
+/** A nexthop object's id (nexthop objects live in one namespace only). */
+export const RTA_NH_ID = 30;
 export const RTN_UNICAST = 1;
 export const RT_TABLE_MAIN = 254;
 export const RTPROT_KERNEL = 2;
@@ -122,7 +138,13 @@ export const RTPROT_STATIC = 4;
 export const RT_SCOPE_UNIVERSE = 0;
 export const RT_SCOPE_LINK = 253;
 export const RT_SCOPE_HOST = 254;
+export const RTNH_F_DEAD = 1;
 export const RTNH_F_ONLINK = 4;
+export const RTNH_F_OFFLOAD = 8;
+export const RTNH_F_LINKDOWN = 16;
+export const RTNH_F_TRAP = 64;
+/** Next-hop state flags (linux/rtnetlink.h): reported by the kernel, refused in a new route. */
+export const RTNH_COMPARE_MASK = RTNH_F_DEAD | RTNH_F_LINKDOWN | RTNH_F_OFFLOAD | RTNH_F_TRAP;
 export const RTM_F_CLONED = 0x200;
 
 /** Attribute type bits that are flags, not part of the type. */
@@ -431,22 +453,37 @@ export function decodeInetDiagMsg(message: NetlinkMessage): InetDiagSocket | und
 export interface LinkChange {
   /** Bring the link up (true) or down (false). */
   up?: boolean;
+  /**
+   * Other IFF_* flags: the bits of `change` are set to their value in
+   * `flags` (ifi_flags and ifi_change), as `ip link set ... arp off` does.
+   */
+  flags?: { flags: number; change: number };
   mtu?: number;
   /** Link-layer address, 6 bytes for Ethernet. */
   mac?: Uint8Array;
 }
 
-/** RTM_NEWLINK on an existing link: IFF_UP via flags/change, IFLA_MTU, IFLA_ADDRESS. */
-export function encodeLinkSetRequest(seq: number, index: number, change: LinkChange): Uint8Array {
-  const header = encodeIfinfomsg({
-    index,
-    flags: change.up === true ? IFF_UP : 0,
-    change: change.up === undefined ? 0 : IFF_UP,
-  });
-  const attributes: Uint8Array[] = [header];
+/**
+ * The payload of RTM_NEWLINK on the existing link `index`: an ifinfomsg with
+ * the flags to change (IFF_UP from `up`, plus `flags`), then IFLA_MTU and
+ * IFLA_ADDRESS when given.
+ */
+export function encodeLinkSetPayload(index: number, change: LinkChange): Uint8Array {
+  let flags = change.flags ? change.flags.flags & change.flags.change : 0;
+  let mask = change.flags?.change ?? 0;
+  if (change.up !== undefined) {
+    mask |= IFF_UP;
+    flags = change.up ? flags | IFF_UP : flags & ~IFF_UP;
+  }
+  const attributes: Uint8Array[] = [encodeIfinfomsg({ index, flags, change: mask })];
   if (change.mtu !== undefined) attributes.push(encodeU32Attribute(IFLA_MTU, change.mtu));
   if (change.mac !== undefined) attributes.push(encodeAttribute(IFLA_ADDRESS, change.mac));
-  return encodeMessage(RTM_NEWLINK, SET_FLAGS, seq, concat(attributes));
+  return concat(attributes);
+}
+
+/** RTM_NEWLINK on an existing link: IFF_UP (and other flags) via flags/change, IFLA_MTU, IFLA_ADDRESS. */
+export function encodeLinkSetRequest(seq: number, index: number, change: LinkChange): Uint8Array {
+  return encodeMessage(RTM_NEWLINK, SET_FLAGS, seq, encodeLinkSetPayload(index, change));
 }
 
 /** Options of {@link encodeAddrAddRequest} and {@link Netlink.addrAdd}. */
@@ -457,6 +494,26 @@ export interface AddrAddOptions {
   noprefixroute?: boolean;
   /** ifa_scope; RT_SCOPE_UNIVERSE (0) by default. The kernel derives it itself for IPv6. */
   scope?: number;
+}
+
+/** The payload of {@link encodeAddrAddRequest}: ifaddrmsg and attributes. */
+export function encodeAddrAddPayload(
+  index: number,
+  family: 4 | 6,
+  addr: Uint8Array,
+  prefixLen: number,
+  options: AddrAddOptions = {},
+): Uint8Array {
+  let flags = 0;
+  if (options.nodad) flags |= IFA_F_NODAD;
+  if (options.noprefixroute) flags |= IFA_F_NOPREFIXROUTE;
+  const parts: Uint8Array[] = [
+    encodeIfaddrmsg({ family: familyToAf(family), prefixLen, flags, scope: options.scope ?? RT_SCOPE_UNIVERSE, index }),
+  ];
+  if (family === 4) parts.push(encodeAttribute(IFA_LOCAL, addr));
+  parts.push(encodeAttribute(IFA_ADDRESS, addr));
+  if (flags !== 0) parts.push(encodeU32Attribute(IFA_FLAGS, flags));
+  return concat(parts);
 }
 
 /**
@@ -473,16 +530,7 @@ export function encodeAddrAddRequest(
   prefixLen: number,
   options: AddrAddOptions = {},
 ): Uint8Array {
-  let flags = 0;
-  if (options.nodad) flags |= IFA_F_NODAD;
-  if (options.noprefixroute) flags |= IFA_F_NOPREFIXROUTE;
-  const parts: Uint8Array[] = [
-    encodeIfaddrmsg({ family: familyToAf(family), prefixLen, flags, scope: options.scope ?? RT_SCOPE_UNIVERSE, index }),
-  ];
-  if (family === 4) parts.push(encodeAttribute(IFA_LOCAL, addr));
-  parts.push(encodeAttribute(IFA_ADDRESS, addr));
-  if (flags !== 0) parts.push(encodeU32Attribute(IFA_FLAGS, flags));
-  return encodeMessage(RTM_NEWADDR, CREATE_FLAGS, seq, concat(parts));
+  return encodeMessage(RTM_NEWADDR, CREATE_FLAGS, seq, encodeAddrAddPayload(index, family, addr, prefixLen, options));
 }
 
 /** A route to add: see {@link encodeRouteAddRequest}. */
@@ -507,13 +555,8 @@ export interface RouteSpec {
   scope?: number;
 }
 
-/**
- * RTM_NEWROUTE (create, exclusive), unicast, in the main table unless told
- * otherwise. Attributes in the order `ip route add` uses: RTA_DST (left out
- * for a default route), RTA_GATEWAY, RTA_OIF, RTA_PRIORITY; RTA_TABLE only
- * for tables above 255, which do not fit rtm_table.
- */
-export function encodeRouteAddRequest(seq: number, route: RouteSpec): Uint8Array {
+/** The payload of {@link encodeRouteAddRequest}: rtmsg and attributes. */
+export function encodeRouteAddPayload(route: RouteSpec): Uint8Array {
   const table = route.table ?? RT_TABLE_MAIN;
   const dstLen = route.dst === null ? 0 : route.dstLen;
   const parts: Uint8Array[] = [
@@ -532,7 +575,182 @@ export function encodeRouteAddRequest(seq: number, route: RouteSpec): Uint8Array
   parts.push(encodeU32Attribute(RTA_OIF, route.oif));
   if (route.priority !== undefined) parts.push(encodeU32Attribute(RTA_PRIORITY, route.priority));
   if (table > 255) parts.push(encodeU32Attribute(RTA_TABLE, table));
-  return encodeMessage(RTM_NEWROUTE, CREATE_FLAGS, seq, concat(parts));
+  return concat(parts);
+}
+
+/**
+ * RTM_NEWROUTE (create, exclusive), unicast, in the main table unless told
+ * otherwise. Attributes in the order `ip route add` uses: RTA_DST (left out
+ * for a default route), RTA_GATEWAY, RTA_OIF, RTA_PRIORITY; RTA_TABLE only
+ * for tables above 255, which do not fit rtm_table.
+ */
+export function encodeRouteAddRequest(seq: number, route: RouteSpec): Uint8Array {
+  return encodeMessage(RTM_NEWROUTE, CREATE_FLAGS, seq, encodeRouteAddPayload(route));
+}
+
+// --- copying addresses and routes between namespaces ------------------------------
+
+/** One attribute as it sits in a buffer: raw type (NLA_F_* bits kept), value, padded bytes. */
+interface RawAttribute {
+  /** nla_type as sent, flag bits included. */
+  rawType: number;
+  /** The value, a view. */
+  value: Uint8Array;
+  /** The whole attribute (header, value, padding), a view. */
+  bytes: Uint8Array;
+}
+
+/** The attributes of `buf` with their raw bytes, stopping (like parseAttributes) at a malformed one. */
+function rawAttributes(buf: Uint8Array): RawAttribute[] {
+  const out: RawAttribute[] = [];
+  const dv = view(buf);
+  let offset = 0;
+  while (buf.length - offset >= NLA_HDRLEN) {
+    const length = dv.getUint16(offset, hostLittleEndian);
+    if (length < NLA_HDRLEN || length > buf.length - offset) break;
+    out.push({
+      rawType: dv.getUint16(offset + 2, hostLittleEndian),
+      value: buf.subarray(offset + NLA_HDRLEN, offset + length),
+      bytes: buf.subarray(offset, Math.min(buf.length, offset + align4(length))),
+    });
+    offset += align4(length);
+  }
+  return out;
+}
+
+/** `bytes` padded with zeroes to a multiple of 4 (the last attribute of a message may lack its padding). */
+function padded(bytes: Uint8Array): Uint8Array {
+  if (bytes.length % 4 === 0) return bytes;
+  const out = new Uint8Array(align4(bytes.length));
+  out.set(bytes);
+  return out;
+}
+
+/** An attribute with the same raw type as `attribute` and a new value. */
+function withValue(attribute: RawAttribute, value: Uint8Array): Uint8Array {
+  const out = encodeAttribute(0, value);
+  view(out).setUint16(2, attribute.rawType, hostLittleEndian);
+  return out;
+}
+
+/**
+ * The payload of an RTM_NEWADDR request copying the address of the
+ * RTM_NEWADDR dump payload `payload` to link `index`, as pasta(1) copies the
+ * template interface's addresses: every field and attribute kept but the
+ * index, IFA_F_NODAD added (to ifa_flags and to IFA_FLAGS when present),
+ * IFA_LABEL (the host interface's name) and IFA_CACHEINFO (lifetimes and
+ * timestamps) left out. Undefined when the payload is too short.
+ */
+export function addrCopyPayload(payload: Uint8Array, index: number): Uint8Array | undefined {
+  return rewriteAddr(payload, index, true);
+}
+
+/**
+ * The payload of an RTM_NEWADDR (NLM_F_REPLACE) request marking the address
+ * of the dump payload `payload` IFA_F_NODAD, everything else unchanged:
+ * pasta(1)'s way of keeping the kernel from running duplicate address
+ * detection on the link-local address. Undefined when the payload is too short.
+ */
+export function addrNodadPayload(payload: Uint8Array): Uint8Array | undefined {
+  if (payload.length < IFADDRMSG_LEN) return undefined;
+  return rewriteAddr(payload, view(payload).getUint32(4, hostLittleEndian), false);
+}
+
+function rewriteAddr(payload: Uint8Array, index: number, strip: boolean): Uint8Array | undefined {
+  if (payload.length < IFADDRMSG_LEN) return undefined;
+  const header = payload.slice(0, IFADDRMSG_LEN);
+  header[2] = header[2]! | IFA_F_NODAD;
+  view(header).setUint32(4, index >>> 0, hostLittleEndian);
+  const parts: Uint8Array[] = [header];
+  for (const attribute of rawAttributes(payload.subarray(IFADDRMSG_LEN))) {
+    const type = attribute.rawType & NLA_TYPE_MASK;
+    if (strip && (type === IFA_LABEL || type === IFA_CACHEINFO)) continue;
+    if (type === IFA_FLAGS && attribute.value.length >= 4) {
+      const value = attribute.value.slice();
+      view(value).setUint32(0, (view(value).getUint32(0, hostLittleEndian) | IFA_F_NODAD) >>> 0, hostLittleEndian);
+      parts.push(withValue(attribute, value));
+    } else {
+      parts.push(padded(attribute.bytes));
+    }
+  }
+  return concat(parts);
+}
+
+/**
+ * The interfaces a route of an RTM_NEWROUTE payload goes out of: its RTA_OIF
+ * and the ifindex of every next hop in RTA_MULTIPATH, in order (duplicates
+ * kept); empty for a route with neither.
+ */
+export function routeInterfaces(payload: Uint8Array): number[] {
+  if (payload.length < RTMSG_LEN) return [];
+  const out: number[] = [];
+  for (const attribute of rawAttributes(payload.subarray(RTMSG_LEN))) {
+    const type = attribute.rawType & NLA_TYPE_MASK;
+    if (type === RTA_OIF && attribute.value.length >= 4) out.push(view(attribute.value).getUint32(0, hostLittleEndian));
+    if (type === RTA_MULTIPATH) for (const hop of nexthops(attribute.value)) out.push(hop.index);
+  }
+  return out;
+}
+
+/** The struct rtnexthop entries of an RTA_MULTIPATH value: offset of each and its ifindex. */
+function nexthops(value: Uint8Array): { offset: number; length: number; index: number }[] {
+  const out: { offset: number; length: number; index: number }[] = [];
+  const dv = view(value);
+  let offset = 0;
+  while (value.length - offset >= RTNEXTHOP_LEN) {
+    const length = dv.getUint16(offset, hostLittleEndian);
+    if (length < RTNEXTHOP_LEN || length > value.length - offset) break;
+    out.push({ offset, length, index: dv.getInt32(offset + 4, hostLittleEndian) });
+    offset += align4(length);
+  }
+  return out;
+}
+
+/**
+ * The payload of an RTM_NEWROUTE request copying the route of the
+ * RTM_NEWROUTE dump payload `payload` from link `from` to link `to`, as
+ * pasta(1) copies the template interface's routes: RTA_OIF and the ifindex
+ * of every RTA_MULTIPATH next hop rewritten to `to`; RTA_PREFSRC (a host
+ * address, maybe not the namespace's) and RTA_NH_ID (a nexthop object of the
+ * host's namespace) left out; the next-hop state flags (RTNH_COMPARE_MASK:
+ * dead, linkdown, offload, trap, which the kernel refuses in a new route)
+ * cleared in rtm_flags and in each next hop; every other field and attribute
+ * (destination, gateway, metric, table, protocol, scope, metrics, preference,
+ * expiry...) kept byte for byte. Undefined — the route is not copied — when
+ * it goes out of any other interface than `from`, or the payload is too short.
+ */
+export function routeCopyPayload(payload: Uint8Array, from: number, to: number): Uint8Array | undefined {
+  if (payload.length < RTMSG_LEN) return undefined;
+  const header = payload.slice(0, RTMSG_LEN);
+  const dv = view(header);
+  dv.setUint32(8, (dv.getUint32(8, hostLittleEndian) & ~RTNH_COMPARE_MASK) >>> 0, hostLittleEndian);
+  const parts: Uint8Array[] = [header];
+  for (const attribute of rawAttributes(payload.subarray(RTMSG_LEN))) {
+    const type = attribute.rawType & NLA_TYPE_MASK;
+    if (type === RTA_PREFSRC || type === RTA_NH_ID) continue;
+    if (type === RTA_OIF) {
+      if (attribute.value.length < 4 || view(attribute.value).getUint32(0, hostLittleEndian) !== from) return undefined;
+      parts.push(withValue(attribute, u32Bytes(to)));
+    } else if (type === RTA_MULTIPATH) {
+      const value = attribute.value.slice();
+      const vv = view(value);
+      for (const hop of nexthops(value)) {
+        if (hop.index !== from) return undefined;
+        value[hop.offset + 2] = value[hop.offset + 2]! & ~RTNH_COMPARE_MASK;
+        vv.setInt32(hop.offset + 4, to, hostLittleEndian);
+      }
+      parts.push(withValue(attribute, value));
+    } else {
+      parts.push(padded(attribute.bytes));
+    }
+  }
+  return concat(parts);
+}
+
+function u32Bytes(value: number): Uint8Array {
+  const bytes = new Uint8Array(4);
+  view(bytes).setUint32(0, value >>> 0, hostLittleEndian);
+  return bytes;
 }
 
 // --- parsing --------------------------------------------------------------------
@@ -1016,6 +1234,38 @@ export class Netlink {
   }
 
   /**
+   * Every RTM_NEWADDR message of an address dump of `family`, undecoded (the
+   * payloads are copies, not views of a receive buffer): what
+   * {@link addrCopyPayload} copies from.
+   */
+  addrMessages(family: 4 | 6): NetlinkMessage[] {
+    return this.dump((seq) => encodeAddrDumpRequest(seq, family), `RTM_GETADDR IPv${family} dump`)
+      .filter((message) => message.type === RTM_NEWADDR)
+      .map((message) => ({ ...message, payload: message.payload.slice() }));
+  }
+
+  /**
+   * Every RTM_NEWROUTE message of a route dump of `family` (every table,
+   * cached entries included), undecoded, payloads copied: what
+   * {@link routeCopyPayload} copies from.
+   */
+  routeMessages(family: 4 | 6): NetlinkMessage[] {
+    return this.dump((seq) => encodeRouteDumpRequest(seq, family), `RTM_GETROUTE IPv${family} dump`)
+      .filter((message) => message.type === RTM_NEWROUTE)
+      .map((message) => ({ ...message, payload: message.payload.slice() }));
+  }
+
+  /**
+   * Send one request of `type` with nlmsg_flags `flags` (NLM_F_REQUEST and
+   * NLM_F_ACK are added) and `payload`, and wait for its acknowledgement.
+   * `what` names it in errors. Throws a {@link NetlinkRequestError} (with the
+   * errno when the kernel refused it).
+   */
+  request(type: number, flags: number, payload: Uint8Array, what: string): void {
+    this.execute((seq) => encodeMessage(type, flags | NLM_F_REQUEST | NLM_F_ACK, seq, payload), what);
+  }
+
+  /**
    * The interface index of the default route of `family` with the lowest
    * metric (the first one dumped on ties); 0 if there is no default route.
    */
@@ -1033,6 +1283,14 @@ export class Netlink {
     this.execute(
       (seq) => encodeLinkSetRequest(seq, index, { up }),
       `RTM_NEWLINK index ${index} ${up ? 'up' : 'down'}`,
+    );
+  }
+
+  /** Set the IFF_* flags of link `index` that are in `change` to their value in `flags`. */
+  linkSetFlags(index: number, flags: number, change: number): void {
+    this.execute(
+      (seq) => encodeLinkSetRequest(seq, index, { flags: { flags, change } }),
+      `RTM_NEWLINK index ${index} flags 0x${(flags >>> 0).toString(16)}/0x${(change >>> 0).toString(16)}`,
     );
   }
 
@@ -1126,12 +1384,12 @@ export class Netlink {
           if (message.type === NLMSG_ERROR) {
             const error = decodeError(message);
             if (!error) fail(what, 'malformed NLMSG_ERROR reply');
-            if (error.errno !== 0) fail(what, describeErrno(error.errno) + (error.text ? `: ${error.text}` : ''));
+            if (error.errno !== 0) fail(what, describeErrno(error.errno) + (error.text ? `: ${error.text}` : ''), error.errno);
             return { messages, interrupted };
           }
           if (message.type === NLMSG_DONE) {
             const errno = decodeDone(message)!;
-            if (errno !== 0) fail(what, describeErrno(errno));
+            if (errno !== 0) fail(what, describeErrno(errno), errno);
             return { messages, interrupted };
           }
           if (message.type === NLMSG_NOOP) continue;
@@ -1144,9 +1402,24 @@ export class Netlink {
   }
 }
 
+/**
+ * The Error a failed request throws: "netlink RTM_NEWADDR ... on index 3:
+ * File exists (EEXIST)", with the kernel's errno when it answered with one.
+ */
+export class NetlinkRequestError extends Error {
+  /** Positive errno of the kernel's error reply (17 for EEXIST); undefined for other failures (transport, malformed reply). */
+  readonly errno: number | undefined;
+
+  constructor(message: string, errno?: number) {
+    super(message);
+    this.name = 'NetlinkRequestError';
+    this.errno = errno;
+  }
+}
+
 /** Throw the Error of a failed request: "netlink RTM_NEWADDR ... on index 3: File exists (EEXIST)". */
-function fail(what: string, reason: string): never {
-  throw new Error(`netlink ${what}: ${reason}`);
+function fail(what: string, reason: string, errno?: number): never {
+  throw new NetlinkRequestError(`netlink ${what}: ${reason}`, errno);
 }
 
 /** "02:00:00:00:00:01". */

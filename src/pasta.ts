@@ -14,55 +14,90 @@
  *    hands the fds back over SCM_RIGHTS. Sockets keep the namespace they were
  *    created in, so this process uses them from the host's namespace, where
  *    its own host sockets live.
- * 3. With `--config-net`, the namespace is configured over rtnetlink (link
- *    up, MTU, the host's addresses and default routes); the engine starts
- *    translating; then the child is let go to exec the command, so the
- *    command never sees an unconfigured namespace.
+ * 3. The namespace is configured over rtnetlink (confignet.ts): loopback
+ *    up and the tap's MAC address always; with `--config-net` also the MTU,
+ *    the link, and the addresses and routes of the host's template
+ *    interfaces (or local mode's); the engine starts translating; then the
+ *    child is let go to exec the command, so the command never sees an
+ *    unconfigured namespace.
  * 4. When the command exits (its pidfd becomes readable), everything is
  *    torn down and pasta exits with the command's status.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { native, C, errnoName } from './native.js';
+import { native, C, errnoName, TAP_STEP_OPEN, TAP_STEP_SETIFF } from './native.js';
+import { M } from './messages.js';
+import { NullTransport } from './l2/tapio.js';
 import { Netlink } from './netlink.js';
 import { Engine } from './engine.js';
 import { NsSocketPool } from './nspool.js';
 import { FdKind } from './loop.js';
 import type { Config } from './conf.js';
 import type { Logger } from './log.js';
-import { formatIP } from './inet.js';
+import { planNamespace, runNamespacePlan, type TemplateDump } from './confignet.js';
 import type { FlowEvent } from './flow.js';
 
 export { readHostNet } from './hostnet.js';
 
-/** Configure the namespace side: loopback always; with --config-net the tap's MTU, addresses, link and routes. */
-export function configureNamespace(nl: Netlink, config: Config, tapIndex: number, log: Logger): void {
-  const lo = nl.links().find((l) => l.name === 'lo');
-  if (lo) nl.linkSetUp(lo.index, true);
-  if (!config.configNet) return;
-  nl.linkSetMtu(tapIndex, config.mtu);
-  // Up first: IPv6 installs the prefix route of an address only on a link that is up.
-  nl.linkSetUp(tapIndex, true);
-  if (config.ip6) nl.addrAdd(tapIndex, 6, config.ip6.addr, config.ip6.prefixLen, { nodad: true });
-  if (config.ip4) nl.addrAdd(tapIndex, 4, config.ip4.addr, config.ip4.prefixLen);
-  // The gateway is on the link even when it lies outside the address's prefix.
-  if (config.ip4?.gateway) {
-    nl.routeAdd({ family: 4, dst: null, dstLen: 0, gateway: config.ip4.gateway, oif: tapIndex, onlink: true });
+/**
+ * Configure the namespace over `nl` (a NETLINK_ROUTE socket in it), as
+ * upstream pasta does: loopback up and the tap's MAC address (--ns-mac-addr)
+ * always; with --config-net the tap's MTU, link state, addresses and routes,
+ * copied from the template interfaces of the host or set from the
+ * configuration (see confignet.ts). The host's addresses and routes are read
+ * when some are copied, over `host` if given, else over a NETLINK_ROUTE
+ * socket opened here — this process lives in the host's network namespace —
+ * and closed again. Throws an Error saying what could not be set.
+ */
+export function configureNamespace(nl: Netlink, config: Config, tapIndex: number, log: Logger, host?: Netlink): void {
+  const dumps: { 4?: TemplateDump; 6?: TemplateDump } = {};
+  if (config.configNet) {
+    const wanted = ([4, 6] as const).filter((family) => {
+      const ip = family === 4 ? config.ip4 : config.ip6;
+      return ip !== null && ip.hostIfindex > 0 && (ip.copyAddrs || ip.copyRoutes);
+    });
+    if (wanted.length) {
+      const hostNl = host ?? Netlink.open();
+      try {
+        for (const family of wanted) {
+          const ip = (family === 4 ? config.ip4 : config.ip6)!;
+          dumps[family] = {
+            addrs: ip.copyAddrs ? hostNl.addrMessages(family) : [],
+            routes: ip.copyRoutes ? hostNl.routeMessages(family) : [],
+          };
+        }
+      } catch (err) {
+        throw new Error(`cannot read the host's addresses and routes: ${(err as Error).message}`);
+      } finally {
+        if (!host) hostNl.close();
+      }
+    }
   }
-  if (config.ip6?.gateway) {
-    nl.routeAdd({ family: 6, dst: null, dstLen: 0, gateway: config.ip6.gateway, oif: tapIndex, onlink: true });
+  runNamespacePlan(nl, planNamespace(config, tapIndex, dumps), log);
+  if (config.configNet) {
+    log.debug(
+      `namespace configured: ${config.nsIfname}` +
+        (config.mtu ? ` mtu ${config.mtu}` : '') +
+        (config.ip4 ? `, IPv4 ${config.ip4.hostIfindex ? `from ${config.ip4.hostIfname || `index ${config.ip4.hostIfindex}`}` : 'local mode'}` : '') +
+        (config.ip6 ? `, IPv6 ${config.ip6.hostIfindex ? `from ${config.ip6.hostIfname || `index ${config.ip6.hostIfindex}`}` : 'local mode'}` : ''),
+    );
   }
-  log.debug(
-    `namespace configured: ${config.nsIfname} mtu ${config.mtu}` +
-      (config.ip4 ? `, ${formatIP(config.ip4.addr)}/${config.ip4.prefixLen} via ${config.ip4.gateway ? formatIP(config.ip4.gateway) : '-'}` : '') +
-      (config.ip6 ? `, ${formatIP(config.ip6.addr)}/${config.ip6.prefixLen} via ${config.ip6.gateway ? formatIP(config.ip6.gateway) : '-'}` : ''),
-  );
 }
 
 export interface SpawnSpec {
   argv: string[];
   env: string[];
   cwd: string;
+  /** The command's host name, in a UTS namespace of its own (upstream: -H, else "pasta-" and the host's). */
+  hostname?: string;
+}
+
+/** nsCreate's error in upstream's words where it has them. */
+function nsCreateError(err: Error & { errno?: number }): Error {
+  const why = err.errno !== undefined ? native.strerror(err.errno) : err.message;
+  if (err.message.startsWith('unshare(CLONE_NEWUSER)')) return new Error(M.usernsCreate(why));
+  if (err.message.startsWith('unshare(CLONE_NEWNET)')) return new Error(M.cloneFailed(why));
+  return err;
 }
 
 /** What is inside the namespace once it is set up: the helper, the tap, the engine. */
@@ -85,16 +120,30 @@ function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Log
   let tapFd = -1;
   try {
     helper = native.nsHelper(usernsFd, netnsFd);
-    const info = new Int32Array(2);
-    tapFd = native.nsTap(helper.ctlFd, config.nsIfname, info);
-    if (tapFd < 0) throw new Error(`cannot create tap device ${config.nsIfname} in the namespace: ${errnoName(tapFd)}`);
-    const tapIndex = info[0];
-    const nlFd = native.nsSocket(helper.ctlFd, C.AF_NETLINK, C.SOCK_RAW, C.NETLINK_ROUTE);
-    if (nlFd < 0) throw new Error(`cannot open a netlink socket in the namespace: ${errnoName(nlFd)}`);
-    try {
-      configureNamespace(new Netlink(nlFd), config, tapIndex, log);
-    } finally {
-      native.close(nlFd);
+    const info = new Int32Array(3);
+    if (config.socketFd !== null) {
+      // -F: a tap device someone opened for us. As upstream, it is used as it is:
+      // the namespace is not configured, and pasta quits when it goes.
+      const rc = native.tapInfo(config.socketFd, info);
+      if (rc < 0) throw new Error(`${M.invalidFd(String(config.socketFd))}: not a tap device (${native.strerror(rc)})`);
+      tapFd = config.socketFd;
+      native.setNonblock(tapFd, true);
+    } else if (!config.spliceOnly) {
+      tapFd = native.nsTap(helper.ctlFd, config.nsIfname, info);
+      if (tapFd < 0) {
+        const step = info[2];
+        const why = native.strerror(tapFd);
+        throw new Error(step === TAP_STEP_OPEN ? M.tunOpen(why) : step === TAP_STEP_SETIFF ? M.tunSetIff(why) : `${M.tapInNamespace()}: ${why}`);
+      }
+    }
+    if (config.socketFd === null) {
+      const nlFd = native.nsSocket(helper.ctlFd, C.AF_NETLINK, C.SOCK_RAW, C.NETLINK_ROUTE);
+      if (nlFd < 0) throw new Error(`cannot open a netlink socket in the namespace: ${native.strerror(nlFd)}`);
+      try {
+        configureNamespace(new Netlink(nlFd), config, tapFd >= 0 ? info[0] : 0, log);
+      } finally {
+        native.close(nlFd);
+      }
     }
     const ctlFd = helper.ctlFd;
     // Sockets in the namespace come from the helper: the spliced loopback path uses them.
@@ -111,8 +160,16 @@ function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Log
         return undefined;
       }
     };
-    const engine = new Engine({ config, tapFd, vnetHdrLen: info[1], log, onTapGone: (why) => log.error(`tap device gone: ${why}`), onFatal, onFlow, nsTcpSocket, nsUdpSocket, readNsProcNet, nsStartsEmpty,
-      nsDiagSocket: () => native.nsSocket(ctlFd, C.AF_NETLINK, C.SOCK_RAW, 4 /* NETLINK_SOCK_DIAG */) });
+    const engine = new Engine({
+      config, tapFd: tapFd >= 0 ? tapFd : undefined, vnetHdrLen: info[1], log, onFatal, onFlow, nsTcpSocket, nsUdpSocket, readNsProcNet, nsStartsEmpty,
+      // --splice-only: no tap device, no link.
+      transport: tapFd < 0 ? () => new NullTransport() : undefined,
+      onTapGone: (why) => {
+        log.error(why === 'EOF' ? M.tapEof() : `${M.tapError()}: ${why}`);
+        onFatal();
+      },
+      nsDiagSocket: () => native.nsSocket(ctlFd, C.AF_NETLINK, C.SOCK_RAW, 4 /* NETLINK_SOCK_DIAG */),
+    });
     return { helper, pool, tapFd, engine };
   } catch (err) {
     if (tapFd >= 0) native.close(tapFd);
@@ -146,9 +203,20 @@ export class PastaRun {
     hooks: { onFlow?: (e: FlowEvent) => void } = {},
   ) {
     this.exited = new Promise((resolve) => (this.exitResolve = resolve));
-    const uid = process.getuid?.() ?? 0;
-    const gid = process.getgid?.() ?? 0;
-    const ns = native.nsCreate({ userns: uid !== 0, uid, gid, argv: spawn.argv, env: spawn.env, cwd: spawn.cwd });
+    // As upstream: a user namespace of its own (unless --netns-only), mapping root inside
+    // to the user pasta runs as (--runas, or nobody when started as root).
+    const uid = config.runAs?.uid ?? process.getuid?.() ?? 0;
+    const gid = config.runAs?.gid ?? process.getgid?.() ?? 0;
+    let ns: ReturnType<typeof native.nsCreate>;
+    try {
+      ns = native.nsCreate({
+        userns: !config.netnsOnly, uid, gid, argv: spawn.argv, env: spawn.env, cwd: spawn.cwd,
+        runAs: config.runAs && config.runAs.uid !== (process.getuid?.() ?? 0) ? config.runAs : null,
+        hostname: spawn.hostname,
+      });
+    } catch (err) {
+      throw nsCreateError(err as Error & { errno?: number });
+    }
     this.pid = ns.pid;
     this.pidfd = ns.pidfd;
     this.netnsFd = ns.netnsFd;
@@ -255,17 +323,17 @@ export class PastaAttach {
     const netnsPath = config.netns ?? `/proc/${pid}/ns/net`;
     const usernsPath = config.userns ?? (pid !== null && !config.netnsOnly ? `/proc/${pid}/ns/user` : null);
     const opened: number[] = [];
-    const open = (path: string, what: string): number => {
+    const open = (path: string, message: (path: string, why: string) => string): number => {
       const fd = native.open(path, C.O_RDONLY);
       if (fd < 0) {
         for (const f of opened) native.close(f);
-        throw new Error(`cannot open ${what} ${path}: ${errnoName(fd)}`);
+        throw new Error(message(path, native.strerror(fd)));
       }
       opened.push(fd);
       return fd;
     };
-    this.netnsFd = open(netnsPath, 'network namespace');
-    this.usernsFd = usernsPath ? open(usernsPath, 'user namespace') : -1;
+    this.usernsFd = usernsPath ? open(usernsPath, M.usernsOpen) : -1;
+    this.netnsFd = open(netnsPath, M.netnsOpen);
     this.pidfd = -1;
     if (pid !== null) {
       const fd = native.pidfdOpen(pid);

@@ -19,8 +19,9 @@
  * machine to the copy.
  *
  * The copy gets its report pipe as fd 3 and the first process's standard
- * error as fd 4, named by two environment variables; its own standard
- * streams are on /dev/null. Node options for the copy: the first process's,
+ * error as fd 4 (the next free numbers when -F hands pasta fd 3 or 4, which
+ * the copy gets under its own number), named by two environment variables;
+ * its own standard streams are on /dev/null. Node options for the copy: the first process's,
  * plus BACKGROUND_NODE_OPTIONS in NODE_OPTIONS (it loads its modules with
  * V8's code cache, cli/codecache.cts), so that its command line is the
  * first process's, as the caller gave it. NODE_EXTRA_CA_CERTS is dropped from its environment:
@@ -72,6 +73,8 @@ export function mayAttach(argv: readonly string[]): boolean {
     if (arg === '--') break;
     // Plainly not going to the background: not worth a copy that would only answer "no".
     if (arg === '-f' || arg === '--foreground' || arg === '-h' || arg === '--help' || arg === '--version') return false;
+    // -F hands pasta an fd, which the copy must get too: that is for the parsed path to do.
+    if (arg.startsWith('--fd') || /^-[^-]*F/.test(arg)) return false;
     if (arg.startsWith('--ne')) netns = true;
   }
   return netns;
@@ -79,10 +82,20 @@ export function mayAttach(argv: readonly string[]): boolean {
 
 /**
  * Start a detached copy of this pasta with the same arguments: its fd 3 the
- * pipe it reports on, its fd 4 our standard error.
+ * pipe it reports on, its fd 4 our standard error, and `tapFd` (-F) under
+ * its own number.
  */
-export function startInBackground(argv: readonly string[]): Background {
-  const env: NodeJS.ProcessEnv = { ...process.env, [READY_FD_ENV]: '3', [CONSOLE_FD_ENV]: '4' };
+export function startInBackground(argv: readonly string[], tapFd?: number): Background {
+  // -F: the tap device the caller handed us goes to the copy under the same number;
+  // the report pipe and our standard error then take the first numbers above 2 it leaves.
+  const free = [3, 4, 5].filter((n) => n !== tapFd);
+  const [readyFd, consoleFd] = free;
+  const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'ignore', 'ignore'];
+  while (stdio.length <= Math.max(consoleFd, tapFd ?? 0)) stdio.push('ignore');
+  stdio[readyFd] = 'pipe';
+  stdio[consoleFd] = 2;
+  if (tapFd !== undefined) stdio[tapFd] = tapFd;
+  const env: NodeJS.ProcessEnv = { ...process.env, [READY_FD_ENV]: String(readyFd), [CONSOLE_FD_ENV]: String(consoleFd) };
   delete env.NODE_EXTRA_CA_CERTS;
   // In NODE_OPTIONS, not on the command line: the copy's command line is the first process's.
   const options = (env.NODE_OPTIONS ?? '').split(' ').filter(Boolean);
@@ -92,12 +105,12 @@ export function startInBackground(argv: readonly string[]): Background {
   const { spawn } = require('node:child_process') as typeof import('node:child_process');
   const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...argv], {
     detached: true,
-    stdio: ['ignore', 'ignore', 'ignore', 'pipe', 2],
+    stdio: stdio as import('node:child_process').StdioOptions,
     env,
   });
   const ready = new Promise<string>((resolve) => {
     let text = '';
-    const pipe = child.stdio[3] as NodeJS.ReadableStream;
+    const pipe = child.stdio[readyFd] as NodeJS.ReadableStream;
     pipe.setEncoding('utf8');
     pipe.on('data', (d: string) => {
       text += d;
@@ -129,8 +142,18 @@ export async function finishInForeground(background: Background): Promise<void> 
   const line = await background.ready;
   if (line === 'ok') process.exit(0);
   if (line !== 'no') {
-    fs.writeSync(2, `pasta: ${line.replace(/^error /, '')}\n`);
+    // The copy's error as it would print it itself (JSON-quoted: it may span lines), or one
+    // of ours about the copy.
+    const message = line.replace(/^error /, '');
+    let text: string;
+    try {
+      text = message.startsWith('"') ? String(JSON.parse(message)) : `pasta: ${message}`;
+    } catch {
+      text = `pasta: ${message}`;
+    }
+    fs.writeSync(2, `${text}\n`);
     process.exit(1);
   }
-  (background.child.stdio[3] as unknown as { destroy(): void }).destroy();
+  for (const stream of background.child.stdio) (stream as unknown as { destroy?(): void } | null)?.destroy?.();
 }
+

@@ -26,9 +26,11 @@
  */
 import fs from 'node:fs';
 import { spawn, type StdioOptions } from 'node:child_process';
-import { parseArgs, helpText, UsageError } from '../options.js';
-import { readEphemeralPorts, readResolvConf } from '../hostfiles.js';
-import { buildConfig, describeConfig, type Config } from '../conf.js';
+import { parseArgs, helpText, UsageError, GetoptError } from '../options.js';
+import { readEphemeralPorts, readHostEnv, readResolvConf } from '../hostfiles.js';
+import { buildConfig, describeConfig, parseOptions, type Config } from '../conf.js';
+import { M } from '../messages.js';
+import { native } from '../native.js';
 import { createLogger, type Logger } from '../log.js';
 import { readHostNet } from '../pasta.js';
 import { openListener } from '../l2/qemu.js';
@@ -39,8 +41,41 @@ import { VERSION } from '../version.js';
 const READY_FD_ENV = 'NODE_PASST_READY_FD';
 
 function fail(message: string, code = 1): never {
-  fs.writeSync(2, `passt: ${message}\n`);
+  fs.writeSync(2, `${message}\n`);
   process.exit(code);
+}
+
+/** An error as passt(1) prints it: getopt's after the program's name, upstream's die() messages alone. */
+function errorText(err: unknown): string {
+  if (err instanceof GetoptError) return `passt: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The C library's text for a Node.js error with an errno. */
+function errnoText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return typeof e.errno === 'number' ? native.strerror(e.errno) : e.message;
+}
+
+/** Switch to --runas's user, or nobody when started as root, once the socket is bound (upstream's isolate_user()). */
+function dropPrivileges(config: Config): void {
+  const to = config.runAs;
+  if (!to || (process.geteuid?.() === to.uid && process.getegid?.() === to.gid)) return;
+  try {
+    process.setgroups?.([]);
+  } catch {
+    // Without CAP_SETGID, as upstream: carry on.
+  }
+  try {
+    process.setgid?.(to.gid);
+  } catch (err) {
+    fail(M.setGid(to.gid, errnoText(err)));
+  }
+  try {
+    process.setuid?.(to.uid);
+  } catch (err) {
+    fail(M.setUid(to.uid, errnoText(err)));
+  }
 }
 
 
@@ -68,7 +103,7 @@ async function run(config: Config, log: Logger, readyFd: number): Promise<void> 
     }
   };
   const die: (message: string) => never = (message) => {
-    report(`error ${message}`);
+    report(`error ${JSON.stringify(message)}`);
     fail(message);
   };
   let listener: PasstListener | null = null;
@@ -77,9 +112,9 @@ async function run(config: Config, log: Logger, readyFd: number): Promise<void> 
     try {
       isSocket = fs.fstatSync(config.socketFd).isSocket();
     } catch (err) {
-      die(`--fd ${config.socketFd}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      die(`${M.invalidFd(String(config.socketFd))}: ${errnoText(err)}`);
     }
-    if (!isSocket) die(`--fd ${config.socketFd}: not a socket`);
+    if (!isSocket) die(`${M.invalidFd(String(config.socketFd))}: not a socket`);
   } else {
     try {
       listener = await openListener(config.socketPath);
@@ -99,9 +134,10 @@ async function run(config: Config, log: Logger, readyFd: number): Promise<void> 
       fs.writeFileSync(config.pidFile, `${process.pid}\n`);
     } catch (err) {
       passt.stop('cannot write the PID file', 1);
-      die(`cannot write PID file ${config.pidFile}: ${(err as Error).message}`);
+      die(M.pidFileOpen(config.pidFile, errnoText(err)));
     }
   }
+  dropPrivileges(config);
   if (listener) announce(log, listener.path);
   else log.debug(`guest connected on fd ${config.socketFd}`);
   report(listener ? `ok ${listener.path}` : 'ok');
@@ -142,7 +178,14 @@ function startInBackground(argv: string[], config: Config, log: Logger): void {
       pipe.destroy();
       process.exit(0);
     }
-    fail(line.replace(/^error /, ''));
+    const message = line.replace(/^error /, '');
+    let shown = message;
+    try {
+      if (message.startsWith('"')) shown = String(JSON.parse(message));
+    } catch {
+      // Not quoted: print it as it came.
+    }
+    fail(shown);
   });
   child.on('exit', (code, signal) => {
     if (!text.includes('\n')) fail(`the background process exited (${signal ?? `status ${code}`}) before it was ready`);
@@ -154,29 +197,30 @@ export function main(argv: string[]): void {
   let parsed;
   try {
     parsed = parseArgs(argv, 'passt');
+    // --help, --version and errors, in command-line order as upstream.
+    const { exit } = parseOptions(parsed, 'passt');
+    if (exit === 'help') {
+      fs.writeSync(1, helpText('passt'));
+      process.exit(0);
+    }
+    if (exit === 'version') {
+      fs.writeSync(1, `passt (node-passt) ${VERSION}\n`);
+      process.exit(0);
+    }
   } catch (err) {
-    if (err instanceof UsageError) fail(err.message);
+    if (err instanceof UsageError) fail(errorText(err));
     throw err;
   }
-  const names = new Set(parsed.options.map(([n]) => n));
-  if (names.has('help')) {
-    fs.writeSync(1, helpText('passt'));
-    process.exit(0);
-  }
-  if (names.has('version')) {
-    fs.writeSync(1, `passt (node-passt) ${VERSION}\n`);
-    process.exit(0);
-  }
-  if (parsed.rest.length) fail(`unexpected argument '${parsed.rest[0]}': passt takes options only`);
   let config: Config;
   try {
-    config = buildConfig(parsed, readHostNet(), 'passt', readResolvConf(), readEphemeralPorts());
+    config = buildConfig(parsed, readHostNet(), 'passt', readResolvConf(), readEphemeralPorts(), readHostEnv());
   } catch (err) {
-    fail((err as Error).message);
+    fail(errorText(err));
   }
   const log = createLogger({ name: 'passt', level: config.logLevel, file: config.logFile, fileSize: config.logSize });
-  for (const line of describeConfig(config)) log.debug(line);
   for (const warning of config.warnings) log.warn(warning);
+  for (const notice of config.notices) log.info(notice);
+  for (const line of describeConfig(config)) log.info(line);
 
   const readyFd = process.env[READY_FD_ENV] ? Number(process.env[READY_FD_ENV]) : -1;
   if (!config.foreground && readyFd < 0) {

@@ -40,37 +40,67 @@
  * was missing or out of date (and it may).
  */
 import fs from 'node:fs';
-import { parseArgs, helpText, UsageError, type ParsedArgs } from '../options.js';
-import { readEphemeralPorts, readResolvConf } from '../hostfiles.js';
+import os from 'node:os';
+import { M } from '../messages.js';
+import { parseArgs, helpText, UsageError, GetoptError, type ParsedArgs } from '../options.js';
+import { readEphemeralPorts, readHostEnv, readResolvConf } from '../hostfiles.js';
 import type { Config } from '../conf.js';
 import type { Logger } from '../log.js';
 import { READY_FD_ENV, CONSOLE_FD_ENV, finishInForeground, startInBackground } from './background.cjs';
 
 /** Read the host, build the configuration (usage errors included), or exit 1 with the reason. */
 async function configure(parsed: ParsedArgs, onError?: (message: string) => void): Promise<Config> {
-  const [{ buildConfig }, { readHostNet }] = await Promise.all([import('../conf.js'), import('../hostnet.js')]);
+  const [{ buildConfig }, { readHostNet }, { native }] = await Promise.all([import('../conf.js'), import('../hostnet.js'), import('../native.js')]);
+  nativeStrerror = native.strerror;
   try {
-    return buildConfig(parsed, readHostNet(), 'pasta', readResolvConf(), readEphemeralPorts());
+    return buildConfig(parsed, readHostNet(), 'pasta', readResolvConf(), readEphemeralPorts(), readHostEnv());
   } catch (err) {
-    onError?.((err as Error).message);
-    fail((err as Error).message);
+    onError?.(errorText(err));
+    fail(errorText(err));
   }
 }
 
 /**
- * The logger as configured. The configuration's summary (--debug) and its
- * warnings go there first — or, without --log-file, to `consoleFd`: the
- * standard error of the process the user started (the first process's, for
- * the background copy).
+ * The logger as configured. What upstream prints at start goes there first —
+ * its notices and the configuration's summary (info: not with -q), its
+ * warnings — or, without --log-file, to `consoleFd`: the standard error of
+ * the process the user started (the first process's, for the background
+ * copy). A command of pasta's own runs quietly unless --debug, as upstream.
  */
-async function startLogging(config: Config, consoleFd = 2): Promise<Logger> {
+async function startLogging(config: Config, consoleFd = 2, command = false): Promise<Logger> {
   const [{ createLogger }, { describeConfig }] = await Promise.all([import('../log.js'), import('../conf.js')]);
-  const options = { name: 'pasta', level: config.logLevel, file: config.logFile, fileSize: config.logSize };
+  const level = command && config.logLevel === 'info' ? 'warn' : config.logLevel;
+  const options = { name: 'pasta', level, file: config.logFile, fileSize: config.logSize };
   const log = createLogger(options);
   const first = config.logFile || consoleFd === 2 ? log : createLogger({ ...options, fd: consoleFd });
-  for (const line of describeConfig(config)) first.debug(line);
   for (const warning of config.warnings) first.warn(warning);
+  for (const notice of config.notices) first.info(notice);
+  for (const line of describeConfig(config)) first.info(line);
   return log;
+}
+
+/**
+ * Drop privileges once everything that needs them is set up: to --runas's
+ * user, or to nobody when started as root (upstream's isolate_user()).
+ */
+function dropPrivileges(config: Config): void {
+  const to = config.runAs;
+  if (!to || (process.geteuid?.() === to.uid && process.getegid?.() === to.gid)) return;
+  try {
+    process.setgroups?.([]);
+  } catch {
+    // Without CAP_SETGID this fails, as upstream's setgroups() does: carry on.
+  }
+  try {
+    process.setgid?.(to.gid);
+  } catch (err) {
+    fail(M.setGid(to.gid, (err as Error).message));
+  }
+  try {
+    process.setuid?.(to.uid);
+  } catch (err) {
+    fail(M.setUid(to.uid, (err as Error).message));
+  }
 }
 
 /** Does this command line attach to an existing namespace (--netns, or a lone PID, as conf.ts reads them)? */
@@ -115,18 +145,20 @@ async function attach(config: Config, log: Logger, readyFd: number): Promise<voi
     const { PastaAttach } = await import('../pasta.js');
     run = new PastaAttach(config, log);
   } catch (err) {
-    report(`error ${(err as Error).message}`);
-    fail((err as Error).message);
+    report(errorReport(errorText(err)));
+    fail(errorText(err));
   }
   if (config.pidFile) {
     try {
       fs.writeFileSync(config.pidFile, `${process.pid}\n`);
     } catch (err) {
       run.stop('cannot write the PID file');
-      report(`error cannot write PID file ${config.pidFile}: ${(err as Error).message}`);
-      fail(`cannot write PID file ${config.pidFile}: ${(err as Error).message}`);
+      const message = M.pidFileOpen(config.pidFile, errnoText(err));
+      report(errorReport(message));
+      fail(message);
     }
   }
+  dropPrivileges(config);
   report('ok');
   if (readyFd >= 0) fs.closeSync(readyFd);
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) process.on(sig, () => run.stop(`got ${sig}`));
@@ -141,8 +173,10 @@ async function attach(config: Config, log: Logger, readyFd: number): Promise<voi
  * exit 0 once it reports that the namespace is ready, or exit 1 with the
  * error it reports (a usage error in the configuration included).
  */
-async function attachFromFront(argv: string[]): Promise<void> {
-  await finishInForeground(startInBackground(argv));
+async function attachFromFront(argv: string[], parsed: ParsedArgs): Promise<void> {
+  const fd = parsed.options.filter(([name]) => name === 'fd').pop()?.[1];
+  const tapFd = typeof fd === 'string' && /^[0-9]+$/.test(fd) && Number(fd) > 2 ? Number(fd) : undefined;
+  await finishInForeground(startInBackground(argv, tapFd));
   // The copy answered "no": it disagrees about going to the background, which it cannot.
   fail('internal error: the background process would not attach');
 }
@@ -157,7 +191,7 @@ async function attachInBackground(parsed: ParsedArgs, readyFd: number, consoleFd
   import('../pasta.js').catch(() => undefined);
   const config = await configure(parsed, (message) => {
     try {
-      fs.writeSync(readyFd, `error ${message}\n`);
+      fs.writeSync(readyFd, `${errorReport(message)}\n`);
     } catch {
       // The first process is gone.
     }
@@ -176,8 +210,9 @@ async function spawnCommand(parsed: ParsedArgs): Promise<void> {
     import('node:tty'),
     import('../native.js'),
   ]);
-  const log = await startLogging(config);
-  if (config.netns !== null || config.attachPid !== null) {
+  const attaching = config.netns !== null || config.attachPid !== null;
+  const log = await startLogging(config, 2, !attaching);
+  if (attaching) {
     // -f: attached, in the foreground.
     await attach(config, log, -1);
     return;
@@ -185,12 +220,23 @@ async function spawnCommand(parsed: ParsedArgs): Promise<void> {
 
   const command = config.command.length ? config.command : [process.env.SHELL || '/bin/sh'];
   const env = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
+  // As upstream: the command's own host name, -H or "pasta-" and the host's (at most 64 bytes).
+  const hostname = Buffer.from(config.hostname ?? `pasta-${os.hostname()}`).subarray(0, 64).toString();
   let run: import('../pasta.js').PastaRun;
   try {
-    run = new PastaRun(config, log, { argv: command, env, cwd: process.cwd() });
+    run = new PastaRun(config, log, { argv: command, env, cwd: process.cwd(), hostname });
   } catch (err) {
-    fail((err as Error).message);
+    fail(errorText(err));
   }
+  if (config.pidFile) {
+    try {
+      fs.writeFileSync(config.pidFile, `${process.pid}\n`);
+    } catch (err) {
+      run.kill(C.SIGKILL);
+      fail(M.pidFileOpen(config.pidFile, errnoText(err)));
+    }
+  }
+  dropPrivileges(config);
 
   // tty.isatty() does not touch process.stdin (which would make the terminal nonblocking for the command).
   const onTty = tty.isatty(0);
@@ -211,8 +257,32 @@ async function spawnCommand(parsed: ParsedArgs): Promise<void> {
 
 
 
+/**
+ * An error as pasta(1) prints it: a parser error after the program's name,
+ * as glibc's getopt prints it ("pasta: unrecognized option '--foo'"),
+ * anything else as upstream's die() prints it, the message alone.
+ */
+function errorText(err: unknown): string {
+  if (err instanceof GetoptError) return `pasta: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The report line of a background copy that failed: its message, JSON-quoted (it may span lines). */
+function errorReport(text: string): string {
+  return `error ${JSON.stringify(text)}`;
+}
+
+/** The C library's text for a Node.js file system error ("No such file or directory"). */
+function errnoText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e.errno === 'number') return nativeStrerror(e.errno);
+  return e.message ?? String(err);
+}
+
+let nativeStrerror: (errno: number) => string = (errno) => `errno ${errno}`;
+
 function fail(message: string, code = 1): never {
-  fs.writeSync(2, `pasta: ${message}\n`);
+  fs.writeSync(2, `${message}\n`);
   process.exit(code);
 }
 
@@ -232,8 +302,8 @@ export function main(argv: string[], start: StartOptions = {}): void {
   try {
     parsed = parseArgs(argv, 'pasta');
   } catch (err) {
-    if (readyFd >= 0 && err instanceof UsageError) report(`error ${err.message}`);
-    if (err instanceof UsageError) fail(err.message);
+    if (readyFd >= 0 && err instanceof UsageError) report(errorReport(errorText(err)));
+    if (err instanceof UsageError) fail(errorText(err));
     throw err;
   }
   const names = new Set(parsed.options.map(([n]) => n));
@@ -243,26 +313,36 @@ export function main(argv: string[], start: StartOptions = {}): void {
     report('no');
     process.exit(0);
   }
-  if (names.has('help')) {
-    fs.writeSync(1, helpText('pasta'));
-    process.exit(0);
-  }
-  if (names.has('version')) {
-    void import('../version.js').then(({ VERSION }) => {
-      fs.writeSync(1, `pasta (node-passt) ${VERSION}\n`);
-      process.exit(0);
+  if (names.has('help') || names.has('version')) {
+    // As upstream, in command-line order: an invalid option before --help is an error.
+    void import('../conf.js').then(async ({ parseOptions }) => {
+      let exit: 'help' | 'version' | null = null;
+      try {
+        exit = parseOptions(parsed, 'pasta').exit;
+      } catch (err) {
+        fail(errorText(err));
+      }
+      if (exit === 'help') fs.writeSync(1, helpText('pasta'));
+      if (exit === 'version') fs.writeSync(1, `pasta (node-passt) ${(await import('../version.js')).VERSION}\n`);
+      if (exit) process.exit(0);
+      go();
     });
     return;
   }
-  // Every way out below is an explicit process.exit(). Should the event loop ever run dry
-  // instead (a start-up step that never settled), that is a failure, never a silent exit 0
-  // that a caller such as Podman would take for "the namespace is ready".
-  process.once('beforeExit', () => fail('internal error: start-up ended without a result'));
-  const done = !inBackground
-    ? spawnCommand(parsed) // a command of our own, or -f: attached in this process
-    : readyFd >= 0
-      ? attachInBackground(parsed, readyFd, consoleFd, start.onReady)
-      : attachFromFront(argv);
-  // As before, an unexpected error ends the process with its message and status 1.
-  done.catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)));
+  go();
+
+  /** After the options: start as the command line asks. */
+  function go(): void {
+    // Every way out below is an explicit process.exit(). Should the event loop ever run dry
+    // instead (a start-up step that never settled), that is a failure, never a silent exit 0
+    // that a caller such as Podman would take for "the namespace is ready".
+    process.once('beforeExit', () => fail('internal error: start-up ended without a result'));
+    const done = !inBackground
+      ? spawnCommand(parsed) // a command of our own, or -f: attached in this process
+      : readyFd >= 0
+        ? attachInBackground(parsed, readyFd, consoleFd, start.onReady)
+        : attachFromFront(argv, parsed);
+    // As before, an unexpected error ends the process with its message and status 1.
+    done.catch((err: unknown) => fail(errorText(err)));
+  }
 }

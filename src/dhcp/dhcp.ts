@@ -135,6 +135,8 @@ export const DHCP_OPT_SUBNET_MASK = 1;
 export const DHCP_OPT_ROUTER = 3;
 /** Option 6: DNS servers. */
 export const DHCP_OPT_DNS = 6;
+/** Host Name (RFC 2132 3.14): -H, --hostname. */
+export const DHCP_OPT_HOSTNAME = 12;
 /** Option 15: domain name. */
 export const DHCP_OPT_DOMAIN_NAME = 15;
 /** Option 26: interface MTU. */
@@ -159,6 +161,8 @@ export const DHCP_OPT_MAX_MESSAGE_SIZE = 57;
 export const DHCP_OPT_CLIENT_ID = 61;
 /** Option 80: rapid commit (RFC 4039), empty. */
 export const DHCP_OPT_RAPID_COMMIT = 80;
+/** Client FQDN (RFC 4702): --fqdn. */
+export const DHCP_OPT_CLIENT_FQDN = 81;
 /** Option 119: domain search list (RFC 3397). */
 export const DHCP_OPT_DOMAIN_SEARCH = 119;
 /** Option 121: classless static routes (RFC 3442). */
@@ -206,6 +210,10 @@ export interface DhcpConfig {
   noDhcpSearch: boolean;
   /** Lease time in seconds (option 51); default DHCP_INFINITE_LEASE. */
   leaseTime?: number;
+  /** -H: the host name the client is given (option 12), or null. */
+  hostname?: string | null;
+  /** --fqdn: the client's fully qualified domain name (option 81), or null. */
+  fqdn?: string | null;
 }
 
 /** One DHCP option: its code and data (without code and length bytes). */
@@ -512,6 +520,12 @@ export function dhcpReplyParameters(cfg: DhcpConfig, withLease: boolean, dhcp = 
   }
   if (cfg.mtu !== null && cfg.mtu >= 68 && cfg.mtu <= 0xffff) {
     parameters.set(DHCP_OPT_MTU, Uint8Array.of(cfg.mtu >>> 8, cfg.mtu & 0xff));
+  }
+  if (cfg.hostname) parameters.set(DHCP_OPT_HOSTNAME, Buffer.from(cfg.hostname, 'utf8'));
+  if (cfg.fqdn) {
+    // As upstream: flags E (canonical wire format), RCODE1 and RCODE2 255, then the name.
+    const name = encodeDomainNames([cfg.fqdn]);
+    if (name.length) parameters.set(DHCP_OPT_CLIENT_FQDN, Buffer.concat([Uint8Array.of(0x04, 0xff, 0xff), name]));
   }
   if (dhcp && withLease) parameters.set(DHCP_OPT_LEASE_TIME, be32(cfg.leaseTime ?? DHCP_INFINITE_LEASE));
   if (dhcp && serverAddr) parameters.set(DHCP_OPT_SERVER_ID, Uint8Array.from(serverAddr.subarray(0, 4)));

@@ -118,6 +118,8 @@ export const DHCPV6_OPT_DNS_SERVERS = 23;
 export const DHCPV6_OPT_DOMAIN_LIST = 24;
 /** Option 25: identity association for prefix delegation. */
 export const DHCPV6_OPT_IA_PD = 25;
+/** Client FQDN (RFC 4704): --fqdn. */
+export const DHCPV6_OPT_CLIENT_FQDN = 39;
 
 /** Status code: success. */
 export const DHCPV6_STATUS_SUCCESS = 0;
@@ -146,6 +148,8 @@ export interface Dhcpv6Config {
   noDhcpDns: boolean;
   /** --no-dhcp-search: send no option 24. */
   noDhcpSearch: boolean;
+  /** --fqdn: the client's fully qualified domain name (option 39), or null. */
+  fqdn?: string | null;
 }
 
 /** One DHCPv6 option: code and data (without the 4-byte option header). */
@@ -345,6 +349,20 @@ function count(options: readonly Dhcpv6Option[], code: number): number {
   return n;
 }
 
+/**
+ * The Client FQDN option (RFC 4704) for --fqdn, as upstream sends it: flags
+ * 0, or O (the server overrode the client's request) when the client set S
+ * (asking the server to update DNS), then the name in wire format.
+ */
+function clientFqdnOption(cfg: Dhcpv6Config, request: Dhcpv6Message): Dhcpv6Option | undefined {
+  if (!cfg.fqdn) return undefined;
+  const name = encodeDomainNames([cfg.fqdn]);
+  if (!name.length) return undefined;
+  const asked = dhcpv6Option(request.options, DHCPV6_OPT_CLIENT_FQDN);
+  const flags = asked && asked.length >= 1 && asked[0] & 0x01 ? 0x02 : 0x00;
+  return { code: DHCPV6_OPT_CLIENT_FQDN, data: Buffer.concat([Uint8Array.of(flags), name]) };
+}
+
 /** DNS servers and search list options for the configuration. */
 function configurationOptions(cfg: Dhcpv6Config): Dhcpv6Option[] {
   const options: Dhcpv6Option[] = [];
@@ -476,6 +494,8 @@ function answer(cfg: Dhcpv6Config, request: Dhcpv6Message, ours: Uint8Array): Dh
       return undefined;
   }
   reply.options.push(...configurationOptions(cfg));
+  const fqdn = clientFqdnOption(cfg, request);
+  if (fqdn) reply.options.push(fqdn);
   return reply;
 }
 

@@ -45,9 +45,8 @@
  *
  * UDP follows TCP: upstream also forwards, for UDP, the port numbers of
  * bound TCP ports (for protocols such as iperf3 that set up UDP transfers
- * over a TCP control connection), when both the TCP and UDP options of one
- * direction are `auto`. {@link PortScannerOptions.udpFollowsTcp} does the
- * same.
+ * over a TCP control connection), whenever the UDP option of a direction
+ * scans. {@link PortScannerOptions.udpFollowsTcp} does the same.
  */
 import type { PortForwardSpec, PortRange } from './spec.js';
 import { isLoopback } from '../inet.js';
@@ -342,8 +341,8 @@ export interface PortScannerOptions {
   readonly protocols?: readonly ScanProtocol[];
   /**
    * Report the TCP ports found (after exclusion) as UDP ports too, as
-   * upstream does when both -t and -u (or -T and -U) are `auto`. Only has
-   * an effect when 'tcp' is among `protocols`. Default false.
+   * upstream does when -u (or -U) scans. Only has an effect when 'tcp' is
+   * among `protocols`. Default false.
    */
   readonly udpFollowsTcp?: boolean;
   /** Byte order of the tables' addresses; default this machine's. */
@@ -535,9 +534,9 @@ export function diffPorts(previous: ReadonlySet<number>, next: ReadonlySet<numbe
 /** What the forwarder of one `auto` option should do now, from {@link autoForwardPlan}. */
 export interface AutoForwardPlan {
   /**
-   * Every port that should have a listener: bound on the watched side.
-   * `auto` does not translate: each forwards to the same port number, on
-   * every address of the listening side (dual stack), as upstream does.
+   * Every port that should have a listener: bound on the watched side and
+   * covered by a scanned rule, which says where it goes (fwd/spec.ts
+   * scannedPorts()).
    */
   readonly wanted: ReadonlySet<number>;
   /** Ports to open a listener on (wanted, not open), ascending. */
@@ -554,23 +553,34 @@ function protocolOf(spec: PortForwardSpec): ScanProtocol {
 /**
  * Which listeners an `auto` option needs, given the latest scan of the
  * side it watches (the namespace for -t/-u, the host for -T/-U) and the
- * ports it has listeners on now. spec.ts makes `auto` the only value of its
- * option (no exclusions, no explicit ports next to it); use the scanner's
- * `ranges` and `exclude` to leave ports out.
- *
- * @throws TypeError if the spec's mode is not `auto`.
+ * ports it has listeners on now: the ports bound there that a scanned
+ * rule of the option covers (`auto` alone covers every non-ephemeral
+ * port; `8000-8010,auto` only those).
  */
 export function autoForwardPlan(
   spec: PortForwardSpec,
   scan: PortScan,
   open: ReadonlySet<number>,
 ): AutoForwardPlan {
-  if (spec.mode !== 'auto') {
-    throw new TypeError(`autoForwardPlan: ${spec.option} is '${spec.mode}', not 'auto'`);
-  }
-  const wanted = protocolOf(spec) === 'tcp' ? scan.tcp : scan.udp;
+  const covered = scanMask(spec);
+  const bound = protocolOf(spec) === 'tcp' ? scan.tcp : scan.udp;
+  const wanted = new Set<number>();
+  for (const port of bound) if (covered[port]) wanted.add(port);
   const changes = diffPorts(open, wanted);
   return { wanted, open: changes.added, close: changes.removed };
+}
+
+const masks = new WeakMap<PortForwardSpec, Uint8Array>();
+
+/** 1 for each port a scanned rule of `spec` covers (cached per spec). */
+function scanMask(spec: PortForwardSpec): Uint8Array {
+  let mask = masks.get(spec);
+  if (!mask) {
+    mask = new Uint8Array(NUM_PORTS);
+    for (const rule of spec.rules) if (rule.scan) mask.fill(1, rule.from, rule.to + 1);
+    masks.set(spec, mask);
+  }
+  return mask;
 }
 
 /**
@@ -590,12 +600,7 @@ export class AutoListeners {
   /** Wanted ports whose bind failed and was warned about. */
   private readonly warned = new Set<number>();
 
-  /** @throws TypeError if the spec's mode is not `auto`. */
-  constructor(readonly spec: PortForwardSpec) {
-    if (spec.mode !== 'auto') {
-      throw new TypeError(`AutoListeners: ${spec.option} is '${spec.mode}', not 'auto'`);
-    }
-  }
+  constructor(readonly spec: PortForwardSpec) {}
 
   /** Ports with a listener now. */
   get open(): ReadonlySet<number> {

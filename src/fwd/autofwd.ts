@@ -16,13 +16,16 @@
  * about once and tried again at every scan while it stays bound.
  */
 import type { Logger } from '../log.js';
-import type { PortForwardSpec } from './spec.js';
+import { scannedPorts, type PortForwardSpec } from './spec.js';
 import { PortScanner, AutoListeners, type ScanProtocol, type ScanFamily, type PortScan } from './auto.js';
-import { errnoName, E } from '../native.js';
+import { native } from '../native.js';
+import { M, listenWhere } from '../messages.js';
+import { formatIP } from '../inet.js';
 
 /** A forwarder that can listen on single ports (TCP or UDP, either direction). */
 export interface PortListener {
-  listen(port: number, target: number): number;
+  /** Listen on `port` as `rule` says (its address, interface, target address), forwarded to port `target`. 0 or -errno. */
+  listen(port: number, target: number, addr?: Uint8Array | null, ifname?: string | null, targetAddr?: Uint8Array | null): number;
   unlisten(port: number): void;
 }
 
@@ -78,12 +81,13 @@ export class AutoForwarding {
       const protocols: ScanProtocol[] = [];
       if (tcp) protocols.push('tcp');
       if (udp) protocols.push('udp');
+      // As upstream: a UDP option that scans also forwards the port numbers of bound TCP ports.
+      if (udp && !tcp) protocols.unshift('tcp');
       const scanner = new PortScanner({
         read: table(read),
         tcpListeners,
-        protocols: tcp && udp ? ['tcp', 'udp'] : protocols,
-        // pasta(1): with -t and -u both auto, UDP also forwards the port numbers of bound TCP ports.
-        udpFollowsTcp: Boolean(tcp && udp),
+        protocols,
+        udpFollowsTcp: Boolean(udp),
         exclude: (proto, port) => opts.isHeld(watched, proto, port),
       });
       this.sides.push({
@@ -127,13 +131,24 @@ export class AutoForwarding {
         this.opts.log.debug(`${option.spec.option} auto: port ${port} no longer bound, not forwarded`);
       }
       for (const port of plan.open) {
-        const rc = option.forwarder.listen(port, port);
+        let rc = 0;
+        // One listener per scanned rule covering the port (one per listening address).
+        for (const { rule, target } of scannedPorts(option.spec, port)) {
+          rc = option.forwarder.listen(port, target, rule.addr, rule.ifname, rule.targetAddr);
+          if (rc < 0) {
+            option.forwarder.unlisten(port);
+            break;
+          }
+        }
         if (rc === 0) {
           book.opened(port);
           this.opts.log.debug(`${option.spec.option} auto: forwarding port ${port}`);
         } else if (book.failed(port)) {
-          const why = rc === -E.EADDRINUSE ? 'address in use' : errnoName(rc);
-          this.opts.log.warn(`${option.spec.option} auto: cannot forward port ${port}: ${why}`);
+          const rule = scannedPorts(option.spec, port)[0]?.rule;
+          const ns = side.watched === 'host'; // -T/-U: listeners in the namespace, on its loopback
+          const where = ns ? listenWhere(null, 'lo') : listenWhere(rule?.addr ? formatIP(rule.addr) : null, rule?.ifname ?? null);
+          const proto = option.spec.option === '-t' || option.spec.option === '-T' ? 'TCP' : 'UDP';
+          this.opts.log.warn(M.listenFailed(ns ? 'SPLICE' : 'HOST', proto, where, port, native.strerror(rc)));
         }
       }
     }

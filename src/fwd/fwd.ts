@@ -20,8 +20,9 @@ import { FdKind, type Loop } from '../loop.js';
 import type { Logger } from '../log.js';
 import type { TcpHandler } from '../tcp/tcp.js';
 import type { Config } from '../conf.js';
-import { listeningPorts, type ForwardRule, type PortForwardSpec } from './spec.js';
-import { isLoopback, addressEqual, formatIP } from '../inet.js';
+import { listeningPorts, type PortForwardSpec } from './spec.js';
+import { isLoopback, isUnspecified, addressEqual, formatIP } from '../inet.js';
+import { M, listenWhere, type PifName } from '../messages.js';
 
 /**
  * The listening sockets of every forwarder of one engine, registered with the
@@ -192,12 +193,48 @@ export function addAll<L extends ListenerBase>(set: ListenerSet<L>, port: number
 }
 
 /**
- * The error for an explicit port that cannot be bound, naming it as the
- * option did (`ADDR%IF/PORT`): e.g. "-t: cannot listen on port 8080: address in use".
+ * The error for an explicit port that cannot be bound, in upstream's words
+ * (fwd.c): "Listen failed for HOST TCP port", the address ('*' for every
+ * address) and port, ": Address already in use"; then "Couldn't listen on
+ * requested ports".
  */
-export function listenError(what: string, rule: ForwardRule, port: number, rc: number): Error {
-  const where = `${rule.addr ? formatIP(rule.addr) : ''}${rule.ifname ? `%${rule.ifname}` : ''}${rule.addr || rule.ifname ? '/' : ''}${port}`;
-  return new Error(`${what} ${where}: ${rc === -E.EADDRINUSE ? 'address in use' : errnoName(rc)}`);
+export function listenError(pif: PifName, proto: 'TCP' | 'UDP', rule: { addr: Uint8Array | null; ifname: string | null } | null, port: number, rc: number): Error {
+  const where = pif === 'SPLICE' ? listenWhere(null, 'lo') : listenWhere(rule?.addr ? formatIP(rule.addr) : null, rule?.ifname ?? null);
+  return new Error(`${M.listenFailed(pif, proto, where, port, native.strerror(rc))}\n${M.couldNotListen()}`);
+}
+
+/** IP_FREEBIND / IPV6_FREEBIND (--freebind): bind an address the host does not have (yet). */
+export function setFreebind(fd: number, v6: boolean): void {
+  native.setsockoptInt(fd, v6 ? C.IPPROTO_IPV6 : C.IPPROTO_IP, v6 ? IPV6_FREEBIND : IP_FREEBIND, 1);
+}
+
+const IP_FREEBIND = 15;
+const IPV6_FREEBIND = 78;
+
+/**
+ * Where a connection or datagram forwarded from the host goes in the guest
+ * or namespace, as upstream's fwd_nat_from_host(): to the rule's target
+ * address if it has one, else the guest's own address of the family. The
+ * source is shown as the guest can answer it (nat_inbound()): the host's
+ * 127.0.0.1 or ::1 as the address that stands for the host's loopback
+ * (--map-host-loopback, by default the gateway), the host's own address as
+ * --map-guest-addr's, any other address as it is unless the guest could not
+ * route back to it (loopback, unspecified, its own address), which is shown
+ * as the gateway. Null: the flow cannot be forwarded.
+ */
+export function natFromHost(config: Config, peer: Uint8Array, targetAddr: Uint8Array | null): { remote: Uint8Array; dest: Uint8Array } | null {
+  const family: 4 | 6 = peer.length === 4 ? 4 : 6;
+  const ip = family === 4 ? config.ip4 : config.ip6;
+  if (!ip) return null;
+  const dest = targetAddr ?? ip.addr;
+  let remote: Uint8Array | null = peer;
+  const loopback1 = family === 4 ? peer[0] === 127 && peer[1] === 0 && peer[2] === 0 && peer[3] === 1 : isLoopback(peer);
+  const mapHost = family === 4 ? config.mapHostLoopback4 : config.mapHostLoopback6;
+  const mapGuest = family === 4 ? config.mapGuestAddr4 : config.mapGuestAddr6;
+  if (loopback1 && mapHost) remote = mapHost;
+  else if (mapGuest && addressEqual(peer, ip.addr)) remote = mapGuest;
+  else if (isLoopback(peer) || isUnspecified(peer) || addressEqual(peer, ip.addr)) remote = ip.gateway;
+  return remote ? { remote, dest } : null;
 }
 
 /**
@@ -236,7 +273,15 @@ interface Listener extends ListenerBase {
   addr: Uint8Array | null;
   /** Where connections to `port` go on the other side. */
   target: number;
+  /** The rule's target address, or null for the guest's own. */
+  targetAddr: Uint8Array | null;
 }
+
+/**
+ * Splices a connection from the host's loopback to `dest` port `port` in
+ * the namespace (pasta); false if it could not.
+ */
+export type SpliceTo = (fd: number, family: 4 | 6, port: number, dest: Uint8Array) => boolean;
 
 /** Host-to-guest TCP forwarding for one -t spec. */
 export class TcpForwarder extends PortForwarder<Listener> {
@@ -255,31 +300,39 @@ export class TcpForwarder extends PortForwarder<Listener> {
     private readonly tcp: TcpHandler,
     private readonly spec: PortForwardSpec,
     private readonly now: () => number,
-    /** Splices a loopback connection to the namespace's loopback (pasta); false if it could not. */
-    private readonly spliceTo?: (fd: number, family: 4 | 6, port: number) => boolean,
+    /** Splices a loopback connection into the namespace (pasta, unless --no-splice). */
+    private readonly spliceTo?: SpliceTo,
   ) {
     super(table, 'host', 'tcp');
   }
 
-  /** Bind and listen on every forwarded port. Throws naming the port for an explicit one that cannot be bound. */
+  /** Bind and listen on every port of the static rules. Throws, in upstream's words, for an explicit one that cannot be bound. */
   start(): void {
     for (const { rule, port, target } of listeningPorts(this.spec)) {
-      const rc = this.listen(port, target, rule.addr, rule.ifname);
-      if (rc < 0 && !rule.weak) {
-        this.close();
-        throw listenError('-t: cannot listen on port', rule, port, rc);
+      const rc = this.listen(port, target, rule.addr, rule.ifname, rule.targetAddr);
+      if (rc < 0) {
+        this.log.warn(listenError('HOST', 'TCP', rule, port, rc).message.split('\n')[0]);
+        if (!rule.weak) {
+          this.close();
+          throw listenError('HOST', 'TCP', rule, port, rc);
+        }
       }
     }
     this.log.debug(`TCP forwarding: listening on ${this.listeners.size} socket(s)`);
   }
 
-  /** Listen on `port` (on `addr`, else every address; on interface `ifname` only, if given), forwarded to `target`. 0 or -errno. */
-  listen(port: number, target: number, addr: Uint8Array | null = null, ifname: string | null = null): number {
+  /**
+   * Listen on `port` (on `addr`, else every address; on interface `ifname`
+   * only, if given), forwarded to `target` (at `targetAddr`, else the
+   * guest's address). 0 or -errno.
+   */
+  listen(port: number, target: number, addr: Uint8Array | null = null, ifname: string | null = null, targetAddr: Uint8Array | null = null): number {
     const v6 = addr ? addr.length === 16 : this.config.ip6 !== null;
     const fd = native.socket(v6 ? C.AF_INET6 : C.AF_INET, C.SOCK_STREAM | C.SOCK_NONBLOCK, 0);
     if (fd < 0) return fd;
     native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
     if (v6) native.setsockoptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, addr ? 1 : 0);
+    if (this.config.freebind) setFreebind(fd, v6);
     const bindAddr = addr ?? (v6 ? new Uint8Array(16) : new Uint8Array(4));
     let rc = ifname ? bindToDevice(fd, ifname) : 0;
     if (rc === 0) rc = native.bind(fd, bindAddr, port, 0);
@@ -288,7 +341,7 @@ export class TcpForwarder extends PortForwarder<Listener> {
       native.close(fd);
       return rc;
     }
-    return this.listeners.add({ index: -1, fd, addr, port, target }, (l) => this.acceptAll(l));
+    return this.listeners.add({ index: -1, fd, addr, port, target, targetAddr }, (l) => this.acceptAll(l));
   }
 
 
@@ -314,39 +367,26 @@ export class TcpForwarder extends PortForwarder<Listener> {
     peer = unmap(peer);
     local = unmap(local);
     const family: 4 | 6 = peer.length === 4 ? 4 : 6;
-    const ip = family === 4 ? this.config.ip4 : this.config.ip6;
-    const target = l.target;
-    if (!ip) {
+    const c = this.config;
+    const ip = family === 4 ? c.ip4 : c.ip6;
+    // From the host's loopback, with no target address: socket to socket with splice(2)
+    // (pasta's fast path). It goes to the namespace's own address, so a service bound
+    // only to the namespace's loopback is not exposed, unless --host-lo-to-ns-lo.
+    if (isLoopback(peer) && !l.targetAddr && this.spliceTo) {
+      const dest = c.hostLoToNsLo ? Uint8Array.from(local) : ip && !isUnspecified(ip.addr) ? ip.addr : family === 4 ? LOOPBACK4 : LOOPBACK6;
+      if (this.spliceTo(fd, family, l.target, dest)) {
+        this.spliced++;
+        return true;
+      }
       native.closeReset(fd);
       return false;
     }
-    // From the host's loopback: socket to socket with splice(2), into the namespace's loopback
-    // (pasta's fast path; the namespace sees a loopback client). Else through the tap.
-    if (isLoopback(peer) && this.spliceTo?.(fd, family, target)) {
-      this.spliced++;
-      return true;
+    const nat = c.spliceOnly ? null : natFromHost(c, peer, l.targetAddr);
+    if (!nat || !ip) {
+      native.closeReset(fd);
+      return false;
     }
-    // The guest cannot route answers to the host's loopback or to its own (the host's) address:
-    // those sources are shown as the addresses that stand for them (--map-host-loopback,
-    // --map-guest-addr), else as the gateway.
-    let remote: Uint8Array = peer;
-    const c = this.config;
-    if (isLoopback(peer)) {
-      const alias = (family === 4 ? c.mapHostLoopback4 : c.mapHostLoopback6) ?? ip.gateway;
-      if (!alias) {
-        native.closeReset(fd);
-        return false;
-      }
-      remote = alias;
-    } else if (addressEqual(peer, local) || addressEqual(peer, ip.addr)) {
-      const alias = (family === 4 ? c.mapGuestAddr4 : c.mapGuestAddr6) ?? ip.gateway;
-      if (!alias) {
-        native.closeReset(fd);
-        return false;
-      }
-      remote = alias;
-    }
-    return this.tcp.connFromSock(fd, family, ip.addr, target, remote, peerPort, this.now());
+    return this.tcp.connFromSock(fd, family, nat.dest, l.target, nat.remote, peerPort, this.now());
   }
 
 }
@@ -392,9 +432,12 @@ export class TcpNsForwarder extends PortForwarder<NsListener> {
   start(): void {
     for (const { rule, port, target } of listeningPorts(this.spec)) {
       const rc = this.listen(port, target);
-      if (rc < 0 && !rule.weak) {
-        this.close();
-        throw new Error(`-T: cannot listen on port ${port} in the namespace: ${rc === -E.EADDRINUSE ? 'address in use' : errnoName(rc)}`);
+      if (rc < 0) {
+        this.log.warn(listenError('SPLICE', 'TCP', null, port, rc).message.split('\n')[0]);
+        if (!rule.weak) {
+          this.close();
+          throw listenError('SPLICE', 'TCP', null, port, rc);
+        }
       }
     }
     this.log.debug(`TCP forwarding from the namespace: listening on ${this.listeners.size} socket(s)`);

@@ -1,57 +1,61 @@
 /**
  * Port-forwarding specifications: the grammar of pasta(1)/passt(1)'s -t, -u,
- * -T and -U options, and the lookup tables the forwarder consults.
+ * -T and -U options, and the lookup tables the forwarders consult.
  *
- * Theory of operation: each option may be given several times; its values
- * are parsed together by {@link parsePortSpecs} into one immutable
- * {@link PortForwardSpec}. A value is one of the keywords `none`, `auto`
- * (pasta: follow the ports bound on the other side), `all` (every
- * non-ephemeral port, best effort), or a list:
+ * Theory of operation: as upstream, each option's values become rules in a
+ * table, one value at a time, in command-line order (the last spec does not
+ * replace earlier ones: they add up, and a rule that overlaps an earlier one
+ * is a conflict). A value is `none`, or
  *
- *     [ADDR][%IFNAME]/ITEM[,ITEM]...      (the last '/' ends the binding)
- *     ITEM = PORT[-PORT][:PORT[-PORT]]    forward, optionally translated
- *          | ~PORT[-PORT]                 exclude, within this value only
+ *     [BINDING/]CHUNK[,CHUNK]...
+ *     BINDING = ADDR[%IFNAME] | [*][%IFNAME]       (ADDR may be in brackets)
+ *     CHUNK   = PORTS[:[TOADDR/]PORTS] | PORTS:TOADDR   forward, optionally translated
+ *             | ~PORTS                                  exclude, within this value
+ *             | all[:TOADDR]                            every non-ephemeral port
+ *             | auto                                    pasta: only while bound on the other side
+ *     PORTS   = PORT[-PORT]
  *
- * ADDR is IPv4 or IPv6, optionally in brackets (`[2001:db8::1]`, also
- * `[192.0.2.1]`); `%IFNAME` alone binds to an interface on every address.
- * A list of exclusions only means "every non-ephemeral port except these",
- * with bind failures tolerated, as upstream does for `all`.
+ * A value whose chunks include no port range ("all", "auto", exclusions
+ * only, or nothing but a binding) means every port but the excluded and the
+ * kernel's ephemeral ones, best effort (a port that cannot be bound is
+ * skipped, upstream's FWD_WEAK). `auto` marks every rule of its value as
+ * scanned (upstream's FWD_SCAN): such a port is listened on only while the
+ * same port number is bound on the other side (fwd/auto.ts). `none` adds
+ * nothing, and is an error after rules of its option (upstream: "-t none
+ * conflicts with previous options"); pasta's default `auto` applies only
+ * when an option is not given at all.
  *
- * Every list item becomes one or more {@link ForwardRule}s: a contiguous
- * range of listening ports with a fixed offset to the target ports. Ranges
- * are split around exclusions here, once, so a rule never has holes and the
- * forwarder opens one socket per port of each rule (see
- * {@link listeningPorts}). Rules of one option must not overlap on
- * addresses that could both receive a packet (a rule without an address
- * overlaps everything, an unspecified address overlaps its family, as
- * upstream's conflict check does); overlaps are usage errors, which makes
- * "where does port P on address A go?" a well-defined question.
+ * Every range becomes one or more {@link ForwardRule}s: a contiguous range
+ * of listening ports with a fixed offset to the target ports, split around
+ * exclusions, so a forwarder opens one socket per port of each rule. Rules
+ * of one option must not overlap on addresses that could both receive a
+ * packet (a rule without an address overlaps everything, an unspecified
+ * address overlaps its family), as upstream's conflict check does; an
+ * overlap is a usage error in upstream's words.
  *
- * To answer it in O(1), rules are indexed per distinct listening address
- * ("any", 0.0.0.0, ::, or a specific address): a 65536-entry Int32Array
- * holding, for each port, the index of the rule forwarding it (or -1). The
- * index is built while parsing (it is also what detects overlaps) and kept
- * out of the public object, in a WeakMap, so nobody can modify it;
- * {@link forwardRule} and {@link forwardedPort} read it.
+ * To answer "where does port P on address A go?" in O(1), rules are indexed
+ * per distinct listening address ("any", 0.0.0.0, ::, or a specific
+ * address): a 65536-entry Int32Array holding, for each port, the index of
+ * the rule forwarding it (or -1), built while parsing (it is also what
+ * detects overlaps) and kept out of the public object, in a WeakMap.
  *
- * Everything here is pure: no I/O and no native code. The one host fact the
- * grammar depends on, the ephemeral port range
- * (/proc/sys/net/ipv4/ip_local_port_range), is passed in by the caller.
- * Every error is a {@link UsageError} naming the option and the value, on
- * one line, for the command line front end to print.
+ * Everything here is pure: no I/O and no native code. The host facts the
+ * grammar depends on (the ephemeral port range, which IP versions and
+ * protocols are enabled) are passed in by the caller. Every error is a
+ * {@link UsageError} on one line, in upstream's words where it has them.
  */
-import { formatIP, isUnspecified, parseIPv4, parseIPv6 } from '../inet.js';
+import { formatIP, isMulticast, isUnspecified, parseIPv4, parseIPv6 } from '../inet.js';
 import { UsageError } from '../options.js';
+import { M } from '../messages.js';
 
 /** The four port-forwarding options of pasta(1) (passt(1) has -t and -u only). */
 export type PortOption = '-t' | '-u' | '-T' | '-U';
 
 /**
- * How an option forwards: `none` (nothing), `auto` (pasta only: follow the
- * ports bound on the target side, decided at run time), `all` (every
- * non-ephemeral port, best effort) or `ports` (the rules listed).
+ * A summary of what an option forwards: `none` (no rules), `auto` (every rule
+ * scanned), `ports` (static rules, some perhaps scanned).
  */
-export type ForwardMode = 'none' | 'all' | 'auto' | 'ports';
+export type ForwardMode = 'none' | 'auto' | 'ports';
 
 /** An inclusive range of port numbers. */
 export interface PortRange {
@@ -78,10 +82,15 @@ export interface ForwardRule {
   /** Target port for `from`; port `from + n` goes to `targetFrom + n`. */
   readonly targetFrom: number;
   /**
-   * Best effort: a port that cannot be bound is skipped instead of being
-   * an error (`all` and exclusion-only lists, as upstream's FWD_WEAK).
+   * Where connections go on the other side (`:TOADDR`), or null for the
+   * default: the guest's or namespace's own address. A rule with a target
+   * address is never spliced (upstream does not either).
    */
+  readonly targetAddr: Uint8Array | null;
+  /** Best effort: a port that cannot be bound is skipped instead of being an error (upstream's FWD_WEAK). */
   readonly weak: boolean;
+  /** `auto`: listened on only while the port is bound on the other side (upstream's FWD_SCAN). */
+  readonly scan: boolean;
   /** The option value this rule came from, for messages. */
   readonly source: string;
 }
@@ -90,23 +99,25 @@ export interface ForwardRule {
 export interface PortForwardSpec {
   readonly option: PortOption;
   readonly mode: ForwardMode;
-  /**
-   * Static rules, in the order given. Empty for `none` and `auto`; for `all`,
-   * every non-ephemeral port on every address, weak.
-   */
+  /** Every rule, in the order given. */
   readonly rules: readonly ForwardRule[];
-  /** The option values as given (empty when the mode is the default). */
+  /** The option values as given (empty when the option was not given). */
   readonly values: readonly string[];
 }
 
-/** Options of {@link parsePortSpecs} that depend on the host. */
+/** What {@link parsePortSpecs} needs to know of the host and the configuration. */
 export interface PortSpecContext {
   /**
-   * The kernel's ephemeral port range (net.ipv4.ip_local_port_range),
-   * left out by `all` and by lists of exclusions only. Default
+   * The kernel's ephemeral port range (net.ipv4.ip_local_port_range), left
+   * out where a value forwards every port. Default
    * {@link DEFAULT_EPHEMERAL_PORTS}.
    */
   readonly ephemeral?: PortRange;
+  /** IP versions enabled (default: both). A rule of a disabled version is an error, as upstream. */
+  readonly ipv4?: boolean;
+  readonly ipv6?: boolean;
+  /** Whether the option's protocol is enabled (not --no-tcp / --no-udp); default true. */
+  readonly enabled?: boolean;
 }
 
 /** Linux's default net.ipv4.ip_local_port_range. */
@@ -123,8 +134,6 @@ export interface ListeningPort {
 const NUM_PORTS = 65536;
 /** IFNAMSIZ minus the terminating NUL. */
 const MAX_IFNAME_BYTES = 15;
-const KEYWORDS = new Set(['none', 'auto', 'all']);
-const RANGE_SYNTAX = /^([0-9]+)(?:-([0-9]+))?$/;
 
 // ---------------------------------------------------------------------------
 // Index: per listening address, which rule owns each port.
@@ -167,33 +176,21 @@ function emptyIndex(): SpecIndex {
   return { bindings: [], byKey: new Map() };
 }
 
-/**
- * Add `rules[ruleIndex]` to the index. With `option` set, an overlap with a
- * rule already indexed is a UsageError (rules from `valueStart` on come from
- * the same value as the new one); without, the earlier rule wins.
- */
-function indexRule(
-  index: SpecIndex,
-  rules: readonly ForwardRule[],
-  ruleIndex: number,
-  option?: PortOption,
-  valueStart = 0,
-): void {
-  const rule = rules[ruleIndex]!;
-  if (option !== undefined) {
-    for (const binding of index.bindings) {
-      if (!addressesOverlap(binding.addr, rule.addr)) continue;
-      for (let port = rule.from; port <= rule.to; port++) {
-        const owner = binding.owners[port]!;
-        if (owner < 0) continue;
-        if (owner >= valueStart) {
-          throw new UsageError(`${option}: port ${port} is forwarded twice in '${rule.source}'`);
-        }
-        const earlier = rules[owner]!.source;
-        throw new UsageError(`${option}: port ${port} in '${rule.source}' is already forwarded by '${earlier}'`);
-      }
+/** The first rule already indexed that `rule` overlaps, or undefined. */
+function conflictOf(index: SpecIndex, rules: readonly ForwardRule[], rule: ForwardRule): ForwardRule | undefined {
+  for (const binding of index.bindings) {
+    if (!addressesOverlap(binding.addr, rule.addr)) continue;
+    for (let port = rule.from; port <= rule.to; port++) {
+      const owner = binding.owners[port]!;
+      if (owner >= 0) return rules[owner];
     }
   }
+  return undefined;
+}
+
+/** Add `rules[ruleIndex]` to the index (an earlier rule keeps a port it already has). */
+function indexRule(index: SpecIndex, rules: readonly ForwardRule[], ruleIndex: number): void {
+  const rule = rules[ruleIndex]!;
   const key = bindingKey(rule.addr);
   let binding = index.byKey.get(key);
   if (!binding) {
@@ -217,13 +214,8 @@ function indexOf(spec: PortForwardSpec): SpecIndex {
   return index;
 }
 
-function makeSpec(
-  option: PortOption,
-  mode: ForwardMode,
-  values: readonly string[],
-  rules: readonly ForwardRule[],
-  index: SpecIndex,
-): PortForwardSpec {
+function makeSpec(option: PortOption, values: readonly string[], rules: readonly ForwardRule[], index: SpecIndex): PortForwardSpec {
+  const mode: ForwardMode = rules.length === 0 ? 'none' : rules.every((r) => r.scan) ? 'auto' : 'ports';
   const spec: PortForwardSpec = Object.freeze({
     option,
     mode,
@@ -235,87 +227,82 @@ function makeSpec(
 }
 
 // ---------------------------------------------------------------------------
-// Parsing
+// Parsing, with a cursor as upstream's parse.c: each parser consumes what it
+// recognises and returns undefined (consuming nothing) otherwise.
 
-/** Everything one value says, before its exclusions are applied. */
-interface ParsedValue {
-  addr: Uint8Array | null;
-  family: 0 | 4 | 6;
-  ifname: string | null;
-  /** Ranges to forward and the target of their first port. */
-  includes: Array<{ first: number; last: number; target: number }>;
-  /** 1 for each excluded port. */
-  excluded: Uint8Array;
-}
+class Cursor {
+  constructor(
+    readonly text: string,
+    public pos = 0,
+  ) {}
 
-/**
- * Parse `PORT[-PORT]` into a range. `item` and `value` are for messages.
- * Port 0 is accepted only where `allowZero` (exclusions, as upstream).
- */
-function parseRange(
-  option: PortOption,
-  text: string,
-  item: string,
-  value: string,
-  what: string,
-  allowZero: boolean,
-): PortRange {
-  const match = RANGE_SYNTAX.exec(text);
-  if (!match) throw new UsageError(`${option}: invalid ${what} '${item}' in '${value}'`);
-  const firstText = match[1]!;
-  const lastText = match[2] ?? firstText;
-  for (const portText of [firstText, lastText]) {
-    const port = Number(portText);
-    if (port > NUM_PORTS - 1 || (port === 0 && !allowZero)) {
-      throw new UsageError(`${option}: invalid port '${portText}' in '${value}': ports are 1 to 65535`);
+  get done(): boolean {
+    return this.pos >= this.text.length;
+  }
+
+  literal(lit: string): boolean {
+    if (!this.text.startsWith(lit, this.pos)) return false;
+    this.pos += lit.length;
+    return true;
+  }
+
+  /** A decimal number (strtoul), or undefined. */
+  unsigned(): number | undefined {
+    const m = /^[0-9]+/.exec(this.text.slice(this.pos));
+    if (!m) return undefined;
+    this.pos += m[0].length;
+    return Number(m[0]);
+  }
+
+  /** `PORT[-PORT]` with last >= first and both below 65536. */
+  portRange(): PortRange | undefined {
+    const start = this.pos;
+    const first = this.unsigned();
+    if (first === undefined) return undefined;
+    let last = first;
+    if (this.literal('-')) {
+      const l = this.unsigned();
+      if (l === undefined) return this.rewind(start);
+      last = l;
     }
+    if (last < first || last >= NUM_PORTS) return this.rewind(start);
+    return { first, last };
   }
-  const first = Number(firstText);
-  const last = Number(lastText);
-  if (first > last) throw new UsageError(`${option}: invalid port range '${text}' in '${value}'`);
-  return { first, last };
-}
 
-/** Linux's dev_valid_name(), with the length in bytes (IFNAMSIZ). */
-function checkIfname(option: PortOption, ifname: string, value: string): void {
-  if (ifname === '') throw new UsageError(`${option}: empty interface name in '${value}'`);
-  if (Buffer.byteLength(ifname, 'utf8') > MAX_IFNAME_BYTES) {
-    throw new UsageError(`${option}: interface name '${ifname}' in '${value}' is longer than ${MAX_IFNAME_BYTES} bytes`);
+  /** An IPv6 or IPv4 address, optionally in brackets (IPv4-mapped IPv6 becomes IPv4). */
+  address(): Uint8Array | undefined {
+    const start = this.pos;
+    const bracket = this.literal('[');
+    for (const [chars, parse] of [
+      [/^[0-9a-fA-F:.]*/, parseIPv6],
+      [/^[0-9.]*/, parseIPv4],
+    ] as const) {
+      this.pos = start + (bracket ? 1 : 0);
+      const rest = this.text.slice(this.pos);
+      const body = bracket ? rest.slice(0, rest.indexOf(']') < 0 ? rest.length : rest.indexOf(']')) : chars.exec(rest)![0];
+      let addr = parse(body);
+      if (!addr) continue;
+      this.pos += body.length;
+      if (bracket && !this.literal(']')) continue;
+      if (addr.length === 16 && isV4Mapped(addr)) addr = addr.slice(12);
+      return addr;
+    }
+    return this.rewind(start);
   }
-  if (ifname === '.' || ifname === '..' || /[/:\s]/.test(ifname)) {
-    throw new UsageError(`${option}: invalid interface name '${ifname}' in '${value}'`);
-  }
-}
 
-/** Parse the part before the last '/': `ADDR`, `[ADDR]`, `ADDR%IF`, `[ADDR]%IF` or `%IF`. */
-function parseBinding(
-  option: PortOption,
-  text: string,
-  value: string,
-): { addr: Uint8Array | null; family: 0 | 4 | 6; ifname: string | null } {
-  if (option === '-T' || option === '-U') {
-    throw new UsageError(`${option}: listening address or interface not allowed in '${value}'`);
+  /** `%IFNAME`, or nothing ('' ); undefined if malformed. */
+  ifspec(): string | undefined {
+    if (!this.literal('%')) return '';
+    const m = /^[^/\s]*/.exec(this.text.slice(this.pos))![0];
+    if (m.length === 0 || Buffer.byteLength(m) > MAX_IFNAME_BYTES) return undefined;
+    this.pos += m.length;
+    return m;
   }
-  const percent = text.indexOf('%');
-  const addrText = percent >= 0 ? text.slice(0, percent) : text;
-  const ifname = percent >= 0 ? text.slice(percent + 1) : null;
-  if (ifname !== null) checkIfname(option, ifname, value);
-  if (addrText === '' && ifname !== null) return { addr: null, family: 0, ifname };
 
-  let bare = addrText;
-  if (bare.length >= 2 && bare.startsWith('[') && bare.endsWith(']')) bare = bare.slice(1, -1);
-  let addr: Uint8Array | undefined = parseIPv4(bare);
-  let family: 4 | 6 = 4;
-  if (!addr) {
-    addr = parseIPv6(bare);
-    family = 6;
+  rewind(to: number): undefined {
+    this.pos = to;
+    return undefined;
   }
-  if (!addr) throw new UsageError(`${option}: invalid address '${addrText}' in '${value}'`);
-  if (family === 6 && isV4Mapped(addr)) {
-    addr = addr.slice(12);
-    family = 4;
-  }
-  return { addr, family, ifname };
 }
 
 /** True for ::ffff:0:0/96. */
@@ -325,86 +312,91 @@ function isV4Mapped(addr: Uint8Array): boolean {
   return addr[10] === 0xff && addr[11] === 0xff;
 }
 
-/** Parse one value that is not a keyword. */
-function parseValue(option: PortOption, value: string): ParsedValue {
-  if (value === '') throw new UsageError(`${option}: empty port specification ''`);
-  const slash = value.lastIndexOf('/');
-  const binding =
-    slash >= 0 ? parseBinding(option, value.slice(0, slash), value) : { addr: null, family: 0 as const, ifname: null };
-  const portsText = slash >= 0 ? value.slice(slash + 1) : value;
-  if (portsText === '') throw new UsageError(`${option}: missing ports in '${value}'`);
+/** `ADDR[%IF]/` or `[*][%IF]/`: the listening address (null: any) and interface, or undefined. */
+function parseBinding(c: Cursor): { addr: Uint8Array | null; ifname: string } | undefined {
+  const start = c.pos;
+  const addr = c.address();
+  if (addr) {
+    const ifname = c.ifspec();
+    if (ifname !== undefined && c.literal('/')) return { addr, ifname };
+    c.pos = start;
+  }
+  c.literal('*');
+  const ifname = c.ifspec();
+  if (ifname !== undefined && c.literal('/')) return { addr: null, ifname };
+  c.pos = start;
+  return undefined;
+}
 
-  const parsed: ParsedValue = { ...binding, includes: [], excluded: new Uint8Array(NUM_PORTS) };
-  for (const item of portsText.split(',')) {
-    if (item === '') throw new UsageError(`${option}: empty item in '${value}'`);
-    if (KEYWORDS.has(item)) throw new UsageError(`${option}: '${item}' must be given alone, not in '${value}'`);
-    if (item.startsWith('~')) {
-      const range = parseRange(option, item.slice(1), item, value, 'exclusion', true);
-      parsed.excluded.fill(1, range.first, range.last + 1);
-      continue;
+type Chunk =
+  | { kind: 'all'; targetAddr: Uint8Array | null }
+  | { kind: 'auto' }
+  | { kind: 'exclude'; range: PortRange }
+  | { kind: 'include'; range: PortRange; targetAddr: Uint8Array | null; target: PortRange };
+
+/** One chunk of a port list, as upstream's parse_port_chunk(), or undefined. */
+function parseChunk(c: Cursor): Chunk | undefined {
+  const start = c.pos;
+  if (c.literal('all')) {
+    const at = c.pos;
+    if (c.literal(':')) {
+      const targetAddr = c.address();
+      if (targetAddr) return { kind: 'all', targetAddr };
+      c.pos = at;
     }
-    const colon = item.indexOf(':');
-    const sourceText = colon >= 0 ? item.slice(0, colon) : item;
-    const source = parseRange(option, sourceText, item, value, 'port specifier', false);
-    let target = source.first;
-    if (colon >= 0) {
-      const mapped = parseRange(option, item.slice(colon + 1), item, value, 'port specifier', false);
-      const sourceLength = source.last - source.first + 1;
-      const mappedLength = mapped.last - mapped.first + 1;
-      if (sourceLength !== mappedLength) {
-        throw new UsageError(
-          `${option}: invalid mapping '${item}' in '${value}': ${sourceLength} port${sourceLength === 1 ? '' : 's'} to ${mappedLength}`,
-        );
+    return { kind: 'all', targetAddr: null };
+  }
+  if (c.literal('auto')) return { kind: 'auto' };
+  if (c.literal('~')) {
+    const range = c.portRange();
+    return range ? { kind: 'exclude', range } : c.rewind(start);
+  }
+  const range = c.portRange();
+  if (!range) return c.rewind(start);
+  const at = c.pos;
+  if (c.literal(':')) {
+    // TOADDR/PORTS, then TOADDR alone, then PORTS alone: the order upstream tries them.
+    const targetAddr = c.address();
+    if (targetAddr) {
+      const afterAddr = c.pos;
+      if (c.literal('/')) {
+        const target = c.portRange();
+        if (target) return { kind: 'include', range, targetAddr, target };
       }
-      target = mapped.first;
+      c.pos = afterAddr;
+      return { kind: 'include', range, targetAddr, target: range };
     }
-    parsed.includes.push({ first: source.first, last: source.last, target });
+    const target = c.portRange();
+    if (target) return { kind: 'include', range, targetAddr: null, target };
+    c.pos = at;
   }
-  return parsed;
+  return { kind: 'include', range, targetAddr: null, target: range };
 }
 
-/**
- * Split `first..last` (translated to start at `target`) into rules around
- * the ports marked in `excluded`, appending them to `out`.
- */
-function splitAround(
-  out: ForwardRule[],
-  template: Omit<ForwardRule, 'from' | 'to' | 'targetFrom'>,
-  first: number,
-  last: number,
-  target: number,
-  excluded: Uint8Array,
-): void {
-  const delta = target - first;
-  let port = first;
-  while (port <= last) {
-    if (excluded[port]) {
-      port++;
-      continue;
-    }
-    let end = port;
-    while (end < last && !excluded[end + 1]) end++;
-    out.push({ ...template, from: port, to: end, targetFrom: port + delta });
-    port = end + 1;
-  }
+/** The chunks of a port list up to its end, or undefined if anything does not parse. */
+function parseChunks(c: Cursor): Chunk[] | undefined {
+  const chunks: Chunk[] = [];
+  do {
+    const chunk = parseChunk(c);
+    if (!chunk) return undefined;
+    chunks.push(chunk);
+  } while (c.literal(','));
+  return c.done ? chunks : undefined;
 }
 
-/** 1 for each port in `range`. */
-function portMask(range: PortRange): Uint8Array {
-  return new Uint8Array(NUM_PORTS).fill(1, range.first, range.last + 1);
-}
+const PROTO_NAME: Record<PortOption, 'TCP' | 'UDP'> = { '-t': 'TCP', '-T': 'TCP', '-u': 'UDP', '-U': 'UDP' };
 
 /**
  * Parse every value given for one of -t, -u, -T, -U, in order, into one
- * spec. Values add up; a keyword (`none`, `auto`, `all`) must be the only
- * value of its option (repeating the same keyword is allowed). With no
- * values, the result is the default: `auto` for pasta, `none` for passt.
+ * spec, as upstream's fwd_rule_parse() fills its table. No values: no rules
+ * (the caller applies pasta's default, `auto`, when the option was not
+ * given at all).
  *
  * @param option which option the values belong to, for messages and rules.
  * @param values the option's values, in command line order.
  * @param mode pasta accepts `auto` and -T/-U; passt does not.
- * @param context host facts the grammar depends on (the ephemeral range).
- * @throws UsageError naming the option and the offending value.
+ * @param context host facts the grammar depends on.
+ * @throws UsageError in upstream's words.
  */
 export function parsePortSpecs(
   option: PortOption,
@@ -422,56 +414,137 @@ export function parsePortSpecs(
   ) {
     throw new RangeError(`parsePortSpecs: invalid ephemeral port range ${ephemeral.first}-${ephemeral.last}`);
   }
-  if (mode === 'passt' && (option === '-T' || option === '-U')) {
-    throw new UsageError(`${option}: only supported by pasta`);
-  }
-  if (values.length === 0) return makeSpec(option, mode === 'pasta' ? 'auto' : 'none', [], [], emptyIndex());
-
-  let keyword: string | undefined;
-  let firstList: string | undefined;
+  const ipv4 = context.ipv4 ?? true;
+  const ipv6 = context.ipv6 ?? true;
+  const proto = PROTO_NAME[option];
+  if (mode === 'passt' && (option === '-T' || option === '-U')) throw new UsageError(M.forPastaOnly(option));
   const rules: ForwardRule[] = [];
   const index = emptyIndex();
 
+  const add = (rule: ForwardRule): void => {
+    const problem = ruleProblem(rule, proto, ipv4, ipv6, context.enabled ?? true);
+    const conflict = problem ? undefined : conflictOf(index, rules, rule);
+    const why = problem ?? (conflict ? M.ruleConflict(formatForwardRule(rule, proto), formatForwardRule(conflict, proto)) : undefined);
+    // Upstream prints the reason, then "Unable to add rule ...": one line here, both phrases.
+    if (why) throw new UsageError(`${why}; ${M.unableToAddRule(formatForwardRule(rule, proto))} for '${option} ${rule.source}'`);
+    rules.push(rule);
+    indexRule(index, rules, rules.length - 1);
+  };
+
   for (const value of values) {
-    if (KEYWORDS.has(value)) {
-      if (value === keyword) continue;
-      const earlier = keyword ?? firstList;
-      if (earlier !== undefined) throw new UsageError(`${option}: '${value}' cannot be combined with '${earlier}'`);
-      if (value === 'auto' && mode !== 'pasta') throw new UsageError(`${option}: 'auto' is only supported by pasta`);
-      keyword = value;
+    if (value === 'none') {
+      if (rules.length > 0) throw new UsageError(M.noneConflicts(option));
       continue;
     }
-    if (keyword !== undefined) throw new UsageError(`${option}: '${value}' cannot be combined with '${keyword}'`);
-    firstList ??= value;
+    const c = new Cursor(value);
+    let addr: Uint8Array | null = null;
+    let ifname: string | null = null;
+    const binding = parseBinding(c);
+    if (binding) {
+      if (option === '-T' || option === '-U') throw new UsageError(M.addressNotAllowed(option, value));
+      if (binding.ifname === '.' || binding.ifname === '..') throw new UsageError(M.invalidInterface(binding.ifname));
+      addr = binding.addr;
+      ifname = binding.ifname || null;
+    }
+    // No need for dual stack with one IP version only.
+    if (addr === null && !ipv4) addr = new Uint8Array(16);
+    else if (addr === null && !ipv6) addr = new Uint8Array(4);
+    const chunks = parseChunks(c);
+    if (!chunks) throw new UsageError(M.invalidPortSpec(value));
 
-    const parsed = parseValue(option, value);
-    const template = { addr: parsed.addr, family: parsed.family, ifname: parsed.ifname, source: value };
-    const start = rules.length;
-    if (parsed.includes.length === 0) {
-      // Exclusions only: every other non-ephemeral port, best effort.
-      const excluded = portMask(ephemeral);
-      for (let port = 0; port < NUM_PORTS; port++) if (parsed.excluded[port]) excluded[port] = 1;
-      splitAround(rules, { ...template, weak: true }, 1, NUM_PORTS - 1, 1, excluded);
-    } else {
-      for (const include of parsed.includes) {
-        splitAround(rules, { ...template, weak: false }, include.first, include.last, include.target, parsed.excluded);
+    const excluded = new Uint8Array(NUM_PORTS);
+    let scan = false;
+    let allTarget: Uint8Array | null = null;
+    let includes = 0;
+    for (const chunk of chunks) {
+      if (chunk.kind === 'auto') {
+        if (mode !== 'pasta') throw new UsageError(M.autoOnlyPasta());
+        scan = true;
+      } else if (chunk.kind === 'exclude') {
+        excluded.fill(1, chunk.range.first, chunk.range.last + 1);
+      } else if (chunk.kind === 'all') {
+        allTarget = chunk.targetAddr;
+      } else {
+        includes++;
+        if (chunk.target.last - chunk.target.first !== chunk.range.last - chunk.range.first) {
+          throw new UsageError(M.invalidPortSpec(value));
+        }
       }
     }
-    for (let i = start; i < rules.length; i++) indexRule(index, rules, i, option, start);
+    const family: 0 | 4 | 6 = addr === null ? 0 : addr.length === 4 ? 4 : 6;
+    const template = { addr, family, ifname, scan, source: value };
+    for (const chunk of chunks) {
+      if (chunk.kind !== 'include') continue;
+      splitAround(add, { ...template, weak: false, targetAddr: chunk.targetAddr }, chunk.range.first, chunk.range.last, chunk.target.first, excluded);
+    }
+    if (includes === 0) {
+      excluded.fill(1, ephemeral.first, ephemeral.last + 1);
+      splitAround(add, { ...template, weak: true, targetAddr: allTarget }, 1, NUM_PORTS - 1, 1, excluded);
+    }
   }
+  return makeSpec(option, values, rules, index);
+}
 
-  if (keyword === 'none' || keyword === 'auto') return makeSpec(option, keyword, values, [], index);
-  if (keyword === 'all') {
-    const template = { addr: null, family: 0 as const, ifname: null, weak: true, source: 'all' };
-    splitAround(rules, template, 1, NUM_PORTS - 1, 1, portMask(ephemeral));
-    for (let i = 0; i < rules.length; i++) indexRule(index, rules, i);
-    return makeSpec(option, 'all', values, rules, index);
+/** Why upstream's fwd_rule_add() would refuse `rule`, in its words, or undefined. */
+function ruleProblem(rule: ForwardRule, proto: 'TCP' | 'UDP', ipv4: boolean, ipv6: boolean, enabled: boolean): string | undefined {
+  if (rule.from === 0) return 'Forwarding rule attempts to map from port 0';
+  if (rule.targetFrom === 0 || rule.targetFrom + (rule.to - rule.from) > NUM_PORTS - 1) return 'Forwarding rule attempts to map to port 0';
+  if (rule.addr === null) {
+    if (!ipv4) return 'Dual stack forward, but IPv4 not enabled';
+    if (!ipv6) return 'Dual stack forward, but IPv6 not enabled';
+  } else if (rule.addr.length === 4 && !ipv4) {
+    return 'IPv4 forward, but IPv4 not enabled';
+  } else if (rule.addr.length === 16 && !ipv6) {
+    return 'IPv6 forward, but IPv6 not enabled';
   }
-  return makeSpec(option, 'ports', values, rules, index);
+  if (!enabled) return `Can't add ${proto} forwarding rule, ${proto} not enabled`;
+  const t = rule.targetAddr;
+  if (t && !isUnspecified(t)) {
+    const name = (a: Uint8Array): string => (a.length === 4 ? 'IPv4' : 'IPv6');
+    if (isMulticast(t)) return `Multicast target address ${formatIP(t)} for forwarding rule`;
+    if (rule.addr === null) {
+      return `Dual stack forward to ${name(t)} address ${formatIP(t)} unsupported; did you mean ${t.length === 4 ? '0.0.0.0' : '[::]'}/... instead?`;
+    }
+    if (rule.addr.length !== t.length) {
+      return `Forward from ${name(rule.addr)} (${formatIP(rule.addr)}) to ${name(t)} (${formatIP(t)}) unsupported`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Split `first..last` (translated to start at `target`) into rules around
+ * the ports marked in `excluded`, handing each to `add`.
+ */
+function splitAround(
+  add: (rule: ForwardRule) => void,
+  template: Omit<ForwardRule, 'from' | 'to' | 'targetFrom'>,
+  first: number,
+  last: number,
+  target: number,
+  excluded: Uint8Array,
+): void {
+  const delta = target - first;
+  let port = first;
+  while (port <= last) {
+    if (excluded[port]) {
+      port++;
+      continue;
+    }
+    let end = port;
+    while (end < last && !excluded[end + 1]) end++;
+    add({ ...template, from: port, to: end, targetFrom: port + delta });
+    port = end + 1;
+  }
+}
+
+/** The spec of an option that is not given: pasta's `auto` (every non-ephemeral port, scanned), else none. */
+export function defaultPortSpec(option: PortOption, mode: 'pasta' | 'passt', context: PortSpecContext = {}): PortForwardSpec {
+  return mode === 'pasta' ? parsePortSpecs(option, ['auto'], mode, context) : parsePortSpecs(option, [], mode, context);
 }
 
 // ---------------------------------------------------------------------------
-// Questions the forwarder asks
+// Questions the forwarders ask
 
 /** `addr` as 4 bytes if it is IPv4 or IPv4-mapped IPv6, 16 bytes if IPv6, else undefined. */
 function normalizeAddress(addr: Uint8Array): Uint8Array | undefined {
@@ -486,7 +559,7 @@ function normalizeAddress(addr: Uint8Array): Uint8Array | undefined {
  * then one bound to the unspecified address of its family, then one bound
  * to no address (IPv4-mapped IPv6 addresses count as IPv4). Without an
  * address, any rule forwarding the port, the earliest listening address
- * first. `auto` has no static rules: its answer is always undefined.
+ * first.
  */
 export function forwardRule(spec: PortForwardSpec, port: number, addr?: Uint8Array): ForwardRule | undefined {
   if (!Number.isInteger(port) || port < 1 || port >= NUM_PORTS) return undefined;
@@ -509,9 +582,7 @@ export function forwardRule(spec: PortForwardSpec, port: number, addr?: Uint8Arr
 
 /**
  * Where listening port `hostPort` (on local address `addr`, if given) is
- * forwarded to: the target port, or -1 if it is not forwarded. O(1): one
- * lookup per candidate address binding. See {@link forwardRule} for how the
- * address is matched.
+ * forwarded to: the target port, or -1 if it is not forwarded.
  */
 export function forwardedPort(spec: PortForwardSpec, hostPort: number, addr?: Uint8Array): number {
   const rule = forwardRule(spec, hostPort, addr);
@@ -519,64 +590,56 @@ export function forwardedPort(spec: PortForwardSpec, hostPort: number, addr?: Ui
 }
 
 /**
- * Every port to listen on, rule by rule in the order given, with its
- * target: what the forwarder binds at start. Empty for `none` and `auto`.
+ * Every port to listen on from the start, rule by rule in the order given,
+ * with its target: the static rules (scanned ones are listened on as the
+ * other side binds them, see {@link scannedPorts}).
  */
 export function* listeningPorts(spec: PortForwardSpec): Generator<ListeningPort, void, undefined> {
   for (const rule of spec.rules) {
+    if (rule.scan) continue;
     for (let port = rule.from; port <= rule.to; port++) {
       yield { rule, port, target: rule.targetFrom + (port - rule.from) };
     }
   }
 }
 
+/** Whether any rule of the spec is scanned (`auto`). */
+export function hasScanRules(spec: PortForwardSpec | null): boolean {
+  return spec !== null && spec.rules.some((r) => r.scan);
+}
+
 /**
- * The rule of upstream's man page for UDP: "unless overridden, UDP ports
- * with numbers corresponding to forwarded TCP port numbers are forwarded
- * too, without, however, any port translation". Given the spec of -t (or
- * -T), returns the spec -u (or -U) gets when it was not given: the same
- * mode and the same listening ports and bindings, each forwarded to the
- * same port number. The caller decides when it applies.
+ * The scanned rules of a spec that cover `port`, with its target: where an
+ * `auto` listener on `port` goes. One per listening address at most.
  */
-export function udpDefaultsFromTcp(tcp: PortForwardSpec): PortForwardSpec {
-  if (tcp.option !== '-t' && tcp.option !== '-T') {
-    throw new TypeError(`udpDefaultsFromTcp: expected the spec of -t or -T, got ${tcp.option}`);
+export function scannedPorts(spec: PortForwardSpec, port: number): ListeningPort[] {
+  const out: ListeningPort[] = [];
+  for (const rule of spec.rules) {
+    if (rule.scan && port >= rule.from && port <= rule.to) out.push({ rule, port, target: rule.targetFrom + (port - rule.from) });
   }
-  const option: PortOption = tcp.option === '-t' ? '-u' : '-U';
-  const rules = tcp.rules.map((rule) => ({ ...rule, targetFrom: rule.from }));
-  const index = emptyIndex();
-  for (let i = 0; i < rules.length; i++) indexRule(index, rules, i);
-  return makeSpec(option, tcp.mode, tcp.values, rules, index);
+  return out;
 }
 
 // ---------------------------------------------------------------------------
 // Text
 
 /**
- * One rule as text: `[ADDR][%IF]:PORTS[ => TARGETS][ (best effort)]`, with
- * `*` for no address and IPv6 addresses in brackets, e.g.
- * `*:22-80 => 32-90`, `192.0.2.1%eth0:22`, `[2001:db8::1]:8080`.
+ * One rule as upstream's fwd_rule_fmt() prints it: `TCP [*]:22  =>  22 `,
+ * `TCP [0.0.0.0]:5000  =>  192.0.2.5:6000 `, with ` (best effort)` and
+ * ` (auto-scan)` for weak and scanned rules, `%IF` after the address.
  */
-export function formatForwardRule(rule: ForwardRule): string {
-  let where = rule.addr === null ? '*' : rule.family === 6 ? `[${formatIP(rule.addr)}]` : formatIP(rule.addr);
-  if (rule.ifname !== null) where += `%${rule.ifname}`;
+export function formatForwardRule(rule: ForwardRule, proto: 'TCP' | 'UDP' = 'TCP'): string {
+  const addr = rule.addr === null ? '*' : formatIP(rule.addr);
+  const percent = rule.ifname ? `%${rule.ifname}` : '';
+  const taddr = rule.targetAddr && !isUnspecified(rule.targetAddr) ? `${formatIP(rule.targetAddr)}:` : '';
   const range = (first: number, last: number): string => (first === last ? `${first}` : `${first}-${last}`);
-  let text = `${where}:${range(rule.from, rule.to)}`;
-  if (rule.targetFrom !== rule.from) text += ` => ${range(rule.targetFrom, rule.targetFrom + rule.to - rule.from)}`;
-  if (rule.weak) text += ' (best effort)';
-  return text;
+  const weak = rule.weak ? ' (best effort)' : '';
+  const scan = rule.scan ? ' (auto-scan)' : '';
+  return `${proto} [${addr}]${percent}:${range(rule.from, rule.to)}  =>  ${taddr}${range(rule.targetFrom, rule.targetFrom + rule.to - rule.from)} ${weak}${scan}`;
 }
 
-/**
- * One line for --debug output: the option, its mode and its rules, e.g.
- * `-t: none`, `-t: auto`, `-t: *:8080 => 80, 127.0.0.1:8081 => 80`, or
- * `-t: no ports` when exclusions removed every port listed.
- */
-export function describePortSpec(spec: PortForwardSpec): string {
-  if (spec.mode !== 'ports') {
-    const rules = spec.rules.map(formatForwardRule).join(', ');
-    return rules === '' ? `${spec.option}: ${spec.mode}` : `${spec.option}: ${spec.mode}: ${rules}`;
-  }
-  if (spec.rules.length === 0) return `${spec.option}: no ports`;
-  return `${spec.option}: ${spec.rules.map(formatForwardRule).join(', ')}`;
+/** The rules of an option, one line each, for --debug and start-up output. */
+export function describePortSpec(spec: PortForwardSpec): string[] {
+  if (spec.rules.length === 0) return [`${spec.option}: none`];
+  return spec.rules.map((rule) => `${spec.option}: ${formatForwardRule(rule, PROTO_NAME[spec.option])}`);
 }

@@ -34,9 +34,9 @@ import type { Logger } from '../log.js';
 import type { Config } from '../conf.js';
 import type { UdpHandler } from '../udp/udp.js';
 import type { UdpSpliceHandler } from './udpsplice.js';
-import { addAll, bindToDevice, listenError, nsLoopbackSockets, PortForwarder, type ListenerBase, type ListenTable } from './fwd.js';
+import { addAll, bindToDevice, listenError, natFromHost, nsLoopbackSockets, PortForwarder, setFreebind, type ListenerBase, type ListenTable } from './fwd.js';
 import { listeningPorts, type PortForwardSpec } from './spec.js';
-import { isLoopback, addressEqual, formatIP } from '../inet.js';
+import { isLoopback, isUnspecified, formatIP } from '../inet.js';
 
 /** Datagrams read from a listener per recvmmsg. */
 const BATCH = 8;
@@ -62,6 +62,8 @@ interface UdpListener extends ListenerBase {
   target: number;
   /** Interface bound (SO_BINDTODEVICE), or null. */
   ifname: string | null;
+  /** The rule's target address, or null for the guest's own (always null for -U). */
+  targetAddr?: Uint8Array | null;
 }
 
 /** Scratch shared by one forwarder's listeners. */
@@ -163,32 +165,40 @@ export class UdpForwarder extends UdpPortForwarder {
     super(table, 'host', log, now);
   }
 
-  /** Bind every port of the spec. Throws naming the port for an explicit one that cannot be bound. */
+  /** Bind every port of the static rules. Throws, in upstream's words, for an explicit one that cannot be bound. */
   start(): void {
     for (const { rule, port, target } of listeningPorts(this.spec)) {
-      const rc = this.listen(port, target, rule.addr, rule.ifname);
-      if (rc < 0 && !rule.weak) {
-        this.close();
-        throw listenError('-u: cannot bind port', rule, port, rc);
+      const rc = this.listen(port, target, rule.addr, rule.ifname, rule.targetAddr);
+      if (rc < 0) {
+        this.log.warn(listenError('HOST', 'UDP', rule, port, rc).message.split('\n')[0]);
+        if (!rule.weak) {
+          this.close();
+          throw listenError('HOST', 'UDP', rule, port, rc);
+        }
       }
     }
     this.log.debug(`UDP forwarding: bound ${this.listeners.size} socket(s)`);
   }
 
-  /** Bind `port` (on `addr`, else every address; on interface `ifname` only, if given), forwarded to `target`. 0 or -errno. */
-  listen(port: number, target: number, addr: Uint8Array | null = null, ifname: string | null = null): number {
+  /**
+   * Bind `port` (on `addr`, else every address; on interface `ifname` only,
+   * if given), forwarded to `target` (at `targetAddr`, else the guest's
+   * address). 0 or -errno.
+   */
+  listen(port: number, target: number, addr: Uint8Array | null = null, ifname: string | null = null, targetAddr: Uint8Array | null = null): number {
     const v6 = addr ? addr.length === 16 : this.config.ip6 !== null;
     const fd = native.socket(v6 ? C.AF_INET6 : C.AF_INET, C.SOCK_DGRAM | C.SOCK_NONBLOCK, 0);
     if (fd < 0) return fd;
     native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
     if (v6) native.setsockoptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, addr ? 1 : 0);
+    if (this.config.freebind) setFreebind(fd, v6);
     let rc = ifname ? bindToDevice(fd, ifname) : 0;
     if (rc === 0) rc = native.bind(fd, addr ?? (v6 ? new Uint8Array(16) : new Uint8Array(4)), port, 0);
     if (rc < 0) {
       native.close(fd);
       return rc;
     }
-    return this.listeners.add({ index: -1, fd, v6, addr, port, target, ifname }, (l) => this.readable(l));
+    return this.listeners.add({ index: -1, fd, v6, addr, port, target, ifname, targetAddr }, (l) => this.readable(l));
   }
 
   protected datagram(l: UdpListener, i: number, now: number): boolean {
@@ -214,15 +224,20 @@ export class UdpForwarder extends UdpPortForwarder {
       return boundConnected(fd, l.v6, l.v6 && !l.addr, bindAddr, l.port, raw, peerPort, scopeId);
     };
 
-    if (isLoopback(peer) && this.splice) {
+    const c = this.config;
+    if (isLoopback(peer) && this.splice && !l.targetAddr) {
       const key = `u|${l.port}|${l.addr ? formatIP(l.addr) : '*'}|${formatIP(peer)}|${peerPort}`;
       const s = this.splice;
       let pair = s.handler.lookup(key);
       if (!pair) {
         const a = hostSocket();
         if (a < 0) return false;
+        // To the namespace's own address (not its loopback) unless --host-lo-to-ns-lo, as upstream.
+        const ip = family === 4 ? c.ip4 : c.ip6;
+        const lo = family === 4 ? LOOPBACK4 : LOOPBACK6;
+        const dest = c.hostLoToNsLo ? (l.addr && isLoopback(l.addr) ? l.addr : lo) : ip && !isUnspecified(ip.addr) ? ip.addr : lo;
         const inside = s.nsSocket(family);
-        const b = inside < 0 ? inside : connectPreferringPort(inside, family, peerPort, l.target);
+        const b = inside < 0 ? inside : connectPreferringPort(inside, family, peerPort, l.target, dest);
         if (b < 0) {
           native.close(a);
           this.log.debug(`UDP forwarding: no socket in the namespace: ${errnoName(b)}`);
@@ -235,16 +250,11 @@ export class UdpForwarder extends UdpPortForwarder {
       return s.handler.forward(pair, buf, off, len, now);
     }
 
-    if (!this.udp) return false;
-    const ip = family === 4 ? this.config.ip4 : this.config.ip6;
-    if (!ip) return false;
+    if (!this.udp || c.spliceOnly) return false;
     // The guest cannot answer the host's loopback or its own (the host's) address:
     // show those as the addresses that stand for them, else the gateway.
-    let remote: Uint8Array | null = peer;
-    const c = this.config;
-    if (isLoopback(peer)) remote = (family === 4 ? c.mapHostLoopback4 : c.mapHostLoopback6) ?? ip.gateway;
-    else if (addressEqual(peer, ip.addr)) remote = (family === 4 ? c.mapGuestAddr4 : c.mapGuestAddr6) ?? ip.gateway;
-    if (!remote) return false;
+    const nat = natFromHost(c, peer, l.targetAddr ?? null);
+    if (!nat) return false;
     const open = (): number => {
       const fd = hostSocket();
       if (fd >= 0) {
@@ -253,22 +263,23 @@ export class UdpForwarder extends UdpPortForwarder {
       }
       return fd;
     };
-    return this.udp.fromForward(family, ip.addr, l.target, remote, peerPort, buf, off, len, open, peer, now);
+    return this.udp.fromForward(family, nat.dest, l.target, nat.remote, peerPort, buf, off, len, open, peer, now);
   }
 
 }
 
 /**
- * Connect `fd` (family `family`) to `target` on that side's loopback, bound
+ * Connect `fd` (family `family`) to `target` on `dest` (default: that side's loopback), bound
  * first to `sourcePort` when that port is free there (no SO_REUSEADDR: a
  * port someone holds is left alone). Returns fd, or -errno (fd closed).
  */
-function connectPreferringPort(fd: number, family: 4 | 6, sourcePort: number, target: number): number {
+function connectPreferringPort(fd: number, family: 4 | 6, sourcePort: number, target: number, dest?: Uint8Array): number {
   bigReceiveBuffer(fd);
   const lo = family === 4 ? LOOPBACK4 : LOOPBACK6;
   if (family === 6) native.setsockoptInt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, 1);
-  native.bind(fd, lo, sourcePort, 0); // best effort: else connect picks a port
-  const rc = native.connect(fd, lo, target, 0);
+  // Best effort: else connect picks a port. The kernel picks the source address to match `dest`.
+  native.bind(fd, dest && !isLoopback(dest) ? (family === 4 ? new Uint8Array(4) : new Uint8Array(16)) : lo, sourcePort, 0);
+  const rc = native.connect(fd, dest ?? lo, target, 0);
   if (rc < 0) {
     native.close(fd);
     return rc;
@@ -296,9 +307,12 @@ export class UdpNsForwarder extends UdpPortForwarder {
   start(): void {
     for (const { rule, port, target } of listeningPorts(this.spec)) {
       const rc = this.listen(port, target);
-      if (rc < 0 && !rule.weak) {
-        this.close();
-        throw new Error(`-U: cannot bind port ${port} in the namespace: ${rc === -E.EADDRINUSE ? 'address in use' : errnoName(rc)}`);
+      if (rc < 0) {
+        this.log.warn(listenError('SPLICE', 'UDP', null, port, rc).message.split('\n')[0]);
+        if (!rule.weak) {
+          this.close();
+          throw listenError('SPLICE', 'UDP', null, port, rc);
+        }
       }
     }
     this.log.debug(`UDP forwarding from the namespace: bound ${this.listeners.size} socket(s)`);

@@ -39,7 +39,7 @@ import fs from 'node:fs';
 import { native, C, E, errnoName } from '../native.js';
 import { FdKind } from '../loop.js';
 import { formatIP } from '../inet.js';
-import { PROTO_ICMP, PROTO_ICMPV6, type FlowContext } from '../flow.js';
+import { PROTO_ICMP, PROTO_ICMPV6, bindOutbound, type FlowContext } from '../flow.js';
 import { finish, fold, l4ChecksumValid4, l4ChecksumValid6, sum16 } from '../l2/checksum.js';
 import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_HLEN, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST } from '../l2/icmp.js';
 
@@ -214,10 +214,9 @@ export class IcmpHandler {
     // without SO_REUSEADDR the identifier is ours alone. If bind refuses it (EADDRINUSE: a
     // socket on the host, or another of our flows, has it; or a restrictive security
     // policy), the kernel picks a free one, as in passt.
-    const any = family === 4 ? ANY4 : ANY6;
     let rc = native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 0);
-    if (rc === 0) rc = native.bind(fd, any, id, 0);
-    if (rc < 0 && id !== 0) rc = native.bind(fd, any, 0, 0);
+    if (rc === 0) rc = bindOutbound(fd, target, id, true);
+    if (rc < 0 && id !== 0) rc = bindOutbound(fd, target, 0, true);
     if (rc === 0) rc = native.getsockname(fd, this.addrOut, this.infoOut);
     if (rc === 0) rc = native.connect(fd, target.addr, 0, target.scopeId);
     const reuse = this.free.length > 0;

@@ -41,6 +41,7 @@ import { native, C, E, errnoName } from '../native.js';
 import { FdKind, type Loop } from '../loop.js';
 import { TapOut, type FrameCapture, type FrameSource, type FrameTransport } from './tapio.js';
 import type { Logger } from '../log.js';
+import { M } from '../messages.js';
 
 /** Bytes of the length before each frame on the stream. */
 export const STREAM_HDR_LEN = 4;
@@ -566,12 +567,12 @@ function removeStaleSocket(path: string): void {
  */
 export async function openListener(path: string | null): Promise<{ server: net.Server; path: string }> {
   if (path !== null) {
-    if (await socketInUse(path)) throw new Error(`socket path ${path} already in use`);
+    if (await socketInUse(path)) throw new Error(M.socketInUse(path));
     removeStaleSocket(path);
     try {
       return { server: await listenAt(path), path };
     } catch (err) {
-      throw new Error(`cannot bind to ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new Error(M.socketBind(strerrorOf(err)));
     }
   }
   for (let n = 1; n <= DEFAULT_SOCKET_COUNT; n++) {
@@ -584,5 +585,11 @@ export async function openListener(path: string | null): Promise<{ server: net.S
       // Taken meanwhile, or not ours (another user's file): try the next.
     }
   }
-  throw new Error(`no free UNIX domain socket path: ${defaultSocketPath(1)} to ${defaultSocketPath(DEFAULT_SOCKET_COUNT)} are all in use`);
+  throw new Error(`${M.socketBind('Address already in use')}: ${defaultSocketPath(1)} to ${defaultSocketPath(DEFAULT_SOCKET_COUNT)} are all in use`);
+}
+
+/** The C library's text for a Node.js error with an errno ("Permission denied"). */
+function strerrorOf(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return typeof e.errno === 'number' ? native.strerror(e.errno) : e.message;
 }

@@ -198,3 +198,28 @@ export class TapIn implements FrameSource {
     return n;
   }
 }
+
+/** Frames written to no link: counted as dropped (see {@link NullTransport}). */
+class DiscardingTapOut extends TapOut {
+  override flush(): void {
+    this.dropped += this.count;
+    this.count = 0;
+    this.cursor = 0;
+  }
+}
+
+/**
+ * No link at all: pasta --splice-only makes no tap device, and only
+ * loopback traffic is forwarded, socket to socket. Nothing is ever read;
+ * a frame written (none should be) is counted as dropped.
+ */
+export class NullTransport implements FrameTransport {
+  readonly input: FrameSource = { buf: Buffer.alloc(0), frames: new Int32Array(0), framesIn: 0, bytesIn: 0, read: () => 0 };
+  readonly output: TapOut = new DiscardingTapOut(-1, 0, 64 << 10, 16);
+
+  events(): boolean {
+    return false;
+  }
+
+  close(): void {}
+}

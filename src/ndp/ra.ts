@@ -96,8 +96,8 @@ export const ALL_NODES_MAC: Uint8Array = Uint8Array.of(0x33, 0x33, 0, 0, 0, 1);
  * --no-dhcp-search. Our MAC and link-local source come from `LinkState`.
  */
 export interface RaConfig {
-  /** An address within the prefix to advertise (16 bytes). */
-  prefix: Uint8Array;
+  /** An address within the prefix to advertise (16 bytes), or null for no Prefix Information (no address known: local mode). */
+  prefix: Uint8Array | null;
   /** Prefix length; default 64, the one SLAAC works with and the one passt always sends. */
   prefixLen?: number;
   /** Whether the DHCPv6 server answers: sets the Managed and Other flags. */
@@ -152,16 +152,18 @@ export function routerAdvertisementFor(cfg: RaConfig, link: LinkState): RouterAd
     reachableTime: 0,
     retransTimer: 0,
     sourceLinkLayer: Uint8Array.from(link.ourMac),
-    prefixes: [
-      {
-        prefix: applyPrefix(cfg.prefix, prefixLen),
-        prefixLen,
-        onLink: true,
-        autonomous: prefixLen === 64,
-        validLifetime: NDP_INFINITY,
-        preferredLifetime: NDP_INFINITY,
-      },
-    ],
+    prefixes: cfg.prefix
+      ? [
+          {
+            prefix: applyPrefix(cfg.prefix, prefixLen),
+            prefixLen,
+            onLink: true,
+            autonomous: prefixLen === 64,
+            validLifetime: NDP_INFINITY,
+            preferredLifetime: NDP_INFINITY,
+          },
+        ]
+      : [],
   };
   if (cfg.mtu !== null && cfg.mtu >= 1280) ra.mtu = cfg.mtu;
   if (!cfg.noDhcpDns) {

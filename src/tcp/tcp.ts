@@ -39,7 +39,7 @@ import { FdKind, type Loop } from '../loop.js';
 import type { TapOut } from '../l2/tapio.js';
 import type { Logger } from '../log.js';
 import { formatIP } from '../inet.js';
-import { PROTO_TCP, type FlowContext } from '../flow.js';
+import { PROTO_TCP, bindOutbound, type FlowContext } from '../flow.js';
 import { l4Checksum4, l4Checksum6, sum16 } from '../l2/checksum.js';
 
 /** TCP flags. */
@@ -747,7 +747,8 @@ export class TcpHandler {
     this.reportFlow(conn, 'out');
     native.setsockoptInt(fd, C.IPPROTO_TCP, C.TCP_MAXSEG, conn.mss);
     conn.peekOffset = native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_PEEK_OFF, 0) === 0;
-    const rc = native.connect(fd, target.addr, target.port, target.scopeId);
+    const bound = bindOutbound(fd, target, 0);
+    const rc = bound < 0 ? bound : native.connect(fd, target.addr, target.port, target.scopeId);
     this.setEvents(conn, Ev.TapSynRcvd, 0);
     if (rc === 0) {
       this.connectDone(conn, now);

@@ -38,7 +38,7 @@
 import { native, C, E, errnoName } from '../native.js';
 import { FdKind } from '../loop.js';
 import { formatIP } from '../inet.js';
-import { PROTO_UDP, type FlowContext } from '../flow.js';
+import { PROTO_UDP, bindOutbound, type FlowContext } from '../flow.js';
 import { finish, fold, l4Checksum4, l4Checksum6, sum16 } from '../l2/checksum.js';
 
 /** Idle time after which a flow is closed (passt's UDP_CONN_TIMEOUT: 180 s). */
@@ -386,8 +386,16 @@ export class UdpHandler {
     if (native.setsockoptInt(fd, C.SOL_SOCKET, SO_RCVBUFFORCE, UDP_RCVBUF) < 0) {
       native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_RCVBUF, UDP_RCVBUF);
     }
-    // The guest's source port if the host lets us have it, otherwise connect() picks one.
-    const sameSourcePort = native.bind(fd, host6 ? ANY6 : ANY4, guestPort, 0) === 0;
+    // The guest's source port if the host lets us have it, otherwise connect() picks one
+    // (on -o's address and --outbound-if4/6's interface, if given).
+    const sameSourcePort = bindOutbound(fd, target, guestPort) === 0;
+    if (!sameSourcePort && (target.source || target.ifname)) {
+      const rc = bindOutbound(fd, target, 0);
+      if (rc < 0) {
+        native.close(fd);
+        return this.drop(`bind: ${errnoName(rc)}`);
+      }
+    }
     const rc = native.connect(fd, target.addr, target.port, target.scopeId);
     if (rc < 0) {
       native.close(fd);

@@ -5,6 +5,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  IFF_NOARP,
+  NLM_F_CREATE,
+  NetlinkRequestError,
+  addrCopyPayload,
+  addrNodadPayload,
+  routeCopyPayload,
+  routeInterfaces,
   encodeTcpListenDumpRequest,
   decodeInetDiagMsg,
   SOCK_DIAG_BY_FAMILY,
@@ -787,5 +794,167 @@ describe('sock_diag: listening TCP sockets', () => {
     });
     expect(decodeInetDiagMsg({ type: SOCK_DIAG_BY_FAMILY, flags: 2, seq: 1, pid: 0, payload: p.subarray(0, 40) })).toBeUndefined();
     expect(decodeInetDiagMsg({ type: 3, flags: 2, seq: 1, pid: 0, payload: p })).toBeUndefined();
+  });
+});
+
+// --- copying addresses and routes (--config-net) --------------------------------
+
+/** The payload of a literal message (the bytes after its 16-byte header). */
+const payloadOf = (message: Uint8Array): Uint8Array => message.subarray(16);
+
+/**
+ * RTM_NEWROUTE payload: 10.30.0.0/16 via 198.51.100.253 dev 2 src 192.0.2.5
+ * metric 50 mtu 1400, proto boot, rtm_flags linkdown|onlink (0x14), with a
+ * nexthop id: RTA_TABLE, RTA_DST, RTA_PRIORITY, RTA_PREFSRC, RTA_GATEWAY,
+ * RTA_OIF, RTA_METRICS (RTAX_MTU 1400), RTA_NH_ID 5.
+ */
+const routeWithPrefsrc = hex(`
+  02 10 00 00 fe 03 00 01 14000000
+  0800 0f00 fe000000
+  0800 0100 0a1e0000
+  0800 0600 32000000
+  0800 0700 c0000205
+  0800 0500 c63364fd
+  0800 0400 02000000
+  0c00 0800 | 0800 0200 78050000
+  0800 1e00 05000000
+`);
+
+/** RTM_NEWROUTE payload: 10.40.0.0/16, two next hops on dev 2 (the first flagged linkdown), each with RTA_GATEWAY. */
+const routeMultipath = (secondIndex: string): Uint8Array =>
+  hex(`
+    02 10 00 00 fe 03 00 01 00000000
+    0800 0f00 fe000000
+    0800 0100 0a280000
+    2400 0900
+      1000 10 00 02000000 | 0800 0500 c633640a
+      1000 00 00 ${secondIndex} | 0800 0500 c633640b
+  `);
+
+describe('copying addresses and routes', () => {
+  it('RTM_NEWLINK flags: up and NOARP, NOARP off', () => {
+    expectBytes(
+      encodeLinkSetRequest(8, 2, { flags: { flags: IFF_UP | IFF_NOARP, change: IFF_UP | IFF_NOARP } }),
+      hex('20000000 1000 0500 08000000 00000000 | 00 00 0000 02000000 81000000 81000000'),
+    );
+    expectBytes(
+      encodeLinkSetRequest(9, 2, { flags: { flags: 0, change: IFF_NOARP } }),
+      hex('20000000 1000 0500 09000000 00000000 | 00 00 0000 02000000 00000000 80000000'),
+    );
+    // Bits of `flags` outside `change` are not sent; `up` adds IFF_UP to both.
+    expectBytes(
+      encodeLinkSetRequest(10, 2, { up: true, flags: { flags: 0x80 | 0x1000, change: 0x80 } }),
+      hex('20000000 1000 0500 0a000000 00000000 | 00 00 0000 02000000 81000000 81000000'),
+    );
+  });
+
+  it('copies an IPv4 address: new index, NODAD added, IFA_LABEL left out', () => {
+    expectBytes(
+      addrCopyPayload(payloadOf(newaddrV4), 7)!,
+      hex(`
+        02 18 82 00 07000000
+        0800 0100 c6336402
+        0800 0200 c6336402
+        0800 0800 82000000
+      `),
+    );
+  });
+
+  it('copies an IPv6 address: IFA_CACHEINFO left out, NODAD in IFA_FLAGS too', () => {
+    expectBytes(
+      addrCopyPayload(payloadOf(newaddrV6), 2)!,
+      hex(`
+        0a 40 82 00 02000000
+        1400 0100 20010db8 00000000 00000000 00000002
+        0800 0800 82020000
+      `),
+    );
+    // Without IFA_FLAGS, ifa_flags alone carries NODAD.
+    expectBytes(addrCopyPayload(payloadOf(newaddrV4Peer), 9)!, hex('02 20 82 00 09000000 | 0800 0100 0a000002 | 0800 0200 0a000001'));
+    expect(addrCopyPayload(hex('02 18 80'), 2)).toBeUndefined();
+  });
+
+  it('marks an address NODAD in place, every attribute kept (for NLM_F_REPLACE)', () => {
+    expectBytes(
+      addrNodadPayload(payloadOf(newaddrV6))!,
+      hex(`
+        0a 40 82 00 03000000
+        1400 0100 20010db8 00000000 00000000 00000002
+        1400 0600 ffffffff ffffffff 64000000 64000000
+        0800 0800 82020000
+      `),
+    );
+  });
+
+  it('copies a route: RTA_OIF moved, RTA_PREFSRC and RTA_NH_ID left out, state flags cleared, the rest kept', () => {
+    expectBytes(
+      routeCopyPayload(routeWithPrefsrc, 2, 9)!,
+      hex(`
+        02 10 00 00 fe 03 00 01 04000000
+        0800 0f00 fe000000
+        0800 0100 0a1e0000
+        0800 0600 32000000
+        0800 0500 c63364fd
+        0800 0400 09000000
+        0c00 0800 | 0800 0200 78050000
+      `),
+    );
+    expect(routeInterfaces(routeWithPrefsrc)).toEqual([2]);
+    // Through another interface: not copied.
+    expect(routeCopyPayload(routeWithPrefsrc, 3, 9)).toBeUndefined();
+    expect(routeCopyPayload(hex('02 10 00 00'), 2, 9)).toBeUndefined();
+  });
+
+  it('copies a multipath route whose next hops all use the interface, and no other', () => {
+    expectBytes(
+      routeCopyPayload(routeMultipath('02000000'), 2, 9)!,
+      hex(`
+        02 10 00 00 fe 03 00 01 00000000
+        0800 0f00 fe000000
+        0800 0100 0a280000
+        2400 0900
+          1000 00 00 09000000 | 0800 0500 c633640a
+          1000 00 00 09000000 | 0800 0500 c633640b
+      `),
+    );
+    expect(routeInterfaces(routeMultipath('03000000'))).toEqual([2, 3]);
+    expect(routeCopyPayload(routeMultipath('03000000'), 2, 9)).toBeUndefined();
+    expect(routeInterfaces(hex('02 10 00 00 fe 03 00 01 00000000 | 0800 0100 0a280000'))).toEqual([]);
+  });
+
+  it('request() sends any message and reports the errno of a refusal', () => {
+    const kernel = new FakeKernel((request, index) => [ack(request.seq, index === 0 ? 0 : 101)]);
+    const netlink = new Netlink(7, kernel);
+    netlink.request(RTM_NEWROUTE, NLM_F_CREATE, routeWithPrefsrc, 'RTM_NEWROUTE 10.30.0.0/16');
+    expectBytes(kernel.sent[0]!, encodeMessage(RTM_NEWROUTE, 0x405, 1, routeWithPrefsrc));
+    let error: unknown;
+    try {
+      netlink.request(RTM_NEWROUTE, NLM_F_CREATE, routeWithPrefsrc, 'RTM_NEWROUTE 10.30.0.0/16');
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(NetlinkRequestError);
+    expect((error as NetlinkRequestError).errno).toBe(101);
+    expect((error as Error).message).toBe('netlink RTM_NEWROUTE 10.30.0.0/16: Network is unreachable (ENETUNREACH)');
+  });
+
+  it('linkSetFlags sends ifi_flags and ifi_change', () => {
+    const kernel = new FakeKernel((request) => [ack(request.seq)]);
+    new Netlink(7, kernel).linkSetFlags(2, 0, IFF_NOARP);
+    expectBytes(kernel.sent[0]!, hex('20000000 1000 0500 01000000 00000000 | 00 00 0000 02000000 00000000 80000000'));
+  });
+
+  it('dumps addresses and routes undecoded, as copies', () => {
+    const kernel = new FakeKernel((request) => {
+      const messages = request.type === RTM_GETADDR ? [newaddrV4, newaddrV4Peer] : [newrouteV6Default];
+      return [datagram(...messages.map((m) => withSeq(m, request.seq)), done(request.seq))];
+    });
+    const netlink = new Netlink(7, kernel);
+    const addrs = netlink.addrMessages(4);
+    expect(addrs.map((m) => toHex(m.payload))).toEqual([toHex(payloadOf(newaddrV4)), toHex(payloadOf(newaddrV4Peer))]);
+    expect(addrs[0]!.payload.byteOffset).toBe(0);
+    const routes = netlink.routeMessages(6);
+    expect(routes.map((m) => [m.type, toHex(m.payload)])).toEqual([[RTM_NEWROUTE, toHex(payloadOf(newrouteV6Default))]]);
+    expectBytes(kernel.sent[1]!, encodeRouteDumpRequest(2, 6));
   });
 });
