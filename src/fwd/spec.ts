@@ -73,7 +73,7 @@ export interface ForwardRule {
   readonly addr: Uint8Array | null;
   /** Family of `addr`: 0 when `addr` is null (dual stack). */
   readonly family: 0 | 4 | 6;
-  /** Interface to bind to (SO_BINDTODEVICE), or null. */
+  /** Interface to bind to (SO_BINDTODEVICE), or null; always 'lo' for -T and -U, as upstream. */
   readonly ifname: string | null;
   /** First listening port (1-65535). */
   readonly from: number;
@@ -83,8 +83,9 @@ export interface ForwardRule {
   readonly targetFrom: number;
   /**
    * Where connections go on the other side (`:TOADDR`), or null for the
-   * default: the guest's or namespace's own address. A rule with a target
-   * address is never spliced (upstream does not either).
+   * default: the guest's or namespace's own address (also for a TOADDR of
+   * 0.0.0.0 or ::, as upstream). A rule with a target address is never
+   * spliced (upstream does not either).
    */
   readonly targetAddr: Uint8Array | null;
   /** Best effort: a port that cannot be bound is skipped instead of being an error (upstream's FWD_WEAK). */
@@ -246,12 +247,18 @@ class Cursor {
     return true;
   }
 
-  /** A decimal number (strtoul), or undefined. */
+  /**
+   * A decimal number as strtoul() reads it (upstream's parse_unsigned()):
+   * leading white space and a sign are accepted, and a negative number
+   * wraps around to a huge one (so "-0" is 0, and "-1" is out of any port
+   * range). Undefined if there are no digits.
+   */
   unsigned(): number | undefined {
-    const m = /^[0-9]+/.exec(this.text.slice(this.pos));
+    const m = /^[ \t\n\v\f\r]*([+-]?)([0-9]+)/.exec(this.text.slice(this.pos));
     if (!m) return undefined;
     this.pos += m[0].length;
-    return Number(m[0]);
+    const value = Number(m[2]);
+    return m[1] === '-' && value !== 0 ? Number.MAX_SAFE_INTEGER : value;
   }
 
   /** `PORT[-PORT]` with last >= first and both below 65536. */
@@ -305,6 +312,11 @@ class Cursor {
   }
 }
 
+/** True for 255.255.255.255, which upstream's inany_is_multicast() counts as multicast. */
+function isBroadcast(addr: Uint8Array): boolean {
+  return addr.length === 4 && addr.every((b) => b === 255);
+}
+
 /** True for ::ffff:0:0/96. */
 function isV4Mapped(addr: Uint8Array): boolean {
   if (addr.length !== 16) return false;
@@ -334,6 +346,11 @@ type Chunk =
   | { kind: 'exclude'; range: PortRange }
   | { kind: 'include'; range: PortRange; targetAddr: Uint8Array | null; target: PortRange };
 
+/** A target address, or null for 0.0.0.0 and ::, which upstream takes as "no target address". */
+function specified(addr: Uint8Array): Uint8Array | null {
+  return isUnspecified(addr) ? null : addr;
+}
+
 /** One chunk of a port list, as upstream's parse_port_chunk(), or undefined. */
 function parseChunk(c: Cursor): Chunk | undefined {
   const start = c.pos;
@@ -341,7 +358,7 @@ function parseChunk(c: Cursor): Chunk | undefined {
     const at = c.pos;
     if (c.literal(':')) {
       const targetAddr = c.address();
-      if (targetAddr) return { kind: 'all', targetAddr };
+      if (targetAddr) return { kind: 'all', targetAddr: specified(targetAddr) };
       c.pos = at;
     }
     return { kind: 'all', targetAddr: null };
@@ -361,10 +378,10 @@ function parseChunk(c: Cursor): Chunk | undefined {
       const afterAddr = c.pos;
       if (c.literal('/')) {
         const target = c.portRange();
-        if (target) return { kind: 'include', range, targetAddr, target };
+        if (target) return { kind: 'include', range, targetAddr: specified(targetAddr), target };
       }
       c.pos = afterAddr;
-      return { kind: 'include', range, targetAddr, target: range };
+      return { kind: 'include', range, targetAddr: specified(targetAddr), target: range };
     }
     const target = c.portRange();
     if (target) return { kind: 'include', range, targetAddr: null, target };
@@ -373,15 +390,21 @@ function parseChunk(c: Cursor): Chunk | undefined {
   return { kind: 'include', range, targetAddr: null, target: range };
 }
 
-/** The chunks of a port list up to its end, or undefined if anything does not parse. */
-function parseChunks(c: Cursor): Chunk[] | undefined {
+/**
+ * The chunks of a port list, as far as they parse: `bad` if a chunk does not
+ * parse, `garbage` if something other than a comma follows the last one.
+ * Upstream acts on the chunks before it looks at what follows them (an
+ * `auto` in passt, a conflict or port 0 is reported before trailing
+ * garbage), so the caller does too.
+ */
+function parseChunks(c: Cursor): { chunks: Chunk[]; end: 'ok' | 'bad' | 'garbage' } {
   const chunks: Chunk[] = [];
   do {
     const chunk = parseChunk(c);
-    if (!chunk) return undefined;
+    if (!chunk) return { chunks, end: 'bad' };
     chunks.push(chunk);
   } while (c.literal(','));
-  return c.done ? chunks : undefined;
+  return { chunks, end: c.done ? 'ok' : 'garbage' };
 }
 
 const PROTO_NAME: Record<PortOption, 'TCP' | 'UDP'> = { '-t': 'TCP', '-T': 'TCP', '-u': 'UDP', '-U': 'UDP' };
@@ -446,37 +469,44 @@ export function parsePortSpecs(
       addr = binding.addr;
       ifname = binding.ifname || null;
     }
+    // -T and -U listen on the namespace's loopback interface, as upstream (SO_BINDTODEVICE "lo").
+    if (option === '-T' || option === '-U') ifname = 'lo';
     // No need for dual stack with one IP version only.
     if (addr === null && !ipv4) addr = new Uint8Array(16);
     else if (addr === null && !ipv6) addr = new Uint8Array(4);
-    const chunks = parseChunks(c);
-    if (!chunks) throw new UsageError(M.invalidPortSpec(value));
+    // Upstream names the port list alone (what follows the binding) in this message.
+    const ports = value.slice(c.pos);
+    const invalid = (): UsageError => new UsageError(M.invalidPortSpec(ports));
+    const { chunks, end } = parseChunks(c);
 
+    // As upstream's fwd_rule_parse_ports(): `auto` and exclusions first...
     const excluded = new Uint8Array(NUM_PORTS);
     let scan = false;
-    let allTarget: Uint8Array | null = null;
-    let includes = 0;
     for (const chunk of chunks) {
       if (chunk.kind === 'auto') {
         if (mode !== 'pasta') throw new UsageError(M.autoOnlyPasta());
         scan = true;
       } else if (chunk.kind === 'exclude') {
         excluded.fill(1, chunk.range.first, chunk.range.last + 1);
-      } else if (chunk.kind === 'all') {
-        allTarget = chunk.targetAddr;
-      } else {
-        includes++;
-        if (chunk.target.last - chunk.target.first !== chunk.range.last - chunk.range.first) {
-          throw new UsageError(M.invalidPortSpec(value));
-        }
       }
     }
+    if (end === 'bad') throw invalid();
+    // ...then the ranges, in order, each checked as it comes...
     const family: 0 | 4 | 6 = addr === null ? 0 : addr.length === 4 ? 4 : 6;
     const template = { addr, family, ifname, scan, source: value };
+    let allTarget: Uint8Array | null = null;
+    let includes = 0;
     for (const chunk of chunks) {
-      if (chunk.kind !== 'include') continue;
-      splitAround(add, { ...template, weak: false, targetAddr: chunk.targetAddr }, chunk.range.first, chunk.range.last, chunk.target.first, excluded);
+      if (chunk.kind === 'all') {
+        allTarget = chunk.targetAddr;
+      } else if (chunk.kind === 'include') {
+        includes++;
+        if (chunk.target.last - chunk.target.first !== chunk.range.last - chunk.range.first) throw invalid();
+        splitAround(add, { ...template, weak: false, targetAddr: chunk.targetAddr }, chunk.range.first, chunk.range.last, chunk.target.first, excluded);
+      }
     }
+    // ...then trailing garbage, and last `all` (or exclusions only).
+    if (end === 'garbage') throw invalid();
     if (includes === 0) {
       excluded.fill(1, ephemeral.first, ephemeral.last + 1);
       splitAround(add, { ...template, weak: true, targetAddr: allTarget }, 1, NUM_PORTS - 1, 1, excluded);
@@ -501,9 +531,9 @@ function ruleProblem(rule: ForwardRule, proto: 'TCP' | 'UDP', ipv4: boolean, ipv
   const t = rule.targetAddr;
   if (t && !isUnspecified(t)) {
     const name = (a: Uint8Array): string => (a.length === 4 ? 'IPv4' : 'IPv6');
-    if (isMulticast(t)) return `Multicast target address ${formatIP(t)} for forwarding rule`;
+    if (isMulticast(t) || isBroadcast(t)) return `Multicast target address ${formatIP(t)} for forwarding rule`;
     if (rule.addr === null) {
-      return `Dual stack forward to ${name(t)} address ${formatIP(t)} unsupported; did you mean ${t.length === 4 ? '0.0.0.0' : '[::]'}/... instead?`;
+      return `Dual stack forward to ${name(t)} address ${formatIP(t)} unsupported; Did you mean ${t.length === 4 ? '0.0.0.0' : '[::]'}/... instead?`;
     }
     if (rule.addr.length !== t.length) {
       return `Forward from ${name(rule.addr)} (${formatIP(rule.addr)}) to ${name(t)} (${formatIP(t)}) unsupported`;

@@ -14,7 +14,9 @@ import {
   type ScanFamily,
   type ScanProtocol,
 } from '../../src/fwd/auto.js';
+import { AutoForwarding, type PortListener } from '../../src/fwd/autofwd.js';
 import { parsePortSpecs } from '../../src/fwd/spec.js';
+import type { Logger } from '../../src/log.js';
 import { formatIP } from '../../src/inet.js';
 
 // Literal tables as a little-endian (x86-64) kernel prints them. Comments
@@ -504,13 +506,32 @@ describe('autoForwardPlan and AutoListeners', () => {
     expect(autoForwardPlan(udpAuto, scan, new Set()).open).toEqual([53, 68, 5353, 8000]);
   });
 
-  it('refuses specs that are not auto', () => {
-    const scan = new PortScanner({ read: new FakeProcNet().read }).scan();
-    for (const values of [['none'], ['all'], ['22']]) {
-      const spec = parsePortSpecs('-t', values, 'pasta');
-      expect(() => autoForwardPlan(spec, scan, new Set())).toThrow(TypeError);
-      expect(() => new AutoListeners(spec)).toThrow(TypeError);
-    }
+  it('keeps the bound ports that a scanned rule of the option covers, and only those', () => {
+    const proc = new FakeProcNet();
+    proc.append('tcp', 4, tcpListen(40000)); // in the ephemeral range: `auto` does not cover it
+    const scan = new PortScanner({ read: proc.read, littleEndian: true }).scan();
+    expect(sorted(scan.tcp)).toEqual([22, 53, 443, 631, 8080, 8081, 8082, 40000]);
+    const wanted = (option: '-t' | '-u', values: string[]) => sorted(autoForwardPlan(parsePortSpecs(option, values, 'pasta'), scan, new Set()).wanted);
+    expect(wanted('-t', ['auto'])).toEqual([22, 53, 443, 631, 8080, 8081, 8082]);
+    expect(wanted('-t', ['8080-8081,auto'])).toEqual([8080, 8081]);
+    expect(wanted('-t', ['auto,~22,~631'])).toEqual([53, 443, 8080, 8081, 8082]);
+    expect(wanted('-t', ['127.0.0.1/8080,auto', '::1/22,auto'])).toEqual([22, 8080]);
+    expect(wanted('-t', ['1-65535,auto'])).toEqual([22, 53, 443, 631, 8080, 8081, 8082, 40000]);
+    // Static rules are listened on from the start, not planned; none and all have no scanned rule.
+    expect(wanted('-t', ['22', '::1/8080-8082,auto'])).toEqual([8080, 8081, 8082]);
+    expect(wanted('-t', ['22'])).toEqual([]);
+    expect(wanted('-t', ['none'])).toEqual([]);
+    expect(wanted('-t', ['all'])).toEqual([]);
+    // -u plans from the UDP ports of the scan.
+    expect(wanted('-u', ['5000-6000,auto'])).toEqual([5353]);
+
+    const spec = parsePortSpecs('-t', ['8080-8081,auto'], 'pasta');
+    const plan = autoForwardPlan(spec, scan, new Set([22, 8081, 9999]));
+    expect(plan.open).toEqual([8080]);
+    expect(plan.close).toEqual([22, 9999]);
+    // A spec without scanned rules is fine: nothing to do.
+    const listeners = new AutoListeners(parsePortSpecs('-t', ['22'], 'pasta'));
+    expect(listeners.plan(scan)).toEqual({ wanted: new Set(), open: [], close: [] });
   });
 
   it('follows a namespace over time; a port taken on the listening side is warned about once and retried', () => {
@@ -570,6 +591,116 @@ describe('autoForwardPlan and AutoListeners', () => {
     proc.remove('tcp', 4, ':1F90 ');
     tick(8000);
     expect(sorted(listeners.open)).toEqual([]);
+  });
+});
+
+/** A forwarder that records what it is asked to listen on. */
+class FakeForwarder implements PortListener {
+  readonly calls: string[] = [];
+  readonly listening = new Set<number>();
+  /** Ports that cannot be listened on, with the -errno to return. */
+  readonly taken = new Map<number, number>();
+
+  listen(port: number, target: number, addr?: Uint8Array | null, ifname?: string | null): number {
+    this.calls.push(`${addr ? formatIP(addr) : '*'}${ifname ? `%${ifname}` : ''}:${port}=>${target}`);
+    const rc = this.taken.get(port) ?? 0;
+    if (rc === 0) this.listening.add(port);
+    return rc;
+  }
+
+  unlisten(port: number): void {
+    this.listening.delete(port);
+  }
+}
+
+describe('AutoForwarding', () => {
+  const EADDRINUSE = -98;
+  const setup = (specs: { tcp?: string[]; udp?: string[]; tcpNs?: string[]; udpNs?: string[] }) => {
+    const ns = new FakeProcNet();
+    const host = onlySsh();
+    const reads: string[] = [];
+    const warnings: string[] = [];
+    const log = { debug: () => {}, warn: (message: string) => warnings.push(message) } as unknown as Logger;
+    const option = (o: '-t' | '-u' | '-T' | '-U', values?: string[]) =>
+      values ? { spec: parsePortSpecs(o, values, 'pasta'), forwarder: new FakeForwarder() } : undefined;
+    const options = { tcp: option('-t', specs.tcp), udp: option('-u', specs.udp), tcpNs: option('-T', specs.tcpNs), udpNs: option('-U', specs.udpNs) };
+    const auto = new AutoForwarding({
+      log,
+      ...options,
+      readNs: (name) => (reads.push(`ns/${name}`), ns.tables.get(name)),
+      readHost: (name) => (reads.push(`host/${name}`), host.tables.get(name)),
+      isHeld: () => false,
+    });
+    return { auto, ns, host, reads, warnings, ...options };
+  };
+
+  it('a UDP option that scans reads the TCP tables too, and forwards the bound TCP port numbers (fwd_scan_ports_udp())', () => {
+    const { auto, reads, udp } = setup({ udp: ['auto'] });
+    expect(auto.active).toBe(true);
+    auto.poll(0);
+    expect(reads.sort()).toEqual(['ns/tcp', 'ns/tcp6', 'ns/udp', 'ns/udp6']);
+    // UDP 53 68 5353 8000, and TCP 22 53 443 631 8080 8081 8082.
+    expect(sorted(udp!.forwarder.listening)).toEqual([22, 53, 68, 443, 631, 5353, 8000, 8080, 8081, 8082]);
+  });
+
+  it('with -t and -u both scanning, UDP still follows TCP; -t alone reads only the TCP tables', () => {
+    const both = setup({ tcp: ['auto'], udp: ['auto'] });
+    both.auto.poll(0);
+    expect(sorted(both.tcp!.forwarder.listening)).toEqual([22, 53, 443, 631, 8080, 8081, 8082]);
+    expect(sorted(both.udp!.forwarder.listening)).toEqual([22, 53, 68, 443, 631, 5353, 8000, 8080, 8081, 8082]);
+
+    const tcpOnly = setup({ tcp: ['8080-8090,auto'] });
+    tcpOnly.auto.poll(0);
+    expect(tcpOnly.reads.sort()).toEqual(['ns/tcp', 'ns/tcp6']);
+    expect(tcpOnly.tcp!.forwarder.calls).toEqual(['*:8080=>8080', '*:8081=>8081', '*:8082=>8082']);
+  });
+
+  it('the UDP option forwards only what its scanned rules cover', () => {
+    const { auto, udp } = setup({ udp: ['5000-8080,auto'] });
+    auto.poll(0);
+    expect(sorted(udp!.forwarder.listening)).toEqual([5353, 8000, 8080]);
+  });
+
+  it('listens once per scanned rule covering the port, with its address and target', () => {
+    const { auto, tcp } = setup({ tcp: ['0.0.0.0/22,auto', '::/22,auto', '127.0.0.1/8080:9080,auto'] });
+    auto.poll(0);
+    expect(tcp!.forwarder.calls).toEqual(['0.0.0.0:22=>22', ':::22=>22', '127.0.0.1:8080=>9080']);
+  });
+
+  it('follows the host for -T and -U, on the namespace loopback interface', () => {
+    const { auto, host, reads, tcpNs, udpNs } = setup({ tcpNs: ['auto'], udpNs: ['auto'] });
+    auto.poll(0);
+    expect(reads.every((r) => r.startsWith('host/'))).toBe(true);
+    expect(tcpNs!.forwarder.calls).toEqual(['*%lo:22=>22']);
+    expect(sorted(udpNs!.forwarder.listening)).toEqual([22]);
+    host.append('tcp', 4, tcpListen(5432));
+    auto.poll(1000);
+    expect(sorted(tcpNs!.forwarder.listening)).toEqual([22, 5432]);
+    expect(sorted(udpNs!.forwarder.listening)).toEqual([22, 5432]);
+  });
+
+  it('a port taken on the listening side is warned about once, in upstream words, and retried', () => {
+    const { auto, ns, tcp, warnings } = setup({ tcp: ['0.0.0.0/auto'] });
+    tcp!.forwarder.taken.set(8080, EADDRINUSE);
+    auto.poll(0);
+    auto.poll(1000);
+    expect(warnings).toEqual(['Listen failed for HOST TCP port 0.0.0.0/8080: Address already in use']);
+    expect(tcp!.forwarder.listening.has(8080)).toBe(false);
+    tcp!.forwarder.taken.delete(8080);
+    auto.poll(2000);
+    expect(tcp!.forwarder.listening.has(8080)).toBe(true);
+    // Unbound in the namespace: closed.
+    ns.remove('tcp', 4, ':1F90 ');
+    auto.poll(3000);
+    expect(tcp!.forwarder.listening.has(8080)).toBe(false);
+    expect(auto.scans).toBe(4);
+  });
+
+  it('-T: the warning names the namespace loopback (SPLICE, */lo)', () => {
+    const { auto, tcpNs, warnings } = setup({ tcpNs: ['auto'] });
+    tcpNs!.forwarder.taken.set(22, EADDRINUSE);
+    auto.poll(0);
+    expect(warnings).toEqual(['Listen failed for SPLICE TCP port *%lo/22: Address already in use']);
   });
 });
 
