@@ -97,6 +97,9 @@ const MAX_RETRANS = 8;
 const SYN_TIMEOUT_MS = 10_000;
 /** How long a fully closed-by-guest connection waits for our FIN to be acknowledged. */
 const FIN_TIMEOUT_MS = 60_000;
+/** A connection the guest has sent nothing on for this long gets a keepalive probe (passt: 30 s). */
+const KEEPALIVE_INTERVAL_MS = 30_000;
+const SO_KEEPALIVE = 9;
 /** Idle timeout for a connection where nothing happens at all (passt: 2 hours). */
 const ACTIVITY_TIMEOUT_MS = 2 * 60 * 60 * 1000;
 /** Most bytes peeked from one socket in one go. */
@@ -173,6 +176,12 @@ export class TcpConn {
   /** Timer deadline (ms, monotonic) or 0. */
   deadline = 0;
   lastActivity = 0;
+  /** Last segment from the guest (ms): a flow quiet on the guest's side gets a keepalive probe. */
+  lastTapActivity = 0;
+  /** Last keepalive probe sent to the guest (ms). */
+  lastKeepalive = 0;
+  /** SO_KEEPALIVE set on the host socket (the guest sends keepalives). */
+  keepalive = false;
   /** Whether SO_PEEK_OFF works on this socket. */
   peekOffset = false;
   /** Events currently watched on the fd (0: not registered). */
@@ -270,6 +279,7 @@ export class TcpHandler {
       return;
     }
     conn.lastActivity = now;
+    conn.lastTapActivity = now;
 
     if (flags & RST) {
       this.trace(conn, 'RST from guest');
@@ -325,7 +335,27 @@ export class TcpHandler {
     if (conn.events & Ev.Closed) return;
 
     const payloadLen = l4Len - doff;
+    if (payloadLen <= 1 && !(flags & FIN) && seqLt(seq, conn.seqFromTap)) {
+      this.keepaliveFromTap(conn, seq);
+      return;
+    }
     if (payloadLen > 0 || flags & FIN) this.dataFromTap(conn, buf, l4Off + doff, payloadLen, seq, (flags & FIN) !== 0);
+  }
+
+  /**
+   * A keepalive from the guest (a segment of at most one byte before what it
+   * already sent, RFC 9293 3.8.4), as upstream handles it: answered with an
+   * ACK at once, and the host socket gets SO_KEEPALIVE, so that the host's
+   * side of an idle connection the guest keeps alive probes its peer too and
+   * a dead peer is noticed (the guest then gets a reset).
+   */
+  private keepaliveFromTap(conn: TcpConn, seq: number): void {
+    if (this.traceOn) this.trace(conn, `keepalive from guest: seq ${seq}, expected ${conn.seqFromTap}`);
+    this.sendAck(conn, true);
+    if (!conn.keepalive) {
+      conn.keepalive = true;
+      if (native.setsockoptInt(conn.fd, C.SOL_SOCKET, SO_KEEPALIVE, 1) < 0 && this.traceOn) this.trace(conn, 'cannot set SO_KEEPALIVE');
+    }
   }
 
   /** Process the guest's acknowledgement and window. */
@@ -622,7 +652,7 @@ export class TcpHandler {
     conn.remotePort = remotePort;
     conn.key = key;
     conn.fd = fd;
-    conn.lastActivity = now;
+    conn.lastActivity = conn.lastTapActivity = now;
     conn.seqInitToTap = this.initialSeq(key, now);
     conn.seqToTap = (conn.seqInitToTap + 1) >>> 0;
     conn.seqAckFromTap = conn.seqInitToTap;
@@ -657,7 +687,7 @@ export class TcpHandler {
     this.clearTimer(conn);
     this.setEvents(conn, Ev.TapSynAckSent | Ev.Established, 0);
     this.sendAck(conn, true);
-    conn.lastActivity = now;
+    conn.lastActivity = conn.lastTapActivity = now;
   }
 
   /** MSS and window scale from a SYN's options (defaults when absent; wscale -1 if not offered). */
@@ -709,7 +739,7 @@ export class TcpHandler {
     conn.remoteAddr = remoteAddr;
     conn.remotePort = dport;
     conn.key = key;
-    conn.lastActivity = now;
+    conn.lastActivity = conn.lastTapActivity = now;
     conn.seqFromTap = (seq + 1) >>> 0;
     conn.seqAckToTap = conn.seqFromTap;
     conn.seqInitToTap = this.initialSeq(key, now);
@@ -893,10 +923,17 @@ export class TcpHandler {
         this.setTimer(conn, now + ACK_TIMEOUT_MS * 2);
       }
     }
-    // Coarse sweep for flows where nothing happened for very long, and half-closed ones that never finish.
+    // Coarse sweep for flows where nothing happened for very long, and half-closed ones that never finish;
+    // and, as upstream, a keepalive probe (an ACK of old data) to an established flow the guest has been
+    // quiet on for KEEPALIVE_INTERVAL_MS: a guest that forgot the connection answers with a reset.
     if (now - this.lastSweep > 10_000) {
       this.lastSweep = now;
       for (const conn of this.byKey.values()) {
+        if (conn.events & Ev.Established && !(conn.events & Ev.Closed) && now - conn.lastTapActivity >= KEEPALIVE_INTERVAL_MS && now - conn.lastKeepalive >= KEEPALIVE_INTERVAL_MS) {
+          conn.lastKeepalive = now;
+          if (this.traceOn) this.trace(conn, `no segment from the guest for ${Math.round((now - conn.lastTapActivity) / 1000)} s: keepalive`);
+          this.fillAndCommit(conn, (conn.seqToTap - 1) >>> 0, ACK, 0);
+        }
         const idle = now - conn.lastActivity;
         const closing = conn.events & (Ev.TapFinRcvd | Ev.SockFinRcvd);
         if (idle > ACTIVITY_TIMEOUT_MS || (closing && idle > FIN_TIMEOUT_MS && conn.events & Ev.TapFinRcvd && conn.events & Ev.TapFinSent)) {
