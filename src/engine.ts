@@ -20,7 +20,7 @@
  * also captured (l2/pcap.ts).
  */
 import { native, C, E, errnoName } from './native.js';
-import { Loop, FdKind, monotonicNow } from './loop.js';
+import { Loop, FdKind, FD_KIND_NAMES, monotonicNow } from './loop.js';
 import { TapIn, TapOut, type FrameCapture, type FrameSource, type FrameTransport } from './l2/tapio.js';
 import { PcapWriter } from './l2/pcap.js';
 import { createLinkState, type LinkState } from './l2/link.js';
@@ -112,6 +112,32 @@ export interface EngineOptions {
   nsDiagSocket?: () => number;
 }
 
+/**
+ * --stats DELAY: upstream's table of event counts by kind, printed to
+ * standard error after events, at least DELAY apart, with a header every 20
+ * lines (passt.c print_stats()).
+ */
+export function eventStatsPrinter(counts: Float64Array, delayMs: number, write: (text: string) => void = (t) => fs.writeSync(2, t)): (now: number) => void {
+  let last = -Infinity;
+  let lines = 0;
+  return (now) => {
+    if (now - last < delayMs) return;
+    last = now;
+    let text = '';
+    if (lines % 20 === 0) {
+      for (let i = 1; i < FD_KIND_NAMES.length; i++) {
+        let pad = '';
+        for (let j = 0; j < i * 7; j++) pad += j && !(j % 7) ? '|' : ' ';
+        text += `${pad}${FD_KIND_NAMES[i]}\n`;
+      }
+    }
+    text += ' ';
+    for (let i = 1; i < FD_KIND_NAMES.length; i++) text += ` ${String(counts[i]).padStart(6)}`;
+    write(`${text}\n`);
+    lines++;
+  };
+}
+
 /** Reads this process's (the host's) /proc/net table `name`, or undefined. */
 function readHostProcNet(name: string): string | undefined {
   try {
@@ -198,8 +224,12 @@ export class Engine {
       this.tapIn = new TapIn(this.tapFd, opts.vnetHdrLen ?? 0);
       this.tapOut = new TapOut(this.tapFd, opts.vnetHdrLen ?? 0, undefined, undefined, capture);
     }
+    const gw6 = opts.config.ip6?.gateway;
     this.link = createLinkState({
       ourMac: opts.config.ourMac,
+      // As upstream: a link-local gateway (-g fe80::1, a router's, local mode's) is our own
+      // address on the link, the source of router advertisements and DHCPv6 replies.
+      ...(gw6 && isLinkLocal6(gw6) ? { ourLinkLocal6: gw6 } : {}),
       guestAddr4: opts.config.ip4?.addr ?? null,
       guestAddr6: opts.config.ip6 && !isUnspecified(opts.config.ip6.addr) ? opts.config.ip6.addr : null,
     });
@@ -281,6 +311,10 @@ export class Engine {
       this.loop.on(FdKind.Tap, () => this.tapHandler());
     }
     this.loop.onTick((now) => this.reasm.expire(now));
+    if (opts.config.stats > 0) {
+      const print = eventStatsPrinter(this.loop.eventCounts, opts.config.stats * 1000);
+      this.loop.onBatchEnd((now) => print(now));
+    }
     this.loop.onBatchEnd(() => {
       this.flushTapBatch();
       this.tapOut.flush();

@@ -27,6 +27,9 @@ export const enum FdKind {
   UdpSplice = 9,
 }
 
+/** Names of the fd kinds, for --stats (index: FdKind). */
+export const FD_KIND_NAMES: readonly string[] = ['', 'tap', 'tcp', 'child', 'watch', 'udp', 'icmp', 'listen', 'splice', 'udp splice'];
+
 export type FdHandler = (index: number, events: number, now: number) => void;
 
 /** Milliseconds from an arbitrary origin, monotonic. */
@@ -43,6 +46,8 @@ export class Loop {
   private closed = false;
   /** Set while dispatching, so nested work can tell it will be flushed. */
   inBatch = false;
+  /** Events dispatched so far, by FdKind (--stats). */
+  readonly eventCounts = new Float64Array(FD_KIND_NAMES.length);
 
   private errorWindowStart = 0;
   private errorsInWindow = 0;
@@ -129,7 +134,9 @@ export class Loop {
         if (this.closed) break;
         const tag = events[2 * i];
         const ev = events[2 * i + 1];
-        const handler = this.handlers[tag >>> 24];
+        const kind = tag >>> 24;
+        this.eventCounts[kind]++;
+        const handler = this.handlers[kind];
         if (handler) handler(tag & 0xffffff, ev, now);
       }
     } catch (err) {
