@@ -247,6 +247,8 @@ struct CreatePlan {
   gid_t runGid = 0;
   /** A UTS namespace of its own, with this host name (empty: none). */
   std::string hostname;
+  /** Join this user namespace (--userns with a command) instead of making one; -1: none. */
+  int joinUserns = -1;
   pid_t parent = 0;
   std::string uidMap, gidMap, cwd;
   std::vector<std::string> argv, env;
@@ -273,7 +275,9 @@ struct CreatePlan {
     else if (setgid(p.runGid) < 0 || setuid(p.runUid) < 0) st = {errno, kStepSetid};
     else prctl(PR_SET_DUMPABLE, 1);
   }
-  if (st.err == 0 && p.userns) {
+  if (st.err == 0 && p.joinUserns >= 0) {
+    if (setns(p.joinUserns, CLONE_NEWUSER) < 0) st = {errno, kStepSetnsUser};
+  } else if (st.err == 0 && p.userns) {
     if (unshare(CLONE_NEWUSER) < 0) {
       st = {errno, kStepUnshareUser};
     } else if (int e = WriteFile("/proc/self/setgroups", "deny")) {
@@ -419,6 +423,8 @@ Napi::Value NsCreate(const Napi::CallbackInfo& info) {
     p.runUid = r.Get("uid").As<Napi::Number>().Uint32Value();
     p.runGid = r.Get("gid").As<Napi::Number>().Uint32Value();
   }
+  Napi::Value joinUserns = opts.Get("usernsFd");
+  if (joinUserns.IsNumber()) p.joinUserns = joinUserns.As<Napi::Number>().Int32Value();
   Napi::Value hostname = opts.Get("hostname");
   if (hostname.IsString()) p.hostname = hostname.As<Napi::String>().Utf8Value();
   p.uidMap = "0 " + std::to_string(uid.As<Napi::Number>().Uint32Value()) + " 1";
@@ -486,12 +492,12 @@ Napi::Value NsCreate(const Napi::CallbackInfo& info) {
   std::string failed = proc + "net";
   int usernsFd = -1;
   int pidfd = -1;
-  if (netnsFd >= 0 && p.userns) {
+  if (netnsFd >= 0 && (p.userns || p.joinUserns >= 0)) {
     usernsFd = open((proc + "user").c_str(), O_RDONLY | O_CLOEXEC);
     err = errno;
     failed = proc + "user";
   }
-  if (netnsFd >= 0 && (!p.userns || usernsFd >= 0)) {
+  if (netnsFd >= 0 && (!(p.userns || p.joinUserns >= 0) || usernsFd >= 0)) {
     pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
     err = errno;
     failed = "pidfd_open";
@@ -730,12 +736,12 @@ int HelperExchange(int ctlFd, const HelperRequest& req, int* fds, int max, Helpe
     dropAll();
     return -EBADMSG;
   }
+  if (replyOut) *replyOut = reply;  // on failure too: kOpTap says there which step failed
   if (reply.result < 0) {
     dropAll();
     return reply.result;
   }
   if (count == 0) return (mh.msg_flags & MSG_CTRUNC) ? -EMFILE : -EBADMSG;
-  if (replyOut) *replyOut = reply;
   return count;
 }
 
@@ -744,8 +750,8 @@ int HelperCall(int ctlFd, const HelperRequest& req, int* ifindex) {
   int fd = -1;
   HelperReply reply{};
   int n = HelperExchange(ctlFd, req, &fd, 1, &reply);
-  if (n < 0) return n;
   if (ifindex) *ifindex = reply.ifindex;
+  if (n < 0) return n;
   return fd;
 }
 

@@ -227,6 +227,8 @@ export interface NativeAddon {
     cwd: string;
     runAs?: { uid: number; gid: number } | null;
     hostname?: string;
+    /** Join this user namespace (--userns with a command) instead of making one. */
+    usernsFd?: number;
   }): NsCreateResult;
   /** Let a child from nsCreate proceed to exec; closes goFd. Returns 0 or -errno. */
   nsGo(goFd: number): number;

@@ -200,22 +200,31 @@ export class PastaRun {
     readonly config: Config,
     private readonly log: Logger,
     spawn: SpawnSpec,
-    hooks: { onFlow?: (e: FlowEvent) => void } = {},
+    hooks: { onFlow?: (e: FlowEvent) => void; onNamespace?: () => void } = {},
   ) {
     this.exited = new Promise((resolve) => (this.exitResolve = resolve));
     // As upstream: a user namespace of its own (unless --netns-only), mapping root inside
     // to the user pasta runs as (--runas, or nobody when started as root).
     const uid = config.runAs?.uid ?? process.getuid?.() ?? 0;
     const gid = config.runAs?.gid ?? process.getgid?.() ?? 0;
+    // --userns with a command: the command's network namespace is made in that user namespace.
+    const joinFd = config.userns ? native.open(config.userns, C.O_RDONLY) : -1;
+    if (joinFd < 0 && config.userns) throw new Error(M.usernsOpen(config.userns, native.strerror(joinFd)));
     let ns: ReturnType<typeof native.nsCreate>;
     try {
       ns = native.nsCreate({
-        userns: !config.netnsOnly, uid, gid, argv: spawn.argv, env: spawn.env, cwd: spawn.cwd,
+        userns: !config.netnsOnly && !config.userns, uid, gid, argv: spawn.argv, env: spawn.env, cwd: spawn.cwd,
         runAs: config.runAs && config.runAs.uid !== (process.getuid?.() ?? 0) ? config.runAs : null,
         hostname: spawn.hostname,
+        ...(joinFd >= 0 ? { usernsFd: joinFd } : {}),
       });
     } catch (err) {
-      throw nsCreateError(err as Error & { errno?: number });
+      const e = err as Error & { errno?: number };
+      throw e.message.startsWith('setns(CLONE_NEWUSER)') && config.userns
+        ? new Error(M.usernsEnter(config.userns, native.strerror(e.errno ?? 1)))
+        : nsCreateError(e);
+    } finally {
+      if (joinFd >= 0) native.close(joinFd);
     }
     this.pid = ns.pid;
     this.pidfd = ns.pidfd;
@@ -225,6 +234,7 @@ export class PastaRun {
     let inside: Inside | undefined;
     try {
       // A namespace made just now, its command not yet started: nothing is bound in it.
+      hooks.onNamespace?.();
       inside = setUpInside(ns.usernsFd, ns.netnsFd, config, log, () => this.fatal(), hooks.onFlow, true);
       inside.engine.loop.on(FdKind.Child, () => this.childEvent());
       const rc = inside.engine.loop.add(this.pidfd, FdKind.Child, 0, C.EPOLLIN);
@@ -317,6 +327,8 @@ export class PastaAttach {
   constructor(
     readonly config: Config,
     private readonly log: Logger,
+    /** Called once the namespace is open, before the tap is made (upstream prints its configuration there). */
+    onNamespace?: () => void,
   ) {
     this.stopped = new Promise((resolve) => (this.stopResolve = resolve));
     const pid = config.attachPid;
@@ -345,6 +357,7 @@ export class PastaAttach {
     }
     let inside: Inside;
     try {
+      onNamespace?.();
       inside = setUpInside(this.usernsFd, this.netnsFd, config, log, () => this.stop('internal error'));
     } catch (err) {
       this.closeFds();
@@ -354,7 +367,8 @@ export class PastaAttach {
     this.pool = inside.pool;
     this.tapFd = inside.tapFd;
     this.engine = inside.engine;
-    if (this.pidfd >= 0) {
+    // Quit with the process, unless --no-netns-quit (upstream: its procfs entry went away).
+    if (this.pidfd >= 0 && config.netnsQuit) {
       this.engine.loop.on(FdKind.Child, () => this.stop(`process ${pid} exited`));
       this.engine.loop.add(this.pidfd, FdKind.Child, 0, C.EPOLLIN);
     }
