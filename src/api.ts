@@ -285,8 +285,10 @@ export class Pasta extends EventEmitter {
 }
 
 /**
- * Create a new user and network namespace (or, as root, a network
- * namespace) connected to the host's network, and start translating.
+ * Create a new user and network namespace (as root too: root inside maps to
+ * root) connected to the host's network, and start translating. Unlike the
+ * `pasta` command, this never changes the calling process's user: the
+ * translator runs in it, as it is.
  *
  * @throws PastaOptionError for an invalid option (its `field` names it)
  * @throws Error when the namespace cannot be set up (with the reason)

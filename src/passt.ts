@@ -18,6 +18,7 @@
  * resolves with the status and the reason, and `released` once the
  * listening socket is closed for good.
  */
+import { M } from './messages.js';
 import type net from 'node:net';
 import { Engine } from './engine.js';
 import { QemuTransport } from './l2/qemu.js';
@@ -74,7 +75,7 @@ export class PasstRun {
       transport: (loop, capture) =>
         (transport = new QemuTransport(loop, log, capture, {
           onConnect: ({ pid }) => {
-            log.info(pid ? `accepted connection from PID ${pid}` : 'accepted connection');
+            log.info(pid ? M.acceptedConnection(pid) : 'accepted connection');
             hooks.onConnect?.({ pid });
           },
           onDisconnect: (reason, error) => this.guestGone(reason, error),
@@ -94,8 +95,9 @@ export class PasstRun {
   /** The guest went away: close its flows on the host side, forget it, and wait for the next one (or quit). */
   private guestGone(reason: string, error: boolean): void {
     const quit = this.config.oneOff;
-    if (error) this.log.error(`guest connection closed: ${reason}${quit ? ', exiting' : ''}`);
-    else this.log.info(`client connection closed${quit ? ', exiting' : ''}`);
+    // As upstream: the error (in its words, from l2/qemu.ts), then "Client connection closed".
+    if (error) this.log.error(reason);
+    this.log.info(M.clientClosed(quit));
     const e = this.engine;
     e.tcp.closeAll();
     e.udp?.closeAll();

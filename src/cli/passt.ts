@@ -87,7 +87,7 @@ export function qemuOptions(path: string): string {
 
 /** Tell the user where to point QEMU (informational messages: --quiet hides them). */
 function announce(log: Logger, path: string): void {
-  log.info(`UNIX domain socket bound at ${path}`);
+  log.info(M.socketBound(path));
   log.info('You can now start qemu (>= 7.2):');
   log.info(`    kvm ... ${qemuOptions(path)}`);
 }

@@ -67,7 +67,7 @@ async function configure(parsed: ParsedArgs, onError?: (message: string) => void
  * the process the user started (the first process's, for the background
  * copy). A command of pasta's own runs quietly unless --debug, as upstream.
  */
-async function startLogging(config: Config, consoleFd = 2, command = false): Promise<Logger> {
+async function startLogging(config: Config, consoleFd = 2, command = false): Promise<{ log: Logger; summary: () => void }> {
   const [{ createLogger }, { describeConfig }] = await Promise.all([import('../log.js'), import('../conf.js')]);
   const level = command && config.logLevel === 'info' ? 'warn' : config.logLevel;
   const options = { name: 'pasta', level, file: config.logFile, fileSize: config.logSize };
@@ -75,8 +75,11 @@ async function startLogging(config: Config, consoleFd = 2, command = false): Pro
   const first = config.logFile || consoleFd === 2 ? log : createLogger({ ...options, fd: consoleFd });
   for (const warning of config.warnings) first.warn(warning);
   for (const notice of config.notices) first.info(notice);
-  for (const line of describeConfig(config)) first.info(line);
-  return log;
+  // The configuration's summary comes once the namespace is open, as upstream's conf_print().
+  const summary = (): void => {
+    for (const line of describeConfig(config)) first.info(line);
+  };
+  return { log, summary };
 }
 
 /**
@@ -131,8 +134,10 @@ export interface StartOptions {
  * Podman waits for those pipes to close) — or exits 1 with the error. The
  * background copy reports "ok" or the error on an inherited pipe.
  */
-async function attach(config: Config, log: Logger, readyFd: number): Promise<void> {
+async function attach(config: Config, log: Logger, readyFd: number, summary: () => void, closeConsole = (): void => {}): Promise<void> {
   const report = (line: string): void => {
+    // What the caller sees on its standard error is complete once we report (the copy's).
+    closeConsole();
     if (readyFd < 0) return;
     try {
       fs.writeSync(readyFd, `${line}\n`);
@@ -143,7 +148,7 @@ async function attach(config: Config, log: Logger, readyFd: number): Promise<voi
   let run: import('../pasta.js').PastaAttach;
   try {
     const { PastaAttach } = await import('../pasta.js');
-    run = new PastaAttach(config, log);
+    run = new PastaAttach(config, log, summary);
   } catch (err) {
     report(errorReport(errorText(err)));
     fail(errorText(err));
@@ -196,9 +201,15 @@ async function attachInBackground(parsed: ParsedArgs, readyFd: number, consoleFd
       // The first process is gone.
     }
   });
-  const log = await startLogging(config, consoleFd >= 0 ? consoleFd : 2);
-  if (consoleFd >= 0) fs.closeSync(consoleFd);
-  await attach(config, log, readyFd);
+  const { log, summary } = await startLogging(config, consoleFd >= 0 ? consoleFd : 2);
+  let closed = false;
+  const closeConsole = (): void => {
+    if (consoleFd >= 0 && !closed) fs.closeSync(consoleFd);
+    closed = true;
+  };
+  await attach(config, log, readyFd, () => {
+    summary();
+  }, closeConsole);
   if (onReady) setImmediate(onReady);
 }
 
@@ -211,10 +222,10 @@ async function spawnCommand(parsed: ParsedArgs): Promise<void> {
     import('../native.js'),
   ]);
   const attaching = config.netns !== null || config.attachPid !== null;
-  const log = await startLogging(config, 2, !attaching);
+  const { log, summary } = await startLogging(config, 2, !attaching);
   if (attaching) {
     // -f: attached, in the foreground.
-    await attach(config, log, -1);
+    await attach(config, log, -1, summary);
     return;
   }
 
@@ -224,7 +235,7 @@ async function spawnCommand(parsed: ParsedArgs): Promise<void> {
   const hostname = Buffer.from(config.hostname ?? `pasta-${os.hostname()}`).subarray(0, 64).toString();
   let run: import('../pasta.js').PastaRun;
   try {
-    run = new PastaRun(config, log, { argv: command, env, cwd: process.cwd(), hostname });
+    run = new PastaRun(config, log, { argv: command, env, cwd: process.cwd(), hostname }, { onNamespace: summary });
   } catch (err) {
     fail(errorText(err));
   }

@@ -311,8 +311,9 @@ export class TcpForwarder extends PortForwarder<Listener> {
     for (const { rule, port, target } of listeningPorts(this.spec)) {
       const rc = this.listen(port, target, rule.addr, rule.ifname, rule.targetAddr);
       if (rc < 0) {
-        this.log.warn(listenError('HOST', 'TCP', rule, port, rc).message.split('\n')[0]);
-        if (!rule.weak) {
+        // As upstream: a warning for a best-effort port, the end for an explicit one.
+        if (rule.weak) this.log.warn(listenError('HOST', 'TCP', rule, port, rc).message.split('\n')[0]);
+        else {
           this.close();
           throw listenError('HOST', 'TCP', rule, port, rc);
         }
@@ -433,8 +434,9 @@ export class TcpNsForwarder extends PortForwarder<NsListener> {
     for (const { rule, port, target } of listeningPorts(this.spec)) {
       const rc = this.listen(port, target);
       if (rc < 0) {
-        this.log.warn(listenError('SPLICE', 'TCP', null, port, rc).message.split('\n')[0]);
-        if (!rule.weak) {
+        // As upstream: a warning for a best-effort port, the end for an explicit one.
+        if (rule.weak) this.log.warn(listenError('SPLICE', 'TCP', null, port, rc).message.split('\n')[0]);
+        else {
           this.close();
           throw listenError('SPLICE', 'TCP', null, port, rc);
         }

@@ -170,8 +170,9 @@ export class UdpForwarder extends UdpPortForwarder {
     for (const { rule, port, target } of listeningPorts(this.spec)) {
       const rc = this.listen(port, target, rule.addr, rule.ifname, rule.targetAddr);
       if (rc < 0) {
-        this.log.warn(listenError('HOST', 'UDP', rule, port, rc).message.split('\n')[0]);
-        if (!rule.weak) {
+        // As upstream: a warning for a best-effort port, the end for an explicit one.
+        if (rule.weak) this.log.warn(listenError('HOST', 'UDP', rule, port, rc).message.split('\n')[0]);
+        else {
           this.close();
           throw listenError('HOST', 'UDP', rule, port, rc);
         }
@@ -308,8 +309,9 @@ export class UdpNsForwarder extends UdpPortForwarder {
     for (const { rule, port, target } of listeningPorts(this.spec)) {
       const rc = this.listen(port, target);
       if (rc < 0) {
-        this.log.warn(listenError('SPLICE', 'UDP', null, port, rc).message.split('\n')[0]);
-        if (!rule.weak) {
+        // As upstream: a warning for a best-effort port, the end for an explicit one.
+        if (rule.weak) this.log.warn(listenError('SPLICE', 'UDP', null, port, rc).message.split('\n')[0]);
+        else {
           this.close();
           throw listenError('SPLICE', 'UDP', null, port, rc);
         }

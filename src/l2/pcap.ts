@@ -17,8 +17,10 @@
  * A failing write (disk full) is reported once and capture stops: it must
  * never stop translation.
  */
+import { M } from '../messages.js';
 import fs from 'node:fs';
 import { MAX_FRAME } from './tapio.js';
+import { native } from '../native.js';
 
 /** pcap's magic number for microsecond timestamps. */
 export const PCAP_MAGIC = 0xa1b2c3d4;
@@ -65,7 +67,8 @@ export class PcapWriter {
       this.fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600);
       fs.writeSync(this.fd, pcapGlobalHeader());
     } catch (err) {
-      throw new Error(`cannot open pcap file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      const e = err as NodeJS.ErrnoException;
+      throw new Error(M.pcapOpen(file, typeof e.errno === 'number' ? native.strerror(e.errno) : e.message));
     }
   }
 

@@ -129,7 +129,7 @@ export class StreamIn implements FrameSource {
     const n = this.io.read(this.fd, this.buf, this.end, this.buf.length - this.end);
     if (n < 0) {
       if (n === -E.EAGAIN || n === -E.EINTR) return 0;
-      this.hooks.onError(`read: ${errnoName(n)}`);
+      this.hooks.onError(M.receiveError(native.strerror(n)));
       return 0;
     }
     if (n === 0) {
@@ -152,7 +152,7 @@ export class StreamIn implements FrameSource {
       if (len < MIN_STREAM_FRAME || len > MAX_STREAM_FRAME) {
         this.start = 0;
         this.end = 0;
-        this.hooks.onError(`bad frame length ${len} (${MIN_STREAM_FRAME} to ${MAX_STREAM_FRAME}): the stream is out of step`);
+        this.hooks.onError(`${M.badFrameSize()}: bad frame length ${len} (${MIN_STREAM_FRAME} to ${MAX_STREAM_FRAME}): the stream is out of step`);
         return 0;
       }
       if (end - p - STREAM_HDR_LEN < len) break;
