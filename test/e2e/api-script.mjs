@@ -36,7 +36,7 @@ function listening(port) {
 }
 
 // Errors name the field.
-for (const [opts, name] of [[{ mtu: 10 }, 'mtu'], [{ mtu: 'x' }, 'mtu'], [{ ports: { tcp: ['80-22'] } }, 'ports.tcp'], [{ ports: { udpNs: ['x'] } }, 'ports.udpNs'], [{ bogus: 1 }, 'bogus'], [{ dnsForward: [1] }, 'dnsForward[0]']]) {
+for (const [opts, name] of [[{ mtu: 70000 }, 'mtu'], [{ mtu: 'x' }, 'mtu'], [{ ports: { tcp: ['80-22'] } }, 'ports.tcp'], [{ ports: { udpNs: ['x'] } }, 'ports.udpNs'], [{ bogus: 1 }, 'bogus'], [{ dnsForward: [1] }, 'dnsForward[0]']]) {
   try {
     await createPasta(opts);
     out[`error_${name}`] = 'no error';

@@ -7,12 +7,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTopology, ADDRESSES as A, type Topology } from './topology.js';
+import { createTopology, rootNote as rootNoteOf, ADDRESSES as A, type Topology } from './topology.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const PASTA = path.join(root, 'bin', 'pasta.js');
 const NODE = process.execPath;
+const rootNote = (): string => rootNoteOf(topo);
 
 let topo: Topology;
 let dir: string;
@@ -61,7 +62,7 @@ describe('pasta --netns PATH (as Podman runs it)', () => {
           '--no-map-gw', '--quiet', '--netns', nsFile, '--map-guest-addr', '169.254.1.2', '--map-host-loopback', '169.254.1.3', '-P', pidFile],
         { timeoutMs: 20_000 },
       );
-      expect(r.stderr.toString()).toBe('');
+      expect(r.stderr.toString()).toBe(rootNote());
       expect(r.code).toBe(0);
       expect(r.stdioClosed).toBe(true); // nothing left holding the caller's pipes
       const pid = Number(fs.readFileSync(pidFile, 'utf8'));
@@ -116,8 +117,8 @@ describe('pasta PID', () => {
   it("joins the process's namespaces and quits when it exits", async () => {
     const ns = await topo.createNetns();
     const pidFile = path.join(dir, 'pasta-pid.pid');
-    const r = await topo.execHost([NODE, PASTA, '--config-net', '-P', pidFile, String(ns.pid)], { timeoutMs: 20_000 });
-    expect(r.stderr.toString()).toBe('');
+    const r = await topo.execHost([NODE, PASTA, '--config-net', '-q', '-P', pidFile, String(ns.pid)], { timeoutMs: 20_000 });
+    expect(r.stderr.toString()).toBe(rootNote());
     expect(r.code).toBe(0);
     const pid = Number(fs.readFileSync(pidFile, 'utf8'));
     const out = await ns.exec(['sh', '-c', `ping -c 1 -W 2 ${A.serverV4} >/dev/null && echo ping-ok`]);
@@ -127,16 +128,30 @@ describe('pasta PID', () => {
   });
 });
 
+describe('errors in upstream\'s words', () => {
+  it('a tap device the user may not open: "Failed to open() /dev/net/tun: Permission denied"', async () => {
+    // A private mount namespace where /dev/net/tun is a file only root may open, and pasta run
+    // as an unprivileged user in it, as on a machine whose /dev/net/tun is 0600.
+    const denied = path.join(dir, 'tun-0600');
+    fs.writeFileSync(denied, '', { mode: 0o600 });
+    fs.chmodSync(dir, 0o755);
+    const script = `mount --bind ${denied} /dev/net/tun && exec setpriv --reuid=1000 --regid=1000 --clear-groups --inh-caps=-all -- ${NODE} ${PASTA} --config-net -- true`;
+    const r = await topo.execHost(['unshare', '-m', '--propagation', 'private', 'sh', '-c', script]);
+    expect(r.stderr.toString()).toBe('Failed to open() /dev/net/tun: Permission denied\n');
+    expect(r.code).toBe(1);
+  });
+});
+
 describe('attach errors', () => {
   it('fails with one line and exit 1, leaving nothing behind', async () => {
     const missing = await topo.execHost([NODE, PASTA, '--config-net', '--netns', '/nonexistent/netns']);
     expect(missing.code).toBe(1);
-    expect(missing.stderr.toString()).toBe('pasta: cannot open network namespace /nonexistent/netns: ENOENT\n');
+    expect(missing.stderr.toString()).toBe(`${rootNote()}Couldn't open network namespace /nonexistent/netns: No such file or directory\n`);
     const both = await topo.execHost([NODE, PASTA, '--netns', 'x', '1']);
     expect(both.code).toBe(1);
-    expect(both.stderr.toString()).toBe('pasta: --netns cannot be combined with a PID\n');
+    expect(both.stderr.toString()).toBe('Both --netns and PID or command given\n');
     const cmd = await topo.execHost([NODE, PASTA, '--netns', 'x', 'true']);
     expect(cmd.code).toBe(1);
-    expect(cmd.stderr.toString()).toBe("pasta: a command cannot be given with --netns: 'true'\n");
+    expect(cmd.stderr.toString()).toBe('Both --netns and PID or command given\n');
   });
 });

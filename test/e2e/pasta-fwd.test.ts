@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
-import { createTopology, ADDRESSES as A, SERVERS_JS, type Topology } from './topology.js';
+import { createTopology, rootNote, ADDRESSES as A, SERVERS_JS, type Topology } from './topology.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -88,14 +88,14 @@ describe('pasta -t (TCP port forwarding into the namespace)', () => {
       const r6 = await topo.execRemote(['curl', '-sS', '--max-time', '5', '--interface', A.serverV6, `http://[${A.hostV6}]:8080/`]);
       expect(r6.stdout.toString()).toBe('hello from remote\n');
       await p.waitFor((l) => l.peer?.address === A.serverV6);
-      // From the host's loopback: spliced socket to socket into the namespace's loopback,
-      // so the server sees a loopback client (no tap, no copy through pasta).
+      // From the host's loopback: spliced socket to socket (no tap, no copy through pasta), to
+      // the namespace's own address, as upstream (not its loopback: see --host-lo-to-ns-lo).
       const l4 = await topo.execHost(['curl', '-sS', '--max-time', '5', 'http://127.0.0.1:8080/']);
       expect(l4.stdout.toString()).toBe('hello from remote\n');
-      await p.waitFor((l) => l.peer?.address === '127.0.0.1');
+      await p.waitFor((l) => l.peer?.address === A.hostV4 && l.peer?.localAddress === A.hostV4);
       const l6 = await topo.execHost(['curl', '-sS', '--max-time', '5', 'http://[::1]:8080/']);
       expect(l6.stdout.toString()).toBe('hello from remote\n');
-      await p.waitFor((l) => l.peer?.address === '::1');
+      await p.waitFor((l) => l.peer?.address === A.hostV6 && l.peer?.localAddress === A.hostV6);
       // The host's own (non-loopback) address goes through the tap and shows as the gateway.
       const own = await topo.execHost(['curl', '-sS', '--max-time', '5', `http://${A.hostV4}:8080/`]);
       expect(own.stdout.toString()).toBe('hello from remote\n');
@@ -123,11 +123,30 @@ describe('pasta -t (TCP port forwarding into the namespace)', () => {
         const r = await topo.execHost([NODE, CLIENTS, 'recv', host, '9002', String(n)], { timeoutMs: 90_000 });
         expect(JSON.parse(r.stdout.toString())).toMatchObject({ ok: true, bytes: n });
       }
-      await sink.waitFor((l) => l.peer?.address === '::1');
+      // The spliced path: the namespace's own address (see the test above).
+      await sink.waitFor((l) => l.peer?.address === A.hostV6 && l.peer?.localAddress === A.hostV6);
     } finally {
       await sink.stop();
       await source.stop();
     }
+  });
+
+  it("does not expose a service bound to the namespace's loopback to the host's loopback, unless --host-lo-to-ns-lo", async () => {
+    const run = async (extra: string[]) => {
+      const child = topo.spawnHost([NODE, PASTA, '--config-net', '-t', '8484:80', '-u', 'none', ...extra, '--', NODE, SERVERS_JS, 'http', '--port', '80', '--bind', '127.0.0.1,::1']);
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      await within(10_000, async () => out.includes('"listening"'));
+      const v4 = await topo.execHost(['curl', '-sS', '--max-time', '3', 'http://127.0.0.1:8484/']);
+      const v6 = await topo.execHost(['curl', '-sS', '--max-time', '3', 'http://[::1]:8484/']);
+      child.kill('SIGTERM');
+      await exited;
+      return [v4.stdout.toString(), v6.stdout.toString()];
+    };
+    // Upstream's default since it stopped exposing namespace-loopback services: to the namespace's own address.
+    expect(await run([])).toEqual(['', '']);
+    expect(await run(['--host-lo-to-ns-lo'])).toEqual(['hello from remote\n', 'hello from remote\n']);
   });
 
   it('forwards a range, honours exclusions, and binds to a given address only', async () => {
@@ -164,7 +183,7 @@ describe('pasta -t (TCP port forwarding into the namespace)', () => {
     try {
       const r = await topo.execHost([NODE, PASTA, '--config-net', '-T', '5432', '-T', '6000:5432', '--', 'sh', '-c',
         'curl -sS --max-time 5 http://127.0.0.1:5432/ && curl -sS --max-time 5 http://[::1]:5432/ && curl -sS --max-time 5 http://127.0.0.1:6000/']);
-      expect(r.stderr.toString()).toBe('');
+      expect(r.stderr.toString()).toBe(rootNote(topo));
       expect(r.stdout.toString()).toBe('hello from remote\n'.repeat(3));
       expect(r.code).toBe(0);
       expect(db.peers.map((p) => p.address).sort()).toEqual(['127.0.0.1', '127.0.0.1', '::1']);
@@ -173,12 +192,14 @@ describe('pasta -t (TCP port forwarding into the namespace)', () => {
     }
   });
 
-  it('refuses a port that is already in use, with one line naming it and exit code 1', async () => {
+  it('refuses a port that is already in use, in upstream\'s words, and exit code 1', async () => {
     const busy = await topo.startHostServer('http', ['--port', '8282']);
     try {
       const r = await topo.execHost([NODE, PASTA, '--config-net', '-t', '8282', '--', 'true']);
       expect(r.code).toBe(1);
-      expect(r.stderr.toString()).toBe('pasta: -t: cannot listen on port 8282: address in use\n');
+      expect(r.stderr.toString()).toBe(`${rootNote(topo)}Listen failed for HOST TCP port */8282: Address already in use\nCouldn't listen on requested ports\n`);
+      // What Podman's own test matches (test/system/500-networking.bats, "port on localhost").
+      expect(r.stderr.toString()).toMatch(/8282.*ddress already in use/);
     } finally {
       await busy.stop();
     }
@@ -186,14 +207,15 @@ describe('pasta -t (TCP port forwarding into the namespace)', () => {
 
   it("accepts Podman's forms and rejects bad specs with one line and exit 1", async () => {
     const ok = await topo.execHost([NODE, PASTA, '--config-net', '-t', '127.0.0.1/8081-8081:80-80', '-u', 'none', '-T', 'none', '-U', 'none', '--', 'true']);
-    expect(ok.stderr.toString()).toBe('');
+    expect(ok.stderr.toString()).toBe(rootNote(topo));
     expect(ok.code).toBe(0);
     const bad = await topo.execHost([NODE, PASTA, '--config-net', '-t', '80-22', '--', 'true']);
     expect(bad.code).toBe(1);
-    expect(bad.stderr.toString()).toBe("pasta: -t: invalid port range '80-22' in '80-22'\n");
+    expect(bad.stderr.toString()).toBe("Invalid port specifier '80-22'\n");
+    // auto covers 53 already: upstream's conflict, in its words.
     const mixed = await topo.execHost([NODE, PASTA, '--config-net', '-u', 'auto', '-u', '53', '--', 'true']);
     expect(mixed.code).toBe(1);
-    expect(mixed.stderr.toString()).toBe("pasta: -u: '53' cannot be combined with 'auto'\n");
+    expect(mixed.stderr.toString()).toMatch(/^Forwarding configuration conflict: UDP \[\*\]:53 {2}=> {2}53 {2}versus UDP \[\*\]:1-\d+ {2}=> {2}1-\d+ {2}\(best effort\) \(auto-scan\); Unable to add rule UDP \[\*\]:53 {2}=> {2}53 {2}for '-u 53'\n$/);
   });
 });
 
@@ -214,10 +236,11 @@ describe('pasta -u and -U (UDP port forwarding)', () => {
       await p.waitFor((l) => l.peer?.address === A.serverV4);
       await flood(topo.execRemote.bind(topo), A.hostV6, 5353, 400, 8000, A.serverV6);
       await p.waitFor((l) => l.peer?.address === A.serverV6);
+      // Spliced, to the namespace's own address as for TCP.
       await flood(topo.execHost.bind(topo), '127.0.0.1', 5353);
-      await p.waitFor((l) => l.peer?.address === '127.0.0.1');
+      await p.waitFor((l) => l.peer?.address === A.hostV4);
       await flood(topo.execHost.bind(topo), '::1', 5353);
-      await p.waitFor((l) => l.peer?.address === '::1');
+      await p.waitFor((l) => l.peer?.address === A.hostV6);
       // Large datagrams (up to 60000 bytes) both ways on both paths.
       await flood(topo.execRemote.bind(topo), A.hostV4, 5353, 100, 60_000, A.serverV4);
       await flood(topo.execHost.bind(topo), '127.0.0.1', 5353, 100, 60_000);
@@ -242,12 +265,12 @@ describe('pasta -u and -U (UDP port forwarding)', () => {
     }
   });
 
-  it('refuses a UDP port already in use with one line naming it and exit 1', async () => {
+  it('refuses a UDP port already in use, in upstream\'s words, and exit 1', async () => {
     const busy = await topo.startHostServer('udpecho', ['--port', '5455']);
     try {
       const r = await topo.execHost([NODE, PASTA, '--config-net', '-u', '5455', '--', 'true']);
       expect(r.code).toBe(1);
-      expect(r.stderr.toString()).toBe('pasta: -u: cannot bind port 5455: address in use\n');
+      expect(r.stderr.toString()).toBe(`${rootNote(topo)}Listen failed for HOST UDP port */5455: Address already in use\nCouldn't listen on requested ports\n`);
     } finally {
       await busy.stop();
     }
@@ -300,22 +323,22 @@ describe('pasta auto (the default): following ports bound on the other side', ()
     try {
       await sh.run('true');
       // TCP, bound on every address: reached from the host's loopback (spliced) and from the remote (tap).
-      await sh.run(`${NODE} ${SERVERS_JS} http --port 7777 --no-peers & echo $! > /tmp/auto-http.pid`);
+      await sh.run(`${NODE} ${SERVERS_JS} http --port 7777 --no-peers & HTTP_PID=$!`);
       const curl = (url: string, exec = topo.execHost.bind(topo)) => async () => (await exec(['curl', '-sS', '--max-time', '1', url])).stdout.toString() === 'hello from remote\n';
       expect(await within(2_500, curl('http://127.0.0.1:7777/'))).toBeLessThan(2_500);
       expect(await curl(`http://${A.hostV4}:7777/`, topo.execRemote.bind(topo))()).toBe(true);
       // UDP: an echo server bound later; the host reaches it through the port that appeared.
-      await sh.run(`${NODE} ${SERVERS_JS} udpecho --port 7778 --no-peers & echo $! > /tmp/auto-udp.pid`);
+      await sh.run(`${NODE} ${SERVERS_JS} udpecho --port 7778 --no-peers & UDP_PID=$!`);
       const udp = async () => JSON.parse((await topo.execHost(['env', 'UDPCLIENT_TIMEOUT_MS=400', NODE, UDPCLIENT, 'multi', '127.0.0.1', '7778'])).stdout.toString()).ok === true;
       expect(await within(2_500, udp)).toBeLessThan(2_500);
       // Stop the TCP server: the host's listener goes away (connection refused from the host's loopback).
-      await sh.run('P=$(cat /tmp/auto-http.pid); kill $P; wait $P');
+      await sh.run('kill $HTTP_PID; wait $HTTP_PID');
       const gone = async () => !(await topo.execHost(['ss', '-Htln', 'sport = :7777'])).stdout.toString().includes('7777');
       expect(await within(2_500, gone)).toBeLessThan(2_500);
       const refused = await topo.execHost(['curl', '-sS', '--max-time', '2', 'http://127.0.0.1:7777/']);
       expect(refused.code).not.toBe(0);
     } finally {
-      await sh.run('kill $(cat /tmp/auto-udp.pid) 2>/dev/null; true').catch(() => undefined);
+      await sh.run('kill $UDP_PID 2>/dev/null; true').catch(() => undefined);
       expect(await sh.close()).toBe(0);
     }
   });
@@ -331,7 +354,7 @@ describe('pasta auto (the default): following ports bound on the other side', ()
       // Two more scans: still one warning, and pasta still runs.
       await new Promise((r) => setTimeout(r, 2_200));
       const warnings = sh.stderr().split('\n').filter((l) => l.includes('7790'));
-      expect(warnings).toEqual(['pasta warn: -t auto: cannot forward port 7790: address in use']);
+      expect(warnings).toEqual(['Listen failed for HOST TCP port */7790: Address already in use']);
       expect(await sh.run('echo alive')).toBe('alive\n');
     } finally {
       await sh.run('kill $(jobs -p) 2>/dev/null; true').catch(() => undefined);

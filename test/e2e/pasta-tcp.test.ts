@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { createTopology, runInHostAsUser, ADDRESSES as A, type Topology, type ServerHandle } from './topology.js';
+import { createTopology, rootNote, runInHostAsUser, ADDRESSES as A, type Topology, type ServerHandle } from './topology.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -49,7 +49,7 @@ afterAll(async () => {
 describe('pasta --config-net', () => {
   it('mirrors the host interface: name, addresses, prefix lengths, MTU, default routes, lo up', async () => {
     const r = await pasta('ip -j addr show; echo ===; ip -j route show; echo ===; ip -6 -j route show default');
-    expect(r.stderr.toString()).toBe('');
+    expect(r.stderr.toString()).toBe(rootNote(topo));
     expect(r.code).toBe(0);
     const [addrs, routes4, routes6] = r.stdout.toString().split('===\n').map((s) => JSON.parse(s));
     const ifs = addrs.filter((l: any) => l.ifname !== 'lo');
@@ -70,7 +70,7 @@ describe('pasta --config-net', () => {
 
   it('fetches over HTTP with IPv4 and IPv6', async () => {
     const r = await pasta(`curl -sS --max-time 10 http://${A.serverV4}/ && curl -sS --max-time 10 http://[${A.serverV6}]/`);
-    expect(r.stderr.toString()).toBe('');
+    expect(r.stderr.toString()).toBe(rootNote(topo));
     expect(r.stdout.toString()).toBe('hello from remote\nhello from remote\n');
     expect(r.code).toBe(0);
     // No NAT: the remote sees the host's own address.
@@ -199,12 +199,46 @@ describe('pasta --config-net', () => {
     expect(check.code).not.toBe(0);
   });
 
+  it('keeps an idle connection alive while the namespace sends keepalives, and resets it once the remote peer is dead', async () => {
+    const sink = await topo.startRemoteServer('sink');
+    // Short keepalive timers for the host's sockets (this namespace is the test's own "host").
+    for (const [key, value] of [['tcp_keepalive_time', '2'], ['tcp_keepalive_intvl', '1'], ['tcp_keepalive_probes', '2']]) {
+      expect((await topo.execHost(['sysctl', '-qw', `net.ipv4.${key}=${value}`])).code).toBe(0);
+    }
+    // socat holds an idle connection (its other side is a silent child) and probes it every second.
+    const child = topo.spawnHost([NODE, PASTA, '--config-net', '--', 'sh', '-c',
+      // socat -d reports the reset as a warning (it exits 0 on it: it counts as the end of the stream).
+      `socat -d TCP:${A.serverV4}:${sink.port},keepalive,keepidle=1,keepintvl=1,keepcnt=3 EXEC:'sleep 60' 2>&1 >/dev/null | grep -o 'Connection reset by peer'; echo "socat-exit"`]);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d));
+    const keepaliveTimer = async () => /timer:\(keepalive/.test((await topo.execHost(['ss', '-tnoH', 'state', 'established', 'dst', A.serverV4])).stdout.toString());
+    try {
+      // Only the namespace's keepalives cross pasta, which answers them and sets SO_KEEPALIVE
+      // on its host socket, so the host side probes the remote too.
+      await sink.waitForPeer();
+      expect(await within(8_000, keepaliveTimer)).toBeLessThan(8_000);
+      // Several keepalive rounds later the idle connection still stands (observed over time).
+      await new Promise((r) => setTimeout(r, 3_000));
+      expect(out).toBe('');
+      expect(await keepaliveTimer()).toBe(true);
+      // The remote can no longer answer: the host's keepalive probes fail, the socket errors, and
+      // pasta resets the namespace's connection, which socat then sees.
+      expect((await topo.execRemote(['ip', 'route', 'add', 'blackhole', `${A.hostV4}/32`])).code).toBe(0);
+      expect(await within(15_000, async () => out.includes('socat-exit'))).toBeLessThan(15_000);
+      expect(out).toBe('Connection reset by peer\nsocat-exit\n');
+    } finally {
+      await topo.execRemote(['ip', 'route', 'del', 'blackhole', `${A.hostV4}/32`]);
+      child.kill('SIGKILL');
+      await sink.stop();
+    }
+  });
+
   it('survives garbage and truncated frames from the namespace', async () => {
     // A packet socket inside the namespace writes raw frames onto the tap: random bytes,
     // truncated IPv4/IPv6/TCP/ARP headers, bad lengths. Then a normal connection must work.
     const inject = path.join(here, 'inject.py');
     const r = await pasta(`python3 ${inject} ${A.ifname} 3000 && curl -sS --max-time 10 http://${A.serverV4}/ && curl -sS --max-time 10 http://[${A.serverV6}]/`);
-    expect(r.stderr.toString()).toBe('');
+    expect(r.stderr.toString()).toBe(rootNote(topo));
     expect(r.stdout.toString()).toContain('sent 3000 frames');
     expect(r.stdout.toString()).toContain('hello from remote\nhello from remote\n');
     expect(r.code).toBe(0);
@@ -217,12 +251,14 @@ describe('pasta --config-net', () => {
       expect(r.code).toBe(0);
       expect(r.stderr.toString()).toBe('');
       const log = fs.readFileSync(file, 'utf8');
-      expect(log).toContain('pasta debug: namespace configured: eth0 mtu 65520');
-      expect(log).toMatch(/^\d{4}-\d\d-\d\dT/m);
-      // Quiet: nothing below a warning, so no file content from this run at all.
+      // Upstream's log file format: a header, then "SECONDS: LEVEL: message" (debug: no level word).
+      expect(log).toMatch(/^pasta node-passt: \S+ \(\d+\)\n/);
+      expect(log).toMatch(/^\d+\.\d{4}: {10}namespace configured: eth0 mtu 65520/m);
+      // Quiet: nothing below a warning, so nothing from this run but the header (and, as root, upstream's warning).
       const q = await pasta('true', ['-q', '-l', file]);
       expect(q.code).toBe(0);
-      expect(fs.readFileSync(file, 'utf8')).toBe('');
+      const note = rootNote(topo) ? `\\d+\\.\\d{4}: WARNING: ${rootNote(topo).trim()}\\n` : '';
+      expect(fs.readFileSync(file, 'utf8')).toMatch(new RegExp(`^pasta node-passt: \\S+ \\(\\d+\\)\\n${note}$`));
     } finally {
       fs.rmSync(file, { force: true });
     }
@@ -230,9 +266,10 @@ describe('pasta --config-net', () => {
 
   it('rejects bad options with one line and exit code 1', async () => {
     for (const [args, msg] of [
+      // getopt's words after the program's name, upstream's die() messages alone.
       [['--bogus'], "pasta: unrecognized option '--bogus'\n"],
-      [['-m', '10'], 'pasta: --mtu must be between 68 and 65520: \'10\'\n'],
-      [['-a', 'x.y'], "pasta: --address: invalid address 'x.y'\n"],
+      [['-m', '70000'], 'MTU 70000 too large (max 65521)\n'],
+      [['-a', 'x.y'], 'Invalid guest address: x.y\n'],
     ] as const) {
       const r = await topo.execHost([NODE, PASTA, ...args, '--', 'true']);
       expect(r.code).toBe(1);
@@ -240,3 +277,13 @@ describe('pasta --config-net', () => {
     }
   });
 });
+
+/** Poll `probe` every 100 ms until it returns true; the time that took, in ms (throws after `limitMs`). */
+async function within(limitMs: number, probe: () => Promise<boolean>): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    if (await probe()) return Date.now() - t0;
+    if (Date.now() - t0 > limitMs) throw new Error(`not within ${limitMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -87,8 +87,8 @@ function runSetup(args: string[], timeoutMs: number): Promise<{ code: number | n
 }
 
 /** `podman ARGS` in the tree, in the topology's host network namespace, as the rootless user or as root in a user namespace. */
-function podman(mode: Mode, args: string[], timeoutMs = 60_000): Promise<ExecResult> {
-  const env = ['env', `CONTAINERS_CONF_OVERRIDE=${helperInside}/containers.conf`];
+function podman(mode: Mode, args: string[], timeoutMs = 60_000, conf = 'containers.conf'): Promise<ExecResult> {
+  const env = ['env', `CONTAINERS_CONF_OVERRIDE=${helperInside}/${conf}`];
   const inTree =
     mode === 'rootless'
       ? [ENTER, '-u', 'pod', ...env, 'podman', ...args]
@@ -212,7 +212,17 @@ async function startBed(): Promise<void> {
     `[engine]\nhelper_binaries_dir = ["${helperInside}", {append=true}]\n`,
     { mode: 0o644 },
   );
+  // A user's containers.conf with pasta_options, which Podman puts before the command line's.
+  fs.writeFileSync(
+    path.join(helperDir, 'pasta-options.conf'),
+    `[engine]\nhelper_binaries_dir = ["${helperInside}", {append=true}]\n` +
+      `[network]\npasta_options = ["-I", "myname", "--ns-mac-addr", "${NS_MAC}", "--mtu", "1400"]\n`,
+    { mode: 0o644 },
+  );
 }
+
+/** The MAC address pasta_options asks for (--ns-mac-addr). */
+const NS_MAC = '02:00:00:0a:0b:0c';
 
 beforeAll(async () => {
   try {
@@ -337,6 +347,27 @@ describe.each(['rootless', 'root'] as const)('podman run --network pasta (%s)', 
     } finally {
       const rm = await podman(mode, ['rm', '-f', '-t', '0', WEB]);
       expect(rm.code).toBe(0);
+    }
+    await expectNoPastaLeft();
+  });
+
+  bedIt("takes containers.conf's pasta_options (-I, --ns-mac-addr, --mtu), the command line's --mtu last, as pasta(1) says", async () => {
+    const r = await podman(mode, ['run', '--rm', '--network', 'pasta:--mtu,1300', IMAGE, 'sh', '-c', 'cat /sys/class/net/myname/address /sys/class/net/myname/mtu'], 60_000, 'pasta-options.conf');
+    expect(r.stderr.toString()).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe(`${NS_MAC}\n1300\n`);
+    await expectNoPastaLeft();
+  });
+
+  bedIt("fails to publish a port that is taken on the host, with the message Podman's own tests match", async () => {
+    const busy = await topo!.startHostServer('http', ['--port', '5400']);
+    try {
+      const r = await podman(mode, ['run', '--rm', '--network', 'pasta', '-p', '5400:80', IMAGE, 'true']);
+      expect(r.code).toBe(126);
+      // test/system/500-networking.bats, "port on localhost", in Podman 5.4.2.
+      expect(r.stderr.toString()).toMatch(/Error: pasta failed with exit code 1:\n[\s\S]*5400.*ddress already in use/);
+    } finally {
+      await busy.stop();
     }
     await expectNoPastaLeft();
   });

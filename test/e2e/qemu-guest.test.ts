@@ -181,7 +181,9 @@ beforeAll(async () => {
     startDnsServer(),
   ]);
 
-  const dnsOptions = PASST.dnsHost ? ['--dns-forward', DNS_FORWARD, '--dns-host', '127.0.0.1'] : [];
+  // -D: the guest is told of the forwarder only (never of the machine's own resolver), which
+  // --dns-forward sends to the test resolver on the host's 127.0.0.1.
+  const dnsOptions = PASST.dnsHost ? ['-D', DNS_FORWARD, '--dns-forward', DNS_FORWARD, '--dns-host', '127.0.0.1'] : [];
   passt = topo.host.spawn([...PASST.argv, '-f', '-e', '-s', socketPath, '-t', `${FORWARD_PORT}:80`, ...dnsOptions]);
   passt.stdout?.on('data', (d) => (passtLog += d));
   passt.stderr?.on('data', (d) => (passtLog += d));
@@ -227,7 +229,7 @@ describe(`a QEMU guest through passt: ${PASST.label}`, () => {
   it(`gets ${A.hostV4}/${A.prefixV4} and gateway ${A.gatewayV4} by DHCP (udhcpc)`, () => {
     const [dhcp] = lines('DHCP4');
     expect(dhcp).toContain(`ip=${A.hostV4} mask=${A.prefixV4} router=${A.gatewayV4}`);
-    // With a DNS forwarder, DHCP hands out the forwarder, not the host's own resolvers.
+    // -D names the forwarder as the one resolver DHCP hands out.
     if (PASST.dnsHost) expect(dhcp).toMatch(new RegExp(`dns=${DNS_FORWARD.replace(/\./g, '\\.')}( |$)`));
     expect(lines('ADDR4').join('\n')).toContain(`${A.hostV4}/${A.prefixV4}`);
     expect(lines('ROUTE4').join('\n')).toContain(`default via ${A.gatewayV4}`);

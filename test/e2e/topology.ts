@@ -169,3 +169,13 @@ export function createTopology(opts?: { mtu?: number }): Promise<Topology> {
 export function runInHostAsUser(topo: Topology, uid: number, gid: number, argv: string[]): string[] {
   return core.runInHostAsUser(topo as unknown as core.Topology, uid, gid, argv);
 }
+
+/**
+ * What pasta and passt print first when they run as root in the topology's
+ * "host": its user namespace maps every uid to itself, which is how upstream
+ * (and so this project) recognises the initial user namespace, and there
+ * root switches to nobody with this warning. Empty for a rootless topology.
+ */
+export function rootNote(topo: Topology): string {
+  return topo.fullIdMap ? 'Started as root, will change to nobody.\n' : '';
+}

@@ -76,11 +76,11 @@ describe('PcapWriter', () => {
   });
 
   it('says which file it cannot open', () => {
-    expect(() => new PcapWriter(path.join(dir, 'missing', 'x.pcap'))).toThrow(`cannot open pcap file ${path.join(dir, 'missing', 'x.pcap')}: ENOENT`);
+    expect(() => new PcapWriter(path.join(dir, 'missing', 'x.pcap'))).toThrow(`Couldn't open pcap file ${path.join(dir, 'missing', 'x.pcap')}: No such file or directory`);
   });
 
   it('stops capturing, with one message, when a write fails', () => {
-    expect(() => new PcapWriter('/dev/full')).toThrow('cannot open pcap file /dev/full: ENOSPC');
+    expect(() => new PcapWriter('/dev/full')).toThrow("Couldn't open pcap file /dev/full: No space left on device");
     const messages: string[] = [];
     const w = new PcapWriter(path.join(dir, 'full.pcap'), () => 0, (m) => messages.push(m));
     // The disk fills up after the header: its file descriptor now leads to /dev/full.

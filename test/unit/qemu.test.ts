@@ -163,7 +163,7 @@ describe('StreamIn: frames from the guest', () => {
       len.writeUInt32BE(bad);
       const r = reader([Buffer.concat([stream(frame(60, 1)), len, Buffer.alloc(64, 0xaa)])]);
       expect(r.input.read()).toBe(0);
-      expect(r.events).toEqual([`error: bad frame length ${bad} (14 to 65535): the stream is out of step`]);
+      expect(r.events).toEqual([`error: Bad frame size from guest, resetting connection: bad frame length ${bad} (14 to 65535): the stream is out of step`]);
       expect(r.input.partial).toBe(0);
     });
   }
@@ -171,7 +171,7 @@ describe('StreamIn: frames from the guest', () => {
   it('reports a bad length that arrives split, once its 4 bytes are in', () => {
     const r = reader([Buffer.of(0, 0), Buffer.of(0), Buffer.of(5)]);
     r.drain();
-    expect(r.events).toEqual(['error: bad frame length 5 (14 to 65535): the stream is out of step']);
+    expect(r.events).toEqual(['error: Bad frame size from guest, resetting connection: bad frame length 5 (14 to 65535): the stream is out of step']);
   });
 
   it('tells end of file and read errors apart from "nothing yet"', () => {
@@ -185,7 +185,7 @@ describe('StreamIn: frames from the guest', () => {
     const failing = new StreamIn({ onEof: () => events.push('eof'), onError: (why) => events.push(why) }, { ...noWrite, read: () => -E.ECONNRESET });
     failing.reset(3);
     expect(failing.read()).toBe(0);
-    expect(events).toEqual(['read: ECONNRESET']);
+    expect(events).toEqual(['Receive error on guest connection, reset: Connection reset by peer']);
   });
 
   it('reads nothing without a connection, and forgets a partial frame on reset', () => {
@@ -552,7 +552,7 @@ describe('both halves on a connected pair of UNIX domain sockets', () => {
     const closed = new Promise<void>((resolve) => client.on('close', () => resolve()));
     client.write(Buffer.from([0, 0, 0, 1, 2, 3]));
     await wait(() => events.length === 2);
-    expect(events[1]).toBe('disconnect: bad frame length 1 (14 to 65535): the stream is out of step (error)');
+    expect(events[1]).toBe('disconnect: Bad frame size from guest, resetting connection: bad frame length 1 (14 to 65535): the stream is out of step (error)');
     expect(transport.connected).toBe(false);
     await closed;
     transport.close();
@@ -571,20 +571,25 @@ describe("passt's own options, as the configuration holds them", () => {
     // -F implies --one-off: the socket is the only one there will be.
     expect([passt('--fd', '5').socketFd, passt('--fd', '5').oneOff]).toEqual([5, true]);
     expect(passt('-F', '0').socketFd).toBe(0);
-    // --pcap works for pasta too; the socket options do not exist there.
+    // --pcap works for pasta too; the socket options are passt's: refused in upstream's words.
     expect(buildConfig(parseArgs(['--pcap', 'ns.pcap'], 'pasta'), host, 'pasta').pcap).toBe('ns.pcap');
-    expect(() => parseArgs(['-s', 'x'], 'pasta')).toThrow("invalid option -- 's'");
-    expect(() => parseArgs(['--one-off'], 'pasta')).toThrow(UsageError);
+    expect(() => buildConfig(parseArgs(['-s', 'x'], 'pasta'), host, 'pasta')).toThrow('-s is for passt / vhost-user mode only');
+    expect(() => buildConfig(parseArgs(['--one-off'], 'pasta'), host, 'pasta')).toThrow('--one-off is for passt mode only');
+    // --socket-path is --socket.
+    expect(passt('--socket-path', '/tmp/vm.socket').socketPath).toBe('/tmp/vm.socket');
   });
 
-  it('refuses bad values and combinations with one line naming the option', () => {
-    expect(() => passt('-s', 'x'.repeat(108))).toThrow(`--socket: invalid path '${'x'.repeat(108)}' (1 to 107 bytes)`);
+  it('refuses bad values in upstream\'s words, and the last of -s and -F wins', () => {
+    expect(() => passt('-s', 'x'.repeat(108))).toThrow(`Invalid socket path: ${'x'.repeat(108)}`);
     expect(passt('-s', 'x'.repeat(107)).socketPath).toBe('x'.repeat(107));
     expect(() => passt('-s', '')).toThrow(UsageError);
-    for (const bad of ['1', '2', '-3', 'x', '3x', '2147483648']) expect(() => passt('-F', bad), bad).toThrow(`--fd: invalid file descriptor '${bad}'`);
-    expect(() => passt('-s', 'a', '-F', '3')).toThrow('--socket and --fd are mutually exclusive');
-    expect(() => passt('-s', 'a', '-s', 'b')).toThrow('--socket given more than once');
-    expect(() => passt('-p', '')).toThrow('--pcap needs a file name');
+    for (const bad of ['-3', 'x', '3x', '2147483648']) expect(() => passt('-F', bad), bad).toThrow(`Invalid --fd: ${bad}`);
+    // As upstream: -F takes any descriptor number (0x hex too); the last of -s and -F wins.
+    expect(passt('-F', '0x5').socketFd).toBe(5);
+    expect([passt('-s', 'a', '-F', '3').socketPath, passt('-s', 'a', '-F', '3').socketFd]).toEqual([null, 3]);
+    expect([passt('-F', '3', '-s', 'a').socketPath, passt('-F', '3', '-s', 'a').socketFd]).toEqual(['a', null]);
+    expect(passt('-s', 'a', '-s', 'b').socketPath).toBe('b');
+    expect(() => passt('-p', '')).toThrow('Invalid pcap path: ');
   });
 });
 
