@@ -140,8 +140,19 @@ function canonical(o: OptionSpec): string {
 
 /** Parse argv (without node and script) as getopt_long with '+' would. */
 export function parseArgs(argv: readonly string[], _mode: 'pasta' | 'passt'): ParsedArgs {
-  const byShort = new Map(OPTIONS.filter((o) => o.short).map((o) => [o.short!, o]));
   const options: Array<[string, string | true]> = [];
+  try {
+    return parseInto(argv, options);
+  } catch (err) {
+    // getopt hands options over one at a time, and upstream acts on --help and --version as
+    // they come: an error after one of them is never seen.
+    if (err instanceof GetoptError && options.some(([name]) => name === 'help' || name === 'version')) return { options, rest: [] };
+    throw err;
+  }
+}
+
+function parseInto(argv: readonly string[], options: Array<[string, string | true]>): ParsedArgs {
+  const byShort = new Map(OPTIONS.filter((o) => o.short).map((o) => [o.short!, o]));
   let i = 0;
   for (; i < argv.length; i++) {
     const arg = argv[i];
