@@ -146,8 +146,21 @@ export function passtOptionsToArgs(options: PasstOptions): string[] {
   return argsByField(options).flatMap(([, args]) => args);
 }
 
-/** Which field a configuration error is about: the first option it names, traced back to the field that gave it. */
-function fieldOfUsageError(message: string, byField: Array<[string, string[]]>): string {
+/**
+ * Which field a configuration error is about. Upstream's words seldom name
+ * the option ("Invalid MTU: 10"), so the fields are replayed in order until
+ * the same error comes back: the field added last is the one. An error that
+ * needs no field at all (or that replaying cannot reproduce) falls back to
+ * the first option the message names, else 'options'.
+ */
+function fieldOfUsageError(message: string, byField: Array<[string, string[]]>, build: (args: string[]) => unknown): string {
+  for (let i = 1; i <= byField.length; i++) {
+    try {
+      build(byField.slice(0, i).flatMap(([, args]) => args));
+    } catch (err) {
+      if (err instanceof UsageError && err.message === message) return byField[i - 1][0];
+    }
+  }
   const m = /(?<![\w-])--?([a-z0-9][a-z0-9-]*)/i.exec(message);
   if (!m) return 'options';
   const name = m[1].length === 1 ? OPTIONS.find((spec) => spec.short === m[1] && spec.modes.includes('passt'))?.long : OPTIONS.find((spec) => spec.long === m[1])?.long;
@@ -164,10 +177,11 @@ function fieldOfUsageError(message: string, byField: Array<[string, string[]]>):
  */
 export function passtConfig(options: PasstOptions, host: HostNet, resolvConf = '', ephemeral?: PortRange): Config {
   const byField = argsByField(options);
+  const build = (args: string[]): Config => buildConfig(parseArgs(args, 'passt'), host, 'passt', resolvConf, ephemeral);
   try {
-    return buildConfig(parseArgs(byField.flatMap(([, args]) => args), 'passt'), host, 'passt', resolvConf, ephemeral);
+    return build(byField.flatMap(([, args]) => args));
   } catch (err) {
-    if (err instanceof UsageError) throw new PastaOptionError(fieldOfUsageError(err.message, byField), err.message);
+    if (err instanceof UsageError) throw new PastaOptionError(fieldOfUsageError(err.message, byField, build), err.message);
     throw err;
   }
 }

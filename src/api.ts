@@ -94,6 +94,37 @@ const FIELD_OF: Record<string, string> = {
   'log-file': 'log.file',
 };
 
+/**
+ * Which field a configuration error is about. Upstream's words seldom name
+ * the option ("Invalid MTU: 70000"), so the fields (and, for `ports`, `log`
+ * and `protocols`, their sub-fields) are replayed in order until the same
+ * error comes back: the field added last is the one. Otherwise the first
+ * option the message names, else 'options'.
+ */
+function fieldOfUsageError(message: string, options: PastaOptions, build: (argv: string[]) => unknown, usageError: new (...a: never[]) => Error): string {
+  const fields: Array<[string, PastaOptions]> = [];
+  for (const [key, value] of Object.entries(options)) {
+    if ((key === 'ports' || key === 'log' || key === 'protocols') && value && typeof value === 'object') {
+      for (const [sub, v] of Object.entries(value)) fields.push([`${key}.${sub}`, { [key]: { [sub]: v } } as PastaOptions]);
+    } else {
+      fields.push([key, { [key]: value } as PastaOptions]);
+    }
+  }
+  for (let i = 1; i <= fields.length; i++) {
+    const subset: Record<string, any> = {};
+    for (const [, part] of fields.slice(0, i)) {
+      for (const [k, v] of Object.entries(part)) subset[k] = typeof v === 'object' && v !== null && !Array.isArray(v) ? { ...(subset[k] ?? {}), ...v } : v;
+    }
+    try {
+      build(optionsToArgs(subset as PastaOptions));
+    } catch (err) {
+      if (err instanceof usageError && err.message === message) return fields[i - 1][0];
+    }
+  }
+  const m = /--?([A-Za-z0-9-]+)/.exec(message);
+  return (m && FIELD_OF[m[1]]) || 'options';
+}
+
 /** An optional array of non-empty strings (for api-passt.ts too): [] when absent. */
 export function checkStrings(field: string, v: unknown): string[] {
   if (v === undefined) return [];
@@ -306,13 +337,14 @@ export async function createPasta(options: PastaOptions = {}): Promise<Pasta> {
     import('./fwd/udpfwd.js'),
   ]);
   let config: Config;
+  const host = pasta.readHostNet();
+  const resolvConf = hostfiles.readResolvConf();
+  const ephemeral = hostfiles.readEphemeralPorts();
+  const build = (argv: string[]): Config => conf.buildConfig(parseArgs(argv, 'pasta'), host, 'pasta', resolvConf, ephemeral);
   try {
-    config = conf.buildConfig(parseArgs(args, 'pasta'), pasta.readHostNet(), 'pasta', hostfiles.readResolvConf(), hostfiles.readEphemeralPorts());
+    config = build(args);
   } catch (err) {
-    if (err instanceof UsageError) {
-      const m = /--?([A-Za-z0-9-]+)/.exec(err.message);
-      throw new PastaOptionError((m && FIELD_OF[m[1]]) || 'options', err.message);
-    }
+    if (err instanceof UsageError) throw new PastaOptionError(fieldOfUsageError(err.message, options, build, UsageError), err.message);
     throw err;
   }
   const level = options.log?.level ?? 'warn';

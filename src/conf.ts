@@ -34,7 +34,7 @@
 import { UsageError, type ParsedArgs } from './options.js';
 import { M } from './messages.js';
 import type { AddrInfo, LinkInfo, RouteInfo } from './netlink.js';
-import { defaultPortSpec, describePortSpec, parsePortSpecs, type PortForwardSpec, type PortOption, type PortRange } from './fwd/spec.js';
+import { defaultPortSpec, formatForwardRule, parsePortSpecs, type PortForwardSpec, type PortOption, type PortRange } from './fwd/spec.js';
 import { formatIP, isLinkLocal6, isLoopback, isMulticast, isUnspecified, parseIPv4, parseIPv6 } from './inet.js';
 
 /** The host's network as seen over rtnetlink when pasta starts. */
@@ -113,6 +113,12 @@ export interface Config {
   nsIfname: string;
   ip4: Ip4Config | null;
   ip6: Ip6Config | null;
+  /**
+   * IP versions enabled (not -6, not -4): forwarded ports listen on them.
+   * With --splice-only they are enabled without an address (ip4/ip6 null).
+   */
+  ipv4: boolean;
+  ipv6: boolean;
   /** Resolvers advertised to the guest (DHCP, DHCPv6, RA), IPv4 and IPv6, as upstream remaps them. */
   dns: Uint8Array[];
   /** DNS search domains (from -S, else /etc/resolv.conf). */
@@ -213,8 +219,8 @@ export function parseResolvConf(text: string): { nameservers: Uint8Array[]; sear
       const word = line.slice(line.lastIndexOf(' ') + 1).replace(/%.*$/, '').trim();
       const addr = parseIPv4(word) ?? parseIPv6(word);
       if (addr) nameservers.push(addr);
-    } else if (line.startsWith('search ') && search === undefined) {
-      // Only the first search line counts; at most five domains (MAXDNSRCH - 1).
+    } else if (line.startsWith('search ') && !search?.length) {
+      // Only the first search line with a domain counts; at most five domains (MAXDNSRCH - 1).
       search = line.slice(7).split(/[ \t]+/).filter(Boolean).slice(0, 5);
     }
   }
@@ -243,15 +249,68 @@ const SUN_PATH_MAX = 107;
 const IFA_F_DEPRECATED = 0x20;
 const RT_TABLE_MAIN = 254;
 const RTN_UNICAST = 1;
+const RT_SCOPE_LINK = 253;
 
 const LL_GUEST_ADDR4 = Uint8Array.of(169, 254, 2, 1);
 const LL_GUEST_GW4 = Uint8Array.of(169, 254, 2, 2);
 const LL_PREFIX_LEN4 = 16;
 const LL_GUEST_GW6 = Uint8Array.of(0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
 
-/** Parse an IPv4 netmask, dot-decimal (contiguous) or a prefix length, as upstream's conf_ip4_prefix(); undefined if invalid. */
+/**
+ * strtoul(3)/strtol(3) as glibc reads a number: leading white space, an
+ * optional sign, then (base 0) `0x` hex, `0` octal or decimal digits.
+ * Returns the value (strtoul: a negative number wraps modulo 2^64, as in C)
+ * and where the digits end, or undefined when there are no digits (endptr
+ * would be the start) or the value is out of range (ERANGE).
+ */
+function cStrtoul(s: string, base: 0 | 10): { value: bigint; end: number } | undefined {
+  let i = 0;
+  while (i < s.length && ' \t\n\v\f\r'.includes(s[i])) i++;
+  let negative = false;
+  if (s[i] === '+' || s[i] === '-') negative = s[i++] === '-';
+  let radix: number = base || 10;
+  if ((base === 0) && s[i] === '0' && (s[i + 1] === 'x' || s[i + 1] === 'X') && /[0-9a-fA-F]/.test(s[i + 2] ?? '')) {
+    radix = 16;
+    i += 2;
+  } else if (base === 0 && s[i] === '0') {
+    radix = 8;
+  }
+  const digits = (radix === 16 ? /^[0-9a-fA-F]+/ : radix === 8 ? /^[0-7]+/ : /^[0-9]+/).exec(s.slice(i))?.[0];
+  if (!digits) return undefined;
+  let value = 0n;
+  for (const d of digits) value = value * BigInt(radix) + BigInt(parseInt(d, 16));
+  if (value > 0xffffffffffffffffn) return undefined;
+  return { value: negative ? BigInt.asUintN(64, -value) : value, end: i + digits.length };
+}
+
+/** Upstream's parse_unsigned() && parse_eoi(): the whole string as strtoul() reads it; undefined if it is not a number. */
+function parseUnsigned(s: string, base: 0 | 10 = 0): bigint | undefined {
+  const r = cStrtoul(s, base);
+  return r && r.end === s.length ? r.value : undefined;
+}
+
+/** strtol(s, &end, 0) as a C long (clamped on overflow, as glibc), and whether the whole string was read. */
+function cStrtol(s: string): { value: bigint; whole: boolean } {
+  let i = 0;
+  while (i < s.length && ' \t\n\v\f\r'.includes(s[i])) i++;
+  const negative = s[i] === '-';
+  const r = cStrtoul(s, 0);
+  if (!r) return { value: 0n, whole: s.length === 0 };
+  let value = negative ? -BigInt.asUintN(64, -r.value) : r.value;
+  if (value > 0x7fffffffffffffffn) value = 0x7fffffffffffffffn;
+  if (value < -0x8000000000000000n) value = -0x8000000000000000n;
+  return { value, whole: r.end === s.length };
+}
+
+/**
+ * Parse an IPv4 netmask, dot-decimal (contiguous) or a prefix length, as
+ * upstream's conf_ip4_prefix(); undefined if invalid. Upstream refuses
+ * 255.255.255.255 (its check shifts a 32-bit value by 32 bits, undefined in
+ * C and a no-op on x86): not copied, /32 is a valid netmask.
+ */
 export function parseNetmask(s: string): number | undefined {
-  const b = parseIPv4(s);
+  const m = /^\[([^\]]*)\]$/.exec(s);
+  const b = parseIPv4(m ? m[1] : s);
   if (b) {
     const v = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
     let len = 0;
@@ -259,15 +318,39 @@ export function parseNetmask(s: string): number | undefined {
     const rebuilt = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
     return rebuilt === v ? len : undefined;
   }
-  const n = parseCNumber(s);
-  return n !== undefined && n <= 32 ? n : undefined;
+  const n = parseUnsigned(s);
+  return n !== undefined && n <= 32n ? Number(n) : undefined;
 }
 
-/** A number as strtoul(s, &end, 0) reads it to the end of the string (decimal, 0x hex, 0 octal); undefined otherwise. */
-function parseCNumber(s: string): number | undefined {
-  if (/^0[xX][0-9a-fA-F]+$/.test(s)) return parseInt(s.slice(2), 16);
-  if (/^0[0-7]*$/.test(s)) return parseInt(s, 8);
-  if (/^[1-9][0-9]*$/.test(s)) return Number(s);
+/**
+ * An IPv4 or IPv6 address at the start of `s`, as upstream's parse_inany_()
+ * reads it (IPv6 first, then IPv4; either may be in brackets); the address
+ * (an IPv4-mapped IPv6 address as IPv4), whether it was written as IPv4, and
+ * the rest of the string.
+ */
+function parseInanyPrefix(s: string): { addr: Uint8Array; writtenAs4: boolean; rest: string } | undefined {
+  for (const family of [6, 4] as const) {
+    const bracket = s.startsWith('[');
+    const from = bracket ? 1 : 0;
+    let len: number;
+    if (bracket) {
+      len = s.indexOf(']', from) < 0 ? s.length - from : s.indexOf(']', from) - from;
+    } else {
+      len = /^[0-9aAbBcCdDeEfF:.]*/.exec(s)![0].length;
+      if (family === 4) len = /^[0-9.]*/.exec(s)![0].length;
+    }
+    if (len >= (family === 6 ? 46 : 16)) continue;
+    const text = s.slice(from, from + len);
+    const a = family === 6 ? (text.includes(':') ? parseIPv6(text) : undefined) : parseIPv4(text);
+    if (!a) continue;
+    let end = from + len;
+    if (bracket) {
+      if (s[end] !== ']') continue;
+      end++;
+    }
+    const mapped = a.length === 16 && a.slice(0, 10).every((x) => x === 0) && a[10] === 0xff && a[11] === 0xff;
+    return { addr: mapped ? a.slice(12) : a, writtenAs4: family === 4, rest: s.slice(end) };
+  }
   return undefined;
 }
 
@@ -394,7 +477,17 @@ export function parseOptions(parsed: ParsedArgs, mode: 'pasta' | 'passt'): Optio
     noSplice: false, spliceOnly: false, freebind: false, ports: {}, warnings: [],
   };
   let addrIsPrefix = false;
-  let optN = 0;
+  /** The prefix length of -n, once given (upstream's opt_n, in IPv6 terms, so that -n 0 counts too). */
+  let optN: number | undefined;
+  // -F is read before everything else (upstream's isolate_fds(), before conf()), the last one given.
+  let fdValue: number | null = null;
+  const fds = parsed.options.filter(([name]) => name === 'fd');
+  if (fds.length) {
+    const v = String(fds[fds.length - 1][1]);
+    const n = parseUnsigned(v);
+    if (n === undefined || n > 0x7fffffffn) throw new UsageError(M.invalidFd(v));
+    fdValue = Number(n);
+  }
   for (const [name, value] of parsed.options) {
     const v = value === true ? '' : value;
     if (mode !== 'pasta' && name in PASTA_ONLY) throw new UsageError(M.forPastaOnly(PASTA_ONLY[name]));
@@ -405,14 +498,12 @@ export function parseOptions(parsed: ParsedArgs, mode: 'pasta' | 'passt'): Optio
       case 'quiet': s.quiet = true; s.debug = s.trace = false; break;
       case 'foreground': s.foreground = true; break;
       case 'stderr': s.warnings.push(M.deprecated('--stderr')); break;
-      case 'log-file':
-        if (!v || v.length > PATH_MAX) throw new UsageError(M.invalidLogFile(v));
-        s.logFile = v;
-        break;
+      // Checked when it is opened, after the walk and --runas (buildConfig()), as upstream.
+      case 'log-file': s.logFile = v; break;
       case 'log-size': {
-        const n = parseCNumber(v);
-        if (n === undefined || n < LOG_SIZE_MIN) throw new UsageError(M.invalidLogSize(v));
-        s.logSize = n;
+        const n = parseUnsigned(v);
+        if (n === undefined || n < BigInt(LOG_SIZE_MIN)) throw new UsageError(M.invalidLogSize(v));
+        s.logSize = Number(n);
         break;
       }
       case 'runas': s.runas = v; break;
@@ -429,38 +520,34 @@ export function parseOptions(parsed: ParsedArgs, mode: 'pasta' | 'passt'): Optio
         s.pidFile = v;
         break;
       case 'mtu': {
-        const n = parseCNumber(v);
+        const n = parseUnsigned(v);
         if (n === undefined) throw new UsageError(M.invalidMtu(v));
-        if (n > MAX_MTU) throw new UsageError(M.mtuTooLarge(n, MAX_MTU));
-        s.mtu = n;
+        if (n > BigInt(MAX_MTU)) throw new UsageError(M.mtuTooLarge(n, MAX_MTU));
+        s.mtu = Number(n);
         break;
       }
       case 'address': {
-        const slash = v.indexOf('/');
-        const text = slash >= 0 ? v.slice(0, slash) : v;
-        const a4 = parseIPv4(text);
-        const a6 = a4 ? undefined : parseIPv6(text);
-        let a = a4 ?? a6;
-        if (!a) throw new UsageError(M.invalidGuestAddress(v));
-        let mapped4 = false;
-        if (a6 && a6.length === 16 && a6.slice(0, 10).every((b) => b === 0) && a6[10] === 0xff && a6[11] === 0xff) {
-          a = a6.slice(12);
-          mapped4 = true;
-        }
+        // As upstream's conf_addr(): ADDR[/PREFIXLEN], each part checked in its order.
+        const parsedAddr = parseInanyPrefix(v);
+        if (!parsedAddr) throw new UsageError(M.invalidGuestAddress(v));
+        const { addr: a, writtenAs4 } = parsedAddr;
+        let rest = parsedAddr.rest;
         const v4 = a.length === 4;
         let prefix: number;
-        addrIsPrefix = slash >= 0;
+        addrIsPrefix = rest.startsWith('/');
         if (addrIsPrefix) {
-          const p = v.slice(slash + 1);
-          if (!/^[0-9]+$/.test(p)) throw new UsageError(M.invalidGuestAddress(v));
-          if (optN) throw new UsageError(M.redundantPrefix());
-          const len = Number(p) - (mapped4 ? 96 : 0);
-          if (len < 0 || len > (v4 ? 32 : 128)) throw new UsageError(M.invalidPrefixLength(v));
-          prefix = len;
+          const n = cStrtoul(rest.slice(1), 10);
+          if (!n) throw new UsageError(M.invalidGuestAddress(v));
+          if (optN !== undefined) throw new UsageError(M.redundantPrefix());
+          if (n.value > (writtenAs4 ? 32n : 128n)) throw new UsageError(M.invalidPrefixLength(v));
+          rest = rest.slice(1 + n.end);
+          // An IPv4-mapped address written as IPv6 takes an IPv6 prefix length (upstream: 96 more).
+          prefix = Number(n.value) - (v4 && !writtenAs4 ? 96 : 0);
+          if (prefix < 0) throw new UsageError(M.invalidPrefixLength(v));
         } else {
-          prefix = v4 ? (optN ? optN : classfulPrefix(a)) : 64;
+          prefix = v4 ? optN ?? classfulPrefix(a) : 64;
         }
-        if (isUnspecified(a) || isMulticast(a) || isLoopback(a) || (v4 && isBroadcast4(a))) throw new UsageError(M.invalidGuestAddress(v));
+        if (rest !== '' || isUnspecified(a) || isMulticast(a) || isLoopback(a) || (v4 && isBroadcast4(a))) throw new UsageError(M.invalidGuestAddress(v));
         if (v4) {
           s.addr4 = a;
           s.prefix4 = prefix;
@@ -535,12 +622,13 @@ export function parseOptions(parsed: ParsedArgs, mode: 'pasta' | 'passt'): Optio
         s.noDns = false;
         const a4 = parseIPv4(v);
         const a6 = a4 ? undefined : parseIPv6(v);
+        if (!a4 && !a6) throw new UsageError(M.invalidDns(v));
+        // 0.0.0.0 and :: mark the end of upstream's list: one given counts as none (resolv.conf's are used).
+        if (isUnspecified((a4 ?? a6)!)) break;
         if (a4) {
           if (s.dns4.length < MAXNS) s.dns4.push(a4);
-        } else if (a6) {
-          if (s.dns6.length < MAXNS) s.dns6.push(a6);
-        } else {
-          throw new UsageError(M.invalidDns(v));
+        } else if (s.dns6.length < MAXNS) {
+          s.dns6.push(a6!);
         }
         break;
       }
@@ -551,6 +639,8 @@ export function parseOptions(parsed: ParsedArgs, mode: 'pasta' | 'passt'): Optio
           break;
         }
         s.noSearch = false;
+        if (v === '') throw new UsageError(M.invalidSearch(v));
+        // Split at white space, as the manuals say (upstream's code keeps the value as one domain).
         for (const domain of v.split(/\s+/).filter(Boolean)) {
           if (s.search.length >= MAXDNSRCH || Buffer.byteLength(domain) > MAX_DNAME) throw new UsageError(M.invalidSearch(v));
           s.search.push(domain);
@@ -574,14 +664,15 @@ export function parseOptions(parsed: ParsedArgs, mode: 'pasta' | 'passt'): Optio
         s.socketPath = v;
         s.socketFd = null;
         break;
-      case 'fd': {
-        const n = parseCNumber(v);
-        if (n === undefined || n > 2 ** 31 - 1) throw new UsageError(M.invalidFd(v));
-        s.socketFd = n;
+      case 'fd':
+        // Read and checked before the walk (the last -F); here, as upstream's conf(): quit with the
+        // client. The last of -s and -F wins (deliberate: upstream's -s clears the fd read before
+        // the walk and a later -F does not restore it, so `-s PATH -F FD` listens on
+        // /tmp/passt_1.socket).
+        s.socketFd = fdValue;
         s.socketPath = null;
         s.oneOff = true;
         break;
-      }
       case 'ns-ifname':
         if (!v || Buffer.byteLength(v) > 15) throw new UsageError(M.invalidInterface(v));
         s.nsIfname = v;
@@ -599,11 +690,13 @@ export function parseOptions(parsed: ParsedArgs, mode: 'pasta' | 'passt'): Optio
         s.userns = v;
         s.netnsOnly = false;
         break;
-      case 'netns':
-        if (!v || v.length > PATH_MAX) throw new UsageError(M.netnsTooLong(v));
-        // A bare name is one of ip-netns(8)'s, in /run/netns.
-        s.netns = v.includes('/') ? v : `/run/netns/${v}`;
+      case 'netns': {
+        // A bare name (even an empty one) is one of ip-netns(8)'s, in /run/netns.
+        const path = v.includes('/') ? v : `/run/netns/${v}`;
+        if (Buffer.byteLength(path) > PATH_MAX + 1) throw new UsageError(M.netnsTooLong(v));
+        s.netns = path;
         break;
+      }
       case 'netns-only': s.netnsOnly = true; s.userns = null; break;
       case 'ns-mac-addr': {
         const mac = parseMac(v);
@@ -688,8 +781,9 @@ export function parseOptions(parsed: ParsedArgs, mode: 'pasta' | 'passt'): Optio
       case 'migrate-no-linger': throw new UsageError(M.forVhostUserOnly('--migrate-no-linger'));
       case 'stats': {
         if (!s.foreground) throw new UsageError(M.statsNeedsForeground());
-        const n = /^\s*[+-]?[0-9]+/.exec(v);
-        s.stats = n ? Math.max(0, parseInt(n[0], 10)) : 0;
+        // strtol(optarg, NULL, 0), unchecked, as upstream.
+        const n = cStrtol(v).value;
+        s.stats = n > 0n ? Number(n > 0x7fffffffn ? 0x7fffffffn : n) : 0;
         break;
       }
       case 'chroot-fallback': s.chrootFallback = true; break;
@@ -787,13 +881,28 @@ function defaultGateway(routes: RouteInfo[], index: number): Uint8Array | undefi
   return undefined;
 }
 
-/** The address of interface `index` with the longest prefix, as upstream's nl_addr_get() picks it. */
+/**
+ * The address of interface `index` with the longest prefix (the first of
+ * those), as upstream's nl_addr_get() picks it: not deprecated, and for IPv6
+ * of a scope below link (global or site); an address with a prefix length of
+ * 0 is never picked.
+ */
 function longestPrefixAddress(addrs: AddrInfo[], index: number, family: 4 | 6): AddrInfo | undefined {
   let best: AddrInfo | undefined;
   for (const a of addrs) {
     if (a.index !== index || a.flags & IFA_F_DEPRECATED) continue;
-    if (family === 6 && isLinkLocal6(a.addr)) continue;
-    if (!best || a.prefixLen > best.prefixLen) best = a;
+    if (family === 6 && a.scope >= RT_SCOPE_LINK) continue;
+    if (a.prefixLen > (best?.prefixLen ?? 0)) best = a;
+  }
+  return best;
+}
+
+/** The link-scoped IPv6 address of interface `index` (nl_addr_get()'s @addr_l), if any. */
+function linkLocalAddress(addrs: AddrInfo[], index: number): AddrInfo | undefined {
+  let best: AddrInfo | undefined;
+  for (const a of addrs) {
+    if (a.index !== index || a.flags & IFA_F_DEPRECATED || a.scope !== RT_SCOPE_LINK) continue;
+    if (a.prefixLen > (best?.prefixLen ?? 0)) best = a;
   }
   return best;
 }
@@ -815,25 +924,31 @@ function lookupGroup(group: string, name: string): number | undefined {
   return undefined;
 }
 
-/** --runas UID|UID:GID|LOGIN|LOGIN:GROUP as upstream's conf_runas(); undefined if it cannot be resolved. */
+/**
+ * --runas UID|UID:GID|LOGIN|LOGIN:GROUP as upstream's conf_runas(): a
+ * number as strtol() reads it (so an empty user is 0), else a user name
+ * other than root's; undefined if it cannot be resolved.
+ */
 function resolveRunas(opt: string, env: HostEnv): { uid: number; gid: number } | undefined {
   const colon = opt.indexOf(':');
   const user = colon >= 0 ? opt.slice(0, colon) : opt;
   const groupText = colon >= 0 ? opt.slice(colon + 1) : undefined;
+  const id = (n: bigint): number => Number(BigInt.asUintN(32, n));
   let uid: number;
   let gid: number;
-  const n = parseCNumber(user);
-  if (n !== undefined) {
-    uid = gid = n;
+  const n = cStrtol(user);
+  if (n.whole) {
+    uid = gid = id(n.value);
   } else {
     const pw = lookupUser(env.passwd, user);
     if (!pw || pw.uid === 0) return undefined;
     ({ uid, gid } = pw);
   }
   if (groupText === undefined) return { uid, gid };
-  const g = parseCNumber(groupText) ?? lookupGroup(env.group, groupText);
-  if (g === undefined) return undefined;
-  return { uid, gid: g };
+  const g = cStrtol(groupText);
+  if (g.whole) return { uid, gid: id(g.value) };
+  const named = lookupGroup(env.group, groupText);
+  return named === undefined ? undefined : { uid, gid: named };
 }
 
 /** Not root, or root in a user namespace: we stay who we are. */
@@ -860,10 +975,16 @@ export function buildConfig(
   let runAs: Config['runAs'] = null;
   if (s.runas !== undefined) {
     runAs = resolveRunas(s.runas, env) ?? null;
-    if (!runAs) throw new UsageError(M.invalidRunas(s.runas));
+    // Upstream's message shows the user part alone: conf_runas() has cut the option at ':'.
+    if (!runAs) throw new UsageError(M.invalidRunas(s.runas.split(':')[0]));
   } else if (env.euid === 0 && env.initUserns) {
     warnings.push(M.startedAsRoot());
     runAs = lookupUser(env.passwd, 'nobody') ?? { uid: 65534, gid: 65534 };
+  }
+
+  // The log file is opened next (upstream's logfile_init()): what open(2) says of a path it can't take.
+  if (s.logFile !== undefined && (s.logFile === '' || Buffer.byteLength(s.logFile) > PATH_MAX)) {
+    throw new UsageError(M.logFileOpen(s.logFile, s.logFile === '' ? 'No such file or directory' : 'File name too long'));
   }
 
   // Template interfaces: -i for both, else --outbound-if4/6.
@@ -907,6 +1028,7 @@ export function buildConfig(
   }
   let ip6: Ip6Config | null = null;
   let ext6 = 0;
+  let foundAddr6: Uint8Array | undefined;
   if (!s.only4 && !s.spliceOnly) {
     let index = ifi6;
     if (!index) {
@@ -916,8 +1038,12 @@ export function buildConfig(
     }
     const gateway = s.gw6 ?? (index ? defaultGateway(host.routes6, index) : undefined);
     const found = index ? longestPrefixAddress(host.addrs6, index, 6) : undefined;
-    const hasLinkLocal = index ? host.addrs6.some((a) => a.index === index && isLinkLocal6(a.addr)) || (gateway !== undefined && isLinkLocal6(gateway)) : false;
+    // Upstream needs a link-local address to send NDP and DHCPv6 from: the interface's, or a link-local gateway.
+    const hasLinkLocal = index ? linkLocalAddress(host.addrs6, index) !== undefined || (gateway !== undefined && isLinkLocal6(gateway)) : false;
     const addr = s.addr6 ?? found?.addr;
+    // Upstream's conf_ip6() has written the address it found before it fails for want of a
+    // link-local address, and local mode (conf_ip6_local()) keeps it.
+    foundAddr6 = addr;
     if (index && addr && hasLinkLocal) {
       ext6 = index;
       ip6 = {
@@ -942,7 +1068,7 @@ export function buildConfig(
   if (!ip6 && !s.only4 && !s.spliceOnly) {
     notices.push(M.localMode('IPv6'));
     ip6 = {
-      addr: s.addr6 ?? new Uint8Array(16), prefixLen: 64, gateway: s.gw6 ?? LL_GUEST_GW6, hostIfname: '', hostIfindex: 0,
+      addr: foundAddr6 ?? new Uint8Array(16), prefixLen: 64, gateway: s.gw6 ?? LL_GUEST_GW6, hostIfname: '', hostIfindex: 0,
       copyAddrs: false, copyRoutes: false,
     };
   }
@@ -952,7 +1078,9 @@ export function buildConfig(
   const mapHost6 = s.mapHostLoopback6 !== undefined ? s.mapHostLoopback6 : s.noMapGw ? null : ip6?.gateway ?? null;
 
   // Port forwarding, after addresses as upstream (a rule needs its IP version enabled).
-  const ctx = { ephemeral, ipv4: ip4 !== null, ipv6: ip6 !== null };
+  // An IP version is enabled unless -4/-6 says otherwise, also with --splice-only (no address
+  // configuration at all): upstream marks it so (ifi4/ifi6 -1) and its rules take both.
+  const ctx = { ephemeral, ipv4: !s.only6, ipv6: !s.only4 };
   const portSpec = (option: PortOption, enabled: boolean): PortForwardSpec | null => {
     if (mode === 'passt' && (option === '-T' || option === '-U')) return null;
     const values = s.ports[option];
@@ -997,6 +1125,7 @@ export function buildConfig(
   const mapHost: Record<4 | 6, Uint8Array | null> = { 4: mapHost4, 6: mapHost6 };
   const familySet: Record<4 | 6, boolean> = { 4: !ip4 || s.dns4.length > 0, 6: !ip6 || s.dns6.length > 0 };
   const dnsSet = (familySet[4] && familySet[6]) || s.noDns;
+  let fromResolv = 0;
   for (const ns of resolv.nameservers) {
     const family: 4 | 6 = ns.length === 4 ? 4 : 6;
     // The documented default of --dns-host: the first nameserver of resolv.conf (of its family).
@@ -1013,10 +1142,15 @@ export function buildConfig(
         advertise = dnsMatch[family]!;
       }
     }
-    if (advertised[family].length < MAXNS) advertised[family].push(advertise);
+    if (advertised[family].length < MAXNS) {
+      advertised[family].push(advertise);
+      fromResolv++;
+    }
   }
   if (!dnsSet) {
-    if (advertised[4].length + advertised[6].length === 0) warnings.push(M.noNameserver());
+    // Upstream counts the resolvers it took from resolv.conf only: with -D for one IP version
+    // and none of the other in resolv.conf, it warns although the guest gets a resolver.
+    if (fromResolv === 0) warnings.push(M.noNameserver());
     if (s.dhcpDns) {
       if (ip4 && !noDhcp && advertised[4].length === 0) warnings.push(M.noNameserver4());
       if (ip6 && ((!noNdp && !noRa) || !noDhcpv6) && advertised[6].length === 0) warnings.push(M.noNameserver6());
@@ -1055,6 +1189,8 @@ export function buildConfig(
     nsIfname,
     ip4,
     ip6,
+    ipv4: !s.only6,
+    ipv6: !s.only4,
     dns: [...advertised[4], ...advertised[6]],
     search,
     dnsForward4,
@@ -1147,13 +1283,16 @@ export function describeConfig(c: Config): string[] {
   }
   if (c.dnsForward4) lines.push(`DNS forwarder ${formatIP(c.dnsForward4.addr)} -> ${formatIP(c.dnsForward4.to)}`);
   if (c.dnsForward6) lines.push(`DNS forwarder ${formatIP(c.dnsForward6.addr)} -> ${formatIP(c.dnsForward6.to)}`);
-  const inbound = [c.tcpForward, c.udpForward].filter((x): x is PortForwardSpec => x !== null);
-  const outbound = [c.tcpNsForward, c.udpNsForward].filter((x): x is PortForwardSpec => x !== null);
-  for (const [title, specs] of [['Inbound forwarding rules (HOST):', inbound], ['Outbound forwarding rules (SPLICE):', outbound]] as const) {
-    if (!specs.length) continue;
+  // As upstream, a table's title even when it holds no rule (passt: HOST alone; pasta: HOST and SPLICE),
+  // and the namespace-side rules (-T, -U) bound to the namespace's loopback interface, as upstream's are.
+  const tables: Array<[string, Array<PortForwardSpec | null>, string | null]> = [['Inbound forwarding rules (HOST):', [c.tcpForward, c.udpForward], null]];
+  if (c.mode === 'pasta') tables.push(['Outbound forwarding rules (SPLICE):', [c.tcpNsForward, c.udpNsForward], 'lo']);
+  for (const [title, specs, ifname] of tables) {
     lines.push(title);
     for (const spec of specs) {
-      const rules = describePortSpec(spec).map((l) => `    ${l.slice(spec.option.length + 2)}`);
+      if (!spec) continue;
+      const proto = spec.option === '-t' || spec.option === '-T' ? 'TCP' : 'UDP';
+      const rules = spec.rules.map((r) => `    ${formatForwardRule({ ...r, ifname: r.ifname ?? ifname }, proto)}`);
       // Long lists (a range of thousands of ports cut by exclusions) are cut: this is a summary.
       lines.push(...(rules.length > 20 ? [...rules.slice(0, 20), `    ... (${rules.length - 20} more)`] : rules));
     }

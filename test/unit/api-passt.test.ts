@@ -174,23 +174,24 @@ describe('passtConfig', () => {
   });
 
   it('names the field whose value the configuration code refuses', () => {
+    // Upstream's words seldom name the option ("Invalid MTU: x"): the field is found by replaying the fields in order.
     const cases: Array<[PasstOptions, string, HostNet?]> = [
-      [{ mtu: 10 }, 'mtu'],
       [{ mtu: 70000 }, 'mtu'],
+      [{ addresses: ['192.0.2.7'], mtu: 70000 }, 'mtu'],
       [{ socketPath: `/tmp/${'x'.repeat(120)}` }, 'socketPath'],
       [{ addresses: ['192.0.2.7', '0.0.0.0'] }, 'addresses'],
       [{ addresses: ['not an address'] }, 'addresses'],
       [{ netmask: '255.0.255.0' }, 'netmask'],
-      [{ gateways: ['224.0.0.1'] }, 'gateways'],
-      [{ gateways: ['192.0.2.1'], ipv6: false }, 'gateways', { ...host4, addrs4: host4.addrs4.slice(0, 1), routes4: [] }],
+      [{ gateways: ['127.0.0.1'] }, 'gateways'],
+      [{ gateways: ['255.255.255.255'], ipv6: false }, 'gateways', { ...host4, addrs4: host4.addrs4.slice(0, 1), routes4: [] }],
       [{ interface: 'nope0' }, 'interface'],
-      [{ ipv4: false }, 'ipv4', host4], // IPv6 only, on a host without IPv6
+      [{ interface: 'nope0', ipv6: false }, 'interface', host4],
       [{ mapHostLoopback: ['127.0.0.1'] }, 'mapHostLoopback'],
       [{ mapGuestAddr: ['ff02::1'] }, 'mapGuestAddr'],
       [{ dns: ['resolver.test'] }, 'dns'],
-      [{ dnsForward: ['224.0.0.1'] }, 'dnsForward'],
+      [{ dnsForward: ['127.0.0.1'] }, 'dnsForward'],
       [{ dnsHost: '0.0.0.0' }, 'dnsHost'],
-      [{ search: ['bad domain!'] }, 'search'],
+      [{ search: ['a.test', 'b.test', 'c.test', 'd.test', 'e.test', 'f.test', 'g.test'] }, 'search'], // at most six
       [{ ports: { tcp: ['80-22'] } }, 'ports.tcp'],
       [{ ports: { tcp: ['22', '22'] } }, 'ports.tcp'],
       [{ ports: { udp: ['70000'] } }, 'ports.udp'],
@@ -201,13 +202,23 @@ describe('passtConfig', () => {
     for (const [options, field, h] of cases) expect([options, fieldOf(() => passtConfig(options, h ?? host, RESOLV))]).toEqual([options, field]);
   });
 
-  it("keeps the configuration code's words after the field", () => {
+  it("keeps the configuration code's words (upstream's) after the field", () => {
     try {
-      passtConfig({ mtu: 10 }, host, RESOLV);
-      expect.unreachable('mtu 10 was accepted');
+      passtConfig({ mtu: 70000 }, host, RESOLV);
+      expect.unreachable('mtu 70000 was accepted');
     } catch (err) {
       expect(err).toBeInstanceOf(PastaOptionError);
-      expect((err as Error).message).toBe("mtu: --mtu must be between 68 and 65520: '10'");
+      expect((err as Error).message).toBe('mtu: MTU 70000 too large (max 65521)');
     }
+  });
+
+  it('takes what upstream takes, with its warnings: a small MTU, a multicast gateway, IPv6 alone in local mode', () => {
+    expect(passtConfig({ mtu: 10 }, host, RESOLV).warnings).toContain('MTU 10 is too small for IPv4 (minimum 68)');
+    expect(formatIP(passtConfig({ gateways: ['224.0.0.1'] }, host, RESOLV).ip4!.gateway!)).toBe('224.0.0.1');
+    const v6 = passtConfig({ ipv4: false }, host4, RESOLV); // IPv6 only, on a host without IPv6: local mode
+    expect(v6.ip4).toBeNull();
+    expect(v6.ip6!.hostIfname).toBe('');
+    expect(formatIP(v6.ip6!.gateway!)).toBe('fe80::1');
+    expect(v6.notices).toContain('IPv6: no external interface as template, use local mode');
   });
 });
