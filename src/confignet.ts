@@ -205,6 +205,8 @@ function linkStep(index: number, change: LinkChange, what: string, context: stri
 export function planNamespace(config: Config, tapIndex: number, host: { 4?: TemplateDump; 6?: TemplateDump } = {}): NsStep[] {
   const steps: NsStep[] = [];
   steps.push(linkStep(LOOPBACK_IFINDEX, { up: true }, 'up', 'cannot bring up the loopback interface in the namespace'));
+  // --splice-only: no tap device, nothing more to configure (as upstream's pasta_ns_conf()).
+  if (config.spliceOnly || tapIndex === 0) return steps;
   if (config.nsMac) {
     const mac = Array.from(config.nsMac, (b) => b.toString(16).padStart(2, '0')).join(':');
     steps.push(linkStep(tapIndex, { mac: config.nsMac }, `address ${mac}`, 'cannot set the MAC address in the namespace'));

@@ -328,7 +328,7 @@ export class TcpForwarder extends PortForwarder<Listener> {
    * guest's address). 0 or -errno.
    */
   listen(port: number, target: number, addr: Uint8Array | null = null, ifname: string | null = null, targetAddr: Uint8Array | null = null): number {
-    const v6 = addr ? addr.length === 16 : this.config.ip6 !== null;
+    const v6 = addr ? addr.length === 16 : this.config.ipv6;
     const fd = native.socket(v6 ? C.AF_INET6 : C.AF_INET, C.SOCK_STREAM | C.SOCK_NONBLOCK, 0);
     if (fd < 0) return fd;
     native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);

@@ -215,7 +215,7 @@ class DiscardingTapOut extends TapOut {
  */
 export class NullTransport implements FrameTransport {
   readonly input: FrameSource = { buf: Buffer.alloc(0), frames: new Int32Array(0), framesIn: 0, bytesIn: 0, read: () => 0 };
-  readonly output: TapOut = new DiscardingTapOut(-1, 0, 64 << 10, 16);
+  readonly output: TapOut = new DiscardingTapOut(-1, 0, 256 << 10, 16);
 
   events(): boolean {
     return false;

@@ -149,6 +149,27 @@ describe('pasta -t (TCP port forwarding into the namespace)', () => {
     expect(await run(['--host-lo-to-ns-lo'])).toEqual(['hello from remote\n', 'hello from remote\n']);
   });
 
+  it('--splice-only: no tap device; the host\'s loopback reaches the namespace\'s loopback, IPv4 and IPv6, and nothing else is forwarded', async () => {
+    const child = topo.spawnHost([NODE, PASTA, '--config-net', '--splice-only', '-t', '8585:80', '-u', 'none', '-T', 'none', '-U', 'none', '--', 'sh', '-c',
+      `ip -o link; ${NODE} ${SERVERS_JS} http --port 80 --bind 127.0.0.1,::1`]);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await within(10_000, async () => out.includes('"listening"'));
+      // Only the loopback interface in the namespace.
+      expect(out.split('\n').filter((l) => /^\d+: /.test(l)).map((l) => l.split(':')[1].trim())).toEqual(['lo']);
+      for (const url of ['http://127.0.0.1:8585/', 'http://[::1]:8585/']) {
+        expect((await topo.execHost(['curl', '-sS', '--max-time', '3', url])).stdout.toString()).toBe('hello from remote\n');
+      }
+      // From another host there is no way in (upstream: no interface to forward it to).
+      expect((await topo.execRemote(['curl', '-sS', '--max-time', '3', `http://${A.hostV4}:8585/`])).code).not.toBe(0);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+
   it('forwards a range, honours exclusions, and binds to a given address only', async () => {
     const p = await pastaServer(['-t', '7000-7999:9000-9999,~7500', '-t', '127.0.0.1/8181:80'], 'http', 80);
     try {
