@@ -42,6 +42,7 @@ import { dhcpTapHandler, type DhcpConfig } from './dhcp/dhcp.js';
 import { dhcpv6TapHandler, type Dhcpv6Config } from './dhcp/dhcpv6.js';
 import { raTapHandler, unsolicitedRouterAdvertisement, nextRouterAdvertisementDelay, type RaConfig } from './ndp/ra.js';
 import { DEFAULT_MTU, type Config } from './conf.js';
+import { M } from './messages.js';
 import { PROTO_TCP, PROTO_UDP, type FlowContext, type FlowEvent, type HostTarget } from './flow.js';
 import type { Logger } from './log.js';
 import { addressEqual, isLinkLocal6, isLoopback, isUnspecified } from './inet.js';
@@ -138,6 +139,11 @@ export function eventStatsPrinter(counts: Float64Array, delayMs: number, write: 
   };
 }
 
+/** DHCPv6 requests upstream names at info level, by message type. */
+const DHCPV6_REQUESTS: Record<number, 'SOLICIT' | 'REQUEST/RENEW/CONFIRM' | 'INFORMATION_REQUEST' | 'REBIND'> = {
+  1: 'SOLICIT', 3: 'REQUEST/RENEW/CONFIRM', 4: 'REQUEST/RENEW/CONFIRM', 5: 'REQUEST/RENEW/CONFIRM', 6: 'REBIND', 11: 'INFORMATION_REQUEST',
+};
+
 /** Reads this process's (the host's) /proc/net table `name`, or undefined. */
 function readHostProcNet(name: string): string | undefined {
   try {
@@ -188,6 +194,8 @@ export class Engine {
   readonly log: Logger;
   private readonly config: Config;
   private readonly traceOn: boolean;
+  /** Informational messages wanted (not -q): upstream's DHCP and NDP lines. */
+  private readonly infoOn: boolean;
   private droppedFromTap = 0;
   private closed = false;
 
@@ -195,6 +203,7 @@ export class Engine {
     this.config = opts.config;
     this.log = opts.log;
     this.traceOn = this.log.isLevelEnabled('trace');
+    this.infoOn = this.log.isLevelEnabled('info');
     this.tapFd = opts.tapFd ?? -1;
     if (!opts.transport && this.tapFd < 0) throw new Error('Engine: neither a tap fd nor a transport given');
     // Opened before the loop exists, so a failure leaves nothing behind.
@@ -441,8 +450,10 @@ export class Engine {
           if (this.dhcpCfg && total - ihl >= 8 && buf[l4 + 2] === 0 && buf[l4 + 3] === 67) {
             const o = this.tapOut.reserve(1024);
             const r = dhcpTapHandler(this.dhcpCfg, this.link, buf, off, len, this.tapOut.buf, o);
-            if (r > 0) this.tapOut.commit(o, r);
-            else if (this.traceOn) this.log.trace('DHCP from guest: not answered');
+            if (r > 0) {
+              if (this.infoOn) this.noteDhcp(this.tapOut.buf, o, r, buf, l4);
+              this.tapOut.commit(o, r);
+            } else if (this.traceOn) this.log.trace('DHCP from guest: not answered');
             return;
           }
           if (this.udp) this.udp.tapHandler(4, buf, ip, l4, total - ihl, now);
@@ -490,14 +501,22 @@ export class Engine {
           const o = this.tapOut.reserve(1024);
           let r = ndpTapHandler(this.link, buf, off, len, this.tapOut.buf, o);
           if (r === 0 && this.raCfg) r = raTapHandler(this.raCfg, this.link, buf, off, len, this.tapOut.buf, o);
-          if (r > 0) this.tapOut.commit(o, r);
+          if (r > 0) {
+            // As upstream, at info level: what was asked and answered.
+            if (this.infoOn && (buf[l4] === 135 || buf[l4] === 133)) this.log.info(buf[l4] === 135 ? M.ndpNa() : M.ndpRa());
+            this.tapOut.commit(o, r);
+          }
           else if (this.traceOn) this.log.trace('ICMPv6 from guest: not answered');
           return;
         }
         if (nh === 17 && this.dhcpv6Cfg && end - l4 >= 8 && buf[l4 + 2] === 0x02 && buf[l4 + 3] === 0x23) {
           const o = this.tapOut.reserve(1024);
           const r = dhcpv6TapHandler(this.dhcpv6Cfg, this.link, buf, off, len, this.tapOut.buf, o);
-          if (r > 0) this.tapOut.commit(o, r);
+          if (r > 0) {
+            const kind = DHCPV6_REQUESTS[buf[l4 + 8]];
+            if (this.infoOn && kind) this.log.info(M.dhcpv6Reply(kind));
+            this.tapOut.commit(o, r);
+          }
           else if (this.traceOn) this.log.trace('DHCPv6 from guest: not answered');
           return;
         }
@@ -573,13 +592,49 @@ export class Engine {
   /** Send an unsolicited router advertisement when it is due. */
   private periodicRa(now: number): void {
     if (!this.raCfg || now < this.raAt) return;
+    const next = nextRouterAdvertisementDelay(this.raSent, Math.random);
     if (this.raSent > 0) {
       const o = this.tapOut.reserve(1024);
       const r = unsolicitedRouterAdvertisement(this.raCfg, this.link, this.tapOut.buf, o);
-      if (r > 0) this.tapOut.commit(o, r);
+      if (r > 0) {
+        if (this.infoOn) this.log.info(M.ndpUnsolicitedRa(Math.round(next)));
+        this.tapOut.commit(o, r);
+      }
     }
-    this.raAt = now + 1000 * nextRouterAdvertisementDelay(this.raSent, Math.random);
+    this.raAt = now + 1000 * next;
     this.raSent++;
+  }
+
+  /**
+   * Upstream's info lines for a DHCP reply: what it answers ("DHCP: offer to
+   * discover", "DHCP: ack to request", "... (Rapid Commit)") and the
+   * client's hardware address. `reply` is the frame built at `o`.
+   */
+  private noteDhcp(out: Buffer, o: number, len: number, request: Buffer, l4: number): void {
+    // Options of the reply: after Ethernet, IPv4 (20), UDP (8), the fixed BOOTP fields and the cookie (240).
+    let type = 0;
+    let rapid = false;
+    let bootp = true;
+    for (let i = o + 14 + 20 + 8 + 240; i + 1 < o + len; ) {
+      const code = out[i];
+      if (code === 0) {
+        i++;
+        continue;
+      }
+      if (code === 255) break;
+      if (code === 53) {
+        type = out[i + 2];
+        bootp = false;
+      }
+      if (code === 80) rapid = true;
+      i += 2 + out[i + 1];
+    }
+    if (type === 2) this.log.info(M.dhcpOffer());
+    else if (type === 5 && rapid) this.log.info(M.dhcpAckRapid());
+    else if (type === 5 || bootp) this.log.info(M.dhcpAck(bootp));
+    else return;
+    const mac = request.subarray(l4 + 8 + 28, l4 + 8 + 34);
+    this.log.info(M.dhcpFrom([...mac].map((b) => b.toString(16).padStart(2, '0')).join(':')));
   }
 
   /** A datagram put back together from fragments: to its protocol handler. */

@@ -47,7 +47,6 @@ export const M = {
   invalidHostname: (v: string) => `Invalid hostname: ${v}`,
   invalidFqdn: (v: string) => `Invalid FQDN: ${v}`,
   invalidLogSize: (v: string) => `Invalid --log-size: ${v}`,
-  invalidLogFile: (v: string) => `Invalid log file path: ${v}`,
   invalidPcap: (v: string) => `Invalid pcap path: ${v}`,
   invalidPidFile: (v: string) => `Invalid PID file: ${v}`,
   invalidSocketPath: (v: string) => `Invalid socket path: ${v}`,
@@ -106,6 +105,17 @@ export const M = {
   acceptedConnection: (pid: number) => `accepted connection from PID ${pid}`,
   socketBound: (path: string) => `UNIX domain socket bound at ${path}`,
   tapError: () => 'Error on tap device, exiting',
+
+  // --- address configuration (dhcp.c, dhcpv6.c, ndp.c): informational -------
+  dhcpOffer: () => 'DHCP: offer to discover',
+  dhcpAckRapid: () => 'DHCP: ack to discover (Rapid Commit)',
+  dhcpAck: (bootp: boolean) => `${bootp ? 'BOOTP' : 'DHCP'}: ack to request`,
+  dhcpFrom: (mac: string) => `    from ${mac}`,
+  dhcpv6Reply: (request: 'SOLICIT' | 'REQUEST/RENEW/CONFIRM' | 'INFORMATION_REQUEST' | 'REBIND') =>
+    `DHCPv6: received ${request}, sending ${request === 'SOLICIT' ? 'ADVERTISE' : 'REPLY'}`,
+  ndpNa: () => 'NDP: received NS, sending NA',
+  ndpRa: () => 'NDP: received RS, sending RA',
+  ndpUnsolicitedRa: (seconds: number) => `NDP: sending unsolicited RA, next in ${seconds}s`,
 
   // --- files and sockets (conf.c, util.c, log.c, pcap.c) --------------------
   socketInUse: (path: string) => `Socket path ${path} already in use`,
@@ -183,6 +193,15 @@ export const UPSTREAM_EXAMPLES: ReadonlyArray<{ key: keyof typeof M; args: reado
   { key: 'clientClosed', args: [true], upstream: 'Client connection closed, exiting', source: 'tap.c' },
   { key: 'acceptedConnection', args: [1234], upstream: 'accepted connection from PID 1234', source: 'tap.c' },
   { key: 'socketBound', args: ['/tmp/passt_1.socket'], upstream: 'UNIX domain socket bound at /tmp/passt_1.socket', source: 'util.c' },
+  { key: 'dhcpOffer', args: [], upstream: 'DHCP: offer to discover', source: 'dhcp.c' },
+  { key: 'dhcpAckRapid', args: [], upstream: 'DHCP: ack to discover (Rapid Commit)', source: 'dhcp.c' },
+  { key: 'dhcpAck', args: [false], upstream: 'DHCP: ack to request', source: 'dhcp.c' },
+  { key: 'dhcpFrom', args: ['52:54:00:12:34:56'], upstream: '    from 52:54:00:12:34:56', source: 'dhcp.c' },
+  { key: 'dhcpv6Reply', args: ['SOLICIT'], upstream: 'DHCPv6: received SOLICIT, sending ADVERTISE', source: 'dhcpv6.c' },
+  { key: 'dhcpv6Reply', args: ['REQUEST/RENEW/CONFIRM'], upstream: 'DHCPv6: received REQUEST/RENEW/CONFIRM, sending REPLY', source: 'dhcpv6.c' },
+  { key: 'ndpNa', args: [], upstream: 'NDP: received NS, sending NA', source: 'ndp.c' },
+  { key: 'ndpRa', args: [], upstream: 'NDP: received RS, sending RA', source: 'ndp.c' },
+  { key: 'ndpUnsolicitedRa', args: [600], upstream: 'NDP: sending unsolicited RA, next in 600s', source: 'ndp.c' },
   { key: 'socketInUse', args: ['/tmp/passt_1.socket'], upstream: 'Socket path /tmp/passt_1.socket already in use', source: 'util.c' },
   { key: 'socketBind', args: ['Permission denied'], upstream: 'Failed to bind UNIX domain socket: Permission denied', source: 'util.c' },
   { key: 'pidFileOpen', args: ['/x/pid', 'No such file or directory'], upstream: "Couldn't open PID file /x/pid: No such file or directory", source: 'conf.c' },

@@ -264,6 +264,17 @@ describe('pasta --config-net', () => {
     }
   });
 
+  it('--stats prints upstream\'s table of events by kind on standard error (with -f before it)', async () => {
+    const r = await pasta(`curl -sS --max-time 5 http://${A.serverV4}/`, ['-f', '--stats', '1']);
+    expect(r.code).toBe(0);
+    const err = r.stderr.toString().replace(rootNote(topo), '');
+    // A header naming each kind on a line of its own, then rows of counts.
+    expect(err).toMatch(/^ {7}tap\n {7}\| {6}tcp\n/);
+    expect(err).toMatch(/^ ( +\d+){9}$/m);
+    const rows = err.split('\n').filter((l) => /^ ( +\d+){9}$/.test(l)).map((l) => l.trim().split(/ +/).map(Number));
+    expect(rows.at(-1)!.reduce((a, b) => a + b, 0)).toBeGreaterThan(0); // events, counted since the start
+  });
+
   it('rejects bad options with one line and exit code 1', async () => {
     for (const [args, msg] of [
       // getopt's words after the program's name, upstream's die() messages alone.
