@@ -69,6 +69,7 @@ enum Step : int32_t {
   kStepSetnsNet,
   kStepSetid,
   kStepUnshareUts,
+  kStepChdir,
   kStepCount,
 };
 
@@ -85,6 +86,7 @@ const char* const kStepNames[kStepCount] = {
     "setns(CLONE_NEWNET)",
     "setgid/setuid",
     "unshare(CLONE_NEWUTS)",
+    "chdir",
 };
 
 struct Status {
@@ -267,6 +269,10 @@ struct CreatePlan {
   }
   ResetSignals();
 
+  // The command's working directory, entered while we are still who the caller is: after the
+  // switch to --runas's user it may no longer be reachable by path (a root-only directory),
+  // but a working directory, once entered, stays (upstream's command inherits it).
+  if (st.err == 0 && !p.holder && !p.cwd.empty() && chdir(p.cwd.c_str()) < 0) st = {errno, kStepChdir};
   // As upstream's isolate_user(): drop to the user first, so that the user namespace is
   // owned by it. A change of credentials makes the process undumpable, which would close
   // /proc/self/uid_map to it: make it dumpable again (it execs the command next).
@@ -325,10 +331,6 @@ struct CreatePlan {
   for (int fd = 0; fd < 3; fd++) {
     int flags = fcntl(fd, F_GETFD);
     if (flags >= 0 && (flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
-  }
-  if (!p.cwd.empty() && chdir(p.cwd.c_str()) < 0) {
-    ReportToStderr("pasta: cannot change directory to ", p.cwd.c_str(), errno);
-    _exit(127);
   }
   // execvp searches the PATH of `environ`: point it at the new environment
   // so the command is found (and run) with the PATH it is given.

@@ -324,7 +324,8 @@ describe('createPasst()', () => {
     } finally {
       await d.end();
     }
-    expect(d.stderr()).toBe('');
+    // Only upstream's warning that the machine's resolv.conf names no IPv6 resolver, if it does not.
+    expect(d.stderr().replace(/^No IPv6 nameserver available for NDP\/DHCPv6\n/gm, '')).toBe('');
   });
 
   it('leaks no fd over create/close cycles (a guest connected at close(), or a one-off instance the guest left) or failed creations', async () => {
@@ -369,7 +370,8 @@ describe('createPasst()', () => {
     } finally {
       await d.end();
     }
-    expect(d.stderr()).toBe('');
+    // Only upstream's warning that the machine's resolv.conf names no IPv6 resolver, if it does not.
+    expect(d.stderr().replace(/^No IPv6 nameserver available for NDP\/DHCPv6\n/gm, '')).toBe('');
   });
 
   it('runs two instances at once on the default paths /tmp/passt_1.socket and /tmp/passt_2.socket, each with its own traffic and stats', async () => {
@@ -404,7 +406,8 @@ describe('createPasst()', () => {
     } finally {
       await d.end();
     }
-    expect(d.stderr()).toBe('');
+    // Only upstream's warning that the machine's resolv.conf names no IPv6 resolver, if it does not.
+    expect(d.stderr().replace(/^No IPv6 nameserver available for NDP\/DHCPv6\n/gm, '')).toBe('');
   });
 
   it('throws a PastaOptionError naming the bad field', async () => {
@@ -431,7 +434,8 @@ describe('createPasst()', () => {
     } finally {
       await d.end();
     }
-    expect(d.stderr()).toBe('');
+    // Only upstream's warning that the machine's resolv.conf names no IPv6 resolver, if it does not.
+    expect(d.stderr().replace(/^No IPv6 nameserver available for NDP\/DHCPv6\n/gm, '')).toBe('');
   });
 });
 

@@ -96,6 +96,8 @@ describe('npm install of the packed tarball, without a compiler', () => {
 
   beforeAll(() => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'node-passt-package-'));
+    // Started as root, pasta runs its command as nobody (as upstream): it must reach PATH's tools here.
+    fs.chmodSync(tmp, 0o755);
     // Pack a copy of the checkout: prepack rewrites dist/ (tsc), and other
     // test files running at the same time start bin/pasta.js from the
     // checkout's dist/. The copy shares node_modules (dev tools) by a link.
