@@ -30,6 +30,7 @@ import { parseArgs, helpText, UsageError, GetoptError } from '../options.js';
 import { readEphemeralPorts, readHostEnv, readResolvConf } from '../hostfiles.js';
 import { buildConfig, describeConfig, parseOptions, type Config } from '../conf.js';
 import { M } from '../messages.js';
+import { dropPrivileges } from '../privileges.js';
 import { native } from '../native.js';
 import { createLogger, type Logger } from '../log.js';
 import { readHostNet } from '../pasta.js';
@@ -57,26 +58,6 @@ function errnoText(err: unknown): string {
   return typeof e.errno === 'number' ? native.strerror(e.errno) : e.message;
 }
 
-/** Switch to --runas's user, or nobody when started as root, once the socket is bound (upstream's isolate_user()). */
-function dropPrivileges(config: Config): void {
-  const to = config.runAs;
-  if (!to || (process.geteuid?.() === to.uid && process.getegid?.() === to.gid)) return;
-  try {
-    process.setgroups?.([]);
-  } catch {
-    // Without CAP_SETGID, as upstream: carry on.
-  }
-  try {
-    process.setgid?.(to.gid);
-  } catch (err) {
-    fail(M.setGid(to.gid, errnoText(err)));
-  }
-  try {
-    process.setuid?.(to.uid);
-  } catch (err) {
-    fail(M.setUid(to.uid, errnoText(err)));
-  }
-}
 
 
 
@@ -137,7 +118,8 @@ async function run(config: Config, log: Logger, readyFd: number): Promise<void> 
       die(M.pidFileOpen(config.pidFile, errnoText(err)));
     }
   }
-  dropPrivileges(config);
+  // Once the socket is bound and the PID file written, as upstream's isolate_user().
+  dropPrivileges(config, die);
   if (listener) announce(log, listener.path);
   else log.debug(`guest connected on fd ${config.socketFd}`);
   report(listener ? `ok ${listener.path}` : 'ok');

@@ -42,6 +42,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { M } from '../messages.js';
+import { dropPrivileges } from '../privileges.js';
 import { parseArgs, helpText, UsageError, GetoptError, type ParsedArgs } from '../options.js';
 import { readEphemeralPorts, readHostEnv, readResolvConf } from '../hostfiles.js';
 import type { Config } from '../conf.js';
@@ -80,30 +81,6 @@ async function startLogging(config: Config, consoleFd = 2, command = false): Pro
     for (const line of describeConfig(config)) first.info(line);
   };
   return { log, summary };
-}
-
-/**
- * Drop privileges once everything that needs them is set up: to --runas's
- * user, or to nobody when started as root (upstream's isolate_user()).
- */
-function dropPrivileges(config: Config): void {
-  const to = config.runAs;
-  if (!to || (process.geteuid?.() === to.uid && process.getegid?.() === to.gid)) return;
-  try {
-    process.setgroups?.([]);
-  } catch {
-    // Without CAP_SETGID this fails, as upstream's setgroups() does: carry on.
-  }
-  try {
-    process.setgid?.(to.gid);
-  } catch (err) {
-    fail(M.setGid(to.gid, (err as Error).message));
-  }
-  try {
-    process.setuid?.(to.uid);
-  } catch (err) {
-    fail(M.setUid(to.uid, (err as Error).message));
-  }
 }
 
 /** Does this command line attach to an existing namespace (--netns, or a lone PID, as conf.ts reads them)? */
@@ -163,7 +140,7 @@ async function attach(config: Config, log: Logger, readyFd: number, summary: () 
       fail(message);
     }
   }
-  dropPrivileges(config);
+  dropPrivileges(config, fail);
   report('ok');
   if (readyFd >= 0) fs.closeSync(readyFd);
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) process.on(sig, () => run.stop(`got ${sig}`));
@@ -247,7 +224,7 @@ async function spawnCommand(parsed: ParsedArgs): Promise<void> {
       fail(M.pidFileOpen(config.pidFile, errnoText(err)));
     }
   }
-  dropPrivileges(config);
+  dropPrivileges(config, fail);
 
   // tty.isatty() does not touch process.stdin (which would make the terminal nonblocking for the command).
   const onTty = tty.isatty(0);

@@ -52,13 +52,14 @@
 // Needs root (to build and mount the tree). When the bed cannot be built or
 // started, every test FAILS with the reason (none is skipped).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { createTopology, ADDRESSES as A, type ExecResult, type ServerHandle, type Topology } from './topology.js';
+import { DNSSERVER, runScript, startTestResolver } from './helpers.js';
 import { ensureGuestImage, startGuest, type GuestResult } from '../guest/guest.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -66,7 +67,6 @@ const root = path.resolve(here, '..', '..');
 const OURS = path.join(root, 'bin', 'passt.js');
 const SETUP = path.join(root, 'test', 'libvirt', 'setup.sh');
 const ENTER = path.join(root, 'test', 'libvirt', 'enter.sh');
-const DNSSERVER = path.join(here, 'dnsserver.js');
 const VUSER = 'virt';
 /** A cold build (debootstrap + apt-get of libvirt and QEMU) took 100-120 s here; a slow mirror takes longer. */
 const SETUP_TIMEOUT_MS = 420_000;
@@ -92,7 +92,10 @@ let hostNetns = '';
 let remote: ServerHandle;
 let libvirtd: ChildProcess | undefined;
 let libvirtdLog = '';
-const dnsQueries: string[] = [];
+/** What the test resolver printed (its queries among them). */
+const dnsLines: Array<Record<string, unknown>> = [];
+/** The names the test resolver was asked for, in order. */
+const dnsQueries = (): string[] => dnsLines.flatMap((l) => (typeof l.query === 'string' ? [l.query] : []));
 /** Why the bed could not be built or started; every test then fails with it (never skips). */
 let bedError: Error | undefined;
 
@@ -115,31 +118,6 @@ async function until(what: () => string, cond: () => boolean, ms: number): Promi
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what()}`);
     await new Promise((r) => setTimeout(r, 25));
   }
-}
-
-/** Run test/libvirt/setup.sh with ARGS; resolves with its exit code and combined output. */
-function runSetup(args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('bash', [SETUP, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_BIN: process.execPath },
-    });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    const timer = setTimeout(() => {
-      output += `\n(killed after ${timeoutMs} ms)`;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      resolve({ code: null, output: `${output}\n${e.message}` });
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
 }
 
 /** argv running ARGV in the tree as the session user, in the topology's host network namespace. */
@@ -273,26 +251,7 @@ function lines(output: string, key: string): string[] {
 
 async function startResolver(): Promise<void> {
   const dns = topo!.spawnHost([process.execPath, DNSSERVER, '--bind', '127.0.0.1', '--port', '53']);
-  await new Promise<void>((resolve, reject) => {
-    let buf = '';
-    let up = false;
-    const timer = setTimeout(() => reject(new Error('test resolver did not start')), 10_000);
-    dns.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const msg = JSON.parse(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-        if (msg.query) dnsQueries.push(msg.query);
-        if (msg.listening && !up) {
-          up = true;
-          clearTimeout(timer);
-          resolve();
-        }
-      }
-    });
-    dns.once('exit', (code) => reject(new Error(`test resolver exited (${code})`)));
-  });
+  await startTestResolver(dns, dnsLines);
 }
 
 async function startBed(): Promise<void> {
@@ -303,7 +262,7 @@ async function startBed(): Promise<void> {
     );
   }
   if (!fs.existsSync(PASST_BIN)) throw new Error(`no passt at ${PASST_BIN} (NODE_PASST_LIBVIRT_PASST, or run npm install for dist/)`);
-  const setup = await runSetup([], SETUP_TIMEOUT_MS);
+  const setup = await runScript(SETUP, [], SETUP_TIMEOUT_MS);
   const ready = /^ready: (\/.+)$/m.exec(setup.output);
   if (setup.code !== 0 || !ready) {
     throw new Error(
@@ -375,7 +334,7 @@ afterAll(async () => {
   await topo?.close();
   if (runDir) fs.rmSync(runDir, { recursive: true, force: true });
   // leave no mounts behind (the repository is bound inside the tree), also after a failed build
-  if (process.geteuid?.() === 0) await runSetup(['umount'], 60_000);
+  if (process.geteuid?.() === 0) await runScript(SETUP, ['umount'], 60_000);
 }, 90_000);
 
 it('builds or reuses the libvirt test bed (test/libvirt/setup.sh), starts the private topology and a session libvirtd', () => {
@@ -538,7 +497,7 @@ describe(`libvirt 11.3 runs passt for <interface type='user'><backend type='pass
     expect(resolver, 'a loopback resolver of the host cannot be reached from the guest').not.toMatch(/^127\./);
     const answer = lines(output, 'DNS').join('\n');
     expect(answer).toMatch(new RegExp(`Address:\\s*${A.serverV4.replace(/\./g, '\\.')}$`, 'm'));
-    expect(dnsQueries).toContain('remote.test');
+    expect(dnsQueries()).toContain('remote.test');
   });
 
   bedIt('connects out to the remote server over IPv4 and IPv6', async () => {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { createTopology, rootNote, ADDRESSES as A, SERVERS_JS, type Topology } from './topology.js';
+import { within } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -328,15 +329,6 @@ function pastaShell(opts: string[] = []) {
   return { child, run, stderr: () => err, close: async () => { child.stdin!.end(); return exited; } };
 }
 
-/** Poll `probe` every 100 ms until it returns true; the time that took, in ms (throws after `limitMs`). */
-async function within(limitMs: number, probe: () => Promise<boolean>): Promise<number> {
-  const t0 = Date.now();
-  for (;;) {
-    if (await probe()) return Date.now() - t0;
-    if (Date.now() - t0 > limitMs) throw new Error(`not within ${limitMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('pasta auto (the default): following ports bound on the other side', () => {
   it('-t/-u auto: a server started in the namespace after pasta is up is reachable within 2 s, and the forward goes away when it stops', async () => {

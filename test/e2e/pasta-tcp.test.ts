@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createTopology, rootNote, runInHostAsUser, ADDRESSES as A, type Topology, type ServerHandle } from './topology.js';
+import { within } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -289,12 +290,3 @@ describe('pasta --config-net', () => {
   });
 });
 
-/** Poll `probe` every 100 ms until it returns true; the time that took, in ms (throws after `limitMs`). */
-async function within(limitMs: number, probe: () => Promise<boolean>): Promise<number> {
-  const t0 = Date.now();
-  for (;;) {
-    if (await probe()) return Date.now() - t0;
-    if (Date.now() - t0 > limitMs) throw new Error(`not within ${limitMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

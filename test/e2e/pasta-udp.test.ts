@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTopology, rootNote, ADDRESSES as A, type Topology } from './topology.js';
+import { DNSSERVER, startTestResolver } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -129,25 +130,8 @@ describe('pasta ICMP echo', () => {
 
 describe('pasta DNS forwarding', () => {
   it('answers dig through --dns-forward to the test resolver, over UDP and TCP, IPv4 and IPv6', async () => {
-    const dns = topo.spawnHost([NODE, path.join(here, 'dnsserver.js'), '--bind', '127.0.0.1', '--port', '53']);
-    const lines: any[] = [];
-    await new Promise<void>((resolve, reject) => {
-      let buf = '';
-      const t = setTimeout(() => reject(new Error('DNS server did not start')), 10_000);
-      dns.stdout!.on('data', (d: Buffer) => {
-        buf += d.toString();
-        let i;
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const line = JSON.parse(buf.slice(0, i));
-          buf = buf.slice(i + 1);
-          lines.push(line);
-          if (line.listening) {
-            clearTimeout(t);
-            resolve();
-          }
-        }
-      });
-    });
+    const dns = topo.spawnHost([NODE, DNSSERVER, '--bind', '127.0.0.1', '--port', '53']);
+    const lines: any[] = await startTestResolver(dns);
     try {
       const r = await pasta(
         [

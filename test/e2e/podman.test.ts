@@ -20,18 +20,17 @@
 // Needs root (to build and mount the tree). When the tree cannot be built
 // (no mirror reachable, not root) the tests FAIL with the reason.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTopology, ADDRESSES as A, type ExecResult, type ServerHandle, type Topology } from './topology.js';
+import { DNSSERVER, runScript, startTestResolver } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const PASTA = path.join(root, 'bin', 'pasta.js');
 const SETUP = path.join(root, 'test', 'podman', 'setup.sh');
 const ENTER = path.join(root, 'test', 'podman', 'enter.sh');
-const DNSSERVER = path.join(here, 'dnsserver.js');
 const UDPCLIENT = path.join(here, 'udpclient.js');
 const IMAGE = 'localhost/node-passt-bb:1';
 const WEB = 'node-passt-web';
@@ -49,7 +48,10 @@ let helperInside = '';
 let hostNetns = '';
 let remote: ServerHandle;
 let hostServer: ServerHandle;
-const dnsQueries: string[] = [];
+/** What the test resolver printed (its queries among them). */
+const dnsLines: Array<Record<string, unknown>> = [];
+/** The names the test resolver was asked for, in order. */
+const dnsQueries = (): string[] => dnsLines.flatMap((l) => (typeof l.query === 'string' ? [l.query] : []));
 /** Why the test bed could not be built or started; every test then fails with it (never skips). */
 let bedError: Error | undefined;
 
@@ -58,31 +60,6 @@ function bedIt(name: string, fn: () => Promise<void>): void {
   it(name, async () => {
     if (bedError) throw new Error(`no Podman test bed (see the first test): ${bedError.message.split('\n')[0]}`);
     await fn();
-  });
-}
-
-/** Run test/podman/setup.sh with ARGS; resolves with its exit code and combined output. */
-function runSetup(args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('bash', [SETUP, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_BIN: process.execPath },
-    });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    const timer = setTimeout(() => {
-      output += `\n(killed after ${timeoutMs} ms)`;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      resolve({ code: null, output: `${output}\n${e.message}` });
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
   });
 }
 
@@ -162,7 +139,7 @@ async function startBed(): Promise<void> {
         'and runs Podman inside a private network namespace',
     );
   }
-  const setup = await runSetup([], SETUP_TIMEOUT_MS);
+  const setup = await runScript(SETUP, [], SETUP_TIMEOUT_MS);
   const ready = /^ready: (\/.+)$/m.exec(setup.output);
   if (setup.code !== 0 || !ready) {
     throw new Error(
@@ -179,26 +156,7 @@ async function startBed(): Promise<void> {
   // The tree's resolver is ours (setup.sh writes it too; never the machine's).
   fs.writeFileSync(path.join(chroot, 'etc', 'resolv.conf'), 'nameserver 127.0.0.1\n');
   const dns = topo.spawnHost([process.execPath, DNSSERVER, '--bind', '127.0.0.1', '--port', '53']);
-  await new Promise<void>((resolve, reject) => {
-    let buf = '';
-    let listening = false;
-    const timer = setTimeout(() => reject(new Error('test resolver did not start')), 10_000);
-    dns.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const msg = JSON.parse(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-        if (msg.query) dnsQueries.push(msg.query);
-        if (msg.listening && !listening) {
-          listening = true;
-          clearTimeout(timer);
-          resolve();
-        }
-      }
-    });
-    dns.once('exit', (code) => reject(new Error(`test resolver exited (${code})`)));
-  });
+  await startTestResolver(dns, dnsLines);
   remote = await topo.startRemoteServer('http', ['--port', '80']);
   // host.containers.internal (169.254.1.2) stands for the host's own address.
   hostServer = await topo.startHostServer('http', ['--bind', A.hostV4]);
@@ -243,7 +201,7 @@ afterAll(async () => {
   }
   if (helperDir) fs.rmSync(helperDir, { recursive: true, force: true });
   // leave no mounts behind (the repository is bound inside the tree), also after a failed build
-  if (process.geteuid?.() === 0) await runSetup(['umount'], 60_000);
+  if (process.geteuid?.() === 0) await runScript(SETUP, ['umount'], 60_000);
 }, 90_000);
 
 describe.each(['rootless', 'root'] as const)('podman run --network pasta (%s)', (mode) => {
@@ -295,11 +253,11 @@ describe.each(['rootless', 'root'] as const)('podman run --network pasta (%s)', 
   });
 
   bedIt('resolves names through 169.254.1.1 with the test resolver', async () => {
-    const before = dnsQueries.length;
+    const before = dnsQueries().length;
     const out = await runInContainer(mode, 'nslookup remote.test 169.254.1.1');
     expect(out).toMatch(/^Server:\s+169\.254\.1\.1$/m);
     expect(out).toContain(`Address: ${A.serverV4}`);
-    expect(dnsQueries.slice(before)).toContain('remote.test');
+    expect(dnsQueries().slice(before)).toContain('remote.test');
     await expectNoPastaLeft();
   });
 

@@ -30,13 +30,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTopology, ADDRESSES as A, type Topology, type ServerHandle } from './topology.js';
+import { DNSSERVER, startTestResolver } from './helpers.js';
 import { streamSha256 } from './stream.js';
 import { startGuest, ensureGuestImage, type GuestResult } from '../guest/guest.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const OURS = path.join(root, 'bin', 'passt.js');
-const DNS_SERVER = path.join(here, 'dnsserver.js');
 
 /** The passt under test: argv prefix, a label for the test names, and whether it has --dns-host. */
 function choosePasst(): { argv: string[]; label: string; dnsHost: boolean } {
@@ -143,23 +143,8 @@ async function waitForListening(socketPath: string, child: ChildProcess, waitMs 
 }
 
 async function startDnsServer(): Promise<ChildProcess> {
-  const child = topo.host.spawn([process.execPath, DNS_SERVER, '--bind', '127.0.0.1', '--port', '53']);
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('dnsserver.js did not start')), 10_000);
-    child.stdout?.on('data', (d) => {
-      out += d;
-      if (out.includes('"listening"')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`dnsserver.js exited (${code})`));
-    });
-  });
-  child.stdout?.resume();
+  const child = topo.host.spawn([process.execPath, DNSSERVER, '--bind', '127.0.0.1', '--port', '53']);
+  await startTestResolver(child);
   return child;
 }
 

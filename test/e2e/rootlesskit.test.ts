@@ -66,6 +66,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTopology, runInHostAsUser, ADDRESSES as A, SERVERS_JS, type ServerHandle, type Topology } from './topology.js';
+import { DNSSERVER, startTestResolver } from './helpers.js';
 import { ensureRootlesskit, type Rootlesskit } from '../rootlesskit/fetch.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -74,7 +75,6 @@ const OUR_PASTA = path.join(root, 'bin', 'pasta.js');
 const PASTA = process.env.NODE_PASST_ROOTLESSKIT_PASTA ? path.resolve(process.env.NODE_PASST_ROOTLESSKIT_PASTA) : OUR_PASTA;
 const PASTA_LABEL = PASTA === OUR_PASTA ? 'our pasta' : PASTA;
 const CHILD_JS = path.join(root, 'test', 'rootlesskit', 'child.js');
-const DNSSERVER = path.join(here, 'dnsserver.js');
 const UDPCLIENT = path.join(here, 'udpclient.js');
 const NODE = process.execPath;
 const USER = 'node-passt-rk';
@@ -136,7 +136,10 @@ let home = '';
 let logDir = '';
 let uid = 0;
 let remote: ServerHandle;
-const dnsQueries: string[] = [];
+/** What the test resolver printed (its queries among them). */
+const dnsLines: Array<Record<string, unknown>> = [];
+/** The names the test resolver was asked for, in order. */
+const dnsQueries = (): string[] => dnsLines.flatMap((l) => (typeof l.query === 'string' ? [l.query] : []));
 /** The machine's own files and mount points at the start, to compare at the end. */
 const etcBefore = new Map<string, string>();
 let mountsBefore: string[] = [];
@@ -236,26 +239,7 @@ function mountPoints(): string[] {
 /** Start test/e2e/dnsserver.js on the host namespace's 127.0.0.1:53; resolves when it listens. */
 function startResolver(t: Topology): Promise<void> {
   const dns = t.spawnHost([NODE, DNSSERVER, '--bind', '127.0.0.1', '--port', '53']);
-  return new Promise<void>((resolve, reject) => {
-    let buf = '';
-    let listening = false;
-    const timer = setTimeout(() => reject(new Error('test resolver did not start')), 10_000);
-    dns.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const msg = JSON.parse(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-        if (msg.query) dnsQueries.push(msg.query);
-        if (msg.listening && !listening) {
-          listening = true;
-          clearTimeout(timer);
-          resolve();
-        }
-      }
-    });
-    dns.once('exit', (code) => reject(new Error(`test resolver exited (${code})`)));
-  });
+  return startTestResolver(dns, dnsLines).then(() => undefined);
 }
 
 async function startBed(): Promise<void> {
@@ -564,10 +548,10 @@ describe.each(MODES)(`rootlesskit --net=pasta, $name (${PASTA_LABEL})`, (mode) =
 
   runIt(`resolves names through ${DNS} (--dns-forward) with the test resolver`, async (r) => {
     await waitCarrier(r);
-    const before = dnsQueries.length;
+    const before = dnsQueries().length;
     const out = await childExec(r, ['dig', '+short', '+tries=1', '+time=3', `@${DNS}`, 'remote.test', 'A']);
     expect(out.stdout.toString()).toBe(`${A.serverV4}\n`);
-    expect(dnsQueries.slice(before)).toContain('remote.test');
+    expect(dnsQueries().slice(before)).toContain('remote.test');
   });
 
   if (mode.forwards) {

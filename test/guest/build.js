@@ -45,6 +45,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
+import { run, trixieApt } from '../lib/debian.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -60,12 +61,6 @@ const HOST_PROGRAMS = ['/usr/bin/iperf3'];
 const LAYOUT_VERSION = 2;
 
 const KERNEL_META = 'linux-image-cloud-amd64';
-const TRIXIE_SOURCES = `Types: deb
-URIs: http://deb.debian.org/debian
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-`;
 const TRIXIE_CHROOT = '/opt/trixie';
 
 /** @param {string} msg */
@@ -82,19 +77,6 @@ export function cacheDir() {
   }
   fs.mkdirSync(dir, { recursive: true });
   return dir;
-}
-
-/**
- * Run a command; throw with its output if it fails.
- * @param {string} cmd @param {string[]} args @param {import('node:child_process').SpawnSyncOptions} [opts]
- */
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
-  if (r.error) throw new Error(`cannot run ${cmd}: ${r.error.message}`);
-  if (r.status !== 0) {
-    throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}):\n${String(r.stderr ?? '').trim()}`);
-  }
-  return String(r.stdout ?? '');
 }
 
 /** @param {string} dir @param {RegExp} re @returns {string|undefined} newest matching file */
@@ -137,30 +119,6 @@ function fetchKernel(debs) {
   const deb = findFile(debs, /^linux-image-.*-cloud-amd64_.*\.deb$/);
   if (!deb) throw new Error(`apt-get download ${name} left no .deb in ${debs}`);
   return deb;
-}
-
-/**
- * apt-get options for the private trixie configuration under `dir`.
- * @param {string} dir
- */
-function trixieApt(dir) {
-  for (const d of ['etc', 'state/lists/partial', 'cache/archives/partial']) fs.mkdirSync(path.join(dir, d), { recursive: true });
-  fs.writeFileSync(path.join(dir, 'etc', 'trixie.sources'), TRIXIE_SOURCES);
-  if (!fs.existsSync(path.join(dir, 'state', 'status'))) fs.writeFileSync(path.join(dir, 'state', 'status'), '');
-  const opts = {
-    'Dir::State': path.join(dir, 'state'),
-    'Dir::State::status': path.join(dir, 'state', 'status'),
-    'Dir::Cache': path.join(dir, 'cache'),
-    'Dir::Etc::SourceList': '/dev/null',
-    'Dir::Etc::SourceParts': path.join(dir, 'etc'),
-    'Dir::Etc::Preferences': '/dev/null',
-    'Dir::Etc::PreferencesParts': '/dev/null',
-    'APT::Architecture': 'amd64',
-    'APT::Architectures': 'amd64',
-    'Acquire::Languages': 'none',
-    'APT::Sandbox::User': os.userInfo().username,
-  };
-  return Object.entries(opts).flatMap(([k, v]) => ['-o', `${k}=${v}`]);
 }
 
 /** @param {string} debs @returns {string} path of the busybox-static .deb (trixie) */

@@ -37,15 +37,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { run, trixieApt } from '../lib/debian.js';
 
-/** Debian's mirror ($MIRROR, as test/podman/setup.sh). */
-const MIRROR = process.env.MIRROR || 'http://deb.debian.org/debian';
-const TRIXIE_SOURCES = `Types: deb
-URIs: ${MIRROR}
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-`;
 
 /** Each apt-get call is killed after this long (the test's hook allows 170 s for the whole fetch). */
 const APT_TIMEOUT_MS = 75_000;
@@ -65,44 +58,6 @@ export function cacheDir() {
   fs.mkdirSync(dir, { recursive: true });
   fs.chmodSync(dir, 0o755); // whatever the umask: the test runs the binary as an unprivileged uid
   return dir;
-}
-
-/**
- * Run a command; throw with its output if it fails.
- * @param {string} cmd @param {string[]} args @param {import('node:child_process').SpawnSyncOptions} [opts]
- */
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
-  if (r.error) throw new Error(`cannot run ${cmd}: ${r.error.message}`);
-  if (r.status !== 0) {
-    throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}):\n${String(r.stderr ?? '').trim()}`);
-  }
-  return String(r.stdout ?? '');
-}
-
-/**
- * apt-get options for the private trixie configuration under `dir`.
- * @param {string} dir
- */
-function trixieApt(dir) {
-  for (const d of ['etc', 'state/lists/partial', 'cache/archives/partial']) fs.mkdirSync(path.join(dir, d), { recursive: true });
-  fs.writeFileSync(path.join(dir, 'etc', 'trixie.sources'), TRIXIE_SOURCES);
-  if (!fs.existsSync(path.join(dir, 'state', 'status'))) fs.writeFileSync(path.join(dir, 'state', 'status'), '');
-  const arch = run('dpkg', ['--print-architecture']).trim();
-  const opts = {
-    'Dir::State': path.join(dir, 'state'),
-    'Dir::State::status': path.join(dir, 'state', 'status'),
-    'Dir::Cache': path.join(dir, 'cache'),
-    'Dir::Etc::SourceList': '/dev/null',
-    'Dir::Etc::SourceParts': path.join(dir, 'etc'),
-    'Dir::Etc::Preferences': '/dev/null',
-    'Dir::Etc::PreferencesParts': '/dev/null',
-    'APT::Architecture': arch,
-    'APT::Architectures': arch,
-    'Acquire::Languages': 'none',
-    'APT::Sandbox::User': os.userInfo().username,
-  };
-  return Object.entries(opts).flatMap(([k, v]) => ['-o', `${k}=${v}`]);
 }
 
 /** `rootlesskit --version` -> "2.3.4", or undefined when it does not run. @param {string} binary */
