@@ -30,12 +30,13 @@
 // Nothing here touches the machine's network: every namespace is the
 // topology's or made under it.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runInHostAsUser } from '../test/e2e/topology-core.js';
+import { runScript } from '../test/lib/script.js';
 import { delay, firstLine, median } from './common.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -97,26 +98,7 @@ function timed(result, what) {
 }
 
 /** Run test/podman/setup.sh ARGS; resolves with its exit code and output. */
-function runSetup(args, timeoutMs) {
-  return new Promise((resolve) => {
-    const child = spawn('bash', [SETUP, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_BIN: process.execPath } });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    const timer = setTimeout(() => {
-      output += `\n(killed after ${timeoutMs} ms)`;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      resolve({ code: null, output: `${output}\n${e.message}` });
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
+const runSetup = (args, timeoutMs) => runScript(SETUP, args, timeoutMs);
 
 /** A cold build of the test bed takes 30-90 s (as in test/e2e/podman.test.ts). */
 export const PODMAN_SETUP_TIMEOUT_MS = 170_000;

@@ -7,7 +7,7 @@
 // collecting every line it prints afterwards; `runScript` runs a set-up
 // script to its end with a time limit and gives back its combined output,
 // never throwing, so a test can fail with the script's own words.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -55,27 +55,4 @@ export function startTestResolver(child: ChildProcess, lines: Array<Record<strin
   });
 }
 
-/** Run `bash SCRIPT ARGS` to its end (SIGKILL after `timeoutMs`); its exit code and combined output. */
-export function runScript(script: string, args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('bash', [script, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_BIN: process.execPath },
-    });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    const timer = setTimeout(() => {
-      output += `\n(killed after ${timeoutMs} ms)`;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      resolve({ code: null, output: `${output}\n${e.message}` });
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
+export { runScript } from '../lib/script.js';
