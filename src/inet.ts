@@ -122,7 +122,7 @@ export function formatIPv4(addr: Uint8Array): string {
   return `${addr[0]}.${addr[1]}.${addr[2]}.${addr[3]}`;
 }
 
-/** RFC 5952 canonical text for 16 bytes ("2001:db8::2", "::ffff:192.0.2.1"). */
+/** RFC 5952 canonical text for 16 bytes ("2001:db8::2", "::ffff:192.0.2.1"), as glibc's inet_ntop() prints it ("::192.0.2.1"). */
 export function formatIPv6(addr: Uint8Array): string {
   const words: number[] = [];
   for (let i = 0; i < 8; i++) words.push((addr[2 * i]! << 8) | addr[2 * i + 1]!);
@@ -148,6 +148,13 @@ export function formatIPv6(addr: Uint8Array): string {
       bestLength = j - i;
     }
     i = j;
+  }
+
+  // As glibc's inet_ntop(), which upstream's messages use: an IPv4-compatible
+  // address (::a.b.c.d, RFC 4291 section 2.5.5.1, deprecated) in dotted form
+  // when exactly its first six groups are zero (so "::2", but "::1.2.0.0").
+  if (bestStart === 0 && bestLength === 6) {
+    return `::${formatIPv4(addr.subarray(12, 16))}`;
   }
 
   const hex = (ws: number[]): string => ws.map((w) => w.toString(16)).join(':');

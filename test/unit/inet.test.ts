@@ -126,7 +126,7 @@ describe('parseIP', () => {
   });
 });
 
-describe('formatIPv6 (RFC 5952)', () => {
+describe('formatIPv6 (RFC 5952, as glibc)', () => {
   const cases: [string, string][] = [
     ['00000000000000000000000000000000', '::'],
     ['00000000000000000000000000000001', '::1'],
@@ -149,8 +149,13 @@ describe('formatIPv6 (RFC 5952)', () => {
     // IPv4-mapped keeps a dotted tail
     ['00000000000000000000ffffc6336402', '::ffff:198.51.100.2'],
     ['00000000000000000000ffff00000000', '::ffff:0.0.0.0'],
+    // IPv4-compatible (first six groups zero) in dotted form, as glibc's inet_ntop()
+    ['00000000000000000000000001020304', '::1.2.3.4'],
+    ['00000000000000000000000001020000', '::1.2.0.0'],
+    ['00000000000000000000000000000002', '::2'],
+    ['00000000000000000000000100000000', '::1:0:0'],
+    ['00000000000000000000fffe01020304', '::fffe:102:304'],
     // other forms with IPv4 inside are written in hex
-    ['00000000000000000000000001020304', '::102:304'],
     ['0064ff9b0000000000000000c0000221', '64:ff9b::c000:221'],
   ];
   it.each(cases)('formats %s as %s', (bytes, text) => {
