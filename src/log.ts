@@ -8,8 +8,9 @@
  * written synchronously as plain text lines in upstream's formats — the
  * message alone on standard error (after the seconds since start with
  * --debug), "SECONDS: WARNING: message" after a header line in a log file
- * (`--log-file`, bounded by `--log-size`: when full, the file is truncated
- * and restarted so it never grows past the limit). The data path
+ * (`--log-file`, bounded by `--log-size`: when the next line would reach the
+ * limit, the oldest ~30% of the file is cut, at a line boundary, and the
+ * header line says when, as upstream's logfile_rotate()). The data path
  * logs through `log.isLevelEnabled('trace')` checks so a quiet run does no
  * formatting work per packet.
  *
@@ -45,6 +46,9 @@ const levelNames: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info
 /** Log file prefixes per level, as upstream's logfile_prefix[]. */
 const filePrefix: Record<number, string> = { 10: '         ', 20: '         ', 30: 'info:    ', 40: 'WARNING: ', 50: 'ERROR:   ', 60: 'ERROR:   ' };
 
+/** Upstream's LOGFILE_CUT_RATIO: a full log file loses about this share, oldest first. */
+const LOG_CUT_PERCENT = 30;
+
 /** When logging started: upstream's timestamps count from there. */
 const logStart = process.hrtime.bigint();
 
@@ -76,7 +80,8 @@ class TextDestination implements DestinationStream {
   ) {
     this.fd = fd;
     if (file) {
-      this.fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_APPEND, 0o600);
+      // Written at explicit offsets (cut() rewrites the start), so no O_APPEND.
+      this.fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600);
       this.header = `${name} node-passt: ${process.argv[1] ?? process.execPath} (${process.pid})\n`;
       this.put(Buffer.from(this.header));
     }
@@ -99,22 +104,46 @@ class TextDestination implements DestinationStream {
       line = record;
     }
     const bytes = Buffer.from(line);
-    if (this.file && this.written + bytes.length > this.limit) {
-      // Full: start again, with the header, rather than grow past the limit.
-      fs.ftruncateSync(this.fd, 0);
-      this.written = 0;
-      this.put(Buffer.from(this.header));
-    }
+    if (this.file && this.written + bytes.length >= this.limit) this.cut();
     this.put(bytes);
   }
 
   private put(bytes: Buffer): void {
-    if (this.file) this.written += bytes.length;
     if (this.fd < 0) return;
     try {
-      fs.writeSync(this.fd, bytes);
+      if (this.file) this.written += fs.writeSync(this.fd, bytes, 0, bytes.length, this.written);
+      else fs.writeSync(this.fd, bytes);
     } catch {
-      // Standard error went away (for example a closed pipe): logging must never take the engine down.
+      // Standard error went away (for example a closed pipe), or the disk is
+      // full: logging must never take the engine down.
+    }
+  }
+
+  /**
+   * Full: drop the oldest lines, as upstream's logfile_rotate() (its
+   * fallback without FALLOC_FL_COLLAPSE_RANGE, which the result matches).
+   * The cut is 30% of the limit rounded up to a page (LOGFILE_CUT_RATIO),
+   * extended to the end of the line it falls in; the header line, followed by
+   * " - log truncated at SECONDS", takes the place of what was cut.
+   */
+  private cut(): void {
+    if (this.fd < 0) return;
+    try {
+      const header = Buffer.from(`${this.header.slice(0, -1)} - log truncated at ${elapsed()}\n`);
+      const cutSize = Math.ceil((this.limit * LOG_CUT_PERCENT) / 100 / 4096) * 4096;
+      const probe = Buffer.alloc(8192);
+      let from = Math.min(cutSize, this.written);
+      const n = fs.readSync(this.fd, probe, 0, probe.length, from);
+      const nl = probe.subarray(0, n).indexOf(0x0a);
+      from = nl >= 0 ? from + nl + 1 : this.written;
+      const kept = Buffer.alloc(Math.max(0, this.written - from));
+      fs.readSync(this.fd, kept, 0, kept.length, from);
+      fs.writeSync(this.fd, header, 0, header.length, 0);
+      fs.writeSync(this.fd, kept, 0, kept.length, header.length);
+      this.written = header.length + kept.length;
+      fs.ftruncateSync(this.fd, this.written);
+    } catch {
+      // As put(): a log file that cannot be cut keeps what it has.
     }
   }
 

@@ -184,8 +184,9 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
       'Given more than once, the last one takes effect: there is one log file.',
   ]),
   'log-size': [
-    'Keep the log file at most *BYTES* bytes long: when the next message would not fit, the file is emptied and starts again with its first line ' +
-      '(the original removes the oldest messages instead, keeping the newest). ' +
+    'Keep the log file under *BYTES* bytes: when the next message would reach that size, the oldest messages are removed, ' +
+      'about 30% of *BYTES* (rounded up to 4096 bytes, and to the end of a line), ' +
+      'and the first line, followed by "- log truncated at" and the seconds since the start, takes their place. ' +
       'At least 40960 (five buffers of 8 KiB, as upstream); the default is 1048576 (1 MiB). ' +
       '*BYTES* may be written in decimal, in hexadecimal after 0x, or in octal after 0. The last one takes effect.',
   ],

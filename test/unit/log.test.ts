@@ -59,9 +59,9 @@ describe('createLogger', () => {
     }
   });
 
-  it('writes a log file as upstream does: a header line, then "SECONDS: LEVEL: message", and starts again when full', () => {
+  it('writes a log file as upstream does: a header line, then "SECONDS: LEVEL: message", and cuts the oldest lines when full', () => {
     const file = path.join(dir, 'pasta.log');
-    const log = createLogger({ name: 'pasta', level: 'debug', file, fileSize: 300 });
+    const log = createLogger({ name: 'pasta', level: 'debug', file, fileSize: 40960 });
     log.info('informational');
     log.warn('a warning');
     log.error('an error');
@@ -74,11 +74,22 @@ describe('createLogger', () => {
       expect.stringMatching(/^\d+\.\d{4}: ERROR: {3}an error$/),
       expect.stringMatching(/^\d+\.\d{4}: {10}debugging$/),
     ]);
-    for (let i = 0; i < 20; i++) log.info(`line ${i}`);
+    // 40960 bytes (upstream's smallest --log-size) hold some 1300 of these lines
+    for (let i = 0; i < 2000; i++) log.info(`line ${i}`);
     const after = fs.readFileSync(file, 'utf8');
-    expect(after.length).toBeLessThanOrEqual(300);
-    expect(after.split('\n')[0]).toMatch(/^pasta node-passt: /);
-    expect(after).toContain('line 19');
+    expect(after.length).toBeLessThan(40960);
+    const kept = after.split('\n');
+    // the header takes the place of what was cut, and says when
+    expect(kept[0]).toMatch(/^pasta node-passt: \S+ \(\d+\) - log truncated at \d+\.\d{4}$/);
+    // whole lines only, the oldest gone, the newest all there and in order
+    expect(kept.at(-1)).toBe('');
+    for (const line of kept.slice(1, -1)) expect(line).toMatch(/^\d+\.\d{4}: info: {4}line \d+$/);
+    const numbers = kept.slice(1, -1).map((l) => Number(/line (\d+)$/.exec(l)![1]));
+    expect(numbers.at(-1)).toBe(1999);
+    expect(numbers).toEqual(numbers.map((_, k) => numbers[0]! + k));
+    expect(after).not.toContain('informational');
+    // each cut drops 30% of the limit, rounded up to a page: 16384 bytes
+    expect(after.length).toBeGreaterThan(40960 - 16384 - 200);
   });
 
   it('passes the rest of the pino API through, and follows a level set later', () => {
