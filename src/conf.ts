@@ -92,6 +92,13 @@ export interface Ip6Config {
   /** As for IPv4. */
   copyAddrs: boolean;
   copyRoutes: boolean;
+  /**
+   * Our own link-local address towards the guest (upstream's our_tap_ll): the
+   * source of router advertisements, DHCPv6 replies and inbound traffic that
+   * has no other source. A link-local gateway; else the template interface's
+   * link-local address; fe80::1 in local mode. Absent: derived from our MAC.
+   */
+  ourLinkLocal?: Uint8Array;
 }
 
 export interface Config {
@@ -1049,6 +1056,7 @@ export function buildConfig(
       ip6 = {
         addr, prefixLen: s.addr6 ? 64 : found?.prefixLen ?? 64, gateway: gateway ?? null, hostIfname: linkName(host, index), hostIfindex: index,
         copyAddrs: !s.noCopyAddrs6, copyRoutes: !s.noCopyRoutes6,
+        ourLinkLocal: gateway && isLinkLocal6(gateway) ? gateway : linkLocalAddress(host.addrs6, index)!.addr,
       };
     }
   }
@@ -1069,7 +1077,7 @@ export function buildConfig(
     notices.push(M.localMode('IPv6'));
     ip6 = {
       addr: foundAddr6 ?? new Uint8Array(16), prefixLen: 64, gateway: s.gw6 ?? LL_GUEST_GW6, hostIfname: '', hostIfindex: 0,
-      copyAddrs: false, copyRoutes: false,
+      copyAddrs: false, copyRoutes: false, ourLinkLocal: s.gw6 && isLinkLocal6(s.gw6) ? s.gw6 : LL_GUEST_GW6,
     };
   }
 
@@ -1276,7 +1284,10 @@ export function describeConfig(c: Config): string[] {
   if (c.ip6) {
     if (c.mapHostLoopback6) lines.push(`    NAT to host ::1: ${formatIP(c.mapHostLoopback6)}`);
     const head = c.ndp && c.dhcpv6 ? 'NDP/DHCPv6:' : c.dhcpv6 ? 'DHCPv6:' : c.ndp ? 'NDP:' : null;
-    if (head) lines.push(head, `    assign: ${formatIP(c.ip6.addr)}`, `    router: ${c.ip6.gateway ? formatIP(c.ip6.gateway) : '::'}`);
+    if (head) {
+      lines.push(head, `    assign: ${formatIP(c.ip6.addr)}`, `    router: ${c.ip6.gateway ? formatIP(c.ip6.gateway) : '::'}`);
+      if (c.ip6.ourLinkLocal) lines.push(`    our link-local: ${formatIP(c.ip6.ourLinkLocal)}`);
+    }
     const dns6 = c.dns.filter((a) => a.length === 16);
     if (dns6.length) lines.push('DNS:', ...dns6.map((a) => `    ${formatIP(a)}`));
     lines.push(...searchLines);

@@ -234,11 +234,13 @@ export class Engine {
       this.tapOut = new TapOut(this.tapFd, opts.vnetHdrLen ?? 0, undefined, undefined, capture);
     }
     const gw6 = opts.config.ip6?.gateway;
+    // As upstream's our_tap_ll (Ip6Config.ourLinkLocal): a link-local gateway (-g fe80::1, a
+    // router's, local mode's), else the host's own link-local address, is ours on the link,
+    // the source of router advertisements and DHCPv6 replies.
+    const ourLL6 = opts.config.ip6?.ourLinkLocal ?? (gw6 && isLinkLocal6(gw6) ? gw6 : undefined);
     this.link = createLinkState({
       ourMac: opts.config.ourMac,
-      // As upstream: a link-local gateway (-g fe80::1, a router's, local mode's) is our own
-      // address on the link, the source of router advertisements and DHCPv6 replies.
-      ...(gw6 && isLinkLocal6(gw6) ? { ourLinkLocal6: gw6 } : {}),
+      ...(ourLL6 ? { ourLinkLocal6: ourLL6 } : {}),
       guestAddr4: opts.config.ip4?.addr ?? null,
       guestAddr6: opts.config.ip6 && !isUnspecified(opts.config.ip6.addr) ? opts.config.ip6.addr : null,
     });

@@ -118,6 +118,8 @@ let run: GuestResult;
 /** What the host got through -t: body sha256 per URL. */
 const forwarded: Record<string, { ok: boolean; sha: string; err: string }> = {};
 let guestBlobSha = '';
+/** The host's own link-local address on eth0: passt's on the guest's link (upstream's our_tap_ll). */
+let hostLinkLocal = '';
 
 /** Lines of the guest's output that start with KEY and a space, without the key. */
 function lines(key: string): string[] {
@@ -165,6 +167,10 @@ beforeAll(async () => {
     topo.startHostServer('http', ['--bind', '127.0.0.1,::1']),
     startDnsServer(),
   ]);
+
+  const ll = await topo.execHost(['ip', '-6', '-o', 'addr', 'show', 'dev', A.ifname, 'scope', 'link']);
+  hostLinkLocal = /inet6 (fe80::[0-9a-f:]+)\//.exec(ll.stdout.toString())?.[1] ?? '';
+  if (!hostLinkLocal) throw new Error(`no link-local address on the host's ${A.ifname}: ${ll.stdout}`);
 
   // -D: the guest is told of the forwarder only (never of the machine's own resolver), which
   // --dns-forward sends to the test resolver on the host's 127.0.0.1.
@@ -223,7 +229,9 @@ describe(`a QEMU guest through passt: ${PASST.label}`, () => {
   it("configures IPv6 by SLAAC from passt's router advertisements", () => {
     const slaac = lines('SLAAC').find((l) => l.startsWith(`${SLAAC_ADDRESS}/64 `));
     expect(slaac, lines('SLAAC').join('\n')).toBeDefined();
-    expect(lines('ROUTE6').join('\n')).toMatch(/^default via fe80::\S+ dev eth0/m);
+    // The gateway (2001:db8::1) is not link-local: passt speaks from the host's own link-local
+    // address, as upstream, and the guest routes through it.
+    expect(lines('ROUTE6').join('\n')).toMatch(new RegExp(`^default via ${hostLinkLocal} dev eth0`, 'm'));
   });
 
   it(`gets ${A.hostV6} by DHCPv6 (udhcpc6)`, () => {

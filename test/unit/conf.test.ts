@@ -12,9 +12,10 @@
 //    lines, hosts and texts go through buildConfig() here and must print the same:
 //    - upstream prints its notices and warnings interleaved as it goes, ours collects them in
 //      Config.warnings and Config.notices: compared as sorted lists;
-//    - then conf_print()'s lines, which describeConfig() prints, except upstream's
-//      "    our link-local: ADDR" (ours has no such address: its link-local address comes from
-//      its MAC) and ours' own "DNS forwarder A -> B" lines (checked in the DNS tests);
+//    - then conf_print()'s lines, which describeConfig() prints, except ours' own
+//      "DNS forwarder A -> B" lines (checked in the DNS tests); where upstream printed its
+//      template interface's link-local address ("our link-local:"), which the kernel made up
+//      anew for each capture, the expectation says (HOST_LL): that of the host's snapshot;
 //    - rules of -t/-u print in upstream's command-line order within a table; ours TCP first.
 //    Where ours deliberately differs, the case says why and gives ours' output too.
 // 2. Every option of the table in options.ts, one test each: accepted values as upstream
@@ -453,6 +454,12 @@ function startup(c: Config): { log: string[]; print: string[] } {
     print: quiet ? [] : describeConfig(c).filter((l) => !l.startsWith('DNS forwarder ')),
   };
 }
+/** The link-local address of a host snapshot's IPv6 template interface (eth0, index 3). */
+function templateLinkLocal(host: HostName): string {
+  const a = HOSTS[host].addrs6.find((x) => x.index === 3 && x.scope === 253);
+  if (!a) throw new Error(`host ${host} has no link-local address on eth0`);
+  return formatIP(a.addr);
+}
 const lines = (text: string): string[] => (text === '' ? [] : text.replace(/^\n/, '').split('\n'));
 
 interface ParityCase {
@@ -494,6 +501,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -518,6 +526,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -538,6 +547,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -560,6 +570,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -582,6 +593,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -604,6 +616,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -628,6 +641,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS:
     2001:db8::99
 DNS search list:
@@ -654,6 +668,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -678,6 +693,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -702,6 +718,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8:5::9
     router: 2001:db8:5::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -726,6 +743,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -750,6 +768,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -774,6 +793,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -798,6 +818,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -822,6 +843,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -846,6 +868,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -870,6 +893,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -894,6 +918,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -918,6 +943,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -951,6 +977,7 @@ MAC:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -966,6 +993,7 @@ MAC:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1013,6 +1041,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1037,6 +1066,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1061,6 +1091,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1085,6 +1116,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1105,6 +1137,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1125,6 +1158,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1169,6 +1203,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1193,6 +1228,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):
@@ -1220,6 +1256,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1247,6 +1284,7 @@ DNS:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS:
     2001:db8::1
 Inbound forwarding rules (HOST):`,
@@ -1267,6 +1305,7 @@ DNS:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS:
     2001:db8::1
 Inbound forwarding rules (HOST):`,
@@ -1293,6 +1332,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS:
     2001:db8::53
     2001:db8::1
@@ -1320,6 +1360,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS:
     2001:db8::53
 DNS search list:
@@ -1349,6 +1390,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS:
     2001:db8::53
     2001:db8::1
@@ -1379,6 +1421,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS:
     2001:db8::53
     fd00::53
@@ -1409,6 +1452,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS:
     2001:db8::53
     2001:db8::1
@@ -1439,6 +1483,7 @@ DNS search list:
 DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS:
     2001:db8::53
     2001:db8::1
@@ -1473,6 +1518,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     d1
     d2
@@ -1497,6 +1543,7 @@ DHCP:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 Inbound forwarding rules (HOST):`,
   },
   {
@@ -1534,6 +1581,7 @@ MAC:
 NDP:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 Inbound forwarding rules (HOST):`,
   },
   {
@@ -1547,6 +1595,7 @@ MAC:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 Inbound forwarding rules (HOST):`,
   },
   {
@@ -1569,6 +1618,7 @@ DNS search list:
 NDP:
     assign: ::
     router: fe80::1
+    our link-local: fe80::1
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1593,6 +1643,7 @@ DNS search list:
 NDP:
     assign: ::
     router: fe80::1
+    our link-local: fe80::1
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1617,6 +1668,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1640,6 +1692,7 @@ DNS search list:
 NDP:
     assign: ::
     router: fe80::1
+    our link-local: fe80::1
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1663,6 +1716,7 @@ DNS search list:
 NDP:
     assign: ::
     router: fe80::1
+    our link-local: fe80::1
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1683,6 +1737,7 @@ DNS search list:
 NDP:
     assign: ::
     router: fe80::1
+    our link-local: fe80::1
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1706,6 +1761,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::7
     router: fe80::1
+    our link-local: fe80::1
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1726,6 +1782,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::7
     router: 2001:db8::1
+    our link-local: fe80::1
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1751,6 +1808,7 @@ DNS search list:
 NDP:
     assign: ::
     router: fe80::1
+    our link-local: fe80::1
 DNS:
     2001:db8::53
     fe80::1
@@ -1771,6 +1829,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: ::
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1788,6 +1847,7 @@ DNS search list:
 NDP:
     assign: ::
     router: fe80::1
+    our link-local: fe80::1
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1812,6 +1872,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1833,6 +1894,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1857,6 +1919,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1882,6 +1945,7 @@ DNS search list:
 NDP:
     assign: ::
     router: fe80::1
+    our link-local: fe80::1
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1906,6 +1970,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: fe80::1
+    our link-local: fe80::1
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1930,6 +1995,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: fe80::1
+    our link-local: fe80::1
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1954,6 +2020,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1970,6 +2037,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: ::
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -1993,6 +2061,7 @@ DNS search list:
 NDP:
     assign: ::
     router: fe80::1
+    our link-local: fe80::1
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):`,
@@ -2018,6 +2087,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):
@@ -2052,6 +2122,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):
@@ -2082,6 +2153,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):
@@ -2108,6 +2180,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):
@@ -2142,6 +2215,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):
@@ -2178,6 +2252,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):
@@ -2229,6 +2304,7 @@ MAC:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):
@@ -2265,6 +2341,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):
@@ -2344,6 +2421,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):
@@ -2378,6 +2456,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):
@@ -2412,6 +2491,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):
@@ -2446,6 +2526,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):
@@ -2480,6 +2561,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):
@@ -2514,6 +2596,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):
@@ -2546,6 +2629,7 @@ DNS:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS:
     2001:db8::1
 Inbound forwarding rules (HOST):
@@ -2576,6 +2660,7 @@ DNS:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS:
     2001:db8::1
 Inbound forwarding rules (HOST):
@@ -2609,6 +2694,7 @@ DNS search list:
 NDP:
     assign: ::
     router: fe80::1
+    our link-local: fe80::1
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):
@@ -2643,6 +2729,7 @@ DNS search list:
 NDP:
     assign: ::
     router: fe80::1
+    our link-local: fe80::1
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):
@@ -2677,6 +2764,7 @@ DNS search list:
 NDP/DHCPv6:
     assign: 2001:db8::2
     router: 2001:db8::1
+    our link-local: (HOST_LL)
 DNS search list:
     example.test
 Inbound forwarding rules (HOST):
@@ -2843,13 +2931,16 @@ describe('parity with upstream passt 2026_07_16 (37a73a2)', () => {
   it.each(PARITY.map((c) => [`${c.mode} ${c.args.join(' ')} (${c.host}${c.root ? ', root' : ''})`, c] as const))('start-up output: %s', (_, c) => {
     const prefix = c.mode === 'passt' ? ['-f', '-s', '/tmp/x.sock'] : ['-f', '--netns', '/run/netns/x'];
     const ours = startup(config(c.mode, [...prefix, ...c.args], { host: c.host, resolv: c.resolv, env: c.root ? ROOT_INIT : ROOT_USERNS }));
+    // (HOST_LL): upstream printed its template interface's own link-local address, which the
+    // kernel made up anew for each capture; here, that of the host's snapshot.
+    const hostLL = (text: string): string[] => lines(text).map((l) => l.replace('(HOST_LL)', () => templateLinkLocal(c.host)));
     if (c.deviation) {
       // Ours differs from upstream here, on purpose (see `deviation`): upstream's output is kept for the record.
       expect(c.ours ?? c.oursLog).toBeDefined();
-      expect({ log: ours.log, print: ours.print }).toEqual({ log: c.oursLog ?? c.upstreamLog, print: lines(c.ours ?? c.upstream) });
+      expect({ log: ours.log, print: ours.print }).toEqual({ log: c.oursLog ?? c.upstreamLog, print: hostLL(c.ours ?? c.upstream) });
       expect({ log: c.oursLog ?? c.upstreamLog, print: c.ours ?? c.upstream }).not.toEqual({ log: c.upstreamLog, print: c.upstream });
     } else {
-      expect(ours).toEqual({ log: c.upstreamLog, print: lines(c.upstream) });
+      expect(ours).toEqual({ log: c.upstreamLog, print: hostLL(c.upstream) });
     }
   });
 
@@ -3654,6 +3745,7 @@ describe('describeConfig()', () => {
       'NDP/DHCPv6:',
       '    assign: 2001:db8::2',
       '    router: 2001:db8::1',
+      `    our link-local: ${templateLinkLocal('std')}`,
       'DNS search list:',
       '    example.test',
       'DNS forwarder 169.254.1.1 -> 127.0.0.53', // ours only
