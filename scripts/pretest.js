@@ -181,6 +181,25 @@ if (tunMode !== undefined && (tunMode & 0o666) !== 0o666) {
   }
 }
 
+// The rootless tests (rootlesskit, Podman, libvirt, the spawn tests) run this checkout as
+// other users: they must be able to enter its top directory (a checkout made in `mktemp -d`
+// is 0700). Only that directory's search bit is added, as test/lib/testbed.sh does; what is
+// inside keeps the modes git gave it. A directory above it that others cannot enter is only
+// reported: it is not this checkout's to change.
+if ((fs.statSync(root).mode & 0o001) === 0) {
+  if (isRoot || fs.statSync(root).uid === process.geteuid?.()) {
+    fs.chmodSync(root, fs.statSync(root).mode & 0o7777 | 0o001);
+    notes.push(`added o+x to ${root}: the rootless tests run it as other users`);
+  } else {
+    notes.push(`WARNING: others cannot enter ${root}: the rootless tests will fail (chmod o+x ${root})`);
+  }
+}
+for (let dir = path.dirname(root); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+  if ((fs.statSync(dir).mode & 0o001) === 0) {
+    notes.push(`WARNING: others cannot enter ${dir}: the rootless tests, which run ${root} as other users, will fail`);
+  }
+}
+
 function readNumber(file) {
   try {
     return Number(fs.readFileSync(file, 'utf8').trim());
