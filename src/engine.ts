@@ -20,7 +20,7 @@
  * also captured (l2/pcap.ts).
  */
 import { native, C, E, errnoName } from './native.js';
-import { Loop, FdKind, FD_KIND_NAMES, monotonicNow } from './loop.js';
+import { Loop, FdKind, FD_KIND_NAMES } from './loop.js';
 import { TapIn, TapOut, type FrameCapture, type FrameSource, type FrameTransport } from './l2/tapio.js';
 import { PcapWriter } from './l2/pcap.js';
 import { createLinkState, type LinkState } from './l2/link.js';
@@ -111,6 +111,14 @@ export interface EngineOptions {
   nsStartsEmpty?: boolean;
   /** Opens a NETLINK_SOCK_DIAG socket in the namespace, for `auto` to list listening TCP sockets cheaply. */
   nsDiagSocket?: () => number;
+  /**
+   * The engine's clock (milliseconds, monotonic) and whether its loop runs
+   * ticks on a timer: a test gives its own clock and `manualTicks`, then
+   * calls `engine.loop.tick()` when it has moved the clock on (timeouts,
+   * retransmissions, expiry), so that no real timer fires during a test.
+   */
+  clock?: () => number;
+  manualTicks?: boolean;
 }
 
 /**
@@ -218,6 +226,7 @@ export class Engine {
         // The loop has stopped; close() still releases every socket when the owner calls it.
         opts.onFatal?.(err);
       },
+      { clock: opts.clock, manualTicks: opts.manualTicks },
     );
     if (opts.transport) {
       try {
@@ -286,15 +295,15 @@ export class Engine {
       // Unsolicited router advertisements: the first few soon, then every few minutes (RFC 4861).
       this.loop.onTick((now) => this.periodicRa(now));
     }
-    this.tcpForward = c.tcpForward && c.tcp ? new TcpForwarder(this.listeners, this.log, c, this.tcp, c.tcpForward, monotonicNow, this.spliceTo()) : null;
+    this.tcpForward = c.tcpForward && c.tcp ? new TcpForwarder(this.listeners, this.log, c, this.tcp, c.tcpForward, this.loop.now, this.spliceTo()) : null;
     this.udpSplice = opts.nsUdpSocket ? new UdpSpliceHandler(this.loop, this.log) : null;
     const udpSplice = this.udpSplice;
     this.udpForward =
       c.udpForward && this.udp
-        ? new UdpForwarder(this.listeners, this.log, c, this.udp, c.udpForward, monotonicNow, this.udpSpliceTo())
+        ? new UdpForwarder(this.listeners, this.log, c, this.udp, c.udpForward, this.loop.now, this.udpSpliceTo())
         : null;
     this.udpNsForward =
-      c.udpNsForward && c.udp && opts.nsUdpSocket && udpSplice ? new UdpNsForwarder(this.listeners, this.log, c.udpNsForward, opts.nsUdpSocket, udpSplice, monotonicNow) : null;
+      c.udpNsForward && c.udp && opts.nsUdpSocket && udpSplice ? new UdpNsForwarder(this.listeners, this.log, c.udpNsForward, opts.nsUdpSocket, udpSplice, this.loop.now) : null;
     const isAuto = <T,>(spec: PortForwardSpec | null, fwd: T | null): T | null => (hasScanRules(spec) ? fwd : null);
     const autoTcp = isAuto(c.tcpForward, this.tcpForward);
     const autoUdp = isAuto(c.udpForward, this.udpForward);
@@ -345,7 +354,7 @@ export class Engine {
       this.udpNsForward?.start();
       if (this.auto.active) {
         // The first scan now, so ports bound before pasta started are forwarded from the start.
-        this.auto.poll(monotonicNow(), opts.nsStartsEmpty ? 'host' : undefined);
+        this.auto.poll(this.loop.now(), opts.nsStartsEmpty ? 'host' : undefined);
         this.loop.onTick((now) => this.auto.poll(now));
       }
     } catch (err) {
@@ -386,7 +395,7 @@ export class Engine {
   }
 
   private tapHandler(): void {
-    const now = monotonicNow();
+    const now = this.loop.now();
     for (let rounds = 0; rounds < 8; rounds++) {
       const n = this.tapIn.read();
       if (n < 0) {
