@@ -335,10 +335,7 @@ export class Engine {
       const print = eventStatsPrinter(this.loop.eventCounts, opts.config.stats * 1000);
       this.loop.onBatchEnd((now) => print(now));
     }
-    this.loop.onBatchEnd(() => {
-      this.flushTapBatch();
-      this.tapOut.flush();
-    });
+    this.loop.onBatchEnd(() => this.finishBatch());
     if (!transport) {
       const rc = this.loop.add(this.tapFd, FdKind.Tap, 0, 0x001 /* EPOLLIN */);
       if (rc < 0) {
@@ -660,6 +657,17 @@ export class Engine {
     } else {
       this.drop(`reassembled protocol ${d.protocol}`, d.frame.length);
     }
+  }
+
+  /**
+   * The end of a batch, as the loop runs it after events and ticks: write
+   * what the handlers collected from the guest's frames, then send every
+   * frame queued for the guest. Tests that feed frames with frameFromTap()
+   * call it as the loop would.
+   */
+  finishBatch(): void {
+    this.flushTapBatch();
+    this.tapOut.flush();
   }
 
   /** Write what the protocol handlers collected from a batch of guest frames. */
