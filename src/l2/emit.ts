@@ -8,9 +8,10 @@
  * the payload already in place or written after. Addresses come as
  * (array, offset) pairs so that a flow's contiguous guest/remote address
  * bytes, or a received frame's, are used without a copy. Every IPv4 header
- * is option-less with DF, TTL 64 and identification 0, as passt sends them;
- * IPv6 headers have traffic class and flow label 0 and a hop limit of 64
- * unless the protocol asks for another (255 for NDP).
+ * is option-less with DF, TTL 255 and identification 0, and every IPv6
+ * header has traffic class and flow label 0 and a hop limit of 255, as
+ * passt sends them (L2_BUF_IP4_INIT, tap_push_ip4h(), tap_push_ip6h()): the
+ * guest is one hop from us.
  *
  * Per-flow templates (TCP, UDP, ICMP replies) are built once with these and
  * patched per frame: `ipv4TemplateSum()` gives the unfolded sum of an IPv4
@@ -31,7 +32,7 @@ export function pushEthernet(buf: Uint8Array, off: number, dst: Uint8Array, src:
 }
 
 /**
- * Write an IPv4 header (20 bytes, DF, TTL 64) for `totalLength` bytes of
+ * Write an IPv4 header (20 bytes, DF, TTL 255) for `totalLength` bytes of
  * `protocol`, from the 4 bytes at src[srcOff] to the 4 at dst[dstOff], with
  * its checksum (none when `totalLength` is 0: a template). Returns off + 20.
  */
@@ -53,7 +54,7 @@ export function pushIpv4(
   buf[off + 5] = 0;
   buf[off + 6] = 0x40; // DF
   buf[off + 7] = 0;
-  buf[off + 8] = 64;
+  buf[off + 8] = 255;
   buf[off + 9] = protocol;
   buf[off + 10] = 0;
   buf[off + 11] = 0;
@@ -96,7 +97,7 @@ export function pushIpv6(
   srcOff: number,
   dst: Uint8Array,
   dstOff: number,
-  hopLimit = 64,
+  hopLimit = 255,
 ): number {
   buf[off] = 0x60;
   buf[off + 1] = 0;
