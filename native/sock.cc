@@ -520,6 +520,27 @@ Napi::Value TcpInfo(const Napi::CallbackInfo& info) {
   return Num(a.Env(), 0);
 }
 
+/**
+ * sendSpace(fd, out Uint32Array(2)): the send buffer as the kernel accounts
+ * it (SO_MEMINFO): out[0] = memory queued (with overhead), out[1] = the
+ * limit. One getsockopt: what the TCP window towards the guest is made of.
+ * 0 or -errno.
+ */
+Napi::Value SendSpace(const Napi::CallbackInfo& info) {
+  Args a(info, "sendSpace", 2);
+  int fd = a.Int(0);
+  Span<uint32_t> out = a.U32(1);
+  a.AtLeast(out.length, 2, "out");
+  if (!a.ok) return a.Fail();
+  uint32_t mem[SK_MEMINFO_VARS];
+  memset(mem, 0, sizeof(mem));
+  socklen_t ml = sizeof(mem);
+  if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &ml) < 0) return Num(a.Env(), -errno);
+  out.data[0] = mem[SK_MEMINFO_WMEM_QUEUED];
+  out.data[1] = mem[SK_MEMINFO_SNDBUF];
+  return Num(a.Env(), 0);
+}
+
 thread_local std::vector<mmsghdr> tMsgs;
 thread_local std::vector<sockaddr_storage> tAddrs;
 
@@ -729,6 +750,7 @@ void InitSock(Napi::Env env, Napi::Object exports) {
   exports.Set("send", Napi::Function::New<Send>(env, "send"));
   exports.Set("sendv", Napi::Function::New<Sendv>(env, "sendv"));
   exports.Set("tcpInfo", Napi::Function::New<TcpInfo>(env, "tcpInfo"));
+  exports.Set("sendSpace", Napi::Function::New<SendSpace>(env, "sendSpace"));
   exports.Set("recvmmsg", Napi::Function::New<RecvMmsg>(env, "recvmmsg"));
   exports.Set("sendmmsg", Napi::Function::New<SendMmsg>(env, "sendmmsg"));
   exports.Set("recvErr", Napi::Function::New<RecvErr>(env, "recvErr"));

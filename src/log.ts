@@ -229,8 +229,3 @@ export function createLogger(opts: LogOptions): Logger {
   destinations.set(facade, dest);
   return facade as unknown as Logger;
 }
-
-/** A logger for code that runs before options are parsed, or in tests. */
-export function defaultLogger(name = 'pasta'): Logger {
-  return createLogger({ name, level: 'info' });
-}

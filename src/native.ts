@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { getSystemErrorName } from 'node:util';
 
 /** Poller: one epoll fd watched by libuv; ready events reach JS in batches. */
 export interface Poller {
@@ -161,6 +162,8 @@ export interface NativeAddon {
   send(fd: number, buf: Buffer, off: number, len: number, flags: number): number;
   /** One sendmsg(2) gathering `count` slices buf[offsets[i], +lens[i]), MSG_NOSIGNAL | MSG_DONTWAIT | flags. Returns bytes or -errno. */
   sendv(fd: number, buf: Buffer, offsets: Int32Array, lens: Int32Array, count: number, flags: number): number;
+  /** The send buffer as the kernel accounts it (SO_MEMINFO): out[0] queued memory, out[1] its limit. 0 or -errno. */
+  sendSpace(fd: number, out: Uint32Array): number;
   /**
    * TCP state of a socket in one call, into `out` (Uint32Array of 16):
    * [0] tcpi_state, [1] tcpi_snd_mss, [2] tcpi_rcv_mss, [3] tcpi_rtt (us),
@@ -400,23 +403,31 @@ export const C = {
   SIGHUP: 1,
 } as const;
 
-/** errno values the protocol code reacts to. */
 /** Steps of nsTap that can fail (info[2]). */
 export const TAP_STEP_OPEN = 1;
 export const TAP_STEP_SETIFF = 2;
 export const TAP_STEP_INDEX = 3;
 
+/** errno values the protocol code reacts to (the one table: errnoName() spells any errno). */
 export const E = {
   EPERM: 1,
   ENOENT: 2,
   EINTR: 4,
+  EIO: 5,
   EBADF: 9,
   EAGAIN: 11,
   ENOMEM: 12,
   EACCES: 13,
   EEXIST: 17,
   EINVAL: 22,
+  ENFILE: 23,
+  EMFILE: 24,
   EPIPE: 32,
+  ENONET: 64,
+  EPROTO: 71,
+  EMSGSIZE: 90,
+  ENOPROTOOPT: 92,
+  EOPNOTSUPP: 95,
   EADDRINUSE: 98,
   ENETUNREACH: 101,
   ECONNABORTED: 103,
@@ -431,14 +442,21 @@ export const E = {
   EINPROGRESS: 115,
 } as const;
 
-const errnoNames: Record<number, string> = Object.fromEntries(
-  Object.entries(E).map(([name, value]) => [value, name]),
-);
-
-/** "ECONNREFUSED" for 111 (or -111); "errno N" for others. */
+/** "ECONNREFUSED" for 111 (or -111), as libuv names errnos; "errno N" for one it does not know. */
 export function errnoName(errno: number): string {
   const n = Math.abs(errno);
-  return errnoNames[n] ?? `errno ${n}`;
+  try {
+    const name = getSystemErrorName(-n);
+    if (name && !name.startsWith('Unknown system error')) return name;
+  } catch {
+    // not an errno libuv knows
+  }
+  return `errno ${n}`;
+}
+
+/** Whether -errno `rc` means the process or system is out of descriptors or buffers (no flow can be opened now). */
+export function isResourceShortage(rc: number): boolean {
+  return rc === -E.EMFILE || rc === -E.ENFILE || rc === -E.ENOBUFS || rc === -E.ENOMEM;
 }
 
 /** Ints per op of `spliceBatch`. */

@@ -29,7 +29,7 @@ import { native, C, errnoName, TAP_STEP_OPEN, TAP_STEP_SETIFF } from './native.j
 import { M } from './messages.js';
 import { NullTransport } from './l2/tapio.js';
 import { Netlink } from './netlink.js';
-import { Engine } from './engine.js';
+import { Engine, type NamespaceAccess } from './engine.js';
 import { NsSocketPool } from './nspool.js';
 import { FdKind } from './loop.js';
 import type { Config } from './conf.js';
@@ -149,26 +149,29 @@ function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Log
     // Sockets in the namespace come from the helper: the spliced loopback path uses them.
     pool = new NsSocketPool(ctlFd);
     const sockets = pool;
-    const nsTcpSocket = (family: 4 | 6): number => sockets.take(family, C.SOCK_STREAM);
-    const nsUdpSocket = (family: 4 | 6): number => sockets.take(family, C.SOCK_DGRAM);
     // What `auto` watches in the namespace: its socket tables, seen through the helper, which lives there.
     const helperPid = helper.pid;
-    const readNsProcNet = (name: string): string | undefined => {
-      try {
-        return fs.readFileSync(`/proc/${helperPid}/net/${name}`, 'latin1');
-      } catch {
-        return undefined;
-      }
+    const ns: NamespaceAccess = {
+      tcpSocket: (family) => sockets.take(family, C.SOCK_STREAM),
+      udpSocket: (family) => sockets.take(family, C.SOCK_DGRAM),
+      readProcNet: (name) => {
+        try {
+          return fs.readFileSync(`/proc/${helperPid}/net/${name}`, 'latin1');
+        } catch {
+          return undefined;
+        }
+      },
+      diagSocket: () => native.nsSocket(ctlFd, C.AF_NETLINK, C.SOCK_RAW, 4 /* NETLINK_SOCK_DIAG */),
+      startsEmpty: nsStartsEmpty,
     };
     const engine = new Engine({
-      config, tapFd: tapFd >= 0 ? tapFd : undefined, vnetHdrLen: info[1], log, onFatal, onFlow, nsTcpSocket, nsUdpSocket, readNsProcNet, nsStartsEmpty,
+      config, tapFd: tapFd >= 0 ? tapFd : undefined, vnetHdrLen: info[1], log, onFatal, onFlow, ns,
       // --splice-only: no tap device, no link.
       transport: tapFd < 0 ? () => new NullTransport() : undefined,
       onTapGone: (why) => {
         log.error(why === 'EOF' ? M.tapEof() : `${M.tapError()}: ${why}`);
         onFatal();
       },
-      nsDiagSocket: () => native.nsSocket(ctlFd, C.AF_NETLINK, C.SOCK_RAW, 4 /* NETLINK_SOCK_DIAG */),
     });
     return { helper, pool, tapFd, engine };
   } catch (err) {

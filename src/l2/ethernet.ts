@@ -36,13 +36,6 @@ export function spanFits(buf: Uint8Array, off: number, len: number, minimum: num
   return off >>> 0 === off && len >>> 0 === len && len >= minimum && off + len <= buf.length;
 }
 
-/** Whether two byte strings are equal (used for addresses; no allocation). */
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** Format a MAC address as `aa:bb:cc:dd:ee:ff` (for logs and tests). */
 export function formatMac(mac: Uint8Array): string {
   let s = '';

@@ -21,23 +21,15 @@
  * pair — a subclass of TapOut whose headroom holds the stream's length
  * prefix and whose flush writes the stream — and watches its own fds.
  */
-import { native, E } from '../native.js';
+import { native } from '../native.js';
 
 /** The largest frame we ever build or accept: 65535 bytes of IP plus an Ethernet header. */
 export const MAX_FRAME = 65535 + 14;
 
-export interface FrameSink {
-  /** Reserve `maxLen` bytes for a frame; returns its offset in `buf`. */
-  reserve(maxLen: number): number;
-  /** Commit the frame at `off` with its final length. */
-  commit(off: number, len: number): void;
-  readonly buf: Buffer;
-}
-
 /** Called once per flush with every committed frame, as pairs [offset, length] (pcap capture, tests). */
 export type FrameCapture = (buf: Buffer, frames: Int32Array, count: number) => void;
 
-export class TapOut implements FrameSink {
+export class TapOut {
   readonly buf: Buffer;
   // Protected, not private: the QEMU stream (l2/qemu.ts) reuses the allocator and replaces flush().
   protected readonly frames: Int32Array;
@@ -123,9 +115,7 @@ export class TapOut implements FrameSink {
     while (done < this.count) {
       const n = native.tapWrite(this.fd, this.buf, done === 0 ? this.frames : this.frames.subarray(2 * done), this.count - done, this.vnetHdrLen);
       if (n < 0) {
-        if (n === -E.EAGAIN || n === -E.ENOBUFS || n === -E.EINTR) {
-          // The namespace is not keeping up: drop this frame, keep the rest.
-        }
+        // The namespace is not keeping up (EAGAIN, ENOBUFS) or anything else: drop this frame, keep the rest.
         this.dropped++;
         done++;
         continue;

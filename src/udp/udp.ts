@@ -9,11 +9,11 @@
  * the port the guest used, and one guest socket talking to many remotes gets
  * one connected host socket per remote — or to an ephemeral port otherwise.
  *
- * - Guest to host: `tapHandler` checks the UDP header, finds or opens the
- *   flow (a hash over the address and port bytes, no allocation per
- *   datagram) and queues the payload's position in the guest's frame buffer.
- *   `flushTapBatch`, called by the engine after every batch of guest frames,
- *   sends each flow's queued datagrams with one sendmmsg(2).
+ * - Guest to host: `tapRun` takes a run of datagrams of one flow (run.ts),
+ *   finds or opens the flow once (the engine's flow table, flow.ts: a hash
+ *   over the address and port bytes, no allocation per datagram), checks
+ *   each UDP header and sends the run's payloads with one sendmmsg(2),
+ *   straight from the guest's frame buffer.
  * - Host to guest: when a flow's socket is readable, one recvmmsg(2)
  *   receives up to `UDP_MAX_BATCH` datagrams straight into frame slots of the
  *   tap transmit buffer, right after the header room; the Ethernet, IP and
@@ -35,11 +35,18 @@
  * Bad datagrams are dropped and traced, never thrown; none of them can touch
  * another flow. Time is passed in (`now`).
  */
-import { native, C, E, errnoName } from '../native.js';
+import { native, C, E, errnoName, isResourceShortage } from '../native.js';
 import { FdKind } from '../loop.js';
 import { formatIP } from '../inet.js';
-import { PROTO_UDP, bindOutbound, type FlowContext } from '../flow.js';
-import { finish, fold, l4Checksum4, l4Checksum6, sum16 } from '../l2/checksum.js';
+import { Flow, PROTO_UDP, bindOutbound, describeFlow, flowEvent, flowHash, type FlowContext } from '../flow.js';
+import { FrameRun } from '../run.js';
+import { refuseToGuest } from '../icmp/refuse.js';
+import { fold, l4Checksum4, l4Checksum6 } from '../l2/checksum.js';
+import { ETH_HLEN, ETH_P_IP, ETH_P_IPV6 } from '../l2/ethernet.js';
+import { ipv4IsFragment } from '../l2/ipv4.js';
+import { UDP_HLEN, udpLength } from '../l2/udp.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6 } from '../l2/numbers.js';
+import { ipv4SetLength, ipv4TemplateSum, ipv6SetLength, pseudoSumOf, pushEthernet, pushIpv4, pushIpv6, pushUdp } from '../l2/emit.js';
 
 /** Idle time after which a flow is closed (passt's UDP_CONN_TIMEOUT: 180 s). */
 export const UDP_FLOW_TIMEOUT_MS = 180_000;
@@ -66,12 +73,7 @@ export const UDP_MAX_PAYLOAD6 = 65535 - 40 - 8;
 const ICMP4_ERROR_MAX = 576;
 const ICMP6_ERROR_MAX = 1280;
 
-const ETH_HLEN = 14;
-const UDP_HLEN = 8;
-const MSG_TRUNC = 0x20;
-/** Unspecified addresses, for binding host sockets. */
-const ANY4 = new Uint8Array(4);
-const ANY6 = new Uint8Array(16);
+const MSG_TRUNC = C.MSG_TRUNC;
 
 /** Socket options for ICMP errors in the error queue. */
 const IP_RECVERR = 11;
@@ -82,18 +84,17 @@ const SO_EE_ORIGIN_ICMP = 2;
 const SO_EE_ORIGIN_ICMP6 = 3;
 
 /** errno values the kernel derives from ICMP errors (icmp_err_convert, icmpv6_err_convert). */
-const EMSGSIZE = 90;
 const ICMP_ERRNOS = new Set<number>([
   E.ECONNREFUSED,
   E.EHOSTUNREACH,
   E.ENETUNREACH,
   E.EHOSTDOWN,
   E.EACCES,
-  EMSGSIZE,
-  92, // ENOPROTOOPT: protocol unreachable
-  71, // EPROTO: parameter problem
-  64, // ENONET: host isolated
-  95, // EOPNOTSUPP: source route failed
+  E.EMSGSIZE,
+  E.ENOPROTOOPT, // protocol unreachable
+  E.EPROTO, // parameter problem
+  E.ENONET, // host isolated
+  E.EOPNOTSUPP, // source route failed
 ]);
 
 /** A send failure that concerns one datagram (or an error from an earlier one), not the socket. */
@@ -119,22 +120,14 @@ export interface UdpStats {
 }
 
 /** One flow: a guest address and port talking to one remote address and port, over one host socket. */
-export class UdpFlow {
+export class UdpFlow extends Flow {
   /** The connected host socket (-1 once closed). */
   fd = -1;
-  family: 4 | 6 = 4;
-  /** Guest address followed by the remote address as the guest sees it (2 × 4 or 2 × 16 bytes). */
-  addrs!: Uint8Array;
-  guestPort = 0;
-  remotePort = 0;
   /** Where the flow goes on the host (from natFromTap). */
   hostAddr!: Uint8Array;
   hostPort = 0;
   /** Whether the host socket has the guest's source port. */
   sameSourcePort = false;
-  /** Hash of the addresses and ports, and the next flow with the same hash. */
-  hash = 0;
-  hashNext: UdpFlow | undefined = undefined;
   /** Header template: Ethernet + IP + UDP with addresses and ports, remote to guest. */
   header!: Buffer;
   hdrLen = 0;
@@ -145,38 +138,19 @@ export class UdpFlow {
   lastActivity = 0;
   /** Payload length of the last datagram sent to the host (to quote it in errors). */
   lastSentLen = 0;
-  /** First and last entries of this flow in the handler's queue of guest datagrams (-1: none). */
-  queueHead = -1;
-  queueTail = -1;
 
-  constructor(readonly index: number) {}
-
-  get guestAddr(): Uint8Array {
-    return this.addrs.subarray(0, this.addrs.length / 2);
+  /** `addrs`: the guest's address, then the remote's as the guest sees it. */
+  constructor(family: 4 | 6, addrs: Uint8Array, guestPort: number, remotePort: number) {
+    super(PROTO_UDP, family, addrs, guestPort, remotePort);
   }
-
-  get remoteAddr(): Uint8Array {
-    return this.addrs.subarray(this.addrs.length / 2);
-  }
-}
-
-/** FNV-1a over the flow's identity: family, both addresses (contiguous), both ports. */
-function flowHash(family: number, buf: Uint8Array, addrOff: number, addrLen: number, guestPort: number, remotePort: number): number {
-  let h = Math.imul(0x811c9dc5 ^ family, 0x01000193);
-  for (let i = addrOff; i < addrOff + addrLen; i++) h = Math.imul(h ^ buf[i], 0x01000193);
-  h = Math.imul(h ^ guestPort, 0x01000193);
-  h = Math.imul(h ^ remotePort, 0x01000193);
-  return h | 0;
 }
 
 /**
- * The UDP translation for one engine instance: flows in slots indexed for
- * epoll tags, found by hash from the guest's datagrams.
+ * The UDP translation for one engine instance: its flows live in the
+ * engine's flow table (flow.ts), found by hash from the guest's datagrams
+ * and by index from epoll tags.
  */
 export class UdpHandler {
-  private readonly flows: Array<UdpFlow | undefined> = [];
-  private readonly free: number[] = [];
-  private readonly byHash = new Map<number, UdpFlow>();
   readonly stats: UdpStats = { flows: 0, opened: 0, closed: 0, datagramsFromTap: 0, bytesFromTap: 0, datagramsToTap: 0, bytesToTap: 0, errorsRelayed: 0, dropped: 0 };
   /** sendmmsg and recvmmsg calls made (each carries a batch of datagrams). */
   sendmmsgCalls = 0;
@@ -184,13 +158,7 @@ export class UdpHandler {
   private readonly traceOn: boolean;
   private lastSweep = 0;
 
-  // Guest datagrams of the current batch: payload slices of `queueBuf`, linked per flow.
-  private queueBuf: Buffer | null = null;
-  private readonly queueOff = new Int32Array(UDP_QUEUE_MAX);
-  private readonly queueLen = new Int32Array(UDP_QUEUE_MAX);
-  private readonly queueNext = new Int32Array(UDP_QUEUE_MAX);
-  private queueCount = 0;
-  private readonly queuedFlows: UdpFlow[] = [];
+  // Payload slices of the run being sent (sendmmsg).
   private readonly sendOff = new Int32Array(UDP_QUEUE_MAX);
   private readonly sendLen = new Int32Array(UDP_QUEUE_MAX);
   /** Destinations for sendmmsg: all family 0 (connected sockets), never written. */
@@ -225,96 +193,62 @@ export class UdpHandler {
     return this.stats.flows;
   }
 
-  /** Open flows, for statistics. */
-  *connections(): IterableIterator<UdpFlow> {
-    for (const flow of this.flows) if (flow) yield flow;
-  }
-
   // ---------------------------------------------------------------------
   // Datagrams from the guest
 
   /**
-   * A UDP datagram from the guest. `buf[ipOff]` is the IP header, the UDP
-   * datagram is `l4Len` bytes at `l4Off` (the IP payload). The buffer stays
-   * valid until `flushTapBatch()`, which the engine calls after each batch
-   * of frames.
+   * A run of UDP datagrams of one flow from the guest (run.ts): the flow is
+   * found or opened once, each datagram's header checked, and their payloads
+   * sent with one sendmmsg, straight from the run's buffer. Never throws on
+   * bad input.
    */
-  tapHandler(family: 4 | 6, buf: Buffer, ipOff: number, l4Off: number, l4Len: number, now: number): void {
-    if (l4Len < UDP_HLEN || l4Off + l4Len > buf.length) return this.drop('short UDP header');
-    const udpLen = (buf[l4Off + 4] << 8) | buf[l4Off + 5];
-    if (udpLen < UDP_HLEN) return this.drop('UDP length below the header size');
-    // Bytes past the UDP length are ignored (as Linux does); a length past the IP payload is not.
-    if (udpLen > l4Len) return this.drop('UDP length past the IP payload');
-    if (family === 4 && ((buf[ipOff + 6] & 0x3f) | buf[ipOff + 7]) !== 0) return this.drop('IPv4 fragment');
-    const guestPort = (buf[l4Off] << 8) | buf[l4Off + 1];
-    const remotePort = (buf[l4Off + 2] << 8) | buf[l4Off + 3];
-    if (guestPort === 0 || remotePort === 0) return this.drop('UDP port 0');
-    const addrOff = family === 4 ? ipOff + 12 : ipOff + 8;
-    const alen = family === 4 ? 4 : 16;
-
-    const hash = flowHash(family, buf, addrOff, 2 * alen, guestPort, remotePort);
-    let flow = this.byHash.get(hash);
-    while (flow && !this.matches(flow, family, buf, addrOff, guestPort, remotePort)) flow = flow.hashNext;
-    if (!flow) {
-      flow = this.flowFromTap(family, buf, addrOff, alen, guestPort, remotePort, hash, now);
-      if (!flow) return;
+  tapRun(run: FrameRun, now: number): void {
+    const { buf, family } = run;
+    if (run.guestPort === 0 || run.remotePort === 0) {
+      this.drop('UDP port 0', run.count);
+      return;
     }
-    flow.lastActivity = now;
-    this.queue(flow, buf, l4Off + UDP_HLEN, udpLen - UDP_HLEN);
-  }
-
-  private matches(flow: UdpFlow, family: 4 | 6, buf: Uint8Array, addrOff: number, guestPort: number, remotePort: number): boolean {
-    if (flow.family !== family || flow.guestPort !== guestPort || flow.remotePort !== remotePort) return false;
-    const a = flow.addrs;
-    for (let i = 0; i < a.length; i++) if (a[i] !== buf[addrOff + i]) return false;
-    return true;
-  }
-
-  /** Queue a payload slice for the flow's sendmmsg at the end of the batch. */
-  private queue(flow: UdpFlow, buf: Buffer, off: number, len: number): void {
-    if ((this.queueBuf !== null && this.queueBuf !== buf) || this.queueCount >= UDP_QUEUE_MAX) this.flushTapBatch();
-    this.queueBuf = buf;
-    const i = this.queueCount++;
-    this.queueOff[i] = off;
-    this.queueLen[i] = len;
-    this.queueNext[i] = -1;
-    if (flow.queueHead < 0) {
-      flow.queueHead = i;
-      this.queuedFlows.push(flow);
-    } else {
-      this.queueNext[flow.queueTail] = i;
-    }
-    flow.queueTail = i;
-  }
-
-  /**
-   * End of a batch of guest frames: send each flow's queued datagrams with
-   * one sendmmsg. Must run before the frames' buffer is reused.
-   */
-  flushTapBatch(): void {
-    if (this.queueCount === 0) return;
-    const buf = this.queueBuf!;
-    const flows = this.queuedFlows;
-    for (let k = 0; k < flows.length; k++) {
-      const flow = flows[k];
-      let n = 0;
-      for (let i = flow.queueHead; i >= 0; i = this.queueNext[i]) {
-        this.sendOff[n] = this.queueOff[i];
-        this.sendLen[n] = this.queueLen[i];
-        n++;
-      }
-      flow.queueHead = -1;
-      flow.queueTail = -1;
-      if (flow.fd < 0) {
-        this.stats.dropped += n;
+    let flow = this.ctx.flows.lookup(PROTO_UDP, family, buf, run.addrOff, run.guestPort, run.remotePort, run.hash) as UdpFlow | undefined;
+    let n = 0;
+    for (let i = 0; i < run.count; i++) {
+      const l4Off = run.l4Off[i];
+      const udpLen = udpLength(buf, l4Off, run.l4Len[i]);
+      // Bytes past the UDP length are ignored (as Linux does); a length past the IP payload is not.
+      if (!udpLen) {
+        this.drop('bad UDP length');
         continue;
       }
-      this.sendToSock(flow, buf, n);
+      if (family === 4 && ipv4IsFragment(buf, run.ipOff[i])) {
+        this.drop('IPv4 fragment');
+        continue;
+      }
+      if (!flow) {
+        flow = this.flowFromTap(run, i, now);
+        if (!flow) continue;
+      }
+      if (n === UDP_QUEUE_MAX) {
+        this.sendToSock(flow, buf, n);
+        n = 0;
+      }
+      this.sendOff[n] = l4Off + UDP_HLEN;
+      this.sendLen[n] = udpLen - UDP_HLEN;
+      n++;
     }
-    flows.length = 0;
-    this.queueCount = 0;
-    this.queueBuf = null;
+    if (!flow) return;
+    flow.lastActivity = now;
+    if (n > 0) this.sendToSock(flow, buf, n);
   }
+
+  /** A single datagram from the guest (one put back together from fragments, say): a run of one. */
+  tapFrame(family: 4 | 6, buf: Buffer, ipOff: number, l4Off: number, l4Len: number, now: number): void {
+    if (l4Len < UDP_HLEN || l4Off + l4Len > buf.length || l4Off < ipOff + (family === 4 ? 20 : 40)) return void this.drop('short UDP header');
+    const addrOff = ipOff + (family === 4 ? 12 : 8);
+    const hash = flowHash(PROTO_UDP, family, buf, addrOff, (buf[l4Off] << 8) | buf[l4Off + 1], (buf[l4Off + 2] << 8) | buf[l4Off + 3]);
+    this.single.start(buf, family, PROTO_UDP, hash, ipOff, l4Off, l4Len);
+    this.tapRun(this.single, now);
+  }
+
+  private readonly single = new FrameRun();
 
   /** Send `n` datagrams (sendOff/sendLen) of one flow; what the socket does not take is dropped. */
   private sendToSock(flow: UdpFlow, buf: Buffer, n: number): void {
@@ -348,7 +282,7 @@ export class UdpHandler {
           retried = true;
         }
       } else {
-        this.ctx.log.debug(`UDP ${this.describe(flow)}: send: ${errnoName(sent)}, closing`);
+        this.ctx.log.debug(`${describeFlow(flow)}: send: ${errnoName(sent)}, closing`);
         this.drop(`send: ${errnoName(sent)}`, n - done);
         this.close(flow);
         return;
@@ -363,11 +297,17 @@ export class UdpHandler {
   }
 
   /** A datagram for a new flow: open its host socket. Returns undefined (dropped) if that is not possible. */
-  private flowFromTap(family: 4 | 6, buf: Buffer, addrOff: number, alen: number, guestPort: number, remotePort: number, hash: number, now: number): UdpFlow | undefined {
+  private flowFromTap(run: FrameRun, i: number, now: number): UdpFlow | undefined {
+    const { buf, family, addrOff, guestPort, remotePort, hash } = run;
+    const alen = family === 4 ? 4 : 16;
     const remoteOff = addrOff + alen;
     const d0 = buf[remoteOff];
     if (family === 4 ? d0 >= 224 || d0 === 0 : d0 === 0xff || this.isZero(buf, remoteOff, 16)) {
       return this.drop('UDP to a multicast, broadcast or unspecified address');
+    }
+    if (!this.ctx.flows.admit(now)) {
+      this.refuse(run, i);
+      return this.drop('flow table full');
     }
     const addrs = Uint8Array.from(buf.subarray(addrOff, addrOff + 2 * alen));
     const target = this.ctx.natFromTap(family, PROTO_UDP, addrs.subarray(alen), remotePort);
@@ -376,6 +316,7 @@ export class UdpHandler {
     const fd = native.socket(host6 ? C.AF_INET6 : C.AF_INET, C.SOCK_DGRAM | C.SOCK_NONBLOCK, 0);
     if (fd < 0) {
       this.ctx.log.warn(`UDP: cannot open a socket: ${errnoName(fd)}`);
+      if (isResourceShortage(fd)) this.refuse(run, i);
       return this.drop('no socket');
     }
     native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
@@ -406,37 +347,34 @@ export class UdpHandler {
     return this.register(fd, family, addrs, guestPort, remotePort, target.addr, target.port, sameSourcePort, hash, now, 'out');
   }
 
+  /** Tell the guest its datagram (frame `i` of the run) was refused (icmp/refuse.ts). */
+  private refuse(run: FrameRun, i: number): void {
+    const ipOff = run.ipOff[i];
+    refuseToGuest(this.ctx.out, this.ctx.ourMac, this.ctx.guestMac(), run.family, run.buf, ipOff, run.l4Off[i] + run.l4Len[i] - ipOff);
+  }
+
   /** Make a flow of a connected host socket and watch it; undefined (socket closed, dropped) on failure. */
   private register(fd: number, family: 4 | 6, addrs: Uint8Array, guestPort: number, remotePort: number, hostAddr: Uint8Array, hostPort: number, sameSourcePort: boolean, hash: number, now: number, direction: 'in' | 'out'): UdpFlow | undefined {
-    const flow = this.allocFlow();
+    const flow = new UdpFlow(family, addrs, guestPort, remotePort);
+    if (!this.ctx.flows.insert(flow, hash)) {
+      native.close(fd);
+      return this.drop('flow table full');
+    }
     flow.fd = fd;
-    flow.family = family;
-    flow.addrs = addrs;
-    flow.guestPort = guestPort;
-    flow.remotePort = remotePort;
     flow.hostAddr = Uint8Array.from(hostAddr);
     flow.hostPort = hostPort;
     flow.sameSourcePort = sameSourcePort;
-    flow.hash = hash;
     flow.lastActivity = now;
-    flow.hashNext = this.byHash.get(hash);
-    this.byHash.set(hash, flow);
     this.buildHeader(flow);
+    this.stats.opened++;
+    this.stats.flows++;
     const added = this.ctx.loop.add(fd, FdKind.UdpSock, flow.index, C.EPOLLIN);
     if (added < 0) {
-      this.ctx.log.warn(`UDP ${this.describe(flow)}: cannot watch the socket: ${errnoName(added)}`);
+      this.ctx.log.warn(`${describeFlow(flow)}: cannot watch the socket: ${errnoName(added)}`);
       this.close(flow);
       return this.drop('cannot watch the socket');
     }
-    this.stats.opened++;
-    this.stats.flows++;
-    this.ctx.onFlow?.({
-      protocol: 'udp',
-      direction,
-      family,
-      guest: { address: formatIP(flow.guestAddr), port: guestPort },
-      remote: { address: formatIP(flow.remoteAddr), port: remotePort },
-    });
+    this.ctx.onFlow?.(flowEvent(flow, direction));
     if (this.traceOn) this.trace(flow, `new ${direction === 'in' ? 'inbound ' : ''}flow, host side ${formatIP(hostAddr)} port ${hostPort}${sameSourcePort ? ', same source port' : ''}`);
     return flow;
   }
@@ -459,10 +397,10 @@ export class UdpHandler {
     const addrs = this.keyAddrs[family === 4 ? 0 : 1];
     addrs.set(guest, 0);
     addrs.set(remote, alen);
-    const hash = flowHash(family, addrs, 0, 2 * alen, guestPort, remotePort);
-    let flow = this.byHash.get(hash);
-    while (flow && !this.matches(flow, family, addrs, 0, guestPort, remotePort)) flow = flow.hashNext;
+    const hash = flowHash(PROTO_UDP, family, addrs, 0, guestPort, remotePort);
+    let flow = this.ctx.flows.lookup(PROTO_UDP, family, addrs, 0, guestPort, remotePort, hash) as UdpFlow | undefined;
     if (!flow) {
+      if (!this.ctx.flows.admit(now)) return this.drop('forwarded datagram: flow table full') ?? false;
       const fd = openSocket();
       if (fd < 0) return this.drop(`forwarded datagram: no socket (${errnoName(fd)})`) ?? false;
       flow = this.register(fd, family, Uint8Array.from(addrs), guestPort, remotePort, peer, remotePort, true, hash, now, 'in');
@@ -486,46 +424,28 @@ export class UdpHandler {
     return true;
   }
 
-  private allocFlow(): UdpFlow {
-    const index = this.free.length ? this.free.pop()! : this.flows.length;
-    if (index >= 1 << 24) throw new Error('UDP: flow table full');
-    const flow = new UdpFlow(index);
-    this.flows[index] = flow;
-    return flow;
-  }
-
   /** Close the flow's socket and forget it. */
   private close(flow: UdpFlow): void {
     if (flow.fd < 0) return;
     this.ctx.loop.del(flow.fd);
     native.close(flow.fd);
     flow.fd = -1;
-    // Unlink from its hash chain.
-    let head = this.byHash.get(flow.hash);
-    if (head === flow) {
-      if (flow.hashNext) this.byHash.set(flow.hash, flow.hashNext);
-      else this.byHash.delete(flow.hash);
-    } else {
-      while (head && head.hashNext !== flow) head = head.hashNext;
-      if (head) head.hashNext = flow.hashNext;
-    }
-    flow.hashNext = undefined;
-    this.flows[flow.index] = undefined;
-    this.free.push(flow.index);
+    if (this.traceOn) this.trace(flow, 'closed');
+    this.ctx.flows.remove(flow);
     this.stats.closed++;
     this.stats.flows--;
-    if (this.traceOn) this.trace(flow, 'closed');
   }
 
   /** Close every flow (engine shutdown). */
   closeAll(): void {
-    for (const flow of this.flows) if (flow) this.close(flow);
+    for (const flow of this.ctx.flows.all(PROTO_UDP)) this.close(flow as UdpFlow);
   }
 
   /** Close flows idle for longer than UDP_FLOW_TIMEOUT_MS at time `now` (the tick calls this; tests may too). */
   expire(now: number): void {
-    for (const flow of this.flows) {
-      if (flow && now - flow.lastActivity > UDP_FLOW_TIMEOUT_MS) {
+    for (const f of this.ctx.flows.all(PROTO_UDP)) {
+      const flow = f as UdpFlow;
+      if (now - flow.lastActivity > UDP_FLOW_TIMEOUT_MS) {
         if (this.traceOn) this.trace(flow, `idle for ${Math.round((now - flow.lastActivity) / 1000)} s`);
         this.close(flow);
       }
@@ -536,13 +456,13 @@ export class UdpHandler {
   // Host sockets
 
   private sockHandler(index: number, events: number, now: number): void {
-    const flow = this.flows[index];
+    const flow = this.ctx.flows.get(index) as UdpFlow | undefined;
     if (!flow || flow.fd < 0) return;
     flow.lastActivity = now;
     if (events & C.EPOLLERR) this.errorsFromSock(flow);
     if (flow.fd >= 0 && events & C.EPOLLIN) this.dataFromSock(flow);
     else if (flow.fd >= 0 && events & C.EPOLLHUP) {
-      this.ctx.log.debug(`UDP ${this.describe(flow)}: socket hung up, closing`);
+      this.ctx.log.debug(`${describeFlow(flow)}: socket hung up, closing`);
       this.close(flow);
     }
   }
@@ -565,7 +485,7 @@ export class UdpHandler {
         this.errorsFromSock(flow);
         return;
       }
-      this.ctx.log.debug(`UDP ${this.describe(flow)}: receive: ${errnoName(n)}, closing`);
+      this.ctx.log.debug(`${describeFlow(flow)}: receive: ${errnoName(n)}, closing`);
       this.close(flow);
       return;
     }
@@ -604,7 +524,7 @@ export class UdpHandler {
       const off = out.reserve(ETH_HLEN + max);
       const n = native.recvErr(flow.fd, out.buf, off + quoteOff, room, this.errInfo, this.errOffender);
       if (n < 0) {
-        if (n !== -E.EAGAIN) this.ctx.log.debug(`UDP ${this.describe(flow)}: error queue: ${errnoName(n)}`);
+        if (n !== -E.EAGAIN) this.ctx.log.debug(`${describeFlow(flow)}: error queue: ${errnoName(n)}`);
         break;
       }
       this.errorToTap(flow, off, n);
@@ -614,7 +534,7 @@ export class UdpHandler {
     native.getsockoptInt(flow.fd, C.SOL_SOCKET, C.SO_ERROR, this.intOut);
     const err = this.intOut[0];
     if (err !== 0 && !ICMP_ERRNOS.has(err)) {
-      this.ctx.log.debug(`UDP ${this.describe(flow)}: socket error ${errnoName(err)}, closing`);
+      this.ctx.log.debug(`${describeFlow(flow)}: socket error ${errnoName(err)}, closing`);
       this.close(flow);
     }
   }
@@ -631,7 +551,7 @@ export class UdpHandler {
     let code = info[3];
     if (origin === SO_EE_ORIGIN_ICMP) fromFamily = 4;
     else if (origin === SO_EE_ORIGIN_ICMP6) fromFamily = 6;
-    else if (origin === SO_EE_ORIGIN_LOCAL && info[0] === EMSGSIZE && info[4] > 0) {
+    else if (origin === SO_EE_ORIGIN_LOCAL && info[0] === E.EMSGSIZE && info[4] > 0) {
       // The host's own path MTU is too small: tell the guest as a router would.
       fromFamily = flow.hostAddr.length === 4 ? 4 : 6;
       type = fromFamily === 4 ? 3 : 2;
@@ -661,27 +581,19 @@ export class UdpHandler {
     const origLen = Math.max(n, flow.lastSentLen);
     const icmpLen = 8 + ipLen + UDP_HLEN + n;
 
-    buf.set(this.ctx.guestMac(), off);
-    buf.set(this.ctx.ourMac, off + 6);
-    buf.writeUInt16BE(v4 ? 0x0800 : 0x86dd, off + 12);
+    pushEthernet(buf, off, this.ctx.guestMac(), this.ctx.ourMac, v4 ? ETH_P_IP : ETH_P_IPV6);
     // Outer IP header: from the node that reported the error (the remote as the guest knows it
     // when that is the node), to the guest.
     const src = this.errorSource(flow);
-    if (v4) {
-      this.ipv4Header(buf, ip, 20 + icmpLen, 1, src, 0, flow.addrs, 0);
-    } else {
-      this.ipv6Header(buf, ip, icmpLen, 58, src, 0, flow.addrs, 0);
-    }
+    if (v4) pushIpv4(buf, ip, 20 + icmpLen, IPPROTO_ICMP, src, 0, flow.addrs, 0);
+    else pushIpv6(buf, ip, icmpLen, IPPROTO_ICMPV6, src, 0, flow.addrs, 0);
     buf[icmp] = type;
     buf[icmp + 1] = code;
     buf.writeUInt32BE(rest >>> 0, icmp + 4);
     // The guest's datagram as it sent it: guest to remote.
-    if (v4) this.ipv4Header(buf, inner, 20 + UDP_HLEN + origLen, PROTO_UDP, flow.addrs, 0, flow.addrs, alen);
-    else this.ipv6Header(buf, inner, UDP_HLEN + origLen, PROTO_UDP, flow.addrs, 0, flow.addrs, alen);
-    buf.writeUInt16BE(flow.guestPort, udp);
-    buf.writeUInt16BE(flow.remotePort, udp + 2);
-    buf.writeUInt16BE(UDP_HLEN + origLen, udp + 4);
-    buf.writeUInt16BE(0, udp + 6);
+    if (v4) pushIpv4(buf, inner, 20 + UDP_HLEN + origLen, PROTO_UDP, flow.addrs, 0, flow.addrs, alen);
+    else pushIpv6(buf, inner, UDP_HLEN + origLen, PROTO_UDP, flow.addrs, 0, flow.addrs, alen);
+    pushUdp(buf, udp, flow.guestPort, flow.remotePort, UDP_HLEN + origLen);
     if (origLen === n) {
       if (v4) l4Checksum4(buf, inner, udp, UDP_HLEN + n, 6);
       else l4Checksum6(buf, inner, udp, UDP_HLEN + n, 6);
@@ -767,62 +679,21 @@ export class UdpHandler {
     return o;
   }
 
-  /** IPv4 header at `ip` (DF, TTL 64), addresses from src[srcOff] and dst[dstOff], with its checksum. */
-  private ipv4Header(buf: Buffer, ip: number, total: number, proto: number, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number): void {
-    buf[ip] = 0x45;
-    buf[ip + 1] = 0;
-    buf.writeUInt16BE(total, ip + 2);
-    buf.writeUInt32BE(0x00004000, ip + 4);
-    buf[ip + 8] = 64;
-    buf[ip + 9] = proto;
-    buf.writeUInt16BE(0, ip + 10);
-    for (let i = 0; i < 4; i++) {
-      buf[ip + 12 + i] = src[srcOff + i];
-      buf[ip + 16 + i] = dst[dstOff + i];
-    }
-    buf.writeUInt16BE(finish(sum16(buf, ip, 20)), ip + 10);
-  }
-
-  /** IPv6 header at `ip` (hop limit 64), addresses from src[srcOff] and dst[dstOff]. */
-  private ipv6Header(buf: Buffer, ip: number, payloadLen: number, nextHeader: number, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number): void {
-    buf.writeUInt32BE(0x60000000, ip);
-    buf.writeUInt16BE(payloadLen, ip + 4);
-    buf[ip + 6] = nextHeader;
-    buf[ip + 7] = 64;
-    for (let i = 0; i < 16; i++) {
-      buf[ip + 8 + i] = src[srcOff + i];
-      buf[ip + 24 + i] = dst[dstOff + i];
-    }
-  }
-
   // ---------------------------------------------------------------------
   // Frames to the guest
 
-  /** Template for this flow's frames: Ethernet, IP, UDP, from the remote (as the guest sees it) to the guest. */
+  /** Template for this flow's frames: Ethernet, IP, UDP, from the remote (as the guest sees it) to the guest (l2/emit.ts). */
   private buildHeader(flow: UdpFlow): void {
     const v4 = flow.family === 4;
-    const ipLen = v4 ? 20 : 40;
     const alen = v4 ? 4 : 16;
-    const hdrLen = ETH_HLEN + ipLen + UDP_HLEN;
-    const h = Buffer.alloc(hdrLen);
-    h.set(this.ctx.guestMac(), 0);
-    h.set(this.ctx.ourMac, 6);
-    const ip = ETH_HLEN;
-    if (v4) {
-      h.writeUInt16BE(0x0800, 12);
-      this.ipv4Header(h, ip, 0, PROTO_UDP, flow.addrs, alen, flow.addrs, 0);
-      h.writeUInt16BE(0, ip + 10);
-      flow.ipSum = sum16(h, ip, 20);
-      flow.pseudoSum = PROTO_UDP + sum16(h, ip + 12, 8);
-    } else {
-      h.writeUInt16BE(0x86dd, 12);
-      this.ipv6Header(h, ip, 0, PROTO_UDP, flow.addrs, alen, flow.addrs, 0);
-      flow.pseudoSum = PROTO_UDP + sum16(h, ip + 8, 32);
-    }
-    h.writeUInt16BE(flow.remotePort, ip + ipLen);
-    h.writeUInt16BE(flow.guestPort, ip + ipLen + 2);
+    const h = Buffer.alloc(ETH_HLEN + (v4 ? 20 : 40) + UDP_HLEN);
+    const ip = pushEthernet(h, 0, this.ctx.guestMac(), this.ctx.ourMac, v4 ? ETH_P_IP : ETH_P_IPV6);
+    const udp = v4 ? pushIpv4(h, ip, 0, PROTO_UDP, flow.addrs, alen, flow.addrs, 0) : pushIpv6(h, ip, 0, PROTO_UDP, flow.addrs, alen, flow.addrs, 0);
+    if (v4) flow.ipSum = ipv4TemplateSum(h, ip);
+    flow.pseudoSum = pseudoSumOf(h, ip, v4, PROTO_UDP);
+    pushUdp(h, udp, flow.remotePort, flow.guestPort, 0);
     flow.header = h;
-    flow.hdrLen = hdrLen;
+    flow.hdrLen = h.length;
   }
 
   /** Headers for the datagram whose payload (`len` bytes) sits after the header room at `off`, then commit the frame. */
@@ -839,13 +710,8 @@ export class UdpHandler {
     const ip = off + ETH_HLEN;
     const udp = off + flow.hdrLen - UDP_HLEN;
     const udpLen = UDP_HLEN + len;
-    if (flow.family === 4) {
-      const total = 20 + udpLen;
-      buf.writeUInt16BE(total, ip + 2);
-      buf.writeUInt16BE(finish(flow.ipSum + total), ip + 10);
-    } else {
-      buf.writeUInt16BE(udpLen, ip + 4);
-    }
+    if (flow.family === 4) ipv4SetLength(buf, ip, 20 + udpLen, flow.ipSum);
+    else ipv6SetLength(buf, ip, udpLen);
     buf.writeUInt16BE(udpLen, udp + 4);
     if (this.ctx.out.checksumOffload) {
       // Partial checksum: the pseudo-header sum only; the kernel adds the rest.
@@ -865,13 +731,8 @@ export class UdpHandler {
     return undefined;
   }
 
-  private describe(flow: UdpFlow): string {
-    const r = flow.family === 6 ? `[${formatIP(flow.remoteAddr)}]` : formatIP(flow.remoteAddr);
-    return `${flow.index} (guest port ${flow.guestPort} -> ${r}:${flow.remotePort})`;
-  }
-
   private trace(flow: UdpFlow, msg: string): void {
-    if (this.traceOn) this.ctx.log.trace(`UDP ${this.describe(flow)}: ${msg}`);
+    if (this.traceOn) this.ctx.log.trace(`${describeFlow(flow)}: ${msg}`);
   }
 }
 

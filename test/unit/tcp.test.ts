@@ -142,8 +142,7 @@ afterAll(() => {
 /** Feed one frame from "the guest" and flush, as the loop does after a batch. */
 function fromGuest(f: Buffer): void {
   engine.frameFromTap(f, 0, f.length, performance.now());
-  engine.tcp.flushTapBatch();
-  (engine as unknown as { tapOut: { flush(): void } }).tapOut.flush();
+  engine.finishBatch();
 }
 
 describe('TCP translation', () => {
