@@ -12,7 +12,7 @@
 //      cache of dist/cli/codecache.cjs) when absent or older than their
 //      sources. `npm install`/`npm ci` normally did both.
 //   3. Kernel facts: /dev/net/tun must be 0666 for rootless tests (made so
-//      when root: DESIGN.md, "Facts of these machines"); user namespaces must
+//      when root, as on machines that ship it 0600); user namespaces must
 //      be enabled (only reported).
 // Nothing here touches any network.
 

@@ -3,7 +3,7 @@
  *
  * Theory of operation: Node runs several threads before any JavaScript
  * starts, so this process can neither unshare nor enter a user namespace
- * (DESIGN.md). Instead:
+ * (doc/design.md, "Namespaces and a multithreaded runtime"). Instead:
  *
  * 1. `nsCreate` forks a child that unshares a new network namespace — and,
  *    when we are not root, a new user namespace mapping our uid and gid to

@@ -1,4 +1,4 @@
-// pasta end to end: `pasta --config-net` inside the private topology (DESIGN.md),
+// pasta end to end: `pasta --config-net` inside the private topology (doc/design.md),
 // real TCP traffic from the namespace to the "remote" network and to the host.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
