@@ -35,7 +35,8 @@ import type { TapOut } from './l2/tapio.js';
 import type { Logger } from './log.js';
 import { native, C } from './native.js';
 import { formatIP } from './inet.js';
-import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from './l2/numbers.js';
+import { ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from './l2/numbers.js';
+import { ipv4SetLength, ipv4TemplateSum, ipv6SetLength, pseudoSumOf, pushEthernet, pushIpv4, pushIpv6 } from './l2/emit.js';
 
 /** IP protocol numbers handled (from l2/numbers.ts). */
 export const PROTO_ICMP = IPPROTO_ICMP;
@@ -115,8 +116,9 @@ export interface FlowContext {
 const PROTO_NAMES: Record<number, string> = { [PROTO_TCP]: 'TCP', [PROTO_UDP]: 'UDP', [PROTO_ICMP]: 'ICMP', [PROTO_ICMPV6]: 'ICMPv6' };
 
 /**
- * What every flow is: its identity and its place in the table. Handlers
- * subclass it; `index`, `hash` and `hashNext` belong to the table.
+ * What every flow is: its identity, its place in the table, its host socket
+ * and the template of the frames it sends the guest. Handlers subclass it;
+ * `index`, `hash` and `hashNext` belong to the table.
  */
 export class Flow {
   /** Slot in the table, and the epoll tag of the flow's socket (-1: not in the table). */
@@ -126,6 +128,17 @@ export class Flow {
   hashNext = -1;
   /** Guest address followed by the remote address as the guest sees it (2 × 4 or 2 × 16 bytes). */
   addrs: Uint8Array;
+  /** The host socket (-1: none, or closed). */
+  fd = -1;
+  /** Last activity (ms, monotonic): what idle flows are expired by. */
+  lastActivity = 0;
+  /** Frame template (buildTemplate()): Ethernet, IP and the layer-4 ports, from the remote to the guest. */
+  header: Buffer = EMPTY;
+  hdrLen = 0;
+  /** Unfolded sum of the IPv4 header template (total length and checksum zero). */
+  ipSum = 0;
+  /** Unfolded pseudo-header sum without the length (addresses and protocol). */
+  pseudoSum = 0;
 
   constructor(
     readonly protocol: number,
@@ -146,7 +159,47 @@ export class Flow {
   get remoteAddr(): Uint8Array {
     return this.addrs.subarray(this.addrs.length / 2);
   }
+
+  /**
+   * Build the template of the frames to the guest (l2/emit.ts): Ethernet,
+   * IPv4 or IPv6 from the remote (as the guest sees it) to the guest, and
+   * `l4Len` bytes of layer-4 header starting with the remote's and the
+   * guest's port (TCP 20, UDP 8; ICMP 0: its header comes with each reply).
+   */
+  buildTemplate(guestMac: Uint8Array, ourMac: Uint8Array, l4Len: number): void {
+    const v4 = this.family === 4;
+    const alen = v4 ? 4 : 16;
+    const h = Buffer.alloc(14 + (v4 ? 20 : 40) + l4Len);
+    const ip = pushEthernet(h, 0, guestMac, ourMac, v4 ? ETH_P_IP : ETH_P_IPV6);
+    const l4 = v4 ? pushIpv4(h, ip, 0, this.protocol, this.addrs, alen, this.addrs, 0) : pushIpv6(h, ip, 0, this.protocol, this.addrs, alen, this.addrs, 0);
+    if (v4) this.ipSum = ipv4TemplateSum(h, ip);
+    this.pseudoSum = pseudoSumOf(h, ip, v4, this.protocol);
+    if (l4Len >= 4) {
+      h.writeUInt16BE(this.remotePort, l4);
+      h.writeUInt16BE(this.guestPort, l4 + 2);
+    }
+    this.header = h;
+    this.hdrLen = h.length;
+  }
+
+  /**
+   * Copy the template to a frame at `buf[off]` whose layer-4 part (header
+   * and data) is `l4Len` bytes, with the IP lengths (and IPv4 checksum) set.
+   * Returns the offset of the layer-4 header.
+   */
+  fillTemplate(buf: Buffer, off: number, l4Len: number): number {
+    this.header.copy(buf, off, 0, this.hdrLen);
+    const ip = off + 14;
+    if (this.family === 4) {
+      ipv4SetLength(buf, ip, 20 + l4Len, this.ipSum);
+      return ip + 20;
+    }
+    ipv6SetLength(buf, ip, l4Len);
+    return ip + 40;
+  }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** The flow identity hash: FNV-1a over protocol, family, both addresses (contiguous at buf[addrOff]) and both ports. */
 export function flowHash(protocol: number, family: 4 | 6, buf: Uint8Array, addrOff: number, guestPort: number, remotePort: number): number {

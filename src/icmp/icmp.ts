@@ -41,8 +41,6 @@ import { FdKind } from '../loop.js';
 import { formatIP } from '../inet.js';
 import { Flow, PROTO_ICMP, PROTO_ICMPV6, bindOutbound, describeFlow, flowEvent, flowHash, type FlowContext } from '../flow.js';
 import { finish, fold, l4ChecksumValid4, l4ChecksumValid6, sum16 } from '../l2/checksum.js';
-import { ETH_HLEN, ETH_P_IP, ETH_P_IPV6 } from '../l2/ethernet.js';
-import { ipv4SetLength, ipv4TemplateSum, ipv6SetLength, pseudoSumOf, pushEthernet, pushIpv4, pushIpv6 } from '../l2/emit.js';
 import { refuseToGuest } from './refuse.js';
 import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_HLEN, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST } from '../l2/icmp.js';
 
@@ -74,20 +72,10 @@ export interface IcmpStats {
  * port, the remote port is 0.
  */
 export class IcmpFlow extends Flow {
-  fd = -1;
   /** Where the socket is connected on the host (replies must come from there). */
   targetAddr!: Uint8Array;
   /** The echo identifier the kernel gave the socket (the guest's is `guestPort`). */
   hostId = 0;
-  /** Ethernet + IP header template of replies, addresses filled. */
-  header!: Buffer;
-  hdrLen = 0;
-  /** Unfolded sum of the IPv4 header template (without total length and checksum). */
-  ipSum = 0;
-  /** Unfolded ICMPv6 pseudo-header sum without the length (addresses and next header). */
-  pseudoSum = 0;
-  /** Time of the last echo request from the guest. */
-  lastActivity = 0;
 
   /** `addrs`: the guest's address, then the remote's as the guest addressed it. */
   constructor(family: 4 | 6, addrs: Uint8Array, guestId: number) {
@@ -342,20 +330,16 @@ export class IcmpHandler {
     // frames in this batch): write what is queued. The slots of this batch stay where they are,
     // and a frame may be committed at any offset once the buffer is empty.
     if (out.room <= 0) out.flush();
-    flow.header.copy(buf, off, 0, hdrLen);
-    const ip = off + ETH_HLEN;
-    const l4 = off + hdrLen;
+    const l4 = flow.fillTemplate(buf, off, len);
     buf[l4 + 4] = flow.guestId >>> 8;
     buf[l4 + 5] = flow.guestId & 0xff;
     buf[l4 + 2] = 0;
     buf[l4 + 3] = 0;
     let check: number;
     if (flow.family === 4) {
-      ipv4SetLength(buf, ip, 20 + len, flow.ipSum);
       // No pseudo-header: the partial checksum of ICMP is 0.
       check = out.checksumOffload ? 0 : finish(sum16(buf, l4, len));
     } else {
-      ipv6SetLength(buf, ip, len);
       check = out.checksumOffload ? fold(flow.pseudoSum + len) : finish(sum16(buf, l4, len, flow.pseudoSum + len));
     }
     buf[l4 + 2] = check >>> 8;
@@ -366,21 +350,9 @@ export class IcmpHandler {
     if (this.traceOn) this.trace(flow, `echo reply seq ${(buf[l4 + 6] << 8) | buf[l4 + 7]}, ${len - ICMP_HLEN} data bytes`);
   }
 
-  /** Template for replies: Ethernet, then IP from the remote to the guest (l2/emit.ts). */
+  /** Template for replies: Ethernet, then IP from the remote to the guest (flow.ts). */
   private buildHeader(flow: IcmpFlow): void {
-    const v4 = flow.family === 4;
-    const alen = v4 ? 4 : 16;
-    const h = Buffer.alloc(ETH_HLEN + (v4 ? 20 : 40));
-    const ip = pushEthernet(h, 0, this.ctx.guestMac(), this.ctx.ourMac, v4 ? ETH_P_IP : ETH_P_IPV6);
-    if (v4) {
-      pushIpv4(h, ip, 0, PROTO_ICMP, flow.addrs, alen, flow.addrs, 0);
-      flow.ipSum = ipv4TemplateSum(h, ip);
-    } else {
-      pushIpv6(h, ip, 0, PROTO_ICMPV6, flow.addrs, alen, flow.addrs, 0);
-      flow.pseudoSum = pseudoSumOf(h, ip, false, PROTO_ICMPV6);
-    }
-    flow.header = h;
-    flow.hdrLen = h.length;
+    flow.buildTemplate(this.ctx.guestMac(), this.ctx.ourMac, 0);
   }
 
   // ---------------------------------------------------------------------

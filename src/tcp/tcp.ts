@@ -39,8 +39,7 @@ import { FdKind } from '../loop.js';
 import { Flow, PROTO_TCP, bindOutbound, describeFlow, flowEvent, flowHash, type FlowContext } from '../flow.js';
 import type { FrameRun } from '../run.js';
 import { fold, l4Checksum4, l4Checksum6 } from '../l2/checksum.js';
-import { ETH_HLEN, ETH_P_IP, ETH_P_IPV6 } from '../l2/ethernet.js';
-import { ipv4SetLength, ipv4TemplateSum, ipv6SetLength, pseudoSumOf, pushEthernet, pushIpv4, pushIpv6 } from '../l2/emit.js';
+import { ETH_HLEN } from '../l2/ethernet.js';
 import { TCP_ACK as ACK, TCP_FIN as FIN, TCP_PSH as PSH, TCP_RST as RST, TCP_SYN as SYN, tcpHeaderLength, tcpOptions, writeTcpSynOptions } from '../l2/tcp.js';
 
 /** Connection events (bits). */
@@ -132,14 +131,7 @@ export interface TcpStats {
 export type TcpContext = FlowContext;
 
 export class TcpConn extends Flow {
-  fd = -1;
   events = 0;
-  /** Header template: Ethernet + IP + TCP, addresses filled. */
-  header!: Buffer;
-  hdrLen = 0;
-  ipSum = 0;
-  /** Unfolded pseudo-header sum without the length (addresses and protocol). */
-  pseudoSum = 0;
 
   // Sequence numbers, unsigned 32 bit.
   /** Next sequence number we send to the guest. */
@@ -166,7 +158,6 @@ export class TcpConn extends Flow {
   retrans = 0;
   /** Timer deadline (ms, monotonic) or 0. */
   deadline = 0;
-  lastActivity = 0;
   /** Last segment from the guest (ms): a flow quiet on the guest's side gets a keepalive probe. */
   lastTapActivity = 0;
   /** Last keepalive probe sent to the guest (ms). */
@@ -909,31 +900,17 @@ export class TcpHandler {
   // ---------------------------------------------------------------------
   // Frames to the guest
 
-  /** Template for this connection's frames: Ethernet, IP, TCP with addresses and ports (l2/emit.ts). */
+  /** Template for this connection's frames: Ethernet, IP, TCP with addresses and ports (flow.ts). */
   private buildHeader(conn: TcpConn): void {
-    const v4 = conn.family === 4;
-    const alen = v4 ? 4 : 16;
-    const h = Buffer.alloc(ETH_HLEN + (v4 ? 20 : 40) + 20);
-    const ip = pushEthernet(h, 0, this.ctx.guestMac(), this.ctx.ourMac, v4 ? ETH_P_IP : ETH_P_IPV6);
-    // From the remote (as the guest sees it) to the guest.
-    const t = v4 ? pushIpv4(h, ip, 0, PROTO_TCP, conn.addrs, alen, conn.addrs, 0) : pushIpv6(h, ip, 0, PROTO_TCP, conn.addrs, alen, conn.addrs, 0);
-    if (v4) conn.ipSum = ipv4TemplateSum(h, ip);
-    conn.pseudoSum = pseudoSumOf(h, ip, v4, PROTO_TCP);
-    h.writeUInt16BE(conn.remotePort, t);
-    h.writeUInt16BE(conn.guestPort, t + 2);
-    conn.header = h;
-    conn.hdrLen = h.length;
+    conn.buildTemplate(this.ctx.guestMac(), this.ctx.ourMac, 20);
   }
 
   /** Write headers for a segment at `buf[off]` whose payload (len bytes) is already in place after them. */
   private fillHeader(conn: TcpConn, buf: Buffer, off: number, seq: number, flags: number, len: number, optLen: number): void {
-    conn.header.copy(buf, off, 0, conn.hdrLen);
+    const l4len = 20 + optLen + len;
+    const t = conn.fillTemplate(buf, off, l4len);
     const v4 = conn.family === 4;
     const ipOff = off + ETH_HLEN;
-    const t = off + conn.hdrLen - 20;
-    const l4len = 20 + optLen + len;
-    if (v4) ipv4SetLength(buf, ipOff, 20 + l4len, conn.ipSum);
-    else ipv6SetLength(buf, ipOff, l4len);
     buf.writeUInt32BE(seq >>> 0, t + 4);
     buf.writeUInt32BE(flags & ACK ? conn.seqFromTap >>> 0 : 0, t + 8);
     buf[t + 12] = ((20 + optLen) / 4) << 4;

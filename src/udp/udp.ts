@@ -46,7 +46,7 @@ import { ETH_HLEN, ETH_P_IP, ETH_P_IPV6 } from '../l2/ethernet.js';
 import { ipv4IsFragment } from '../l2/ipv4.js';
 import { UDP_HLEN, udpLength } from '../l2/udp.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6 } from '../l2/numbers.js';
-import { ipv4SetLength, ipv4TemplateSum, ipv6SetLength, pseudoSumOf, pushEthernet, pushIpv4, pushIpv6, pushUdp } from '../l2/emit.js';
+import { pushEthernet, pushIpv4, pushIpv6, pushUdp } from '../l2/emit.js';
 
 /** Idle time after which a flow is closed (passt's UDP_CONN_TIMEOUT: 180 s). */
 export const UDP_FLOW_TIMEOUT_MS = 180_000;
@@ -121,21 +121,11 @@ export interface UdpStats {
 
 /** One flow: a guest address and port talking to one remote address and port, over one host socket. */
 export class UdpFlow extends Flow {
-  /** The connected host socket (-1 once closed). */
-  fd = -1;
   /** Where the flow goes on the host (from natFromTap). */
   hostAddr!: Uint8Array;
   hostPort = 0;
   /** Whether the host socket has the guest's source port. */
   sameSourcePort = false;
-  /** Header template: Ethernet + IP + UDP with addresses and ports, remote to guest. */
-  header!: Buffer;
-  hdrLen = 0;
-  /** Unfolded sum of the IPv4 header template (total length and checksum zero). */
-  ipSum = 0;
-  /** Unfolded UDP pseudo-header sum without the length (addresses and protocol). */
-  pseudoSum = 0;
-  lastActivity = 0;
   /** Payload length of the last datagram sent to the host (to quote it in errors). */
   lastSentLen = 0;
 
@@ -682,18 +672,9 @@ export class UdpHandler {
   // ---------------------------------------------------------------------
   // Frames to the guest
 
-  /** Template for this flow's frames: Ethernet, IP, UDP, from the remote (as the guest sees it) to the guest (l2/emit.ts). */
+  /** Template for this flow's frames: Ethernet, IP, UDP, from the remote (as the guest sees it) to the guest (flow.ts). */
   private buildHeader(flow: UdpFlow): void {
-    const v4 = flow.family === 4;
-    const alen = v4 ? 4 : 16;
-    const h = Buffer.alloc(ETH_HLEN + (v4 ? 20 : 40) + UDP_HLEN);
-    const ip = pushEthernet(h, 0, this.ctx.guestMac(), this.ctx.ourMac, v4 ? ETH_P_IP : ETH_P_IPV6);
-    const udp = v4 ? pushIpv4(h, ip, 0, PROTO_UDP, flow.addrs, alen, flow.addrs, 0) : pushIpv6(h, ip, 0, PROTO_UDP, flow.addrs, alen, flow.addrs, 0);
-    if (v4) flow.ipSum = ipv4TemplateSum(h, ip);
-    flow.pseudoSum = pseudoSumOf(h, ip, v4, PROTO_UDP);
-    pushUdp(h, udp, flow.remotePort, flow.guestPort, 0);
-    flow.header = h;
-    flow.hdrLen = h.length;
+    flow.buildTemplate(this.ctx.guestMac(), this.ctx.ourMac, UDP_HLEN);
   }
 
   /** Headers for the datagram whose payload (`len` bytes) sits after the header room at `off`, then commit the frame. */
@@ -706,22 +687,19 @@ export class UdpHandler {
 
   /** Write headers for a datagram at `buf[off]` whose payload (`len` bytes) is already in place after them. */
   private fillHeader(flow: UdpFlow, buf: Buffer, off: number, len: number): void {
-    flow.header.copy(buf, off, 0, flow.hdrLen);
-    const ip = off + ETH_HLEN;
-    const udp = off + flow.hdrLen - UDP_HLEN;
     const udpLen = UDP_HLEN + len;
-    if (flow.family === 4) ipv4SetLength(buf, ip, 20 + udpLen, flow.ipSum);
-    else ipv6SetLength(buf, ip, udpLen);
+    const udp = flow.fillTemplate(buf, off, udpLen);
     buf.writeUInt16BE(udpLen, udp + 4);
     if (this.ctx.out.checksumOffload) {
       // Partial checksum: the pseudo-header sum only; the kernel adds the rest.
       buf.writeUInt16BE(fold(flow.pseudoSum + udpLen), udp + 6);
     } else if (flow.family === 4) {
-      l4Checksum4(buf, ip, udp, udpLen, 6);
+      l4Checksum4(buf, off + ETH_HLEN, udp, udpLen, 6);
     } else {
-      l4Checksum6(buf, ip, udp, udpLen, 6);
+      l4Checksum6(buf, off + ETH_HLEN, udp, udpLen, 6);
     }
   }
+
 
   // ---------------------------------------------------------------------
 
