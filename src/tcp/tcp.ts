@@ -40,6 +40,7 @@ import { Flow, PROTO_TCP, bindOutbound, describeFlow, flowEvent, flowHash, type 
 import type { FrameRun } from '../run.js';
 import { fold, l4Checksum4, l4Checksum6 } from '../l2/checksum.js';
 import { ETH_HLEN } from '../l2/ethernet.js';
+import { VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6 } from '../l2/tapio.js';
 import { TCP_ACK as ACK, TCP_FIN as FIN, TCP_PSH as PSH, TCP_RST as RST, TCP_SYN as SYN, tcpHeaderLength, tcpOptions, writeTcpSynOptions } from '../l2/tcp.js';
 
 /** Connection events (bits). */
@@ -548,10 +549,13 @@ export class TcpHandler {
       return;
     }
     const out = this.ctx.out;
+    // A frame per segment of the guest's MSS; with TSO on the tap, a super-frame per as many
+    // whole segments as an IP packet holds, which the namespace's kernel cuts (l2/tapio.ts).
     const mss = conn.mss;
-    const slot = (out.headroom + conn.hdrLen + mss + 7) & ~7;
+    const seg = this.superFrames(conn) ? Math.max(mss, Math.floor(((conn.family === 4 ? 65535 - 40 : 65535 - 20)) / mss) * mss) : mss;
+    const slot = (out.headroom + conn.hdrLen + seg + 7) & ~7;
     // Enough slots for the window, bounded by the transmit buffer and the slot table.
-    let maxSlots = Math.min(Math.ceil(window / mss), this.peekOff.length);
+    let maxSlots = Math.min(Math.ceil(window / seg), this.peekOff.length);
     if (out.room < slot * Math.min(maxSlots, 4)) out.flush();
     maxSlots = Math.min(maxSlots, Math.floor(out.room / slot));
     if (maxSlots <= 0) return;
@@ -559,7 +563,7 @@ export class TcpHandler {
     let total = 0;
     for (let i = 0; i < maxSlots; i++) {
       this.peekOff[i] = base + i * slot + conn.hdrLen;
-      const l = Math.min(mss, window - total);
+      const l = Math.min(seg, window - total);
       this.peekLen[i] = l;
       total += l;
     }
@@ -587,7 +591,7 @@ export class TcpHandler {
       const len = Math.min(left, this.peekLen[i]);
       const off = base + i * slot;
       this.fillHeader(conn, out.buf, off, conn.seqToTap, PSH | ACK, len, 0);
-      this.commitFrame(conn, off, conn.hdrLen + len);
+      this.commitFrame(conn, off, conn.hdrLen + len, len);
       conn.seqToTap = (conn.seqToTap + len) >>> 0;
       left -= len;
       this.stats.framesToTap++;
@@ -930,10 +934,18 @@ export class TcpHandler {
   }
 
   /** Queue a built frame; with checksum offload the kernel gets the TCP checksum's position. */
-  private commitFrame(conn: TcpConn, off: number, len: number): void {
+  private commitFrame(conn: TcpConn, off: number, len: number, payload = 0): void {
     const out = this.ctx.out;
-    if (out.checksumOffload) out.commit(off, len, conn.hdrLen - 20, 16);
+    if (payload > conn.mss && this.superFrames(conn)) {
+      out.commit(off, len, conn.hdrLen - 20, 16, conn.family === 4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6, conn.mss, conn.hdrLen);
+    } else if (out.checksumOffload) out.commit(off, len, conn.hdrLen - 20, 16);
     else out.commit(off, len);
+  }
+
+  /** Whether the tap takes TCP super-frames of this connection's IP version (TSO). */
+  private superFrames(conn: TcpConn): boolean {
+    const o = this.ctx.out.offloads;
+    return conn.family === 4 ? o.tso4 : o.tso6;
   }
 
   /** Build and queue a segment without payload. */

@@ -216,13 +216,20 @@ export class UdpHandler {
         flow = this.flowFromTap(run, i, now);
         if (!flow) continue;
       }
-      if (n === UDP_QUEUE_MAX) {
-        this.sendToSock(flow, buf, n);
-        n = 0;
-      }
-      this.sendOff[n] = l4Off + UDP_HLEN;
-      this.sendLen[n] = udpLen - UDP_HLEN;
-      n++;
+      // A super-datagram (USO, see tap.ts) is several datagrams of gsoSize payload bytes, the last one shorter.
+      const end = l4Off + udpLen;
+      const step = run.gsoSize[i] > 0 ? run.gsoSize[i] : udpLen - UDP_HLEN;
+      let p = l4Off + UDP_HLEN;
+      do {
+        if (n === UDP_QUEUE_MAX) {
+          this.sendToSock(flow, buf, n);
+          n = 0;
+        }
+        this.sendOff[n] = p;
+        this.sendLen[n] = Math.min(step, end - p);
+        n++;
+        p += step;
+      } while (p < end);
     }
     if (!flow) return;
     flow.lastActivity = now;
