@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   passt::InitSock(env, exports);
   passt::InitNetns(env, exports);
   passt::InitSplice(env, exports);
+  passt::InitVhost(env, exports);
   return exports;
 }
 

@@ -66,8 +66,77 @@ export interface NsHelperResult {
   ctlFd: number;
 }
 
+/**
+ * The shared-memory half of a vhost-user back end (native/vhost.cc): the
+ * guest's memory regions and the RX (0) and TX (1) split virtqueues, moving
+ * frames in batches. Guest and QEMU addresses are bigints (a safe-integer
+ * number is accepted too). Calls return 0 or -errno unless said otherwise;
+ * -EBADMSG means the ring is broken (lastError() says how): disconnect.
+ */
+export interface VuDevice {
+  /** Map `size` bytes of the regular file `fd` from `mmapOffset` as guest physical `gpa`, QEMU address `qva` (the fd stays open). */
+  addRegion(gpa: bigint, size: bigint, qva: bigint, mmapOffset: bigint, fd: number): number;
+  /** A Buffer standing for guest memory at `gpa` / `qva` (tests). */
+  addBufferRegion(buf: Buffer, gpa: bigint | number, qva: bigint | number): number;
+  /** Unmap every region. */
+  clearRegions(): number;
+  /** A queue's size: a power of 2 up to 32768 (-EINVAL otherwise). */
+  setVringNum(queue: number, num: number): number;
+  /** A queue's rings, as QEMU addresses; -EINVAL unless they lie in guest memory, aligned. */
+  setVringAddr(queue: number, desc: bigint | number, avail: bigint | number, used: bigint | number): number;
+  /** The next available entry to take. */
+  setVringBase(queue: number, base: number): number;
+  /** The next available entry to take; the queue stops (rings forgotten, call fd closed). */
+  getVringBase(queue: number): number;
+  /** The eventfd that interrupts the guest for this queue (-1: none); the previous one is closed. */
+  setCallFd(queue: number, fd: number): number;
+  /** Whether the guest kicks this queue when it makes buffers available (VRING_USED_F_NO_NOTIFY). 0 or -ENOTCONN. */
+  setNotify(queue: number, on: boolean): number;
+  /** Whether the queue's rings are set and mapped. */
+  ready(queue: number): boolean;
+  /**
+   * Take the guest's transmitted frames (queue 1) into `buf` as tapRead
+   * does with a virtio-net header of `hdrLen` bytes before each frame;
+   * every chain is returned to the guest. info = [1 when chains were left
+   * (maxFrames reached or `buf` full), chains dropped (bad descriptors or
+   * frame size)]. Frame count, -ENOTCONN, or -EBADMSG.
+   */
+  txPop(buf: Buffer, frames: Int32Array, maxFrames: number, hdrLen: number, info: Int32Array): number;
+  /**
+   * Deliver frames (queue 0), each with its `hdrLen`-byte virtio-net header
+   * right before it (num_buffers is set here), in order, stopping at the
+   * first that finds too few buffers. out = [dropped, bad chains returned
+   * empty, 1 if stopped for buffers, bytes delivered]. Frames taken (delivered or dropped),
+   * -ENOTCONN, or -EBADMSG.
+   */
+  rxPush(buf: Buffer, frames: Int32Array, count: number, hdrLen: number, mergeable: boolean, out: Int32Array): number;
+  /** Counters into `out` (9): txFrames, txBytes, txDropped, rxFrames, rxBytes, rxDropped, rxBadChains, interrupts, used-index updates. */
+  stats(out: Float64Array): number;
+  /** Why the last chain was dropped or the ring found broken; "" if nothing new. */
+  lastError(): string;
+  /** Stop both queues (closing call fds) and unmap guest memory. */
+  reset(): number;
+}
+
 export interface NativeAddon {
   Poller: PollerConstructor;
+  VuDevice: new () => VuDevice;
+
+  // --- vhost-user (native/vhost.cc) -------------------------------------------
+  /**
+   * One recvmsg(2) (MSG_DONTWAIT) into buf[off, off+len) with the fds passed
+   * along: fds[0] their number, fds[1...] the fds. More fds than fit closes
+   * them all: -EMSGSIZE. Bytes, 0 at end of file, or -errno.
+   */
+  vuRecv(fd: number, buf: Buffer, off: number, len: number, fds: Int32Array): number;
+  /** One sendmsg(2) of buf[off, off+len) passing fds[0...count) along (the front end's side, tests). Bytes or -errno. */
+  vuSend(fd: number, buf: Buffer, off: number, len: number, fds: Int32Array, count: number): number;
+  /** An eventfd (tests). fd or -errno. */
+  eventfd(initval: number, nonblock: boolean): number;
+  /** A nonblocking AF_UNIX stream socketpair into out[0], out[1] (tests). 0 or -errno. */
+  unixPair(out: Int32Array): number;
+  /** A memfd of `size` bytes (guest memory in tests). fd or -errno. */
+  memfd(size: number): number;
 
   /** The C library's text for an errno (positive or negative): "Address already in use" for EADDRINUSE. */
   strerror(errno: number): string;
@@ -433,6 +502,7 @@ export const E = {
   EPIPE: 32,
   ENONET: 64,
   EPROTO: 71,
+  EBADMSG: 74,
   EMSGSIZE: 90,
   ENOPROTOOPT: 92,
   EOPNOTSUPP: 95,
