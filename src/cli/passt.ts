@@ -66,12 +66,20 @@ export function qemuOptions(path: string): string {
   return `-device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path=${path}`;
 }
 
-/** Tell the user where to point QEMU (informational messages: --quiet hides them). */
-function announce(log: Logger, path: string): void {
-  log.info(M.socketBound(path));
-  log.info('You can now start qemu (>= 7.2):');
-  log.info(`    kvm ... ${qemuOptions(path)}`);
+/** The QEMU command line for `--vhost-user`, as passt(1) prints it. */
+export function qemuVhostUserOptions(path: string): string {
+  return `-chardev socket,id=chr0,path=${path} -netdev vhost-user,id=netdev0,chardev=chr0 -device virtio-net,netdev=netdev0 -object memory-backend-memfd,id=memfd0,share=on,size=$RAMSIZE -numa node,memdev=memfd0`;
 }
+
+/** Tell the user where to point QEMU (informational messages: --quiet hides them). */
+function announce(log: Logger, path: string, vhostUser: boolean): void {
+  log.info(M.socketBound(path));
+  log.info(vhostUser ? 'You can start qemu with:' : 'You can now start qemu (>= 7.2):');
+  log.info(`    kvm ... ${vhostUser ? qemuVhostUserOptions(path) : qemuOptions(path)}`);
+}
+
+/** What a vhost-user back end prints for --print-capabilities (JSON, as passt(1)'s). */
+export const CAPABILITIES = '{\n  "type": "net"\n}\n';
 
 /** The process that keeps running: open the socket, start translating, report readiness, wait. */
 async function run(config: Config, log: Logger, readyFd: number): Promise<void> {
@@ -120,7 +128,7 @@ async function run(config: Config, log: Logger, readyFd: number): Promise<void> 
   }
   // Once the socket is bound and the PID file written, as upstream's isolate_user().
   dropPrivileges(config, die);
-  if (listener) announce(log, listener.path);
+  if (listener) announce(log, listener.path, config.vhostUser);
   else log.debug(`guest connected on fd ${config.socketFd}`);
   report(listener ? `ok ${listener.path}` : 'ok');
   if (readyFd >= 0) fs.closeSync(readyFd);
@@ -155,7 +163,7 @@ function startInBackground(argv: string[], config: Config, log: Logger): void {
     if (!text.includes('\n')) return;
     const line = text.split('\n')[0];
     if (line === 'ok' || line.startsWith('ok ')) {
-      if (line.startsWith('ok ')) announce(log, line.slice(3));
+      if (line.startsWith('ok ')) announce(log, line.slice(3), config.vhostUser);
       child.unref();
       pipe.destroy();
       process.exit(0);
@@ -180,7 +188,12 @@ export function main(argv: string[]): void {
   try {
     parsed = parseArgs(argv, 'passt');
     // --help, --version and errors, in command-line order as upstream.
-    const { exit } = parseOptions(parsed, 'passt');
+    const { exit, printCapabilities } = parseOptions(parsed, 'passt');
+    if (printCapabilities) {
+      // On standard output, as the vhost-user specification has it (passt(1) prints it on standard error).
+      fs.writeSync(1, CAPABILITIES);
+      process.exit(0);
+    }
     if (exit === 'help') {
       fs.writeSync(1, helpText('passt'));
       process.exit(0);
