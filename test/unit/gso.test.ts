@@ -10,7 +10,7 @@ import dgram from 'node:dgram';
 import { PROTO_UDP } from '../../src/flow.js';
 import { fold, sum16 } from '../../src/l2/checksum.js';
 import { VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, VIRTIO_NET_HDR_GSO_UDP_L4 } from '../../src/l2/tapio.js';
-import { GW, GW6, batch, connect, frameFrom, ipFrame, l4Of, listen, makeRig, tcpFlags, tcpPorts, tcpSegment } from './engine-rig.js';
+import { GW, GW6, batch, connect, frameFrom, ipFrame, l4Of, listen, makeRig, tcpFlags, tcpPorts, tcpSegment } from './tap-rig.js';
 
 const TSO = { tso4: true, tso6: true, uso: false };
 

@@ -4,7 +4,7 @@
 // guest" with frameFromTap(). The engine has its own clock and no tick timer. The host is
 // 198.51.100.2/24 via 198.51.100.1 (IPv4) and 2001:db8::2/64 via 2001:db8::1 (IPv6); the
 // gateway addresses stand for the host's loopback, where the tests' peers listen. Used by
-// flow.test.ts and gso.test.ts.
+// flow.test.ts and gso.test.ts (tcp.test.ts and others have engine-rig.ts).
 import { afterEach, expect } from 'vitest';
 import dgram from 'node:dgram';
 import net from 'node:net';
