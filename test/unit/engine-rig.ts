@@ -531,17 +531,27 @@ export class Listener {
   }
 }
 
-/** A client socket connecting to `port` on `family`'s loopback (connect in progress or done). */
-export function connectTo(family: 4 | 6, port: number, opts: { mptcp?: boolean; bindPort?: number } = {}): Peer {
+/**
+ * A client socket connecting to `port` on `family`'s loopback (connect in
+ * progress or done), from `bindAddr` (another loopback address) and
+ * `bindPort` if given.
+ */
+export function connectTo(family: 4 | 6, port: number, opts: { mptcp?: boolean; bindPort?: number; bindAddr?: string } = {}): Peer {
   const fd = native.socket(afOf(family), C.SOCK_STREAM | C.SOCK_NONBLOCK, opts.mptcp ? IPPROTO_MPTCP : 0);
   expect(fd).toBeGreaterThanOrEqual(0);
   const lo = ip(family === 4 ? '127.0.0.1' : '::1');
-  if (opts.bindPort) {
+  if (opts.bindPort || opts.bindAddr) {
     expect(native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1)).toBe(0);
-    expect(native.bind(fd, lo, opts.bindPort, 0)).toBe(0);
+    expect(native.bind(fd, opts.bindAddr ? ip(opts.bindAddr) : lo, opts.bindPort ?? 0, 0)).toBe(0);
   }
   expect([0, -E.EINPROGRESS]).toContain(native.connect(fd, lo, port, 0));
   return new Peer(fd);
+}
+
+/** Until a connecting socket is connected (writable); its local port. */
+export async function connected(p: Peer): Promise<number> {
+  await until(() => native.pollFd(p.fd, 4, 0) === 4, 'the connection to be established');
+  return localPort(p.fd);
 }
 
 /** Sockets and listeners of one test, closed after it. */

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { native, C, E } from '../../src/native.js';
 import {
   ACK, FIN, PSH, RST, SYN, TCP_CLOSE, V4, V6, GATEWAY4, GUEST4, GUEST_MAC,
-  Listener, Peer, add32, connectTo, freePort, localPort, hasData, hasFlags, ip, isRst, until, useHostSockets, useRigs,
+  Listener, Peer, add32, connectTo, connected, freePort, localPort, hasData, hasFlags, ip, isRst, until, useHostSockets, useRigs,
   type Rig, type Seg, type Templates,
 } from './engine-rig.js';
 
@@ -82,8 +82,7 @@ async function forwardingRig(): Promise<{ rig: Rig; hostPort: number }> {
 async function openFromHost(): Promise<Conn & { syn: Seg; clientPort: number }> {
   const { rig, hostPort } = await forwardingRig();
   const client = keep(connectTo(4, hostPort));
-  await until(() => native.pollFd(client.fd, 4, 0) === 4, 'the client to connect');
-  const clientPort = localPort(client.fd);
+  const clientPort = await connected(client);
   const conn = await acceptInGuest(rig, client, clientPort);
   return { ...conn, clientPort };
 }
