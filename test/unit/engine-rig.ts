@@ -27,6 +27,9 @@ import { parseArgs } from '../../src/options.js';
 import { createLogger } from '../../src/log.js';
 import { formatIP, parseIP } from '../../src/inet.js';
 import { pseudo4, pseudo6, referenceChecksum } from './wire-frames.js';
+import { settle, until } from './wait.js';
+
+export { settle, until };
 
 export const GUEST_MAC = '02aabbccddee';
 export const OUR_MAC = '9a559a559a55';
@@ -225,27 +228,6 @@ export const hasData = (s: Seg) => s.payload.length > 0;
 
 /** a + n modulo 2^32. */
 export const add32 = (a: number, n: number) => (a + n) >>> 0;
-
-// ---------------------------------------------------------------------------
-// Waiting for conditions
-
-/** Poll `cond` (every millisecond or so) until it holds; throws naming `what` after `timeoutMs`. */
-export async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 1));
-  }
-}
-
-/**
- * Let the event loop handle every I/O event that is pending now: two turns
- * through setImmediate put a poll phase of libuv (where the engine's epoll
- * fd is read) between the caller and the return.
- */
-export async function settle(): Promise<void> {
-  for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
-}
 
 // ---------------------------------------------------------------------------
 // The rig
