@@ -194,6 +194,8 @@ export interface Seg {
   payload: Buffer;
   /** IPv4 header and TCP checksums are right. */
   checksumsOk: boolean;
+  /** The frame. */
+  raw: Buffer;
 }
 
 export function parse(f: Buffer): Seg {
@@ -219,6 +221,7 @@ export function parse(f: Buffer): Seg {
     options: f.subarray(l4 + 20, l4 + doff),
     payload: f.subarray(l4 + doff, end),
     checksumsOk: (!v4 || referenceChecksum(f.subarray(ip, l4)) === 0) && referenceChecksum(pseudo, f.subarray(l4, end)) === 0,
+    raw: f,
   };
 }
 
@@ -249,6 +252,12 @@ export interface Rig {
    * already pending make it send: see the file comment.
    */
   barrier(): Promise<Seg[]>;
+  /**
+   * Frames from the guest as one batch, and exactly what the engine sent in
+   * answer to that batch, in order: nothing of what socket events make it
+   * send before or after (those stay in the queue).
+   */
+  exchange(...frames: Buffer[]): Promise<Seg[]>;
   close(): void;
 }
 
@@ -260,9 +269,15 @@ export interface RigOptions {
   engine?: Partial<EngineOptions>;
 }
 
-/** Where barrier() sends its segment of no connection: ports nobody uses, an ACK no one sent. */
-const BARRIER_PORT = 1;
+/**
+ * Where barrier() and exchange() send their segments of no connection: ports
+ * nobody uses, ACKs no one sent; the engine answers each at once with a RST
+ * whose sequence number is that ACK.
+ */
+const MARKER_PORT = 1;
 const BARRIER_ACK = 0xb0b0b0b0;
+const marker = (ack: number) => V4.ack({ sport: MARKER_PORT, dport: MARKER_PORT, seq: 0, ack, flags: ACK });
+const isMarker = (ack: number) => (s: Seg) => s.sport === MARKER_PORT && s.dport === MARKER_PORT && s.seq === ack && isRst(s);
 
 export async function makeRig(opts: RigOptions = {}): Promise<Rig> {
   const guest = dgram.createSocket('udp4');
@@ -296,6 +311,7 @@ export async function makeRig(opts: RigOptions = {}): Promise<Rig> {
   }
   engine.loop.unref();
 
+  let markers = 0;
   const send = (...frames: Buffer[]) => {
     for (const f of frames) engine.frameFromTap(f, 0, f.length, clock);
     engine.finishBatch();
@@ -331,13 +347,25 @@ export async function makeRig(opts: RigOptions = {}): Promise<Rig> {
     take: () => received.splice(0).map(parse),
     async barrier() {
       await settle();
-      send(V4.ack({ sport: BARRIER_PORT, dport: BARRIER_PORT, seq: 0, ack: BARRIER_ACK, flags: ACK }));
-      await next((s) => s.sport === BARRIER_PORT && s.dport === BARRIER_PORT && s.seq === BARRIER_ACK && isRst(s));
-      // The RST was taken out; what came before it is all that is left of the engine's output.
-      const before: Seg[] = [];
-      // Datagrams arrive in order: the RST's predecessors were queued by the time it came.
-      for (const s of rig.take()) before.push(s);
-      return before;
+      send(marker(BARRIER_ACK));
+      await next(isMarker(BARRIER_ACK));
+      // Datagrams arrive in order, and each is handled before the next is read: what was
+      // received before the RST (taken out) is everything the engine sent before it.
+      return rig.take();
+    },
+    async exchange(...frames) {
+      // Nothing runs between the three batches: the answer is what comes between the two RSTs.
+      const first = ++markers;
+      const last = ++markers;
+      send(marker(first));
+      send(...frames);
+      send(marker(last));
+      await next(isMarker(last));
+      const all = received.splice(0).map(parse);
+      const start = all.findIndex(isMarker(first));
+      expect(start).toBeGreaterThanOrEqual(0);
+      received.unshift(...all.slice(0, start).map((s) => s.raw));
+      return all.slice(start + 1);
     },
     close() {
       engine.close();
