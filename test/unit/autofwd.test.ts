@@ -6,7 +6,7 @@
 // Scans happen when the test calls poll() with its own clock.
 import { describe, expect, it } from 'vitest';
 import { native, C, E } from '../../src/native.js';
-import { AutoForwarding, type PortListener } from '../../src/fwd/autofwd.js';
+import { AutoForwarding, type AutoForwardingOptions, type AutoOption, type PortListener } from '../../src/fwd/autofwd.js';
 import { TcpForwarder, TcpNsForwarder } from '../../src/fwd/fwd.js';
 import { parsePortSpecs, type PortSpecContext } from '../../src/fwd/spec.js';
 import { createLogger, type Logger } from '../../src/log.js';
@@ -84,6 +84,16 @@ class Recorder implements PortListener {
 
 const sorted = (s: Iterable<number>) => [...s].sort((a, b) => a - b);
 
+/** AutoForwarding watching the namespace's `ns`: silent, the host unreadable, nothing held, unless `opts` says otherwise. */
+function watching(ns: Tables, opts: Partial<AutoForwardingOptions>): AutoForwarding {
+  return new AutoForwarding({ log: silent, readNs: ns.read, readHost: () => undefined, isHeld: () => false, ...opts });
+}
+
+/** An option's `values`, forwarded by `forwarder`. */
+function option(o: '-t' | '-u' | '-T', values: string[], forwarder: PortListener, context?: PortSpecContext): AutoOption {
+  return { spec: parsePortSpecs(o, values, 'pasta', context), forwarder };
+}
+
 /** Free TCP ports on 127.0.0.1 below the ephemeral range (which `auto` leaves out). */
 function lowFreePorts(n: number): number[] {
   const found: number[] = [];
@@ -106,10 +116,7 @@ describe('AutoForwarding', () => {
     const ns = new Tables();
     ns.text.set('tcp', tcpTable(p1, p2, p3, p4));
     ns.text.set('tcp6', tcp6Table(p5, p3));
-    const auto = new AutoForwarding({
-      log: silent, tcp: { spec, forwarder: fwd }, readNs: ns.read, readHost: () => undefined,
-      isHeld: (side, proto, port) => rig.engine.listeners.isHeld(side, proto, port),
-    });
+    const auto = watching(ns, { tcp: { spec, forwarder: fwd }, isHeld: (side, proto, port) => rig.engine.listeners.isHeld(side, proto, port) });
     expect(auto.active).toBe(true);
     auto.poll(0);
     // Listening sockets of any address, loopback included; not connections, not TIME_WAIT.
@@ -129,16 +136,14 @@ describe('AutoForwarding', () => {
     expect(sorted(fwd.ports)).toEqual(sorted([p2, p3]));
     expect(auto.scans).toBe(2);
     const late = keep(connectTo(4, p1));
-    await late.readUntil((p) => p.error !== 0, 'the refusal');
-    expect(late.error).toBe(E.ECONNREFUSED);
+    expect(await late.errorSeen()).toBe(E.ECONNREFUSED);
   });
 
   it('forwards only what its scanned rules cover: ranges with their targets, exclusions, never the ephemeral range', () => {
     const ns = new Tables();
     ns.text.set('tcp', listening(22, 80, 20005, 20011, 40000, 61000));
     const rec = new Recorder();
-    const spec = parsePortSpecs('-t', ['127.0.0.1/20000-20010:30000-30010,auto', '::1/auto,~22'], 'pasta');
-    const auto = new AutoForwarding({ log: silent, tcp: { spec, forwarder: rec }, readNs: ns.read, readHost: () => undefined, isHeld: () => false });
+    const auto = watching(ns, { tcp: option('-t', ['127.0.0.1/20000-20010:30000-30010,auto', '::1/auto,~22'], rec) });
     auto.poll(0);
     // 20005 is covered by both rules (two addresses); 40000 is in the kernel's ephemeral range.
     expect(rec.log.sort()).toEqual(['127.0.0.1:20005=>30005', '::1:20005=>20005', '::1:20011=>20011', '::1:61000=>61000', '::1:80=>80'].sort());
@@ -146,7 +151,7 @@ describe('AutoForwarding', () => {
     // With another ephemeral range, `auto` covers what it no longer includes.
     const other: PortSpecContext = { ephemeral: { first: 20000, last: 20010 } };
     const rec2 = new Recorder();
-    const auto2 = new AutoForwarding({ log: silent, tcp: { spec: parsePortSpecs('-t', ['auto'], 'pasta', other), forwarder: rec2 }, readNs: ns.read, readHost: () => undefined, isHeld: () => false });
+    const auto2 = watching(ns, { tcp: option('-t', ['auto'], rec2, other) });
     auto2.poll(0);
     expect(sorted(rec2.ports)).toEqual([22, 80, 20011, 40000, 61000]);
   });
@@ -167,11 +172,9 @@ describe('AutoForwarding', () => {
     ns.text.set('udp', udpTable(5353, 5400));
     const tcp = new Recorder();
     const udp = new Recorder();
-    const auto = new AutoForwarding({
-      log: silent,
-      tcp: { spec: parsePortSpecs('-t', ['auto'], 'pasta'), forwarder: tcp },
-      udp: { spec: parsePortSpecs('-u', ['auto'], 'pasta'), forwarder: udp },
-      readNs: ns.read, readHost: () => undefined,
+    const auto = watching(ns, {
+      tcp: option('-t', ['auto'], tcp),
+      udp: option('-u', ['auto'], udp),
       isHeld: (side, proto, port) => rig.engine.listeners.isHeld(side, proto, port),
     });
     auto.poll(0);
@@ -191,11 +194,7 @@ describe('AutoForwarding', () => {
     ns.text.set('tcp', listening(8080));
     let diag: Array<{ addr: Uint8Array; port: number }> | undefined = [{ addr: ip('0.0.0.0'), port: 9090 }];
     const rec = new Recorder();
-    const auto = new AutoForwarding({
-      log: silent, tcp: { spec: parsePortSpecs('-t', ['auto'], 'pasta'), forwarder: rec }, readNs: ns.read, readHost: () => undefined,
-      tcpListenersNs: (family) => (family === 4 ? diag : []),
-      isHeld: () => false,
-    });
+    const auto = watching(ns, { tcp: option('-t', ['auto'], rec), tcpListenersNs: (family) => (family === 4 ? diag : []) });
     auto.poll(0);
     expect(sorted(rec.ports)).toEqual([9090]);
     expect(ns.reads).toEqual([]);
@@ -209,7 +208,7 @@ describe('AutoForwarding', () => {
     const ns = new Tables();
     ns.text.set('tcp', listening(8080, 8081));
     const rec = new Recorder();
-    const auto = new AutoForwarding({ log: silent, tcp: { spec: parsePortSpecs('-t', ['auto'], 'pasta'), forwarder: rec }, readNs: ns.read, readHost: () => undefined, isHeld: () => false });
+    const auto = watching(ns, { tcp: option('-t', ['auto'], rec) });
     auto.poll(0);
     ns.text.set('tcp', undefined);
     auto.poll(1000);
@@ -227,7 +226,7 @@ describe('AutoForwarding', () => {
     rec.taken.add(8080);
     const warnings: string[] = [];
     const log = { debug: () => {}, warn: (m: string) => warnings.push(m) } as unknown as Logger;
-    const auto = new AutoForwarding({ log, tcp: { spec: parsePortSpecs('-t', ['auto'], 'pasta'), forwarder: rec }, readNs: ns.read, readHost: () => undefined, isHeld: () => false });
+    const auto = watching(ns, { log, tcp: option('-t', ['auto'], rec) });
     auto.poll(0);
     auto.poll(1000);
     expect(warnings).toEqual(['Listen failed for HOST TCP port */8080: Address already in use']);
@@ -243,12 +242,7 @@ describe('AutoForwarding', () => {
     host.text.set('tcp', listening(5432));
     const toHost = new Recorder();
     const toNs = new Recorder();
-    const auto = new AutoForwarding({
-      log: silent,
-      tcp: { spec: parsePortSpecs('-t', ['auto'], 'pasta'), forwarder: toHost },
-      tcpNs: { spec: parsePortSpecs('-T', ['auto'], 'pasta'), forwarder: toNs },
-      readNs: ns.read, readHost: host.read, isHeld: () => false,
-    });
+    const auto = watching(ns, { tcp: option('-t', ['auto'], toHost), tcpNs: option('-T', ['auto'], toNs), readHost: host.read });
     auto.poll(0, 'host');
     expect(ns.reads).toEqual([]);
     expect(sorted(toNs.ports)).toEqual([5432]);

@@ -158,23 +158,12 @@ export interface Templates {
   loopback: string;
 }
 
-export const V4: Templates = {
-  family: 4,
-  syn: (s) => segment(SYN4_HEX, s),
-  ack: (s) => segment(ACK4_HEX, s),
-  guest: GUEST4,
-  gateway: GATEWAY4,
-  loopback: '127.0.0.1',
-};
+function templates(family: 4 | 6, synHex: string, ackHex: string, guest: string, gateway: string, loopback: string): Templates {
+  return { family, syn: (s) => segment(synHex, s), ack: (s) => segment(ackHex, s), guest, gateway, loopback };
+}
 
-export const V6: Templates = {
-  family: 6,
-  syn: (s) => segment(SYN6_HEX, s),
-  ack: (s) => segment(ACK6_HEX, s),
-  guest: GUEST6,
-  gateway: GATEWAY6,
-  loopback: '::1',
-};
+export const V4 = templates(4, SYN4_HEX, ACK4_HEX, GUEST4, GATEWAY4, '127.0.0.1');
+export const V6 = templates(6, SYN6_HEX, ACK6_HEX, GUEST6, GATEWAY6, '::1');
 
 // ---------------------------------------------------------------------------
 // Frames to the guest
@@ -459,6 +448,12 @@ export class Peer {
       this.read();
       return cond(this);
     }, what);
+  }
+
+  /** Read until an error comes (a reset: ECONNRESET); the errno. */
+  async errorSeen(): Promise<number> {
+    await this.readUntil((p) => p.error !== 0, 'an error on the socket');
+    return this.error;
   }
 
   /** tcp_info and queues (see native.tcpInfo). */

@@ -234,8 +234,7 @@ describe('TCP translation', () => {
       expect(ack.ack).toBe(7001);
       // The guest resets it; the client sees the reset.
       rig.send(fromGuest('ack', 7001, 0, 0x04));
-      await first.readUntil((p) => p.error !== 0, 'the reset at the client');
-      expect(first.error).toBe(E.ECONNRESET);
+      expect(await first.errorSeen()).toBe(E.ECONNRESET);
       first.close();
       // Later, the same ports again get an initial sequence number above the old one.
       rig.advance(10);
@@ -245,7 +244,7 @@ describe('TCP translation', () => {
       expect(advance).toBeGreaterThan(0);
       expect(advance).toBeLessThan(0x40000000);
       rig.send(fromGuest('ack', 0, 0, 0x04));
-      await second.readUntil((p) => p.error !== 0, 'the reset at the second client');
+      await second.errorSeen();
     } finally {
       first.close();
     }
@@ -524,8 +523,7 @@ describe('TCP: retransmission from any offset', () => {
     rig.advance(timeout);
     expect(await rig.next(isRst)).toMatchObject({ flags: RST | ACK, ack: 101 });
     expect(rig.engine.tcp.count).toBe(0);
-    await c.host.readUntil((p) => p.error !== 0, 'the reset at the server');
-    expect(c.host.error).toBe(E.ECONNRESET);
+    expect(await c.host.errorSeen()).toBe(E.ECONNRESET);
   });
 
   it('resends the SYN-ACK with backoff, and gives up after four times', async () => {
@@ -545,12 +543,43 @@ describe('TCP: retransmission from any offset', () => {
     rig.advance(timeout);
     expect(await rig.next()).toMatchObject({ flags: RST | ACK, seq: add32(synAck.seq, 1) });
     expect(rig.engine.tcp.count).toBe(0);
-    await server.readUntil((p) => p.error !== 0, 'the reset at the server');
-    expect(server.error).toBe(E.ECONNRESET);
+    expect(await server.errorSeen()).toBe(E.ECONNRESET);
   });
 });
 
 describe('TCP: RST in every state', () => {
+  /** The guest's FIN: acknowledged, and EOF at the host. */
+  async function finFromGuest(c: Conn): Promise<void> {
+    c.rig.send(c.seg({ ack: c.iss + 1, flags: FIN | ACK }));
+    expect(await c.rig.next(c.mine)).toMatchObject({ flags: ACK, ack: add32(c.seq, 1) });
+    await c.host.readUntil((p) => p.eof, 'EOF at the host');
+  }
+
+  /**
+   * Data both ways: `down` from the host reaches the guest (which acknowledges it if
+   * `ackDown`, else it stays in flight), `up` from the guest reaches the host.
+   */
+  async function dataBothWays(c: Conn, down: string, up: string, ackDown: boolean): Promise<void> {
+    c.host.write(down);
+    await c.rig.next(hasData);
+    c.rig.send(c.seg({ ack: c.iss + 1 + (ackDown ? down.length : 0), flags: ACK | PSH, payload: up }));
+    await c.host.readUntil((p) => p.text === up, 'the data at the host');
+    await c.rig.next((s) => c.mine(s) && s.ack === add32(c.seq, up.length));
+  }
+
+  /** A RST (with ACK) reaches the guest at these sequence numbers, and the flow is gone. */
+  async function rstToGuest(c: Conn, seq: number, ack: number): Promise<void> {
+    expect(await c.rig.next(isRst)).toMatchObject({ flags: RST | ACK, seq: seq >>> 0, ack });
+    expect(c.rig.engine.tcp.count).toBe(0);
+  }
+
+  /** The guest resets the connection with `seg`: the flow is gone at once, and nothing answers the RST. */
+  async function resetFromGuest(rig: Rig, seg: Buffer): Promise<void> {
+    rig.send(seg);
+    expect(rig.engine.tcp.count).toBe(0);
+    expect(await rig.barrier()).toEqual([]);
+  }
+
   /**
    * A listener whose accept queue is full (backlog 0, one connection waiting):
    * the kernel drops further SYNs, so a connect() to it stays in progress.
@@ -569,10 +598,8 @@ describe('TCP: RST in every state', () => {
     await until(() => native.pollFd(l.fd, 1, 0) === 1, 'the filler connection');
     rig.send(V4.syn({ dport: l.port, seq: 100, ack: 0, flags: SYN }));
     expect(rig.engine.tcp.count).toBe(1);
-    rig.send(V4.ack({ dport: l.port, seq: 101, ack: 0, flags: RST }));
-    expect(rig.engine.tcp.count).toBe(0);
     // Neither a SYN-ACK nor a RST in answer to the RST.
-    expect(await rig.barrier()).toEqual([]);
+    await resetFromGuest(rig, V4.ack({ dport: l.port, seq: 101, ack: 0, flags: RST }));
     // The filler is the only connection the listener ever had.
     expect(l.acceptNow()).not.toBeNull();
     expect(l.acceptNow()).toBeNull();
@@ -597,36 +624,23 @@ describe('TCP: RST in every state', () => {
     rig.send(V4.syn({ dport: listener.port, seq: 100, ack: 0, flags: SYN }));
     await rig.next(hasFlags(SYN | ACK));
     const server = keep(await listener.accept());
-    rig.send(V4.ack({ dport: listener.port, seq: 101, ack: 0, flags: RST }));
-    expect(rig.engine.tcp.count).toBe(0);
-    await server.readUntil((p) => p.error !== 0, 'the reset at the server');
-    expect(server.error).toBe(E.ECONNRESET);
-    expect(await rig.barrier()).toEqual([]);
+    await resetFromGuest(rig, V4.ack({ dport: listener.port, seq: 101, ack: 0, flags: RST }));
+    expect(await server.errorSeen()).toBe(E.ECONNRESET);
   });
 
   it('guest RST on an established connection with data in flight both ways: the host side is reset', async () => {
     const rig = await newRig();
     const c = await openFromGuest(rig);
-    c.host.write('unacknowledged');
-    await rig.next(hasData);
-    rig.send(c.seg({ ack: c.iss + 1, flags: ACK | PSH, payload: 'to the host' }));
-    await c.host.readUntil((p) => p.text === 'to the host', 'the data at the server');
-    await rig.next((s) => s.ack === 112);
-    rig.send(c.seg({ seq: 112, ack: c.iss + 1, flags: RST | ACK }));
-    expect(rig.engine.tcp.count).toBe(0);
-    await c.host.readUntil((p) => p.error !== 0, 'the reset at the server');
-    expect(c.host.error).toBe(E.ECONNRESET);
-    expect(await rig.barrier()).toEqual([]);
+    await dataBothWays(c, 'unacknowledged', 'to the host', false);
+    await resetFromGuest(rig, c.seg({ seq: 112, ack: c.iss + 1, flags: RST | ACK }));
+    expect(await c.host.errorSeen()).toBe(E.ECONNRESET);
   });
 
   it("guest RST after the guest's FIN: the host side, which saw EOF, is reset", async () => {
     const rig = await newRig();
     const c = await openFromGuest(rig);
-    rig.send(c.seg({ ack: c.iss + 1, flags: FIN | ACK }));
-    expect(await rig.next(c.mine)).toMatchObject({ flags: ACK, ack: 102 });
-    await c.host.readUntil((p) => p.eof, 'EOF at the server');
-    rig.send(c.seg({ seq: 102, ack: c.iss + 1, flags: RST }));
-    expect(rig.engine.tcp.count).toBe(0);
+    await finFromGuest(c);
+    await resetFromGuest(rig, c.seg({ seq: 102, ack: c.iss + 1, flags: RST }));
     // The server, in CLOSE_WAIT, is reset: the kernel closes it.
     await until(() => c.host.state === TCP_CLOSE, 'the server socket to be reset');
     expect(c.host.write('too late')).toBe(-E.EPIPE);
@@ -639,25 +653,18 @@ describe('TCP: RST in every state', () => {
       c.host.shutdownWrite();
       expect(await rig.next(hasFlags(FIN))).toMatchObject({ seq: add32(c.iss, 1) });
       if (finAcked) rig.send(c.seg({ ack: c.iss + 2, flags: ACK }));
-      rig.send(c.seg({ ack: c.iss + (finAcked ? 2 : 1), flags: RST | ACK }));
-      expect(rig.engine.tcp.count).toBe(0);
-      await c.host.readUntil((p) => p.error !== 0, 'the reset at the server');
-      expect(c.host.error).toBe(E.ECONNRESET);
-      expect(await rig.barrier()).toEqual([]);
+      await resetFromGuest(rig, c.seg({ ack: c.iss + (finAcked ? 2 : 1), flags: RST | ACK }));
+      expect(await c.host.errorSeen()).toBe(E.ECONNRESET);
     }
   });
 
   it('guest RST after both FINs, instead of the last ACK: the flow is gone', async () => {
     const rig = await newRig();
     const c = await openFromGuest(rig);
-    rig.send(c.seg({ ack: c.iss + 1, flags: FIN | ACK }));
-    await rig.next((s) => s.ack === 102 && s.flags === ACK);
-    await c.host.readUntil((p) => p.eof, 'EOF at the server');
+    await finFromGuest(c);
     c.host.shutdownWrite();
     expect(await rig.next(hasFlags(FIN))).toMatchObject({ seq: add32(c.iss, 1), ack: 102 });
-    rig.send(c.seg({ seq: 102, ack: c.iss + 1, flags: RST }));
-    expect(rig.engine.tcp.count).toBe(0);
-    expect(await rig.barrier()).toEqual([]);
+    await resetFromGuest(rig, c.seg({ seq: 102, ack: c.iss + 1, flags: RST }));
   });
 
   it('host reset while connecting: a RST to the guest instead of the SYN-ACK', async () => {
@@ -688,23 +695,17 @@ describe('TCP: RST in every state', () => {
   it('host reset on an established connection: a RST to the guest at the current sequence numbers', async () => {
     const rig = await newRig();
     const c = await openFromGuest(rig);
-    c.host.write('data');
-    await rig.next(hasData);
-    rig.send(c.seg({ ack: c.iss + 5, flags: ACK | PSH, payload: 'xyz' }));
-    await c.host.readUntil((p) => p.text === 'xyz', 'the data at the server');
+    await dataBothWays(c, 'data', 'xyz', true);
     c.host.reset();
-    expect(await rig.next(isRst)).toMatchObject({ flags: RST | ACK, seq: add32(c.iss, 5), ack: 104 });
-    expect(rig.engine.tcp.count).toBe(0);
+    await rstToGuest(c, c.iss + 5, 104);
   });
 
   it("host reset after the guest's FIN: a RST to the guest", async () => {
     const rig = await newRig();
     const c = await openFromGuest(rig);
-    rig.send(c.seg({ ack: c.iss + 1, flags: FIN | ACK }));
-    await c.host.readUntil((p) => p.eof, 'EOF at the server');
+    await finFromGuest(c);
     c.host.reset();
-    expect(await rig.next(isRst)).toMatchObject({ flags: RST | ACK, seq: add32(c.iss, 1), ack: 102 });
-    expect(rig.engine.tcp.count).toBe(0);
+    await rstToGuest(c, c.iss + 1, 102);
   });
 
   it('host reset after the host closed (our FIN sent): a RST to the guest, by its next segment at the latest', async () => {
@@ -715,8 +716,7 @@ describe('TCP: RST in every state', () => {
     rig.send(c.seg({ ack: c.iss + 2, flags: ACK }));
     c.host.reset();
     rig.send(c.seg({ ack: c.iss + 2, flags: ACK | PSH, payload: 'anyone there?' }));
-    expect(await rig.next(isRst)).toMatchObject({ flags: RST | ACK, seq: add32(c.iss, 2) });
-    expect(rig.engine.tcp.count).toBe(0);
+    await rstToGuest(c, c.iss + 2, 101);
   });
 });
 
