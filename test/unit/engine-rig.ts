@@ -11,7 +11,11 @@
  * waits for holds (`until`). To show that the engine did NOT send something,
  * `barrier()` lets the loop handle every socket event already pending, then
  * sends a segment of no connection, which the engine must answer with a RST
- * at once: whatever it sent before arrives before that RST.
+ * at once: whatever it sent before arrives before that RST. To tell the
+ * engine's answer to a segment from what socket events make it send
+ * meanwhile, `exchange()` puts such a segment before and after it, in
+ * batches that nothing can come between: the answer is what arrives
+ * between the two RSTs.
  *
  * Frames from the guest are built from literal templates (Linux's SYN and a
  * plain ACK, over IPv4 and IPv6), with lengths, ports, sequence numbers and
