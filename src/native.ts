@@ -182,7 +182,9 @@ export interface NativeAddon {
    * [14] tcpi_rcv_space, [15] tcpi_options; if `out` has 18 or more
    * elements also [16] SK_MEMINFO_WMEM_QUEUED and [17] SK_MEMINFO_SNDBUF
    * (SO_MEMINFO: send buffer memory in use, with overhead, and its limit).
-   * Returns 0 or -errno.
+   * Returns 0 or -errno. Five syscalls: a diagnostic (the tests read a
+   * socket's queues with it), never on the data path, which needs only
+   * sendSpace().
    */
   tcpInfo(fd: number, out: Uint32Array): number;
   /**
