@@ -168,8 +168,13 @@ export interface NativeAddon {
   recvDiscard(fd: number, n: number): number;
   /** send(2) buf[off, off+len) with MSG_NOSIGNAL | MSG_DONTWAIT | flags. Returns bytes or -errno. */
   send(fd: number, buf: Buffer, off: number, len: number, flags: number): number;
-  /** One sendmsg(2) gathering `count` slices buf[offsets[i], +lens[i]), MSG_NOSIGNAL | MSG_DONTWAIT | flags. Returns bytes or -errno. */
-  sendv(fd: number, buf: Buffer, offsets: Int32Array, lens: Int32Array, count: number, flags: number): number;
+  /**
+   * One sendmsg(2) gathering `count` slices buf[offsets[i], +lens[i]),
+   * MSG_NOSIGNAL | MSG_DONTWAIT | flags. With `segSize` (a UDP socket), a
+   * UDP_SEGMENT control message: the kernel sends the bytes as datagrams of
+   * that size (UDP GSO). Returns bytes or -errno.
+   */
+  sendv(fd: number, buf: Buffer, offsets: Int32Array, lens: Int32Array, count: number, flags: number, segSize?: number): number;
   /** The send buffer as the kernel accounts it (SO_MEMINFO): out[0] queued memory, out[1] its limit. 0 or -errno. */
   sendSpace(fd: number, out: Uint32Array): number;
   /**
