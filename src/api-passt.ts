@@ -1,7 +1,8 @@
 /**
  * The Node API for virtual machines: `createPasst()` opens the UNIX domain
- * socket that QEMU connects to (`-netdev stream`) and translates the guest's
- * frames to host sockets, on this process's event loop.
+ * socket that QEMU connects to (`-netdev stream`, or `-netdev vhost-user`
+ * with `vhostUser: true`) and translates the guest's frames to host
+ * sockets, on this process's event loop.
  *
  * Theory of operation: as for createPasta() (api.ts), options are typed and
  * validated field by field (a wrong one throws a {@link PastaOptionError}
@@ -15,7 +16,7 @@
  * free /tmp/passt_N.socket; but the paths of this process's own instances
  * are known, never probed), and the running part is the one the `passt`
  * command uses (passt.ts): an engine with one epoll fd of its own and the
- * QEMU stream transport, no other shared state, so several instances can
+ * QEMU stream (or vhost-user) transport, no other shared state, so several instances can
  * run side by side. `close()` stops translating, closes the guest's connection and
  * every flow, and closes the listening socket, which removes its file.
  */
@@ -80,6 +81,14 @@ export interface PasstOptions {
   oneOff?: boolean;
   /** Capture every frame to and from the guest in this pcap file. */
   pcap?: string;
+  /**
+   * Speak vhost-user on the socket (QEMU `-chardev socket,path=... -netdev
+   * vhost-user,chardev=...`, with guest memory shared: `-object
+   * memory-backend-memfd,share=on`) instead of QEMU's stream: frames move
+   * through the guest's virtqueues in shared memory, with TCP segmentation
+   * offload both ways (`passt --vhost-user`). Default false.
+   */
+  vhostUser?: boolean;
 }
 
 /** Live statistics of one instance: frames and bytes to and from the guest, flows by protocol. */
@@ -101,7 +110,7 @@ const COMMON = [
   'mtu', 'ipv4', 'ipv6', 'addresses', 'netmask', 'gateways', 'interface', 'mapGateway', 'mapHostLoopback', 'mapGuestAddr',
   'dns', 'dnsForward', 'dnsHost', 'search', 'protocols', 'log',
 ] as const satisfies ReadonlyArray<keyof PastaOptions & keyof PasstOptions>;
-const KNOWN = new Set<string>([...COMMON, 'socketPath', 'ports', 'oneOff', 'pcap']);
+const KNOWN = new Set<string>([...COMMON, 'socketPath', 'ports', 'oneOff', 'pcap', 'vhostUser']);
 const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** Options -> passt command-line arguments, grouped by the field they come from (each value checked for its type). */
@@ -134,6 +143,7 @@ function argsByField(options: PasstOptions): Array<[field: string, args: string[
   if (checkBool('oneOff', o.oneOff)) out.push(['oneOff', ['--one-off']]);
   const pcap = checkString('pcap', o.pcap);
   if (pcap !== undefined) out.push(['pcap', ['--pcap', pcap]]);
+  if (checkBool('vhostUser', o.vhostUser)) out.push(['vhostUser', ['--vhost-user']]);
   return out;
 }
 
