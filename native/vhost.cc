@@ -28,7 +28,7 @@
 // before it is checked, so the guest cannot change it between check and
 // use; data is copied, so what the engine parses is ours. And a batch is
 // one crossing of the native boundary, with no per-descriptor work in
-// JavaScript (bench/vhost-ring.js measured both; see doc/design.md).
+// JavaScript (see doc/design.md, "vhost-user").
 //
 // Nothing the guest or QEMU writes can make this code touch memory outside
 // the mapped regions: every guest address is translated through the region

@@ -796,7 +796,8 @@ export function parseOptions(parsed: ParsedArgs, mode: 'pasta' | 'passt'): Optio
       case 'repair-path':
         if (!s.vhostUser && v !== 'none') throw new UsageError(M.forVhostUserOnly('--repair-path'));
         if (Buffer.byteLength(v) > SUN_PATH_MAX) throw new UsageError(M.invalidRepairPath(v));
-        // No migration here, so no passt-repair(1) socket is made: the path is accepted and unused.
+        // No live migration here, so no passt-repair(1) socket: 'none' (what front ends pass) is all we take.
+        if (v !== 'none') throw new UsageError(M.repairPathUnsupported(v));
         s.repairPath = v;
         break;
       case 'migrate-exit':

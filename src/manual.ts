@@ -523,24 +523,30 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
   ],
   'socket-path': ['Another name of `--socket` (`-s`): the same option.'],
   'vhost-user': [
-    'Speak vhost-user on the `--socket` socket (QEMU `-chardev socket` with `-netdev vhost-user`), so that frames travel through shared memory. ' +
-      'Not supported yet: passt refuses the option ("--vhost-user is not supported yet by node-passt: ..."); use the stream socket (QEMU `-netdev stream`).',
+    'Speak vhost-user on the `--socket` socket instead of QEMU\'s stream protocol: QEMU connects with `-chardev socket,id=c,path=PATH -netdev vhost-user,id=n,chardev=c -device virtio-net-pci,netdev=n`, ' +
+      'and its guest memory must be shared (`-object memory-backend-memfd,id=m,size=SIZE,share=on -numa node,memdev=m`, or hugetlbfs). ' +
+      'The socket then carries only the vhost-user protocol; the guest\'s frames move through its virtqueues in that shared memory, copied once each way. ' +
+      'The device offers VERSION_1, mergeable receive buffers, indirect descriptors, checksum offload both ways and TCP segmentation offload both ways (HOST_TSO4/6: the guest sends TCP super-frames of up to 64 KiB; GUEST_TSO4/6: passt sends them to it), ' +
+      'which the original does not offer. One front end at a time; with `-1` passt quits when it leaves, otherwise it waits for the next (a restarted QEMU). ' +
+      'Live migration is not supported: dirty-page logging (VHOST_F_LOG_ALL) is not offered, so QEMU does not migrate such a guest, and `--repair-path` takes only `none`.',
   ],
   'print-capabilities': [
-    'Print the capabilities of the vhost-user back end in JSON, as vhost-user back-end programs do. ' +
-      'Not supported yet: since vhost-user is not implemented, the option is refused with an error saying so.',
+    'Print the capabilities of the vhost-user back end in JSON (`{"type": "net"}`) and exit, as vhost-user back-end programs do for their front ends (libvirt runs it). ' +
+      'This version prints them on standard output, as the vhost-user specification says; the original prints them on standard error.',
   ],
   'repair-path': [
-    'In vhost-user mode, the UNIX domain socket through which passt-repair(1) sets and clears TCP_REPAIR on sockets during a migration. ' +
-      'This version has no vhost-user mode: `--repair-path none` (no such socket) is accepted and changes nothing, and any other *PATH* is refused ("--repair-path is for vhost-user mode only"), as the original refuses it outside vhost-user mode.',
+    'In vhost-user mode, the original\'s UNIX domain socket through which passt-repair(1) sets and clears TCP_REPAIR on sockets during a live migration. ' +
+      'Live migration with TCP_REPAIR is not supported by this version: `--repair-path none` (no such socket: what front ends such as crosvm pass) is accepted, and any other *PATH* is refused ' +
+      '("--repair-path PATH: live migration (TCP_REPAIR through passt-repair) is not supported by node-passt; only \'none\' is accepted"). ' +
+      'Outside vhost-user mode a *PATH* is refused as the original refuses it ("--repair-path is for vhost-user mode only").',
   ],
   'migrate-exit': [
     'Deprecated upstream: in vhost-user mode, quit once a migration as the source has completed. ' +
-      'Refused here, as the original refuses it outside vhost-user mode ("--migrate-exit is for vhost-user mode only").',
+      'Accepted with `--vhost-user`, with no effect (there is no migration here); refused otherwise, as the original refuses it ("--migrate-exit is for vhost-user mode only").',
   ],
   'migrate-no-linger': [
     'Deprecated upstream: in vhost-user mode, close the TCP sockets of the source once a migration has completed. ' +
-      'Refused here, as the original refuses it outside vhost-user mode ("--migrate-no-linger is for vhost-user mode only").',
+      'Accepted with `--vhost-user`, with no effect (there is no migration here); refused otherwise, as the original refuses it ("--migrate-no-linger is for vhost-user mode only").',
   ],
   fd: {
     pasta: [
@@ -860,7 +866,7 @@ const PASST_PAGE: PageText = {
       "Frames to the guest carry complete checksums: the stream has no virtio-net header that could leave them to the guest's network card. " +
       'A stream cannot lose part of a frame: when the guest does not read fast enough, frames are held or dropped whole (TCP sends them again), never cut.',
     'This passt comes from node-passt, a reimplementation in TypeScript for Node.js of passt from the passt project. ' +
-      "It accepts every option of the original, with the same meaning; the few it does not implement (vhost-user among them) are refused with an error saying so, or accepted without effect, as their descriptions say. See NOTES for the differences.",
+      "It accepts every option of the original, with the same meaning; the few it does not implement (live migration with `--repair-path`, pesto(1)'s `--conf-path`) are refused with an error saying so, or accepted without effect, as their descriptions say. See NOTES for the differences.",
   ],
   optionsIntro: optionsIntro(WORDS.passt),
   exitStatus: [

@@ -51,6 +51,8 @@ export const M = {
   invalidPidFile: (v: string) => `Invalid PID file: ${v}`,
   invalidSocketPath: (v: string) => `Invalid socket path: ${v}`,
   invalidRepairPath: (v: string) => `Invalid passt-repair path: ${v}`,
+  /** Ours: upstream makes the passt-repair(1) socket; this version does no live migration, so only 'none' is taken. */
+  repairPathUnsupported: (v: string) => `--repair-path ${v}: live migration (TCP_REPAIR through passt-repair) is not supported by node-passt; only 'none' is accepted`,
   invalidFd: (v: string) => `Invalid --fd: ${v}`,
   invalidUserns: (v: string) => `Invalid userns: ${v}`,
   netnsTooLong: (v: string) => `Network namespace name/path ${v} too long`,

@@ -33,9 +33,10 @@
  *   the size of that buffer (beyond it they are dropped, and TCP sends them
  *   again). Frames are never cut.
  *
- * One copy each way: measured against upstream's zero-copy path (tcp_vu.c
- * peeks socket data straight into guest buffers) the copy costs less than
- * the rest of the per-byte work here (see doc/design.md and bench/).
+ * One copy each way, where upstream's tcp_vu.c peeks socket data straight
+ * into the guest's buffers: frames are built in our transmit buffer as for
+ * every other transport, so the engine stays the same, and copied into the
+ * guest's buffers at the flush (bench/vhost.js compares the two passts).
  *
  * When the front end disconnects (QEMU quit or was killed), or breaks the
  * protocol or the rings (a VuProtocolError, or the native side finding a
