@@ -19,7 +19,11 @@
 //      down and up and downloads again, serves a port the host reaches
 //      through -t; then QEMU is killed (SIGKILL: no goodbye on the socket);
 //   2. a new QEMU connects to the same passt, which must serve it: DHCP and
-//      a download again.
+//      a download again;
+//   3. createPasst({ vhostUser: true, oneOff: true }) in a small driver
+//      process in the same namespace serves a third QEMU (DHCP, a download),
+//      and closes once the guest powers off, with stats() counting its
+//      frames.
 //
 // The capture shows that segmentation offload worked both ways: frames
 // longer than the link's MTU came from the guest (HOST_TSO, the guest's TCP
@@ -42,6 +46,16 @@ import { startGuest, ensureGuestImage, type GuestResult } from '../guest/guest.j
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const OURS = path.join(root, 'bin', 'passt.js');
+const DIST = path.join(root, 'dist', 'index.js');
+/** createPasst() with vhost-user, one-off: prints JSON lines for its events, and stats() when it closes. */
+const DRIVER = `
+const { createPasst } = await import(process.env.NODE_PASST_DIST);
+const say = (m) => process.stdout.write(JSON.stringify(m) + '\\n');
+const p = await createPasst(JSON.parse(process.env.OPTIONS));
+p.on('connect', () => say({ event: 'connect', connected: p.connected }));
+p.on('close', () => say({ event: 'close', stats: p.stats() }));
+say({ event: 'listening', socketPath: p.socketPath });
+`;
 const SETUP = path.join(root, 'test', 'libvirt', 'setup.sh');
 const ENTER = path.join(root, 'test', 'libvirt', 'enter.sh');
 const SETUP_TIMEOUT_MS = 420_000;
@@ -129,6 +143,9 @@ let sink: ServerHandle;
 let hostHttp: ServerHandle;
 let first: { output: string; killed: boolean } = { output: '', killed: false };
 let second: GuestResult | undefined;
+let third: GuestResult | undefined;
+/** What the createPasst() driver printed (JSON lines). */
+const apiEvents: Array<Record<string, any>> = [];
 const forwarded: Record<string, { ok: boolean; sha: string; err: string }> = {};
 let guestBlobSha = '';
 let bedError: Error | undefined;
@@ -241,6 +258,36 @@ async function startBed(): Promise<void> {
   second = await guest(rebootScript(remote.port, sink.port)).result.catch((err) => {
     throw new Error(`${(err as Error).message}\npasst:\n${passtLog.slice(-3000)}`);
   });
+
+  // 3. The API.
+  const driverFile = path.join(runDir, 'driver.mjs');
+  fs.writeFileSync(driverFile, DRIVER);
+  const apiSocket = path.join(runDir, 'api.sock');
+  const options = { vhostUser: true, oneOff: true, socketPath: apiSocket, dns: [DNS_FORWARD], dnsForward: [DNS_FORWARD], dnsHost: '127.0.0.1' };
+  const driver = topo.host.spawn([process.execPath, driverFile], { env: { ...process.env, NODE_PASST_DIST: DIST, OPTIONS: JSON.stringify(options) } });
+  let driverOut = '';
+  let driverErr = '';
+  driver.stderr?.on('data', (d) => (driverErr += d));
+  driver.stdout?.on('data', (d) => {
+    driverOut += d;
+    let nl;
+    while ((nl = driverOut.indexOf('\n')) >= 0) {
+      apiEvents.push(JSON.parse(driverOut.slice(0, nl)));
+      driverOut = driverOut.slice(nl + 1);
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => driver.once('exit', (code) => resolve(code)));
+  await waitForListening(apiSocket, driver);
+  third = await startGuest({
+    socketPath: inside(apiSocket), mac: GUEST_MAC, vhostUser: true, timeoutMs: 120_000, dir: runDir, pathFor: inside,
+    spawn: (argv, opts) => topo!.spawnArgs(['nsenter', '-t', String(topo!.hostPid), '-n', '--', ENTER, ...argv], opts),
+    script: rebootScript(remote.port, sink.port),
+  }).result.catch((err) => {
+    throw new Error(`${(err as Error).message}\ndriver:\n${driverErr.slice(-3000)}`);
+  });
+  // One-off: the driver's instance closes once the guest has gone, and the process ends by itself.
+  const code = await exited;
+  if (code !== 0) throw new Error(`the createPasst() driver exited ${code}:\n${driverErr}`);
 }
 
 beforeAll(async () => {
@@ -316,6 +363,19 @@ describe('a QEMU 10.0 guest through our passt --vhost-user', () => {
     expect(lines(second!.output, 'GET4')).toEqual([`rc=0 size=${FETCH_BYTES} sha=${streamSha256(FETCH_BYTES, FETCH_BYTES)}`]);
     const [sha] = lines(second!.output, 'UPSHA');
     expect(lines(second!.output, 'PUT4')).toEqual([sha]);
+  });
+
+  bedIt('serves a QEMU through createPasst({ vhostUser: true, oneOff: true }), whose stats() count its frames', () => {
+    const want = `rc=0 size=${FETCH_BYTES} sha=${streamSha256(FETCH_BYTES, FETCH_BYTES)}`;
+    expect(third!.exitCode).toBe(0);
+    expect(lines(third!.output, 'DHCP4')[0]).toContain(`ip=${A.hostV4}`);
+    expect(lines(third!.output, 'GET4')).toEqual([want]);
+    expect(apiEvents.map((e) => e.event)).toEqual(['listening', 'connect', 'close']);
+    expect(apiEvents[1].connected).toBe(true);
+    const stats = apiEvents[2].stats;
+    expect(stats.tcp.opened).toBeGreaterThanOrEqual(2);
+    expect(stats.bytesToTap).toBeGreaterThan(FETCH_BYTES);
+    expect(stats.bytesFromTap).toBeGreaterThan(UPLOAD_BYTES);
   });
 
   bedIt('moves TCP super-frames both ways at MTU 1500 (HOST_TSO4 from the guest, GUEST_TSO4 to it: the capture)', () => {
