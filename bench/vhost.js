@@ -14,7 +14,7 @@
 // one `iperf3 -s` serves the whole run. For each MTU and each of the four
 // passts (ours vhost-user, ours stream, upstream vhost-user, upstream
 // stream) a fresh passt runs as root in the host namespace with
-// `-f -e -s SOCKET -m MTU` (plus `--vhost-user`), and the test guest of
+// `-f -e -s SOCKET -m MTU -D none` (plus `--vhost-user`), and the test guest of
 // test/guest/ (Debian's cloud kernel, busybox initramfs with this machine's
 // iperf3) boots in that namespace under QEMU 10.0 from the Debian trixie
 // tree of test/libvirt/setup.sh — the same QEMU for all four, since
@@ -125,7 +125,8 @@ async function measureOne(topo, tree, impl, mtu, o) {
   let passt;
   try {
     if (!fs.existsSync(impl.argv[0])) return fail(`${impl.argv[0]} not found`);
-    passt = topo.host.spawn([...impl.argv, '-f', '-e', '-s', socketPath, '-m', String(mtu)]);
+    // -D none: the guest is told of no resolver (it needs none: iperf3 goes to an address), never the machine's.
+    passt = topo.host.spawn([...impl.argv, '-f', '-e', '-s', socketPath, '-m', String(mtu), '-D', 'none']);
     passt.stdout?.on('data', (d) => (log += d));
     passt.stderr?.on('data', (d) => (log += d));
     try {
@@ -142,14 +143,19 @@ async function measureOne(topo, tree, impl, mtu, o) {
       spawn: (argv, opts) => topo.spawnArgs(['nsenter', '-t', String(topo.hostPid), '-n', '--', ENTER, ...argv], opts),
       script: guestScript(mtu, o),
     });
-    let result;
+    let out;
+    let failure;
     try {
-      result = await guest.result;
+      out = (await guest.result).output;
     } catch (err) {
       if (process.env.BENCH_DEBUG) process.stderr.write(`${err.message}\n--- passt ---\n${log.slice(-3000)}\n`);
-      return fail(`failed: ${String(err.message).split('\n')[0]}`);
+      // The runs that finished still count; the cells without one say why the boot failed (passt's last words if it died).
+      out = guest.output();
+      const died = passt.exitCode !== null || passt.signalCode !== null;
+      failure = died
+        ? `passt died (${passt.exitCode ?? passt.signalCode}): ${log.trim().split('\n').filter((l) => !/^\s*$/.test(l)).pop() ?? ''}`
+        : `failed: ${String(err.message).split('\n')[0]}`;
     }
-    const out = result.output;
     const guestMtu = Number(/^MTU (\d+)$/m.exec(out)?.[1]) || undefined;
     for (const line of out.split('\n')) {
       const m = /^RESULT (up|down) (\d+) rc=(\d+)(.*)$/.exec(line);
@@ -168,8 +174,9 @@ async function measureOne(topo, tree, impl, mtu, o) {
       }
     }
     for (const c of Object.values(cells)) {
-      if (guestMtu !== mtu) c.error = `failed: guest MTU is ${guestMtu ?? 'unknown'}, not ${mtu}`;
-      else if (c.runs.length) c.median = median(c.runs);
+      if (failure) c.error = failure;
+      if (guestMtu !== mtu) c.error = failure ?? `failed: guest MTU is ${guestMtu ?? 'unknown'}, not ${mtu}`;
+      if (c.runs.length && guestMtu === mtu) c.median = median(c.runs);
       else c.error ??= 'failed: no result';
     }
     return cells;
@@ -185,12 +192,12 @@ function table(results, impls) {
     '| MTU | direction | passt | median Mbit/s | ours vhost-user / this | runs (Mbit/s) |',
     '|---|---|---|---|---|---|',
   ];
-  for (const mtu of Object.keys(results)) {
+  for (const mtu of MTUS.filter((m) => results[m])) {
     for (const d of DIRECTIONS) {
       const ours = results[mtu]['ours-vu']?.[d.key];
       for (const impl of impls) {
         const c = results[mtu][impl.key][d.key];
-        const med = c.median !== undefined ? c.median.toFixed(1) : c.error ?? 'n/a';
+        const med = c.median !== undefined ? `${c.median.toFixed(1)}${c.error ? ` (then ${c.error})` : ''}` : c.error ?? 'n/a';
         lines.push(`| ${mtu} | ${d.label} | ${impl.label} | ${med} | ${impl.key === 'ours-vu' ? '–' : ratio(ours, c)} | ${c.runs.map((v) => v.toFixed(1)).join(', ') || '–'} |`);
       }
     }
