@@ -32,6 +32,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createTopology, ADDRESSES } from '../test/e2e/topology-core.js';
 import { startGuest, ensureGuestImage } from '../test/guest/guest.js';
+import { holdBed } from '../test/lib/bedlock.js';
 import { delay, median } from './common.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -215,6 +216,8 @@ async function main() {
     process.stderr.write('bench/vhost.js: no dist/: run `npm run build:ts` first\n');
     process.exit(1);
   }
+  // Held for the whole run: a libvirt test ending meanwhile (setup.sh umount) leaves the tree mounted.
+  const hold = await holdBed(process.env.NODE_PASST_LIBVIRT_CACHE || '/var/cache/node-passt-libvirt');
   const setup = spawnSync(SETUP, [], { encoding: 'utf8', timeout: 420_000 });
   const ready = /^ready: (\/.+)$/m.exec(setup.stdout ?? '');
   if (setup.status !== 0 || !ready) {
@@ -243,6 +246,7 @@ async function main() {
   } finally {
     await stop(iperf);
     await topo.close();
+    await hold.release();
   }
   const qemu = spawnSync(ENTER, ['qemu-system-x86_64', '--version'], { encoding: 'utf8' }).stdout?.split('\n')[0] ?? '';
   process.stdout.write(`### vhost-user (bench/vhost.js, ${started.toISOString().slice(0, 10)})

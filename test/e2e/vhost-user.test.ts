@@ -18,8 +18,10 @@
 //      IPv4 and IPv6 and uploads to it (sha256 both ways), takes its link
 //      down and up and downloads again, serves a port the host reaches
 //      through -t; then QEMU is killed (SIGKILL: no goodbye on the socket);
-//   2. a new QEMU connects to the same passt, which must serve it: DHCP and
-//      a download again;
+//   2. a new QEMU connects to the same passt, which must serve it: DHCP, a
+//      download and an upload at MTU 1500; then the guest resets its NIC
+//      (the driver unbound and bound again: QEMU stops and restarts the
+//      rings) and downloads once more;
 //   3. createPasst({ vhostUser: true, oneOff: true }) in a small driver
 //      process in the same namespace serves a third QEMU (DHCP, a download),
 //      and closes once the guest powers off, with stats() counting its
@@ -29,6 +31,9 @@
 // longer than the link's MTU came from the guest (HOST_TSO, the guest's TCP
 // super-frames) and went to it (GUEST_TSO), and the guest's virtio feature
 // bits (sysfs) say which features it negotiated.
+//
+// The tree is shared with test/e2e/libvirt.test.ts, which unmounts it when it
+// ends: this test holds it meanwhile (test/lib/bedlock.js), so that it stays.
 //
 // Needs root (the tree is built and mounted as the libvirt test's). When the
 // bed cannot be had, every test FAILS with the reason (none is skipped).
@@ -42,6 +47,7 @@ import { createTopology, ADDRESSES as A, type Topology, type ServerHandle } from
 import { DNSSERVER, runScript, startTestResolver } from './helpers.js';
 import { streamSha256 } from './stream.js';
 import { startGuest, ensureGuestImage, type GuestResult } from '../guest/guest.js';
+import { holdBed } from '../lib/bedlock.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -59,6 +65,7 @@ say({ event: 'listening', socketPath: p.socketPath });
 const SETUP = path.join(root, 'test', 'libvirt', 'setup.sh');
 const ENTER = path.join(root, 'test', 'libvirt', 'enter.sh');
 const SETUP_TIMEOUT_MS = 420_000;
+const CACHE = process.env.NODE_PASST_LIBVIRT_CACHE || '/var/cache/node-passt-libvirt';
 const DNS_FORWARD = '169.254.1.1';
 const FETCH_BYTES = 3_000_007;
 const UPLOAD_BYTES = 2_000_003;
@@ -130,6 +137,17 @@ echo "GET4 rc=$? size=$(wc -c < /tmp/get) sha=$(sha256sum < /tmp/get | cut -d' '
 head -c ${UPLOAD_BYTES} /dev/urandom > /tmp/up
 echo "UPSHA $(sha256sum < /tmp/up | cut -d' ' -f1)"
 echo "PUT4 $(nc ${A.serverV4} ${sinkPort} < /tmp/up | head -n 1)"
+# The guest resets its device: the driver lets go of it and takes it again (QEMU stops the rings, GET_VRING_BASE, and sets them up anew).
+dev=$(basename $(readlink /sys/class/net/eth0/device))
+echo $dev > /sys/bus/virtio/drivers/virtio_net/unbind
+echo $dev > /sys/bus/virtio/drivers/virtio_net/bind
+i=0
+while [ $i -lt 100 ] && ! ip link show eth0 >/dev/null 2>&1; do sleep 0.1; i=$((i + 1)); done
+ip link set eth0 up
+udhcpc -i eth0 -s /etc/dhcp4.sh -q -n -t 5 -T 1 >/dev/null 2>&1 || echo "DHCP4 failed after the reset"
+rm -f /tmp/get
+wget -q -T 15 -O /tmp/get http://${A.serverV4}:${remotePort}/bytes/${FETCH_BYTES}
+echo "RESET4 rc=$? size=$(wc -c < /tmp/get) sha=$(sha256sum < /tmp/get | cut -d' ' -f1)"
 `;
 }
 
@@ -149,6 +167,8 @@ const apiEvents: Array<Record<string, any>> = [];
 const forwarded: Record<string, { ok: boolean; sha: string; err: string }> = {};
 let guestBlobSha = '';
 let bedError: Error | undefined;
+/** Our hold on the tree: libvirt.test.ts, ending meanwhile in the other worker, leaves it mounted. */
+let bedHold: { release: () => Promise<void> } | undefined;
 /** Where the capture stood when the second QEMU started. */
 let pcapMark = 0;
 
@@ -211,6 +231,7 @@ function pcapLengths(file: string, from: number): { fromGuest: number[]; toGuest
 
 async function startBed(): Promise<void> {
   if (process.geteuid?.() !== 0) throw new Error('vhost-user.test.ts must run as root: QEMU 10.0 comes from the Debian trixie tree of test/libvirt/setup.sh, which root builds and mounts');
+  bedHold = await holdBed(CACHE);
   const setup = await runScript(SETUP, [], SETUP_TIMEOUT_MS);
   const ready = /^ready: (\/.+)$/m.exec(setup.output);
   if (setup.code !== 0 || !ready) {
@@ -302,6 +323,7 @@ afterAll(async () => {
   passt?.kill('SIGTERM');
   await topo?.close();
   if (runDir) fs.rmSync(runDir, { recursive: true, force: true });
+  await bedHold?.release();
 });
 
 function bedIt(name: string, fn: () => void): void {
@@ -363,6 +385,10 @@ describe('a QEMU 10.0 guest through our passt --vhost-user', () => {
     expect(lines(second!.output, 'GET4')).toEqual([`rc=0 size=${FETCH_BYTES} sha=${streamSha256(FETCH_BYTES, FETCH_BYTES)}`]);
     const [sha] = lines(second!.output, 'UPSHA');
     expect(lines(second!.output, 'PUT4')).toEqual([sha]);
+  });
+
+  bedIt('serves the guest again after it reset its device (virtio_net unbound and bound)', () => {
+    expect(lines(second!.output, 'RESET4')).toEqual([`rc=0 size=${FETCH_BYTES} sha=${streamSha256(FETCH_BYTES, FETCH_BYTES)}`]);
   });
 
   bedIt('serves a QEMU through createPasst({ vhostUser: true, oneOff: true }), whose stats() count its frames', () => {
