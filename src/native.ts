@@ -168,8 +168,13 @@ export interface NativeAddon {
   recvDiscard(fd: number, n: number): number;
   /** send(2) buf[off, off+len) with MSG_NOSIGNAL | MSG_DONTWAIT | flags. Returns bytes or -errno. */
   send(fd: number, buf: Buffer, off: number, len: number, flags: number): number;
-  /** One sendmsg(2) gathering `count` slices buf[offsets[i], +lens[i]), MSG_NOSIGNAL | MSG_DONTWAIT | flags. Returns bytes or -errno. */
-  sendv(fd: number, buf: Buffer, offsets: Int32Array, lens: Int32Array, count: number, flags: number): number;
+  /**
+   * One sendmsg(2) gathering `count` slices buf[offsets[i], +lens[i]),
+   * MSG_NOSIGNAL | MSG_DONTWAIT | flags. With `segSize` (a UDP socket), a
+   * UDP_SEGMENT control message: the kernel sends the bytes as datagrams of
+   * that size (UDP GSO). Returns bytes or -errno.
+   */
+  sendv(fd: number, buf: Buffer, offsets: Int32Array, lens: Int32Array, count: number, flags: number, segSize?: number): number;
   /** The send buffer as the kernel accounts it (SO_MEMINFO): out[0] queued memory, out[1] its limit. 0 or -errno. */
   sendSpace(fd: number, out: Uint32Array): number;
   /**
@@ -182,7 +187,9 @@ export interface NativeAddon {
    * [14] tcpi_rcv_space, [15] tcpi_options; if `out` has 18 or more
    * elements also [16] SK_MEMINFO_WMEM_QUEUED and [17] SK_MEMINFO_SNDBUF
    * (SO_MEMINFO: send buffer memory in use, with overhead, and its limit).
-   * Returns 0 or -errno.
+   * Returns 0 or -errno. Five syscalls: a diagnostic (the tests read a
+   * socket's queues with it), never on the data path, which needs only
+   * sendSpace().
    */
   tcpInfo(fd: number, out: Uint32Array): number;
   /**

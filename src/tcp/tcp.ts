@@ -167,8 +167,9 @@ export class TcpConn extends Flow {
   keepalive = false;
   /** Whether SO_PEEK_OFF works on this socket. */
   peekOffset = false;
-  /** Events currently watched on the fd (0: not registered). */
+  /** Events currently watched on the fd, and whether the fd is in epoll at all (with no events, a reset still reports EPOLLERR). */
   watched = 0;
+  registered = false;
 
   /** In-order guest payload of the run being handled, to write with one sendmsg. */
   pendingBytes = 0;
@@ -750,8 +751,9 @@ export class TcpHandler {
   private close(conn: TcpConn, hard: boolean): void {
     if (conn.events & Ev.Closed) return;
     if (conn.fd >= 0) {
-      if (conn.watched) this.ctx.loop.del(conn.fd);
+      if (conn.registered) this.ctx.loop.del(conn.fd);
       conn.watched = 0;
+      conn.registered = false;
       if (hard) native.closeReset(conn.fd);
       else native.close(conn.fd);
       conn.fd = -1;
@@ -786,16 +788,20 @@ export class TcpHandler {
       if (!(conn.events & (Ev.SockFinRcvd | Ev.Stalled)) && conn.events & Ev.Established) want |= C.EPOLLIN;
       if (conn.events & Ev.SockFull) want |= C.EPOLLOUT;
     }
-    // Once both directions are shut the socket reports HUP forever; stop watching it.
-    if (conn.events & Ev.SockFinRcvd && conn.events & Ev.TapFinRcvd) want = 0;
-    if (want === conn.watched) return;
-    if (want === 0) {
-      this.ctx.loop.del(conn.fd);
-    } else if (conn.watched === 0) {
-      this.ctx.loop.add(conn.fd, FdKind.TcpSock, conn.index, want);
-    } else {
-      this.ctx.loop.mod(conn.fd, FdKind.TcpSock, conn.index, want);
+    // The fd stays registered even with no events wanted (waiting for the guest's ACK of our
+    // SYN-ACK or SYN, a zero window, after the host's EOF): a reset of the host side still
+    // reports EPOLLERR, and the guest hears of it at once, as upstream's tcp_conn_epoll_events().
+    // Once both directions are shut the socket reports HUP forever: then it leaves epoll.
+    if (conn.events & Ev.SockFinRcvd && conn.events & Ev.TapFinRcvd) {
+      if (conn.registered) this.ctx.loop.del(conn.fd);
+      conn.registered = false;
+      conn.watched = 0;
+      return;
     }
+    if (want === conn.watched && conn.registered) return;
+    if (!conn.registered) this.ctx.loop.add(conn.fd, FdKind.TcpSock, conn.index, want);
+    else this.ctx.loop.mod(conn.fd, FdKind.TcpSock, conn.index, want);
+    conn.registered = true;
     conn.watched = want;
   }
 

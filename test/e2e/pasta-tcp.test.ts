@@ -188,10 +188,13 @@ describe('pasta --config-net', () => {
     expect(r.code).toBe(42);
     const k = await pasta(`kill -TERM $$; ${marker}`);
     expect(k.code).toBe(128 + 15);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const ps = await topo.execHost(['ps', '-eo', 'pid,stat,args']);
-    const left = ps.stdout.toString().split('\n').filter((l) => l.includes(marker) && !/\sZ/.test(l.slice(0, 14)));
-    expect(left).toEqual([]);
+    // Processes that are exiting may still be listed for a moment: wait until none is.
+    const left = async () => {
+      const ps = await topo.execHost(['ps', '-eo', 'pid,stat,args']);
+      return ps.stdout.toString().split('\n').filter((l) => l.includes(marker) && !/\sZ/.test(l.slice(0, 14)));
+    };
+    await within(5_000, async () => (await left()).length === 0).catch(() => {});
+    expect(await left()).toEqual([]);
   });
 
   it('runs the default shell when no command is given', async () => {
@@ -229,13 +232,21 @@ describe('pasta --config-net', () => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d));
     const keepaliveTimer = async () => /timer:\(keepalive/.test((await topo.execHost(['ss', '-tnoH', 'state', 'established', 'dst', A.serverV4])).stdout.toString());
+    /** Keepalive probes the host's kernel has sent (TcpExt TCPKeepAlive of its network namespace): pasta's socket's. */
+    const hostProbes = async () => {
+      const [names, values] = (await topo.execHost(['cat', '/proc/net/netstat'])).stdout.toString().split('\n').filter((l) => l.startsWith('TcpExt:'));
+      return Number(values.split(' ')[names.split(' ').indexOf('TCPKeepAlive')]);
+    };
     try {
       // Only the namespace's keepalives cross pasta, which answers them and sets SO_KEEPALIVE
       // on its host socket, so the host side probes the remote too.
       await sink.waitForPeer();
       expect(await within(8_000, keepaliveTimer)).toBeLessThan(8_000);
-      // Several keepalive rounds later the idle connection still stands (observed over time).
-      await new Promise((r) => setTimeout(r, 3_000));
+      // Several keepalive rounds later the idle connection still stands: three probes of the host's
+      // socket, which with two probes allowed means the remote answered them (else the second
+      // unanswered one would have ended the connection, and no third would have gone out).
+      const probes = await hostProbes();
+      expect(await within(15_000, async () => (await hostProbes()) >= probes + 3)).toBeLessThan(15_000);
       expect(out).toBe('');
       expect(await keepaliveTimer()).toBe(true);
       // The remote can no longer answer: the host's keepalive probes fail, the socket errors, and

@@ -1,186 +1,576 @@
-// An engine on a fake tap, for unit tests that drive it with literal frames: the "tap" is a
-// connected UDP socket, so every frame the engine sends arrives as one datagram at `guest`
-// (after its virtio-net header, when the rig has one), and the test feeds frames from "the
-// guest" with frameFromTap(). The engine has its own clock and no tick timer. The host is
-// 198.51.100.2/24 via 198.51.100.1 (IPv4) and 2001:db8::2/64 via 2001:db8::1 (IPv6); the
-// gateway addresses stand for the host's loopback, where the tests' peers listen. Used by
-// flow.test.ts and gso.test.ts.
+/**
+ * A test rig for the engine: one Engine per test, with its own clock and no
+ * tick timer, whose "tap" is a connected UDP socket on loopback. Every frame
+ * the engine sends to the guest arrives as one datagram at the test's socket;
+ * frames from the guest are handed to `frameFromTap` and the batch finished
+ * as the loop would. Host peers are real sockets on 127.0.0.1 and ::1.
+ *
+ * Theory of operation: nothing here waits for time to pass. Timeouts happen
+ * when a test moves the clock on and runs the timers (`advance`); frames are
+ * awaited as they arrive; host sockets are polled until the condition a test
+ * waits for holds (`until`). To show that the engine did NOT send something,
+ * `barrier()` lets the loop handle every socket event already pending, then
+ * sends a segment of no connection, which the engine must answer with a RST
+ * at once: whatever it sent before arrives before that RST. To tell the
+ * engine's answer to a segment from what socket events make it send
+ * meanwhile, `exchange()` puts such a segment before and after it, in
+ * batches that nothing can come between: the answer is what arrives
+ * between the two RSTs.
+ *
+ * Frames from the guest are built from literal templates (Linux's SYN and a
+ * plain ACK, over IPv4 and IPv6), with lengths, ports, sequence numbers and
+ * checksums patched; checksums of frames both ways are computed and checked
+ * with the reference implementation of wire-frames.ts, not with src/.
+ */
 import { afterEach, expect } from 'vitest';
 import dgram from 'node:dgram';
-import net from 'node:net';
-import { native, C } from '../../src/native.js';
-import { Engine } from '../../src/engine.js';
-import { buildConfig, type HostNet } from '../../src/conf.js';
+import { native, C, E } from '../../src/native.js';
+import { Engine, type EngineOptions } from '../../src/engine.js';
+import { buildConfig, type Config, type HostNet } from '../../src/conf.js';
 import { parseArgs } from '../../src/options.js';
 import { createLogger } from '../../src/log.js';
-import type { Offloads } from '../../src/l2/tapio.js';
-import { PROTO_TCP, PROTO_UDP } from '../../src/flow.js';
-import { hex, pseudo4, pseudo6, referenceChecksum } from './wire-frames.js';
+import { formatIP, parseIP } from '../../src/inet.js';
+import { pseudo4, pseudo6, referenceChecksum } from './wire-frames.js';
+import { settle, until } from './wait.js';
 
-export const G = hex('c6336402'); // the guest, 198.51.100.2
-export const GW = hex('c6336401'); // the gateway, standing for the host's loopback
-export const R = hex('cb00710a'); // a remote, 203.0.113.10
-export const G6 = hex('20010db8000000000000000000000002');
-export const GW6 = hex('20010db8000000000000000000000001');
+export { settle, until };
 
-const HOST: HostNet = {
+export const GUEST_MAC = '02aabbccddee';
+export const OUR_MAC = '9a559a559a55';
+
+export const FIN = 0x01;
+export const SYN = 0x02;
+export const RST = 0x04;
+export const PSH = 0x08;
+export const ACK = 0x10;
+
+/** TCP states of tcp_info (include/net/tcp_states.h). */
+export const TCP_ESTABLISHED = 1;
+export const TCP_CLOSE = 7;
+
+/**
+ * The host the engine's configuration is built from: eth0 with
+ * 198.51.100.2/24 and 2001:db8::2/64 (and a link-local address), default
+ * gateways 198.51.100.1 and 2001:db8::1. The guest gets the host's
+ * addresses; the gateways stand for the host's loopback (127.0.0.1, ::1).
+ */
+export const HOST: HostNet = {
   links: [{ index: 2, name: 'eth0', flags: 0x1003, mtu: 65520, up: true }],
-  addrs4: [{ family: 4, index: 2, prefixLen: 24, addr: Uint8Array.from(G), scope: 0, flags: 0 }],
+  addrs4: [{ family: 4, index: 2, prefixLen: 24, addr: Uint8Array.of(198, 51, 100, 2), scope: 0, flags: 0 }],
   addrs6: [
-    { family: 6, index: 2, prefixLen: 64, addr: Uint8Array.from(G6), scope: 0, flags: 0x80 },
-    { family: 6, index: 2, prefixLen: 64, addr: hex('fe800000000000000000000000000002'), scope: 253, flags: 0x80 },
+    { family: 6, index: 2, prefixLen: 64, addr: ip('2001:db8::2'), scope: 0, flags: 0 },
+    { family: 6, index: 2, prefixLen: 64, addr: ip('fe80::2'), scope: 253, flags: 0 },
   ],
-  routes4: [{ family: 4, table: 254, dst: null, dstLen: 0, gateway: Uint8Array.from(GW), oif: 2, protocol: 4, scope: 0, type: 1 }],
-  routes6: [{ family: 6, table: 254, dst: null, dstLen: 0, gateway: Uint8Array.from(GW6), oif: 2, protocol: 4, scope: 0, type: 1 }],
+  routes4: [{ family: 4, table: 254, dst: null, dstLen: 0, gateway: Uint8Array.of(198, 51, 100, 1), oif: 2, protocol: 4, scope: 0, type: 1 }],
+  routes6: [{ family: 6, table: 254, dst: null, dstLen: 0, gateway: ip('2001:db8::1'), oif: 2, protocol: 4, scope: 0, type: 1 }],
 };
+
+export const GUEST4 = '198.51.100.2';
+export const GATEWAY4 = '198.51.100.1';
+export const GUEST6 = '2001:db8::2';
+export const GATEWAY6 = '2001:db8::1';
+
+/** An address as bytes. */
+export function ip(text: string): Uint8Array {
+  const a = parseIP(text);
+  if (!a) throw new Error(`not an address: ${text}`);
+  return a.addr;
+}
+
+/** pasta --config-net with `args`, on HOST. */
+export function config(args: string[] = [], host: HostNet = HOST): Config {
+  return buildConfig(parseArgs(['--config-net', ...args], 'pasta'), host);
+}
+
+// ---------------------------------------------------------------------------
+// Frames from the guest
+
+/**
+ * A TCP SYN from 198.51.100.2:40000 to 198.51.100.1 (the gateway) as Linux
+ * sends it: MSS 1460, SACK permitted, timestamps, window scale 7.
+ */
+export const SYN4_HEX =
+  OUR_MAC + GUEST_MAC + '0800' +
+  '4500003c1c4640004006' + '0000' + 'c6336402' + 'c6336401' +
+  '9c40' + '0000' + '00000064' + '00000000' + 'a002' + 'faf0' + '0000' + '0000' +
+  '020405b40402080a000000010000000001030307';
+
+/** A plain ACK (data offset 5, no options, window 512) with the SYN's Ethernet and IP headers. */
+export const ACK4_HEX = SYN4_HEX.slice(0, 2 * (14 + 20)) + '9c40' + '0000' + '00000000' + '00000000' + '5010' + '0200' + '0000' + '0000';
+
+/**
+ * The same SYN over IPv6, [2001:db8::2]:40000 to [2001:db8::1] (the
+ * gateway), flow label 0x5a3b1, hop limit 64: MSS 1440, SACK permitted,
+ * timestamps, window scale 7.
+ */
+export const SYN6_HEX =
+  OUR_MAC + GUEST_MAC + '86dd' +
+  '6005a3b1' + '0028' + '06' + '40' +
+  '20010db8000000000000000000000002' + '20010db8000000000000000000000001' +
+  '9c40' + '0000' + '00000064' + '00000000' + 'a002' + 'fd20' + '0000' + '0000' +
+  '020405a00402080a0badf00d0000000001030307';
+
+/** A plain ACK over IPv6 (window 512). */
+export const ACK6_HEX = SYN6_HEX.slice(0, 2 * (14 + 40)) + '9c40' + '0000' + '00000000' + '00000000' + '5010' + '0200' + '0000' + '0000';
+
+export interface SegmentFields {
+  dport: number;
+  seq: number;
+  ack: number;
+  flags: number;
+  payload?: Buffer;
+  /** Default: the template's (40000). */
+  sport?: number;
+  /** Default: the template's (512 in an ACK, unscaled; the guest's scale is 7). */
+  window?: number;
+}
+
+/** A frame from the template `hex` with the fields patched, every length and checksum recomputed. */
+export function segment(hex: string, s: SegmentFields): Buffer {
+  const f = Buffer.concat([Buffer.from(hex, 'hex'), s.payload ?? Buffer.alloc(0)]);
+  const v4 = f.readUInt16BE(12) === 0x0800;
+  const ip = 14;
+  const l4 = ip + (v4 ? 20 : 40);
+  if (v4) f.writeUInt16BE(f.length - ip, ip + 2);
+  else f.writeUInt16BE(f.length - l4, ip + 4);
+  if (s.sport !== undefined) f.writeUInt16BE(s.sport, l4);
+  f.writeUInt16BE(s.dport, l4 + 2);
+  f.writeUInt32BE(s.seq >>> 0, l4 + 4);
+  f.writeUInt32BE(s.ack >>> 0, l4 + 8);
+  f[l4 + 13] = s.flags;
+  if (s.window !== undefined) f.writeUInt16BE(s.window, l4 + 14);
+  if (v4) {
+    f.writeUInt16BE(0, ip + 10);
+    f.writeUInt16BE(referenceChecksum(f.subarray(ip, l4)), ip + 10);
+  }
+  f.writeUInt16BE(0, l4 + 16);
+  const len = f.length - l4;
+  const pseudo = v4 ? pseudo4(f.subarray(ip + 12, ip + 16), f.subarray(ip + 16, ip + 20), 6, len) : pseudo6(f.subarray(ip + 8, ip + 24), f.subarray(ip + 24, ip + 40), 6, len);
+  f.writeUInt16BE(referenceChecksum(pseudo, f.subarray(l4)), l4 + 16);
+  return f;
+}
+
+/** Segments of one family: `syn` and `ack` build from that family's templates. */
+export interface Templates {
+  family: 4 | 6;
+  syn: (s: SegmentFields) => Buffer;
+  ack: (s: SegmentFields) => Buffer;
+  /** The guest's address and the gateway's (which stands for the host's loopback). */
+  guest: string;
+  gateway: string;
+  /** The host's loopback address of the family. */
+  loopback: string;
+}
+
+function templates(family: 4 | 6, synHex: string, ackHex: string, guest: string, gateway: string, loopback: string): Templates {
+  return { family, syn: (s) => segment(synHex, s), ack: (s) => segment(ackHex, s), guest, gateway, loopback };
+}
+
+export const V4 = templates(4, SYN4_HEX, ACK4_HEX, GUEST4, GATEWAY4, '127.0.0.1');
+export const V6 = templates(6, SYN6_HEX, ACK6_HEX, GUEST6, GATEWAY6, '::1');
+
+// ---------------------------------------------------------------------------
+// Frames to the guest
+
+export interface Seg {
+  family: 4 | 6;
+  srcIp: string;
+  dstIp: string;
+  dstMac: string;
+  sport: number;
+  dport: number;
+  seq: number;
+  ack: number;
+  flags: number;
+  window: number;
+  options: Buffer;
+  payload: Buffer;
+  /** IPv4 header and TCP checksums are right. */
+  checksumsOk: boolean;
+  /** The frame. */
+  raw: Buffer;
+}
+
+export function parse(f: Buffer): Seg {
+  const ip = 14;
+  const v4 = f.readUInt16BE(12) === 0x0800;
+  const l4 = ip + (v4 ? (f[ip] & 15) * 4 : 40);
+  const end = v4 ? ip + f.readUInt16BE(ip + 2) : l4 + f.readUInt16BE(ip + 4);
+  const doff = (f[l4 + 12] >> 4) * 4;
+  const src = v4 ? f.subarray(ip + 12, ip + 16) : f.subarray(ip + 8, ip + 24);
+  const dst = v4 ? f.subarray(ip + 16, ip + 20) : f.subarray(ip + 24, ip + 40);
+  const pseudo = v4 ? pseudo4(src, dst, 6, end - l4) : pseudo6(src, dst, 6, end - l4);
+  return {
+    family: v4 ? 4 : 6,
+    srcIp: formatIP(src),
+    dstIp: formatIP(dst),
+    dstMac: f.subarray(0, 6).toString('hex'),
+    sport: f.readUInt16BE(l4),
+    dport: f.readUInt16BE(l4 + 2),
+    seq: f.readUInt32BE(l4 + 4),
+    ack: f.readUInt32BE(l4 + 8),
+    flags: f[l4 + 13],
+    window: f.readUInt16BE(l4 + 14),
+    options: f.subarray(l4 + 20, l4 + doff),
+    payload: f.subarray(l4 + doff, end),
+    checksumsOk: (!v4 || referenceChecksum(f.subarray(ip, l4)) === 0) && referenceChecksum(pseudo, f.subarray(l4, end)) === 0,
+    raw: f,
+  };
+}
+
+export const hasFlags = (flags: number) => (s: Seg) => (s.flags & flags) === flags;
+export const isRst = hasFlags(RST);
+export const hasData = (s: Seg) => s.payload.length > 0;
+
+/** a + n modulo 2^32. */
+export const add32 = (a: number, n: number) => (a + n) >>> 0;
+
+// ---------------------------------------------------------------------------
+// The rig
 
 export interface Rig {
   engine: Engine;
-  guest: dgram.Socket;
-  tapFd: number;
-  /** Frames from the engine not taken yet (without their virtio-net header). */
-  frames: Buffer[];
-  /** The virtio-net header of each frame in `frames` (empty without one). */
-  vnet: Map<Buffer, Buffer>;
-  waiters: Array<() => void>;
+  /** The engine's clock. */
+  now(): number;
+  /** Move the clock on by `ms` and run the timers, as the loop's tick would. */
+  advance(ms: number): void;
+  /** Frames from the guest, as one batch. */
+  send(...frames: Buffer[]): void;
+  /** The first frame (received or still to come) matching `pred`, taken out of the queue. */
+  next(pred?: (s: Seg) => boolean, timeoutMs?: number): Promise<Seg>;
+  /** Every frame received and not taken yet, taken out of the queue. */
+  take(): Seg[];
+  /**
+   * Every frame the engine sent before now, including what socket events
+   * already pending make it send: see the file comment.
+   */
+  barrier(): Promise<Seg[]>;
+  /**
+   * Frames from the guest as one batch, and exactly what the engine sent in
+   * answer to that batch, in order: nothing of what socket events make it
+   * send before or after (those stay in the queue).
+   */
+  exchange(...frames: Buffer[]): Promise<Seg[]>;
+  close(): void;
 }
 
-let current: Rig | undefined;
-const closers: Array<() => void> = [];
+export interface RigOptions {
+  /** Options after --config-net. */
+  args?: string[];
+  host?: HostNet;
+  /** More engine options (the forwarders' namespace sockets, say). */
+  engine?: Partial<EngineOptions>;
+}
 
-afterEach(() => {
-  for (const c of closers.splice(0)) c();
-  if (current) {
-    current.engine.close();
-    native.close(current.tapFd);
-    current.guest.close();
-    current = undefined;
-  }
-});
+/**
+ * Where barrier() and exchange() send their segments of no connection: ports
+ * nobody uses, ACKs no one sent; the engine answers each at once with a RST
+ * whose sequence number is that ACK.
+ */
+const MARKER_PORT = 1;
+const BARRIER_ACK = 0xb0b0b0b0;
+const marker = (ack: number) => V4.ack({ sport: MARKER_PORT, dport: MARKER_PORT, seq: 0, ack, flags: ACK });
+const isMarker = (ack: number) => (s: Seg) => s.sport === MARKER_PORT && s.dport === MARKER_PORT && s.seq === ack && isRst(s);
 
-/** An engine on a fake tap; closed after the test. */
-export async function makeRig(opts: { maxFlows?: number; mtu?: number; vnetHdrLen?: number; offloads?: Offloads } = {}): Promise<Rig> {
-  const guest = dgram.createSocket({ type: 'udp4', recvBufferSize: 8 << 20 });
+export async function makeRig(opts: RigOptions = {}): Promise<Rig> {
+  const guest = dgram.createSocket('udp4');
   await new Promise<void>((r) => guest.bind(0, '127.0.0.1', r));
+  const received: Buffer[] = [];
+  let waiters: Array<() => void> = [];
+  guest.on('message', (m) => {
+    received.push(m);
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  });
   const tapFd = native.socket(C.AF_INET, C.SOCK_DGRAM | C.SOCK_NONBLOCK, 0);
   expect(native.connect(tapFd, Uint8Array.of(127, 0, 0, 1), guest.address().port, 0)).toBe(0);
-  native.setsockoptInt(tapFd, C.SOL_SOCKET, C.SO_SNDBUF, 8 << 20);
-  const config = buildConfig(parseArgs(['--config-net', '-m', String(opts.mtu ?? 65520)], 'pasta'), HOST);
-  let now = 1000;
-  const vnet = opts.vnetHdrLen ?? 0;
-  const engine = new Engine({
-    config, tapFd, vnetHdrLen: vnet, offloads: opts.offloads, log: createLogger({ name: 'test', level: 'silent' }),
-    maxFlows: opts.maxFlows, clock: () => now++, manualTicks: true,
-  });
-  engine.loop.unref();
-  const r: Rig = { engine, guest, tapFd, frames: [], vnet: new Map(), waiters: [] };
-  guest.on('message', (m) => {
-    const frame = m.subarray(vnet);
-    r.vnet.set(frame, m.subarray(0, vnet));
-    r.frames.push(frame);
-    for (const w of r.waiters.splice(0)) w();
-  });
-  current = r;
-  return r;
-}
-
-/** The next frame from the engine that `pred` accepts. */
-export function frameFrom(r: Rig, pred: (f: Buffer) => boolean): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const check = (): void => {
-      const i = r.frames.findIndex(pred);
-      if (i >= 0) resolve(r.frames.splice(i, 1)[0]);
-      else r.waiters.push(check);
-    };
-    check();
-  });
-}
-
-/** An IPv4 or IPv6 frame from the guest to `dst`, with a layer-4 message whose checksum field is at `csum`. */
-export function ipFrame(proto: number, dst: Uint8Array, l4: Buffer, csum: number): Buffer {
-  const v4 = dst.length === 4;
-  const src = v4 ? G : G6;
-  const ip = Buffer.alloc(v4 ? 20 : 40);
-  if (v4) {
-    ip[0] = 0x45;
-    ip.writeUInt16BE(20 + l4.length, 2);
-    ip.writeUInt16BE(0x4000, 6);
-    ip[8] = 64;
-    ip[9] = proto;
-    ip.set(src, 12);
-    ip.set(dst, 16);
-    ip.writeUInt16BE(referenceChecksum(ip), 10);
-  } else {
-    ip[0] = 0x60;
-    ip.writeUInt16BE(l4.length, 4);
-    ip[6] = proto;
-    ip[7] = 64;
-    ip.set(src, 8);
-    ip.set(dst, 24);
+  // Far from 0: the coarse sweeps of the timers compare with a last run at 0.
+  let clock = 1_000_000;
+  let engine: Engine;
+  try {
+    engine = new Engine({
+      config: config(opts.args ?? [], opts.host ?? HOST),
+      tapFd,
+      log: createLogger({ name: 'test', level: 'silent' }),
+      clock: () => clock,
+      manualTicks: true,
+      ...opts.engine,
+    });
+  } catch (err) {
+    native.close(tapFd);
+    guest.close();
+    throw err;
   }
-  const seg = Buffer.from(l4);
-  seg.writeUInt16BE(referenceChecksum(v4 ? pseudo4(src, dst, proto, seg.length) : pseudo6(src, dst, proto, seg.length), seg), csum);
-  return Buffer.concat([hex(`9a559a559a55 5e8a3c112233 ${v4 ? '0800' : '86dd'}`), ip, seg]);
+  engine.loop.unref();
+
+  let markers = 0;
+  const send = (...frames: Buffer[]) => {
+    for (const f of frames) engine.frameFromTap(f, 0, f.length, clock);
+    engine.finishBatch();
+  };
+  const next = (pred: (s: Seg) => boolean = () => true, timeoutMs = 3000): Promise<Seg> =>
+    new Promise((resolve, reject) => {
+      // Made here, so that its stack names the test's line.
+      const timedOut = new Error('no matching frame from the engine');
+      const deadline = setTimeout(() => reject(timedOut), timeoutMs);
+      const check = () => {
+        const i = received.findIndex((f) => pred(parse(f)));
+        if (i < 0) {
+          waiters.push(check);
+          return;
+        }
+        clearTimeout(deadline);
+        const [f] = received.splice(i, 1);
+        const s = parse(f);
+        expect(s.checksumsOk).toBe(true);
+        resolve(s);
+      };
+      check();
+    });
+  const rig: Rig = {
+    engine,
+    now: () => clock,
+    advance(ms) {
+      clock += ms;
+      engine.loop.tick();
+    },
+    send,
+    next,
+    take: () => received.splice(0).map(parse),
+    async barrier() {
+      await settle();
+      send(marker(BARRIER_ACK));
+      await next(isMarker(BARRIER_ACK));
+      // Datagrams arrive in order, and each is handled before the next is read: what was
+      // received before the RST (taken out) is everything the engine sent before it.
+      return rig.take();
+    },
+    async exchange(...frames) {
+      // Nothing runs between the three batches: the answer is what comes between the two RSTs.
+      const first = ++markers;
+      const last = ++markers;
+      send(marker(first));
+      send(...frames);
+      send(marker(last));
+      await next(isMarker(last));
+      const all = received.splice(0).map(parse);
+      const start = all.findIndex(isMarker(first));
+      expect(start).toBeGreaterThanOrEqual(0);
+      received.unshift(...all.slice(0, start).map((s) => s.raw));
+      return all.slice(start + 1);
+    },
+    close() {
+      engine.close();
+      native.close(tapFd);
+      guest.close();
+    },
+  };
+  return rig;
 }
 
-/** A TCP segment from the guest's `sport` to the gateway's `dport` (IPv4, or IPv6 with `v6`). */
-export function tcpSegment(sport: number, dport: number, seq: number, ack: number, flags: number, data = Buffer.alloc(0), v6 = false): Buffer {
-  const t = Buffer.alloc(20);
-  t.writeUInt16BE(sport, 0);
-  t.writeUInt16BE(dport, 2);
-  t.writeUInt32BE(seq >>> 0, 4);
-  t.writeUInt32BE(ack >>> 0, 8);
-  t[12] = 0x50;
-  t[13] = flags;
-  t.writeUInt16BE(0xffff, 14);
-  return ipFrame(PROTO_TCP, v6 ? GW6 : GW, Buffer.concat([t, data]), 16);
-}
-
-/** A UDP datagram from the guest's `sport` to the gateway's `dport`. */
-export function udpDatagram(sport: number, dport: number, data: Buffer, v6 = false): Buffer {
-  const u = Buffer.alloc(8);
-  u.writeUInt16BE(sport, 0);
-  u.writeUInt16BE(dport, 2);
-  u.writeUInt16BE(8 + data.length, 4);
-  return ipFrame(PROTO_UDP, v6 ? GW6 : GW, Buffer.concat([u, data]), 6);
-}
-
-/** Offset of the layer-4 header of a frame from the engine. */
-export const l4Of = (f: Buffer): number => (f.readUInt16BE(12) === 0x86dd ? 54 : 34);
-export const tcpFlags = (f: Buffer): number => f[l4Of(f) + 13];
-export const tcpPorts = (f: Buffer): [number, number] => [f.readUInt16BE(l4Of(f)), f.readUInt16BE(l4Of(f) + 2)];
-
-/** Feed frames from "the guest" as one batch, in one buffer as the tap reader leaves them; `gso` gives a frame's GSO type and size. */
-export function batch(r: Rig, frames: Buffer[], gso: Array<[number, number] | undefined> = []): void {
-  const buf = Buffer.concat(frames);
-  let off = 0;
-  frames.forEach((f, i) => {
-    r.engine.frameFromTap(buf, off, f.length, r.engine.loop.now(), gso[i]?.[0] ?? 0, gso[i]?.[1] ?? 0);
-    off += f.length;
+/** A `makeRig` whose rigs are closed after each test. Call at the top of a test file. */
+export function useRigs(): (opts?: RigOptions) => Promise<Rig> {
+  const open: Rig[] = [];
+  afterEach(() => {
+    for (const r of open.splice(0)) r.close();
   });
-  r.engine.finishBatch();
+  return async (opts) => {
+    const r = await makeRig(opts);
+    open.push(r);
+    return r;
+  };
 }
 
-/** A TCP server on the host's loopback (IPv4, or ::1 with `v6`), closed after the test. */
-export async function listen(v6 = false): Promise<{ port: number; got: Buffer[]; accepted: Promise<net.Socket> }> {
-  const got: Buffer[] = [];
-  let onAccept!: (s: net.Socket) => void;
-  const accepted = new Promise<net.Socket>((r) => (onAccept = r));
-  const server = net.createServer((s) => {
-    s.on('error', () => {}); // the engine's close() resets what is left
-    s.on('data', (d) => got.push(d));
-    onAccept(s);
+// ---------------------------------------------------------------------------
+// Host peers: native sockets on loopback
+
+const afOf = (family: 4 | 6) => (family === 4 ? C.AF_INET : C.AF_INET6);
+const IPPROTO_MPTCP = 262;
+
+/** The local port of a socket. */
+export function localPort(fd: number): number {
+  const addr = new Uint8Array(16);
+  const info = new Int32Array(3);
+  expect(native.getsockname(fd, addr, info)).toBe(0);
+  return info[1];
+}
+
+/** A port of `family`'s loopback that nothing is bound to now (TCP). */
+export function freePort(family: 4 | 6 = 4, type: number = C.SOCK_STREAM): number {
+  const fd = native.socket(afOf(family), type, 0);
+  expect(native.bind(fd, ip(family === 4 ? '127.0.0.1' : '::1'), 0, 0)).toBe(0);
+  const port = localPort(fd);
+  native.close(fd);
+  return port;
+}
+
+/** One end of a TCP connection on the host: a nonblocking native socket. */
+export class Peer {
+  private readonly info = new Uint32Array(18);
+  private readonly scratch = Buffer.alloc(1 << 20);
+  /** Everything read so far. */
+  readonly got: Buffer[] = [];
+  /** An error read, or 0; whether EOF was read. */
+  error = 0;
+  eof = false;
+
+  constructor(readonly fd: number) {}
+
+  write(data: string | Buffer): number {
+    const b = typeof data === 'string' ? Buffer.from(data) : data;
+    return native.send(this.fd, b, 0, b.length, 0);
+  }
+
+  /** Read whatever is there now (into `got`); false once EOF or an error was read. */
+  read(): boolean {
+    for (;;) {
+      const n = native.recv(this.fd, this.scratch, 0, this.scratch.length, C.MSG_DONTWAIT, -1);
+      if (n > 0) {
+        this.got.push(Buffer.from(this.scratch.subarray(0, n)));
+        continue;
+      }
+      if (n === 0) this.eof = true;
+      else if (n !== -E.EAGAIN) this.error = -n;
+      return n === -E.EAGAIN;
+    }
+  }
+
+  get text(): string {
+    return Buffer.concat(this.got).toString();
+  }
+
+  get bytes(): number {
+    let n = 0;
+    for (const b of this.got) n += b.length;
+    return n;
+  }
+
+  /** Read until `cond` holds. */
+  async readUntil(cond: (p: Peer) => boolean, what: string): Promise<void> {
+    await until(() => {
+      this.read();
+      return cond(this);
+    }, what);
+  }
+
+  /** Read until an error comes (a reset: ECONNRESET); the errno. */
+  async errorSeen(): Promise<number> {
+    await this.readUntil((p) => p.error !== 0, 'an error on the socket');
+    return this.error;
+  }
+
+  /** tcp_info and queues (see native.tcpInfo). */
+  tcpInfo(): Uint32Array {
+    expect(native.tcpInfo(this.fd, this.info)).toBe(0);
+    return this.info;
+  }
+
+  get state(): number {
+    return this.tcpInfo()[0];
+  }
+
+  /** Until everything written has been taken by the other end's kernel (nothing unsent or unacknowledged). */
+  async flushed(): Promise<void> {
+    await until(() => {
+      const i = this.tcpInfo();
+      return i[10] === 0 && i[9] === 0;
+    }, 'the peer to deliver what it wrote');
+  }
+
+  shutdownWrite(): void {
+    expect(native.shutdown(this.fd, 1)).toBe(0);
+  }
+
+  private closed = false;
+
+  /** Close with SO_LINGER 0: the other end gets a RST. */
+  reset(): void {
+    if (this.closed) return;
+    this.closed = true;
+    native.closeReset(this.fd);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    native.close(this.fd);
+  }
+}
+
+/** A listening socket on loopback, native, nonblocking. */
+export class Listener {
+  readonly fd: number;
+  readonly port: number;
+  private readonly addr = new Uint8Array(16);
+  private readonly info = new Int32Array(3);
+
+  /**
+   * `rcvbuf`: the receive buffer accepted connections inherit. `mptcp`: an
+   * MPTCP socket (SO_PEEK_OFF does not work on those).
+   */
+  constructor(readonly family: 4 | 6 = 4, opts: { rcvbuf?: number; mptcp?: boolean } = {}) {
+    this.fd = native.socket(afOf(family), C.SOCK_STREAM | C.SOCK_NONBLOCK, opts.mptcp ? IPPROTO_MPTCP : 0);
+    expect(this.fd).toBeGreaterThanOrEqual(0);
+    if (opts.rcvbuf) expect(native.setsockoptInt(this.fd, C.SOL_SOCKET, C.SO_RCVBUF, opts.rcvbuf)).toBe(0);
+    expect(native.bind(this.fd, ip(family === 4 ? '127.0.0.1' : '::1'), 0, 0)).toBe(0);
+    expect(native.listen(this.fd, 16)).toBe(0);
+    this.port = localPort(this.fd);
+  }
+
+  /** The next connection, without blocking the event loop; its peer's port in `peerPort`. */
+  async accept(): Promise<Peer & { peerPort: number }> {
+    let fd = -1;
+    await until(() => {
+      fd = native.accept(this.fd, this.addr, this.info);
+      if (fd < 0) expect(fd).toBe(-E.EAGAIN);
+      return fd >= 0;
+    }, `a connection on port ${this.port}`);
+    return Object.assign(new Peer(fd), { peerPort: this.info[1] });
+  }
+
+  /** A connection accepted now, or null. */
+  acceptNow(): Peer | null {
+    const fd = native.accept(this.fd, this.addr, this.info);
+    return fd >= 0 ? new Peer(fd) : null;
+  }
+
+  close(): void {
+    native.close(this.fd);
+  }
+}
+
+/**
+ * A client socket connecting to `port` on `family`'s loopback (connect in
+ * progress or done), from `bindAddr` (another loopback address) and
+ * `bindPort` if given.
+ */
+export function connectTo(family: 4 | 6, port: number, opts: { mptcp?: boolean; bindPort?: number; bindAddr?: string } = {}): Peer {
+  const fd = native.socket(afOf(family), C.SOCK_STREAM | C.SOCK_NONBLOCK, opts.mptcp ? IPPROTO_MPTCP : 0);
+  expect(fd).toBeGreaterThanOrEqual(0);
+  const lo = ip(family === 4 ? '127.0.0.1' : '::1');
+  if (opts.bindPort || opts.bindAddr) {
+    expect(native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1)).toBe(0);
+    expect(native.bind(fd, opts.bindAddr ? ip(opts.bindAddr) : lo, opts.bindPort ?? 0, 0)).toBe(0);
+  }
+  expect([0, -E.EINPROGRESS]).toContain(native.connect(fd, lo, port, 0));
+  return new Peer(fd);
+}
+
+/** Until a connecting socket is connected (writable); its local port. */
+export async function connected(p: Peer): Promise<number> {
+  await until(() => native.pollFd(p.fd, 4, 0) === 4, 'the connection to be established');
+  return localPort(p.fd);
+}
+
+/** Sockets and listeners of one test, closed after it. */
+export function useHostSockets(): <T extends { close(): void }>(s: T) => T {
+  const open: Array<{ close(): void }> = [];
+  afterEach(() => {
+    for (const s of open.splice(0).reverse()) s.close();
   });
-  await new Promise<void>((r) => server.listen(0, v6 ? '::1' : '127.0.0.1', r));
-  closers.push(() => server.close());
-  return { port: (server.address() as net.AddressInfo).port, got, accepted };
-}
-
-/** Open a connection from the guest to the host's loopback `port`: SYN, SYN-ACK, ACK. Returns our ISN + 1. */
-export async function connect(r: Rig, sport: number, port: number, v6 = false): Promise<number> {
-  batch(r, [tcpSegment(sport, port, 1000, 0, 0x02, undefined, v6)]);
-  const synAck = await frameFrom(r, (f) => tcpPorts(f)[1] === sport && (tcpFlags(f) & 0x12) === 0x12);
-  const iss = (synAck.readUInt32BE(l4Of(synAck) + 4) + 1) >>> 0;
-  batch(r, [tcpSegment(sport, port, 1001, iss, 0x10, undefined, v6)]);
-  return iss;
+  return (s) => {
+    open.push(s);
+    return s;
+  };
 }

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { Flow, FlowTable, PROTO_TCP, PROTO_UDP, describeFlow, flowHash } from '../../src/flow.js';
 import type { Logger } from '../../src/log.js';
 import { ARP_REQUEST, referenceChecksum } from './wire-frames.js';
-import { G, GW, R, batch, connect, frameFrom, listen, makeRig, tcpFlags, tcpPorts, tcpSegment, udpDatagram } from './engine-rig.js';
+import { G, GW, R, batch, connect, frameFrom, listen, makeRig, tcpFlags, tcpPorts, tcpSegment, udpDatagram } from './tap-rig.js';
 
 
 function addrs(a: Uint8Array, b: Uint8Array): Uint8Array {

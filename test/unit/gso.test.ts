@@ -10,7 +10,7 @@ import dgram from 'node:dgram';
 import { PROTO_UDP } from '../../src/flow.js';
 import { fold, sum16 } from '../../src/l2/checksum.js';
 import { VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, VIRTIO_NET_HDR_GSO_UDP_L4 } from '../../src/l2/tapio.js';
-import { GW, GW6, batch, connect, frameFrom, ipFrame, l4Of, listen, makeRig, tcpFlags, tcpPorts, tcpSegment } from './engine-rig.js';
+import { GW, GW6, batch, connect, frameFrom, ipFrame, l4Of, listen, makeRig, tcpFlags, tcpPorts, tcpSegment } from './tap-rig.js';
 
 const TSO = { tso4: true, tso6: true, uso: false };
 
@@ -108,6 +108,35 @@ describe('super-frames from the guest', () => {
       await expect.poll(() => got.length).toBe(4);
       expect(got.map((m) => m.length)).toEqual([1000, 1000, 1000, 500]);
       expect(Buffer.concat(got).equals(payload)).toBe(true);
+    } finally {
+      sink.close();
+    }
+  });
+
+  it('sends a run of equal-size datagrams (and a shorter last one) with UDP GSO, every boundary kept', async () => {
+    const r = await makeRig({ vnetHdrLen: 10, offloads: TSO });
+    const sink = dgram.createSocket('udp4');
+    const got: Buffer[] = [];
+    sink.on('message', (m) => got.push(m));
+    await new Promise<void>((res) => sink.bind(0, '127.0.0.1', res));
+    try {
+      const port = sink.address().port;
+      const sizes = [1400, 1400, 1400, 1400, 1400, 1400, 1400, 1400, 1400, 700, 1400, 3];
+      const payloads = sizes.map((n, k) => Buffer.alloc(n, k + 1));
+      const frames = payloads.map((p) => {
+        const u = Buffer.alloc(8);
+        u.writeUInt16BE(42040, 0);
+        u.writeUInt16BE(port, 2);
+        u.writeUInt16BE(8 + p.length, 4);
+        return ipFrame(PROTO_UDP, GW, Buffer.concat([u, p]), 6);
+      });
+      batch(r, frames);
+      await expect.poll(() => got.length).toBe(sizes.length);
+      expect(got.map((m) => m.length)).toEqual(sizes);
+      got.forEach((m, k) => expect(m.equals(payloads[k])).toBe(true));
+      expect(r.engine.stats().udp.datagramsFromTap).toBe(sizes.length);
+      // 9×1400 + 700 in one send, then 1400 + 3 in another: two sends the kernel segmented.
+      expect(r.engine.udp!.gsoSends).toBe(2);
     } finally {
       sink.close();
     }
