@@ -22,7 +22,7 @@ import { IcmpView } from '../../src/l2/icmp.js';
 import { pushIpv4, pushIpv6, pushUdp } from '../../src/l2/emit.js';
 import { referenceChecksum } from '../unit/wire-frames.js';
 import { fuzz, mutatedFrames, placement, randomBytes, sameAnywhere } from './harness.js';
-import { FRAMES, GUEST4, GUEST_MAC, respond } from './wire.js';
+import { FRAMES, GATEWAY4, GUEST4, GUEST_MAC, respond } from './wire.js';
 
 const FILE = 'test/fuzz/l2.test.ts';
 
@@ -50,7 +50,20 @@ describe('l2 parsers', () => {
     }, same);
   }, { weight: 0.5 });
 
-  fuzz(FILE, 'arpTapHandler: replies are well-formed proxy ARP replies', fc.tuple(frames, placement, fc.boolean()), ([input, where, withGuest]) => {
+  // ARP packets with plausible fields: requests and replies, for the gateway, the guest, anyone.
+  const addr4 = fc.oneof(fc.constantFrom(GUEST4, GATEWAY4, Buffer.alloc(4)), fc.uint8Array({ minLength: 4, maxLength: 4 }));
+  const arpFrames = fc
+    .record({ op: fc.oneof(fc.constant(1), fc.nat(3)), spa: addr4, tpa: addr4, same: fc.boolean(), fixed: fc.oneof({ weight: 5, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }), pad: fc.nat(18) })
+    .map(({ op, spa, tpa, same, fixed, pad }) => {
+      const f = Buffer.concat([Buffer.from('ffffffffffff5e8a3c1122330806000108000604', 'hex'), Buffer.alloc(24 + pad)]);
+      if (!fixed) f[18] = 8;
+      f.writeUInt16BE(op, 20);
+      GUEST_MAC.copy(f, 22);
+      f.set(spa, 28);
+      f.set(same ? spa : tpa, 38);
+      return f;
+    });
+  fuzz(FILE, 'arpTapHandler: replies are well-formed proxy ARP replies', fc.tuple(fc.oneof(arpFrames, frames), placement, fc.boolean()), ([input, where, withGuest]) => {
     const link = createLinkState({ guestMac: GUEST_MAC, guestAddr4: withGuest ? GUEST4 : null });
     const reply = respond((frame, off, len, out, outOff) => arpTapHandler(link, frame, off, len, out, outOff), input, where);
     if (!reply) return;
