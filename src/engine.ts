@@ -22,7 +22,7 @@
  */
 import { native, C, E, errnoName } from './native.js';
 import { Loop, FdKind, FD_KIND_NAMES } from './loop.js';
-import { TapIn, TapOut, type FrameCapture, type FrameSource, type FrameTransport } from './l2/tapio.js';
+import { TapIn, TapOut, enableOffloads, type FrameCapture, type FrameSource, type FrameTransport, type Offloads } from './l2/tapio.js';
 import { PcapWriter } from './l2/pcap.js';
 import { createLinkState, type LinkState } from './l2/link.js';
 import { TcpHandler } from './tcp/tcp.js';
@@ -108,6 +108,10 @@ export interface EngineOptions {
   onFatal?: (err: unknown) => void;
   /** Told about every new flow. */
   onFlow?: (event: FlowEvent) => void;
+  /** Turn on segmentation offload on the tap (default; not on a tap someone else made, pasta -F). */
+  tapOffload?: boolean;
+  /** The offloads in force, instead of asking the tap (tests, with a socket standing for the tap). */
+  offloads?: Offloads;
   /** Pasta's way into its namespace (its helper); absent in passt. */
   ns?: NamespaceAccess;
   /** Most flows at once (default FLOW_MAX, as passt). */
@@ -234,6 +238,15 @@ export class Engine {
     } else {
       this.tapIn = new TapIn(this.tapFd, opts.vnetHdrLen ?? 0);
       this.tapOut = new TapOut(this.tapFd, opts.vnetHdrLen ?? 0, undefined, undefined, capture);
+      // Segmentation offload, both ways, on a tap of our own with virtio-net headers (l2/tapio.ts).
+      if (opts.offloads) this.tapOut.offloads = opts.offloads;
+      else if ((opts.vnetHdrLen ?? 0) > 0 && opts.tapOffload !== false) {
+        this.tapOut.offloads = enableOffloads(this.tapFd);
+      }
+      if ((opts.vnetHdrLen ?? 0) > 0) {
+        const o = this.tapOut.offloads;
+        this.log.debug(`tap offloads: ${o.tso4 || o.tso6 ? `TSO${o.uso ? ', USO' : ''}` : 'none'}`);
+      }
     }
     const gw6 = opts.config.ip6?.gateway;
     // As upstream's our_tap_ll (Ip6Config.ourLinkLocal): a link-local gateway (-g fe80::1, a
@@ -361,16 +374,25 @@ export class Engine {
       const buf = this.tapIn.buf;
       const frames = this.tapIn.frames;
       if (this.pcap) this.pcap.write(buf, frames, n);
-      for (let i = 0; i < n; i++) this.frameFromTap(buf, frames[2 * i], frames[2 * i + 1], now);
+      const vnet = this.tapIn.vnetHdrLen;
+      for (let i = 0; i < n; i++) {
+        const off = frames[2 * i];
+        // The virtio-net header before the frame: GSO type and segment size of a super-frame.
+        if (vnet) this.dispatcher.frame(buf, off, frames[2 * i + 1], now, buf[off - vnet + 1], buf[off - vnet + 4] | (buf[off - vnet + 5] << 8));
+        else this.dispatcher.frame(buf, off, frames[2 * i + 1], now);
+      }
       // Payload in this batch points into the receive buffer: write it before the next read.
       this.flushTapBatch();
       if (n < 256) return;
     }
   }
 
-  /** One frame from the guest (tap.ts). Never throws on bad input. */
-  frameFromTap(buf: Buffer, off: number, len: number, now: number): void {
-    this.dispatcher.frame(buf, off, len, now);
+  /**
+   * One frame from the guest (tap.ts), with the GSO type and segment size of
+   * its virtio-net header when it is a super-frame. Never throws on bad input.
+   */
+  frameFromTap(buf: Buffer, off: number, len: number, now: number, gsoType = 0, gsoSize = 0): void {
+    this.dispatcher.frame(buf, off, len, now, gsoType, gsoSize);
   }
 
   /**

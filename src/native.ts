@@ -94,8 +94,10 @@ export interface NativeAddon {
    * bytes of `buf` are left. `out` receives pairs `[offset, length]`.
    * Returns the number of frames (0 if none ready) or -errno on the first read.
    * With `vnetHdrLen` (a tap made with IFF_VNET_HDR: 10), each read starts
-   * with that many bytes of struct virtio_net_hdr, which are skipped: the
-   * offsets point at the Ethernet frames.
+   * with that many bytes of struct virtio_net_hdr, which stay in `buf` right
+   * before each frame (its offload description: GSO type and size, partial
+   * checksum); the offsets point at the Ethernet frames. `buf` holds at
+   * least 65614 bytes: a read keeps room for the largest frame.
    */
   tapRead(fd: number, buf: Buffer, out: Int32Array, maxFrames: number, vnetHdrLen?: number): number;
   /**
@@ -109,9 +111,15 @@ export interface NativeAddon {
    * (offsets into `buf`), one write(2) per frame. Returns the number of
    * frames written (stops early at EAGAIN) or -errno if the first one fails.
    * With `vnetHdrLen`, each frame is preceded by a struct virtio_net_hdr
-   * marking its checksums as already verified (VIRTIO_NET_HDR_F_DATA_VALID).
+   * the caller built in `buf` (TapOut.commit: partial checksums, GSO).
    */
   tapWrite(fd: number, buf: Buffer, frames: Int32Array, count: number, vnetHdrLen?: number): number;
+  /**
+   * TUNSETOFFLOAD: the offloads (TUN_F_CSUM, TSO4, TSO6, USO4, USO6) the
+   * tap's device announces, so what the namespace's kernel may hand us as
+   * super-frames. 0 or -errno (EINVAL: a flag this kernel does not know).
+   */
+  tapSetOffload(fd: number, flags: number): number;
 
   // --- sockets -------------------------------------------------------------
   /** socket(2) with SOCK_CLOEXEC; type may include SOCK_NONBLOCK (2048). Returns fd or -errno. */
@@ -160,8 +168,13 @@ export interface NativeAddon {
   recvDiscard(fd: number, n: number): number;
   /** send(2) buf[off, off+len) with MSG_NOSIGNAL | MSG_DONTWAIT | flags. Returns bytes or -errno. */
   send(fd: number, buf: Buffer, off: number, len: number, flags: number): number;
-  /** One sendmsg(2) gathering `count` slices buf[offsets[i], +lens[i]), MSG_NOSIGNAL | MSG_DONTWAIT | flags. Returns bytes or -errno. */
-  sendv(fd: number, buf: Buffer, offsets: Int32Array, lens: Int32Array, count: number, flags: number): number;
+  /**
+   * One sendmsg(2) gathering `count` slices buf[offsets[i], +lens[i]),
+   * MSG_NOSIGNAL | MSG_DONTWAIT | flags. With `segSize` (a UDP socket), a
+   * UDP_SEGMENT control message: the kernel sends the bytes as datagrams of
+   * that size (UDP GSO). Returns bytes or -errno.
+   */
+  sendv(fd: number, buf: Buffer, offsets: Int32Array, lens: Int32Array, count: number, flags: number, segSize?: number): number;
   /** The send buffer as the kernel accounts it (SO_MEMINFO): out[0] queued memory, out[1] its limit. 0 or -errno. */
   sendSpace(fd: number, out: Uint32Array): number;
   /**
@@ -174,7 +187,9 @@ export interface NativeAddon {
    * [14] tcpi_rcv_space, [15] tcpi_options; if `out` has 18 or more
    * elements also [16] SK_MEMINFO_WMEM_QUEUED and [17] SK_MEMINFO_SNDBUF
    * (SO_MEMINFO: send buffer memory in use, with overhead, and its limit).
-   * Returns 0 or -errno.
+   * Returns 0 or -errno. Five syscalls: a diagnostic (the tests read a
+   * socket's queues with it), never on the data path, which needs only
+   * sendSpace().
    */
   tcpInfo(fd: number, out: Uint32Array): number;
   /**

@@ -166,6 +166,8 @@ function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Log
     };
     const engine = new Engine({
       config, tapFd: tapFd >= 0 ? tapFd : undefined, vnetHdrLen: info[1], log, onFatal, onFlow, ns,
+      // -F: someone else's tap keeps the offloads it has.
+      tapOffload: config.socketFd === null,
       // --splice-only: no tap device, no link.
       transport: tapFd < 0 ? () => new NullTransport() : undefined,
       onTapGone: (why) => {

@@ -36,9 +36,11 @@ export class FrameRun {
   readonly ipOff = new Int32Array(RUN_MAX);
   readonly l4Off = new Int32Array(RUN_MAX);
   readonly l4Len = new Int32Array(RUN_MAX);
+  /** Per frame: the payload size of a UDP super-datagram's segments (USO), or 0 for a plain frame. */
+  readonly gsoSize = new Int32Array(RUN_MAX);
 
   /** Start a run of one frame. */
-  start(buf: Buffer, family: 4 | 6, protocol: number, hash: number, ipOff: number, l4Off: number, l4Len: number): void {
+  start(buf: Buffer, family: 4 | 6, protocol: number, hash: number, ipOff: number, l4Off: number, l4Len: number, gsoSize = 0): void {
     this.buf = buf;
     this.family = family;
     this.protocol = protocol;
@@ -49,6 +51,7 @@ export class FrameRun {
     this.ipOff[0] = ipOff;
     this.l4Off[0] = l4Off;
     this.l4Len[0] = l4Len;
+    this.gsoSize[0] = gsoSize;
     this.count = 1;
   }
 
@@ -67,10 +70,11 @@ export class FrameRun {
   }
 
   /** Add a frame of the same flow (see matches()). */
-  push(ipOff: number, l4Off: number, l4Len: number): void {
+  push(ipOff: number, l4Off: number, l4Len: number, gsoSize = 0): void {
     const i = this.count++;
     this.ipOff[i] = ipOff;
     this.l4Off[i] = l4Off;
     this.l4Len[i] = l4Len;
+    this.gsoSize[i] = gsoSize;
   }
 }

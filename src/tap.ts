@@ -24,6 +24,13 @@
  *   datagrams to the reassembler, and a whole datagram from it to its
  *   handler.
  *
+ * With segmentation offload on the tap (l2/tapio.ts), a frame may be a
+ * super-frame: a TCP segment of up to 64 KiB (handled as one big segment)
+ * or a UDP super-datagram whose payload is several datagrams of `gsoSize`
+ * bytes (split by the UDP handler). The GSO type must match what the frame
+ * is (TCP over IPv4 for TCPV4, and so on); a frame whose offload
+ * description does not is dropped and traced, never trusted.
+ *
  * `flushRuns()` hands over the runs of the batch: the engine calls it after
  * every batch, before the receive buffer is reused; the dispatcher also
  * calls it itself before a reassembled datagram, so that a flow's
@@ -51,6 +58,7 @@ import type { TcpHandler } from './tcp/tcp.js';
 import type { UdpHandler } from './udp/udp.js';
 import type { IcmpHandler } from './icmp/icmp.js';
 import { M } from './messages.js';
+import { VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, VIRTIO_NET_HDR_GSO_UDP_L4 } from './l2/tapio.js';
 
 /** DHCPv6 requests upstream names at info level, by message type. */
 const DHCPV6_REQUESTS: Record<number, 'SOLICIT' | 'REQUEST/RENEW/CONFIRM' | 'INFORMATION_REQUEST' | 'REBIND'> = {
@@ -102,13 +110,24 @@ export class TapDispatcher {
     this.infoOn = t.log.isLevelEnabled('info');
   }
 
-  /** One frame from the guest. Never throws on bad input. */
-  frame(buf: Buffer, off: number, len: number, now: number): void {
+  /** GSO type (ECN bit cleared) and size of the frame being dispatched, from its virtio-net header. */
+  private gsoType = 0;
+  private gsoSize = 0;
+
+  /**
+   * One frame from the guest, with its virtio-net header's GSO type and
+   * size when the tap has segmentation offload (else 0). Never throws on bad
+   * input.
+   */
+  frame(buf: Buffer, off: number, len: number, now: number, gsoType = 0, gsoSize = 0): void {
+    this.gsoType = gsoType & 0x7f;
+    this.gsoSize = gsoSize;
     if (len < ETH_HLEN) return this.drop('runt frame', len);
     this.learnMac(buf, off);
     const ethertype = (buf[off + 12] << 8) | buf[off + 13];
     if (ethertype === ETH_P_IP) return this.ipv4(buf, off, len, now);
     if (ethertype === ETH_P_IPV6) return this.ipv6(buf, off, len, now);
+    if (this.gsoType !== VIRTIO_NET_HDR_GSO_NONE) return this.drop(`GSO type ${this.gsoType} on ethertype 0x${ethertype.toString(16)}`, len);
     if (ethertype === ETH_P_ARP) {
       const out = this.t.out;
       const o = out.reserve(64);
@@ -149,6 +168,7 @@ export class TapDispatcher {
     const proto = buf[ip + 9];
     const l4 = ip + ihl;
     const l4Len = total - ihl;
+    if (!this.gsoFits(4, proto)) return this.drop(`GSO type ${this.gsoType} on IPv4 protocol ${proto}`, len);
     if (ipv4IsFragment(buf, ip)) {
       this.flushRuns(now);
       // A fragment: UDP and ICMP datagrams are reassembled; TCP never needs it.
@@ -174,6 +194,7 @@ export class TapDispatcher {
     const w = this.l4;
     if (!ipv6Walk(buf, ip, len - ETH_HLEN, w)) return this.drop('bad IPv6 header', len);
     const { protocol: nh, offset: l4, length: l4Len } = w;
+    if (!this.gsoFits(6, w.fragment ? -1 : nh)) return this.drop(`GSO type ${this.gsoType} on IPv6 next header ${nh}`, len);
     if (w.fragment) {
       this.flushRuns(now);
       if (!this.t.ip6) return this.drop('IPv6 disabled', len);
@@ -198,6 +219,27 @@ export class TapDispatcher {
     this.drop(`IPv6 next header ${nh}`, len);
   }
 
+  /**
+   * Whether the frame's GSO type (if any) is what a frame of `family` and
+   * `proto` can carry: TCPV4 a TCP segment over IPv4, TCPV6 one over IPv6,
+   * UDP_L4 a UDP datagram with a segment size. DHCP and DHCPv6 super-datagrams
+   * make no sense and are not answered (see dhcp()).
+   */
+  private gsoFits(family: 4 | 6, proto: number): boolean {
+    switch (this.gsoType) {
+      case VIRTIO_NET_HDR_GSO_NONE:
+        return true;
+      case VIRTIO_NET_HDR_GSO_TCPV4:
+        return family === 4 && proto === IPPROTO_TCP;
+      case VIRTIO_NET_HDR_GSO_TCPV6:
+        return family === 6 && proto === IPPROTO_TCP;
+      case VIRTIO_NET_HDR_GSO_UDP_L4:
+        return proto === IPPROTO_UDP && this.gsoSize > 0;
+      default:
+        return false;
+    }
+  }
+
   /** A TCP or UDP segment: extend the current run, or start a new one. */
   private flowFrame(family: 4 | 6, proto: number, buf: Buffer, ip: number, l4: number, l4Len: number, len: number, now: number): void {
     if (proto === IPPROTO_TCP ? !this.t.tcp : !this.t.udp) return this.drop(proto === IPPROTO_TCP ? 'TCP disabled' : 'UDP disabled', len);
@@ -210,18 +252,24 @@ export class TapDispatcher {
       if (this.runHash[k] !== hash) continue;
       const run = this.runs[k];
       if (run.buf === buf && run.matches(family, proto, hash, ip, l4)) {
-        run.push(ip, l4, l4Len);
+        run.push(ip, l4, l4Len, this.udpGso());
         return;
       }
     }
     if (n === RUNS_MAX || (n > 0 && this.runs[0].buf !== buf)) this.flushRuns(now);
     const i = this.active++;
     if (i === this.runs.length) this.runs.push(new FrameRun());
-    this.runs[i].start(buf, family, proto, hash, ip, l4, l4Len);
+    this.runs[i].start(buf, family, proto, hash, ip, l4, l4Len, this.udpGso());
     this.runHash[i] = hash;
   }
 
+  /** The segment size of a UDP super-datagram (USO), else 0. */
+  private udpGso(): number {
+    return this.gsoType === VIRTIO_NET_HDR_GSO_UDP_L4 ? this.gsoSize : 0;
+  }
+
   private dhcp(buf: Buffer, off: number, len: number, l4: number): void {
+    if (this.gsoType) return this.drop('DHCP super-datagram', len);
     const out = this.t.out;
     const o = out.reserve(1024);
     const r = dhcpTapHandler(this.t.dhcp!, this.t.link, buf, off, len, out.buf, o);
@@ -232,6 +280,7 @@ export class TapDispatcher {
   }
 
   private dhcpv6(buf: Buffer, off: number, len: number, l4: number): void {
+    if (this.gsoType) return this.drop('DHCPv6 super-datagram', len);
     const out = this.t.out;
     const o = out.reserve(1024);
     const r = dhcpv6TapHandler(this.t.dhcpv6!, this.t.link, buf, off, len, out.buf, o);

@@ -40,6 +40,7 @@ import { Flow, PROTO_TCP, bindOutbound, describeFlow, flowEvent, flowHash, type 
 import type { FrameRun } from '../run.js';
 import { fold, l4Checksum4, l4Checksum6 } from '../l2/checksum.js';
 import { ETH_HLEN } from '../l2/ethernet.js';
+import { VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6 } from '../l2/tapio.js';
 import { TCP_ACK as ACK, TCP_FIN as FIN, TCP_PSH as PSH, TCP_RST as RST, TCP_SYN as SYN, tcpHeaderLength, tcpOptions, writeTcpSynOptions } from '../l2/tcp.js';
 
 /** Connection events (bits). */
@@ -166,8 +167,9 @@ export class TcpConn extends Flow {
   keepalive = false;
   /** Whether SO_PEEK_OFF works on this socket. */
   peekOffset = false;
-  /** Events currently watched on the fd (0: not registered). */
+  /** Events currently watched on the fd, and whether the fd is in epoll at all (with no events, a reset still reports EPOLLERR). */
   watched = 0;
+  registered = false;
 
   /** In-order guest payload of the run being handled, to write with one sendmsg. */
   pendingBytes = 0;
@@ -548,10 +550,13 @@ export class TcpHandler {
       return;
     }
     const out = this.ctx.out;
+    // A frame per segment of the guest's MSS; with TSO on the tap, a super-frame per as many
+    // whole segments as an IP packet holds, which the namespace's kernel cuts (l2/tapio.ts).
     const mss = conn.mss;
-    const slot = (out.headroom + conn.hdrLen + mss + 7) & ~7;
+    const seg = this.superFrames(conn) ? Math.max(mss, Math.floor(((conn.family === 4 ? 65535 - 40 : 65535 - 20)) / mss) * mss) : mss;
+    const slot = (out.headroom + conn.hdrLen + seg + 7) & ~7;
     // Enough slots for the window, bounded by the transmit buffer and the slot table.
-    let maxSlots = Math.min(Math.ceil(window / mss), this.peekOff.length);
+    let maxSlots = Math.min(Math.ceil(window / seg), this.peekOff.length);
     if (out.room < slot * Math.min(maxSlots, 4)) out.flush();
     maxSlots = Math.min(maxSlots, Math.floor(out.room / slot));
     if (maxSlots <= 0) return;
@@ -559,7 +564,7 @@ export class TcpHandler {
     let total = 0;
     for (let i = 0; i < maxSlots; i++) {
       this.peekOff[i] = base + i * slot + conn.hdrLen;
-      const l = Math.min(mss, window - total);
+      const l = Math.min(seg, window - total);
       this.peekLen[i] = l;
       total += l;
     }
@@ -587,7 +592,7 @@ export class TcpHandler {
       const len = Math.min(left, this.peekLen[i]);
       const off = base + i * slot;
       this.fillHeader(conn, out.buf, off, conn.seqToTap, PSH | ACK, len, 0);
-      this.commitFrame(conn, off, conn.hdrLen + len);
+      this.commitFrame(conn, off, conn.hdrLen + len, len);
       conn.seqToTap = (conn.seqToTap + len) >>> 0;
       left -= len;
       this.stats.framesToTap++;
@@ -746,8 +751,9 @@ export class TcpHandler {
   private close(conn: TcpConn, hard: boolean): void {
     if (conn.events & Ev.Closed) return;
     if (conn.fd >= 0) {
-      if (conn.watched) this.ctx.loop.del(conn.fd);
+      if (conn.registered) this.ctx.loop.del(conn.fd);
       conn.watched = 0;
+      conn.registered = false;
       if (hard) native.closeReset(conn.fd);
       else native.close(conn.fd);
       conn.fd = -1;
@@ -782,16 +788,20 @@ export class TcpHandler {
       if (!(conn.events & (Ev.SockFinRcvd | Ev.Stalled)) && conn.events & Ev.Established) want |= C.EPOLLIN;
       if (conn.events & Ev.SockFull) want |= C.EPOLLOUT;
     }
-    // Once both directions are shut the socket reports HUP forever; stop watching it.
-    if (conn.events & Ev.SockFinRcvd && conn.events & Ev.TapFinRcvd) want = 0;
-    if (want === conn.watched) return;
-    if (want === 0) {
-      this.ctx.loop.del(conn.fd);
-    } else if (conn.watched === 0) {
-      this.ctx.loop.add(conn.fd, FdKind.TcpSock, conn.index, want);
-    } else {
-      this.ctx.loop.mod(conn.fd, FdKind.TcpSock, conn.index, want);
+    // The fd stays registered even with no events wanted (waiting for the guest's ACK of our
+    // SYN-ACK or SYN, a zero window, after the host's EOF): a reset of the host side still
+    // reports EPOLLERR, and the guest hears of it at once, as upstream's tcp_conn_epoll_events().
+    // Once both directions are shut the socket reports HUP forever: then it leaves epoll.
+    if (conn.events & Ev.SockFinRcvd && conn.events & Ev.TapFinRcvd) {
+      if (conn.registered) this.ctx.loop.del(conn.fd);
+      conn.registered = false;
+      conn.watched = 0;
+      return;
     }
+    if (want === conn.watched && conn.registered) return;
+    if (!conn.registered) this.ctx.loop.add(conn.fd, FdKind.TcpSock, conn.index, want);
+    else this.ctx.loop.mod(conn.fd, FdKind.TcpSock, conn.index, want);
+    conn.registered = true;
     conn.watched = want;
   }
 
@@ -930,10 +940,18 @@ export class TcpHandler {
   }
 
   /** Queue a built frame; with checksum offload the kernel gets the TCP checksum's position. */
-  private commitFrame(conn: TcpConn, off: number, len: number): void {
+  private commitFrame(conn: TcpConn, off: number, len: number, payload = 0): void {
     const out = this.ctx.out;
-    if (out.checksumOffload) out.commit(off, len, conn.hdrLen - 20, 16);
+    if (payload > conn.mss && this.superFrames(conn)) {
+      out.commit(off, len, conn.hdrLen - 20, 16, conn.family === 4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6, conn.mss, conn.hdrLen);
+    } else if (out.checksumOffload) out.commit(off, len, conn.hdrLen - 20, 16);
     else out.commit(off, len);
+  }
+
+  /** Whether the tap takes TCP super-frames of this connection's IP version (TSO). */
+  private superFrames(conn: TcpConn): boolean {
+    const o = this.ctx.out.offloads;
+    return conn.family === 4 ? o.tso4 : o.tso6;
   }
 
   /** Build and queue a segment without payload. */

@@ -4,20 +4,12 @@
 // the dispatcher's runs (src/tap.ts): interleaved segments of two connections reach each
 // connection as one run, one write and one ACK. Host peers are real sockets on loopback;
 // the engine's "tap" is a connected UDP socket whose datagrams are the frames it sends.
-import { afterEach, describe, expect, it } from 'vitest';
-import dgram from 'node:dgram';
-import net from 'node:net';
+import { describe, expect, it } from 'vitest';
 import { Flow, FlowTable, PROTO_TCP, PROTO_UDP, describeFlow, flowHash } from '../../src/flow.js';
-import { native, C } from '../../src/native.js';
-import { Engine } from '../../src/engine.js';
-import { buildConfig, type HostNet } from '../../src/conf.js';
-import { parseArgs } from '../../src/options.js';
-import { createLogger, type Logger } from '../../src/log.js';
-import { ARP_REQUEST, hex, pseudo4, referenceChecksum } from './wire-frames.js';
+import type { Logger } from '../../src/log.js';
+import { ARP_REQUEST, referenceChecksum } from './wire-frames.js';
+import { G, GW, R, batch, connect, frameFrom, listen, makeRig, tcpFlags, tcpPorts, tcpSegment, udpDatagram } from './tap-rig.js';
 
-const G = hex('c6336402'); // the guest, 198.51.100.2
-const GW = hex('c6336401'); // the gateway, standing for the host's loopback
-const R = hex('cb00710a'); // a remote, 203.0.113.10
 
 function addrs(a: Uint8Array, b: Uint8Array): Uint8Array {
   const x = new Uint8Array(a.length + b.length);
@@ -82,143 +74,9 @@ describe('FlowTable', () => {
   });
 });
 
-// ---------------------------------------------------------------------------------------
-// Through an engine
-
-const HOST: HostNet = {
-  links: [{ index: 2, name: 'eth0', flags: 0x1003, mtu: 65520, up: true }],
-  addrs4: [{ family: 4, index: 2, prefixLen: 24, addr: Uint8Array.from(G), scope: 0, flags: 0 }],
-  addrs6: [],
-  routes4: [{ family: 4, table: 254, dst: null, dstLen: 0, gateway: Uint8Array.from(GW), oif: 2, protocol: 4, scope: 0, type: 1 }],
-  routes6: [],
-};
-
-interface Rig {
-  engine: Engine;
-  guest: dgram.Socket;
-  tapFd: number;
-  frames: Buffer[];
-  waiters: Array<() => void>;
-}
-
-let rig: Rig | undefined;
-const closers: Array<() => void> = [];
-
-afterEach(() => {
-  for (const c of closers.splice(0)) c();
-  if (rig) {
-    rig.engine.close();
-    native.close(rig.tapFd);
-    rig.guest.close();
-    rig = undefined;
-  }
-});
-
-async function makeRig(maxFlows: number): Promise<Rig> {
-  const guest = dgram.createSocket('udp4');
-  await new Promise<void>((r) => guest.bind(0, '127.0.0.1', r));
-  const tapFd = native.socket(C.AF_INET, C.SOCK_DGRAM | C.SOCK_NONBLOCK, 0);
-  expect(native.connect(tapFd, Uint8Array.of(127, 0, 0, 1), guest.address().port, 0)).toBe(0);
-  const config = buildConfig(parseArgs(['--config-net'], 'pasta'), HOST);
-  let now = 1000;
-  const engine = new Engine({ config, tapFd, log: createLogger({ name: 'test', level: 'silent' }), maxFlows, clock: () => now++, manualTicks: true });
-  engine.loop.unref();
-  const r: Rig = { engine, guest, tapFd, frames: [], waiters: [] };
-  guest.on('message', (m) => {
-    r.frames.push(m);
-    for (const w of r.waiters.splice(0)) w();
-  });
-  rig = r;
-  return r;
-}
-
-/** The next frame from the engine that `pred` accepts. */
-function frameFrom(r: Rig, pred: (f: Buffer) => boolean): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const check = (): void => {
-      const i = r.frames.findIndex(pred);
-      if (i >= 0) resolve(r.frames.splice(i, 1)[0]);
-      else r.waiters.push(check);
-    };
-    check();
-  });
-}
-
-/** An IPv4 frame from the guest to `dst`, with a layer-4 message whose checksum field is at `csum`. */
-function ipv4Frame(proto: number, dst: Uint8Array, l4: Buffer, csum: number): Buffer {
-  const f = Buffer.concat([hex('9a559a559a55 5e8a3c112233 0800'), Buffer.alloc(20), l4]);
-  f[14] = 0x45;
-  f.writeUInt16BE(20 + l4.length, 16);
-  f.writeUInt16BE(0x4000, 20);
-  f[22] = 64;
-  f[23] = proto;
-  f.set(G, 26);
-  f.set(dst, 30);
-  f.writeUInt16BE(referenceChecksum(f.subarray(14, 34)), 24);
-  f.writeUInt16BE(referenceChecksum(pseudo4(G, dst, proto, l4.length), f.subarray(34)), 34 + csum);
-  return f;
-}
-
-function tcpSegment(sport: number, dport: number, seq: number, ack: number, flags: number, data = Buffer.alloc(0)): Buffer {
-  const t = Buffer.alloc(20);
-  t.writeUInt16BE(sport, 0);
-  t.writeUInt16BE(dport, 2);
-  t.writeUInt32BE(seq >>> 0, 4);
-  t.writeUInt32BE(ack >>> 0, 8);
-  t[12] = 0x50;
-  t[13] = flags;
-  t.writeUInt16BE(0xffff, 14);
-  return ipv4Frame(PROTO_TCP, GW, Buffer.concat([t, data]), 16);
-}
-
-function udpDatagram(sport: number, dport: number, data: Buffer): Buffer {
-  const u = Buffer.alloc(8);
-  u.writeUInt16BE(sport, 0);
-  u.writeUInt16BE(dport, 2);
-  u.writeUInt16BE(8 + data.length, 4);
-  return ipv4Frame(PROTO_UDP, GW, Buffer.concat([u, data]), 6);
-}
-
-const tcpFlags = (f: Buffer): number => f[47];
-const tcpPorts = (f: Buffer): [number, number] => [f.readUInt16BE(34), f.readUInt16BE(36)];
-
-/** Feed frames from "the guest" as one batch, in one buffer as the tap reader leaves them. */
-function batch(r: Rig, frames: Buffer[]): void {
-  const buf = Buffer.concat(frames);
-  let off = 0;
-  for (const f of frames) {
-    r.engine.frameFromTap(buf, off, f.length, r.engine.loop.now());
-    off += f.length;
-  }
-  r.engine.finishBatch();
-}
-
-async function listen(): Promise<{ port: number; got: Buffer[]; accepted: Promise<net.Socket> }> {
-  const got: Buffer[] = [];
-  let onAccept!: (s: net.Socket) => void;
-  const accepted = new Promise<net.Socket>((r) => (onAccept = r));
-  const server = net.createServer((s) => {
-    s.on('error', () => {}); // the engine's close() resets what is left
-    s.on('data', (d) => got.push(d));
-    onAccept(s);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  closers.push(() => server.close());
-  return { port: (server.address() as net.AddressInfo).port, got, accepted };
-}
-
-/** Open a connection from the guest to the host's loopback `port`: SYN, SYN-ACK, ACK. Returns our ISN + 1. */
-async function connect(r: Rig, sport: number, port: number): Promise<number> {
-  batch(r, [tcpSegment(sport, port, 1000, 0, 0x02)]);
-  const synAck = await frameFrom(r, (f) => tcpPorts(f)[1] === sport && (tcpFlags(f) & 0x12) === 0x12);
-  const iss = (synAck.readUInt32BE(38) + 1) >>> 0;
-  batch(r, [tcpSegment(sport, port, 1001, iss, 0x10)]);
-  return iss;
-}
-
 describe('a full flow table, through the engine', () => {
   it('answers a SYN with a RST and a UDP datagram with ICMP "administratively prohibited", and the open flows go on', async () => {
-    const r = await makeRig(2);
+    const r = await makeRig({ maxFlows: 2 });
     const srv = await listen();
     const issA = await connect(r, 40001, srv.port);
     const issB = await connect(r, 40002, srv.port);
@@ -248,7 +106,7 @@ describe('a full flow table, through the engine', () => {
 
 describe('runs of one flow (tap.ts)', () => {
   it('gives interleaved segments of two connections to each as one run: in order, one write, one ACK', async () => {
-    const r = await makeRig(16);
+    const r = await makeRig({ maxFlows: 16 });
     const srv = await listen();
     const issA = await connect(r, 41001, srv.port);
     const a = await srv.accepted;
