@@ -34,6 +34,10 @@ class CheckingTapOut extends TapOut {
   constructor() {
     super(-1, 0, 1 << 20, 64);
   }
+  /** Frames queued since the last flush. */
+  get queued(): number {
+    return this.count;
+  }
   override flush(): void {
     for (let i = 0; i < this.count; i++) checkFrame(this.buf.subarray(this.frames[2 * i], this.frames[2 * i] + this.frames[2 * i + 1]));
     this.frames_ += this.count;
@@ -61,15 +65,40 @@ const frameArb = fc.oneof(
   { weight: 1, arbitrary: randomBytes(80) },
 );
 
+/**
+ * GSO type and size from a frame's virtio-net header (what the kernel says
+ * of a super-frame): mostly none; else a known type (with the ECN bit or
+ * not), or any byte, with any size.
+ */
+const gsoArb = fc.oneof(
+  { weight: 5, arbitrary: fc.constant([0, 0] as [number, number]) },
+  { weight: 1, arbitrary: fc.tuple(fc.oneof(fc.constantFrom(1, 4, 5, 0x81, 0x84, 0x85), fc.nat(0xff)), fc.oneof(fc.constantFrom(0, 1, 1400, 65535), fc.nat(0xffff))) },
+);
+/** What a frame with GSO type `type` (ECN bit cleared) may be: TCPV4 TCP over IPv4, TCPV6 TCP over IPv6, UDP_L4 UDP with a segment size. */
+function gsoAllows(type: number, size: number, family: 4 | 6, proto: number): boolean {
+  switch (type & 0x7f) {
+    case 0:
+      return true;
+    case 1:
+      return family === 4 && proto === 6;
+    case 4:
+      return family === 6 && proto === 6;
+    case 5:
+      return proto === 17 && size > 0;
+    default:
+      return false;
+  }
+}
+
 const configArb = fc.record({ ip4: fc.boolean(), ip6: fc.boolean(), tcp: fc.boolean(), udp: fc.boolean(), icmp: fc.boolean(), ndp: fc.boolean(), dhcp: fc.boolean(), dhcpv6: fc.boolean(), ra: fc.boolean() });
 
 describe('frame dispatcher', () => {
-  fuzz(FILE, 'TapDispatcher.frame: runs of one flow inside their frames, well-formed replies, no throw', fc.tuple(fc.array(fc.tuple(frameArb, fc.nat(7)), { minLength: 1, maxLength: 40 }), configArb, fc.nat(3)), ([batch, c, batches]) => {
-    // One buffer, frames at the offsets a tap read would give (with gaps).
-    const spans: Array<{ off: number; len: number }> = [];
+  fuzz(FILE, 'TapDispatcher.frame: runs of one flow inside their frames, GSO types as the frames allow, well-formed replies, no throw', fc.tuple(fc.array(fc.tuple(frameArb, fc.nat(7), gsoArb), { minLength: 1, maxLength: 40 }), configArb, fc.nat(3)), ([batch, c, batches]) => {
+    // One buffer, frames at the offsets a tap read would give (with gaps), each with the GSO type and size of its virtio-net header.
+    const spans: Array<{ off: number; len: number; gso: [number, number] }> = [];
     let size = 0;
-    for (const [f, gap] of batch) {
-      spans.push({ off: size + gap, len: f.length });
+    for (const [f, gap, gso] of batch) {
+      spans.push({ off: size + gap, len: f.length, gso });
       size += gap + f.length;
     }
     const buf = Buffer.alloc(size, 0xee);
@@ -93,9 +122,15 @@ describe('frame dispatcher', () => {
         assert.equal((buf[l4 + 2] << 8) | buf[l4 + 3], run.remotePort);
         const a = run.ipOff[i] + (run.family === 4 ? 12 : 8);
         assert.ok(buf.subarray(a, a + (run.family === 4 ? 8 : 32)).equals(buf.subarray(run.addrOff, run.addrOff + (run.family === 4 ? 8 : 32))), 'one flow per run');
+        const [type, size] = spans[s].gso;
+        assert.ok(gsoAllows(type, size, run.family, proto), `GSO type ${type} size ${size} on a ${proto} run over IPv${run.family}`);
+        assert.equal(run.gsoSize[i], (type & 0x7f) === 5 ? size : 0, 'the UDP segment size of a super-datagram, else 0');
       }
     };
+    /** The GSO type of the frame being dispatched: ICMP (and the responders) take none. */
+    let gsoNow = 0;
     const within = (b: Buffer, l4: number, len: number): void => {
+      assert.equal(gsoNow & 0x7f, 0, 'no GSO type on ICMP, nor on a reassembled datagram');
       if (b === buf) {
         const s = spans.findIndex((sp) => l4 >= sp.off + 14 && l4 + len <= sp.off + sp.len);
         assert.ok(s >= 0 && len >= 0, 'a span inside a frame of the batch');
@@ -120,7 +155,12 @@ describe('frame dispatcher', () => {
     // The same batch again (a retransmission), and then some, with fragments completing across batches.
     for (let round = 0; round <= batches; round++) {
       taken.clear();
-      for (const s of spans) d.frame(buf, s.off, s.len, 1000 * round);
+      for (const s of spans) {
+        gsoNow = s.gso[0];
+        const queued = out.queued;
+        d.frame(buf, s.off, s.len, 1000 * round, s.gso[0], s.gso[1]);
+        if (s.gso[0] & 0x7f) assert.equal(out.queued, queued, 'no reply to a super-frame');
+      }
       d.flushRuns(1000 * round);
       out.flush();
     }
