@@ -57,8 +57,13 @@ export function fuzzAsync<T>(file: string, name: string, arb: fc.Arbitrary<T>, c
   it(name, async () => report(file, name, await fc.check(fc.asyncProperty(arb, check), params(ms, options.examples ?? []))), ms + 120_000);
 }
 
+/** The seed of this run: FUZZ_SEED, or a new one. */
+export function runSeed(): number {
+  return SEED ?? (Math.random() * 0x7fffffff) | 0;
+}
+
 function params<T>(ms: number, examples: T[]): fc.Parameters<[T]> {
-  const seed = SEED ?? (Math.random() * 0x7fffffff) | 0;
+  const seed = runSeed();
   return PATH !== undefined
     ? { seed, path: PATH, examples: examples.map((e) => [e] as [T]), includeErrorInReport: true }
     : { seed, numRuns: 1e9, interruptAfterTimeLimit: ms, examples: examples.map((e) => [e] as [T]), includeErrorInReport: true };
