@@ -18,7 +18,8 @@
  *
  * Environment:
  * - FUZZ_TIME: seconds each target runs (default 0.5, times the target's
- *   weight). `FUZZ_TIME=600 npm run fuzz` is the long run.
+ *   weight; the engine-level fuzz gets 8x). `FUZZ_TIME=60 npm run fuzz` is
+ *   a long run (README.md, "Fuzzing").
  * - FUZZ_SEED: the seed (default: a new one every run). A failure prints
  *   the seed, the path of the failing case and the command that replays it
  *   (FUZZ_SEED=... FUZZ_PATH=... npx vitest run FILE -t NAME): that runs
