@@ -1,5 +1,5 @@
 // The engine-level fuzz run, inside a private network namespace that
-// test/fuzz/engine.test.ts makes for it (`unshare -rn`, loopback up, nothing
+// test/fuzz/engine.test.ts makes for it (`unshare -n`, loopback up, nothing
 // else: whatever address a fuzzed frame names, nothing can leave this
 // namespace). Uses the built engine (dist/), as the e2e scripts do.
 //
@@ -11,7 +11,8 @@
 // injected clock and manual ticks; its "tap" is a connected UDP socket on
 // loopback (as test/unit/tap-rig.ts) read by the engine's own loop, through
 // the same TapIn/tapRead path and virtio-net header parsing as a real tap:
-// the guest's side writes every frame to it as one datagram. For SECONDS the
+// the guest's side, the socket at its other end, sends every frame to it as
+// one datagram (a batch with one sendmmsg). For SECONDS the
 // fuzzed frames go in at a high rate, while a real TCP connection through
 // the engine to a server on loopback carries data both ways, checked byte
 // for byte, and a UDP flow through it to an echo server exchanges
@@ -24,7 +25,7 @@
 // arrived corrupted, the real connection reset, flows that never expired),
 // what the real flows moved during and after the fuzzing, fds, and heap
 // (after gc) at the start, a third of the way in, at the end of the fuzzing
-// and once every flow has expired.
+// and once every flow has expired (and the memory of Buffers at the start and then).
 import fs from 'node:fs';
 import net from 'node:net';
 import dgram from 'node:dgram';
@@ -360,6 +361,9 @@ let engine = new Engine({
 });
 const fdsStart = fdCount();
 const heapStart = heap();
+/** Memory of Buffers and ArrayBuffers (outside the heap: frames, reassembly buffers). */
+const buffers = () => process.memoryUsage().arrayBuffers;
+const buffersStart = buffers();
 
 const turn = () => new Promise((r) => setImmediate(r));
 /** Send the frames queued for the tap, let the loop run (the engine reads them, the servers and the engine's sockets get their events), take the engine's frames. */
@@ -442,6 +446,7 @@ const expired = engine.stats();
 if (expiredAfter < 0) fail(`flows still open after 3 hours: ${JSON.stringify({ tcp: expired.tcp.active, udp: expired.udp.active, icmp: expired.icmp.active, flows: expired.flows.active, fds: fdCount(), fdsStart })}`);
 const fdsExpired = fdCount();
 const heapExpired = heap();
+const buffersExpired = buffers();
 engine.close();
 engine = null;
 await new Promise((r) => setTimeout(r, 10));
@@ -453,7 +458,7 @@ result.tcp = { during: { toGuest: during.toGuest, toServer: during.toServer }, a
 result.udp = { during: during.udp, after: after.udp };
 result.expiredAfterSeconds = expiredAfter;
 result.fds = { before: fdsBefore, start: fdsStart, most: maxFds, expired: fdsExpired, closed: fdCount() };
-result.heap = { gc: typeof globalThis.gc === 'function', start: heapStart, third: heapThird, end: heapEnd, expired: heapExpired };
+result.heap = { gc: typeof globalThis.gc === 'function', start: heapStart, third: heapThird, end: heapEnd, expired: heapExpired, buffersStart, buffersExpired };
 native.close(guestFd);
 echo.close();
 server.close();

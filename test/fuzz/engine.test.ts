@@ -99,7 +99,7 @@ interface Result {
   udp?: { during: number; after: number };
   expiredAfterSeconds?: number;
   fds?: { before: number; start: number; most: number; expired: number; closed: number };
-  heap?: { gc: boolean; start: number; third: number; end: number; expired: number };
+  heap?: { gc: boolean; start: number; third: number; end: number; expired: number; buffersStart: number; buffersExpired: number };
 }
 
 it('engine: fuzzed frames at a high rate; real flows intact, no fd or heap growth', async () => {
@@ -162,6 +162,8 @@ it('engine: fuzzed frames at a high rate; real flows intact, no fd or heap growt
     expect(result.heap!.gc, what).toBe(true);
     expect(result.heap!.end - result.heap!.third, what).toBeLessThan(16 << 20);
     expect(result.heap!.expired - result.heap!.start, what).toBeLessThan(8 << 20);
+    // Nor of Buffers outside the heap (frames, reassembly buffers), once the flows are gone.
+    expect(result.heap!.buffersExpired - result.heap!.buffersStart, what).toBeLessThan(16 << 20);
   } finally {
     fs.rmSync(path.dirname(file), { recursive: true, force: true });
   }
