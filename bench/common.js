@@ -94,7 +94,9 @@ export function upstreamBuild(dir) {
     }
   }
   const tag = /^\S+ ([^.\s]+)/.exec(version)?.[1] ?? version;
-  return { available: true, dir, pasta, passt, version, tag, commit };
+  // bench/upstream.sh writes VERSION; a source tree built in place has none
+  const built = fs.existsSync(path.join(dir, 'VERSION')) ? `built by bench/upstream.sh in ${dir}` : `a source tree built in place, ${dir}`;
+  return { available: true, dir, pasta, passt, version, tag, commit, built };
 }
 
 /** The upstream build's label: "pasta (upstream 2026_07_16)" (`what` passt for passt). */

@@ -303,7 +303,7 @@ function facts(opts) {
     slirp4netns: tryRun('slirp4netns', ['--version'])?.split('\n')[0] ?? 'not installed',
     passt: `passt ${dpkgVersion('passt') ?? 'not installed'} (/usr/bin/passt)`,
     upstream: upstream.available
-      ? `${upstream.version}${upstream.commit ? ` (commit ${upstream.commit})` : ''}, built by bench/upstream.sh in ${upstream.dir}`
+      ? `${upstream.version}${upstream.commit ? ` (commit ${upstream.commit})` : ''}, ${upstream.built}`
       : upstream.reason,
     upstreamTag: upstream.tag,
     clkTck: clockTicks(),
