@@ -920,8 +920,9 @@ const PASST_PAGE: PageText = {
     {
       title: 'Differences from the original passt',
       body: [
-        'Not supported yet: vhost-user (`--vhost-user`, `--print-capabilities`, and with them `--repair-path` other than `none` and the `--migrate-` options, which are refused), ' +
+        'Not supported yet: live migration of a vhost-user guest (TCP_REPAIR through passt-repair(1): `--repair-path` takes only `none`, and dirty-page logging is not offered), ' +
           'the qrap(1) wrapper for QEMU older than 7.2, and `--conf-path` (pesto(1)). ' +
+          'In vhost-user mode the device offers TCP segmentation offload both ways (HOST_TSO4/6, GUEST_TSO4/6), which the original does not, and copies each frame once between its own buffers and the guest\'s, where the original peeks socket data straight into the guest\'s buffers; `--print-capabilities` prints on standard output, the original on standard error. ' +
           'There is no sandbox: passt does not switch to an empty filesystem, install a seccomp filter or move into a detached PID namespace, so `--chroot-fallback` has no effect.',
         'Router advertisements and DHCPv6 replies come from the `-g` gateway when it is a link-local address, else from a link-local address made from `-M` (the original uses the host\'s own link-local address then). ' +
           "UDP is not forwarded on the port numbers `-t` forwards unless `-u` says so, as in the original's code, though its manual says otherwise.",
