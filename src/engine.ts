@@ -46,6 +46,8 @@ import { M } from './messages.js';
 import { PROTO_TCP, PROTO_UDP, type FlowContext, type FlowEvent, type HostTarget } from './flow.js';
 import type { Logger } from './log.js';
 import { addressEqual, isLinkLocal6, isLoopback, isUnspecified } from './inet.js';
+// This process's (the host's) /proc/net tables, through the fds the sandbox keeps open once locked.
+import { readHostProcNet } from './sandbox/procnet.js';
 
 const ETH_P_IP = 0x0800;
 const ETH_P_ARP = 0x0806;
@@ -143,15 +145,6 @@ export function eventStatsPrinter(counts: Float64Array, delayMs: number, write: 
 const DHCPV6_REQUESTS: Record<number, 'SOLICIT' | 'REQUEST/RENEW/CONFIRM' | 'INFORMATION_REQUEST' | 'REBIND'> = {
   1: 'SOLICIT', 3: 'REQUEST/RENEW/CONFIRM', 4: 'REQUEST/RENEW/CONFIRM', 5: 'REQUEST/RENEW/CONFIRM', 6: 'REBIND', 11: 'INFORMATION_REQUEST',
 };
-
-/** Reads this process's (the host's) /proc/net table `name`, or undefined. */
-function readHostProcNet(name: string): string | undefined {
-  try {
-    return fs.readFileSync(`/proc/net/${name}`, 'latin1');
-  } catch {
-    return undefined;
-  }
-}
 
 export class Engine {
   readonly loop: Loop;

@@ -25,7 +25,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { native, C, errnoName, TAP_STEP_OPEN, TAP_STEP_SETIFF } from './native.js';
+import { native, C, E, errnoName, TAP_STEP_OPEN, TAP_STEP_SETIFF } from './native.js';
 import { M } from './messages.js';
 import { NullTransport } from './l2/tapio.js';
 import { Netlink } from './netlink.js';
@@ -35,6 +35,7 @@ import { FdKind } from './loop.js';
 import type { Config } from './conf.js';
 import type { Logger } from './log.js';
 import { planNamespace, runNamespacePlan, type TemplateDump } from './confignet.js';
+import { ProcNetTables } from './sandbox/procnet.js';
 import type { FlowEvent } from './flow.js';
 
 export { readHostNet } from './hostnet.js';
@@ -105,6 +106,8 @@ interface Inside {
   helper: { pid: number; ctlFd: number };
   /** Sockets in the namespace for the spliced path, made by the helper in batches. */
   pool: NsSocketPool;
+  /** The namespace's /proc/net tables, kept open: `auto` rereads them after the sandbox's lock-down too. */
+  tables: ProcNetTables;
   tapFd: number;
   engine: Engine;
 }
@@ -117,6 +120,7 @@ interface Inside {
 function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Logger, onFatal: () => void, onFlow?: (e: FlowEvent) => void, nsStartsEmpty = false): Inside {
   let helper: { pid: number; ctlFd: number } | undefined;
   let pool: NsSocketPool | undefined;
+  let tables: ProcNetTables | undefined;
   let tapFd = -1;
   try {
     helper = native.nsHelper(usernsFd, netnsFd);
@@ -152,14 +156,8 @@ function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Log
     const nsTcpSocket = (family: 4 | 6): number => sockets.take(family, C.SOCK_STREAM);
     const nsUdpSocket = (family: 4 | 6): number => sockets.take(family, C.SOCK_DGRAM);
     // What `auto` watches in the namespace: its socket tables, seen through the helper, which lives there.
-    const helperPid = helper.pid;
-    const readNsProcNet = (name: string): string | undefined => {
-      try {
-        return fs.readFileSync(`/proc/${helperPid}/net/${name}`, 'latin1');
-      } catch {
-        return undefined;
-      }
-    };
+    const nsTables = (tables = new ProcNetTables(`/proc/${helper.pid}/net`));
+    const readNsProcNet = (name: string): string | undefined => nsTables.read(name);
     const engine = new Engine({
       config, tapFd: tapFd >= 0 ? tapFd : undefined, vnetHdrLen: info[1], log, onFatal, onFlow, nsTcpSocket, nsUdpSocket, readNsProcNet, nsStartsEmpty,
       // --splice-only: no tap device, no link.
@@ -170,10 +168,11 @@ function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Log
       },
       nsDiagSocket: () => native.nsSocket(ctlFd, C.AF_NETLINK, C.SOCK_RAW, 4 /* NETLINK_SOCK_DIAG */),
     });
-    return { helper, pool, tapFd, engine };
+    return { helper, pool, tables: nsTables, tapFd, engine };
   } catch (err) {
     if (tapFd >= 0) native.close(tapFd);
     pool?.close();
+    tables?.close();
     if (helper) native.close(helper.ctlFd);
     throw err;
   }
@@ -188,8 +187,10 @@ export class PastaRun {
   private readonly pidfd: number;
   private readonly netnsFd: number;
   private readonly usernsFd: number;
-  private readonly ctlFd: number;
+  /** Control socket of the namespace helper (for the sandbox to lock it once set up). */
+  readonly ctlFd: number;
   private readonly pool: NsSocketPool;
+  private readonly tables: ProcNetTables;
   private readonly tapFd: number;
   private exitResolve!: (code: number) => void;
   /** Resolves with the command's exit status (128 + signal if killed). */
@@ -244,6 +245,7 @@ export class PastaRun {
         inside.engine.close();
         native.close(inside.tapFd);
         inside.pool.close();
+        inside.tables.close();
         native.close(inside.helper.ctlFd);
       }
       native.kill(ns.pid, C.SIGKILL);
@@ -253,6 +255,7 @@ export class PastaRun {
     }
     this.ctlFd = inside.helper.ctlFd;
     this.pool = inside.pool;
+    this.tables = inside.tables;
     this.tapFd = inside.tapFd;
     this.engine = inside.engine;
     // Everything is ready: let the command run.
@@ -279,6 +282,7 @@ export class PastaRun {
     this.engine?.close();
     native.close(this.tapFd);
     this.pool.close();
+    this.tables.close();
     native.close(this.ctlFd);
     this.closeFds();
     this.exitResolve(1);
@@ -296,6 +300,7 @@ export class PastaRun {
     this.engine.close();
     native.close(this.tapFd);
     this.pool.close();
+    this.tables.close();
     native.close(this.ctlFd);
     this.closeFds();
     this.exitResolve(status);
@@ -314,10 +319,14 @@ export class PastaAttach {
   private readonly netnsFd: number;
   private readonly usernsFd: number;
   private readonly pidfd: number;
-  private readonly ctlFd: number;
+  /** Control socket of the namespace helper (for the sandbox to lock it once set up). */
+  readonly ctlFd: number;
   private readonly pool: NsSocketPool;
+  private readonly tables: ProcNetTables;
   private readonly tapFd: number;
   private watcher: fs.FSWatcher | null = null;
+  /** The --netns file's directory, open: the sandbox leaves no path to look it up by. */
+  private netnsDirFd = -1;
   private poll: NodeJS.Timeout | null = null;
   private stopResolve!: (reason: string) => void;
   /** Resolves (with the reason) when the namespace went away or `stop()` was called. */
@@ -365,6 +374,7 @@ export class PastaAttach {
     }
     this.ctlFd = inside.helper.ctlFd;
     this.pool = inside.pool;
+    this.tables = inside.tables;
     this.tapFd = inside.tapFd;
     this.engine = inside.engine;
     // Quit with the process, unless --no-netns-quit (upstream: its procfs entry went away).
@@ -375,14 +385,22 @@ export class PastaAttach {
     if (config.netns && config.netnsQuit) this.watchNetnsFile(config.netns);
   }
 
-  /** Quit once the namespace file is gone: inotify on its directory, and a check every second. */
+  /**
+   * Quit once the namespace file is gone: inotify on its directory, and a
+   * check every second. Both look at the directory through an fd opened
+   * now (its entries, read with getdents64), as they must once sandboxed;
+   * a directory of a process in /proc reads as gone once the process is.
+   */
   private watchNetnsFile(file: string): void {
+    const base = path.basename(file);
+    this.netnsDirFd = native.open(path.dirname(file), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
     const gone = (): void => {
-      if (!fs.existsSync(file)) this.stop(`${file} was deleted`);
+      const there = this.netnsDirFd >= 0 ? native.dirHasEntry(this.netnsDirFd, base) : 1;
+      if (there === 0 || there === -E.ENOENT) this.stop(`${file} was deleted`);
     };
     try {
       this.watcher = fs.watch(path.dirname(file), (_event, name) => {
-        if (!name || name === path.basename(file)) gone();
+        if (!name || name === base) gone();
       });
       this.watcher.on('error', () => {});
       this.watcher.unref();
@@ -404,9 +422,12 @@ export class PastaAttach {
     this.log.debug(`quitting: ${reason}`);
     this.watcher?.close();
     if (this.poll) clearInterval(this.poll);
+    if (this.netnsDirFd >= 0) native.close(this.netnsDirFd);
+    this.netnsDirFd = -1;
     this.engine.close();
     native.close(this.tapFd);
     this.pool.close();
+    this.tables.close();
     native.close(this.ctlFd);
     this.closeFds();
     this.stopResolve(reason);
