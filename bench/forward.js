@@ -86,6 +86,7 @@ export const CONNRATE_CELLS = [
 const LABELS = {
   direct: 'direct (ceiling)',
   ours: 'ours',
+  base: 'base (--base-bin)',
   pasta: 'pasta(1)',
   slirp4netns: 'slirp4netns (hostfwd, not spliced)',
 };
@@ -287,12 +288,13 @@ async function prepareTools(topo, opts, log, ports) {
   };
   for (const name of opts.tools) {
     if (name === 'direct') tools.direct = direct;
-    else if (name === 'ours' || name === 'pasta') {
-      // --ours-bin: another build (a copy taken while the working tree is being rebuilt, say)
-      const ours = opts.oursBin ? path.resolve(opts.oursBin) : OURS;
-      const bin = name === 'ours' ? (fs.existsSync(ours) ? [process.execPath, ours] : undefined) : which('pasta') ? ['pasta'] : undefined;
+    else if (name === 'ours' || name === 'base' || name === 'pasta') {
+      // --ours-bin: another build (a copy taken while the working tree is being rebuilt, say);
+      // base: --base-bin's build, beside ours.
+      const ours = name === 'base' ? path.resolve(opts.baseBin) : opts.oursBin ? path.resolve(opts.oursBin) : OURS;
+      const bin = name !== 'pasta' ? (fs.existsSync(ours) ? [process.execPath, ours] : undefined) : which('pasta') ? ['pasta'] : undefined;
       if (!bin) {
-        tools[name] = { available: false, reason: `not available (${name === 'ours' ? `${opts.oursBin ?? 'bin/pasta.js'} does not exist` : 'pasta not installed'})` };
+        tools[name] = { available: false, reason: `not available (${name !== 'pasta' ? `${ours} does not exist` : 'pasta not installed'})` };
         continue;
       }
       const wrap = (argv, kind, port) => asUser([...bin, '--config-net', ...fwdArgs(kind, port), '--', ...argv]);

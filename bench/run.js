@@ -74,6 +74,10 @@
 //          --uid N (--gid N), --no-write (print only), --no-profile,
 //          --startup-runs N, --podman-pasta PATH (the pasta(1) that Podman
 //          runs in the startup section; default: the one on $PATH),
+//          --base-bin PATH (another build's bin/pasta.js, run side by side
+//          with ours in the tcp, udp, splice and connrate sections as the
+//          tool "base": a change measured against the build before it, in
+//          one run),
 //          --ours-bin PATH (another build's bin/pasta.js for the startup,
 //          splice and connrate sections, to compare builds; for startup
 //          inside the repository, which is all that the Podman test bed sees).
@@ -156,12 +160,13 @@ function parseOptions(argv) {
     else if (a === '--startup-runs') opts.startupRuns = Number(value());
     else if (a === '--podman-pasta') opts.podmanPasta = value();
     else if (a === '--ours-bin') opts.oursBin = value();
+    else if (a === '--base-bin') opts.baseBin = value();
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
         'usage: node bench/run.js [--quick] [--runs N] [--time S] [--udp-time S] [--connrate-time S]\n' +
           '                         [--only tcp,udp,ping,splice,connrate,startup,passt]\n' +
           '                         [--tools direct,ours,pasta,slirp4netns] [--uid N] [--gid N] [--no-write] [--no-profile]\n' +
-          '                         [--startup-runs N] [--podman-pasta PATH] [--ours-bin PATH]\n',
+          '                         [--startup-runs N] [--podman-pasta PATH] [--ours-bin PATH] [--base-bin PATH]\n',
       );
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
@@ -171,8 +176,10 @@ function parseOptions(argv) {
   opts.udpTime ??= Math.min(opts.time, 4);
   opts.connrateTime ??= 5;
   for (const t of opts.tools) {
-    if (!['direct', 'ours', 'pasta', 'slirp4netns'].includes(t)) throw new Error(`unknown tool ${t}`);
+    if (!['direct', 'ours', 'base', 'pasta', 'slirp4netns'].includes(t)) throw new Error(`unknown tool ${t}`);
   }
+  if (opts.baseBin && !opts.tools.includes('base')) opts.tools.splice(opts.tools.indexOf('ours') + 1, 0, 'base');
+  if (opts.tools.includes('base') && !opts.baseBin) throw new Error('the tool base needs --base-bin PATH');
   for (const s of opts.only) {
     if (!SECTIONS.includes(s)) throw new Error(`unknown section ${s} (--only takes ${SECTIONS.join(',')})`);
   }
@@ -232,7 +239,7 @@ function facts() {
   };
 }
 
-/** Rootless tools need /dev/net/tun open to everyone (DESIGN.md); fix it as root, as pretest does. */
+/** Rootless tools need /dev/net/tun open to everyone (doc/design.md); fix it as root, as pretest does. */
 function ensureTun() {
   try {
     const mode = fs.statSync('/dev/net/tun').mode & 0o777;
@@ -346,6 +353,20 @@ function toolsFor(topo, opts) {
   const exec = (argv, timeoutMs) => topo.execArgs(asUser(argv), { timeoutMs, closeGraceMs: 3000 });
   const env = { ...process.env, HOME: '/tmp' };
 
+  /** This project's pasta from `bin` (ours, or --base-bin's build). */
+  const oursTool = (label, bin) => ({
+    label,
+    insideTool: true,
+    async prepare() {
+      if (!fs.existsSync(bin)) return { available: false, reason: `not available (${bin} does not exist)` };
+      return {
+        available: true,
+        exec: (argv, timeoutMs) => topo.execArgs(asUser([process.execPath, bin, '--config-net', '--', ...argv]), { timeoutMs, closeGraceMs: 3000, env }),
+        teardown: async () => {},
+      };
+    },
+  });
+
   return {
     direct: {
       label: 'direct (no translation)',
@@ -358,24 +379,8 @@ function toolsFor(topo, opts) {
         };
       },
     },
-    ours: {
-      label: 'ours (node bin/pasta.js)',
-      insideTool: true,
-      async prepare() {
-        const bin = path.join(root, 'bin', 'pasta.js');
-        if (!fs.existsSync(bin)) return { available: false, reason: 'not available (bin/pasta.js does not exist yet)' };
-        return {
-          available: true,
-          exec: (argv, timeoutMs) =>
-            topo.execArgs(asUser([process.execPath, bin, '--config-net', '--', ...argv]), {
-              timeoutMs,
-              closeGraceMs: 3000,
-              env,
-            }),
-          teardown: async () => {},
-        };
-      },
-    },
+    ours: oursTool('ours (node bin/pasta.js)', path.join(root, 'bin', 'pasta.js')),
+    base: oursTool(`base (${opts.baseBin})`, path.resolve(opts.baseBin ?? '')),
     pasta: {
       label: 'pasta(1)',
       insideTool: true,
@@ -619,7 +624,7 @@ async function measure(topo, opts, log) {
 
 // ---- report -----------------------------------------------------------------------
 
-const LABELS = { direct: 'direct (ceiling)', ours: 'ours', pasta: 'pasta(1)', slirp4netns: 'slirp4netns' };
+const LABELS = { direct: 'direct (ceiling)', ours: 'ours', base: 'base (--base-bin)', pasta: 'pasta(1)', slirp4netns: 'slirp4netns' };
 
 /** "a/b×" of two cells' medians, or – (the direct row is a reference, not a competitor). */
 function ratioOf(name, cell, refCell) {

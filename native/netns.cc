@@ -1,6 +1,6 @@
 // Theory of operation: Node is multithreaded, and the kernel refuses
 // unshare(CLONE_NEWUSER) and setns(CLONE_NEWUSER) to multithreaded processes
-// (see DESIGN.md, "Namespaces and a multithreaded runtime"). So every
+// (see doc/design.md, "Namespaces and a multithreaded runtime"). So every
 // namespace operation happens in a freshly forked, single-threaded child:
 //
 // - nsCreate forks a child that unshares a user namespace (optional, with a

@@ -21,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <linux/sock_diag.h>
 #include <sys/socket.h>
+#include <netinet/udp.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -441,14 +442,22 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
   return Num(a.Env(), n < 0 ? -errno : static_cast<double>(n));
 }
 
+/**
+ * sendv(fd, buf, offsets, lens, count, flags, segSize?): one sendmsg(2)
+ * gathering the slices. With segSize > 0 (a UDP socket), a UDP_SEGMENT
+ * control message makes the kernel send the gathered bytes as datagrams of
+ * segSize bytes each (the last one shorter): UDP GSO, Linux 4.18.
+ */
 Napi::Value Sendv(const Napi::CallbackInfo& info) {
-  Args a(info, "sendv", 6);
+  Args a(info, "sendv", 6, 7);
   int fd = a.Int(0);
   Span<uint8_t> buf = a.Bytes(1);
   Span<int32_t> offsets, lens;
   int64_t count = 0;
   SlicesArgs(a, 2, buf.length, &offsets, &lens, &count);
   int flags = a.Int(5);
+  int64_t segSize = info.Length() > 6 ? a.Int64(6) : 0;
+  if (a.ok && (segSize < 0 || segSize > 65535)) a.Range("sendv: segSize must be between 0 and 65535");
   if (!a.ok) return a.Fail();
   tIov.resize(static_cast<size_t>(count));
   for (int64_t k = 0; k < count; k++) {
@@ -458,6 +467,18 @@ Napi::Value Sendv(const Napi::CallbackInfo& info) {
   msghdr mh{};
   mh.msg_iov = tIov.data();
   mh.msg_iovlen = static_cast<size_t>(count);
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(uint16_t))];
+  if (segSize > 0) {
+    memset(control, 0, sizeof(control));
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof(control);
+    cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_UDP;
+    cm->cmsg_type = UDP_SEGMENT;
+    cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    uint16_t gso = static_cast<uint16_t>(segSize);
+    memcpy(CMSG_DATA(cm), &gso, sizeof(gso));
+  }
   ssize_t n;
   do {
     n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT | flags);
@@ -517,6 +538,27 @@ Napi::Value TcpInfo(const Napi::CallbackInfo& info) {
     o[16] = mem[SK_MEMINFO_WMEM_QUEUED];
     o[17] = mem[SK_MEMINFO_SNDBUF];
   }
+  return Num(a.Env(), 0);
+}
+
+/**
+ * sendSpace(fd, out Uint32Array(2)): the send buffer as the kernel accounts
+ * it (SO_MEMINFO): out[0] = memory queued (with overhead), out[1] = the
+ * limit. One getsockopt: what the TCP window towards the guest is made of.
+ * 0 or -errno.
+ */
+Napi::Value SendSpace(const Napi::CallbackInfo& info) {
+  Args a(info, "sendSpace", 2);
+  int fd = a.Int(0);
+  Span<uint32_t> out = a.U32(1);
+  a.AtLeast(out.length, 2, "out");
+  if (!a.ok) return a.Fail();
+  uint32_t mem[SK_MEMINFO_VARS];
+  memset(mem, 0, sizeof(mem));
+  socklen_t ml = sizeof(mem);
+  if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &ml) < 0) return Num(a.Env(), -errno);
+  out.data[0] = mem[SK_MEMINFO_WMEM_QUEUED];
+  out.data[1] = mem[SK_MEMINFO_SNDBUF];
   return Num(a.Env(), 0);
 }
 
@@ -729,6 +771,7 @@ void InitSock(Napi::Env env, Napi::Object exports) {
   exports.Set("send", Napi::Function::New<Send>(env, "send"));
   exports.Set("sendv", Napi::Function::New<Sendv>(env, "sendv"));
   exports.Set("tcpInfo", Napi::Function::New<TcpInfo>(env, "tcpInfo"));
+  exports.Set("sendSpace", Napi::Function::New<SendSpace>(env, "sendSpace"));
   exports.Set("recvmmsg", Napi::Function::New<RecvMmsg>(env, "recvmmsg"));
   exports.Set("sendmmsg", Napi::Function::New<SendMmsg>(env, "sendmmsg"));
   exports.Set("recvErr", Napi::Function::New<RecvErr>(env, "recvErr"));

@@ -12,7 +12,7 @@
 //      cache of dist/cli/codecache.cjs) when absent or older than their
 //      sources. `npm install`/`npm ci` normally did both.
 //   3. Kernel facts: /dev/net/tun must be 0666 for rootless tests (made so
-//      when root: DESIGN.md, "Facts of these machines"); user namespaces must
+//      when root, as on machines that ship it 0600); user namespaces must
 //      be enabled (only reported).
 // Nothing here touches any network.
 
@@ -31,7 +31,7 @@ process.chdir(root);
 const PACKAGES = {
   namespaces: ['iproute2', 'util-linux', 'procps'], // ip; unshare, nsenter, setpriv, lsns; ps
   rootless: ['uidmap'], // newuidmap, newgidmap: rootlesskit (test/e2e/rootlesskit.test.ts)
-  traffic: ['iperf3', 'socat', 'curl', 'dnsutils', 'iputils-ping', 'jq', 'busybox', 'tcpdump'], // busybox: udhcpc
+  traffic: ['iperf3', 'socat', 'curl', 'dnsutils', 'iputils-ping', 'jq', 'busybox', 'tcpdump', 'ethtool'], // busybox: udhcpc; ethtool: the tap's offloads
   references: ['passt', 'slirp4netns'], // pasta(1)/passt(1) and slirp4netns(1) for comparisons
   build: ['build-essential', 'python3'], // node-gyp
   beds: ['debootstrap'], // test/podman and test/libvirt build Debian trixie trees (their setup.sh installs it too)

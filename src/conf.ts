@@ -34,8 +34,12 @@
 import { UsageError, type ParsedArgs } from './options.js';
 import { M } from './messages.js';
 import type { AddrInfo, LinkInfo, RouteInfo } from './netlink.js';
+import type { DhcpConfig } from './dhcp/dhcp.js';
+import type { Dhcpv6Config } from './dhcp/dhcpv6.js';
+import type { RaConfig } from './ndp/ra.js';
 import { defaultPortSpec, formatForwardRule, parsePortSpecs, type PortForwardSpec, type PortOption, type PortRange } from './fwd/spec.js';
 import { formatIP, isLinkLocal6, isLoopback, isMulticast, isUnspecified, parseIPv4, parseIPv6 } from './inet.js';
+import { formatMac } from './l2/ethernet.js';
 
 /** The host's network as seen over rtnetlink when pasta starts. */
 export interface HostNet {
@@ -1254,6 +1258,40 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
+ * What the DHCP server answers (unless --no-dhcp, or no IPv4): the
+ * namespace's address, prefix and gateway, the MTU (none with -m 0), the
+ * resolvers as conf.ts advertises them (a loopback resolver of the host
+ * appears as the address that reaches the host's loopback, or as
+ * --dns-forward's), the search list, -H and --fqdn.
+ */
+export function dhcpConfigOf(c: Config): DhcpConfig | null {
+  if (!c.dhcp || !c.ip4) return null;
+  return {
+    addr: c.ip4.addr, prefixLen: c.ip4.prefixLen, gateway: c.ip4.gateway, mtu: c.mtu || null, dns: c.dns, search: c.search,
+    noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch, hostname: c.hostname, fqdn: c.fqdn,
+  };
+}
+
+/** What the DHCPv6 server answers (unless --no-dhcpv6, or no IPv6). */
+export function dhcpv6ConfigOf(c: Config): Dhcpv6Config | null {
+  if (!c.dhcpv6 || !c.ip6) return null;
+  return { addr: c.ip6.addr, dns: c.dns, search: c.search, noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch, fqdn: c.fqdn };
+}
+
+/**
+ * What router advertisements say (unless --no-ndp or --no-ra, or no IPv6):
+ * the namespace's /64 prefix — none in local mode, as upstream — whether
+ * DHCPv6 is there, the MTU, the resolvers and search list.
+ */
+export function raConfigOf(c: Config): RaConfig | null {
+  if (!c.ndp || !c.ra || !c.ip6) return null;
+  return {
+    prefix: isUnspecified(c.ip6.addr) ? null : c.ip6.addr, prefixLen: 64, dhcpv6: c.dhcpv6, mtu: c.mtu || null, dns: c.dns, search: c.search,
+    noDhcpDns: !c.dhcpDns, noDhcpSearch: !c.dhcpSearch,
+  };
+}
+
+/**
  * The configuration as upstream prints it at start (conf_print()): template
  * and outbound interfaces, MAC, DHCP and NDP assignments, resolvers, search
  * list, forwarding rules. Logged at info level (not with -q).
@@ -1269,7 +1307,7 @@ export function describeConfig(c: Config): string[] {
   if (c.outbound4) lines.push(`Outbound IPv4 address: ${formatIP(c.outbound4)}`);
   if (c.outbound6) lines.push(`Outbound IPv6 address: ${formatIP(c.outbound6)}`);
   if (c.mode === 'pasta' && !c.spliceOnly) lines.push(`Namespace interface: ${c.nsIfname}`);
-  lines.push('MAC:', `    host: ${[...c.ourMac].map((b) => b.toString(16).padStart(2, '0')).join(':')}`);
+  lines.push('MAC:', `    host: ${formatMac(c.ourMac)}`);
   const searchLines = c.search.length ? ['DNS search list:', ...c.search.map((d) => `    ${d}`)] : [];
   if (c.ip4) {
     if (c.mapHostLoopback4) lines.push(`    NAT to host 127.0.0.1: ${formatIP(c.mapHostLoopback4)}`);

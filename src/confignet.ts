@@ -87,6 +87,7 @@ import {
   type NetlinkMessage,
 } from './netlink.js';
 import { formatIP, isUnspecified } from './inet.js';
+import { formatMac } from './l2/ethernet.js';
 
 /** The loopback interface's index in every network namespace (LOOPBACK_IFINDEX). */
 export const LOOPBACK_IFINDEX = 1;
@@ -208,7 +209,7 @@ export function planNamespace(config: Config, tapIndex: number, host: { 4?: Temp
   // --splice-only: no tap device, nothing more to configure (as upstream's pasta_ns_conf()).
   if (config.spliceOnly || tapIndex === 0) return steps;
   if (config.nsMac) {
-    const mac = Array.from(config.nsMac, (b) => b.toString(16).padStart(2, '0')).join(':');
+    const mac = formatMac(config.nsMac);
     steps.push(linkStep(tapIndex, { mac: config.nsMac }, `address ${mac}`, 'cannot set the MAC address in the namespace'));
   }
   if (!config.configNet) return steps;

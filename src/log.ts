@@ -41,7 +41,6 @@ export interface LogOptions {
   fd?: number;
 }
 
-const levelNames: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 
 /** Log file prefixes per level, as upstream's logfile_prefix[]. */
 const filePrefix: Record<number, string> = { 10: '         ', 20: '         ', 30: 'info:    ', 40: 'WARNING: ', 50: 'ERROR:   ', 60: 'ERROR:   ' };
@@ -71,7 +70,7 @@ class TextDestination implements DestinationStream {
   private header = '';
 
   constructor(
-    private readonly name: string,
+    name: string,
     fd: number,
     private readonly file?: string,
     private readonly limit = 1 << 20,
@@ -238,9 +237,4 @@ export function createLogger(opts: LogOptions): Logger {
   );
   destinations.set(facade, dest);
   return facade as unknown as Logger;
-}
-
-/** A logger for code that runs before options are parsed, or in tests. */
-export function defaultLogger(name = 'pasta'): Logger {
-  return createLogger({ name, level: 'info' });
 }

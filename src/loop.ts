@@ -10,7 +10,9 @@
  * where frames queued for the tap during the batch leave in one write call,
  * and where data collected per flow is flushed. Timers are one periodic tick
  * that passes `now` (milliseconds, monotonic) down to the protocol code, so
- * that code never reads the clock itself and stays testable.
+ * that code never reads the clock itself and stays testable: a test gives
+ * the loop its own clock and no tick timer (`LoopOptions`), and calls
+ * `tick()` itself after moving that clock on.
  */
 import { native, type Poller } from './native.js';
 
@@ -37,6 +39,13 @@ export function monotonicNow(): number {
   return performance.now();
 }
 
+export interface LoopOptions {
+  /** Milliseconds, monotonic: what `now` is for events and ticks (default: monotonicNow). */
+  clock?: () => number;
+  /** No tick timer: the owner calls tick() (tests, with their own clock). */
+  manualTicks?: boolean;
+}
+
 export class Loop {
   private readonly poller: Poller;
   private readonly handlers: Array<FdHandler | undefined> = [];
@@ -57,18 +66,25 @@ export class Loop {
    * never thrown). If they repeat — a level-triggered fd whose handler keeps
    * failing would otherwise spin — `onFatal` is called once instead.
    */
+  /** The loop's clock (LoopOptions.clock). */
+  readonly now: () => number;
+  private readonly manualTicks: boolean;
+
   constructor(
     private readonly onErrorCb: (err: unknown) => void,
     readonly tickMs = 50,
     private readonly onFatal: (err: unknown) => void = (err) => {
       throw err;
     },
+    options: LoopOptions = {},
   ) {
+    this.now = options.clock ?? monotonicNow;
+    this.manualTicks = options.manualTicks ?? false;
     this.poller = new native.Poller((events, count) => this.dispatch(events, count), 256);
   }
 
   private onError(err: unknown): void {
-    const now = monotonicNow();
+    const now = this.now();
     if (now - this.errorWindowStart > 1000) {
       this.errorWindowStart = now;
       this.errorsInWindow = 0;
@@ -94,7 +110,7 @@ export class Loop {
   /** Run `fn(now)` every tick. */
   onTick(fn: (now: number) => void): void {
     this.ticks.push(fn);
-    if (!this.tickTimer && !this.closed) {
+    if (!this.tickTimer && !this.closed && !this.manualTicks) {
       this.tickTimer = setInterval(() => this.tick(), this.tickMs);
       this.tickTimer.unref();
     }
@@ -125,7 +141,7 @@ export class Loop {
   }
 
   private dispatch(events: Uint32Array, count: number): void {
-    const now = monotonicNow();
+    const now = this.now();
     this.inBatch = true;
     try {
       for (let i = 0; i < count; i++) {
@@ -157,8 +173,9 @@ export class Loop {
     }
   }
 
-  private tick(): void {
-    const now = monotonicNow();
+  /** Run the tick hooks, then the batch-end hooks, at the loop's clock (the timer calls this). */
+  tick(): void {
+    const now = this.now();
     for (const fn of this.ticks) {
       if (this.closed) return;
       try {

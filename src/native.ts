@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { getSystemErrorName } from 'node:util';
 
 /** Poller: one epoll fd watched by libuv; ready events reach JS in batches. */
 export interface Poller {
@@ -112,8 +113,10 @@ export interface NativeAddon {
    * bytes of `buf` are left. `out` receives pairs `[offset, length]`.
    * Returns the number of frames (0 if none ready) or -errno on the first read.
    * With `vnetHdrLen` (a tap made with IFF_VNET_HDR: 10), each read starts
-   * with that many bytes of struct virtio_net_hdr, which are skipped: the
-   * offsets point at the Ethernet frames.
+   * with that many bytes of struct virtio_net_hdr, which stay in `buf` right
+   * before each frame (its offload description: GSO type and size, partial
+   * checksum); the offsets point at the Ethernet frames. `buf` holds at
+   * least 65614 bytes: a read keeps room for the largest frame.
    */
   tapRead(fd: number, buf: Buffer, out: Int32Array, maxFrames: number, vnetHdrLen?: number): number;
   /**
@@ -127,9 +130,15 @@ export interface NativeAddon {
    * (offsets into `buf`), one write(2) per frame. Returns the number of
    * frames written (stops early at EAGAIN) or -errno if the first one fails.
    * With `vnetHdrLen`, each frame is preceded by a struct virtio_net_hdr
-   * marking its checksums as already verified (VIRTIO_NET_HDR_F_DATA_VALID).
+   * the caller built in `buf` (TapOut.commit: partial checksums, GSO).
    */
   tapWrite(fd: number, buf: Buffer, frames: Int32Array, count: number, vnetHdrLen?: number): number;
+  /**
+   * TUNSETOFFLOAD: the offloads (TUN_F_CSUM, TSO4, TSO6, USO4, USO6) the
+   * tap's device announces, so what the namespace's kernel may hand us as
+   * super-frames. 0 or -errno (EINVAL: a flag this kernel does not know).
+   */
+  tapSetOffload(fd: number, flags: number): number;
 
   // --- sockets -------------------------------------------------------------
   /** socket(2) with SOCK_CLOEXEC; type may include SOCK_NONBLOCK (2048). Returns fd or -errno. */
@@ -178,8 +187,15 @@ export interface NativeAddon {
   recvDiscard(fd: number, n: number): number;
   /** send(2) buf[off, off+len) with MSG_NOSIGNAL | MSG_DONTWAIT | flags. Returns bytes or -errno. */
   send(fd: number, buf: Buffer, off: number, len: number, flags: number): number;
-  /** One sendmsg(2) gathering `count` slices buf[offsets[i], +lens[i]), MSG_NOSIGNAL | MSG_DONTWAIT | flags. Returns bytes or -errno. */
-  sendv(fd: number, buf: Buffer, offsets: Int32Array, lens: Int32Array, count: number, flags: number): number;
+  /**
+   * One sendmsg(2) gathering `count` slices buf[offsets[i], +lens[i]),
+   * MSG_NOSIGNAL | MSG_DONTWAIT | flags. With `segSize` (a UDP socket), a
+   * UDP_SEGMENT control message: the kernel sends the bytes as datagrams of
+   * that size (UDP GSO). Returns bytes or -errno.
+   */
+  sendv(fd: number, buf: Buffer, offsets: Int32Array, lens: Int32Array, count: number, flags: number, segSize?: number): number;
+  /** The send buffer as the kernel accounts it (SO_MEMINFO): out[0] queued memory, out[1] its limit. 0 or -errno. */
+  sendSpace(fd: number, out: Uint32Array): number;
   /**
    * TCP state of a socket in one call, into `out` (Uint32Array of 16):
    * [0] tcpi_state, [1] tcpi_snd_mss, [2] tcpi_rcv_mss, [3] tcpi_rtt (us),
@@ -190,7 +206,9 @@ export interface NativeAddon {
    * [14] tcpi_rcv_space, [15] tcpi_options; if `out` has 18 or more
    * elements also [16] SK_MEMINFO_WMEM_QUEUED and [17] SK_MEMINFO_SNDBUF
    * (SO_MEMINFO: send buffer memory in use, with overhead, and its limit).
-   * Returns 0 or -errno.
+   * Returns 0 or -errno. Five syscalls: a diagnostic (the tests read a
+   * socket's queues with it), never on the data path, which needs only
+   * sendSpace().
    */
   tcpInfo(fd: number, out: Uint32Array): number;
   /**
@@ -481,23 +499,31 @@ export const C = {
   SIGHUP: 1,
 } as const;
 
-/** errno values the protocol code reacts to. */
 /** Steps of nsTap that can fail (info[2]). */
 export const TAP_STEP_OPEN = 1;
 export const TAP_STEP_SETIFF = 2;
 export const TAP_STEP_INDEX = 3;
 
+/** errno values the protocol code reacts to (the one table: errnoName() spells any errno). */
 export const E = {
   EPERM: 1,
   ENOENT: 2,
   EINTR: 4,
+  EIO: 5,
   EBADF: 9,
   EAGAIN: 11,
   ENOMEM: 12,
   EACCES: 13,
   EEXIST: 17,
   EINVAL: 22,
+  ENFILE: 23,
+  EMFILE: 24,
   EPIPE: 32,
+  ENONET: 64,
+  EPROTO: 71,
+  EMSGSIZE: 90,
+  ENOPROTOOPT: 92,
+  EOPNOTSUPP: 95,
   EADDRINUSE: 98,
   ENETUNREACH: 101,
   ECONNABORTED: 103,
@@ -512,14 +538,21 @@ export const E = {
   EINPROGRESS: 115,
 } as const;
 
-const errnoNames: Record<number, string> = Object.fromEntries(
-  Object.entries(E).map(([name, value]) => [value, name]),
-);
-
-/** "ECONNREFUSED" for 111 (or -111); "errno N" for others. */
+/** "ECONNREFUSED" for 111 (or -111), as libuv names errnos; "errno N" for one it does not know. */
 export function errnoName(errno: number): string {
   const n = Math.abs(errno);
-  return errnoNames[n] ?? `errno ${n}`;
+  try {
+    const name = getSystemErrorName(-n);
+    if (name && !name.startsWith('Unknown system error')) return name;
+  } catch {
+    // not an errno libuv knows
+  }
+  return `errno ${n}`;
+}
+
+/** Whether -errno `rc` means the process or system is out of descriptors or buffers (no flow can be opened now). */
+export function isResourceShortage(rc: number): boolean {
+  return rc === -E.EMFILE || rc === -E.ENFILE || rc === -E.ENOBUFS || rc === -E.ENOMEM;
 }
 
 /** Ints per op of `spliceBatch`. */

@@ -38,6 +38,7 @@
 import { getSystemErrorName } from 'node:util';
 import type { NativeAddon } from './native.js';
 import { formatIP } from './inet.js';
+import { formatMac } from './l2/ethernet.js';
 
 // --- constants ----------------------------------------------------------------
 
@@ -1422,10 +1423,6 @@ function fail(what: string, reason: string, errno?: number): never {
   throw new NetlinkRequestError(`netlink ${what}: ${reason}`, errno);
 }
 
-/** "02:00:00:00:00:01". */
-function formatMac(mac: Uint8Array): string {
-  return Array.from(mac, (b) => b.toString(16).padStart(2, '0')).join(':');
-}
 
 /** "default via 198.51.100.1 on index 2 metric 100", as context for errors. */
 export function describeRoute(route: RouteSpec): string {

@@ -3,7 +3,7 @@
  *
  * Theory of operation: Node runs several threads before any JavaScript
  * starts, so this process can neither unshare nor enter a user namespace
- * (DESIGN.md). Instead:
+ * (doc/design.md, "Namespaces and a multithreaded runtime"). Instead:
  *
  * 1. `nsCreate` forks a child that unshares a new network namespace — and,
  *    when we are not root, a new user namespace mapping our uid and gid to
@@ -29,7 +29,7 @@ import { native, C, E, errnoName, TAP_STEP_OPEN, TAP_STEP_SETIFF } from './nativ
 import { M } from './messages.js';
 import { NullTransport } from './l2/tapio.js';
 import { Netlink } from './netlink.js';
-import { Engine } from './engine.js';
+import { Engine, type NamespaceAccess } from './engine.js';
 import { NsSocketPool } from './nspool.js';
 import { FdKind } from './loop.js';
 import type { Config } from './conf.js';
@@ -153,20 +153,25 @@ function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Log
     // Sockets in the namespace come from the helper: the spliced loopback path uses them.
     pool = new NsSocketPool(ctlFd);
     const sockets = pool;
-    const nsTcpSocket = (family: 4 | 6): number => sockets.take(family, C.SOCK_STREAM);
-    const nsUdpSocket = (family: 4 | 6): number => sockets.take(family, C.SOCK_DGRAM);
     // What `auto` watches in the namespace: its socket tables, seen through the helper, which lives there.
     const nsTables = (tables = new ProcNetTables(`/proc/${helper.pid}/net`));
-    const readNsProcNet = (name: string): string | undefined => nsTables.read(name);
+    const ns: NamespaceAccess = {
+      tcpSocket: (family) => sockets.take(family, C.SOCK_STREAM),
+      udpSocket: (family) => sockets.take(family, C.SOCK_DGRAM),
+      readProcNet: (name) => nsTables.read(name),
+      diagSocket: () => native.nsSocket(ctlFd, C.AF_NETLINK, C.SOCK_RAW, 4 /* NETLINK_SOCK_DIAG */),
+      startsEmpty: nsStartsEmpty,
+    };
     const engine = new Engine({
-      config, tapFd: tapFd >= 0 ? tapFd : undefined, vnetHdrLen: info[1], log, onFatal, onFlow, nsTcpSocket, nsUdpSocket, readNsProcNet, nsStartsEmpty,
+      config, tapFd: tapFd >= 0 ? tapFd : undefined, vnetHdrLen: info[1], log, onFatal, onFlow, ns,
+      // -F: someone else's tap keeps the offloads it has.
+      tapOffload: config.socketFd === null,
       // --splice-only: no tap device, no link.
       transport: tapFd < 0 ? () => new NullTransport() : undefined,
       onTapGone: (why) => {
         log.error(why === 'EOF' ? M.tapEof() : `${M.tapError()}: ${why}`);
         onFatal();
       },
-      nsDiagSocket: () => native.nsSocket(ctlFd, C.AF_NETLINK, C.SOCK_RAW, 4 /* NETLINK_SOCK_DIAG */),
     });
     return { helper, pool, tables: nsTables, tapFd, engine };
   } catch (err) {

@@ -55,11 +55,6 @@ export interface Background {
   ready: Promise<string>;
 }
 
-/** Is this process a background copy (started by `startInBackground`)? */
-export function isBackground(): boolean {
-  return process.env[READY_FD_ENV] !== undefined;
-}
-
 /**
  * Could this command line attach to an existing namespace, so that a
  * background copy is worth starting before it is parsed? A cheap look for

@@ -78,6 +78,7 @@
  */
 import { l4Checksum4 } from '../l2/checksum.js';
 import { ETH_HLEN, ETH_P_IP, EthernetView, MAC_BROADCAST, spanFits } from '../l2/ethernet.js';
+import { pushEthernet, pushIpv4, pushUdp } from '../l2/emit.js';
 import { IPPROTO_UDP, IPV4_HLEN, Ipv4View } from '../l2/ipv4.js';
 import type { LinkState } from '../l2/link.js';
 import { UDP_HLEN, UdpView } from '../l2/udp.js';
@@ -705,27 +706,9 @@ export function dhcpTapHandler(
   const dhcpLen = emitDhcpMessage(reply, out, dhcpOff, out.length - dhcpOff);
   if (!dhcpLen) return 0;
 
-  const outEth = new EthernetView(out, outOff);
-  outEth.dst = dstMac;
-  outEth.src = link.ourMac;
-  outEth.ethertype = ETH_P_IP;
-  const ipOff = outOff + ETH_HLEN;
-  const outIp = new Ipv4View(out, ipOff);
-  out[ipOff] = 0x45;
-  outIp.tos = 0;
-  outIp.totalLength = IPV4_HLEN + UDP_HLEN + dhcpLen;
-  outIp.id = 0;
-  outIp.flagsFragment = 0;
-  outIp.ttl = 64;
-  outIp.protocol = IPPROTO_UDP;
-  outIp.src = serverAddr;
-  outIp.dst = dstAddr;
-  outIp.fillHeaderChecksum();
-  const udpOff = ipOff + IPV4_HLEN;
-  const outUdp = new UdpView(out, udpOff);
-  outUdp.srcPort = DHCP_SERVER_PORT;
-  outUdp.dstPort = DHCP_CLIENT_PORT;
-  outUdp.length = UDP_HLEN + dhcpLen;
+  const ipOff = pushEthernet(out, outOff, dstMac, link.ourMac, ETH_P_IP);
+  const udpOff = pushIpv4(out, ipOff, IPV4_HLEN + UDP_HLEN + dhcpLen, IPPROTO_UDP, serverAddr, 0, dstAddr, 0);
+  pushUdp(out, udpOff, DHCP_SERVER_PORT, DHCP_CLIENT_PORT, UDP_HLEN + dhcpLen);
   l4Checksum4(out, ipOff, udpOff, UDP_HLEN + dhcpLen);
   return headers + dhcpLen;
 }

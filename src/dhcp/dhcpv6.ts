@@ -51,6 +51,7 @@
  */
 import { l4Checksum6 } from '../l2/checksum.js';
 import { ETH_HLEN, ETH_P_IPV6, EthernetView } from '../l2/ethernet.js';
+import { pushEthernet, pushIpv6, pushUdp } from '../l2/emit.js';
 import { IPPROTO_UDP } from '../l2/ipv4.js';
 import { IPV6_HLEN, Ipv6View, ipv6FrameL4 } from '../l2/ipv6.js';
 import type { LinkState } from '../l2/link.js';
@@ -541,23 +542,9 @@ export function dhcpv6TapHandler(
   const messageLen = emitDhcpv6Message(reply, out, messageOff, out.length - messageOff);
   if (!messageLen) return 0;
 
-  const outEth = new EthernetView(out, outOff);
-  outEth.dst = scratchMac;
-  outEth.src = link.ourMac;
-  outEth.ethertype = ETH_P_IPV6;
-  const outIpOff = outOff + ETH_HLEN;
-  const outIp = new Ipv6View(out, outIpOff);
-  outIp.setVersionClassFlow(0, 0);
-  outIp.payloadLength = UDP_HLEN + messageLen;
-  outIp.nextHeader = IPPROTO_UDP;
-  outIp.hopLimit = 255;
-  outIp.src = link.ourLinkLocal6;
-  outIp.dst = scratchSource;
-  const udpOff = outIpOff + IPV6_HLEN;
-  const outUdp = new UdpView(out, udpOff);
-  outUdp.srcPort = DHCPV6_SERVER_PORT;
-  outUdp.dstPort = DHCPV6_CLIENT_PORT;
-  outUdp.length = UDP_HLEN + messageLen;
+  const outIpOff = pushEthernet(out, outOff, scratchMac, link.ourMac, ETH_P_IPV6);
+  const udpOff = pushIpv6(out, outIpOff, UDP_HLEN + messageLen, IPPROTO_UDP, link.ourLinkLocal6, 0, scratchSource, 0, 255);
+  pushUdp(out, udpOff, DHCPV6_SERVER_PORT, DHCPV6_CLIENT_PORT, UDP_HLEN + messageLen);
   l4Checksum6(out, outIpOff, udpOff, UDP_HLEN + messageLen);
   return headers + messageLen;
 }

@@ -98,7 +98,6 @@ const INODE_FIELD = 9;
 const CHAR_SPACE = 0x20;
 const CHAR_TAB = 0x09;
 const CHAR_CR = 0x0d;
-const CHAR_NEWLINE = 0x0a;
 const CHAR_COLON = 0x3a;
 const CHAR_0 = 0x30;
 const CHAR_9 = 0x39;

@@ -21,7 +21,8 @@ import type { Logger } from '../log.js';
 import type { TcpHandler } from '../tcp/tcp.js';
 import type { Config } from '../conf.js';
 import { listeningPorts, type PortForwardSpec } from './spec.js';
-import { isLoopback, isUnspecified, addressEqual, formatIP } from '../inet.js';
+import { isLoopback, formatIP } from '../inet.js';
+import { LOOPBACK4, LOOPBACK6, natFromHost, spliceDestination } from './nat.js';
 import { M, listenWhere, type PifName } from '../messages.js';
 
 /**
@@ -212,32 +213,6 @@ const IP_FREEBIND = 15;
 const IPV6_FREEBIND = 78;
 
 /**
- * Where a connection or datagram forwarded from the host goes in the guest
- * or namespace, as upstream's fwd_nat_from_host(): to the rule's target
- * address if it has one, else the guest's own address of the family. The
- * source is shown as the guest can answer it (nat_inbound()): the host's
- * 127.0.0.1 or ::1 as the address that stands for the host's loopback
- * (--map-host-loopback, by default the gateway), the host's own address as
- * --map-guest-addr's, any other address as it is unless the guest could not
- * route back to it (loopback, unspecified, its own address), which is shown
- * as the gateway. Null: the flow cannot be forwarded.
- */
-export function natFromHost(config: Config, peer: Uint8Array, targetAddr: Uint8Array | null): { remote: Uint8Array; dest: Uint8Array } | null {
-  const family: 4 | 6 = peer.length === 4 ? 4 : 6;
-  const ip = family === 4 ? config.ip4 : config.ip6;
-  if (!ip) return null;
-  const dest = targetAddr ?? ip.addr;
-  let remote: Uint8Array | null = peer;
-  const loopback1 = family === 4 ? peer[0] === 127 && peer[1] === 0 && peer[2] === 0 && peer[3] === 1 : isLoopback(peer);
-  const mapHost = family === 4 ? config.mapHostLoopback4 : config.mapHostLoopback6;
-  const mapGuest = family === 4 ? config.mapGuestAddr4 : config.mapGuestAddr6;
-  if (loopback1 && mapHost) remote = mapHost;
-  else if (mapGuest && addressEqual(peer, ip.addr)) remote = mapGuest;
-  else if (isLoopback(peer) || isUnspecified(peer) || addressEqual(peer, ip.addr)) remote = ip.gateway;
-  return remote ? { remote, dest } : null;
-}
-
-/**
  * What every forwarder does with its listening sockets: stop listening on
  * a port (`auto`, the API), say whether it listens on one, list them, close.
  */
@@ -374,7 +349,7 @@ export class TcpForwarder extends PortForwarder<Listener> {
     // (pasta's fast path). It goes to the namespace's own address, so a service bound
     // only to the namespace's loopback is not exposed, unless --host-lo-to-ns-lo.
     if (isLoopback(peer) && !l.targetAddr && this.spliceTo) {
-      const dest = c.hostLoToNsLo ? Uint8Array.from(local) : ip && !isUnspecified(ip.addr) ? ip.addr : family === 4 ? LOOPBACK4 : LOOPBACK6;
+      const dest = spliceDestination(c, family, Uint8Array.from(local));
       if (this.spliceTo(fd, family, l.target, dest)) {
         this.spliced++;
         return true;
@@ -475,8 +450,6 @@ export class TcpNsForwarder extends PortForwarder<NsListener> {
 
 }
 
-const LOOPBACK4 = Uint8Array.of(127, 0, 0, 1);
-const LOOPBACK6 = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
 
 /** SO_BINDTODEVICE: only traffic through interface `ifname` (unprivileged since Linux 5.7). 0 or -errno. */
 export function bindToDevice(fd: number, ifname: string): number {

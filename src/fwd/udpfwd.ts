@@ -34,9 +34,10 @@ import type { Logger } from '../log.js';
 import type { Config } from '../conf.js';
 import type { UdpHandler } from '../udp/udp.js';
 import type { UdpSpliceHandler } from './udpsplice.js';
-import { addAll, bindToDevice, listenError, natFromHost, nsLoopbackSockets, PortForwarder, setFreebind, type ListenerBase, type ListenTable } from './fwd.js';
+import { LOOPBACK4, LOOPBACK6, natFromHost, spliceDestination } from './nat.js';
+import { addAll, bindToDevice, listenError, nsLoopbackSockets, PortForwarder, setFreebind, type ListenerBase, type ListenTable } from './fwd.js';
 import { listeningPorts, type PortForwardSpec } from './spec.js';
-import { isLoopback, isUnspecified, formatIP } from '../inet.js';
+import { isLoopback, formatIP } from '../inet.js';
 
 /** Datagrams read from a listener per recvmmsg. */
 const BATCH = 8;
@@ -50,8 +51,6 @@ const IPV6_RECVERR = 25;
 const SO_RCVBUFFORCE = 33;
 /** Receive buffer for every socket that carries a flow: bursts of large datagrams must fit. */
 const FLOW_RCVBUF = 4 << 20;
-const LOOPBACK4 = Uint8Array.of(127, 0, 0, 1);
-const LOOPBACK6 = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
 
 /** One bound UDP socket on the listening side. */
 interface UdpListener extends ListenerBase {
@@ -234,9 +233,7 @@ export class UdpForwarder extends UdpPortForwarder {
         const a = hostSocket();
         if (a < 0) return false;
         // To the namespace's own address (not its loopback) unless --host-lo-to-ns-lo, as upstream.
-        const ip = family === 4 ? c.ip4 : c.ip6;
-        const lo = family === 4 ? LOOPBACK4 : LOOPBACK6;
-        const dest = c.hostLoToNsLo ? (l.addr && isLoopback(l.addr) ? l.addr : lo) : ip && !isUnspecified(ip.addr) ? ip.addr : lo;
+        const dest = spliceDestination(c, family, l.addr);
         const inside = s.nsSocket(family);
         const b = inside < 0 ? inside : connectPreferringPort(inside, family, peerPort, l.target, dest);
         if (b < 0) {

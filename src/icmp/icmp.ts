@@ -36,11 +36,12 @@
  * request — are dropped and traced, never thrown.
  */
 import fs from 'node:fs';
-import { native, C, E, errnoName } from '../native.js';
+import { native, C, E, errnoName, isResourceShortage } from '../native.js';
 import { FdKind } from '../loop.js';
 import { formatIP } from '../inet.js';
-import { PROTO_ICMP, PROTO_ICMPV6, bindOutbound, type FlowContext } from '../flow.js';
+import { Flow, PROTO_ICMP, PROTO_ICMPV6, bindOutbound, describeFlow, flowEvent, flowHash, type FlowContext } from '../flow.js';
 import { finish, fold, l4ChecksumValid4, l4ChecksumValid6, sum16 } from '../l2/checksum.js';
+import { refuseToGuest } from './refuse.js';
 import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_HLEN, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST } from '../l2/icmp.js';
 
 /** A flow without an echo request from the guest for this long is closed (passt: 60 s). */
@@ -51,9 +52,6 @@ const SWEEP_INTERVAL_MS = 1000;
 const RECV_BATCH = 16;
 const RECV_ROUNDS = 4;
 
-const ETH_HLEN = 14;
-const ANY4 = new Uint8Array(4);
-const ANY6 = new Uint8Array(16);
 
 export interface IcmpStats {
   /** Live flows (ping sockets open now). */
@@ -68,31 +66,26 @@ export interface IcmpStats {
   dropped: number;
 }
 
-/** One echo flow: a ping socket and the guest's view of it. */
-export class IcmpFlow {
-  fd = -1;
-  family: 4 | 6 = 4;
-  /** The guest's address, and the remote's as the guest addressed it. */
-  guestAddr!: Uint8Array;
-  remoteAddr!: Uint8Array;
+/**
+ * One echo flow: a ping socket and the guest's view of it. Its identity in
+ * the flow table (flow.ts): the guest's echo identifier stands as the guest
+ * port, the remote port is 0.
+ */
+export class IcmpFlow extends Flow {
   /** Where the socket is connected on the host (replies must come from there). */
   targetAddr!: Uint8Array;
-  /** Echo identifier the guest uses, and the one the kernel gave the socket. */
-  guestId = 0;
+  /** The echo identifier the kernel gave the socket (the guest's is `guestPort`). */
   hostId = 0;
-  /** Ethernet + IP header template of replies, addresses filled. */
-  header!: Buffer;
-  hdrLen = 0;
-  /** Unfolded sum of the IPv4 header template (without total length and checksum). */
-  ipSum = 0;
-  /** Unfolded ICMPv6 pseudo-header sum without the length (addresses and next header). */
-  pseudoSum = 0;
-  /** Time of the last echo request from the guest. */
-  lastActivity = 0;
-  /** Next flow with the same family and guest identifier (lookup chain). */
-  nextSameId: IcmpFlow | undefined = undefined;
 
-  constructor(readonly index: number) {}
+  /** `addrs`: the guest's address, then the remote's as the guest addressed it. */
+  constructor(family: 4 | 6, addrs: Uint8Array, guestId: number) {
+    super(family === 4 ? PROTO_ICMP : PROTO_ICMPV6, family, addrs, guestId, 0);
+  }
+
+  /** The echo identifier the guest uses. */
+  get guestId(): number {
+    return this.guestPort;
+  }
 }
 
 /**
@@ -101,10 +94,6 @@ export class IcmpFlow {
  * that closes idle flows.
  */
 export class IcmpHandler {
-  private readonly slots: Array<IcmpFlow | undefined> = [];
-  private readonly free: number[] = [];
-  /** Head of the chain of flows per `family << 16 | guest id`. */
-  private readonly byId = new Map<number, IcmpFlow>();
   private live = 0;
   private lastSweep = 0;
   private readonly recvOffsets = new Int32Array(RECV_BATCH);
@@ -137,7 +126,8 @@ export class IcmpHandler {
 
   /** Live flows, for statistics and tests. */
   *flows(): IterableIterator<IcmpFlow> {
-    for (const flow of this.slots) if (flow) yield flow;
+    for (const flow of this.ctx.flows.all(PROTO_ICMP)) yield flow as IcmpFlow;
+    for (const flow of this.ctx.flows.all(PROTO_ICMPV6)) yield flow as IcmpFlow;
   }
 
   // ---------------------------------------------------------------------
@@ -165,13 +155,12 @@ export class IcmpHandler {
     if (!valid) return this.drop('echo request with a bad checksum');
 
     const id = (buf[l4Off + 4] << 8) | buf[l4Off + 5];
-    const alen = family === 4 ? 4 : 16;
+    const proto = family === 4 ? PROTO_ICMP : PROTO_ICMPV6;
     const srcOff = family === 4 ? ipOff + 12 : ipOff + 8;
-    const dstOff = srcOff + alen;
-    let flow = this.byId.get((family << 16) | id);
-    while (flow && !(sameAddr(flow.guestAddr, buf, srcOff) && sameAddr(flow.remoteAddr, buf, dstOff))) flow = flow.nextSameId;
+    const hash = flowHash(proto, family, buf, srcOff, id, 0);
+    let flow = this.ctx.flows.lookup(proto, family, buf, srcOff, id, 0, hash) as IcmpFlow | undefined;
     if (!flow) {
-      flow = this.flowFromTap(family, buf, srcOff, dstOff, alen, id, now);
+      flow = this.flowFromTap(family, buf, ipOff, srcOff, l4Off + l4Len - ipOff, id, hash, now);
       if (!flow) return;
     }
     flow.lastActivity = now;
@@ -182,7 +171,7 @@ export class IcmpHandler {
       if (n === -E.EAGAIN || n === -E.ENOBUFS) {
         if (this.traceOn) this.trace(flow, `echo request dropped: ${errnoName(n)}`);
       } else {
-        this.ctx.log.debug(`ICMP ${this.describe(flow)}: send: ${errnoName(n)}`);
+        this.ctx.log.debug(`${describeFlow(flow)}: send: ${errnoName(n)}`);
       }
       return;
     }
@@ -191,8 +180,10 @@ export class IcmpHandler {
   }
 
   /** Open the ping socket of a new flow; undefined (and the request dropped) if that is not possible. */
-  private flowFromTap(family: 4 | 6, buf: Buffer, srcOff: number, dstOff: number, alen: number, id: number, now: number): IcmpFlow | undefined {
-    const remoteAddr = Uint8Array.from(buf.subarray(dstOff, dstOff + alen));
+  private flowFromTap(family: 4 | 6, buf: Buffer, ipOff: number, srcOff: number, ipLen: number, id: number, hash: number, now: number): IcmpFlow | undefined {
+    const alen = family === 4 ? 4 : 16;
+    const addrs = Uint8Array.from(buf.subarray(srcOff, srcOff + 2 * alen));
+    const remoteAddr = addrs.subarray(alen);
     if ((family === 4 && (remoteAddr[0] >= 224 || remoteAddr[0] === 0)) || (family === 6 && (remoteAddr[0] === 0xff || isUnspecified(remoteAddr)))) {
       this.drop('echo request to a multicast, broadcast or unspecified address');
       return undefined;
@@ -203,9 +194,15 @@ export class IcmpHandler {
       this.drop(`echo request to ${formatIP(remoteAddr)} refused by address mapping`);
       return undefined;
     }
+    if (!this.ctx.flows.admit(now)) {
+      refuseToGuest(this.ctx.out, this.ctx.ourMac, this.ctx.guestMac(), family, buf, ipOff, ipLen);
+      this.drop('flow table full');
+      return undefined;
+    }
     const fd = native.socket(family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_DGRAM | C.SOCK_NONBLOCK, family === 4 ? C.IPPROTO_ICMP : C.IPPROTO_ICMPV6);
     if (fd < 0) {
       this.socketRefused(fd);
+      if (isResourceShortage(fd)) refuseToGuest(this.ctx.out, this.ctx.ourMac, this.ctx.guestMac(), family, buf, ipOff, ipLen);
       this.stats.dropped++;
       return undefined;
     }
@@ -219,10 +216,12 @@ export class IcmpHandler {
     if (rc < 0 && id !== 0) rc = bindOutbound(fd, target, 0, true);
     if (rc === 0) rc = native.getsockname(fd, this.addrOut, this.infoOut);
     if (rc === 0) rc = native.connect(fd, target.addr, 0, target.scopeId);
-    const reuse = this.free.length > 0;
-    const index = reuse ? this.free[this.free.length - 1] : this.slots.length;
-    if (rc === 0 && index >= 1 << 24) rc = -E.ENOMEM;
-    if (rc === 0) rc = this.ctx.loop.add(fd, FdKind.IcmpSock, index, C.EPOLLIN);
+    const flow = new IcmpFlow(family, addrs, id);
+    if (rc === 0 && !this.ctx.flows.insert(flow, hash)) rc = -E.ENOMEM;
+    if (rc === 0) {
+      rc = this.ctx.loop.add(fd, FdKind.IcmpSock, flow.index, C.EPOLLIN);
+      if (rc < 0) this.ctx.flows.remove(flow);
+    }
     if (rc < 0) {
       native.close(fd);
       this.stats.dropped++;
@@ -230,32 +229,16 @@ export class IcmpHandler {
       return undefined;
     }
 
-    if (reuse) this.free.pop();
-    const flow = new IcmpFlow(index);
     flow.fd = fd;
-    flow.family = family;
-    flow.guestAddr = Uint8Array.from(buf.subarray(srcOff, srcOff + alen));
-    flow.remoteAddr = remoteAddr;
     flow.targetAddr = Uint8Array.from(target.addr);
-    flow.guestId = id;
     flow.hostId = this.infoOut[1];
     flow.lastActivity = now;
     this.buildHeader(flow);
-    this.slots[index] = flow;
-    const key = (family << 16) | id;
-    flow.nextSameId = this.byId.get(key);
-    this.byId.set(key, flow);
     this.live++;
     this.stats.flows = this.live;
     this.stats.opened++;
-    this.ctx.onFlow?.({
-      protocol: 'icmp',
-      direction: 'out',
-      family: flow.family,
-      guest: { address: formatIP(flow.guestAddr), port: id },
-      remote: { address: formatIP(flow.remoteAddr), port: 0 },
-    });
-    if (flow.hostId !== id && id !== 0) this.ctx.log.debug(`ICMP ${this.describe(flow)}: echo id ${id} is taken on the host, using ${flow.hostId}`);
+    this.ctx.onFlow?.(flowEvent(flow, 'out'));
+    if (flow.hostId !== id && id !== 0) this.ctx.log.debug(`${describeFlow(flow)}: echo id ${id} is taken on the host, using ${flow.hostId}`);
     if (this.traceOn) this.trace(flow, `new flow, host target ${formatIP(flow.targetAddr)}`);
     return flow;
   }
@@ -288,7 +271,7 @@ export class IcmpHandler {
   // Ping sockets
 
   private sockHandler(index: number, events: number): void {
-    const flow = this.slots[index];
+    const flow = this.ctx.flows.get(index) as IcmpFlow | undefined;
     if (!flow) return;
     if (events & C.EPOLLERR) {
       // An ICMP error for this flow (unreachable, say): reading SO_ERROR clears it.
@@ -347,26 +330,16 @@ export class IcmpHandler {
     // frames in this batch): write what is queued. The slots of this batch stay where they are,
     // and a frame may be committed at any offset once the buffer is empty.
     if (out.room <= 0) out.flush();
-    flow.header.copy(buf, off, 0, hdrLen);
-    const ip = off + ETH_HLEN;
-    const l4 = off + hdrLen;
+    const l4 = flow.fillTemplate(buf, off, len);
     buf[l4 + 4] = flow.guestId >>> 8;
     buf[l4 + 5] = flow.guestId & 0xff;
     buf[l4 + 2] = 0;
     buf[l4 + 3] = 0;
     let check: number;
     if (flow.family === 4) {
-      const total = 20 + len;
-      buf[ip + 2] = total >>> 8;
-      buf[ip + 3] = total & 0xff;
-      const ipCheck = finish(flow.ipSum + total);
-      buf[ip + 10] = ipCheck >>> 8;
-      buf[ip + 11] = ipCheck & 0xff;
       // No pseudo-header: the partial checksum of ICMP is 0.
       check = out.checksumOffload ? 0 : finish(sum16(buf, l4, len));
     } else {
-      buf[ip + 4] = len >>> 8;
-      buf[ip + 5] = len & 0xff;
       check = out.checksumOffload ? fold(flow.pseudoSum + len) : finish(sum16(buf, l4, len, flow.pseudoSum + len));
     }
     buf[l4 + 2] = check >>> 8;
@@ -377,33 +350,9 @@ export class IcmpHandler {
     if (this.traceOn) this.trace(flow, `echo reply seq ${(buf[l4 + 6] << 8) | buf[l4 + 7]}, ${len - ICMP_HLEN} data bytes`);
   }
 
-  /** Template for replies: Ethernet, then IPv4 (DF, TTL 64) or IPv6 (hop limit 64) from the remote to the guest. */
+  /** Template for replies: Ethernet, then IP from the remote to the guest (flow.ts). */
   private buildHeader(flow: IcmpFlow): void {
-    const v4 = flow.family === 4;
-    const hdrLen = ETH_HLEN + (v4 ? 20 : 40);
-    const h = Buffer.alloc(hdrLen);
-    h.set(this.ctx.guestMac(), 0);
-    h.set(this.ctx.ourMac, 6);
-    if (v4) {
-      h.writeUInt16BE(0x0800, 12);
-      h[14] = 0x45;
-      h.writeUInt16BE(0x4000, 20); // DF
-      h[22] = 64; // TTL
-      h[23] = PROTO_ICMP;
-      h.set(flow.remoteAddr, 26);
-      h.set(flow.guestAddr, 30);
-      flow.ipSum = sum16(h, 14, 20);
-    } else {
-      h.writeUInt16BE(0x86dd, 12);
-      h.writeUInt32BE(0x60000000, 14);
-      h[20] = PROTO_ICMPV6;
-      h[21] = 64; // hop limit
-      h.set(flow.remoteAddr, 22);
-      h.set(flow.guestAddr, 38);
-      flow.pseudoSum = sum16(h, 22, 32, PROTO_ICMPV6);
-    }
-    flow.header = h;
-    flow.hdrLen = hdrLen;
+    flow.buildTemplate(this.ctx.guestMac(), this.ctx.ourMac, 0);
   }
 
   // ---------------------------------------------------------------------
@@ -417,8 +366,8 @@ export class IcmpHandler {
 
   /** Close every flow without an echo request from the guest for more than ICMP_FLOW_TIMEOUT_MS before `now`. */
   expire(now: number): void {
-    for (const flow of this.slots) {
-      if (flow && now - flow.lastActivity > ICMP_FLOW_TIMEOUT_MS) {
+    for (const flow of this.flows()) {
+      if (now - flow.lastActivity > ICMP_FLOW_TIMEOUT_MS) {
         if (this.traceOn) this.trace(flow, 'idle, closing');
         this.close(flow);
       }
@@ -426,22 +375,11 @@ export class IcmpHandler {
   }
 
   private close(flow: IcmpFlow): void {
-    if (this.slots[flow.index] !== flow) return;
+    if (flow.fd < 0) return;
     this.ctx.loop.del(flow.fd);
     native.close(flow.fd);
     flow.fd = -1;
-    const key = (flow.family << 16) | flow.guestId;
-    let prev: IcmpFlow | undefined;
-    for (let f = this.byId.get(key); f; prev = f, f = f.nextSameId) {
-      if (f !== flow) continue;
-      if (prev) prev.nextSameId = f.nextSameId;
-      else if (f.nextSameId) this.byId.set(key, f.nextSameId);
-      else this.byId.delete(key);
-      break;
-    }
-    flow.nextSameId = undefined;
-    this.slots[flow.index] = undefined;
-    this.free.push(flow.index);
+    this.ctx.flows.remove(flow);
     this.live--;
     this.stats.flows = this.live;
     this.stats.closed++;
@@ -449,7 +387,7 @@ export class IcmpHandler {
 
   /** Close every flow (engine shutdown). */
   closeAll(): void {
-    for (const flow of this.slots) if (flow) this.close(flow);
+    for (const flow of this.flows()) this.close(flow);
   }
 
   // ---------------------------------------------------------------------
@@ -464,12 +402,8 @@ export class IcmpHandler {
     if (this.traceOn) this.trace(flow, `dropped: ${reason}`);
   }
 
-  private describe(flow: IcmpFlow): string {
-    return `${flow.index} (${formatIP(flow.guestAddr)} -> ${formatIP(flow.remoteAddr)} id ${flow.guestId})`;
-  }
-
   private trace(flow: IcmpFlow, msg: string): void {
-    if (this.traceOn) this.ctx.log.trace(`ICMP ${this.describe(flow)}: ${msg}`);
+    if (this.traceOn) this.ctx.log.trace(`${describeFlow(flow)}: ${msg}`);
   }
 }
 

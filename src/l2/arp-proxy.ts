@@ -17,6 +17,7 @@
  */
 import { ARP_LEN, ARPOP_REPLY, ARPOP_REQUEST, ArpView } from './arp.js';
 import { ETH_HLEN, ETH_P_ARP, EthernetView } from './ethernet.js';
+import { pushEthernet } from './emit.js';
 import type { LinkState } from './link.js';
 
 /** Length of an ARP reply frame (Ethernet header and ARP packet, no padding). */
@@ -70,11 +71,7 @@ export function arpTapHandler(
   const requesterAddr = frame.readUInt32BE(spa);
   const targetAddr = frame.readUInt32BE(tpa);
 
-  const replyEth = new EthernetView(out, outOff);
-  replyEth.dst = requesterMac;
-  replyEth.src = link.ourMac;
-  replyEth.ethertype = ETH_P_ARP;
-  const reply = new ArpView(out, outOff + ETH_HLEN);
+  const reply = new ArpView(out, pushEthernet(out, outOff, requesterMac, link.ourMac, ETH_P_ARP));
   reply.initEthernetIpv4();
   reply.op = ARPOP_REPLY;
   reply.sha = link.ourMac;

@@ -29,11 +29,7 @@
  * zeros and therefore agrees exactly with a full recomputation.
  */
 
-/** IANA protocol numbers whose layer-4 checksum these functions know. */
-const PROTO_ICMP = 1;
-const PROTO_TCP = 6;
-const PROTO_UDP = 17;
-const PROTO_ICMPV6 = 58;
+import { IPPROTO_ICMP as PROTO_ICMP, IPPROTO_TCP as PROTO_TCP, IPPROTO_UDP as PROTO_UDP } from './numbers.js';
 
 /**
  * Partial ones'-complement sum of `len` bytes of `buf` starting at `off`,

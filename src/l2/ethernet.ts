@@ -18,12 +18,11 @@
 export const ETH_HLEN = 14;
 /** Length of a MAC address. */
 export const ETH_ALEN = 6;
-/** Ethertype of IPv4. */
-export const ETH_P_IP = 0x0800;
-/** Ethertype of ARP. */
-export const ETH_P_ARP = 0x0806;
-/** Ethertype of IPv6. */
-export const ETH_P_IPV6 = 0x86dd;
+export { ETH_P_IP, ETH_P_ARP, ETH_P_IPV6 } from './numbers.js';
+/** Field offsets of the Ethernet II header. */
+export const ETH_OFF_DST = 0;
+export const ETH_OFF_SRC = 6;
+export const ETH_OFF_TYPE = 12;
 
 /** The broadcast MAC address ff:ff:ff:ff:ff:ff. */
 export const MAC_BROADCAST: Uint8Array = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
@@ -35,13 +34,6 @@ export const MAC_BROADCAST: Uint8Array = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0
  */
 export function spanFits(buf: Uint8Array, off: number, len: number, minimum: number): boolean {
   return off >>> 0 === off && len >>> 0 === len && len >= minimum && off + len <= buf.length;
-}
-
-/** Whether two byte strings are equal (used for addresses; no allocation). */
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** Format a MAC address as `aa:bb:cc:dd:ee:ff` (for logs and tests). */

@@ -20,19 +20,42 @@ import { spanFits } from './ethernet.js';
 
 /** Minimum (option-less) IPv4 header length. */
 export const IPV4_HLEN = 20;
-/** Protocol number of ICMP. */
-export const IPPROTO_ICMP = 1;
-/** Protocol number of TCP. */
-export const IPPROTO_TCP = 6;
-/** Protocol number of UDP. */
-export const IPPROTO_UDP = 17;
-/** Protocol (next header) number of ICMPv6. */
-export const IPPROTO_ICMPV6 = 58;
+export { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6 } from './numbers.js';
+/** Field offsets of the IPv4 header (RFC 791). */
+export const IPV4_OFF_TOTLEN = 2;
+export const IPV4_OFF_FRAG = 6;
+export const IPV4_OFF_TTL = 8;
+export const IPV4_OFF_PROTO = 9;
+export const IPV4_OFF_CSUM = 10;
+export const IPV4_OFF_SRC = 12;
+export const IPV4_OFF_DST = 16;
 
 /** Flag bit in `flags`: don't fragment. */
 export const IPV4_FLAG_DF = 0x2;
 /** Flag bit in `flags`: more fragments. */
 export const IPV4_FLAG_MF = 0x1;
+
+/**
+ * The header length of the IPv4 packet whose `len` bytes start at
+ * `buf[off]`, if it is acceptable: version 4, IHL >= 5, headerLength <=
+ * totalLength <= len. 0 otherwise. The header checksum is not checked.
+ * What `Ipv4View.checked()` and the data path both go by.
+ */
+export function ipv4HeaderLength(buf: Uint8Array, off: number, len: number): number {
+  if (!spanFits(buf, off, len, IPV4_HLEN)) return 0;
+  const versionIhl = buf[off];
+  if (versionIhl >> 4 !== 4) return 0;
+  const headerLength = (versionIhl & 0x0f) * 4;
+  if (headerLength < IPV4_HLEN) return 0;
+  const totalLength = (buf[off + 2] << 8) | buf[off + 3];
+  if (totalLength < headerLength || totalLength > len) return 0;
+  return headerLength;
+}
+
+/** Whether the IPv4 packet at `buf[off]` is a fragment (MF set or a non-zero fragment offset). */
+export function ipv4IsFragment(buf: Uint8Array, off: number): boolean {
+  return ((buf[off + 6] & 0x3f) | buf[off + 7]) !== 0;
+}
 
 /** View of an IPv4 header at `buf[off]`. */
 export class Ipv4View {
@@ -47,14 +70,7 @@ export class Ipv4View {
    * undefined. The header checksum is not checked.
    */
   static checked(buf: Buffer, off: number, len: number): Ipv4View | undefined {
-    if (!spanFits(buf, off, len, IPV4_HLEN)) return undefined;
-    const versionIhl = buf[off];
-    if (versionIhl >> 4 !== 4) return undefined;
-    const headerLength = (versionIhl & 0x0f) * 4;
-    if (headerLength < IPV4_HLEN) return undefined;
-    const totalLength = buf.readUInt16BE(off + 2);
-    if (totalLength < headerLength || totalLength > len) return undefined;
-    return new Ipv4View(buf, off);
+    return ipv4HeaderLength(buf, off, len) ? new Ipv4View(buf, off) : undefined;
   }
 
   get version(): number {
@@ -135,7 +151,7 @@ export class Ipv4View {
 
   /** Whether this is a fragment (MF set or a non-zero fragment offset). */
   get isFragment(): boolean {
-    return (this.buf.readUInt16BE(this.off + 6) & 0x3fff) !== 0;
+    return ipv4IsFragment(this.buf, this.off);
   }
 
   get ttl(): number {

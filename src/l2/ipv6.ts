@@ -137,18 +137,27 @@ export interface Ipv6L4 {
   fragment: boolean;
 }
 
+/** Field offsets of the IPv6 header (RFC 8200). */
+export const IPV6_OFF_PLEN = 4;
+export const IPV6_OFF_NH = 6;
+export const IPV6_OFF_HOPS = 7;
+export const IPV6_OFF_SRC = 8;
+export const IPV6_OFF_DST = 24;
+
 /**
  * Find the upper-layer header of the IPv6 packet whose `len` bytes start at
- * `buf[off]` (the IPv6 header itself). Returns undefined when the packet is
- * not valid IPv6, an extension header runs past the payload, hop-by-hop
+ * `buf[off]` (the IPv6 header itself) and write it to `out`, which is reused
+ * (the data path walks every frame with one). Returns false when the packet
+ * is not valid IPv6, an extension header runs past the payload, hop-by-hop
  * options appear anywhere but first, or the chain is longer than
- * IPV6_MAX_EXT_HEADERS. Never throws.
+ * IPV6_MAX_EXT_HEADERS. Never throws. The one walker: the data path and the
+ * link-layer responders both use it.
  */
-export function ipv6L4(buf: Buffer, off: number, len: number): Ipv6L4 | undefined {
-  if (!spanFits(buf, off, len, IPV6_HLEN)) return undefined;
-  if (buf[off] >> 4 !== 6) return undefined;
-  const end = off + IPV6_HLEN + buf.readUInt16BE(off + 4);
-  if (end > off + len) return undefined;
+export function ipv6Walk(buf: Uint8Array, off: number, len: number, out: Ipv6L4): boolean {
+  if (!spanFits(buf, off, len, IPV6_HLEN)) return false;
+  if (buf[off] >> 4 !== 6) return false;
+  const end = off + IPV6_HLEN + ((buf[off + 4] << 8) | buf[off + 5]);
+  if (end > off + len) return false;
 
   let next = buf[off + 6];
   let cursor = off + IPV6_HLEN;
@@ -157,22 +166,36 @@ export function ipv6L4(buf: Buffer, off: number, len: number): Ipv6L4 | undefine
       case IPV6_NH_HOPOPTS:
       case IPV6_NH_ROUTING:
       case IPV6_NH_DSTOPTS: {
-        if (count >= IPV6_MAX_EXT_HEADERS) return undefined;
-        if (next === IPV6_NH_HOPOPTS && cursor !== off + IPV6_HLEN) return undefined;
-        if (cursor + 8 > end) return undefined;
+        if (count >= IPV6_MAX_EXT_HEADERS) return false;
+        if (next === IPV6_NH_HOPOPTS && cursor !== off + IPV6_HLEN) return false;
+        if (cursor + 8 > end) return false;
         const headerLength = (buf[cursor + 1] + 1) * 8;
-        if (cursor + headerLength > end) return undefined;
+        if (cursor + headerLength > end) return false;
         next = buf[cursor];
         cursor += headerLength;
         break;
       }
       case IPV6_NH_FRAGMENT:
-        if (cursor + 8 > end) return undefined;
-        return { protocol: buf[cursor], offset: cursor + 8, length: end - cursor - 8, fragment: true };
+        if (cursor + 8 > end) return false;
+        out.protocol = buf[cursor];
+        out.offset = cursor + 8;
+        out.length = end - cursor - 8;
+        out.fragment = true;
+        return true;
       default:
-        return { protocol: next, offset: cursor, length: end - cursor, fragment: false };
+        out.protocol = next;
+        out.offset = cursor;
+        out.length = end - cursor;
+        out.fragment = false;
+        return true;
     }
   }
+}
+
+/** As ipv6Walk(), into a new object; undefined when the packet is not acceptable. */
+export function ipv6L4(buf: Buffer, off: number, len: number): Ipv6L4 | undefined {
+  const out: Ipv6L4 = { protocol: 0, offset: 0, length: 0, fragment: false };
+  return ipv6Walk(buf, off, len, out) ? out : undefined;
 }
 
 /** Whether `addr` (16 bytes at `off`) is the unspecified address `::`. */

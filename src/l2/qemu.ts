@@ -82,6 +82,8 @@ export interface StreamInHooks {
 /** Frames from the guest: one read into a large buffer, split into frames. */
 export class StreamIn implements FrameSource {
   readonly buf: Buffer;
+  /** The stream carries plain frames. */
+  readonly vnetHdrLen = 0;
   /** Pairs [offset, length] of the frames of the last read; grows when a read holds more. */
   frames: Int32Array;
   framesIn = 0;

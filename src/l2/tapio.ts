@@ -15,34 +15,72 @@
  * keeps room for it before the frame, and `commit` fills it in — for TCP
  * segments as a partial checksum, so the payload is never summed here.
  *
+ * Segmentation offload (enabled by the engine with TUNSETOFFLOAD, see
+ * `Offloads`): the namespace's kernel then hands us TCP super-frames of up
+ * to 64 KiB whatever its MTU, their virtio-net header (left in the receive
+ * buffer before each frame) saying so, and takes such frames from us: a
+ * frame committed with a GSO type and size is cut into segments of that
+ * size by the namespace's kernel, so one frame carries what would have
+ * been dozens at MTU 1500.
+ *
  * The engine sees the two halves as a `FrameSource` (batches in) and a
  * `TapOut` (frames built in place, flushed in batches). Another transport
  * (`FrameTransport`: passt's QEMU stream, l2/qemu.ts) supplies its own
  * pair — a subclass of TapOut whose headroom holds the stream's length
  * prefix and whose flush writes the stream — and watches its own fds.
  */
-import { native, E } from '../native.js';
+import { native } from '../native.js';
 
 /** The largest frame we ever build or accept: 65535 bytes of IP plus an Ethernet header. */
 export const MAX_FRAME = 65535 + 14;
 
-export interface FrameSink {
-  /** Reserve `maxLen` bytes for a frame; returns its offset in `buf`. */
-  reserve(maxLen: number): number;
-  /** Commit the frame at `off` with its final length. */
-  commit(off: number, len: number): void;
-  readonly buf: Buffer;
+/** struct virtio_net_hdr: flags, GSO types. */
+export const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
+export const VIRTIO_NET_HDR_GSO_NONE = 0;
+export const VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+export const VIRTIO_NET_HDR_GSO_TCPV6 = 4;
+export const VIRTIO_NET_HDR_GSO_UDP_L4 = 5;
+export const VIRTIO_NET_HDR_GSO_ECN = 0x80;
+
+/** TUNSETOFFLOAD flags. */
+export const TUN_F_CSUM = 0x01;
+export const TUN_F_TSO4 = 0x02;
+export const TUN_F_TSO6 = 0x04;
+export const TUN_F_USO4 = 0x20;
+export const TUN_F_USO6 = 0x40;
+
+/** The segmentation offloads in force on a tap (both ways: the device announces them, and we use them). */
+export interface Offloads {
+  tso4: boolean;
+  tso6: boolean;
+  uso: boolean;
+}
+
+export const NO_OFFLOADS: Offloads = { tso4: false, tso6: false, uso: false };
+
+/**
+ * Turn on what the kernel has of checksum, TCP and UDP segmentation offload
+ * on a tap made with IFF_VNET_HDR; returns what is on. USO (Linux 6.2) is
+ * tried first and left out where the kernel does not know it.
+ */
+export function enableOffloads(fd: number): Offloads {
+  const tso = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+  if (native.tapSetOffload(fd, tso | TUN_F_USO4 | TUN_F_USO6) === 0) return { tso4: true, tso6: true, uso: true };
+  if (native.tapSetOffload(fd, tso) === 0) return { tso4: true, tso6: true, uso: false };
+  return NO_OFFLOADS;
 }
 
 /** Called once per flush with every committed frame, as pairs [offset, length] (pcap capture, tests). */
 export type FrameCapture = (buf: Buffer, frames: Int32Array, count: number) => void;
 
-export class TapOut implements FrameSink {
+export class TapOut {
   readonly buf: Buffer;
   // Protected, not private: the QEMU stream (l2/qemu.ts) reuses the allocator and replaces flush().
   protected readonly frames: Int32Array;
   protected count = 0;
   protected cursor = 0;
+  /** Segmentation offloads the device takes from us (set by the engine, see enableOffloads). */
+  offloads: Offloads = NO_OFFLOADS;
   /** Frames handed to the kernel, and frames it refused. */
   framesOut = 0;
   bytesOut = 0;
@@ -86,8 +124,11 @@ export class TapOut implements FrameSink {
    * header in the frame) and `csumOffset` (of its checksum field), the
    * frame's layer-4 checksum field holds only the pseudo-header sum and the
    * virtio-net header asks the kernel to treat it as a partial checksum.
+   * With `gsoType` and `gsoSize` (and `hdrLen`, the length of every header
+   * up to the payload) the frame is a super-frame the kernel cuts into
+   * segments of `gsoSize` payload bytes (see `offloads`).
    */
-  commit(off: number, len: number, csumStart = 0, csumOffset = 0): void {
+  commit(off: number, len: number, csumStart = 0, csumOffset = 0, gsoType = 0, gsoSize = 0, hdrLen = 0): void {
     // A reservation for many frames may outgrow the frame table: write what is
     // queued; this frame (and whatever follows it in the buffer) stays where it is.
     if (this.count >= this.maxFrames) this.flush();
@@ -96,9 +137,14 @@ export class TapOut implements FrameSink {
       const h = off - v;
       this.buf.fill(0, h, off);
       if (csumStart) {
-        this.buf[h] = 1; // VIRTIO_NET_HDR_F_NEEDS_CSUM
+        this.buf[h] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
         this.buf.writeUInt16LE(csumStart, h + 6);
         this.buf.writeUInt16LE(csumOffset, h + 8);
+      }
+      if (gsoType) {
+        this.buf[h + 1] = gsoType;
+        this.buf.writeUInt16LE(hdrLen, h + 2);
+        this.buf.writeUInt16LE(gsoSize, h + 4);
       }
     }
     this.frames[2 * this.count] = off;
@@ -123,9 +169,7 @@ export class TapOut implements FrameSink {
     while (done < this.count) {
       const n = native.tapWrite(this.fd, this.buf, done === 0 ? this.frames : this.frames.subarray(2 * done), this.count - done, this.vnetHdrLen);
       if (n < 0) {
-        if (n === -E.EAGAIN || n === -E.ENOBUFS || n === -E.EINTR) {
-          // The namespace is not keeping up: drop this frame, keep the rest.
-        }
+        // The namespace is not keeping up (EAGAIN, ENOBUFS) or anything else: drop this frame, keep the rest.
         this.dropped++;
         done++;
         continue;
@@ -147,6 +191,8 @@ export class TapOut implements FrameSink {
 export interface FrameSource {
   /** Receive buffer; the frames of the last read are valid until the next read. */
   readonly buf: Buffer;
+  /** Length of the virtio-net header left in `buf` before each frame (0: none). */
+  readonly vnetHdrLen: number;
   /** Pairs [offset, length] of the frames of the last read. */
   readonly frames: Int32Array;
   framesIn: number;
@@ -180,7 +226,7 @@ export class TapIn implements FrameSource {
   constructor(
     private fd: number,
     /** Length of the virtio-net header before each frame the tap gives us (0: none). */
-    private readonly vnetHdrLen = 0,
+    readonly vnetHdrLen = 0,
     size = 4 << 20,
     private readonly maxFrames = 256,
   ) {
@@ -214,7 +260,7 @@ class DiscardingTapOut extends TapOut {
  * a frame written (none should be) is counted as dropped.
  */
 export class NullTransport implements FrameTransport {
-  readonly input: FrameSource = { buf: Buffer.alloc(0), frames: new Int32Array(0), framesIn: 0, bytesIn: 0, read: () => 0 };
+  readonly input: FrameSource = { buf: Buffer.alloc(0), vnetHdrLen: 0, frames: new Int32Array(0), framesIn: 0, bytesIn: 0, read: () => 0 };
   readonly output: TapOut = new DiscardingTapOut(-1, 0, 256 << 10, 16);
 
   events(): boolean {

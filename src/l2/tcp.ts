@@ -69,6 +69,65 @@ export interface TcpSynOptions {
   timestamp?: [number, number];
 }
 
+/** Field offsets of the TCP header (RFC 9293). */
+export const TCP_OFF_SEQ = 4;
+export const TCP_OFF_ACK = 8;
+export const TCP_OFF_DOFF = 12;
+export const TCP_OFF_FLAGS = 13;
+export const TCP_OFF_WINDOW = 14;
+export const TCP_OFF_CSUM = 16;
+
+/**
+ * The header length of the TCP segment whose `len` bytes (header and data)
+ * start at `buf[off]`, if 20 <= headerLength <= len; 0 otherwise. What
+ * `TcpHeaderView.checked()` and the data path both go by.
+ */
+export function tcpHeaderLength(buf: Uint8Array, off: number, len: number): number {
+  if (!spanFits(buf, off, len, TCP_HLEN)) return 0;
+  const headerLength = (buf[off + 12] >> 4) * 4;
+  return headerLength < TCP_HLEN || headerLength > len ? 0 : headerLength;
+}
+
+/**
+ * The options between byte 20 and `headerLength` of the TCP header at
+ * `buf[off]` (validated with tcpHeaderLength()). Never throws: a malformed
+ * option stops the walk and what was found before it is kept.
+ */
+export function tcpOptions(buf: Uint8Array, off: number, headerLength: number): TcpSynOptions {
+  const result: TcpSynOptions = { sackPermitted: false };
+  const end = Math.min(off + headerLength, buf.length);
+  let i = off + TCP_HLEN;
+  while (i < end) {
+    const kind = buf[i];
+    if (kind === TCPOPT_EOL) break;
+    if (kind === TCPOPT_NOP) {
+      i++;
+      continue;
+    }
+    if (i + 1 >= end) break;
+    const length = buf[i + 1];
+    if (length < 2 || i + length > end) break;
+    switch (kind) {
+      case TCPOPT_MSS:
+        if (length === 4) result.mss = (buf[i + 2] << 8) | buf[i + 3];
+        break;
+      case TCPOPT_WINDOW:
+        if (length === 3) result.wscale = Math.min(buf[i + 2], TCP_MAX_WSCALE);
+        break;
+      case TCPOPT_SACK_PERMITTED:
+        if (length === 2) result.sackPermitted = true;
+        break;
+      case TCPOPT_TIMESTAMP:
+        if (length === 10) result.timestamp = [((buf[i + 2] << 24) | (buf[i + 3] << 16) | (buf[i + 4] << 8) | buf[i + 5]) >>> 0, ((buf[i + 6] << 24) | (buf[i + 7] << 16) | (buf[i + 8] << 8) | buf[i + 9]) >>> 0];
+        break;
+      default:
+        break;
+    }
+    i += length;
+  }
+  return result;
+}
+
 /** View of a TCP header at `buf[off]`. */
 export class TcpHeaderView {
   constructor(
@@ -81,10 +140,7 @@ export class TcpHeaderView {
    * header with 20 <= headerLength <= len; otherwise undefined.
    */
   static checked(buf: Buffer, off: number, len: number): TcpHeaderView | undefined {
-    if (!spanFits(buf, off, len, TCP_HLEN)) return undefined;
-    const headerLength = (buf[off + 12] >> 4) * 4;
-    if (headerLength < TCP_HLEN || headerLength > len) return undefined;
-    return new TcpHeaderView(buf, off);
+    return tcpHeaderLength(buf, off, len) ? new TcpHeaderView(buf, off) : undefined;
   }
 
   get srcPort(): number {
@@ -173,39 +229,7 @@ export class TcpHeaderView {
    * The caller must have validated the view with `checked()` (or built it).
    */
   parseOptions(): TcpSynOptions {
-    const buf = this.buf;
-    const result: TcpSynOptions = { sackPermitted: false };
-    const end = Math.min(this.off + this.headerLength, buf.length);
-    let i = this.off + TCP_HLEN;
-    while (i < end) {
-      const kind = buf[i];
-      if (kind === TCPOPT_EOL) break;
-      if (kind === TCPOPT_NOP) {
-        i++;
-        continue;
-      }
-      if (i + 1 >= end) break;
-      const length = buf[i + 1];
-      if (length < 2 || i + length > end) break;
-      switch (kind) {
-        case TCPOPT_MSS:
-          if (length === 4) result.mss = (buf[i + 2] << 8) | buf[i + 3];
-          break;
-        case TCPOPT_WINDOW:
-          if (length === 3) result.wscale = Math.min(buf[i + 2], TCP_MAX_WSCALE);
-          break;
-        case TCPOPT_SACK_PERMITTED:
-          if (length === 2) result.sackPermitted = true;
-          break;
-        case TCPOPT_TIMESTAMP:
-          if (length === 10) result.timestamp = [buf.readUInt32BE(i + 2), buf.readUInt32BE(i + 6)];
-          break;
-        default:
-          break;
-      }
-      i += length;
-    }
-    return result;
+    return tcpOptions(this.buf, this.off, this.headerLength);
   }
 }
 

@@ -12,6 +12,21 @@ import { spanFits } from './ethernet.js';
 /** UDP header length. */
 export const UDP_HLEN = 8;
 
+/** Field offsets of the UDP header (RFC 768). */
+export const UDP_OFF_LEN = 4;
+export const UDP_OFF_CSUM = 6;
+
+/**
+ * The length field of the UDP datagram in the `len` bytes at `buf[off]` (the
+ * IP payload), if 8 <= length <= len; 0 otherwise. Bytes past the length are
+ * ignored, as Linux does. What `UdpView.checked()` and the data path both go by.
+ */
+export function udpLength(buf: Uint8Array, off: number, len: number): number {
+  if (!spanFits(buf, off, len, UDP_HLEN)) return 0;
+  const length = (buf[off + 4] << 8) | buf[off + 5];
+  return length < UDP_HLEN || length > len ? 0 : length;
+}
+
 /** View of a UDP header at `buf[off]`. */
 export class UdpView {
   constructor(
@@ -21,10 +36,7 @@ export class UdpView {
 
   /** A view if `len` bytes at `off` hold a UDP datagram with 8 <= length <= len. */
   static checked(buf: Buffer, off: number, len: number): UdpView | undefined {
-    if (!spanFits(buf, off, len, UDP_HLEN)) return undefined;
-    const length = buf.readUInt16BE(off + 4);
-    if (length < UDP_HLEN || length > len) return undefined;
-    return new UdpView(buf, off);
+    return udpLength(buf, off, len) ? new UdpView(buf, off) : undefined;
   }
 
   get srcPort(): number {

@@ -27,6 +27,7 @@
  */
 import { l4Checksum6, l4ChecksumValid6 } from '../l2/checksum.js';
 import { ETH_HLEN, ETH_P_IPV6, EthernetView } from '../l2/ethernet.js';
+import { pushEthernet, pushIpv6 } from '../l2/emit.js';
 import {
   ICMPV6_NEIGHBOR_ADVERTISEMENT,
   ICMPV6_NEIGHBOR_SOLICITATION,
@@ -34,7 +35,7 @@ import {
   IcmpView,
 } from '../l2/icmp.js';
 import { IPPROTO_ICMPV6 } from '../l2/ipv4.js';
-import { IPV6_HLEN, Ipv6View, isUnspecified6, ipv6FrameL4 } from '../l2/ipv6.js';
+import { IPV6_HLEN, isUnspecified6, ipv6FrameL4 } from '../l2/ipv6.js';
 import type { LinkState } from '../l2/link.js';
 
 /** NDP option type: source link-layer address. */
@@ -221,21 +222,8 @@ function neighborAdvertisement(
   dst: Uint8Array,
   target: Uint8Array,
 ): number {
-  const eth = new EthernetView(out, outOff);
-  eth.dst = dstMac;
-  eth.src = link.ourMac;
-  eth.ethertype = ETH_P_IPV6;
-
-  const ipOff = outOff + ETH_HLEN;
-  const ip = new Ipv6View(out, ipOff);
-  ip.setVersionClassFlow(0, 0);
-  ip.payloadLength = NA_LEN;
-  ip.nextHeader = IPPROTO_ICMPV6;
-  ip.hopLimit = NDP_HOP_LIMIT;
-  ip.src = target;
-  ip.dst = dst;
-
-  const icmpOff = ipOff + IPV6_HLEN;
+  const ipOff = pushEthernet(out, outOff, dstMac, link.ourMac, ETH_P_IPV6);
+  const icmpOff = pushIpv6(out, ipOff, NA_LEN, IPPROTO_ICMPV6, target, 0, dst, 0, NDP_HOP_LIMIT);
   out[icmpOff] = ICMPV6_NEIGHBOR_ADVERTISEMENT;
   out[icmpOff + 1] = 0;
   out.writeUInt32BE(((NA_FLAG_ROUTER | NA_FLAG_SOLICITED | NA_FLAG_OVERRIDE) << 24) >>> 0, icmpOff + 4);

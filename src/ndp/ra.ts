@@ -38,9 +38,10 @@
  */
 import { l4Checksum6, l4ChecksumValid6 } from '../l2/checksum.js';
 import { ETH_HLEN, ETH_P_IPV6, EthernetView } from '../l2/ethernet.js';
+import { pushEthernet, pushIpv6 } from '../l2/emit.js';
 import { ICMPV6_ROUTER_ADVERTISEMENT, ICMPV6_ROUTER_SOLICITATION, IcmpView } from '../l2/icmp.js';
 import { IPPROTO_ICMPV6 } from '../l2/ipv4.js';
-import { IPV6_HLEN, Ipv6View, isUnspecified6, ipv6FrameL4 } from '../l2/ipv6.js';
+import { IPV6_HLEN, isUnspecified6, ipv6FrameL4 } from '../l2/ipv6.js';
 import type { LinkState } from '../l2/link.js';
 import { applyPrefix } from '../inet.js';
 import { decodeDomainNames, encodeDomainNames } from '../dhcp/dhcp.js';
@@ -335,18 +336,8 @@ function writeAdvertisementFrame(
   const icmpOff = outOff + headers;
   const icmpLen = emitRouterAdvertisement(routerAdvertisementFor(cfg, link), out, icmpOff, out.length - icmpOff);
   if (!icmpLen) return 0;
-  const eth = new EthernetView(out, outOff);
-  eth.dst = dstMac;
-  eth.src = link.ourMac;
-  eth.ethertype = ETH_P_IPV6;
-  const ipOff = outOff + ETH_HLEN;
-  const ip = new Ipv6View(out, ipOff);
-  ip.setVersionClassFlow(0, 0);
-  ip.payloadLength = icmpLen;
-  ip.nextHeader = IPPROTO_ICMPV6;
-  ip.hopLimit = NDP_HOP_LIMIT;
-  ip.src = link.ourLinkLocal6;
-  ip.dst = dst;
+  const ipOff = pushEthernet(out, outOff, dstMac, link.ourMac, ETH_P_IPV6);
+  pushIpv6(out, ipOff, icmpLen, IPPROTO_ICMPV6, link.ourLinkLocal6, 0, dst, 0, NDP_HOP_LIMIT);
   l4Checksum6(out, ipOff, icmpOff, icmpLen, 2, IPPROTO_ICMPV6);
   return headers + icmpLen;
 }

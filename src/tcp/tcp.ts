@@ -35,19 +35,13 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { native, C, E, errnoName } from '../native.js';
-import { FdKind, type Loop } from '../loop.js';
-import type { TapOut } from '../l2/tapio.js';
-import type { Logger } from '../log.js';
-import { formatIP } from '../inet.js';
-import { PROTO_TCP, bindOutbound, type FlowContext } from '../flow.js';
-import { l4Checksum4, l4Checksum6, sum16 } from '../l2/checksum.js';
-
-/** TCP flags. */
-export const FIN = 0x01;
-export const SYN = 0x02;
-export const RST = 0x04;
-export const PSH = 0x08;
-export const ACK = 0x10;
+import { FdKind } from '../loop.js';
+import { Flow, PROTO_TCP, bindOutbound, describeFlow, flowEvent, flowHash, type FlowContext } from '../flow.js';
+import type { FrameRun } from '../run.js';
+import { fold, l4Checksum4, l4Checksum6 } from '../l2/checksum.js';
+import { ETH_HLEN } from '../l2/ethernet.js';
+import { VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6 } from '../l2/tapio.js';
+import { TCP_ACK as ACK, TCP_FIN as FIN, TCP_PSH as PSH, TCP_RST as RST, TCP_SYN as SYN, tcpHeaderLength, tcpOptions, writeTcpSynOptions } from '../l2/tcp.js';
 
 /** Connection events (bits). */
 export const enum Ev {
@@ -102,10 +96,15 @@ const KEEPALIVE_INTERVAL_MS = 30_000;
 const SO_KEEPALIVE = 9;
 /** Idle timeout for a connection where nothing happens at all (passt: 2 hours). */
 const ACTIVITY_TIMEOUT_MS = 2 * 60 * 60 * 1000;
+/** Most slices in one sendmsg or peek (a longer run is written in several). */
+const RUN_IOV_MAX = 1024;
 /** Most bytes peeked from one socket in one go. */
 const MAX_PEEK = 4 << 20;
 
-const ETH_HLEN = 14;
+/** MSS to assume when the guest's SYN has none (RFC 9293 3.7.1, RFC 8200 5). */
+function defaultMss(family: 4 | 6): number {
+  return family === 4 ? DEFAULT_MSS4 : DEFAULT_MSS6;
+}
 
 /** seq a < b, modulo 2^32. */
 function seqLt(a: number, b: number): boolean {
@@ -132,23 +131,8 @@ export interface TcpStats {
 /** What the TCP handler needs from its surroundings (see flow.ts). */
 export type TcpContext = FlowContext;
 
-export class TcpConn {
-  fd = -1;
+export class TcpConn extends Flow {
   events = 0;
-  family: 4 | 6 = 4;
-  /** The guest's address and port. */
-  guestAddr!: Uint8Array;
-  guestPort = 0;
-  /** The remote endpoint as the guest sees it. */
-  remoteAddr!: Uint8Array;
-  remotePort = 0;
-  key = '';
-  /** Header template: Ethernet + IP + TCP, addresses filled. */
-  header!: Buffer;
-  hdrLen = 0;
-  ipSum = 0;
-  /** Unfolded pseudo-header sum without the length (addresses and protocol). */
-  pseudoSum = 0;
 
   // Sequence numbers, unsigned 32 bit.
   /** Next sequence number we send to the guest. */
@@ -175,7 +159,6 @@ export class TcpConn {
   retrans = 0;
   /** Timer deadline (ms, monotonic) or 0. */
   deadline = 0;
-  lastActivity = 0;
   /** Last segment from the guest (ms): a flow quiet on the guest's side gets a keepalive probe. */
   lastTapActivity = 0;
   /** Last keepalive probe sent to the guest (ms). */
@@ -184,15 +167,15 @@ export class TcpConn {
   keepalive = false;
   /** Whether SO_PEEK_OFF works on this socket. */
   peekOffset = false;
-  /** Events currently watched on the fd (0: not registered). */
+  /** Events currently watched on the fd, and whether the fd is in epoll at all (with no events, a reset still reports EPOLLERR). */
   watched = 0;
+  registered = false;
 
-  /** In-order guest payload of this batch, to write with one sendmsg. */
-  pendingCount = 0;
+  /** In-order guest payload of the run being handled, to write with one sendmsg. */
   pendingBytes = 0;
   /** A FIN from the guest follows the pending payload. */
   pendingFin = false;
-  /** An ACK should go to the guest at the end of the batch. */
+  /** An ACK should go to the guest at the end of the run. */
   ackDue = false;
   /** Guest data was lost here (a gap, or the socket took less): repeat the ACK so the guest retransmits at once. */
   dupAckDue = false;
@@ -200,36 +183,37 @@ export class TcpConn {
   bytesFromTap = 0;
   bytesToTap = 0;
 
-  constructor(readonly index: number) {}
+  /** `addrs`: the guest's address, then the remote's as the guest sees it. */
+  constructor(family: 4 | 6, addrs: Uint8Array, guestPort: number, remotePort: number) {
+    super(PROTO_TCP, family, addrs, guestPort, remotePort);
+  }
 }
 
 /**
- * The TCP translation for one engine instance: a flow table with hashed
- * lookup (by guest/remote addresses and ports), slots indexed for epoll tags,
- * and timers that free dead flows.
+ * The TCP translation for one engine instance: its connections live in the
+ * engine's flow table (flow.ts), found from the guest's segments by hash and
+ * from epoll tags by index; timers free dead ones.
  */
 export class TcpHandler {
-  private readonly conns: Array<TcpConn | undefined> = [];
-  private readonly free: number[] = [];
-  private readonly byKey = new Map<string, TcpConn>();
-  private readonly dirty = new Set<TcpConn>();
+  private live = 0;
   private readonly timed = new Set<TcpConn>();
-  private readonly info = new Uint32Array(18);
+  /** SO_MEMINFO of a socket: [queued, limit] (native.sendSpace). */
+  private readonly space = new Uint32Array(2);
   private readonly intOut = new Int32Array(1);
-  private readonly iovOff: Int32Array;
-  private readonly iovLen: Int32Array;
-  private readonly peekOff = new Int32Array(512);
-  private readonly peekLen = new Int32Array(512);
-  private pendingBuf: Buffer | null = null;
-  private readonly pendingConnOrder: TcpConn[] = [];
+  /** Slots of one peek from a socket into frames. */
+  private readonly peekOff = new Int32Array(RUN_IOV_MAX);
+  private readonly peekLen = new Int32Array(RUN_IOV_MAX);
+  /** In-order payload of the run being handled: slices of the run's buffer, written with one sendmsg. */
+  private readonly iovOff = new Int32Array(RUN_IOV_MAX);
+  private readonly iovLen = new Int32Array(RUN_IOV_MAX);
+  private iovCount = 0;
+  private iovBuf: Buffer | null = null;
   readonly stats: TcpStats = { opened: 0, closed: 0, refused: 0, bytesFromTap: 0, bytesToTap: 0, framesToTap: 0, retransmits: 0, dropped: 0 };
   private readonly traceOn: boolean;
   /** The secret of initialSeq's hash, new for each handler. */
   private readonly isnSecret = randomBytes(16);
 
   constructor(private readonly ctx: TcpContext) {
-    this.iovOff = new Int32Array(1024);
-    this.iovLen = new Int32Array(1024);
     ctx.loop.on(FdKind.TcpSock, (index, events, now) => this.sockHandler(index, events, now));
     ctx.loop.onTick((now) => this.timer(now));
     this.traceOn = ctx.log.isLevelEnabled('trace');
@@ -237,46 +221,55 @@ export class TcpHandler {
 
   /** Number of live connections. */
   get count(): number {
-    return this.byKey.size;
-  }
-
-  /** Live connections, for statistics. */
-  *connections(): IterableIterator<TcpConn> {
-    for (const c of this.byKey.values()) yield c;
+    return this.live;
   }
 
   // ---------------------------------------------------------------------
   // Frames from the guest
 
   /**
-   * A TCP segment from the guest. `buf[ipOff]` is the IP header, the TCP
-   * segment is `l4Len` bytes at `l4Off`. The buffer stays valid until
-   * `flushTapBatch()`, which the engine calls after each batch of frames.
+   * A run of TCP segments of one connection from the guest (run.ts): the
+   * connection is looked up once, each segment's flags, acknowledgement and
+   * window are handled in order, and the in-order payload of the whole run
+   * is written to the socket with one call at its end, followed by one ACK.
+   * The run's buffer stays valid until then. Never throws on bad input.
    */
-  tapHandler(family: 4 | 6, buf: Buffer, ipOff: number, l4Off: number, l4Len: number, now: number): void {
-    if (l4Len < 20) return this.drop('short TCP header');
-    const doff = (buf[l4Off + 12] >> 4) * 4;
-    if (doff < 20 || doff > l4Len) return this.drop('bad TCP data offset');
-    const srcOff = family === 4 ? ipOff + 12 : ipOff + 8;
-    const alen = family === 4 ? 4 : 16;
-    const sport = buf.readUInt16BE(l4Off);
-    const dport = buf.readUInt16BE(l4Off + 2);
+  tapRun(run: FrameRun, now: number): void {
+    let conn = this.lookup(run);
+    for (let i = 0; i < run.count; i++) {
+      if (conn && conn.events & Ev.Closed) conn = this.lookup(run);
+      conn = this.segmentFromTap(conn, run, run.l4Off[i], run.l4Len[i], now);
+    }
+    if (conn) this.endRun(conn);
+  }
+
+  /** The connection of the run's identity, if any. */
+  private lookup(run: FrameRun): TcpConn | undefined {
+    return this.ctx.flows.lookup(PROTO_TCP, run.family, run.buf, run.addrOff, run.guestPort, run.remotePort, run.hash) as TcpConn | undefined;
+  }
+
+  /**
+   * One segment of a run for `conn` (undefined: no connection yet). Returns
+   * the connection the run's next segments belong to.
+   */
+  private segmentFromTap(conn: TcpConn | undefined, run: FrameRun, l4Off: number, l4Len: number, now: number): TcpConn | undefined {
+    const buf = run.buf;
+    const doff = tcpHeaderLength(buf, l4Off, l4Len);
+    if (!doff) {
+      this.drop('bad TCP header');
+      return conn;
+    }
     const seq = buf.readUInt32BE(l4Off + 4);
     const ack = buf.readUInt32BE(l4Off + 8);
     const flags = buf[l4Off + 13];
     const window = buf.readUInt16BE(l4Off + 14);
-    const key = buf.toString('latin1', srcOff, srcOff + 2 * alen) + sport + ':' + dport;
-    const conn = this.byKey.get(key);
 
     if (!conn) {
-      if (flags & RST) return;
-      if ((flags & (SYN | ACK)) === SYN) {
-        this.connFromTap(family, buf, srcOff, alen, sport, dport, seq, window, l4Off, doff, now, key);
-        return;
-      }
+      if (flags & RST) return undefined;
+      if ((flags & (SYN | ACK)) === SYN) return this.connFromTap(run, seq, window, l4Off, doff, now);
       // Segment for a connection we don't know: answer with a RST, as a host would.
-      if (!(flags & RST)) this.sendRstFor(family, buf, srcOff, alen, sport, dport, seq, ack, flags, l4Len - doff);
-      return;
+      this.sendRstFor(run, seq, ack, flags, l4Len - doff);
+      return undefined;
     }
     conn.lastActivity = now;
     conn.lastTapActivity = now;
@@ -284,28 +277,35 @@ export class TcpHandler {
     if (flags & RST) {
       this.trace(conn, 'RST from guest');
       this.close(conn, true);
-      return;
+      return conn;
     }
     if (flags & SYN) {
       if (conn.events & Ev.SockAccepted) {
-        if ((flags & (SYN | ACK)) !== (SYN | ACK)) return this.drop('SYN without ACK for a connection we opened');
+        if ((flags & (SYN | ACK)) !== (SYN | ACK)) {
+          this.drop('SYN without ACK for a connection we opened');
+          return conn;
+        }
         if (conn.events & Ev.Established) {
           this.sendAck(conn, true); // our ACK of its SYN-ACK was lost
-          return;
+          return conn;
         }
         if (ack !== ((conn.seqInitToTap + 1) >>> 0)) {
           // Not an answer to our SYN (RFC 9293 3.10.7.3): reset, and our SYN will be retransmitted.
-          this.sendRstFor(family, buf, srcOff, alen, sport, dport, seq, ack, flags, l4Len - doff);
-          return this.drop('bad ACK in SYN-ACK');
+          this.sendRstFor(run, seq, ack, flags, l4Len - doff);
+          this.drop('bad ACK in SYN-ACK');
+          return conn;
         }
         this.synAckFromTap(conn, buf, l4Off, doff, seq, ack, window, now);
-        return;
+        return conn;
       }
       // A retransmitted SYN: answer it again if we already did.
       if (!(flags & ACK) && conn.events & Ev.TapSynAckSent && !(conn.events & Ev.Established)) this.sendFlags(conn, SYN | ACK);
-      return;
+      return conn;
     }
-    if (!(flags & ACK)) return this.drop('segment without ACK');
+    if (!(flags & ACK)) {
+      this.drop('segment without ACK');
+      return conn;
+    }
 
     if (!(conn.events & Ev.Established)) {
       if (conn.events & Ev.SockAccepted) {
@@ -315,15 +315,15 @@ export class TcpHandler {
         // the old connection there, so our next SYN gets through.
         if (ack !== ((conn.seqInitToTap + 1) >>> 0)) {
           this.trace(conn, 'unacceptable ACK to our SYN: reset, and SYN again');
-          this.sendRstFor(family, buf, srcOff, alen, sport, dport, seq, ack, flags, l4Len - doff);
+          this.sendRstFor(run, seq, ack, flags, l4Len - doff);
           this.sendFlags(conn, SYN);
         }
-        return;
+        return conn;
       }
-      if (!(conn.events & Ev.TapSynAckSent)) return; // still connecting: the guest will retransmit
+      if (!(conn.events & Ev.TapSynAckSent)) return conn; // still connecting: the guest will retransmit
       if (ack !== ((conn.seqInitToTap + 1) >>> 0)) {
         this.drop('bad ACK of SYN-ACK');
-        return;
+        return conn;
       }
       conn.seqAckFromTap = ack;
       conn.wndFromTap = window << conn.wsFromTap;
@@ -332,14 +332,15 @@ export class TcpHandler {
     }
 
     this.ackFromTap(conn, ack, window, l4Len - doff, now);
-    if (conn.events & Ev.Closed) return;
+    if (conn.events & Ev.Closed) return conn;
 
     const payloadLen = l4Len - doff;
     if (payloadLen <= 1 && !(flags & FIN) && seqLt(seq, conn.seqFromTap)) {
       this.keepaliveFromTap(conn, seq);
-      return;
+      return conn;
     }
     if (payloadLen > 0 || flags & FIN) this.dataFromTap(conn, buf, l4Off + doff, payloadLen, seq, (flags & FIN) !== 0);
+    return conn;
   }
 
   /**
@@ -373,7 +374,7 @@ export class TcpHandler {
       if (dataAcked > 0) {
         const n = native.recvDiscard(conn.fd, dataAcked);
         if (n !== dataAcked) {
-          this.ctx.log.debug(`TCP ${this.describe(conn)}: could not consume ${dataAcked} acknowledged bytes (${n < 0 ? errnoName(n) : n})`);
+          this.ctx.log.debug(`${describeFlow(conn)}: could not consume ${dataAcked} acknowledged bytes (${n < 0 ? errnoName(n) : n})`);
           this.reset(conn);
           return;
         }
@@ -401,12 +402,11 @@ export class TcpHandler {
     }
   }
 
-  /** In-order payload (and FIN) from the guest: queued for one write per flow at the end of the batch. */
+  /** In-order payload (and FIN) from the guest: queued for the run's one write. */
   private dataFromTap(conn: TcpConn, buf: Buffer, off: number, len: number, seq: number, fin: boolean): void {
     if (conn.events & Ev.TapFinRcvd) {
       // Anything after the guest's FIN: just acknowledge again.
       conn.ackDue = true;
-      this.dirty.add(conn);
       return;
     }
     // Where this segment's data would start relative to what we expect next.
@@ -417,117 +417,90 @@ export class TcpHandler {
       // A gap: something before this segment was lost. Ask again with duplicate ACKs.
       conn.ackDue = true;
       conn.dupAckDue = true;
-      this.dirty.add(conn);
       return;
     }
     if (skip > len) skip = len;
     if (skip === len && !fin) {
       conn.ackDue = true; // a retransmission of data we have
-      this.dirty.add(conn);
       return;
     }
-    if (this.pendingBuf && this.pendingBuf !== buf) this.flushTapBatch();
-    this.pendingBuf = buf;
     if (len - skip > 0) {
-      if (conn.pendingCount === 0) this.pendingConnOrder.push(conn);
-      // iovs of all connections share one table, per connection in contiguous runs:
-      // keep per-connection lists simple by storing (conn, off, len) in order.
-      this.queueIov(conn, off + skip, len - skip);
+      if (this.iovCount >= RUN_IOV_MAX || (this.iovBuf !== null && this.iovBuf !== buf)) this.writeToSock(conn);
+      this.iovBuf = buf;
+      this.iovOff[this.iovCount] = off + skip;
+      this.iovLen[this.iovCount] = len - skip;
+      this.iovCount++;
+      conn.pendingBytes += len - skip;
     }
     if (fin) conn.pendingFin = true;
     conn.ackDue = true;
-    this.dirty.add(conn);
-  }
-
-  private readonly iovConn: TcpConn[] = [];
-  private iovCount = 0;
-
-  private queueIov(conn: TcpConn, off: number, len: number): void {
-    if (this.iovCount >= this.iovOff.length) this.flushTapBatch();
-    this.iovOff[this.iovCount] = off;
-    this.iovLen[this.iovCount] = len;
-    this.iovConn[this.iovCount] = conn;
-    this.iovCount++;
-    conn.pendingCount++;
-    conn.pendingBytes += len;
   }
 
   /**
-   * End of a batch of guest frames: write each flow's payload with one
-   * sendmsg, apply FINs, and send the ACKs (with the socket's window).
+   * Write the run's queued payload to the socket with one sendmsg. What the
+   * socket did not take is not acknowledged: the guest sends it again.
    */
-  flushTapBatch(): void {
-    if (this.iovCount > 0) {
-      // Group iovs by connection (they were queued in arrival order, possibly interleaved).
-      const order = this.pendingConnOrder;
-      const offs = this.peekOff;
-      const lens = this.peekLen;
-      for (const conn of order) {
-        if (conn.events & Ev.Closed) continue;
-        let n = 0;
-        for (let i = 0; i < this.iovCount && n < offs.length; i++) {
-          if (this.iovConn[i] !== conn) continue;
-          offs[n] = this.iovOff[i];
-          lens[n] = this.iovLen[i];
-          n++;
-        }
-        const want = conn.pendingBytes;
-        const written = native.sendv(conn.fd, this.pendingBuf!, offs, lens, n, 0);
-        if (written < 0 && written !== -E.EAGAIN) {
-          this.ctx.log.debug(`TCP ${this.describe(conn)}: write: ${errnoName(written)}`);
-          this.reset(conn);
-          continue;
-        }
-        const took = written < 0 ? 0 : written;
-        if (this.traceOn) this.trace(conn, `wrote ${took} of ${want} bytes to the socket`);
-        conn.seqFromTap = (conn.seqFromTap + took) >>> 0;
-        conn.bytesFromTap += took;
-        this.stats.bytesFromTap += took;
-        if (took < want) {
-          // The socket is full: what it did not take is not acknowledged; the guest sends it again.
-          conn.pendingFin = false;
-          conn.dupAckDue = true;
-          if (!(conn.events & Ev.SockFull)) this.setEvents(conn, Ev.SockFull, 0);
-        }
-      }
-      for (let i = 0; i < this.iovCount; i++) this.iovConn[i] = undefined!;
-      this.iovCount = 0;
-      order.length = 0;
+  private writeToSock(conn: TcpConn): void {
+    const n = this.iovCount;
+    const want = conn.pendingBytes;
+    this.iovCount = 0;
+    conn.pendingBytes = 0;
+    const buf = this.iovBuf;
+    this.iovBuf = null;
+    if (n === 0 || buf === null || conn.events & Ev.Closed) return;
+    const written = native.sendv(conn.fd, buf, this.iovOff, this.iovLen, n, 0);
+    if (written < 0 && written !== -E.EAGAIN) {
+      this.ctx.log.debug(`${describeFlow(conn)}: write: ${errnoName(written)}`);
+      this.reset(conn);
+      return;
     }
-    this.pendingBuf = null;
-    for (const conn of this.dirty) {
-      conn.pendingCount = 0;
-      conn.pendingBytes = 0;
-      if (conn.events & Ev.Closed) continue;
-      if (conn.pendingFin) {
-        conn.pendingFin = false;
-        native.shutdown(conn.fd, 1);
-        conn.seqFromTap = (conn.seqFromTap + 1) >>> 0;
-        this.setEvents(conn, Ev.TapFinRcvd, 0);
-        if (conn.events & Ev.TapFinAcked) {
-          this.sendAck(conn, true);
-          this.close(conn, false);
-          continue;
-        }
-      }
-      if (conn.ackDue) {
-        conn.ackDue = false;
+    const took = written < 0 ? 0 : written;
+    if (this.traceOn) this.trace(conn, `wrote ${took} of ${want} bytes to the socket`);
+    conn.seqFromTap = (conn.seqFromTap + took) >>> 0;
+    conn.bytesFromTap += took;
+    this.stats.bytesFromTap += took;
+    if (took < want) {
+      // The socket is full: what it did not take is not acknowledged; the guest sends it again.
+      conn.pendingFin = false;
+      conn.dupAckDue = true;
+      if (!(conn.events & Ev.SockFull)) this.setEvents(conn, Ev.SockFull, 0);
+    }
+  }
+
+  /**
+   * The end of a run: write its payload, apply a FIN that followed it, and
+   * send the one ACK (with the socket's window) the run earned.
+   */
+  private endRun(conn: TcpConn): void {
+    this.writeToSock(conn);
+    if (conn.events & Ev.Closed) return;
+    if (conn.pendingFin) {
+      conn.pendingFin = false;
+      native.shutdown(conn.fd, 1);
+      conn.seqFromTap = (conn.seqFromTap + 1) >>> 0;
+      this.setEvents(conn, Ev.TapFinRcvd, 0);
+      if (conn.events & Ev.TapFinAcked) {
         this.sendAck(conn, true);
-        if (conn.dupAckDue) {
-          // Three duplicates trigger the guest's fast retransmit of what we could not take.
-          conn.dupAckDue = false;
-          for (let k = 0; k < 3; k++) this.fillAndCommit(conn, conn.seqToTap, ACK, 0);
-        }
+        this.close(conn, false);
+        return;
       }
     }
-    this.dirty.clear();
+    if (conn.ackDue) {
+      conn.ackDue = false;
+      this.sendAck(conn, true);
+      if (conn.dupAckDue) {
+        // Three duplicates trigger the guest's fast retransmit of what we could not take.
+        conn.dupAckDue = false;
+        for (let k = 0; k < 3; k++) this.fillAndCommit(conn, conn.seqToTap, ACK, 0);
+      }
+    }
   }
 
   // ---------------------------------------------------------------------
   // Host sockets
 
   private sockHandler(index: number, events: number, now: number): void {
-    const conn = this.conns[index];
+    const conn = this.ctx.flows.get(index) as TcpConn | undefined;
     if (!conn || conn.events & Ev.Closed) return;
     conn.lastActivity = now;
     if (!(conn.events & (Ev.TapSynAckSent | Ev.SockAccepted))) {
@@ -537,7 +510,7 @@ export class TcpHandler {
     }
     if (events & C.EPOLLERR) {
       native.getsockoptInt(conn.fd, C.SOL_SOCKET, C.SO_ERROR, this.intOut);
-      this.ctx.log.debug(`TCP ${this.describe(conn)}: socket error ${errnoName(this.intOut[0])}`);
+      this.ctx.log.debug(`${describeFlow(conn)}: socket error ${errnoName(this.intOut[0])}`);
       this.reset(conn);
       return;
     }
@@ -554,7 +527,7 @@ export class TcpHandler {
     native.getsockoptInt(conn.fd, C.SOL_SOCKET, C.SO_ERROR, this.intOut);
     const err = this.intOut[0];
     if (err !== 0) {
-      this.ctx.log.debug(`TCP ${this.describe(conn)}: connect: ${errnoName(err)}`);
+      this.ctx.log.debug(`${describeFlow(conn)}: connect: ${errnoName(err)}`);
       this.stats.refused++;
       this.sendFlags(conn, RST | ACK);
       this.close(conn, false);
@@ -577,10 +550,13 @@ export class TcpHandler {
       return;
     }
     const out = this.ctx.out;
+    // A frame per segment of the guest's MSS; with TSO on the tap, a super-frame per as many
+    // whole segments as an IP packet holds, which the namespace's kernel cuts (l2/tapio.ts).
     const mss = conn.mss;
-    const slot = (out.headroom + conn.hdrLen + mss + 7) & ~7;
+    const seg = this.superFrames(conn) ? Math.max(mss, Math.floor(((conn.family === 4 ? 65535 - 40 : 65535 - 20)) / mss) * mss) : mss;
+    const slot = (out.headroom + conn.hdrLen + seg + 7) & ~7;
     // Enough slots for the window, bounded by the transmit buffer and the slot table.
-    let maxSlots = Math.min(Math.ceil(window / mss), this.peekOff.length);
+    let maxSlots = Math.min(Math.ceil(window / seg), this.peekOff.length);
     if (out.room < slot * Math.min(maxSlots, 4)) out.flush();
     maxSlots = Math.min(maxSlots, Math.floor(out.room / slot));
     if (maxSlots <= 0) return;
@@ -588,7 +564,7 @@ export class TcpHandler {
     let total = 0;
     for (let i = 0; i < maxSlots; i++) {
       this.peekOff[i] = base + i * slot + conn.hdrLen;
-      const l = Math.min(mss, window - total);
+      const l = Math.min(seg, window - total);
       this.peekLen[i] = l;
       total += l;
     }
@@ -596,7 +572,7 @@ export class TcpHandler {
     const n = native.recvPeek(conn.fd, out.buf, discard, this.peekOff, this.peekLen, maxSlots);
     if (n < 0) {
       if (n === -E.EAGAIN) return;
-      this.ctx.log.debug(`TCP ${this.describe(conn)}: receive: ${errnoName(n)}`);
+      this.ctx.log.debug(`${describeFlow(conn)}: receive: ${errnoName(n)}`);
       this.reset(conn);
       return;
     }
@@ -616,7 +592,7 @@ export class TcpHandler {
       const len = Math.min(left, this.peekLen[i]);
       const off = base + i * slot;
       this.fillHeader(conn, out.buf, off, conn.seqToTap, PSH | ACK, len, 0);
-      this.commitFrame(conn, off, conn.hdrLen + len);
+      this.commitFrame(conn, off, conn.hdrLen + len, len);
       conn.seqToTap = (conn.seqToTap + len) >>> 0;
       left -= len;
       this.stats.framesToTap++;
@@ -639,29 +615,27 @@ export class TcpHandler {
    * Returns false (and closes `fd`) if it cannot be opened.
    */
   connFromSock(fd: number, family: 4 | 6, guestAddr: Uint8Array, guestPort: number, remoteAddr: Uint8Array, remotePort: number, now: number): boolean {
-    const key = Buffer.from(guestAddr).toString('latin1') + Buffer.from(remoteAddr).toString('latin1') + guestPort + ':' + remotePort;
-    if (this.byKey.has(key)) {
+    const addrs = new Uint8Array(2 * guestAddr.length);
+    addrs.set(guestAddr, 0);
+    addrs.set(remoteAddr, guestAddr.length);
+    const hash = flowHash(PROTO_TCP, family, addrs, 0, guestPort, remotePort);
+    if (this.ctx.flows.lookup(PROTO_TCP, family, addrs, 0, guestPort, remotePort, hash) || !this.ctx.flows.admit(now)) {
       native.closeReset(fd);
       return false;
     }
-    const conn = this.allocConn();
-    conn.family = family;
-    conn.guestAddr = Uint8Array.from(guestAddr);
-    conn.guestPort = guestPort;
-    conn.remoteAddr = Uint8Array.from(remoteAddr);
-    conn.remotePort = remotePort;
-    conn.key = key;
+    const conn = new TcpConn(family, addrs, guestPort, remotePort);
+    this.ctx.flows.insert(conn, hash);
+    this.live++;
     conn.fd = fd;
     conn.lastActivity = conn.lastTapActivity = now;
-    conn.seqInitToTap = this.initialSeq(key, now);
+    conn.seqInitToTap = this.initialSeq(conn, now);
     conn.seqToTap = (conn.seqInitToTap + 1) >>> 0;
     conn.seqAckFromTap = conn.seqInitToTap;
     conn.wsToTap = OUR_WSCALE; // offered in our SYN; dropped if the guest does not scale
     conn.mss = this.ctx.mtu - (family === 4 ? 40 : 60);
-    this.byKey.set(key, conn);
     this.buildHeader(conn);
     this.stats.opened++;
-    this.reportFlow(conn, 'in');
+    this.ctx.onFlow?.(flowEvent(conn, 'in'));
     conn.peekOffset = native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_PEEK_OFF, 0) === 0;
     this.setEvents(conn, Ev.SockAccepted, 0);
     this.sendFlags(conn, SYN);
@@ -671,9 +645,9 @@ export class TcpHandler {
 
   /** The guest accepted a connection we opened: options, sequence numbers, then our ACK. */
   private synAckFromTap(conn: TcpConn, buf: Buffer, l4Off: number, doff: number, seq: number, ack: number, window: number, now: number): void {
-    const opts = this.synOptions(conn.family, buf, l4Off, doff);
-    conn.mss = Math.max(Math.min(opts.mss, this.ctx.mtu - (conn.family === 4 ? 40 : 60)), 64);
-    if (opts.wscale >= 0) {
+    const opts = tcpOptions(buf, l4Off, doff);
+    conn.mss = Math.max(Math.min(opts.mss ?? defaultMss(conn.family), this.ctx.mtu - (conn.family === 4 ? 40 : 60)), 64);
+    if (opts.wscale !== undefined) {
       conn.wsFromTap = opts.wscale;
       conn.wsToTap = OUR_WSCALE;
     } else {
@@ -690,79 +664,52 @@ export class TcpHandler {
     conn.lastActivity = conn.lastTapActivity = now;
   }
 
-  /** MSS and window scale from a SYN's options (defaults when absent; wscale -1 if not offered). */
-  private synOptions(family: 4 | 6, buf: Buffer, l4Off: number, doff: number): { mss: number; wscale: number } {
-    let mss = family === 4 ? DEFAULT_MSS4 : DEFAULT_MSS6;
-    let wscale = -1;
-    for (let i = l4Off + 20; i < l4Off + doff; ) {
-      const kind = buf[i];
-      if (kind === 0) break;
-      if (kind === 1) {
-        i++;
-        continue;
-      }
-      if (i + 1 >= l4Off + doff) break;
-      const len = buf[i + 1];
-      if (len < 2 || i + len > l4Off + doff) break;
-      if (kind === 2 && len === 4) mss = buf.readUInt16BE(i + 2);
-      if (kind === 3 && len === 3) wscale = Math.min(buf[i + 2], 14);
-      i += len;
+  /** A SYN from the guest for a new connection (the run's identity): open its host socket. */
+  private connFromTap(run: FrameRun, seq: number, window: number, l4Off: number, doff: number, now: number): TcpConn | undefined {
+    const { buf, family } = run;
+    const alen = family === 4 ? 4 : 16;
+    const r0 = buf[run.addrOff + alen];
+    if (run.remotePort === 0 || run.guestPort === 0) {
+      this.drop('TCP port 0');
+      return undefined;
     }
-    return { mss, wscale };
-  }
-
-  private connFromTap(
-    family: 4 | 6,
-    buf: Buffer,
-    srcOff: number,
-    alen: number,
-    sport: number,
-    dport: number,
-    seq: number,
-    window: number,
-    l4Off: number,
-    doff: number,
-    now: number,
-    key: string,
-  ): void {
-    const guestAddr = Uint8Array.from(buf.subarray(srcOff, srcOff + alen));
-    const remoteAddr = Uint8Array.from(buf.subarray(srcOff + alen, srcOff + 2 * alen));
-    if (dport === 0 || sport === 0) return this.drop('TCP port 0');
-    if ((family === 4 && (remoteAddr[0] >= 224 || remoteAddr[0] === 0)) || (family === 6 && remoteAddr[0] === 0xff)) {
-      return this.drop('TCP SYN to a multicast or broadcast address');
+    if ((family === 4 && (r0 >= 224 || r0 === 0)) || (family === 6 && r0 === 0xff)) {
+      this.drop('TCP SYN to a multicast or broadcast address');
+      return undefined;
     }
-    const target = this.ctx.natFromTap(family, PROTO_TCP, remoteAddr, dport);
-    const conn = this.allocConn();
-    conn.family = family;
-    conn.guestAddr = guestAddr;
-    conn.guestPort = sport;
-    conn.remoteAddr = remoteAddr;
-    conn.remotePort = dport;
-    conn.key = key;
+    const conn = new TcpConn(family, Uint8Array.from(buf.subarray(run.addrOff, run.addrOff + 2 * alen)), run.guestPort, run.remotePort);
     conn.lastActivity = conn.lastTapActivity = now;
     conn.seqFromTap = (seq + 1) >>> 0;
     conn.seqAckToTap = conn.seqFromTap;
-    conn.seqInitToTap = this.initialSeq(key, now);
+    conn.seqInitToTap = this.initialSeq(conn, now);
     conn.seqToTap = (conn.seqInitToTap + 1) >>> 0;
     conn.seqAckFromTap = conn.seqInitToTap;
-    this.byKey.set(key, conn);
     this.buildHeader(conn);
+    if (!this.ctx.flows.admit(now)) {
+      // The flow table is full: refused at once, nothing else touched.
+      this.trace(conn, 'flow table full: reset');
+      this.sendFlags(conn, RST | ACK);
+      return undefined;
+    }
+    this.ctx.flows.insert(conn, run.hash);
+    this.live++;
 
     // The guest's options: MSS, window scale.
-    const { mss: guestMss, wscale: guestWs } = this.synOptions(family, buf, l4Off, doff);
+    const opts = tcpOptions(buf, l4Off, doff);
     const ourMss = this.ctx.mtu - (family === 4 ? 40 : 60);
-    conn.mss = Math.max(Math.min(guestMss, ourMss), 64);
-    if (guestWs >= 0) {
-      conn.wsFromTap = guestWs;
+    conn.mss = Math.max(Math.min(opts.mss ?? defaultMss(family), ourMss), 64);
+    if (opts.wscale !== undefined) {
+      conn.wsFromTap = opts.wscale;
       conn.wsToTap = OUR_WSCALE;
     }
     conn.wndFromTap = window; // never scaled in a SYN
 
+    const target = this.ctx.natFromTap(family, PROTO_TCP, conn.remoteAddr, run.remotePort);
     if (!target) {
       this.trace(conn, 'refused by address mapping');
       this.sendFlags(conn, RST | ACK);
       this.close(conn, false);
-      return;
+      return conn;
     }
     // The host side takes the target's family: a mapping (the DNS forwarder) may cross families.
     const fd = native.socket(target.addr.length === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_STREAM | C.SOCK_NONBLOCK, 0);
@@ -770,11 +717,11 @@ export class TcpHandler {
       this.ctx.log.warn(`TCP: cannot open a socket: ${errnoName(fd)}`);
       this.sendFlags(conn, RST | ACK);
       this.close(conn, false);
-      return;
+      return conn;
     }
     conn.fd = fd;
     this.stats.opened++;
-    this.reportFlow(conn, 'out');
+    this.ctx.onFlow?.(flowEvent(conn, 'out'));
     native.setsockoptInt(fd, C.IPPROTO_TCP, C.TCP_MAXSEG, conn.mss);
     conn.peekOffset = native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_PEEK_OFF, 0) === 0;
     const bound = bindOutbound(fd, target, 0);
@@ -785,18 +732,11 @@ export class TcpHandler {
     } else if (rc === -E.EINPROGRESS) {
       this.setTimer(conn, now + SYN_TIMEOUT_MS);
     } else {
-      this.ctx.log.debug(`TCP ${this.describe(conn)}: connect: ${errnoName(rc)}`);
+      this.ctx.log.debug(`${describeFlow(conn)}: connect: ${errnoName(rc)}`);
       this.stats.refused++;
       this.sendFlags(conn, RST | ACK);
       this.close(conn, false);
     }
-  }
-
-  private allocConn(): TcpConn {
-    const index = this.free.length ? this.free.pop()! : this.conns.length;
-    if (index >= 1 << 24) throw new Error('TCP: connection table full');
-    const conn = new TcpConn(index);
-    this.conns[index] = conn;
     return conn;
   }
 
@@ -811,24 +751,25 @@ export class TcpHandler {
   private close(conn: TcpConn, hard: boolean): void {
     if (conn.events & Ev.Closed) return;
     if (conn.fd >= 0) {
-      if (conn.watched) this.ctx.loop.del(conn.fd);
+      if (conn.registered) this.ctx.loop.del(conn.fd);
       conn.watched = 0;
+      conn.registered = false;
       if (hard) native.closeReset(conn.fd);
       else native.close(conn.fd);
       conn.fd = -1;
       this.stats.closed++;
     }
     this.setEvents(conn, Ev.Closed, 0);
-    this.byKey.delete(conn.key);
     this.timed.delete(conn);
-    this.dirty.delete(conn);
-    this.conns[conn.index] = undefined;
-    this.free.push(conn.index);
+    if (conn.index >= 0) {
+      this.ctx.flows.remove(conn);
+      this.live--;
+    }
   }
 
   /** Close every connection (engine shutdown). */
   closeAll(): void {
-    for (const conn of [...this.byKey.values()]) this.close(conn, true);
+    for (const conn of this.ctx.flows.all(PROTO_TCP)) this.close(conn as TcpConn, true);
   }
 
   // ---------------------------------------------------------------------
@@ -847,16 +788,20 @@ export class TcpHandler {
       if (!(conn.events & (Ev.SockFinRcvd | Ev.Stalled)) && conn.events & Ev.Established) want |= C.EPOLLIN;
       if (conn.events & Ev.SockFull) want |= C.EPOLLOUT;
     }
-    // Once both directions are shut the socket reports HUP forever; stop watching it.
-    if (conn.events & Ev.SockFinRcvd && conn.events & Ev.TapFinRcvd) want = 0;
-    if (want === conn.watched) return;
-    if (want === 0) {
-      this.ctx.loop.del(conn.fd);
-    } else if (conn.watched === 0) {
-      this.ctx.loop.add(conn.fd, FdKind.TcpSock, conn.index, want);
-    } else {
-      this.ctx.loop.mod(conn.fd, FdKind.TcpSock, conn.index, want);
+    // The fd stays registered even with no events wanted (waiting for the guest's ACK of our
+    // SYN-ACK or SYN, a zero window, after the host's EOF): a reset of the host side still
+    // reports EPOLLERR, and the guest hears of it at once, as upstream's tcp_conn_epoll_events().
+    // Once both directions are shut the socket reports HUP forever: then it leaves epoll.
+    if (conn.events & Ev.SockFinRcvd && conn.events & Ev.TapFinRcvd) {
+      if (conn.registered) this.ctx.loop.del(conn.fd);
+      conn.registered = false;
+      conn.watched = 0;
+      return;
     }
+    if (want === conn.watched && conn.registered) return;
+    if (!conn.registered) this.ctx.loop.add(conn.fd, FdKind.TcpSock, conn.index, want);
+    else this.ctx.loop.mod(conn.fd, FdKind.TcpSock, conn.index, want);
+    conn.registered = true;
     conn.watched = want;
   }
 
@@ -882,7 +827,7 @@ export class TcpHandler {
       if (conn.events & Ev.SockAccepted && !(conn.events & Ev.Established)) {
         // The guest has not answered our SYN: again, then give up (the host peer gets a reset).
         if (++conn.retrans > MAX_RETRANS / 2) {
-          this.ctx.log.debug(`TCP ${this.describe(conn)}: no answer from the guest`);
+          this.ctx.log.debug(`${describeFlow(conn)}: no answer from the guest`);
           this.close(conn, true);
           continue;
         }
@@ -891,7 +836,7 @@ export class TcpHandler {
         continue;
       }
       if (!(conn.events & Ev.TapSynAckSent)) {
-        this.ctx.log.debug(`TCP ${this.describe(conn)}: connect timed out`);
+        this.ctx.log.debug(`${describeFlow(conn)}: connect timed out`);
         this.sendFlags(conn, RST | ACK);
         this.close(conn, true);
         continue;
@@ -908,7 +853,7 @@ export class TcpHandler {
       const inFlight = seqDiff(conn.seqToTap, conn.seqAckFromTap);
       if (inFlight > 0) {
         if (++conn.retrans > MAX_RETRANS) {
-          this.ctx.log.debug(`TCP ${this.describe(conn)}: no ACK from the guest after ${MAX_RETRANS} retransmissions`);
+          this.ctx.log.debug(`${describeFlow(conn)}: no ACK from the guest after ${MAX_RETRANS} retransmissions`);
           this.reset(conn);
           continue;
         }
@@ -928,7 +873,8 @@ export class TcpHandler {
     // quiet on for KEEPALIVE_INTERVAL_MS: a guest that forgot the connection answers with a reset.
     if (now - this.lastSweep > 10_000) {
       this.lastSweep = now;
-      for (const conn of this.byKey.values()) {
+      for (const flow of this.ctx.flows.all(PROTO_TCP)) {
+        const conn = flow as TcpConn;
         if (conn.events & Ev.Established && !(conn.events & Ev.Closed) && now - conn.lastTapActivity >= KEEPALIVE_INTERVAL_MS && now - conn.lastKeepalive >= KEEPALIVE_INTERVAL_MS) {
           conn.lastKeepalive = now;
           if (this.traceOn) this.trace(conn, `no segment from the guest for ${Math.round((now - conn.lastTapActivity) / 1000)} s: keepalive`);
@@ -937,7 +883,7 @@ export class TcpHandler {
         const idle = now - conn.lastActivity;
         const closing = conn.events & (Ev.TapFinRcvd | Ev.SockFinRcvd);
         if (idle > ACTIVITY_TIMEOUT_MS || (closing && idle > FIN_TIMEOUT_MS && conn.events & Ev.TapFinRcvd && conn.events & Ev.TapFinSent)) {
-          this.ctx.log.debug(`TCP ${this.describe(conn)}: idle for ${Math.round(idle / 1000)} s, closing`);
+          this.ctx.log.debug(`${describeFlow(conn)}: idle for ${Math.round(idle / 1000)} s, closing`);
           this.reset(conn);
         }
       }
@@ -964,58 +910,17 @@ export class TcpHandler {
   // ---------------------------------------------------------------------
   // Frames to the guest
 
-  /** Template for this connection's frames: Ethernet, IP, TCP with addresses and ports. */
+  /** Template for this connection's frames: Ethernet, IP, TCP with addresses and ports (flow.ts). */
   private buildHeader(conn: TcpConn): void {
-    const v4 = conn.family === 4;
-    const ipLen = v4 ? 20 : 40;
-    const hdrLen = ETH_HLEN + ipLen + 20;
-    const h = Buffer.alloc(hdrLen + 40);
-    h.set(this.ctx.guestMac(), 0);
-    h.set(this.ctx.ourMac, 6);
-    h.writeUInt16BE(v4 ? 0x0800 : 0x86dd, 12);
-    if (v4) {
-      h[14] = 0x45;
-      h.writeUInt16BE(0x4000, 20); // DF
-      h[22] = 64; // TTL
-      h[23] = 6;
-      h.set(conn.remoteAddr, 26);
-      h.set(conn.guestAddr, 30);
-      let sum = 0;
-      for (let i = 14; i < 34; i += 2) sum += h.readUInt16BE(i);
-      conn.ipSum = sum;
-    } else {
-      h.writeUInt32BE(0x60000000, 14);
-      h[20] = 6;
-      h[21] = 64;
-      h.set(conn.remoteAddr, 22);
-      h.set(conn.guestAddr, 38);
-    }
-    const t = ETH_HLEN + ipLen;
-    conn.pseudoSum = 6 + (v4 ? sum16(h, 26, 8) : sum16(h, 22, 32));
-    h.writeUInt16BE(conn.remotePort, t);
-    h.writeUInt16BE(conn.guestPort, t + 2);
-    conn.header = h;
-    conn.hdrLen = hdrLen;
+    conn.buildTemplate(this.ctx.guestMac(), this.ctx.ourMac, 20);
   }
 
   /** Write headers for a segment at `buf[off]` whose payload (len bytes) is already in place after them. */
   private fillHeader(conn: TcpConn, buf: Buffer, off: number, seq: number, flags: number, len: number, optLen: number): void {
-    const h = conn.header;
-    const hdrLen = conn.hdrLen + optLen;
-    h.copy(buf, off, 0, conn.hdrLen);
+    const l4len = 20 + optLen + len;
+    const t = conn.fillTemplate(buf, off, l4len);
     const v4 = conn.family === 4;
     const ipOff = off + ETH_HLEN;
-    const t = off + hdrLen - 20 - optLen;
-    if (v4) {
-      const total = 20 + 20 + optLen + len;
-      buf.writeUInt16BE(total, ipOff + 2);
-      let sum = conn.ipSum + total;
-      sum = (sum & 0xffff) + (sum >>> 16);
-      sum = (sum & 0xffff) + (sum >>> 16);
-      buf.writeUInt16BE(~sum & 0xffff, ipOff + 10);
-    } else {
-      buf.writeUInt16BE(20 + optLen + len, ipOff + 4);
-    }
     buf.writeUInt32BE(seq >>> 0, t + 4);
     buf.writeUInt32BE(flags & ACK ? conn.seqFromTap >>> 0 : 0, t + 8);
     buf[t + 12] = ((20 + optLen) / 4) << 4;
@@ -1024,13 +929,9 @@ export class TcpHandler {
     buf.writeUInt16BE(wnd, t + 14);
     buf.writeUInt16BE(0, t + 16);
     buf.writeUInt16BE(0, t + 18);
-    const l4len = 20 + optLen + len;
     if (this.ctx.out.checksumOffload) {
       // Partial checksum: the pseudo-header sum only; the kernel treats the rest as done.
-      let sum = conn.pseudoSum + l4len;
-      sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
-      sum = (sum & 0xffff) + (sum >>> 16);
-      buf.writeUInt16BE(sum, t + 16);
+      buf.writeUInt16BE(fold(conn.pseudoSum + l4len), t + 16);
     } else if (v4) {
       l4Checksum4(buf, ipOff, t, l4len, 16);
     } else {
@@ -1039,10 +940,18 @@ export class TcpHandler {
   }
 
   /** Queue a built frame; with checksum offload the kernel gets the TCP checksum's position. */
-  private commitFrame(conn: TcpConn, off: number, len: number): void {
+  private commitFrame(conn: TcpConn, off: number, len: number, payload = 0): void {
     const out = this.ctx.out;
-    if (out.checksumOffload) out.commit(off, len, conn.hdrLen - 20, 16);
+    if (payload > conn.mss && this.superFrames(conn)) {
+      out.commit(off, len, conn.hdrLen - 20, 16, conn.family === 4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6, conn.mss, conn.hdrLen);
+    } else if (out.checksumOffload) out.commit(off, len, conn.hdrLen - 20, 16);
     else out.commit(off, len);
+  }
+
+  /** Whether the tap takes TCP super-frames of this connection's IP version (TSO). */
+  private superFrames(conn: TcpConn): boolean {
+    const o = this.ctx.out.offloads;
+    return conn.family === 4 ? o.tso4 : o.tso6;
   }
 
   /** Build and queue a segment without payload. */
@@ -1062,11 +971,11 @@ export class TcpHandler {
    * room (a window update) without waiting for its persist timer.
    */
   private updateWindowToTap(conn: TcpConn): void {
-    if (conn.fd < 0 || native.tcpInfo(conn.fd, this.info) < 0) return;
+    if (conn.fd < 0 || native.sendSpace(conn.fd, this.space) < 0) return;
     // Free send buffer as the kernel counts it (memory with overhead, SO_MEMINFO), scaled
     // down for that overhead: what the socket will take without a short write.
-    const limit = this.info[17];
-    const free = limit - this.info[16];
+    const limit = this.space[1];
+    const free = limit - this.space[0];
     let wnd = free > 0 ? free - (free >>> 3) : 0;
     if (conn.events & Ev.TapFinRcvd) wnd = 0xffff << conn.wsToTap;
     conn.wndToTap = Math.min(wnd, conn.wsToTap ? MAX_WINDOW : 0xffff);
@@ -1091,18 +1000,8 @@ export class TcpHandler {
       this.updateWindowToTap(conn);
       if (!conn.wndToTap) conn.wndToTap = 0xffff;
       const mss = Math.min(this.ctx.mtu - (conn.family === 4 ? 40 : 60), 0xffff);
-      const withWs = conn.wsToTap > 0;
-      this.fillAndCommit(conn, conn.seqInitToTap, flags, withWs ? 8 : 4, (buf, off) => {
-        buf[off] = 2;
-        buf[off + 1] = 4;
-        buf.writeUInt16BE(mss, off + 2);
-        if (withWs) {
-          buf[off + 4] = 1;
-          buf[off + 5] = 3;
-          buf[off + 6] = 3;
-          buf[off + 7] = OUR_WSCALE;
-        }
-      });
+      const options = conn.wsToTap > 0 ? { mss, wscale: OUR_WSCALE } : { mss };
+      this.fillAndCommit(conn, conn.seqInitToTap, flags, conn.wsToTap > 0 ? 8 : 4, (buf, off) => writeTcpSynOptions(buf, off, options));
       return;
     }
     if (flags & RST) {
@@ -1114,14 +1013,10 @@ export class TcpHandler {
     conn.seqAckToTap = conn.seqFromTap;
   }
 
-  /** RST for a segment that belongs to no connection (RFC 793 reset generation). */
-  private sendRstFor(family: 4 | 6, buf: Buffer, srcOff: number, alen: number, sport: number, dport: number, seq: number, ack: number, flags: number, payloadLen: number): void {
-    const tmp = new TcpConn(-1);
-    tmp.family = family;
-    tmp.guestAddr = buf.subarray(srcOff, srcOff + alen);
-    tmp.remoteAddr = buf.subarray(srcOff + alen, srcOff + 2 * alen);
-    tmp.guestPort = sport;
-    tmp.remotePort = dport;
+  /** RST for a segment of the run's identity, which belongs to no connection (RFC 9293 reset generation). */
+  private sendRstFor(run: FrameRun, seq: number, ack: number, flags: number, payloadLen: number): void {
+    const alen = run.family === 4 ? 4 : 16;
+    const tmp = new TcpConn(run.family, run.buf.subarray(run.addrOff, run.addrOff + 2 * alen), run.guestPort, run.remotePort);
     this.buildHeader(tmp);
     if (flags & ACK) {
       tmp.seqFromTap = 0;
@@ -1143,21 +1038,11 @@ export class TcpHandler {
    * TIME_WAIT; a random number would be below half the time and be answered
    * with an ACK of the old connection instead.
    */
-  private initialSeq(key: string, now: number): number {
-    const h = createHash('sha256').update(this.isnSecret).update(key, 'latin1').digest();
+  private initialSeq(conn: TcpConn, now: number): number {
+    const ports = Buffer.of(conn.guestPort >>> 8, conn.guestPort & 0xff, conn.remotePort >>> 8, conn.remotePort & 0xff);
+    const h = createHash('sha256').update(this.isnSecret).update(conn.addrs).update(ports).digest();
     const clock = Math.floor((performance.timeOrigin + now) * 250);
     return (h.readUInt32BE(0) + clock) >>> 0;
-  }
-
-  private reportFlow(conn: TcpConn, direction: 'in' | 'out'): void {
-    if (!this.ctx.onFlow) return;
-    this.ctx.onFlow({
-      protocol: 'tcp',
-      direction,
-      family: conn.family,
-      guest: { address: formatIP(conn.guestAddr), port: conn.guestPort },
-      remote: { address: formatIP(conn.remoteAddr), port: conn.remotePort },
-    });
   }
 
   private drop(reason: string): void {
@@ -1165,12 +1050,7 @@ export class TcpHandler {
     if (this.traceOn) this.ctx.log.trace(`TCP: dropped: ${reason}`);
   }
 
-  private describe(conn: TcpConn): string {
-    const r = conn.family === 6 ? `[${formatIP(conn.remoteAddr)}]` : formatIP(conn.remoteAddr);
-    return `${conn.index} (guest port ${conn.guestPort} -> ${r}:${conn.remotePort})`;
-  }
-
   private trace(conn: TcpConn, msg: string): void {
-    if (this.traceOn) this.ctx.log.trace(`TCP ${this.describe(conn)}: ${msg}`);
+    if (this.traceOn) this.ctx.log.trace(`${describeFlow(conn)}: ${msg}`);
   }
 }

@@ -9,11 +9,11 @@
  * the port the guest used, and one guest socket talking to many remotes gets
  * one connected host socket per remote — or to an ephemeral port otherwise.
  *
- * - Guest to host: `tapHandler` checks the UDP header, finds or opens the
- *   flow (a hash over the address and port bytes, no allocation per
- *   datagram) and queues the payload's position in the guest's frame buffer.
- *   `flushTapBatch`, called by the engine after every batch of guest frames,
- *   sends each flow's queued datagrams with one sendmmsg(2).
+ * - Guest to host: `tapRun` takes a run of datagrams of one flow (run.ts),
+ *   finds or opens the flow once (the engine's flow table, flow.ts: a hash
+ *   over the address and port bytes, no allocation per datagram), checks
+ *   each UDP header and sends the run's payloads with one sendmmsg(2),
+ *   straight from the guest's frame buffer.
  * - Host to guest: when a flow's socket is readable, one recvmmsg(2)
  *   receives up to `UDP_MAX_BATCH` datagrams straight into frame slots of the
  *   tap transmit buffer, right after the header room; the Ethernet, IP and
@@ -35,11 +35,18 @@
  * Bad datagrams are dropped and traced, never thrown; none of them can touch
  * another flow. Time is passed in (`now`).
  */
-import { native, C, E, errnoName } from '../native.js';
+import { native, C, E, errnoName, isResourceShortage } from '../native.js';
 import { FdKind } from '../loop.js';
 import { formatIP } from '../inet.js';
-import { PROTO_UDP, bindOutbound, type FlowContext } from '../flow.js';
-import { finish, fold, l4Checksum4, l4Checksum6, sum16 } from '../l2/checksum.js';
+import { Flow, PROTO_UDP, bindOutbound, describeFlow, flowEvent, flowHash, type FlowContext } from '../flow.js';
+import { FrameRun } from '../run.js';
+import { refuseToGuest } from '../icmp/refuse.js';
+import { fold, l4Checksum4, l4Checksum6 } from '../l2/checksum.js';
+import { ETH_HLEN, ETH_P_IP, ETH_P_IPV6 } from '../l2/ethernet.js';
+import { ipv4IsFragment } from '../l2/ipv4.js';
+import { UDP_HLEN, udpLength } from '../l2/udp.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6 } from '../l2/numbers.js';
+import { pushEthernet, pushIpv4, pushIpv6, pushUdp } from '../l2/emit.js';
 
 /** Idle time after which a flow is closed (passt's UDP_CONN_TIMEOUT: 180 s). */
 export const UDP_FLOW_TIMEOUT_MS = 180_000;
@@ -52,6 +59,9 @@ const UDP_SWEEP_MS = 1_000;
 export const UDP_MAX_BATCH = 32;
 /** Most guest datagrams queued between two flushes (the sendmmsg limit of the addon). */
 const UDP_QUEUE_MAX = 1024;
+/** Most datagrams in one UDP GSO send (the kernel's UDP_MAX_SEGMENTS is 64 on older kernels), and most bytes. */
+const UDP_GSO_MAX_SEGMENTS = 64;
+const UDP_GSO_MAX_BYTES = 65000;
 /** Most errors read from one socket's error queue per event. */
 const UDP_MAX_ERRORS = 16;
 /**
@@ -66,12 +76,7 @@ export const UDP_MAX_PAYLOAD6 = 65535 - 40 - 8;
 const ICMP4_ERROR_MAX = 576;
 const ICMP6_ERROR_MAX = 1280;
 
-const ETH_HLEN = 14;
-const UDP_HLEN = 8;
-const MSG_TRUNC = 0x20;
-/** Unspecified addresses, for binding host sockets. */
-const ANY4 = new Uint8Array(4);
-const ANY6 = new Uint8Array(16);
+const MSG_TRUNC = C.MSG_TRUNC;
 
 /** Socket options for ICMP errors in the error queue. */
 const IP_RECVERR = 11;
@@ -82,18 +87,17 @@ const SO_EE_ORIGIN_ICMP = 2;
 const SO_EE_ORIGIN_ICMP6 = 3;
 
 /** errno values the kernel derives from ICMP errors (icmp_err_convert, icmpv6_err_convert). */
-const EMSGSIZE = 90;
 const ICMP_ERRNOS = new Set<number>([
   E.ECONNREFUSED,
   E.EHOSTUNREACH,
   E.ENETUNREACH,
   E.EHOSTDOWN,
   E.EACCES,
-  EMSGSIZE,
-  92, // ENOPROTOOPT: protocol unreachable
-  71, // EPROTO: parameter problem
-  64, // ENONET: host isolated
-  95, // EOPNOTSUPP: source route failed
+  E.EMSGSIZE,
+  E.ENOPROTOOPT, // protocol unreachable
+  E.EPROTO, // parameter problem
+  E.ENONET, // host isolated
+  E.EOPNOTSUPP, // source route failed
 ]);
 
 /** A send failure that concerns one datagram (or an error from an earlier one), not the socket. */
@@ -119,78 +123,39 @@ export interface UdpStats {
 }
 
 /** One flow: a guest address and port talking to one remote address and port, over one host socket. */
-export class UdpFlow {
-  /** The connected host socket (-1 once closed). */
-  fd = -1;
-  family: 4 | 6 = 4;
-  /** Guest address followed by the remote address as the guest sees it (2 × 4 or 2 × 16 bytes). */
-  addrs!: Uint8Array;
-  guestPort = 0;
-  remotePort = 0;
+export class UdpFlow extends Flow {
   /** Where the flow goes on the host (from natFromTap). */
   hostAddr!: Uint8Array;
   hostPort = 0;
   /** Whether the host socket has the guest's source port. */
   sameSourcePort = false;
-  /** Hash of the addresses and ports, and the next flow with the same hash. */
-  hash = 0;
-  hashNext: UdpFlow | undefined = undefined;
-  /** Header template: Ethernet + IP + UDP with addresses and ports, remote to guest. */
-  header!: Buffer;
-  hdrLen = 0;
-  /** Unfolded sum of the IPv4 header template (total length and checksum zero). */
-  ipSum = 0;
-  /** Unfolded UDP pseudo-header sum without the length (addresses and protocol). */
-  pseudoSum = 0;
-  lastActivity = 0;
   /** Payload length of the last datagram sent to the host (to quote it in errors). */
   lastSentLen = 0;
-  /** First and last entries of this flow in the handler's queue of guest datagrams (-1: none). */
-  queueHead = -1;
-  queueTail = -1;
 
-  constructor(readonly index: number) {}
-
-  get guestAddr(): Uint8Array {
-    return this.addrs.subarray(0, this.addrs.length / 2);
+  /** `addrs`: the guest's address, then the remote's as the guest sees it. */
+  constructor(family: 4 | 6, addrs: Uint8Array, guestPort: number, remotePort: number) {
+    super(PROTO_UDP, family, addrs, guestPort, remotePort);
   }
-
-  get remoteAddr(): Uint8Array {
-    return this.addrs.subarray(this.addrs.length / 2);
-  }
-}
-
-/** FNV-1a over the flow's identity: family, both addresses (contiguous), both ports. */
-function flowHash(family: number, buf: Uint8Array, addrOff: number, addrLen: number, guestPort: number, remotePort: number): number {
-  let h = Math.imul(0x811c9dc5 ^ family, 0x01000193);
-  for (let i = addrOff; i < addrOff + addrLen; i++) h = Math.imul(h ^ buf[i], 0x01000193);
-  h = Math.imul(h ^ guestPort, 0x01000193);
-  h = Math.imul(h ^ remotePort, 0x01000193);
-  return h | 0;
 }
 
 /**
- * The UDP translation for one engine instance: flows in slots indexed for
- * epoll tags, found by hash from the guest's datagrams.
+ * The UDP translation for one engine instance: its flows live in the
+ * engine's flow table (flow.ts), found by hash from the guest's datagrams
+ * and by index from epoll tags.
  */
 export class UdpHandler {
-  private readonly flows: Array<UdpFlow | undefined> = [];
-  private readonly free: number[] = [];
-  private readonly byHash = new Map<number, UdpFlow>();
   readonly stats: UdpStats = { flows: 0, opened: 0, closed: 0, datagramsFromTap: 0, bytesFromTap: 0, datagramsToTap: 0, bytesToTap: 0, errorsRelayed: 0, dropped: 0 };
-  /** sendmmsg and recvmmsg calls made (each carries a batch of datagrams). */
+  /** sendmmsg (and UDP GSO sendmsg) and recvmmsg calls made (each carries a batch of datagrams). */
   sendmmsgCalls = 0;
+  /** UDP GSO sends that the kernel took (each carried two or more datagrams). */
+  gsoSends = 0;
+  /** Whether the kernel takes UDP_SEGMENT (UDP GSO, Linux 4.18); false after it refused it once. */
+  private gso = true;
   recvmmsgCalls = 0;
   private readonly traceOn: boolean;
   private lastSweep = 0;
 
-  // Guest datagrams of the current batch: payload slices of `queueBuf`, linked per flow.
-  private queueBuf: Buffer | null = null;
-  private readonly queueOff = new Int32Array(UDP_QUEUE_MAX);
-  private readonly queueLen = new Int32Array(UDP_QUEUE_MAX);
-  private readonly queueNext = new Int32Array(UDP_QUEUE_MAX);
-  private queueCount = 0;
-  private readonly queuedFlows: UdpFlow[] = [];
+  // Payload slices of the run being sent (sendmmsg).
   private readonly sendOff = new Int32Array(UDP_QUEUE_MAX);
   private readonly sendLen = new Int32Array(UDP_QUEUE_MAX);
   /** Destinations for sendmmsg: all family 0 (connected sockets), never written. */
@@ -225,108 +190,142 @@ export class UdpHandler {
     return this.stats.flows;
   }
 
-  /** Open flows, for statistics. */
-  *connections(): IterableIterator<UdpFlow> {
-    for (const flow of this.flows) if (flow) yield flow;
-  }
-
   // ---------------------------------------------------------------------
   // Datagrams from the guest
 
   /**
-   * A UDP datagram from the guest. `buf[ipOff]` is the IP header, the UDP
-   * datagram is `l4Len` bytes at `l4Off` (the IP payload). The buffer stays
-   * valid until `flushTapBatch()`, which the engine calls after each batch
-   * of frames.
+   * A run of UDP datagrams of one flow from the guest (run.ts): the flow is
+   * found or opened once, each datagram's header checked, and their payloads
+   * sent with one sendmmsg, straight from the run's buffer. Never throws on
+   * bad input.
    */
-  tapHandler(family: 4 | 6, buf: Buffer, ipOff: number, l4Off: number, l4Len: number, now: number): void {
-    if (l4Len < UDP_HLEN || l4Off + l4Len > buf.length) return this.drop('short UDP header');
-    const udpLen = (buf[l4Off + 4] << 8) | buf[l4Off + 5];
-    if (udpLen < UDP_HLEN) return this.drop('UDP length below the header size');
-    // Bytes past the UDP length are ignored (as Linux does); a length past the IP payload is not.
-    if (udpLen > l4Len) return this.drop('UDP length past the IP payload');
-    if (family === 4 && ((buf[ipOff + 6] & 0x3f) | buf[ipOff + 7]) !== 0) return this.drop('IPv4 fragment');
-    const guestPort = (buf[l4Off] << 8) | buf[l4Off + 1];
-    const remotePort = (buf[l4Off + 2] << 8) | buf[l4Off + 3];
-    if (guestPort === 0 || remotePort === 0) return this.drop('UDP port 0');
-    const addrOff = family === 4 ? ipOff + 12 : ipOff + 8;
-    const alen = family === 4 ? 4 : 16;
-
-    const hash = flowHash(family, buf, addrOff, 2 * alen, guestPort, remotePort);
-    let flow = this.byHash.get(hash);
-    while (flow && !this.matches(flow, family, buf, addrOff, guestPort, remotePort)) flow = flow.hashNext;
-    if (!flow) {
-      flow = this.flowFromTap(family, buf, addrOff, alen, guestPort, remotePort, hash, now);
-      if (!flow) return;
+  tapRun(run: FrameRun, now: number): void {
+    const { buf, family } = run;
+    if (run.guestPort === 0 || run.remotePort === 0) {
+      this.drop('UDP port 0', run.count);
+      return;
     }
-    flow.lastActivity = now;
-    this.queue(flow, buf, l4Off + UDP_HLEN, udpLen - UDP_HLEN);
-  }
-
-  private matches(flow: UdpFlow, family: 4 | 6, buf: Uint8Array, addrOff: number, guestPort: number, remotePort: number): boolean {
-    if (flow.family !== family || flow.guestPort !== guestPort || flow.remotePort !== remotePort) return false;
-    const a = flow.addrs;
-    for (let i = 0; i < a.length; i++) if (a[i] !== buf[addrOff + i]) return false;
-    return true;
-  }
-
-  /** Queue a payload slice for the flow's sendmmsg at the end of the batch. */
-  private queue(flow: UdpFlow, buf: Buffer, off: number, len: number): void {
-    if ((this.queueBuf !== null && this.queueBuf !== buf) || this.queueCount >= UDP_QUEUE_MAX) this.flushTapBatch();
-    this.queueBuf = buf;
-    const i = this.queueCount++;
-    this.queueOff[i] = off;
-    this.queueLen[i] = len;
-    this.queueNext[i] = -1;
-    if (flow.queueHead < 0) {
-      flow.queueHead = i;
-      this.queuedFlows.push(flow);
-    } else {
-      this.queueNext[flow.queueTail] = i;
-    }
-    flow.queueTail = i;
-  }
-
-  /**
-   * End of a batch of guest frames: send each flow's queued datagrams with
-   * one sendmmsg. Must run before the frames' buffer is reused.
-   */
-  flushTapBatch(): void {
-    if (this.queueCount === 0) return;
-    const buf = this.queueBuf!;
-    const flows = this.queuedFlows;
-    for (let k = 0; k < flows.length; k++) {
-      const flow = flows[k];
-      let n = 0;
-      for (let i = flow.queueHead; i >= 0; i = this.queueNext[i]) {
-        this.sendOff[n] = this.queueOff[i];
-        this.sendLen[n] = this.queueLen[i];
-        n++;
-      }
-      flow.queueHead = -1;
-      flow.queueTail = -1;
-      if (flow.fd < 0) {
-        this.stats.dropped += n;
+    let flow = this.ctx.flows.lookup(PROTO_UDP, family, buf, run.addrOff, run.guestPort, run.remotePort, run.hash) as UdpFlow | undefined;
+    let n = 0;
+    for (let i = 0; i < run.count; i++) {
+      const l4Off = run.l4Off[i];
+      const udpLen = udpLength(buf, l4Off, run.l4Len[i]);
+      // Bytes past the UDP length are ignored (as Linux does); a length past the IP payload is not.
+      if (!udpLen) {
+        this.drop('bad UDP length');
         continue;
       }
-      this.sendToSock(flow, buf, n);
+      if (family === 4 && ipv4IsFragment(buf, run.ipOff[i])) {
+        this.drop('IPv4 fragment');
+        continue;
+      }
+      if (!flow) {
+        flow = this.flowFromTap(run, i, now);
+        if (!flow) continue;
+      }
+      // A super-datagram (USO, see tap.ts) is several datagrams of gsoSize payload bytes, the last one shorter.
+      const end = l4Off + udpLen;
+      const step = run.gsoSize[i] > 0 ? run.gsoSize[i] : udpLen - UDP_HLEN;
+      let p = l4Off + UDP_HLEN;
+      do {
+        if (n === UDP_QUEUE_MAX) {
+          this.sendToSock(flow, buf, n);
+          n = 0;
+        }
+        this.sendOff[n] = p;
+        this.sendLen[n] = Math.min(step, end - p);
+        n++;
+        p += step;
+      } while (p < end);
     }
-    flows.length = 0;
-    this.queueCount = 0;
-    this.queueBuf = null;
+    if (!flow) return;
+    flow.lastActivity = now;
+    if (n > 0) this.sendToSock(flow, buf, n);
   }
 
-  /** Send `n` datagrams (sendOff/sendLen) of one flow; what the socket does not take is dropped. */
+  /** A single datagram from the guest (one put back together from fragments, say): a run of one. */
+  tapFrame(family: 4 | 6, buf: Buffer, ipOff: number, l4Off: number, l4Len: number, now: number): void {
+    if (l4Len < UDP_HLEN || l4Off + l4Len > buf.length || l4Off < ipOff + (family === 4 ? 20 : 40)) return void this.drop('short UDP header');
+    const addrOff = ipOff + (family === 4 ? 12 : 8);
+    const hash = flowHash(PROTO_UDP, family, buf, addrOff, (buf[l4Off] << 8) | buf[l4Off + 1], (buf[l4Off + 2] << 8) | buf[l4Off + 3]);
+    this.single.start(buf, family, PROTO_UDP, hash, ipOff, l4Off, l4Len);
+    this.tapRun(this.single, now);
+  }
+
+  private readonly single = new FrameRun();
+
+  /**
+   * Send `n` datagrams (sendOff/sendLen) of one flow; what the socket does
+   * not take is dropped. Two or more consecutive datagrams of one size (and
+   * a shorter last one) go out with one sendmsg and UDP_SEGMENT: the kernel
+   * cuts them at the end of its path (UDP GSO), which costs far less per
+   * datagram than sendmmsg's one pass through the stack each. The rest go
+   * out with sendmmsg.
+   */
   private sendToSock(flow: UdpFlow, buf: Buffer, n: number): void {
+    let single = 0; // first datagram not yet sent, of a stretch that goes through sendmmsg
+    for (let i = 0; i < n && flow.fd >= 0; ) {
+      const seg = this.sendLen[i];
+      let j = i + 1;
+      let total = seg;
+      if (this.gso && seg > 0) {
+        while (j < n && j - i < UDP_GSO_MAX_SEGMENTS && this.sendLen[j] === seg && total + seg <= UDP_GSO_MAX_BYTES) total += this.sendLen[j++];
+        if (j < n && j - i < UDP_GSO_MAX_SEGMENTS && this.sendLen[j] > 0 && this.sendLen[j] < seg && total + this.sendLen[j] <= UDP_GSO_MAX_BYTES) total += this.sendLen[j++];
+      }
+      if (j - i >= 2) {
+        if (single < i) this.sendDatagrams(flow, buf, single, i);
+        if (!this.sendSegments(flow, buf, i, j, seg)) this.sendDatagrams(flow, buf, i, j);
+        single = j;
+      }
+      i = j;
+    }
+    if (single < n && flow.fd >= 0) this.sendDatagrams(flow, buf, single, n);
+  }
+
+  /** Datagrams a..b of sendOff/sendLen (all of `seg` bytes, the last maybe shorter) with one UDP GSO send; false: send them one by one instead. */
+  private sendSegments(flow: UdpFlow, buf: Buffer, a: number, b: number, seg: number): boolean {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      this.sendmmsgCalls++;
+      const r = native.sendv(flow.fd, buf, this.sendOff.subarray(a), this.sendLen.subarray(a), b - a, 0, seg);
+      if (r >= 0) {
+        this.gsoSends++;
+        flow.lastSentLen = this.sendLen[b - 1];
+        this.stats.datagramsFromTap += b - a;
+        this.stats.bytesFromTap += r;
+        if (this.traceOn) this.trace(flow, `${b - a} datagrams of ${seg} bytes, ${r} bytes to the socket (UDP GSO)`);
+        return true;
+      }
+      if (r === -E.EAGAIN || r === -E.ENOBUFS || r === -E.ENOMEM) {
+        this.drop(`socket full, ${b - a} datagrams`, b - a);
+        return true;
+      }
+      // Segments larger than the path's MTU (EINVAL, EMSGSIZE): these go one by one, as IP fragments.
+      if (r === -E.EINVAL || r === -E.EMSGSIZE) return false;
+      // A kernel without UDP GSO: never again.
+      if (r === -E.EOPNOTSUPP || r === -E.ENOPROTOOPT || r === -E.EIO) {
+        this.gso = false;
+        return false;
+      }
+      // An ICMP error about an earlier datagram (now consumed; the error queue relays it): try once more.
+      if (!isDatagramError(-r)) break;
+    }
+    return false;
+  }
+
+  /** Datagrams a..b of sendOff/sendLen with sendmmsg; what the socket does not take is dropped. */
+  private sendDatagrams(flow: UdpFlow, buf: Buffer, a: number, b: number): void {
+    const offs = this.sendOff.subarray(a, b);
+    const lens = this.sendLen.subarray(a, b);
+    let n = b - a;
     let done = 0;
     let retried = false;
     while (done < n) {
       this.sendmmsgCalls++;
-      const sent = native.sendmmsg(flow.fd, buf, this.sendOff, this.sendLen, n - done, this.sendDest, this.noAddrs);
+      const sent = native.sendmmsg(flow.fd, buf, offs, lens, n - done, this.sendDest, this.noAddrs);
       if (sent > 0) {
         let bytes = 0;
-        for (let i = 0; i < sent; i++) bytes += this.sendLen[i];
-        flow.lastSentLen = this.sendLen[sent - 1];
+        for (let i = 0; i < sent; i++) bytes += lens[i];
+        flow.lastSentLen = lens[sent - 1];
         this.stats.datagramsFromTap += sent;
         this.stats.bytesFromTap += bytes;
         if (this.traceOn) this.trace(flow, `${sent} datagrams, ${bytes} bytes to the socket`);
@@ -348,14 +347,14 @@ export class UdpHandler {
           retried = true;
         }
       } else {
-        this.ctx.log.debug(`UDP ${this.describe(flow)}: send: ${errnoName(sent)}, closing`);
+        this.ctx.log.debug(`${describeFlow(flow)}: send: ${errnoName(sent)}, closing`);
         this.drop(`send: ${errnoName(sent)}`, n - done);
         this.close(flow);
         return;
       }
       if (done > 0 && done < n) {
-        this.sendOff.copyWithin(0, done, n);
-        this.sendLen.copyWithin(0, done, n);
+        offs.copyWithin(0, done, n);
+        lens.copyWithin(0, done, n);
         n -= done;
         done = 0;
       }
@@ -363,11 +362,17 @@ export class UdpHandler {
   }
 
   /** A datagram for a new flow: open its host socket. Returns undefined (dropped) if that is not possible. */
-  private flowFromTap(family: 4 | 6, buf: Buffer, addrOff: number, alen: number, guestPort: number, remotePort: number, hash: number, now: number): UdpFlow | undefined {
+  private flowFromTap(run: FrameRun, i: number, now: number): UdpFlow | undefined {
+    const { buf, family, addrOff, guestPort, remotePort, hash } = run;
+    const alen = family === 4 ? 4 : 16;
     const remoteOff = addrOff + alen;
     const d0 = buf[remoteOff];
     if (family === 4 ? d0 >= 224 || d0 === 0 : d0 === 0xff || this.isZero(buf, remoteOff, 16)) {
       return this.drop('UDP to a multicast, broadcast or unspecified address');
+    }
+    if (!this.ctx.flows.admit(now)) {
+      this.refuse(run, i);
+      return this.drop('flow table full');
     }
     const addrs = Uint8Array.from(buf.subarray(addrOff, addrOff + 2 * alen));
     const target = this.ctx.natFromTap(family, PROTO_UDP, addrs.subarray(alen), remotePort);
@@ -376,6 +381,7 @@ export class UdpHandler {
     const fd = native.socket(host6 ? C.AF_INET6 : C.AF_INET, C.SOCK_DGRAM | C.SOCK_NONBLOCK, 0);
     if (fd < 0) {
       this.ctx.log.warn(`UDP: cannot open a socket: ${errnoName(fd)}`);
+      if (isResourceShortage(fd)) this.refuse(run, i);
       return this.drop('no socket');
     }
     native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
@@ -406,37 +412,34 @@ export class UdpHandler {
     return this.register(fd, family, addrs, guestPort, remotePort, target.addr, target.port, sameSourcePort, hash, now, 'out');
   }
 
+  /** Tell the guest its datagram (frame `i` of the run) was refused (icmp/refuse.ts). */
+  private refuse(run: FrameRun, i: number): void {
+    const ipOff = run.ipOff[i];
+    refuseToGuest(this.ctx.out, this.ctx.ourMac, this.ctx.guestMac(), run.family, run.buf, ipOff, run.l4Off[i] + run.l4Len[i] - ipOff);
+  }
+
   /** Make a flow of a connected host socket and watch it; undefined (socket closed, dropped) on failure. */
   private register(fd: number, family: 4 | 6, addrs: Uint8Array, guestPort: number, remotePort: number, hostAddr: Uint8Array, hostPort: number, sameSourcePort: boolean, hash: number, now: number, direction: 'in' | 'out'): UdpFlow | undefined {
-    const flow = this.allocFlow();
+    const flow = new UdpFlow(family, addrs, guestPort, remotePort);
+    if (!this.ctx.flows.insert(flow, hash)) {
+      native.close(fd);
+      return this.drop('flow table full');
+    }
     flow.fd = fd;
-    flow.family = family;
-    flow.addrs = addrs;
-    flow.guestPort = guestPort;
-    flow.remotePort = remotePort;
     flow.hostAddr = Uint8Array.from(hostAddr);
     flow.hostPort = hostPort;
     flow.sameSourcePort = sameSourcePort;
-    flow.hash = hash;
     flow.lastActivity = now;
-    flow.hashNext = this.byHash.get(hash);
-    this.byHash.set(hash, flow);
     this.buildHeader(flow);
+    this.stats.opened++;
+    this.stats.flows++;
     const added = this.ctx.loop.add(fd, FdKind.UdpSock, flow.index, C.EPOLLIN);
     if (added < 0) {
-      this.ctx.log.warn(`UDP ${this.describe(flow)}: cannot watch the socket: ${errnoName(added)}`);
+      this.ctx.log.warn(`${describeFlow(flow)}: cannot watch the socket: ${errnoName(added)}`);
       this.close(flow);
       return this.drop('cannot watch the socket');
     }
-    this.stats.opened++;
-    this.stats.flows++;
-    this.ctx.onFlow?.({
-      protocol: 'udp',
-      direction,
-      family,
-      guest: { address: formatIP(flow.guestAddr), port: guestPort },
-      remote: { address: formatIP(flow.remoteAddr), port: remotePort },
-    });
+    this.ctx.onFlow?.(flowEvent(flow, direction));
     if (this.traceOn) this.trace(flow, `new ${direction === 'in' ? 'inbound ' : ''}flow, host side ${formatIP(hostAddr)} port ${hostPort}${sameSourcePort ? ', same source port' : ''}`);
     return flow;
   }
@@ -459,10 +462,10 @@ export class UdpHandler {
     const addrs = this.keyAddrs[family === 4 ? 0 : 1];
     addrs.set(guest, 0);
     addrs.set(remote, alen);
-    const hash = flowHash(family, addrs, 0, 2 * alen, guestPort, remotePort);
-    let flow = this.byHash.get(hash);
-    while (flow && !this.matches(flow, family, addrs, 0, guestPort, remotePort)) flow = flow.hashNext;
+    const hash = flowHash(PROTO_UDP, family, addrs, 0, guestPort, remotePort);
+    let flow = this.ctx.flows.lookup(PROTO_UDP, family, addrs, 0, guestPort, remotePort, hash) as UdpFlow | undefined;
     if (!flow) {
+      if (!this.ctx.flows.admit(now)) return this.drop('forwarded datagram: flow table full') ?? false;
       const fd = openSocket();
       if (fd < 0) return this.drop(`forwarded datagram: no socket (${errnoName(fd)})`) ?? false;
       flow = this.register(fd, family, Uint8Array.from(addrs), guestPort, remotePort, peer, remotePort, true, hash, now, 'in');
@@ -486,46 +489,28 @@ export class UdpHandler {
     return true;
   }
 
-  private allocFlow(): UdpFlow {
-    const index = this.free.length ? this.free.pop()! : this.flows.length;
-    if (index >= 1 << 24) throw new Error('UDP: flow table full');
-    const flow = new UdpFlow(index);
-    this.flows[index] = flow;
-    return flow;
-  }
-
   /** Close the flow's socket and forget it. */
   private close(flow: UdpFlow): void {
     if (flow.fd < 0) return;
     this.ctx.loop.del(flow.fd);
     native.close(flow.fd);
     flow.fd = -1;
-    // Unlink from its hash chain.
-    let head = this.byHash.get(flow.hash);
-    if (head === flow) {
-      if (flow.hashNext) this.byHash.set(flow.hash, flow.hashNext);
-      else this.byHash.delete(flow.hash);
-    } else {
-      while (head && head.hashNext !== flow) head = head.hashNext;
-      if (head) head.hashNext = flow.hashNext;
-    }
-    flow.hashNext = undefined;
-    this.flows[flow.index] = undefined;
-    this.free.push(flow.index);
+    if (this.traceOn) this.trace(flow, 'closed');
+    this.ctx.flows.remove(flow);
     this.stats.closed++;
     this.stats.flows--;
-    if (this.traceOn) this.trace(flow, 'closed');
   }
 
   /** Close every flow (engine shutdown). */
   closeAll(): void {
-    for (const flow of this.flows) if (flow) this.close(flow);
+    for (const flow of this.ctx.flows.all(PROTO_UDP)) this.close(flow as UdpFlow);
   }
 
   /** Close flows idle for longer than UDP_FLOW_TIMEOUT_MS at time `now` (the tick calls this; tests may too). */
   expire(now: number): void {
-    for (const flow of this.flows) {
-      if (flow && now - flow.lastActivity > UDP_FLOW_TIMEOUT_MS) {
+    for (const f of this.ctx.flows.all(PROTO_UDP)) {
+      const flow = f as UdpFlow;
+      if (now - flow.lastActivity > UDP_FLOW_TIMEOUT_MS) {
         if (this.traceOn) this.trace(flow, `idle for ${Math.round((now - flow.lastActivity) / 1000)} s`);
         this.close(flow);
       }
@@ -536,13 +521,13 @@ export class UdpHandler {
   // Host sockets
 
   private sockHandler(index: number, events: number, now: number): void {
-    const flow = this.flows[index];
+    const flow = this.ctx.flows.get(index) as UdpFlow | undefined;
     if (!flow || flow.fd < 0) return;
     flow.lastActivity = now;
     if (events & C.EPOLLERR) this.errorsFromSock(flow);
     if (flow.fd >= 0 && events & C.EPOLLIN) this.dataFromSock(flow);
     else if (flow.fd >= 0 && events & C.EPOLLHUP) {
-      this.ctx.log.debug(`UDP ${this.describe(flow)}: socket hung up, closing`);
+      this.ctx.log.debug(`${describeFlow(flow)}: socket hung up, closing`);
       this.close(flow);
     }
   }
@@ -565,7 +550,7 @@ export class UdpHandler {
         this.errorsFromSock(flow);
         return;
       }
-      this.ctx.log.debug(`UDP ${this.describe(flow)}: receive: ${errnoName(n)}, closing`);
+      this.ctx.log.debug(`${describeFlow(flow)}: receive: ${errnoName(n)}, closing`);
       this.close(flow);
       return;
     }
@@ -604,7 +589,7 @@ export class UdpHandler {
       const off = out.reserve(ETH_HLEN + max);
       const n = native.recvErr(flow.fd, out.buf, off + quoteOff, room, this.errInfo, this.errOffender);
       if (n < 0) {
-        if (n !== -E.EAGAIN) this.ctx.log.debug(`UDP ${this.describe(flow)}: error queue: ${errnoName(n)}`);
+        if (n !== -E.EAGAIN) this.ctx.log.debug(`${describeFlow(flow)}: error queue: ${errnoName(n)}`);
         break;
       }
       this.errorToTap(flow, off, n);
@@ -614,7 +599,7 @@ export class UdpHandler {
     native.getsockoptInt(flow.fd, C.SOL_SOCKET, C.SO_ERROR, this.intOut);
     const err = this.intOut[0];
     if (err !== 0 && !ICMP_ERRNOS.has(err)) {
-      this.ctx.log.debug(`UDP ${this.describe(flow)}: socket error ${errnoName(err)}, closing`);
+      this.ctx.log.debug(`${describeFlow(flow)}: socket error ${errnoName(err)}, closing`);
       this.close(flow);
     }
   }
@@ -631,7 +616,7 @@ export class UdpHandler {
     let code = info[3];
     if (origin === SO_EE_ORIGIN_ICMP) fromFamily = 4;
     else if (origin === SO_EE_ORIGIN_ICMP6) fromFamily = 6;
-    else if (origin === SO_EE_ORIGIN_LOCAL && info[0] === EMSGSIZE && info[4] > 0) {
+    else if (origin === SO_EE_ORIGIN_LOCAL && info[0] === E.EMSGSIZE && info[4] > 0) {
       // The host's own path MTU is too small: tell the guest as a router would.
       fromFamily = flow.hostAddr.length === 4 ? 4 : 6;
       type = fromFamily === 4 ? 3 : 2;
@@ -661,27 +646,19 @@ export class UdpHandler {
     const origLen = Math.max(n, flow.lastSentLen);
     const icmpLen = 8 + ipLen + UDP_HLEN + n;
 
-    buf.set(this.ctx.guestMac(), off);
-    buf.set(this.ctx.ourMac, off + 6);
-    buf.writeUInt16BE(v4 ? 0x0800 : 0x86dd, off + 12);
+    pushEthernet(buf, off, this.ctx.guestMac(), this.ctx.ourMac, v4 ? ETH_P_IP : ETH_P_IPV6);
     // Outer IP header: from the node that reported the error (the remote as the guest knows it
     // when that is the node), to the guest.
     const src = this.errorSource(flow);
-    if (v4) {
-      this.ipv4Header(buf, ip, 20 + icmpLen, 1, src, 0, flow.addrs, 0);
-    } else {
-      this.ipv6Header(buf, ip, icmpLen, 58, src, 0, flow.addrs, 0);
-    }
+    if (v4) pushIpv4(buf, ip, 20 + icmpLen, IPPROTO_ICMP, src, 0, flow.addrs, 0);
+    else pushIpv6(buf, ip, icmpLen, IPPROTO_ICMPV6, src, 0, flow.addrs, 0);
     buf[icmp] = type;
     buf[icmp + 1] = code;
     buf.writeUInt32BE(rest >>> 0, icmp + 4);
     // The guest's datagram as it sent it: guest to remote.
-    if (v4) this.ipv4Header(buf, inner, 20 + UDP_HLEN + origLen, PROTO_UDP, flow.addrs, 0, flow.addrs, alen);
-    else this.ipv6Header(buf, inner, UDP_HLEN + origLen, PROTO_UDP, flow.addrs, 0, flow.addrs, alen);
-    buf.writeUInt16BE(flow.guestPort, udp);
-    buf.writeUInt16BE(flow.remotePort, udp + 2);
-    buf.writeUInt16BE(UDP_HLEN + origLen, udp + 4);
-    buf.writeUInt16BE(0, udp + 6);
+    if (v4) pushIpv4(buf, inner, 20 + UDP_HLEN + origLen, PROTO_UDP, flow.addrs, 0, flow.addrs, alen);
+    else pushIpv6(buf, inner, UDP_HLEN + origLen, PROTO_UDP, flow.addrs, 0, flow.addrs, alen);
+    pushUdp(buf, udp, flow.guestPort, flow.remotePort, UDP_HLEN + origLen);
     if (origLen === n) {
       if (v4) l4Checksum4(buf, inner, udp, UDP_HLEN + n, 6);
       else l4Checksum6(buf, inner, udp, UDP_HLEN + n, 6);
@@ -767,62 +744,12 @@ export class UdpHandler {
     return o;
   }
 
-  /** IPv4 header at `ip` (DF, TTL 64), addresses from src[srcOff] and dst[dstOff], with its checksum. */
-  private ipv4Header(buf: Buffer, ip: number, total: number, proto: number, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number): void {
-    buf[ip] = 0x45;
-    buf[ip + 1] = 0;
-    buf.writeUInt16BE(total, ip + 2);
-    buf.writeUInt32BE(0x00004000, ip + 4);
-    buf[ip + 8] = 64;
-    buf[ip + 9] = proto;
-    buf.writeUInt16BE(0, ip + 10);
-    for (let i = 0; i < 4; i++) {
-      buf[ip + 12 + i] = src[srcOff + i];
-      buf[ip + 16 + i] = dst[dstOff + i];
-    }
-    buf.writeUInt16BE(finish(sum16(buf, ip, 20)), ip + 10);
-  }
-
-  /** IPv6 header at `ip` (hop limit 64), addresses from src[srcOff] and dst[dstOff]. */
-  private ipv6Header(buf: Buffer, ip: number, payloadLen: number, nextHeader: number, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number): void {
-    buf.writeUInt32BE(0x60000000, ip);
-    buf.writeUInt16BE(payloadLen, ip + 4);
-    buf[ip + 6] = nextHeader;
-    buf[ip + 7] = 64;
-    for (let i = 0; i < 16; i++) {
-      buf[ip + 8 + i] = src[srcOff + i];
-      buf[ip + 24 + i] = dst[dstOff + i];
-    }
-  }
-
   // ---------------------------------------------------------------------
   // Frames to the guest
 
-  /** Template for this flow's frames: Ethernet, IP, UDP, from the remote (as the guest sees it) to the guest. */
+  /** Template for this flow's frames: Ethernet, IP, UDP, from the remote (as the guest sees it) to the guest (flow.ts). */
   private buildHeader(flow: UdpFlow): void {
-    const v4 = flow.family === 4;
-    const ipLen = v4 ? 20 : 40;
-    const alen = v4 ? 4 : 16;
-    const hdrLen = ETH_HLEN + ipLen + UDP_HLEN;
-    const h = Buffer.alloc(hdrLen);
-    h.set(this.ctx.guestMac(), 0);
-    h.set(this.ctx.ourMac, 6);
-    const ip = ETH_HLEN;
-    if (v4) {
-      h.writeUInt16BE(0x0800, 12);
-      this.ipv4Header(h, ip, 0, PROTO_UDP, flow.addrs, alen, flow.addrs, 0);
-      h.writeUInt16BE(0, ip + 10);
-      flow.ipSum = sum16(h, ip, 20);
-      flow.pseudoSum = PROTO_UDP + sum16(h, ip + 12, 8);
-    } else {
-      h.writeUInt16BE(0x86dd, 12);
-      this.ipv6Header(h, ip, 0, PROTO_UDP, flow.addrs, alen, flow.addrs, 0);
-      flow.pseudoSum = PROTO_UDP + sum16(h, ip + 8, 32);
-    }
-    h.writeUInt16BE(flow.remotePort, ip + ipLen);
-    h.writeUInt16BE(flow.guestPort, ip + ipLen + 2);
-    flow.header = h;
-    flow.hdrLen = hdrLen;
+    flow.buildTemplate(this.ctx.guestMac(), this.ctx.ourMac, UDP_HLEN);
   }
 
   /** Headers for the datagram whose payload (`len` bytes) sits after the header room at `off`, then commit the frame. */
@@ -835,27 +762,19 @@ export class UdpHandler {
 
   /** Write headers for a datagram at `buf[off]` whose payload (`len` bytes) is already in place after them. */
   private fillHeader(flow: UdpFlow, buf: Buffer, off: number, len: number): void {
-    flow.header.copy(buf, off, 0, flow.hdrLen);
-    const ip = off + ETH_HLEN;
-    const udp = off + flow.hdrLen - UDP_HLEN;
     const udpLen = UDP_HLEN + len;
-    if (flow.family === 4) {
-      const total = 20 + udpLen;
-      buf.writeUInt16BE(total, ip + 2);
-      buf.writeUInt16BE(finish(flow.ipSum + total), ip + 10);
-    } else {
-      buf.writeUInt16BE(udpLen, ip + 4);
-    }
+    const udp = flow.fillTemplate(buf, off, udpLen);
     buf.writeUInt16BE(udpLen, udp + 4);
     if (this.ctx.out.checksumOffload) {
       // Partial checksum: the pseudo-header sum only; the kernel adds the rest.
       buf.writeUInt16BE(fold(flow.pseudoSum + udpLen), udp + 6);
     } else if (flow.family === 4) {
-      l4Checksum4(buf, ip, udp, udpLen, 6);
+      l4Checksum4(buf, off + ETH_HLEN, udp, udpLen, 6);
     } else {
-      l4Checksum6(buf, ip, udp, udpLen, 6);
+      l4Checksum6(buf, off + ETH_HLEN, udp, udpLen, 6);
     }
   }
+
 
   // ---------------------------------------------------------------------
 
@@ -865,13 +784,8 @@ export class UdpHandler {
     return undefined;
   }
 
-  private describe(flow: UdpFlow): string {
-    const r = flow.family === 6 ? `[${formatIP(flow.remoteAddr)}]` : formatIP(flow.remoteAddr);
-    return `${flow.index} (guest port ${flow.guestPort} -> ${r}:${flow.remotePort})`;
-  }
-
   private trace(flow: UdpFlow, msg: string): void {
-    if (this.traceOn) this.ctx.log.trace(`UDP ${this.describe(flow)}: ${msg}`);
+    if (this.traceOn) this.ctx.log.trace(`${describeFlow(flow)}: ${msg}`);
   }
 }
 

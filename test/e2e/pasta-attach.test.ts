@@ -91,7 +91,7 @@ describe('pasta --netns PATH (as Podman runs it)', () => {
       srv.kill();
 
       fs.unlinkSync(nsFile);
-      expect(await waitGone(pid, 2500)).toBe(true);
+      expect(await waitGone(pid, 10_000)).toBe(true);
     } finally {
       await http.stop();
       await local.stop();
@@ -124,7 +124,7 @@ describe('pasta PID', () => {
     const out = await ns.exec(['sh', '-c', `ping -c 1 -W 2 ${A.serverV4} >/dev/null && echo ping-ok`]);
     expect(out.stdout.toString()).toBe('ping-ok\n');
     process.kill(ns.pid, 'SIGKILL');
-    expect(await waitGone(pid, 2500)).toBe(true);
+    expect(await waitGone(pid, 10_000)).toBe(true);
   });
 });
 

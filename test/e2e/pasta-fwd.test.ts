@@ -1,6 +1,6 @@
 // pasta end to end: host TCP ports forwarded into the namespace (-t), reached from
 // the remote network (real client addresses seen in the namespace) and from the
-// host's own loopback, inside the private topology of DESIGN.md.
+// host's own loopback, inside the private topology of doc/design.md.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

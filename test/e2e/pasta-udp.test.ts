@@ -1,5 +1,5 @@
 // pasta end to end: UDP, ICMP echo and DNS forwarding from a namespace made by
-// `pasta --config-net`, inside the private topology (DESIGN.md). The resolver
+// `pasta --config-net`, inside the private topology (doc/design.md). The resolver
 // is the test's own server on the host's loopback, never the machine's.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';

@@ -13,8 +13,8 @@
 // only reach the topology (198.51.100.0/24 to the "remote" namespace with
 // 203.0.113.10 and 2001:db8:1::10). The tree's /etc/resolv.conf names
 // 127.0.0.1, where test/e2e/dnsserver.js listens in the topology's host.
-// Podman runs pasta with its exact command line (see DESIGN.md,
-// "Compatibility targets"); the tests check what a container gets from it and
+// Podman runs pasta with its exact command line (test/e2e/podman.test.ts
+// checks it, README "Podman 5"); the tests check what a container gets from it and
 // that no pasta outlives its container by more than 2 s.
 //
 // Needs root (to build and mount the tree). When the tree cannot be built

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTopology, runInHostAsUser, ADDRESSES, type Topology } from './topology.js';
 import { streamSha256 } from './stream.js';
+import { within } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CLIENTS = path.join(here, 'clients.js');
@@ -262,7 +263,9 @@ describe('test topology', () => {
     await t.execHost(['sh', '-c', 'setsid sleep 987651 </dev/null >/dev/null 2>&1 &']);
     t.spawnHost(['unshare', '-Urn', '--fork', 'sh', '-c', 'sleep 987652 & sleep 987653'], { stdio: 'ignore' });
     t.spawnRemote(['sh', '-c', 'sleep 987654 & wait'], { stdio: 'ignore' });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Until every one of them runs.
+    const sleepers = () => new Set(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').map((l) => /^sleep (98765[0-4])$/.exec(l.trim())?.[1]).filter(Boolean));
+    await within(10_000, async () => sleepers().size === 5);
 
     const holders = [t.hostPid, t.remotePid, extra.pid];
     const inside = processesIn(links);

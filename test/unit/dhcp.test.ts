@@ -175,7 +175,7 @@ const NETWORKD_DISCOVER = bytes(`
 /** The OFFER expected for UDHCPC_DISCOVER with CFG: unicast to the offered address. */
 const UDHCPC_OFFER = bytes(`
   5e8a3c112233 9a559a559a55 0800
-  4500 015b 0000 0000 4011 2528 c6336401 c6336402
+  4500 015b 0000 4000 ff11 2627 c6336401 c6336402   # DF, TTL 255, as passt's tap_push_ip4h()
   0043 0044 0147 1cd6
   02 01 06 00 5a3c1f27 0000 0000 00000000 c6336402 00000000 00000000
   5e8a3c11223300000000000000000000
@@ -311,8 +311,8 @@ describe('dhcpTapHandler: busybox udhcpc', () => {
     expect(reply.ethDst).toBe('5e8a3c112233');
     expect(reply.ethSrc).toBe('9a559a559a55');
     expect(reply.ipHeader.readUInt16BE(4)).toBe(0); // id
-    expect(reply.ipHeader.readUInt16BE(6)).toBe(0); // no DF, no fragment
-    expect(reply.ipHeader[8]).toBe(64);
+    expect(reply.ipHeader.readUInt16BE(6)).toBe(0x4000); // DF, no fragment, as passt
+    expect(reply.ipHeader[8]).toBe(255); // one hop: TTL 255, as passt
     expect([reply.ipSrc, reply.ipDst]).toEqual(['c6336401', 'c6336402']);
     expect([reply.srcPort, reply.dstPort]).toEqual([67, 68]);
     const m = reply.message;

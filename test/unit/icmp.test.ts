@@ -14,7 +14,7 @@ import { native, C, E } from '../../src/native.js';
 import { Loop } from '../../src/loop.js';
 import { TapOut } from '../../src/l2/tapio.js';
 import { createLogger } from '../../src/log.js';
-import type { FlowContext, HostTarget } from '../../src/flow.js';
+import { FlowTable, type FlowContext, type HostTarget } from '../../src/flow.js';
 import { IcmpHandler, ICMP_FLOW_TIMEOUT_MS } from '../../src/icmp/icmp.js';
 import { hex, referenceChecksum, pseudo6 } from './wire-frames.js';
 
@@ -181,6 +181,7 @@ async function makeHandler(log: Logger, vnetHdrLen = 0, maxFrames = 512) {
   const out = new TapOut(tap.fd, vnetHdrLen, 1 << 20, maxFrames);
   loop.onBatchEnd(() => out.flush());
   const ctx: FlowContext = {
+    flows: new FlowTable(),
     loop,
     out,
     log,
@@ -252,7 +253,7 @@ describe('ICMP echo through ping sockets', () => {
       family: 4,
       src: '198.51.100.1',
       dst: '198.51.100.2',
-      ttl: 64,
+      ttl: 255, // one hop, as passt
       ipChecksumOk: true,
       checksumOk: true,
       ipLengthOk: true,
@@ -281,7 +282,7 @@ describe('ICMP echo through ping sockets', () => {
       family: 6,
       src: REMOTE6.toString('hex'),
       dst: GUEST6.toString('hex'),
-      ttl: 64,
+      ttl: 255,
       ipChecksumOk: true,
       checksumOk: true,
       ipLengthOk: true,

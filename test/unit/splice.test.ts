@@ -16,13 +16,22 @@ import { native, C, E, SPLICE_OP_INTS, SPLICE_RESULT_INTS, SpliceFlag } from '..
 import { Loop } from '../../src/loop.js';
 import { createLogger } from '../../src/log.js';
 import { SpliceHandler, type SplicePairStats } from '../../src/fwd/splice.js';
+import { settle, until } from './wait.js';
 
 const LO4 = new Uint8Array([127, 0, 0, 1]);
 const LO6 = new Uint8Array(16);
 LO6[15] = 1;
 const MiB = 1 << 20;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** The pause between two looks at a condition in a polling loop. */
+const pause = () => new Promise((resolve) => setTimeout(resolve, 1));
+
+/** Bytes waiting in a socket's receive queue (SIOCINQ). */
+function inQueue(fd: number): number {
+  const info = new Uint32Array(16);
+  expect(native.tcpInfo(fd, info)).toBe(0);
+  return info[12];
+}
 
 type Family = 4 | 6;
 const addrOf = (family: Family) => (family === 4 ? LO4 : LO6);
@@ -53,7 +62,7 @@ async function acceptAsync(fd: number): Promise<{ fd: number; peerPort: number }
     const r = native.accept(fd, addr, info);
     if (r >= 0) return { fd: r, peerPort: info[1] };
     expect(r).toBe(-E.EAGAIN);
-    await sleep(1);
+    await pause();
   }
   throw new Error('accept: timed out');
 }
@@ -266,8 +275,7 @@ describe('native pipe and spliceBatch', () => {
     // 100 kB queued: all of it reaches y2.
     const data = crypto.randomBytes(100_000);
     expect(native.send(x1, data, 0, data.length, 0)).toBe(data.length);
-    expect(native.pollFd(x2, 1, 1000)).toBe(1);
-    await sleep(10);
+    await until(() => inQueue(x2) === data.length, 'the data to arrive at x2');
     expect(native.spliceBatch(ops, 1, results)).toBe(1);
     expect(Array.from(results.subarray(0, 4))).toEqual([100_000, 0, SpliceFlag.SourceAgain, 0]);
     const got = Buffer.alloc(200_000);
@@ -281,7 +289,7 @@ describe('native pipe and spliceBatch', () => {
 
     // maxBytes: at most that much is written; the rest stays in the socket or the pipe.
     expect(native.send(x1, data, 0, data.length, 0)).toBe(data.length);
-    await sleep(10);
+    await until(() => inQueue(x2) === data.length, 'the data to arrive at x2');
     setOp(0, x2, y1, 0, 1000);
     native.spliceBatch(ops, 1, results);
     expect(results[0]).toBe(1000);
@@ -305,7 +313,7 @@ describe('native pipe and spliceBatch', () => {
     for (let i = 0; i < 200 && !(flags & SpliceFlag.DestinationAgain); i++) {
       const w = native.send(x1, big, sent % big.length, Math.min(MiB, big.length - (sent % big.length)), 0);
       if (w > 0) sent += w;
-      await sleep(2);
+      await pause();
       setOp(0, x2, y1, inPipe, 64 * MiB);
       native.spliceBatch(ops, 1, results);
       inPipe = results[1];
@@ -331,7 +339,7 @@ describe('native pipe and spliceBatch', () => {
       native.spliceBatch(ops, 1, results);
       inPipe = results[1];
       if (results[2] & SpliceFlag.SourceEof) eof = true;
-      if (r <= 0) await sleep(1);
+      if (r <= 0) await pause();
     }
     expect(eof).toBe(true);
 
@@ -343,7 +351,7 @@ describe('native pipe and spliceBatch', () => {
       native.spliceBatch(ops, 1, results);
       expect(results[2] & (SpliceFlag.SourceEof | SpliceFlag.SourceAgain | SpliceFlag.SourceError)).toBe(0);
       inPipe = results[1];
-      if (r <= 0) await sleep(1);
+      if (r <= 0) await pause();
     }
     for (;;) {
       const r = native.recv(y2, got, 0, got.length, 0, 200);
@@ -384,7 +392,7 @@ describe('SpliceHandler', () => {
       for (let i = 0; i < 2000; i++) {
         const s = splice.stats();
         if (s.bytesAtoB - before.bytesAtoB > 4 * MiB && s.bytesBtoA - before.bytesBtoA > 4 * MiB) break;
-        await sleep(2);
+        await pause();
       }
       const mid = splice.stats();
       expect(mid.active).toBe(before.active + 1);
@@ -425,8 +433,8 @@ describe('SpliceHandler', () => {
         expect(splice.stats().active).toBeGreaterThanOrEqual(1);
         expect(late.writable).toBe(true);
         for (let off = 0; off < response.length; off += 256 * 1024) {
-          late.write(response.subarray(off, off + 256 * 1024));
-          await sleep(1);
+          // Each chunk once the socket has taken the one before: the relay moves it meanwhile.
+          await new Promise<void>((resolve, reject) => late.write(response.subarray(off, off + 256 * 1024), (err) => (err ? reject(err) : resolve())));
         }
         log.push('late done writing');
         late.end();
@@ -519,16 +527,17 @@ describe('SpliceHandler', () => {
     const request = crypto.randomBytes(48 * 1024);
     client.end(request);
     const POLLHUP = 16;
-    for (let i = 0; i < 1000 && !(native.pollFd(a.fd, 1, 0) & POLLHUP); i++) await sleep(2);
-    expect(native.pollFd(a.fd, 1, 0) & POLLHUP).toBe(POLLHUP);
-    await sleep(20);
+    await until(() => (native.pollFd(a.fd, 1, 0) & POLLHUP) !== 0, 'EPOLLHUP on A');
+    // The relay handles what that brought.
+    await settle();
 
-    // While the far end does not read, the relay has nothing to do and must not poll in a loop.
+    // While the far end does not read, the relay has nothing to do and must not poll in a loop:
+    // a hang-up reported again and again would be dispatched at every turn of the event loop.
     const spliceBatch = native.spliceBatch;
     let calls = 0;
     native.spliceBatch = (ops, count, results) => (calls++, spliceBatch(ops, count, results));
     try {
-      await sleep(300);
+      await settle(50);
     } finally {
       native.spliceBatch = spliceBatch;
     }
@@ -541,7 +550,7 @@ describe('SpliceHandler', () => {
       const r = native.recv(farFd, sink, 0, sink.length, C.MSG_DONTWAIT, -1);
       if (r === 0) break;
       if (r > 0) got.push(Buffer.from(sink.subarray(0, r)));
-      else await sleep(1);
+      else await pause();
     }
     expect(sha(Buffer.concat(got))).toBe(sha(request));
     expect(await closed).toEqual({ id: 1, bytesAtoB: request.length, bytesBtoA: 0, reason: 'done', errno: 0 });
@@ -579,8 +588,7 @@ describe('SpliceHandler', () => {
   });
 
   it('closeAll() resets every pair and leaves no fd behind', async () => {
-    // Let sockets of earlier tests finish closing, then take the census.
-    await sleep(50);
+    // Sockets of earlier tests may still be closing: the census after may only have fewer.
     const before = fdKinds();
     const listener = listenNative(4);
     const silent = listenNative(4);
@@ -608,8 +616,16 @@ describe('SpliceHandler', () => {
       const stuckError = errorOf(stuckClient);
       const movedBefore = splice.stats().bytesAtoB;
       stuckClient.write(crypto.randomBytes(16 * MiB));
-      for (let i = 0; i < 1000 && splice.stats().bytesAtoB === movedBefore; i++) await sleep(2);
-      await sleep(50);
+      await until(() => splice.stats().bytesAtoB !== movedBefore, 'the stuck pair to move data');
+      // Until it is stuck: the far end's buffers full, the pipe holding what B cannot take, so
+      // that nothing moves through turns of the loop while A has data waiting to be read.
+      const deadline = performance.now() + 10_000;
+      for (;;) {
+        expect(performance.now()).toBeLessThan(deadline);
+        const moved = splice.stats().bytesAtoB;
+        await settle();
+        if (splice.stats().bytesAtoB === moved && inQueue(stuckA.fd) > 0) break;
+      }
 
       const during = fdKinds();
       // Per pair: four pipe ends of ours (the rest are sockets).
@@ -647,8 +663,8 @@ describe('SpliceHandler', () => {
       listeners[4] = saved.l;
       targets[4] = saved.t;
     }
-    await sleep(20);
-    const after = fdKinds();
-    expect(Object.fromEntries(after)).toEqual(Object.fromEntries(before));
+    // Every fd of the test is closed (those Node closes, once their 'close' came): no kind has more than before.
+    const more = () => [...fdKinds()].filter(([kind, n]) => n > (before.get(kind) ?? 0));
+    await expect.poll(more).toEqual([]);
   });
 });

@@ -10,7 +10,9 @@ import { native, C } from '../../src/native.js';
 import { Loop } from '../../src/loop.js';
 import { TapOut } from '../../src/l2/tapio.js';
 import { createLogger } from '../../src/log.js';
-import type { FlowContext, HostTarget } from '../../src/flow.js';
+import { FlowTable, type FlowContext, type HostTarget } from '../../src/flow.js';
+import { TapDispatcher } from '../../src/tap.js';
+import { createLinkState } from '../../src/l2/link.js';
 import { UdpHandler, UDP_FLOW_TIMEOUT_MS } from '../../src/udp/udp.js';
 import { UdpForwarder } from '../../src/fwd/udpfwd.js';
 import { ListenTable } from '../../src/fwd/fwd.js';
@@ -164,6 +166,8 @@ interface Rig {
   loop: Loop;
   out: TapOut;
   udp: UdpHandler;
+  /** The engine's dispatcher with UDP alone: groups frames into runs of one flow (tap.ts). */
+  tap: TapDispatcher;
   guest: dgram.Socket;
   tapFd: number;
   received: Buffer[];
@@ -197,6 +201,7 @@ async function makeRig(vnetHdrLen: number, level: 'silent' | 'trace' = 'silent',
   rig.loop.onBatchEnd(() => rig.out.flush());
   const logFd = level === 'silent' ? undefined : fs.openSync('/dev/null', 'w');
   const ctx: FlowContext = {
+    flows: new FlowTable(),
     loop: rig.loop,
     out: rig.out,
     log: createLogger({ name: 'test', level, fd: logFd }),
@@ -211,6 +216,10 @@ async function makeRig(vnetHdrLen: number, level: 'silent' | 'trace' = 'silent',
     },
   };
   rig.udp = new UdpHandler(ctx);
+  rig.tap = new TapDispatcher({
+    log: ctx.log, out: rig.out, link: createLinkState({ ourMac: ctx.ourMac }), ip4: true, ip6: true,
+    tcp: null, udp: rig.udp, icmp: null, ndp: false, dhcp: null, dhcpv6: null, ra: null,
+  });
   return rig;
 }
 
@@ -241,20 +250,16 @@ function nextFrame(rig: Rig, pred: (f: Frame) => boolean = () => true, vnetHdrLe
 
 /**
  * Feed frames from "the guest" as one batch, all in one buffer as the tap reader leaves
- * them, with the offsets the engine's IP parsing would find; then end the batch.
+ * them, through the dispatcher (runs of one flow); then end the batch.
  */
 function fromGuest(rig: Rig, frames: Buffer[], now = performance.now()): void {
   const buf = Buffer.concat(frames);
   let off = 0;
   for (const f of frames) {
-    const v4 = f.readUInt16BE(12) === 0x0800;
-    const ip = off + 14;
-    const l4 = ip + (v4 ? 20 : 40);
-    const l4Len = v4 ? f.readUInt16BE(16) - 20 : f.readUInt16BE(18);
-    rig.udp.tapHandler(v4 ? 4 : 6, buf, ip, l4, l4Len, now);
+    rig.tap.frame(buf, off, f.length, now);
     off += f.length;
   }
-  rig.udp.flushTapBatch();
+  rig.tap.flushRuns(now);
   rig.out.flush();
 }
 
@@ -543,7 +548,7 @@ describe('UDP translation', () => {
     const now = performance.now();
     let bad = 0;
     const feed = (buf: Buffer, l4Len: number, family: 4 | 6 = 4) => {
-      expect(() => rig.udp.tapHandler(family, buf, 14, family === 4 ? 34 : 54, l4Len, now)).not.toThrow();
+      expect(() => rig.udp.tapFrame(family, buf, 14, family === 4 ? 34 : 54, l4Len, now)).not.toThrow();
       bad++;
     };
     // Every truncation, of the frame and of the IP payload the caller reports.
@@ -575,7 +580,6 @@ describe('UDP translation', () => {
     for (let cut = 54; cut < six.length; cut++) feed(Buffer.from(six.subarray(0, cut)), cut - 54, 6);
     Buffer.from('ff020000000000000000000000000001', 'hex').copy(six, 38);
     feed(six, 9, 6);
-    rig.udp.flushTapBatch();
     rig.out.flush();
 
     expect(rig.udp.stats.dropped - dropped).toBe(bad);

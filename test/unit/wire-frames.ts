@@ -5,7 +5,7 @@
  * Every frame is written out as hex. Checksums in them were computed with a
  * separate Python routine (RFC 1071, folding after every word) and are
  * re-verified here by `referenceChecksum`, a byte-at-a-time implementation.
- * Addresses follow the test topology of DESIGN.md: the guest is
+ * Addresses follow the test topology of doc/design.md: the guest is
  * 198.51.100.2 / 2001:db8::2 with MAC 5e:8a:3c:11:22:33, the gateway
  * 198.51.100.1 / 2001:db8::1, a server 203.0.113.10 / 2001:db8:1::10; our MAC
  * is 9a:55:9a:55:9a:55.

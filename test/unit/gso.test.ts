@@ -1,0 +1,160 @@
+// Segmentation offload on the tap (src/l2/tapio.ts, src/tap.ts, src/tcp, src/udp), with
+// literal frames through an engine on a fake tap that carries virtio-net headers:
+// - towards the guest, TCP data leaves as super-frames with GSO type, segment size (the
+//   guest's MSS), header length and a partial checksum, which the namespace's kernel cuts;
+// - from the guest, TCP super-frames are written to the socket whole, UDP super-datagrams
+//   (USO) are split into datagrams of their segment size, and a frame whose GSO description
+//   does not match what it is gets dropped.
+import { describe, expect, it } from 'vitest';
+import dgram from 'node:dgram';
+import { PROTO_UDP } from '../../src/flow.js';
+import { fold, sum16 } from '../../src/l2/checksum.js';
+import { VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, VIRTIO_NET_HDR_GSO_UDP_L4 } from '../../src/l2/tapio.js';
+import { GW, GW6, batch, connect, frameFrom, ipFrame, l4Of, listen, makeRig, tcpFlags, tcpPorts, tcpSegment } from './tap-rig.js';
+
+const TSO = { tso4: true, tso6: true, uso: false };
+
+/** virtio_net_hdr fields of a frame's header (little-endian). */
+function vnetOf(h: Buffer): { flags: number; gsoType: number; hdrLen: number; gsoSize: number; csumStart: number; csumOffset: number } {
+  return { flags: h[0], gsoType: h[1], hdrLen: h.readUInt16LE(2), gsoSize: h.readUInt16LE(4), csumStart: h.readUInt16LE(6), csumOffset: h.readUInt16LE(8) };
+}
+
+/** The partial TCP checksum the kernel expects with NEEDS_CSUM: the folded pseudo-header sum, not inverted. */
+function partialChecksum(f: Buffer): number {
+  const v4 = f.readUInt16BE(12) === 0x0800;
+  const l4 = l4Of(f);
+  const len = f.length - l4;
+  return fold(v4 ? sum16(f, 26, 8, 6 + len) : sum16(f, 22, 32, 6 + len));
+}
+
+describe('TSO towards the guest', () => {
+  for (const v6 of [false, true]) {
+    it(`sends a window of data as one super-frame cut at the guest's MSS, then the rest (IPv${v6 ? 6 : 4})`, async () => {
+      const r = await makeRig({ vnetHdrLen: 10, offloads: TSO });
+      const srv = await listen(v6);
+      const iss = await connect(r, 42001, srv.port, v6);
+      const peer = await srv.accepted;
+      // The guest's SYN had no MSS option: 536 (IPv4) or 1220 (IPv6); no window scaling: 65535 bytes of window.
+      const mss = v6 ? 1220 : 536;
+      const data = Buffer.alloc(70_000);
+      for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
+      peer.write(data);
+      const first = await frameFrom(r, (f) => tcpPorts(f)[1] === 42001 && f.length > 1000);
+      const payloadMax = (v6 ? 65535 - 20 : 65535 - 40);
+      const superLen = Math.floor(payloadMax / mss) * mss;
+      const l4 = l4Of(first);
+      expect(first.length - l4 - 20).toBe(superLen);
+      expect(vnetOf(r.vnet.get(first)!)).toEqual({
+        flags: 1, // NEEDS_CSUM
+        gsoType: v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4,
+        hdrLen: l4 + 20,
+        gsoSize: mss,
+        csumStart: l4,
+        csumOffset: 16,
+      });
+      if (!v6) expect(first.readUInt16BE(16)).toBe(20 + 20 + superLen);
+      else expect(first.readUInt16BE(18)).toBe(20 + superLen);
+      expect(first.readUInt16BE(l4 + 16)).toBe(partialChecksum(first));
+      expect(first.readUInt32BE(l4 + 4)).toBe(iss);
+      expect(first.subarray(l4 + 20).equals(data.subarray(0, superLen))).toBe(true);
+      // What is left of the window: one frame of a single segment, no GSO.
+      const second = await frameFrom(r, (f) => tcpPorts(f)[1] === 42001 && (tcpFlags(f) & 0x08) !== 0);
+      expect(second.length - l4 - 20).toBe(65535 - superLen);
+      expect(vnetOf(r.vnet.get(second)!).gsoType).toBe(0);
+      expect(second.readUInt32BE(l4 + 4)).toBe((iss + superLen) >>> 0);
+    });
+  }
+
+  it('cuts nothing itself without TSO: frames of one MSS each', async () => {
+    const r = await makeRig({ vnetHdrLen: 10 });
+    const srv = await listen();
+    await connect(r, 42003, srv.port);
+    (await srv.accepted).write(Buffer.alloc(5000, 1));
+    const f = await frameFrom(r, (x) => tcpPorts(x)[1] === 42003 && (tcpFlags(x) & 0x08) !== 0);
+    expect(f.length - 54).toBe(536);
+    expect(vnetOf(r.vnet.get(f)!).gsoType).toBe(0);
+  });
+});
+
+describe('super-frames from the guest', () => {
+  it('writes a TCP super-frame to the socket whole and acknowledges it at once', async () => {
+    const r = await makeRig({ vnetHdrLen: 10, offloads: TSO });
+    const srv = await listen();
+    const iss = await connect(r, 42010, srv.port);
+    const data = Buffer.alloc(60_000);
+    for (let i = 0; i < data.length; i++) data[i] = i & 0xff;
+    batch(r, [tcpSegment(42010, srv.port, 1001, iss, 0x18, data)], [[VIRTIO_NET_HDR_GSO_TCPV4, 1448]]);
+    const ack = await frameFrom(r, (f) => tcpPorts(f)[1] === 42010 && f.readUInt32BE(42) === 1001 + 60_000);
+    expect(tcpFlags(ack) & 0x10).toBe(0x10);
+    await expect.poll(() => Buffer.concat(srv.got).length).toBe(60_000);
+    expect(Buffer.concat(srv.got).equals(data)).toBe(true);
+  });
+
+  it('splits a UDP super-datagram (USO) into datagrams of its segment size, in order', async () => {
+    const r = await makeRig({ vnetHdrLen: 10, offloads: { ...TSO, uso: true } });
+    const sink = dgram.createSocket('udp6');
+    const got: Buffer[] = [];
+    sink.on('message', (m) => got.push(m));
+    await new Promise<void>((res) => sink.bind(0, '::1', res));
+    try {
+      const port = sink.address().port;
+      const payload = Buffer.alloc(3500);
+      for (let i = 0; i < payload.length; i++) payload[i] = (i * 13) & 0xff;
+      const u = Buffer.alloc(8);
+      u.writeUInt16BE(42020, 0);
+      u.writeUInt16BE(port, 2);
+      u.writeUInt16BE(8 + payload.length, 4);
+      batch(r, [ipFrame(PROTO_UDP, GW6, Buffer.concat([u, payload]), 6)], [[VIRTIO_NET_HDR_GSO_UDP_L4, 1000]]);
+      await expect.poll(() => got.length).toBe(4);
+      expect(got.map((m) => m.length)).toEqual([1000, 1000, 1000, 500]);
+      expect(Buffer.concat(got).equals(payload)).toBe(true);
+    } finally {
+      sink.close();
+    }
+  });
+
+  it('sends a run of equal-size datagrams (and a shorter last one) with UDP GSO, every boundary kept', async () => {
+    const r = await makeRig({ vnetHdrLen: 10, offloads: TSO });
+    const sink = dgram.createSocket('udp4');
+    const got: Buffer[] = [];
+    sink.on('message', (m) => got.push(m));
+    await new Promise<void>((res) => sink.bind(0, '127.0.0.1', res));
+    try {
+      const port = sink.address().port;
+      const sizes = [1400, 1400, 1400, 1400, 1400, 1400, 1400, 1400, 1400, 700, 1400, 3];
+      const payloads = sizes.map((n, k) => Buffer.alloc(n, k + 1));
+      const frames = payloads.map((p) => {
+        const u = Buffer.alloc(8);
+        u.writeUInt16BE(42040, 0);
+        u.writeUInt16BE(port, 2);
+        u.writeUInt16BE(8 + p.length, 4);
+        return ipFrame(PROTO_UDP, GW, Buffer.concat([u, p]), 6);
+      });
+      batch(r, frames);
+      await expect.poll(() => got.length).toBe(sizes.length);
+      expect(got.map((m) => m.length)).toEqual(sizes);
+      got.forEach((m, k) => expect(m.equals(payloads[k])).toBe(true));
+      expect(r.engine.stats().udp.datagramsFromTap).toBe(sizes.length);
+      // 9×1400 + 700 in one send, then 1400 + 3 in another: two sends the kernel segmented.
+      expect(r.engine.udp!.gsoSends).toBe(2);
+    } finally {
+      sink.close();
+    }
+  });
+
+  it('drops frames whose GSO description does not match them, and the flow goes on', async () => {
+    const r = await makeRig({ vnetHdrLen: 10, offloads: TSO });
+    const srv = await listen();
+    const iss = await connect(r, 42030, srv.port);
+    const dropped = r.engine.stats().droppedFromTap;
+    const seg = (text: string): Buffer => tcpSegment(42030, srv.port, 1001, iss, 0x18, Buffer.from(text));
+    // TCPV6 on an IPv4 segment, UDP_L4 on TCP, an unknown type, UDP_L4 with no segment size on UDP.
+    batch(r, [seg('a'), seg('b'), seg('c')], [[VIRTIO_NET_HDR_GSO_TCPV6, 1448], [VIRTIO_NET_HDR_GSO_UDP_L4, 100], [3, 1448]]);
+    batch(r, [ipFrame(PROTO_UDP, GW, Buffer.from('a0a1000000090000ff', 'hex'), 6)], [[VIRTIO_NET_HDR_GSO_UDP_L4, 0]]);
+    expect(r.engine.stats().droppedFromTap - dropped).toBe(4);
+    expect(r.engine.stats().udp.opened).toBe(0);
+    // The connection took none of it and still works.
+    batch(r, [seg('ok')]);
+    await expect.poll(() => Buffer.concat(srv.got).toString()).toBe('ok');
+  });
+});
