@@ -16,7 +16,7 @@
 //   join that mount namespace (after unsharing the thread's fs_struct, so it
 //   has a root of its own to change), drop the bounding set, clear the
 //   ambient and inheritable sets, and reduce the effective and permitted
-//   sets to a mask. The calling thread does it directly; each other thread
+//   sets to a mask. The calling thread does it itself, last; each other thread
 //   is sent a real-time signal (tgkill) whose handler does it and
 //   acknowledges on an eventfd; the caller waits for the acknowledgements,
 //   at most kAckTimeoutMs. A thread that blocks that signal (Node's
@@ -73,6 +73,10 @@
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#define SYS_landlock_restrict_self 446
+#endif
 
 namespace passt {
 namespace {
@@ -119,6 +123,8 @@ struct ThreadOp {
   /** Reduce the effective and permitted sets to `keep`. */
   bool reduce = false;
   uint64_t keep = 0;
+  /** Enter this Landlock ruleset (-1: no), after no_new_privs, which it needs. */
+  int landlockFd = -1;
 };
 
 /**
@@ -170,6 +176,18 @@ int ApplyOp(const ThreadOp& op, const char** step) {
     if (int e = CapSet(want)) {
       *step = "capset";
       return e;
+    }
+  }
+  if (op.landlockFd >= 0) {
+    // Both per thread: no_new_privs (which landlock_restrict_self wants without
+    // CAP_SYS_ADMIN), then the domain, which threads started later inherit.
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+      *step = "prctl(PR_SET_NO_NEW_PRIVS)";
+      return errno;
+    }
+    if (syscall(SYS_landlock_restrict_self, op.landlockFd, 0U) < 0) {
+      *step = "landlock_restrict_self";
+      return errno;
     }
   }
   return 0;
@@ -419,6 +437,8 @@ Napi::Value SandboxThreads(const Napi::CallbackInfo& info) {
   Napi::Value mnt = o.Get("mntnsFd");
   op.mntnsFd = mnt.IsNumber() ? mnt.As<Napi::Number>().Int32Value() : -1;
   op.bounding = o.Get("bounding").ToBoolean().Value();
+  Napi::Value ll = o.Get("landlockFd");
+  op.landlockFd = ll.IsNumber() ? ll.As<Napi::Number>().Int32Value() : -1;
   Napi::Value keep = o.Get("keep");
   if (!keep.IsNull() && !keep.IsUndefined()) {
     bool ok = true;
@@ -437,9 +457,6 @@ Napi::Value SandboxThreads(const Napi::CallbackInfo& info) {
 
   pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
   pid_t pid = getpid();
-  // This thread first: a thread started from now on (by this one) starts from its state.
-  const char* selfStep = "";
-  int selfErr = ApplyOp(op, &selfStep);
 
   struct sigaction sa, old;
   memset(&sa, 0, sizeof(sa));
@@ -475,8 +492,6 @@ Napi::Value SandboxThreads(const Napi::CallbackInfo& info) {
       slot.step = "";
       if (tid == self) {
         slot.state.store(kSelf, std::memory_order_relaxed);
-        slot.err = selfErr;
-        slot.step = selfStep;
       } else if (Blocks(tid, sig)) {
         slot.state.store(kBlocked, std::memory_order_relaxed);
       } else {
@@ -507,6 +522,15 @@ Napi::Value SandboxThreads(const Napi::CallbackInfo& info) {
       ssize_t r = read(g_ackFd, &count, sizeof(count));
       (void)r;
     }
+  }
+  // This thread last: what the others block is read from /proc, which a Landlock domain of
+  // this thread's own would hide (and this thread starts no thread meanwhile).
+  const char* selfStep = "";
+  int selfErr = ApplyOp(op, &selfStep);
+  for (int i = 0, n = g_nslots.load(std::memory_order_acquire); i < n; i++) {
+    if (g_slots[i].tid != self) continue;
+    g_slots[i].err = selfErr;
+    g_slots[i].step = selfStep;
   }
   // A late signal must not kill the process (the default action of a real-time signal).
   struct sigaction ign;
@@ -662,10 +686,6 @@ Napi::Value SandboxSeccomp(const Napi::CallbackInfo& info) {
 
 // --- Landlock ----------------------------------------------------------------------
 
-#ifndef SYS_landlock_create_ruleset
-#define SYS_landlock_create_ruleset 444
-#define SYS_landlock_restrict_self 446
-#endif
 constexpr unsigned kLandlockCreateRulesetVersion = 1U << 0;
 constexpr unsigned kLandlockRestrictSelfTsync = 1U << 3;  // ABI 8 (Linux 7.0)
 
@@ -696,6 +716,24 @@ Napi::Value LandlockDenyFiles(const Napi::CallbackInfo& info) {
   int err = r < 0 ? errno : 0;
   close(static_cast<int>(fd));
   return Num(info.Env(), -err);
+}
+
+/**
+ * landlockRuleset(handledFs): a Landlock ruleset handling the filesystem
+ * rights `handledFs` with no rule granting any (close-on-exec), for
+ * sandboxThreads() to enter on every thread it reaches where the kernel has
+ * no LANDLOCK_RESTRICT_SELF_TSYNC. Returns the fd or -errno.
+ */
+Napi::Value LandlockRuleset(const Napi::CallbackInfo& info) {
+  Args a(info, "landlockRuleset", 1);
+  int64_t handled = a.Int64(0);
+  if (!a.ok) return a.Fail();
+  struct {
+    uint64_t handled_access_fs;
+  } attr{static_cast<uint64_t>(handled)};
+  // The ABI 1 size of struct landlock_ruleset_attr: every kernel with Landlock takes it.
+  long fd = syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+  return Num(info.Env(), fd < 0 ? NegErrno() : static_cast<double>(fd));
 }
 
 /** sandboxNoNewPrivs(): PR_SET_NO_NEW_PRIVS (this thread; the seccomp filter's TSYNC gives it to all). 0 or -errno. */
@@ -909,6 +947,7 @@ void InitSandbox(Napi::Env env, Napi::Object exports) {
   exports.Set("sandboxThreads", Napi::Function::New<SandboxThreads>(env, "sandboxThreads"));
   exports.Set("sandboxSeccomp", Napi::Function::New<SandboxSeccomp>(env, "sandboxSeccomp"));
   exports.Set("landlockAbi", Napi::Function::New<LandlockAbi>(env, "landlockAbi"));
+  exports.Set("landlockRuleset", Napi::Function::New<LandlockRuleset>(env, "landlockRuleset"));
   exports.Set("landlockDenyFiles", Napi::Function::New<LandlockDenyFiles>(env, "landlockDenyFiles"));
   exports.Set("sandboxNoNewPrivs", Napi::Function::New<SandboxNoNewPrivs>(env, "sandboxNoNewPrivs"));
   exports.Set("dirHasEntry", Napi::Function::New<DirHasEntry>(env, "dirHasEntry"));

@@ -329,10 +329,12 @@ export interface NativeAddon {
    * directly, the others through a real-time signal): join the mount
    * namespace `mntnsFd` (if >= 0), drop the bounding set except `keep`
    * (`bounding`), clear the ambient and inheritable sets, and reduce the
-   * effective and permitted sets to `keep` (unless null). Returns each
+   * effective and permitted sets to `keep` (unless null), and enter the
+   * Landlock ruleset `landlockFd` (if given, >= 0; with no_new_privs, which
+   * it needs). Returns each
    * thread's outcome and its capabilities afterwards.
    */
-  sandboxThreads(op: { mntnsFd: number; bounding: boolean; keep: bigint | null }): SandboxThread[];
+  sandboxThreads(op: { mntnsFd: number; bounding: boolean; keep: bigint | null; landlockFd?: number }): SandboxThread[];
   /**
    * no_new_privs, not dumpable, then the seccomp filter `program` on all
    * threads (SECCOMP_FILTER_FLAG_TSYNC; `log`: also SECCOMP_FILTER_FLAG_LOG).
@@ -350,6 +352,12 @@ export interface NativeAddon {
    * 8 and later); needs no_new_privs. Returns 0 or -errno.
    */
   landlockDenyFiles(handledFs: number): number;
+  /**
+   * A Landlock ruleset that handles the filesystem rights `handledFs` and
+   * grants none, for `sandboxThreads` to enter thread by thread. Returns
+   * its fd or -errno.
+   */
+  landlockRuleset(handledFs: number): number;
   /** PR_SET_NO_NEW_PRIVS on the calling thread. Returns 0 or -errno. */
   sandboxNoNewPrivs(): number;
   /** Does the directory open at `fd` have an entry `name` (read from its start)? 1, 0, or -errno. */

@@ -14,9 +14,11 @@
  *     our own (that takes CAP_SYS_ADMIN, which we do not have where our
  *     mounts live). The filesystem wall is the seccomp filter: open(2),
  *     openat(2), execve(2) and everything else that is not on the
- *     allow-list (policy.ts) fail for every thread. Landlock would add a
- *     filesystem wall for all threads with LANDLOCK_RESTRICT_SELF_TSYNC
- *     (ABI 8, Linux 7.0): used where the kernel has it.
+ *     allow-list (policy.ts) fail for every thread; and where the kernel
+ *     has Landlock, a Landlock domain that grants no filesystem access:
+ *     with LANDLOCK_RESTRICT_SELF_TSYNC (ABI 8) on every thread at once,
+ *     before it thread by thread, as the capabilities are dropped (below).
+ *     Landlock is applied in the other cases too, as a second wall.
  * (b) root in the initial user namespace: as upstream, the switch to nobody
  *     (or --runas), which glibc applies to every thread and which clears
  *     every capability; before it, while we still may, the empty root.
@@ -38,10 +40,13 @@
  *
  * Two steps, as upstream's isolate_prefork() and isolate_postfork():
  * `prepareSandbox()` — everything that can fail for a reason worth telling
- * the caller (the empty root, capabilities, the switch of user) — runs
- * before pasta or passt reports that it is ready; `lockSandbox()` (the
- * namespace helper's own sandbox, then the filter) right after, before the
- * event loop runs again, so before the first frame is translated. Before
+ * the caller (the empty root, capabilities, the switch of user) — then,
+ * once the handlers of signals and of the end are in place,
+ * `lockSandbox()` (the namespace helper's own sandbox, Landlock, then the
+ * filter); both before pasta or passt reports that it is ready (so that
+ * whoever looks at it after the report sees it locked, and a failure is
+ * reported as any other error) and before the event loop runs again, so
+ * before the first frame is translated. Before
  * the first step, whatever would otherwise be loaded or opened later is
  * loaded and opened: pino (log.ts loads it at the first record), the
  * host's /proc/net tables for `auto` (procnet.ts); the namespace side is
@@ -49,7 +54,7 @@
  *
  * The in-process API (createPasta(), createPasst() without
  * `sandbox: 'process'`) applies none of this to the embedding program —
- * only the namespace helper is locked — see api-sandbox.ts for the child
+ * only the namespace helper is locked — see process.ts for the child
  * process that is.
  */
 import fs from 'node:fs';
@@ -74,6 +79,11 @@ const LANDLOCK_FS_BY_ABI: ReadonlyArray<[abi: number, rights: number]> = [
   [3, 1 << 14], // TRUNCATE
   [5, 1 << 15], // IOCTL_DEV
 ];
+/** Every filesystem right Landlock ABI `abi` knows (a domain handling them all and granting none denies them all). */
+export function landlockFsRights(abi: number): number {
+  return LANDLOCK_FS_BY_ABI.filter(([since]) => abi >= since).reduce((m, [, r]) => m | r, 0);
+}
+
 /** The ABI of LANDLOCK_RESTRICT_SELF_TSYNC, without which Landlock would restrict one thread. */
 export const LANDLOCK_TSYNC_ABI = 8;
 
@@ -218,22 +228,57 @@ export function lockSandbox(prepared: Prepared, opts: LockOptions): void {
   const prog = engineProgram();
   let rc = native.sandboxNoNewPrivs();
   if (rc < 0) throw new Error(`Failed to set no_new_privs: ${native.strerror(rc)}`);
-  const abi = native.landlockAbi();
-  let landlock: string;
-  if (abi >= LANDLOCK_TSYNC_ABI) {
-    const rights = LANDLOCK_FS_BY_ABI.filter(([since]) => abi >= since).reduce((m, [, r]) => m | r, 0);
-    const lrc = native.landlockDenyFiles(rights);
-    landlock = lrc < 0 ? `Landlock ABI ${abi}: not applied: ${native.strerror(lrc)}` : `Landlock ABI ${abi}: no filesystem access, on every thread`;
-    if (lrc < 0) log.warn(`sandbox: ${landlock}`);
-  } else {
-    landlock = abi > 0 ? `Landlock ABI ${abi}: not used (restricting every thread needs ABI ${LANDLOCK_TSYNC_ABI})` : `no Landlock (${native.strerror(abi)})`;
-  }
+  const landlock = applyLandlock(log);
   const arch = currentArch()!;
   rc = native.sandboxSeccomp(prog, syscallNames(arch), prepared.reportFd, opts.name, sandboxMode() === 'log');
   if (rc < 0) throw new Error(`Failed to apply seccomp filter: ${native.strerror(rc)}`);
   if (rc > 0) throw new Error(`Failed to apply seccomp filter: thread ${rc} could not be synchronised`);
   if (log.isLevelEnabled('debug')) {
     for (const line of describeSandbox(prepared, { instructions: prog.length / 8, helpers: opts.helpers?.length ?? 0, landlock, mode: sandboxMode() })) log.debug(line);
+  }
+}
+
+/**
+ * Landlock, a filesystem wall of its own besides the filter's: a domain
+ * that handles every filesystem right the kernel knows and grants none, so
+ * that no file can be opened, made or removed by path (fds already open
+ * keep working). With LANDLOCK_RESTRICT_SELF_TSYNC (ABI 8) on every thread
+ * at once; before it, thread by thread through sandboxThreads()'s
+ * broadcast, which every thread but one that blocks all signals (Node's
+ * inspector thread) answers. Returns the line for the --debug report; a
+ * failure is a warning, not fatal: the seccomp filter still refuses
+ * opening files.
+ */
+function applyLandlock(log: Logger): string {
+  const abi = native.landlockAbi();
+  if (abi <= 0) return `no Landlock (${native.strerror(abi)})`;
+  const rights = landlockFsRights(abi);
+  let line: string;
+  if (abi >= LANDLOCK_TSYNC_ABI) {
+    const rc = native.landlockDenyFiles(rights);
+    line = rc < 0 ? `Landlock ABI ${abi}: not applied: ${native.strerror(rc)}` : `Landlock ABI ${abi}: no filesystem access, on every thread`;
+    if (rc < 0) log.warn(`sandbox: ${line}`);
+    return line;
+  }
+  const fd = native.landlockRuleset(rights);
+  if (fd < 0) {
+    line = `Landlock ABI ${abi}: not applied: ${native.strerror(fd)}`;
+    log.warn(`sandbox: ${line}`);
+    return line;
+  }
+  try {
+    const threads = native.sandboxThreads({ mntnsFd: -1, bounding: false, keep: null, landlockFd: fd });
+    const failed = threads.find((t) => t.error);
+    if (failed) {
+      line = `Landlock ABI ${abi}: thread ${failed.tid}: ${failed.error}`;
+      log.warn(`sandbox: ${line}`);
+      return line;
+    }
+    const reached = threads.filter((t) => t.state === 'self' || t.state === 'done').length;
+    const live = threads.filter((t) => t.state !== 'gone').length;
+    return `Landlock ABI ${abi}: no filesystem access, on ${reached} of ${live} threads` + (reached < live ? ' (the others block every signal)' : '');
+  } finally {
+    native.close(fd);
   }
 }
 
