@@ -122,8 +122,8 @@ async function run(config: Config, log: Logger, readyFd: number): Promise<void> 
       die(M.pidFileOpen(config.pidFile, errnoText(err)));
     }
   }
-  // The sandbox (src/sandbox/): prepared before the report (what fails there is reported as
-  // any other error), locked right after it, before the first frame. The socket file is
+  // The sandbox (src/sandbox/): prepared, then locked, before the report (what fails there is
+  // reported as any other error) and before the first frame. The socket file is
   // removed at the end by an unlinker forked now: the sandboxed engine cannot.
   let unlinker: SocketUnlinker | null = null;
   let prepared: Prepared;
@@ -136,8 +136,6 @@ async function run(config: Config, log: Logger, readyFd: number): Promise<void> 
     unlinker?.remove();
     die(errorText(err));
   }
-  if (listener) announce(log, listener.path);
-  else log.debug(`guest connected on fd ${config.socketFd}`);
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) process.on(sig, () => passt.stop(`got ${sig}`, 0));
   const exit = (code: number): never => {
     unlinker?.remove();
@@ -147,14 +145,19 @@ async function run(config: Config, log: Logger, readyFd: number): Promise<void> 
     log.debug(`stopped: ${reason}`);
     exit(code);
   });
-  report(listener ? `ok ${listener.path}` : 'ok');
-  if (readyFd >= 0) fs.closeSync(readyFd);
+  // Locked before we say we are ready: whoever reads our /proc/PID/status after the report
+  // sees the sandbox whole, and a failure to lock is reported as any other error.
   try {
     lockSandbox(prepared, { name: 'passt', log });
   } catch (err) {
-    log.error(errorText(err));
     passt.stop('sandbox', 1);
+    unlinker?.remove();
+    die(errorText(err));
   }
+  if (listener) announce(log, listener.path);
+  else log.debug(`guest connected on fd ${config.socketFd}`);
+  report(listener ? `ok ${listener.path}` : 'ok');
+  if (readyFd >= 0) fs.closeSync(readyFd);
 }
 
 /**

@@ -119,9 +119,9 @@ export interface StartOptions {
  * background, detached, its standard streams on /dev/null (a caller such as
  * Podman waits for those pipes to close) — or exits 1 with the error. The
  * background copy reports "ok" or the error on an inherited pipe. The
- * sandbox (src/sandbox/) is prepared before the report, so that what can
- * fail there is reported as any other error, and locked right after it,
- * before the engine translates anything. `beforeSandbox` runs first (the
+ * sandbox (src/sandbox/) is prepared and locked before the report, so that
+ * what can fail there is reported as any other error, and before the
+ * engine translates anything. `beforeSandbox` runs first (the
  * background copy's code cache refresh: dist/ is out of reach afterwards).
  */
 async function attach(config: Config, log: Logger, readyFd: number, summary: () => void, closeConsole = (): void => {}, beforeSandbox?: () => void): Promise<void> {
@@ -167,15 +167,16 @@ async function attach(config: Config, log: Logger, readyFd: number, summary: () 
     log.debug(`stopped: ${reason}`);
     process.exit(0);
   });
-  report('ok');
-  if (readyFd >= 0) fs.closeSync(readyFd);
+  // Locked before we say we are ready: whoever reads our /proc/PID/status after the report
+  // (Podman, rootlesskit) sees the sandbox whole, and a failure to lock is reported.
   try {
     sandbox.lockSandbox(prepared, { name: 'pasta', log, helpers: [run.ctlFd] });
   } catch (err) {
-    log.error(errorText(err));
     run.stop('sandbox');
-    process.exit(1);
+    die(errorText(err));
   }
+  report('ok');
+  if (readyFd >= 0) fs.closeSync(readyFd);
 }
 
 /**

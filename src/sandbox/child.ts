@@ -6,8 +6,8 @@
  * Theory of operation: it waits for "start", sets the instance up with the
  * in-process code (api.ts's pastaLink(), api-passt.ts's passtLink()), watches
  * the calls' socket with a Poller of its own, prepares the sandbox (the
- * empty root and the capabilities, where it has privileges), tells the
- * parent it is ready, and locks the sandbox — all before its event loop
+ * empty root and the capabilities, where it has privileges), locks the
+ * sandbox and tells the parent it is ready — all before its event loop
  * runs again, so before the first frame. From then on it answers calls,
  * passes events on, and stops when told to ("close"), when its instance
  * ends by itself, or when the parent goes (the IPC channel closes).
@@ -78,8 +78,9 @@ async function startPasta(options: PastaOptions, log: Logger): Promise<Instance>
   void link.exited.then((status) => sendAndExit({ type: 'exited', status, stats: link.stats() }));
   log = link.log ?? log;
   const prepared = prepareSandbox({ chrootFallback: false, log, logFile: options.log?.file });
-  send({ type: 'ready', pid: link.pid, netnsPath: link.netnsPath, config: link.config });
+  // Locked before the handle is given out: what the caller sees of us from then on is sandboxed.
   lockSandbox(prepared, { name: 'pasta', log });
+  send({ type: 'ready', pid: link.pid, netnsPath: link.netnsPath, config: link.config });
   return {
     serve: (c) => {
       if (c.op === 'stats') return link.stats();
@@ -115,8 +116,8 @@ async function startPasst(options: PasstOptions, reserved: string[], log: Logger
   const st = fs.lstatSync(socketPath);
   log = link.log ?? log;
   const prepared = prepareSandbox({ chrootFallback: false, log, logFile: options.log?.file });
-  send({ type: 'ready', socketPath, dev: st.dev, ino: st.ino, config: link.config });
   lockSandbox(prepared, { name: 'passt', log });
+  send({ type: 'ready', socketPath, dev: st.dev, ino: st.ino, config: link.config });
   return {
     serve: (c) => {
       if (c.op === 'stats') return link.stats();
