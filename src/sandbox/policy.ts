@@ -85,6 +85,11 @@ export const ENGINE_RULES: readonly Rule[] = [
   // --- memory and threads: V8, glibc's malloc
   allow('mmap'), allow('munmap'), allow('mprotect'), allow('madvise'), allow('brk'),
   allow('futex'), allow('sched_yield'),
+  // passt --vhost-user (not in the trace: vhost-user came later): the guest's memory regions, memfds
+  // received with SCM_RIGHTS (recvmsg, above and below), mapped MAP_SHARED with PROT_READ|PROT_WRITE
+  // (mmap above) and unmapped again (munmap); the kick and call eventfds, read and written (read,
+  // write) — and one of our own for each queue. Also what sandboxThreads() acknowledges with.
+  allow('eventfd2'),
   allowIf('clone', E.EPERM, [{ arg: 0, anyBit: CLONE_THREAD }]), // not in the trace: a thread started later (libuv starts its pool on first use, and aborts if it cannot); never a process
   errno('clone3', E.ENOSYS), // its flags are in memory the filter cannot read: ENOSYS makes glibc use clone()
   allow('set_robust_list'), allow('rseq'), // not in the trace: what glibc does in every new thread
@@ -94,6 +99,7 @@ export const ENGINE_RULES: readonly Rule[] = [
   allow('rt_sigreturn'), allow('rt_sigprocmask'), // handlers (SIGTERM and the others); threads ending; Node's exit (aborts if refused)
   allow('rt_sigaction'), allow('tgkill'), allow('gettid'), // not in the trace: abort(3), and the report of a trapped call, raise signals with them
   allow('getpid'),
+  allow('getuid'), allow('geteuid'), allow('getgid'), allow('getegid'), // not in the trace: process.getegid() in the warning about ping sockets (icmp.ts)
   allow('kill'), // pasta passes SIGTERM, SIGHUP, SIGINT and SIGQUIT on to its command, and kills it on errors
   allow('waitid'), // pasta: the command's exit status, through its pidfd
   // --- time: the vDSO answers without a system call, except on clock sources it cannot read (libuv aborts if refused)
@@ -110,6 +116,9 @@ export const ENGINE_RULES: readonly Rule[] = [
   allowIf('ioctl', E.EPERM, [{ arg: 1, oneOf: [
     0x541b, // FIONREAD (SIOCINQ): bytes queued on a TCP socket (tcpInfo)
     0x5411, // TIOCOUTQ (SIOCOUTQ): bytes not yet acknowledged (tcpInfo)
+    0x5421, // FIONBIO: not in the trace: libuv's uv__nonblock(), when Node wraps an fd in a stream
+    //         after the lock-down (process.stdout or process.stderr used for the first time)
+    0x5451, // FIOCLEX: not in the trace: libuv's uv__cloexec(), likewise
   ] }]), // anything else gets EPERM, which Node's exit accepts from tcsetattr(3)
   // --- refused, with an error its caller takes as "not available"
   errno('io_uring_setup', E.ENOSYS), errno('io_uring_enter', E.ENOSYS), errno('io_uring_register', E.ENOSYS), // libuv: what it submits would bypass this filter
