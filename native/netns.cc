@@ -14,7 +14,7 @@
 //   answered with the new fd passed back by SCM_RIGHTS. A socket keeps the
 //   namespace it was created in, so the parent uses it from the host side.
 //   Once pasta is set up, "lock" sandboxes the helper itself (LockHelper):
-//   no capabilities, and a seccomp filter that lets it make sockets of the
+//   an empty root where it can have one, no capabilities, and a seccomp filter that lets it make sockets of the
 //   families the engine still asks for and pass them back, nothing else; a
 //   tap is refused from then on.
 //
@@ -32,6 +32,7 @@
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -586,14 +587,38 @@ void SendReply(int sock, const HelperReply& reply, const int* fds, int count) {
 }
 
 /**
+ * An empty read-only root of the helper's own, as the engine's (native/
+ * sandbox.cc): a mount namespace, owned by the user namespace the helper
+ * joined, whose root is an empty tmpfs. The helper is single-threaded, so
+ * unlike the engine it can have one wherever it holds CAP_SYS_ADMIN, which
+ * it does in the namespace's user namespace. Best effort: 0, or the errno
+ * of the step that failed, leaving the helper's root as it was (a failure
+ * after the unshare changes only its private copy).
+ */
+int HelperEmptyRoot() {
+  if (unshare(CLONE_NEWNS) < 0) return errno;
+  if (mount("", "/", "", MS_UNBINDABLE | MS_REC, nullptr) < 0) return errno;
+  if (mount("", "/tmp", "tmpfs", MS_NODEV | MS_NOEXEC | MS_NOSUID | MS_RDONLY, "nr_inodes=2,nr_blocks=0") < 0) return errno;
+  if (chdir("/tmp") < 0) return errno;
+  if (syscall(SYS_pivot_root, ".", ".") < 0) return errno;
+  if (umount2(".", MNT_DETACH | UMOUNT_NOFOLLOW) < 0) return errno;
+  if (chdir("/") < 0) return errno;
+  return 0;
+}
+
+/**
  * kOpLock: the helper's own sandbox, once pasta is set up (src/sandbox/):
- * no capabilities left (it only makes sockets from now on, which takes
- * none; binding them is the engine's business), no_new_privs, not dumpable,
- * and the seccomp filter `program` (struct sock_filter[] as bytes, built by
- * the engine from its policy). Returns 0 or -errno.
+ * an empty root (HelperEmptyRoot, best effort), no capabilities left (it
+ * only makes sockets from now on, which takes none; binding them is the
+ * engine's business), no_new_privs, not dumpable, and the seccomp filter
+ * `program` (struct sock_filter[] as bytes, built by the engine from its
+ * policy). Returns 1 (locked with an empty root), 0 (locked, its root as it
+ * was), or -errno.
  */
 int LockHelper(const char* program, size_t length) {
   if (length == 0 || length % sizeof(sock_filter) != 0 || length / sizeof(sock_filter) > BPF_MAXINSNS) return -EINVAL;
+  // 1 below: locked with an empty root; 0: locked, its root as it was.
+  int emptyRoot = HelperEmptyRoot() == 0 ? 1 : 0;
   for (int cap = 0; cap < 64; cap++) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
   prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
   __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
@@ -605,7 +630,7 @@ int LockHelper(const char* program, size_t length) {
   sock_fprog fprog{static_cast<unsigned short>(length / sizeof(sock_filter)),
                    reinterpret_cast<sock_filter*>(const_cast<char*>(program))};
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) < 0) return -errno;
-  return 0;
+  return emptyRoot;
 }
 
 /** The largest seccomp program a kOpLock request may carry. */
@@ -684,7 +709,7 @@ constexpr size_t kMaxProgram = BPF_MAXINSNS * sizeof(sock_filter);
         } while (got < 0 && errno == EINTR);
         if (got <= 0) _exit(0);
         reply.result = got == req.count ? LockHelper(program, static_cast<size_t>(got)) : -EINVAL;
-        locked = reply.result == 0;
+        locked = reply.result >= 0;
       } else if (locked && (req.op == kOpTap || req.op == kOpLock)) {
         reply.result = -EPERM;  // set-up is over
       }

@@ -89,8 +89,8 @@ export interface PastaOptions {
  *   no files, no exec, a fixed list of system calls, for every thread):
  *   no seccomp filter, no no_new_privs, no empty root, no capabilities
  *   dropped. What is ours alone is sandboxed all the same: pasta's helper
- *   inside the namespace loses its capabilities and gets its own seccomp
- *   filter once the namespace is set up.
+ *   inside the namespace gets an empty root, loses its capabilities and
+ *   gets its own seccomp filter once the namespace is set up.
  * - `'process'`: in a child process (Node, running dist/sandbox/child.js)
  *   that sets the instance up, then sandboxes itself as the commands do:
  *   the /proc/net tables and pino kept open and loaded, an empty root and

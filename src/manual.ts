@@ -720,7 +720,7 @@ function securityNote(w: Words): Subsection {
         'a call that only a takeover would make (exec, ptrace, mount, namespaces, modules, BPF) ends the process with a message naming it ("sandbox: system call execve (59) is not permitted after set-up; exiting") and SIGSYS. ' +
         'Files needed later are opened before (the log and pcap files, the /proc/net tables `auto` reads' + (w.prog === 'pasta' ? ', the directory of the `--netns` file' : '') + ').',
       w.prog === 'pasta'
-        ? "The helper process inside the namespace drops all its capabilities and gets a filter of its own that only makes sockets and passes them back."
+        ? "The helper process inside the namespace moves to an empty root of its own, drops all its capabilities and gets a filter of its own that only makes sockets and passes them back."
         : 'A small process forked before the sandbox removes the socket file when passt ends, since passt itself can no longer remove it.',
     ],
   };

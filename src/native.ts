@@ -305,9 +305,10 @@ export interface NativeAddon {
   kill(pid: number, signal: number): number;
 
   /**
-   * Sandbox the helper now that set-up is over (src/sandbox/): it drops all
-   * its capabilities and installs `program` (a seccomp filter, as bytes);
-   * taps are refused from then on. Returns 0 or -errno.
+   * Sandbox the helper now that set-up is over (src/sandbox/): an empty
+   * root where it can have one, no capabilities, and `program` (a seccomp
+   * filter, as bytes); taps are refused from then on. Returns 1 (with an
+   * empty root), 0 (without) or -errno.
    */
   nsLock(ctlFd: number, program: Buffer): number;
 

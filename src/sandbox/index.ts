@@ -224,7 +224,8 @@ export interface LockOptions {
  */
 export function lockSandbox(prepared: Prepared, opts: LockOptions): void {
   const { log } = opts;
-  for (const ctl of opts.helpers ?? []) lockHelper(ctl);
+  let helperRoots = 0;
+  for (const ctl of opts.helpers ?? []) helperRoots += lockHelper(ctl) ? 1 : 0;
   const prog = engineProgram();
   let rc = native.sandboxNoNewPrivs();
   if (rc < 0) throw new Error(`Failed to set no_new_privs: ${native.strerror(rc)}`);
@@ -234,7 +235,7 @@ export function lockSandbox(prepared: Prepared, opts: LockOptions): void {
   if (rc < 0) throw new Error(`Failed to apply seccomp filter: ${native.strerror(rc)}`);
   if (rc > 0) throw new Error(`Failed to apply seccomp filter: thread ${rc} could not be synchronised`);
   if (log.isLevelEnabled('debug')) {
-    for (const line of describeSandbox(prepared, { instructions: prog.length / 8, helpers: opts.helpers?.length ?? 0, landlock, mode: sandboxMode() })) log.debug(line);
+    for (const line of describeSandbox(prepared, { instructions: prog.length / 8, helpers: opts.helpers?.length ?? 0, helperRoots, landlock, mode: sandboxMode() })) log.debug(line);
   }
 }
 
@@ -284,12 +285,16 @@ function applyLandlock(log: Logger): string {
 
 /**
  * Sandbox pasta's namespace helper (its control socket `ctlFd`) now that
- * the namespace is set up: no capabilities, its own seccomp filter
- * (policy.ts: HELPER_RULES). Throws on failure.
+ * the namespace is set up: an empty root of its own where it can have one
+ * (it is single-threaded: wherever it has CAP_SYS_ADMIN, which it has in
+ * the namespace's user namespace), no capabilities, its own seccomp filter
+ * (policy.ts: HELPER_RULES). Returns whether it got the empty root.
+ * Throws on failure.
  */
-export function lockHelper(ctlFd: number): void {
+export function lockHelper(ctlFd: number): boolean {
   const rc = native.nsLock(ctlFd, helperProgram());
   if (rc < 0) throw new Error(`Failed to sandbox the namespace helper: ${native.strerror(rc)}`);
+  return rc === 1;
 }
 
 /** Capability sets as upstream's /proc/PID/status shows them: 16 hex digits. */
@@ -300,7 +305,7 @@ export function capHex(caps: bigint): string {
 /** The --debug report of a sandbox. Pure, for tests. */
 export function describeSandbox(
   p: Prepared,
-  extra: { instructions: number; helpers: number; landlock: string; mode: Mode },
+  extra: { instructions: number; helpers: number; helperRoots?: number; landlock: string; mode: Mode },
 ): string[] {
   const lines: string[] = [];
   lines.push(
@@ -321,6 +326,6 @@ export function describeSandbox(
   }
   lines.push(`sandbox: ${extra.landlock}`);
   lines.push(`sandbox: seccomp filter of ${extra.instructions} instructions on every thread, no_new_privs` + (extra.mode === 'log' ? ' (tracing: refusals are logged, not enforced)' : ''));
-  if (extra.helpers) lines.push('sandbox: namespace helper: no capabilities, its own seccomp filter');
+  if (extra.helpers) lines.push(`sandbox: namespace helper: ${extra.helperRoots ? 'an empty read-only root, ' : ''}no capabilities, its own seccomp filter`);
   return lines;
 }

@@ -555,7 +555,7 @@ describe.each(MODES)(`rootlesskit --net=pasta, $name (${PASTA_LABEL})`, (mode) =
     expect(pasta.uid.split('\t')[0]).not.toBe('0');
     const helper = nsHelperOf(pastaPid);
     expect(helper).toBeDefined();
-    expect(sandboxStatus(helper!)).toMatchObject({ seccomp: '2', noNewPrivs: '1', capEff: '0000000000000000' });
+    expect(sandboxStatus(helper!)).toMatchObject({ seccomp: '2', noNewPrivs: '1', capEff: '0000000000000000', root: [] });
   });
 
   runIt(`resolves names through ${DNS} (--dns-forward) with the test resolver`, async (r) => {

@@ -80,7 +80,7 @@ async function pastaTranslating(wrap: (argv: string[]) => string[]): Promise<{ p
 }
 
 describe('pasta, sandboxed once set up', () => {
-  it('as root: switched to nobody, no capabilities, an empty root, the seccomp filter and no_new_privs; its helper locked too', async () => {
+  it('as root: switched to nobody, no capabilities, an empty root, the seccomp filter and no_new_privs; its helper locked, with an empty root of its own', async () => {
     const p = await pastaTranslating((argv) => topo.hostArgs(argv));
     try {
       const pasta = sandboxStatus(p.pid);
@@ -92,14 +92,14 @@ describe('pasta, sandboxed once set up', () => {
       }
       const helper = nsHelperOf(p.pid);
       expect(helper).toBeDefined();
-      expect(sandboxStatus(helper!)).toMatchObject({ seccomp: '2', noNewPrivs: '1', capEff: '0000000000000000' });
+      expect(sandboxStatus(helper!)).toMatchObject({ seccomp: '2', noNewPrivs: '1', capEff: '0000000000000000', root: [] });
     } finally {
       expect(await p.end()).toBe(0);
     }
     expect(p.err()).toBe(rootNote(topo));
   });
 
-  it('as an unprivileged user: no capabilities, the seccomp filter and no_new_privs on the process and its helper', async () => {
+  it('as an unprivileged user: no capabilities, the seccomp filter and no_new_privs on the process; its helper locked with an empty root', async () => {
     const p = await pastaTranslating(asUser);
     try {
       const pasta = sandboxStatus(p.pid);
@@ -107,7 +107,7 @@ describe('pasta, sandboxed once set up', () => {
       if (realUser) expect(pasta.uid).toBe(USER);
       const helper = nsHelperOf(p.pid);
       expect(helper).toBeDefined();
-      expect(sandboxStatus(helper!)).toMatchObject({ seccomp: '2', noNewPrivs: '1', capEff: '0000000000000000' });
+      expect(sandboxStatus(helper!)).toMatchObject({ seccomp: '2', noNewPrivs: '1', capEff: '0000000000000000', root: [] });
     } finally {
       expect(await p.end()).toBe(0);
     }

@@ -223,7 +223,7 @@ describe('describeSandbox', () => {
         ],
         reportFd: -1,
       },
-      { instructions: 120, helpers: 1, landlock: 'Landlock ABI 7: no filesystem access, on 2 of 3 threads', mode: 'enforce' },
+      { instructions: 120, helpers: 1, helperRoots: 1, landlock: 'Landlock ABI 7: no filesystem access, on 2 of 3 threads', mode: 'enforce' },
     );
     expect(lines).toEqual([
       'sandbox: an empty read-only root (pivot_root into a tmpfs, in a mount namespace of our own)',
@@ -232,7 +232,7 @@ describe('describeSandbox', () => {
       'sandbox: thread 12 blocks every signal (Node\'s inspector thread): it keeps capabilities 000001ffffffffff and the host\'s root, under the seccomp filter',
       'sandbox: Landlock ABI 7: no filesystem access, on 2 of 3 threads',
       'sandbox: seccomp filter of 120 instructions on every thread, no_new_privs',
-      'sandbox: namespace helper: no capabilities, its own seccomp filter',
+      'sandbox: namespace helper: an empty read-only root, no capabilities, its own seccomp filter',
     ]);
     expect(capHex(0n)).toBe('0000000000000000');
   });
