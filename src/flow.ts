@@ -296,12 +296,14 @@ export class FlowTable {
   /** Put `flow` in a free slot, findable by `hash`; false (nothing changed) when the table is full. */
   insert(flow: Flow, hash: number): boolean {
     if (this.live >= this.max) return false;
+    // Grow before the flow is in a slot: grow() chains every flow in the slots, and the flow
+    // chained twice would point at itself (a lookup that misses in its bucket never ends).
+    if (this.live + 1 > this.buckets.length * 0.75) this.grow();
     const index = this.free.length ? this.free.pop()! : this.slots.length;
     flow.index = index;
     flow.hash = hash;
     this.slots[index] = flow;
     this.live++;
-    if (this.live > this.buckets.length * 0.75) this.grow();
     const b = hash & this.mask;
     flow.hashNext = this.buckets[b];
     this.buckets[b] = index;

@@ -72,6 +72,34 @@ describe('FlowTable', () => {
     expect([...table.all(PROTO_UDP)].length).toBe(3000);
     expect(() => new FlowTable(0)).toThrow(RangeError);
   });
+
+  it('chains the flow whose insertion grows the buckets once: removing it leaves its bucket whole', () => {
+    // Found by test/fuzz/engine.test.ts: the 769th flow grew the 1024 buckets after it was put in
+    // its slot, so grow() chained it and insert() chained it again, pointing at itself. A lookup
+    // that missed in its bucket never ended; once it expired, its bucket led to a free slot and
+    // the next lookup or removal there threw (UDP expiry: "reading 'hashNext'"), every sweep.
+    const table = new FlowTable(2000);
+    const flows: Flow[] = [];
+    for (let i = 0; i < 769; i++) {
+      const f = new Flow(PROTO_UDP, 4, addrs(G, R), 1000 + i, 53);
+      expect(table.insert(f, flowHash(PROTO_UDP, 4, f.addrs, 0, 1000 + i, 53))).toBe(true);
+      flows.push(f);
+    }
+    const grew = flows[768];
+    table.remove(grew);
+    expect(table.lookup(PROTO_UDP, 4, grew.addrs, 0, grew.guestPort, 53, grew.hash)).toBeUndefined();
+    // Another flow in the same bucket: found, removed, and the bucket is empty again.
+    const same = new Flow(PROTO_UDP, 4, addrs(G, R), 9, 53);
+    expect(table.insert(same, grew.hash)).toBe(true);
+    expect(table.lookup(PROTO_UDP, 4, grew.addrs, 0, 9, 53, grew.hash)).toBe(same);
+    expect(table.lookup(PROTO_UDP, 4, grew.addrs, 0, grew.guestPort, 53, grew.hash)).toBeUndefined();
+    for (const f of [...flows.slice(0, 768), same]) {
+      expect(table.lookup(PROTO_UDP, 4, f.addrs, 0, f.guestPort, 53, f.hash)).toBe(f);
+      table.remove(f);
+    }
+    expect(table.count).toBe(0);
+    for (const f of flows) expect(table.lookup(PROTO_UDP, 4, f.addrs, 0, f.guestPort, 53, f.hash)).toBeUndefined();
+  });
 });
 
 describe('a full flow table, through the engine', () => {
