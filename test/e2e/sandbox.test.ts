@@ -122,6 +122,7 @@ describe('passt, sandboxed once its socket is bound', () => {
     const w = watch(child);
     try {
       await expect.poll(() => /You can now start qemu/.test(w.err()) || child.exitCode !== null, { timeout: 20_000 }).toBe(true);
+      expect(child.exitCode, w.err()).toBeNull();
       const g = await FakeGuest.connect(sock);
       expect([...(await g.dhcp()).get(-1)!]).toEqual([...HOST]);
       await g.close();
@@ -132,9 +133,9 @@ describe('passt, sandboxed once its socket is bound', () => {
       expect(fs.readFileSync(`/proc/${unlinker}/cmdline`, 'utf8').replace(/\0+$/, '')).toBe(`passt: unlinker of ${sock}`);
     } finally {
       child.kill('SIGTERM');
-      expect(await w.exited).toBe(0);
+      expect(await w.exited, w.err()).toBe(0);
     }
-    expect(fs.existsSync(sock)).toBe(false);
+    expect(fs.existsSync(sock), w.err()).toBe(false);
   }
 
   it('as root: switched to nobody, no capabilities, an empty root, the seccomp filter and no_new_privs; the unlinker removes its socket file', async () => {
