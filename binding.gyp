@@ -9,7 +9,8 @@
         "native/sock.cc",
         "native/netns.cc",
         "native/splice.cc",
-        "native/vhost.cc"
+        "native/vhost.cc",
+        "native/sandbox.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -3,6 +3,10 @@
 // registers its own functions here; there is no state shared between them.
 #include "common.h"
 
+namespace passt {
+void InitSandbox(Napi::Env env, Napi::Object exports);
+}
+
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -12,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   passt::InitNetns(env, exports);
   passt::InitSplice(env, exports);
   passt::InitVhost(env, exports);
+  passt::InitSandbox(env, exports);
   return exports;
 }
 

@@ -441,9 +441,8 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
       'Without a gateway there is nothing to map anyway (see NOTES).',
   ],
   'chroot-fallback': [
-    'Accepted for compatibility; it has no effect. ' +
-      'The original passt and pasta sandbox themselves by switching to an empty filesystem with pivot_root(2), and this option lets them fall back to chroot(2) where that fails ' +
-      '(a tmpfs or initramfs root). node-passt does not have that sandbox yet, so there is nothing to fall back from.',
+    'Once set up, the program sandboxes itself (see Security under NOTES) and, where it may, switches to an empty filesystem with pivot_root(2); ' +
+      'with this option it falls back to chroot(2) where pivot_root(2) fails (a tmpfs or initramfs root).',
   ],
   'map-guest-addr': eachMode((w) => [
     `Make *ADDR* (IPv4 or IPv6), as ${w.peer} sees it, stand for ${w.peers} own address on the host ` +
@@ -712,6 +711,27 @@ function dnsNote(w: Words): Subsection {
   };
 }
 
+function securityNote(w: Words): Subsection {
+  const set = w.prog === 'pasta' ? 'once the namespace is configured and the tap device made, before the first frame' : 'once its socket is bound (or the `--fd` socket taken), before the first frame';
+  return {
+    title: 'Security',
+    body: [
+      `${w.prog === 'pasta' ? 'pasta' : 'passt'} sandboxes itself ${set}; this cannot be turned off. ` +
+        'Started as root outside a user namespace, it switches to nobody (or the `--runas` user), which leaves it no capabilities. ' +
+        'As root of a user namespace (Podman, rootlesskit) it keeps only CAP_NET_BIND_SERVICE. ' +
+        'Where it has CAP_SYS_ADMIN before that, it moves into a mount namespace of its own whose root is an empty read-only tmpfs (pivot_root(2), or chroot(2) with `--chroot-fallback`); ' +
+        'where the kernel has Landlock, a Landlock domain denies every filesystem access. ' +
+        'It sets no_new_privs, is not dumpable, and installs a seccomp filter on all its threads (SECCOMP_FILTER_FLAG_TSYNC) that allows only the system calls translation needs: ' +
+        'opening files, starting processes and sockets other than IPv4, IPv6 and sock_diag fail with EPERM or EAFNOSUPPORT; ' +
+        'a call that only a takeover would make (exec, ptrace, mount, namespaces, modules, BPF) ends the process with a message naming it ("sandbox: system call execve (59) is not permitted after set-up; exiting") and SIGSYS. ' +
+        'Files needed later are opened before (the log and pcap files, the /proc/net tables `auto` reads' + (w.prog === 'pasta' ? ', the directory of the `--netns` file' : '') + ').',
+      w.prog === 'pasta'
+        ? "The helper process inside the namespace moves to an empty root of its own, drops all its capabilities and gets a filter of its own that only makes sockets and passes them back."
+        : 'A small process forked before the sandbox removes the socket file when passt ends, since passt itself can no longer remove it.',
+    ],
+  };
+}
+
 function localModeNote(w: Words): Subsection {
   return {
     title: 'Local mode',
@@ -820,6 +840,7 @@ const PASTA_PAGE: PageText = {
     },
     dnsNote(WORDS.pasta),
     localModeNote(WORDS.pasta),
+    securityNote(WORDS.pasta),
     {
       title: 'Differences from the original pasta',
       body: [
@@ -827,8 +848,8 @@ const PASTA_PAGE: PageText = {
           "UDP is not forwarded on the port numbers `-t` forwards unless `-u` says so, as in the original's code, though its manual says otherwise.",
         'Node.js runs several threads before any JavaScript starts, and a multithreaded process cannot enter a user namespace; ' +
           "so a small single-threaded helper process lives inside the namespace and hands the tap device and the namespace's sockets to pasta over a UNIX domain socket.",
-        'There is no sandbox: pasta does not switch to an empty filesystem, install a seccomp filter or move into a detached PID namespace, so `--chroot-fallback` has no effect. ' +
-          'It changes to the `--runas` user (or nobody) once the namespace is set up, where the original does so before creating it.',
+        'The sandbox (see Security under NOTES) is set up once the namespace is, not before creating it; so is the change to the `--runas` user (or nobody). ' +
+          'There is no detached PID namespace, and Node.js\'s inspector thread, which blocks every signal, keeps the host\'s root and its capabilities (under the seccomp filter, asleep for good).',
         'Not implemented: `--conf-path` (pesto(1)) is refused. ' +
           'Router advertisements and DHCPv6 replies come from the `-g` gateway when it is a link-local address, else from a link-local address made from `-M` (the original uses the host\'s own link-local address then).',
         'Messages are plain lines on standard error or in the `--log-file` file, never sent to the system logger; a full log file is emptied and started again rather than trimmed at its beginning.',
@@ -917,13 +938,14 @@ const PASST_PAGE: PageText = {
     },
     dnsNote(WORDS.passt),
     localModeNote(WORDS.passt),
+    securityNote(WORDS.passt),
     {
       title: 'Differences from the original passt',
       body: [
         'Not supported yet: live migration of a vhost-user guest (TCP_REPAIR through passt-repair(1): `--repair-path` takes only `none`, and dirty-page logging is not offered), ' +
           'the qrap(1) wrapper for QEMU older than 7.2, and `--conf-path` (pesto(1)). ' +
           'In vhost-user mode the device offers TCP segmentation offload both ways (HOST_TSO4/6, GUEST_TSO4/6), which the original does not, and copies each frame once between its own buffers and the guest\'s, where the original peeks socket data straight into the guest\'s buffers; `--print-capabilities` prints on standard output, the original on standard error. ' +
-          'There is no sandbox: passt does not switch to an empty filesystem, install a seccomp filter or move into a detached PID namespace, so `--chroot-fallback` has no effect.',
+          'The sandbox (see Security under NOTES) has no detached PID namespace, and an unprivileged passt gets no empty filesystem (the seccomp filter and Landlock keep it from opening files instead).',
         'Router advertisements and DHCPv6 replies come from the `-g` gateway when it is a link-local address, else from a link-local address made from `-M` (the original uses the host\'s own link-local address then). ' +
           "UDP is not forwarded on the port numbers `-t` forwards unless `-u` says so, as in the original's code, though its manual says otherwise.",
         'Messages are plain lines on standard error or in the `--log-file` file, never sent to the system logger; a full log file is emptied and started again rather than trimmed at its beginning.',

@@ -118,6 +118,25 @@ export interface VuDevice {
   reset(): number;
 }
 
+/** A thread's capability sets (bit n: capability n). */
+export interface SandboxCapSets {
+  effective: bigint;
+  permitted: bigint;
+  inheritable: bigint;
+}
+
+/** What `sandboxThreads` did to one thread. */
+export interface SandboxThread {
+  tid: number;
+  /** self: the calling thread; done: its handler ran; blocked: it blocks the signal (unreachable); gone: it exited; timeout: no answer in time. */
+  state: 'self' | 'done' | 'blocked' | 'gone' | 'timeout';
+  /** The failed step and its error, or ''. */
+  error: string;
+  /** Read back afterwards (-1n: unreadable). */
+  effective: bigint;
+  permitted: bigint;
+}
+
 export interface NativeAddon {
   Poller: PollerConstructor;
   VuDevice: new () => VuDevice;
@@ -353,6 +372,77 @@ export interface NativeAddon {
   waitPidfd(pidfd: number): number;
   /** kill(2). Returns 0 or -errno. */
   kill(pid: number, signal: number): number;
+
+  /**
+   * Sandbox the helper now that set-up is over (src/sandbox/): an empty
+   * root where it can have one, no capabilities, and `program` (a seccomp
+   * filter, as bytes); taps are refused from then on. Returns 1 (with an
+   * empty root), 0 (without) or -errno.
+   */
+  nsLock(ctlFd: number, program: Buffer): number;
+
+  // --- the sandbox (native/sandbox.cc; src/sandbox/ decides what to apply) -----
+  /** capget(2) of a thread (0: the calling one). Throws on failure. */
+  sandboxCaps(tid: number): SandboxCapSets;
+  /** Raise RLIMIT_NOFILE's soft limit to its hard limit; returns [soft, hard] now in effect (-1: unlimited). Throws on failure. */
+  raiseNofile(): [number, number];
+  /**
+   * Give the calling thread a mount namespace of its own whose root is an
+   * empty read-only tmpfs: pivot_root(2), or with `chrootFallback` chroot(2)
+   * where that fails, as upstream's isolate_prefork(). Returns the new
+   * namespace's fd (for `sandboxThreads`) and whether chroot was used.
+   * Throws an Error in upstream's words naming the failed step.
+   */
+  sandboxEmptyRoot(chrootFallback: boolean): { mntnsFd: number; chroot: boolean };
+  /**
+   * Apply to every thread of the process it can reach (the calling one
+   * directly, the others through a real-time signal): join the mount
+   * namespace `mntnsFd` (if >= 0), drop the bounding set except `keep`
+   * (`bounding`), clear the ambient and inheritable sets, and reduce the
+   * effective and permitted sets to `keep` (unless null), and enter the
+   * Landlock ruleset `landlockFd` (if given, >= 0; with no_new_privs, which
+   * it needs). Returns each
+   * thread's outcome and its capabilities afterwards.
+   */
+  sandboxThreads(op: { mntnsFd: number; bounding: boolean; keep: bigint | null; landlockFd?: number }): SandboxThread[];
+  /**
+   * no_new_privs, not dumpable, then the seccomp filter `program` on all
+   * threads (SECCOMP_FILTER_FLAG_TSYNC; `log`: also SECCOMP_FILTER_FLAG_LOG).
+   * A trapped call is reported, named from `names` (by number), on standard
+   * error and `reportFd` (-1: none) as "PROGRAM: sandbox: system call ...",
+   * and the process dies of SIGSYS. Returns 0, -errno, or the id of a
+   * thread that could not be synchronised.
+   */
+  sandboxSeccomp(program: Buffer, names: string[], reportFd: number, programName: string, log: boolean): number;
+  /** The kernel's Landlock ABI version, or -errno (-EOPNOTSUPP: disabled, -ENOSYS: absent). */
+  landlockAbi(): number;
+  /**
+   * A Landlock domain that handles the filesystem rights `handledFs` and
+   * grants none, on every thread at once (LANDLOCK_RESTRICT_SELF_TSYNC, ABI
+   * 8 and later); needs no_new_privs. Returns 0 or -errno.
+   */
+  landlockDenyFiles(handledFs: number): number;
+  /**
+   * A Landlock ruleset that handles the filesystem rights `handledFs` and
+   * grants none, for `sandboxThreads` to enter thread by thread. Returns
+   * its fd or -errno.
+   */
+  landlockRuleset(handledFs: number): number;
+  /** PR_SET_NO_NEW_PRIVS on the calling thread. Returns 0 or -errno. */
+  sandboxNoNewPrivs(): number;
+  /** Does the directory open at `fd` have an entry `name` (read from its start)? 1, 0, or -errno. */
+  dirHasEntry(fd: number, name: string): number;
+  /** An AF_UNIX SOCK_SEQPACKET pair (close-on-exec) into out[0] and out[1]. Returns 0 or -errno. */
+  socketpair(out: Int32Array): number;
+  /**
+   * Fork a child that removes `path` when asked (`unlinkerRun`) or when this
+   * process's end of its socket closes, if it is still the same file; it
+   * shows `title` as its command line, and runs without capabilities under
+   * the seccomp filter `program`.
+   */
+  unlinker(path: string, program: Buffer, title: string): { pid: number; fd: number };
+  /** Ask an unlinker to remove its file now and wait up to `timeoutMs` for its answer: 0 or -errno. Closes `fd`. */
+  unlinkerRun(fd: number, timeoutMs: number): number;
 
   // --- splice (the spliced loopback path) ------------------------------------
   /**

@@ -32,11 +32,13 @@ import { buildConfig, describeConfig, parseOptions, type Config } from '../conf.
 import { M } from '../messages.js';
 import { dropPrivileges } from '../privileges.js';
 import { native } from '../native.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, preloadLogging, type Logger } from '../log.js';
 import { readHostNet } from '../pasta.js';
 import { openListener } from '../l2/qemu.js';
 import { PasstRun, type PasstListener } from '../passt.js';
 import { VERSION } from '../version.js';
+import { prepareSandbox, lockSandbox, raiseFileLimit, type Prepared } from '../sandbox/index.js';
+import { SocketUnlinker } from '../sandbox/unlinker.js';
 
 /** Environment variable naming the fd on which a background passt reports that it is ready. */
 const READY_FD_ENV = 'NODE_PASST_READY_FD';
@@ -83,6 +85,8 @@ export const CAPABILITIES = '{\n  "type": "net"\n}\n';
 
 /** The process that keeps running: open the socket, start translating, report readiness, wait. */
 async function run(config: Config, log: Logger, readyFd: number): Promise<void> {
+  // pino now, not at the first record: the sandbox leaves no file to load it from.
+  preloadLogging();
   const report = (line: string): void => {
     if (readyFd < 0) return;
     try {
@@ -126,16 +130,42 @@ async function run(config: Config, log: Logger, readyFd: number): Promise<void> 
       die(M.pidFileOpen(config.pidFile, errnoText(err)));
     }
   }
-  // Once the socket is bound and the PID file written, as upstream's isolate_user().
-  dropPrivileges(config, die);
+  // The sandbox (src/sandbox/): prepared, then locked, before the report (what fails there is
+  // reported as any other error) and before the first frame. The socket file is
+  // removed at the end by an unlinker forked now: the sandboxed engine cannot.
+  let unlinker: SocketUnlinker | null = null;
+  let prepared: Prepared;
+  try {
+    if (listener) unlinker = new SocketUnlinker(listener.path);
+    // Once the socket is bound and the PID file written, as upstream's isolate_user().
+    prepared = prepareSandbox({ chrootFallback: config.chrootFallback, log, logFile: config.logFile, switchUser: config.runAs ? () => dropPrivileges(config, die) : undefined });
+  } catch (err) {
+    passt.stop('sandbox', 1);
+    unlinker?.remove();
+    die(errorText(err));
+  }
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) process.on(sig, () => passt.stop(`got ${sig}`, 0));
+  const exit = (code: number): never => {
+    unlinker?.remove();
+    process.exit(code);
+  };
+  void passt.done.then(({ code, reason }) => {
+    log.debug(`stopped: ${reason}`);
+    exit(code);
+  });
+  // Locked before we say we are ready: whoever reads our /proc/PID/status after the report
+  // sees the sandbox whole, and a failure to lock is reported as any other error.
+  try {
+    lockSandbox(prepared, { name: 'passt', log });
+  } catch (err) {
+    passt.stop('sandbox', 1);
+    unlinker?.remove();
+    die(errorText(err));
+  }
   if (listener) announce(log, listener.path, config.vhostUser);
   else log.debug(`guest connected on fd ${config.socketFd}`);
   report(listener ? `ok ${listener.path}` : 'ok');
   if (readyFd >= 0) fs.closeSync(readyFd);
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) process.on(sig, () => passt.stop(`got ${sig}`, 0));
-  const { code, reason } = await passt.done;
-  log.debug(`stopped: ${reason}`);
-  process.exit(code);
 }
 
 /**
@@ -206,6 +236,8 @@ export function main(argv: string[]): void {
     if (err instanceof UsageError) fail(errorText(err));
     throw err;
   }
+  // As upstream at start: as many fds as we may have (Node has done it too, as it started).
+  raiseFileLimit();
   let config: Config;
   try {
     config = buildConfig(parsed, readHostNet(), 'passt', readResolvConf(), readEphemeralPorts(), readHostEnv());
