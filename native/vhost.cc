@@ -39,7 +39,7 @@
 // range or an available index further ahead than the ring is long mean the
 // ring itself is broken: the call returns -EBADMSG and lastError() says why,
 // so that the caller can disconnect the front end. Regions are mapped only
-// from regular files (memfd, hugetlbfs, /dev/shm) large enough for them.
+// from files (memfd, hugetlbfs, /dev/shm) large enough for them.
 //
 // For tests, a region can also be a Buffer standing for guest memory
 // (addBufferRegion); the device keeps a reference to it.
@@ -397,8 +397,8 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
   /**
    * addRegion(gpa, size, qva, mmapOffset, fd): map `size` bytes of the
    * file `fd` from `mmapOffset` as guest physical `gpa`, QEMU's virtual
-   * address `qva`. The fd is not closed. 0 or -errno (EINVAL: not a regular
-   * file, too small, overlapping, too many regions).
+   * address `qva`. The fd is not closed. 0 or -errno (EINVAL: no file with a
+   * size, too small, overlapping, too many regions).
    */
   Napi::Value AddRegion(const Napi::CallbackInfo& info) {
     Args a(info, "addRegion", 5);
@@ -411,10 +411,13 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
     if (!a.ok) return a.Fail();
     if (regions_.size() >= kMaxRegions || size == 0 || gpa + size < gpa || qva + size < qva || off + size < off) return Num(a.Env(), -EINVAL);
     if (Overlaps(gpa, size)) return Num(a.Env(), -EINVAL);
-    struct stat st;
-    if (fstat(fd, &st) < 0) return Num(a.Env(), -errno);
-    // A mapping past the end of the file would fault (SIGBUS) when touched.
-    if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) < off + size) return Num(a.Env(), -EINVAL);
+    // A mapping past the end of the file would fault (SIGBUS) when touched: the file must hold it.
+    // Its size by lseek(2), not fstat(2): glibc's fstat is newfstatat, which the sandbox's
+    // allow-list does not have (src/sandbox/policy.ts). A pipe or socket has no size (ESPIPE),
+    // a character device none that fits, and mmap refuses what cannot be mapped.
+    off_t end = lseek(fd, 0, SEEK_END);
+    if (end < 0) return Num(a.Env(), errno == ESPIPE ? -EINVAL : -errno);
+    if (static_cast<uint64_t>(end) < off + size) return Num(a.Env(), -EINVAL);
     // Offset 0 and the offset added here: mmap wants a page-aligned offset, QEMU's need not be.
     size_t len = static_cast<size_t>(off + size);
     void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);

@@ -74,7 +74,7 @@ export interface NsHelperResult {
  * -EBADMSG means the ring is broken (lastError() says how): disconnect.
  */
 export interface VuDevice {
-  /** Map `size` bytes of the regular file `fd` from `mmapOffset` as guest physical `gpa`, QEMU address `qva` (the fd stays open). */
+  /** Map `size` bytes of the file `fd` from `mmapOffset` as guest physical `gpa`, QEMU address `qva` (the fd stays open). */
   addRegion(gpa: bigint, size: bigint, qva: bigint, mmapOffset: bigint, fd: number): number;
   /** A Buffer standing for guest memory at `gpa` / `qva` (tests). */
   addBufferRegion(buf: Buffer, gpa: bigint | number, qva: bigint | number): number;

@@ -169,6 +169,8 @@ let guestBlobSha = '';
 let bedError: Error | undefined;
 /** Our hold on the tree: libvirt.test.ts, ending meanwhile in the other worker, leaves it mounted. */
 let bedHold: { release: () => Promise<void> } | undefined;
+/** passt's seccomp mode (/proc/PID/status) while it served the first guest. */
+let passtSeccomp = '';
 /** Where the capture stood when the second QEMU started. */
 let pcapMark = 0;
 
@@ -265,6 +267,15 @@ async function startBed(): Promise<void> {
     guestBlobSha = ready[1];
     forwarded.v4 = await curlSha(`http://127.0.0.1:${FORWARD_PORT}/blob`);
     forwarded.v6 = await curlSha(`http://[::1]:${FORWARD_PORT}/blob`);
+    // passt serves the guest from inside its sandbox (seccomp filter mode 2).
+    for (const pid of fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+      try {
+        const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        if (argv[1] === OURS && argv.includes(socketPath)) passtSeccomp = /^Seccomp:\s*(\d+)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '';
+      } catch {
+        // gone meanwhile
+      }
+    }
   } catch (err) {
     g.kill();
     await g.result.catch(() => {});
@@ -334,6 +345,10 @@ function bedIt(name: string, fn: () => void): void {
 }
 
 describe('a QEMU 10.0 guest through our passt --vhost-user', () => {
+  bedIt('serves it from inside the sandbox (a seccomp filter: the vhost-user path is on its allow-list)', () => {
+    expect(passtSeccomp).toBe('2');
+  });
+
   bedIt('negotiates VERSION_1, MRG_RXBUF, checksum and TCP segmentation offload both ways', () => {
     const bits = lines(first.output, 'FEATURES')[0] ?? '';
     for (const [name, bit] of Object.entries(FEATURES)) expect(bits[bit], `${name} (bit ${bit}) in ${bits}`).toBe('1');
