@@ -23,9 +23,10 @@
 //      (the driver unbound and bound again: QEMU stops and restarts the
 //      rings) and downloads once more;
 //   3. createPasst({ vhostUser: true, oneOff: true }) in a small driver
-//      process in the same namespace serves a third QEMU (DHCP, a download),
-//      and closes once the guest powers off, with stats() counting its
-//      frames.
+//      process in the same namespace serves a third QEMU (the second boot's
+//      script), and closes once the guest powers off, with stats() counting
+//      its frames; then the same with sandbox: 'process' (the translator in
+//      a sandboxed child).
 //
 // The capture shows that segmentation offload worked both ways: frames
 // longer than the link's MTU came from the guest (HOST_TSO, the guest's TCP
@@ -161,9 +162,9 @@ let sink: ServerHandle;
 let hostHttp: ServerHandle;
 let first: { output: string; killed: boolean } = { output: '', killed: false };
 let second: GuestResult | undefined;
-let third: GuestResult | undefined;
-/** What the createPasst() driver printed (JSON lines). */
-const apiEvents: Array<Record<string, any>> = [];
+/** The guests served through createPasst(), by its sandbox option, and what its driver printed (JSON lines). */
+const apiRuns: Record<string, GuestResult> = {};
+const apiEvents: Record<string, Array<Record<string, any>>> = {};
 const forwarded: Record<string, { ok: boolean; sha: string; err: string }> = {};
 let guestBlobSha = '';
 let bedError: Error | undefined;
@@ -291,35 +292,38 @@ async function startBed(): Promise<void> {
     throw new Error(`${(err as Error).message}\npasst:\n${passtLog.slice(-3000)}`);
   });
 
-  // 3. The API.
+  // 3. The API: in this process's way (the default), then in a sandboxed child (sandbox: 'process').
   const driverFile = path.join(runDir, 'driver.mjs');
   fs.writeFileSync(driverFile, DRIVER);
-  const apiSocket = path.join(runDir, 'api.sock');
-  const options = { vhostUser: true, oneOff: true, socketPath: apiSocket, dns: [DNS_FORWARD], dnsForward: [DNS_FORWARD], dnsHost: '127.0.0.1' };
-  const driver = topo.host.spawn([process.execPath, driverFile], { env: { ...process.env, NODE_PASST_DIST: DIST, OPTIONS: JSON.stringify(options) } });
-  let driverOut = '';
-  let driverErr = '';
-  driver.stderr?.on('data', (d) => (driverErr += d));
-  driver.stdout?.on('data', (d) => {
-    driverOut += d;
-    let nl;
-    while ((nl = driverOut.indexOf('\n')) >= 0) {
-      apiEvents.push(JSON.parse(driverOut.slice(0, nl)));
-      driverOut = driverOut.slice(nl + 1);
-    }
-  });
-  const exited = new Promise<number | null>((resolve) => driver.once('exit', (code) => resolve(code)));
-  await waitForListening(apiSocket, driver);
-  third = await startGuest({
-    socketPath: inside(apiSocket), mac: GUEST_MAC, vhostUser: true, timeoutMs: 120_000, dir: runDir, pathFor: inside,
-    spawn: (argv, opts) => topo!.spawnArgs(['nsenter', '-t', String(topo!.hostPid), '-n', '--', ENTER, ...argv], opts),
-    script: rebootScript(remote.port, sink.port),
-  }).result.catch((err) => {
-    throw new Error(`${(err as Error).message}\ndriver:\n${driverErr.slice(-3000)}`);
-  });
-  // One-off: the driver's instance closes once the guest has gone, and the process ends by itself.
-  const code = await exited;
-  if (code !== 0) throw new Error(`the createPasst() driver exited ${code}:\n${driverErr}`);
+  for (const sandbox of ['none', 'process'] as const) {
+    const apiSocket = path.join(runDir, `api-${sandbox}.sock`);
+    const options = { vhostUser: true, oneOff: true, sandbox, socketPath: apiSocket, dns: [DNS_FORWARD], dnsForward: [DNS_FORWARD], dnsHost: '127.0.0.1' };
+    const driver = topo.host.spawn([process.execPath, driverFile], { env: { ...process.env, NODE_PASST_DIST: DIST, OPTIONS: JSON.stringify(options) } });
+    const events: Array<Record<string, any>> = (apiEvents[sandbox] = []);
+    let driverOut = '';
+    let driverErr = '';
+    driver.stderr?.on('data', (d) => (driverErr += d));
+    driver.stdout?.on('data', (d) => {
+      driverOut += d;
+      let nl;
+      while ((nl = driverOut.indexOf('\n')) >= 0) {
+        events.push(JSON.parse(driverOut.slice(0, nl)));
+        driverOut = driverOut.slice(nl + 1);
+      }
+    });
+    const exited = new Promise<number | null>((resolve) => driver.once('exit', (code) => resolve(code)));
+    await waitForListening(apiSocket, driver);
+    apiRuns[sandbox] = await startGuest({
+      socketPath: inside(apiSocket), mac: GUEST_MAC, vhostUser: true, timeoutMs: 120_000, dir: runDir, pathFor: inside,
+      spawn: (argv, opts) => topo!.spawnArgs(['nsenter', '-t', String(topo!.hostPid), '-n', '--', ENTER, ...argv], opts),
+      script: rebootScript(remote.port, sink.port),
+    }).result.catch((err) => {
+      throw new Error(`${(err as Error).message}\ndriver (sandbox: ${sandbox}):\n${driverErr.slice(-3000)}`);
+    });
+    // One-off: the instance closes once the guest has gone, and the driver ends by itself.
+    const code = await exited;
+    if (code !== 0) throw new Error(`the createPasst() driver (sandbox: ${sandbox}) exited ${code}:\n${driverErr}`);
+  }
 }
 
 beforeAll(async () => {
@@ -406,18 +410,23 @@ describe('a QEMU 10.0 guest through our passt --vhost-user', () => {
     expect(lines(second!.output, 'RESET4')).toEqual([`rc=0 size=${FETCH_BYTES} sha=${streamSha256(FETCH_BYTES, FETCH_BYTES)}`]);
   });
 
-  bedIt('serves a QEMU through createPasst({ vhostUser: true, oneOff: true }), whose stats() count its frames', () => {
-    const want = `rc=0 size=${FETCH_BYTES} sha=${streamSha256(FETCH_BYTES, FETCH_BYTES)}`;
-    expect(third!.exitCode).toBe(0);
-    expect(lines(third!.output, 'DHCP4')[0]).toContain(`ip=${A.hostV4}`);
-    expect(lines(third!.output, 'GET4')).toEqual([want]);
-    expect(apiEvents.map((e) => e.event)).toEqual(['listening', 'connect', 'close']);
-    expect(apiEvents[1].connected).toBe(true);
-    const stats = apiEvents[2].stats;
-    expect(stats.tcp.opened).toBeGreaterThanOrEqual(2);
-    expect(stats.bytesToTap).toBeGreaterThan(FETCH_BYTES);
-    expect(stats.bytesFromTap).toBeGreaterThan(UPLOAD_BYTES);
-  });
+  for (const sandbox of ['none', 'process']) {
+    bedIt(`serves a QEMU through createPasst({ vhostUser: true, oneOff: true, sandbox: '${sandbox}' }), whose stats() count its frames`, () => {
+      const want = `rc=0 size=${FETCH_BYTES} sha=${streamSha256(FETCH_BYTES, FETCH_BYTES)}`;
+      const run = apiRuns[sandbox];
+      const events = apiEvents[sandbox];
+      expect(run.exitCode).toBe(0);
+      expect(lines(run.output, 'DHCP4')[0]).toContain(`ip=${A.hostV4}`);
+      expect(lines(run.output, 'GET4')).toEqual([want]);
+      expect(lines(run.output, 'RESET4')).toEqual([want]);
+      expect(events.map((e) => e.event)).toEqual(['listening', 'connect', 'close']);
+      expect(events[1].connected).toBe(true);
+      const stats = events[2].stats;
+      expect(stats.tcp.opened).toBeGreaterThanOrEqual(3);
+      expect(stats.bytesToTap).toBeGreaterThan(2 * FETCH_BYTES);
+      expect(stats.bytesFromTap).toBeGreaterThan(UPLOAD_BYTES);
+    });
+  }
 
   bedIt('moves TCP super-frames both ways at MTU 1500 (HOST_TSO4 from the guest, GUEST_TSO4 to it: the capture)', () => {
     const { fromGuest, toGuest } = pcapLengths(path.join(runDir, 'passt.pcap'), pcapMark);
