@@ -86,9 +86,11 @@ export const ENGINE_RULES: readonly Rule[] = [
   allow('mmap'), allow('munmap'), allow('mprotect'), allow('madvise'), allow('brk'),
   allow('futex'), allow('sched_yield'),
   // passt --vhost-user (not in the trace: vhost-user came later): the guest's memory regions, memfds
-  // received with SCM_RIGHTS (recvmsg, above and below), mapped MAP_SHARED with PROT_READ|PROT_WRITE
-  // (mmap above) and unmapped again (munmap); the kick and call eventfds, read and written (read,
-  // write) — and one of our own for each queue. Also what sandboxThreads() acknowledges with.
+  // received with SCM_RIGHTS (recvmsg, above and below), sized with lseek(2) (SEEK_END; not fstat,
+  // which glibc makes a newfstatat), mapped MAP_SHARED with PROT_READ|PROT_WRITE (mmap above) and
+  // unmapped again (munmap); the kick and call eventfds QEMU gives, read and written (read, write;
+  // our own TX kick is a write to the guest's kick fd: vhost-user makes no eventfd of its own, only
+  // its tests do). eventfd2 is for what sandboxThreads() acknowledges with.
   allow('eventfd2'),
   allowIf('clone', E.EPERM, [{ arg: 0, anyBit: CLONE_THREAD }]), // not in the trace: a thread started later (libuv starts its pool on first use, and aborts if it cannot); never a process
   errno('clone3', E.ENOSYS), // its flags are in memory the filter cannot read: ENOSYS makes glibc use clone()
