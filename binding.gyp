@@ -6,6 +6,8 @@
         "native/addon.cc",
         "native/poll.cc",
         "native/tap.cc",
+        "native/tapcreate.cc",
+        "native/helper.cc",
         "native/sock.cc",
         "native/netns.cc",
         "native/splice.cc",
@@ -25,6 +27,16 @@
       "cflags_cc!": ["-std=gnu++17", "-std=gnu++20", "-O3"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "cflags_cc": ["-std=c++17"]
+    },
+    {
+      "target_name": "node-passt-nsholder",
+      "type": "executable",
+      "sources": ["native/nsholder.cc", "native/helper.cc", "native/tapcreate.cc"],
+      "defines": ["_GNU_SOURCE"],
+      "cflags!": ["-O3"],
+      "cflags_cc!": ["-std=gnu++17", "-std=gnu++20", "-O3", "-fno-exceptions"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_cc": ["-std=c++17", "-fno-exceptions", "-fno-rtti"]
     }
   ]
 }

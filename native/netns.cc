@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "common.h"
+#include "helper.h"
 #include "tap.h"
 
 #ifndef P_PIDFD
@@ -261,6 +262,8 @@ struct CreatePlan {
   int joinUserns = -1;
   pid_t parent = 0;
   std::string uidMap, gidMap, cwd;
+  /** A holder execs this (build/Release/node-passt-nsholder), if not empty; see HolderExec. */
+  std::string holderExe;
   std::vector<std::string> argv, env;
   std::vector<char*> argvp, envp;
   int goRead = -1, goWrite = -1, statusRead = -1, statusWrite = -1;
@@ -332,6 +335,18 @@ struct CreatePlan {
   close(goRead);
 
   if (p.holder) {
+    // A fork of Node that only waits would keep a copy-on-write snapshot of the
+    // whole Node heap as it was at the fork, and each page becomes its own as the
+    // parent's heap changes: up to the parent's anonymous memory per holder. So it
+    // execs a program that only waits (native/nsholder.c), which drops all of that
+    // (doc/design.md, "The namespace holder"). PR_SET_PDEATHSIG survives the exec.
+    // Without the program (a prebuild that lacks it), it waits here as before.
+    if (!p.holderExe.empty()) {
+      char name[] = "node-passt-nsholder";
+      char* argv[] = {name, nullptr};
+      char* envp[] = {nullptr};
+      execve(p.holderExe.c_str(), argv, envp);
+    }
     for (;;) pause();
   }
   // Node marks its own stdin, stdout and stderr close-on-exec; the command
@@ -437,6 +452,8 @@ Napi::Value NsCreate(const Napi::CallbackInfo& info) {
   if (joinUserns.IsNumber()) p.joinUserns = joinUserns.As<Napi::Number>().Int32Value();
   Napi::Value hostname = opts.Get("hostname");
   if (hostname.IsString()) p.hostname = hostname.As<Napi::String>().Utf8Value();
+  Napi::Value holderExe = opts.Get("holderExe");
+  if (holderExe.IsString()) p.holderExe = holderExe.As<Napi::String>().Utf8Value();
   p.uidMap = "0 " + std::to_string(uid.As<Napi::Number>().Uint32Value()) + " 1";
   p.gidMap = "0 " + std::to_string(gid.As<Napi::Number>().Uint32Value()) + " 1";
   p.cwd = cwd.As<Napi::String>().Utf8Value();
@@ -546,97 +563,7 @@ Napi::Value NsGo(const Napi::CallbackInfo& info) {
 
 // --- nsHelper ------------------------------------------------------------------
 
-enum HelperOp : int32_t { kOpSocket = 1, kOpTap = 2, kOpSockets = 3, kOpLock = 4 };
-
-/** Most sockets one kOpSockets request makes (all passed in one SCM_RIGHTS message). */
-constexpr int kMaxBatchFds = 32;
-
-struct HelperRequest {
-  int32_t op;
-  int32_t family;
-  int32_t type;
-  int32_t protocol;
-  int32_t count;  // kOpSockets: how many
-  char name[16];
-};
-
-struct HelperReply {
-  int32_t result;  // fd (passed by SCM_RIGHTS) or -errno
-  int32_t ifindex;
-};
-
-/** Sends a reply, attaching the `count` fds at `fds` (none when count is 0). */
-void SendReply(int sock, const HelperReply& reply, const int* fds, int count) {
-  iovec iov{const_cast<HelperReply*>(&reply), sizeof(reply)};
-  msghdr mh{};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxBatchFds)];
-  if (count > 0) {
-    memset(control, 0, sizeof(control));
-    mh.msg_control = control;
-    mh.msg_controllen = CMSG_SPACE(sizeof(int) * count);
-    cmsghdr* cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int) * count);
-    memcpy(CMSG_DATA(cm), fds, sizeof(int) * count);
-  }
-  while (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 && errno == EINTR) {
-  }
-}
-
-/**
- * An empty read-only root of the helper's own, as the engine's (native/
- * sandbox.cc): a mount namespace, owned by the user namespace the helper
- * joined, whose root is an empty tmpfs. The helper is single-threaded, so
- * unlike the engine it can have one wherever it holds CAP_SYS_ADMIN, which
- * it does in the namespace's user namespace. Best effort: 0, or the errno
- * of the step that failed, leaving the helper's root as it was (a failure
- * after the unshare changes only its private copy).
- */
-int HelperEmptyRoot() {
-  if (unshare(CLONE_NEWNS) < 0) return errno;
-  if (mount("", "/", "", MS_UNBINDABLE | MS_REC, nullptr) < 0) return errno;
-  if (mount("", "/tmp", "tmpfs", MS_NODEV | MS_NOEXEC | MS_NOSUID | MS_RDONLY, "nr_inodes=2,nr_blocks=0") < 0) return errno;
-  if (chdir("/tmp") < 0) return errno;
-  if (syscall(SYS_pivot_root, ".", ".") < 0) return errno;
-  if (umount2(".", MNT_DETACH | UMOUNT_NOFOLLOW) < 0) return errno;
-  if (chdir("/") < 0) return errno;
-  return 0;
-}
-
-/**
- * kOpLock: the helper's own sandbox, once pasta is set up (src/sandbox/):
- * an empty root (HelperEmptyRoot, best effort), no capabilities left (it
- * only makes sockets from now on, which takes none; binding them is the
- * engine's business), no_new_privs, not dumpable, and the seccomp filter
- * `program` (struct sock_filter[] as bytes, built by the engine from its
- * policy). Returns 1 (locked with an empty root), 0 (locked, its root as it
- * was), or -errno.
- */
-int LockHelper(const char* program, size_t length) {
-  if (length == 0 || length % sizeof(sock_filter) != 0 || length / sizeof(sock_filter) > BPF_MAXINSNS) return -EINVAL;
-  // 1 below: locked with an empty root; 0: locked, its root as it was.
-  int emptyRoot = HelperEmptyRoot() == 0 ? 1 : 0;
-  for (int cap = 0; cap < 64; cap++) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
-  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3];
-  memset(none, 0, sizeof(none));
-  if (syscall(SYS_capset, &hdr, none) < 0) return -errno;
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return -errno;
-  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  sock_fprog fprog{static_cast<unsigned short>(length / sizeof(sock_filter)),
-                   reinterpret_cast<sock_filter*>(const_cast<char*>(program))};
-  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) < 0) return -errno;
-  return emptyRoot;
-}
-
-/** The largest seccomp program a kOpLock request may carry. */
-constexpr size_t kMaxProgram = BPF_MAXINSNS * sizeof(sock_filter);
-
-[[noreturn]] void HelperChild(int sock, int usernsFd, int netnsFd, pid_t parent) {
+[[noreturn]] void HelperChild(int sock, int usernsFd, int netnsFd, pid_t parent, const char* helperExe) {
   // Its own name in ps(1) and in the kernel's seccomp log lines (comm=), rather than "node".
   prctl(PR_SET_NAME, "nshelper", 0, 0, 0);
   Status st{0, kStepOk};
@@ -650,6 +577,7 @@ constexpr size_t kMaxProgram = BPF_MAXINSNS * sizeof(sock_filter);
   CloseFds(keep, 3, false);
   StdioToDevNull();
 
+  bool joinedUserns = false;
   if (st.err == 0 && usernsFd >= 0) {
     // Joining the user namespace we are already in fails with EINVAL: skip it.
     struct stat target, self;
@@ -658,6 +586,7 @@ constexpr size_t kMaxProgram = BPF_MAXINSNS * sizeof(sock_filter);
     } else if (stat("/proc/self/ns/user", &self) < 0 || self.st_ino != target.st_ino ||
                self.st_dev != target.st_dev) {
       if (setns(usernsFd, CLONE_NEWUSER) < 0) st = {errno, kStepSetnsUser};
+      else joinedUserns = true;
     }
   }
   if (st.err == 0 && setns(netnsFd, CLONE_NEWNET) < 0) st = {errno, kStepSetnsNet};
@@ -667,64 +596,44 @@ constexpr size_t kMaxProgram = BPF_MAXINSNS * sizeof(sock_filter);
   }
   if (st.err != 0) _exit(126);
 
-  bool locked = false;
-  for (;;) {
-    HelperRequest req;
-    ssize_t n = recv(sock, &req, sizeof(req), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) _exit(0);  // the parent closed its end (or the socket broke)
-    HelperReply reply{-EINVAL, 0};
-    int fds[kMaxBatchFds];
-    int count = 0;
-    if (n == static_cast<ssize_t>(sizeof(req))) {
-      if (req.op == kOpSocket) {
-        int fd = socket(req.family, req.type | SOCK_CLOEXEC, req.protocol);
-        reply.result = fd < 0 ? -errno : fd;
-        if (fd >= 0) fds[count++] = fd;
-      } else if (req.op == kOpSockets && req.count > 0 && req.count <= kMaxBatchFds) {
-        // A batch: as many as can be made (at least one, or the first error).
-        reply.result = 0;
-        while (count < req.count) {
-          int fd = socket(req.family, req.type | SOCK_CLOEXEC, req.protocol);
-          if (fd < 0) {
-            if (count == 0) reply.result = -errno;
-            break;
-          }
-          fds[count++] = fd;
-        }
-        if (count > 0) reply.result = count;
-      } else if (req.op == kOpTap && !locked) {
-        req.name[sizeof(req.name) - 1] = 0;
-        int ifindex = 0;
-        int fd = tap_create(req.name, &ifindex);
-        reply.result = fd;
-        reply.ifindex = ifindex;  // the step that failed (TAP_STEP_*) when fd < 0
-        if (fd >= 0) fds[count++] = fd;
-      } else if (req.op == kOpLock && !locked && req.count > 0 && static_cast<size_t>(req.count) <= kMaxProgram) {
-        // The program follows as a message of its own.
-        static char program[kMaxProgram];
-        ssize_t got;
-        do {
-          got = recv(sock, program, sizeof(program), 0);
-        } while (got < 0 && errno == EINTR);
-        if (got <= 0) _exit(0);
-        reply.result = got == req.count ? LockHelper(program, static_cast<size_t>(got)) : -EINVAL;
-        locked = reply.result >= 0;
-      } else if (locked && (req.op == kOpTap || req.op == kOpLock)) {
-        reply.result = -EPERM;  // set-up is over
-      }
+  // A fork of Node serving requests would keep a copy-on-write image of the whole Node
+  // process, which becomes its own page by page as the parent's heap changes (doc/design.md,
+  // "The namespace holder"), so it execs node-passt-nsholder, which serves the same loop
+  // (native/helper.cc) on fd 3. Only where the exec keeps what the helper may do: having
+  // joined a user namespace, it holds every capability in it, and an exec as root there
+  // (uid 0 in it) keeps them all (the bounding set), so tap devices can still be made;
+  // otherwise (no user namespace joined, or not root in it) an exec could lose
+  // capabilities or gain ones dropped from the permitted set, so it serves here as before.
+  if (helperExe != nullptr && helperExe[0] != 0 && joinedUserns && geteuid() == 0) {
+    int fd = sock;
+    if (fd != 3 && dup2(sock, 3) == 3) {
+      close(sock);
+      fd = 3;
+    } else if (fd == 3) {
+      fcntl(fd, F_SETFD, 0);
     }
-    SendReply(sock, reply, fds, count);
-    for (int i = 0; i < count; i++) close(fds[i]);
+    if (fd == 3) {
+      char name[] = "nshelper";
+      char mode[] = "helper";
+      char* argv[] = {name, mode, nullptr};
+      char* envp[] = {nullptr};
+      execve(helperExe, argv, envp);
+      fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    sock = fd;
   }
+  HelperServe(sock);
 }
 
 Napi::Value NsHelper(const Napi::CallbackInfo& info) {
-  Args a(info, "nsHelper", 2);
+  Args a(info, "nsHelper", 2, 3);
   int usernsFd = a.Int(0);
   int netnsFd = a.Int(1);
   if (!a.ok) return a.Fail();
   Napi::Env env = info.Env();
+  // The helper's program (see HelperChild), built before the fork.
+  std::string helperExe;
+  if (info.Length() > 2 && info[2].IsString()) helperExe = info[2].As<Napi::String>().Utf8Value();
   if (usernsFd < 0) usernsFd = -1;
 
   int sv[2];
@@ -734,7 +643,7 @@ Napi::Value NsHelper(const Napi::CallbackInfo& info) {
   pid_t parent = getpid();
   sigset_t saved;
   pid_t pid = ForkBlocked(&saved);
-  if (pid == 0) HelperChild(sv[1], usernsFd, netnsFd, parent);
+  if (pid == 0) HelperChild(sv[1], usernsFd, netnsFd, parent, helperExe.c_str());
   int forkErr = errno;
   pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   close(sv[1]);

@@ -21,7 +21,7 @@
 // largest frame there is: 65535 bytes of IP, the Ethernet header and the
 // virtio-net header.
 //
-// tap_create (tap.h) is the plain-C part used by the namespace helper.
+// tap_create (tap.h), the plain-C part used by the namespace helper, is in tapcreate.cc.
 #include "tap.h"
 
 #include <fcntl.h>
@@ -35,45 +35,6 @@
 #include <cstring>
 
 #include "common.h"
-
-extern "C" int tap_create(const char *name, int *ifindex) {
-  // On failure *ifindex says which step failed (TAP_STEP_*), so that the
-  // caller can say it in upstream's words.
-  if (ifindex) *ifindex = TAP_STEP_OPEN;
-  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return -errno;
-
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof(ifr));
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-  for (size_t i = 0; name && name[i] && i < IFNAMSIZ - 1; i++) ifr.ifr_name[i] = name[i];
-  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-    int err = errno;
-    close(fd);
-    if (ifindex) *ifindex = TAP_STEP_SETIFF;
-    return -err;
-  }
-  if (ifindex) {
-    *ifindex = TAP_STEP_INDEX;
-    // TUNSETIFF wrote the device's actual name back into ifr.
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0) s = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0) {
-      int err = errno;
-      close(fd);
-      return -err;
-    }
-    int r = ioctl(s, SIOCGIFINDEX, &ifr);
-    int err = errno;
-    close(s);
-    if (r < 0) {
-      close(fd);
-      return -err;
-    }
-    *ifindex = ifr.ifr_ifindex;
-  }
-  return fd;
-}
 
 namespace passt {
 namespace {

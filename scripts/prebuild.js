@@ -138,6 +138,14 @@ async function build(target, cross) {
     for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
     Object.assign(process.env, saved);
   }
+  // The namespace holder's program (native/nsholder.cc), which src/native.ts looks for beside
+  // the addon; without it the holder and helper stay forked copies of Node (doc/design.md,
+  // "The namespace holder").
+  const holder = path.join(cwd, 'build', 'Release', 'node-passt-nsholder');
+  if (fs.existsSync(holder)) {
+    fs.copyFileSync(holder, path.join(out, 'node-passt-nsholder'));
+    fs.chmodSync(path.join(out, 'node-passt-nsholder'), 0o755);
+  }
   fs.rmSync(cwd, { recursive: true, force: true });
   const files = fs.readdirSync(out).filter((f) => f.endsWith('.node'));
   if (files.length !== 1) throw new Error(`expected one .node file in ${out}, found ${files.length}`);

@@ -335,16 +335,21 @@ export interface NativeAddon {
     hostname?: string;
     /** Join this user namespace (--userns with a command) instead of making one. */
     usernsFd?: number;
+    /** With `argv` empty: once told to go, the holder execs this program, which only waits (native/nsholder.c). */
+    holderExe?: string;
   }): NsCreateResult;
   /** Let a child from nsCreate proceed to exec; closes goFd. Returns 0 or -errno. */
   nsGo(goFd: number): number;
   /**
    * Fork a helper that joins the user namespace `usernsFd` (if >= 0) and the
    * network namespace `netnsFd`, then serves requests on its control socket
-   * until that is closed. Throws an Error naming the failing step if the
-   * helper could not join the namespaces.
+   * until that is closed. With `helperExe` (node-passt-nsholder), a helper
+   * that joined a user namespace as root in it execs that program, which
+   * serves the same requests, rather than staying a copy of this process
+   * (doc/design.md, "The namespace holder"). Throws an Error naming the
+   * failing step if the helper could not join the namespaces.
    */
-  nsHelper(usernsFd: number, netnsFd: number): NsHelperResult;
+  nsHelper(usernsFd: number, netnsFd: number, helperExe?: string): NsHelperResult;
   /** Ask the helper for a socket (with SOCK_CLOEXEC) created in its namespace. Returns fd or -errno. */
   nsSocket(ctlFd: number, family: number, type: number, protocol: number): number;
   /**
@@ -506,7 +511,9 @@ function load(): NativeAddon {
   try {
     const nodeGypBuild = require('node-gyp-build') as NodeGypBuild;
     file = nodeGypBuild.path(packageRoot);
-    return require(file) as NativeAddon;
+    const addon = require(file) as NativeAddon;
+    addonFile = file;
+    return addon;
   } catch (err) {
     const reason = (err as Error).message.trim().split('\n')[0];
     const platformArch = `${process.platform}-${process.arch}`;
@@ -526,8 +533,27 @@ function load(): NativeAddon {
   );
 }
 
+/** The file the addon was loaded from. */
+let addonFile = '';
+
 /** The loaded addon. */
 export const native: NativeAddon = load();
+
+/**
+ * The namespace holder's program (native/nsholder.c), built beside the addon
+ * (build/Release/node-passt-nsholder), or undefined when it is not there (a
+ * prebuild: the holder then waits in the forked copy of this process, see
+ * doc/design.md, "The namespace holder").
+ */
+export const holderExe: string | undefined = (() => {
+  const file = path.join(path.dirname(addonFile), 'node-passt-nsholder');
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return file;
+  } catch {
+    return undefined;
+  }
+})();
 
 /** Linux constants used across the code base. */
 export const C = {

@@ -25,7 +25,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { native, C, E, errnoName, TAP_STEP_OPEN, TAP_STEP_SETIFF } from './native.js';
+import { native, holderExe, C, E, errnoName, TAP_STEP_OPEN, TAP_STEP_SETIFF } from './native.js';
 import { M } from './messages.js';
 import { NullTransport } from './l2/tapio.js';
 import { Netlink } from './netlink.js';
@@ -123,7 +123,7 @@ function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Log
   let tables: ProcNetTables | undefined;
   let tapFd = -1;
   try {
-    helper = native.nsHelper(usernsFd, netnsFd);
+    helper = native.nsHelper(usernsFd, netnsFd, holderExe);
     const info = new Int32Array(3);
     if (config.socketFd !== null) {
       // -F: a tap device someone opened for us. As upstream, it is used as it is:
@@ -223,6 +223,7 @@ export class PastaRun {
         runAs: config.runAs && config.runAs.uid !== (process.getuid?.() ?? 0) ? config.runAs : null,
         hostname: spawn.hostname,
         ...(joinFd >= 0 ? { usernsFd: joinFd } : {}),
+        ...(spawn.argv.length === 0 && holderExe ? { holderExe } : {}),
       });
     } catch (err) {
       const e = err as Error & { errno?: number };

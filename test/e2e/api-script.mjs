@@ -67,6 +67,33 @@ if (SANDBOX) {
     root: fs.readdirSync(`/proc/${engine}/root`),
   };
 }
+// The namespace holder and pasta's helper run node-passt-nsholder, not a forked copy of Node
+// (doc/design.md, "The namespace holder").
+{
+  const ppid = (pid) => {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  };
+  const exe = (pid) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/exe`).split('/').pop();
+    } catch (err) {
+      return err.code;
+    }
+  };
+  const engine = ppid(p.pid);
+  const helpers = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (ppid(name) === engine && fs.readFileSync(`/proc/${name}/comm`, 'utf8').trim() === 'nshelper') helpers.push(exe(name));
+    } catch {
+      // gone
+    }
+  }
+  out.holderExe = exe(p.pid);
+  out.helperExes = helpers;
+}
 const flows = [];
 p.on('flow', (e) => flows.push(e));
 out.netnsPath = p.netnsPath.startsWith('/proc/');

@@ -34,6 +34,8 @@ for (const sandbox of ['none', 'process'] as const) describe(`createPasta() (san
         'error_ports.tcp': 'ports.tcp',
         'error_dnsForward[0]': 'dnsForward[0]',
         netnsPath: true,
+        holderExe: 'node-passt-nsholder',
+        helperExes: ['node-passt-nsholder'],
         curl: 'hello from remote\n',
         framesFromTap: true,
         listening8080: true,
