@@ -37,6 +37,17 @@
       "cflags_cc!": ["-std=gnu++17", "-std=gnu++20", "-O3", "-fno-exceptions"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "cflags_cc": ["-std=c++17", "-fno-exceptions", "-fno-rtti"]
+    },
+    {
+      "target_name": "node-passt-launch",
+      "type": "executable",
+      "sources": ["native/launch.cc"],
+      "defines": ["_GNU_SOURCE"],
+      "cflags!": ["-O3"],
+      "cflags_cc!": ["-std=gnu++17", "-std=gnu++20", "-O3"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_cc": ["-std=c++17"],
+      "ldflags": ["-static"]
     }
   ]
 }

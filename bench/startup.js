@@ -222,9 +222,12 @@ export async function measureStartup(topo, opts, log) {
   // environment in the test bed does not have it either.
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
+  // Ours runs as a program, as Podman and a user's shell run it (bin/pasta.js's first line
+  // execs the launcher, native/launch.cc, or `node`): the node it finds is this one.
+  env.PATH = `${path.dirname(process.execPath)}:${env.PATH ?? '/usr/bin:/bin'}`;
   const userEnv = { ...env, HOME: '/tmp' };
   const ours = opts.oursBin ? path.resolve(opts.oursBin) : OURS;
-  const command = (tool) => (tool === 'ours' ? [process.execPath, ours] : tool === 'upstream' ? [upstream.pasta] : [pastaBin]);
+  const command = (tool) => (tool === 'ours' ? [ours] : tool === 'upstream' ? [upstream.pasta] : [pastaBin]);
   let serial = 0;
 
   /** One attach run: resolves with the time until the first process exited. */

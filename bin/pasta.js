@@ -1,5 +1,11 @@
-#!/usr/bin/env node
+#!/bin/sh
+":" //; d=$0; if [ -L "$d" ]; then d=$(readlink -f -- "$d"); fi; l="${d%/*}/../build/Release/node-passt-launch"; if [ -x "$l" ]; then exec "$l" "$d" "$@"; fi; exec node "$d" "$@"
 // pasta: see `pasta --help` and doc/pasta.1. The program is compiled TypeScript in dist/.
+//
+// Run as a program (as Podman runs pasta), the line above is sh(1)'s: it execs the launcher
+// built with the addon (native/launch.cc), which starts an attaching pasta's background copy
+// with no Node of its own in front of it, and otherwise execs `node` on this file (as
+// `#!/usr/bin/env node` would). To node, that line is a string and a comment.
 //
 // CommonJS (bin/package.json), for a quicker start: attaching to a namespace, as Podman
 // runs pasta, this process starts its background copy before it loads anything else and

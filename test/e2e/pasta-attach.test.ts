@@ -13,6 +13,15 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const PASTA = path.join(root, 'bin', 'pasta.js');
 const NODE = process.execPath;
+/** The launcher bin/pasta.js execs when run as a program (native/launch.cc). */
+const LAUNCHER = path.join(root, 'build', 'Release', 'node-passt-launch');
+/** Run as Podman runs it: bin/pasta.js as a program (its first line execs the launcher), with this node on PATH. */
+const AS_PROGRAM = { env: { ...process.env, PATH: `${path.dirname(NODE)}:${process.env.PATH ?? '/usr/bin:/bin'}` } };
+/** The two ways in: `node bin/pasta.js` (a Node first process) and bin/pasta.js as a program (the launcher). */
+const WAYS = [
+  { name: 'node bin/pasta.js', argv: [NODE, PASTA], opts: {} },
+  { name: 'bin/pasta.js as a program, through the launcher', argv: [PASTA], opts: AS_PROGRAM },
+];
 const rootNote = (): string => rootNoteOf(topo);
 
 let topo: Topology;
@@ -47,20 +56,24 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
 }
 
 describe('pasta --netns PATH (as Podman runs it)', () => {
-  it('configures the namespace, returns with its pipes closed, serves traffic and quits when the file is deleted', async () => {
+  it('has the launcher built beside the addon', () => {
+    expect(fs.statSync(LAUNCHER).mode & 0o111).not.toBe(0);
+  });
+
+  it.each(WAYS)('$name: configures the namespace, returns with its pipes closed, serves traffic and quits when the file is deleted', async (way) => {
     const ns = await topo.createNetns();
-    const nsFile = path.join(dir, 'netns-podman');
+    const nsFile = path.join(dir, `netns-podman-${way.argv.length}`);
     // A stand-in for Podman's bind-mounted namespace file: deleting it is what pasta must notice.
     fs.symlinkSync(ns.netnsPath, nsFile);
-    const pidFile = path.join(dir, 'pasta.pid');
+    const pidFile = path.join(dir, `pasta-${way.argv.length}.pid`);
     const http = await topo.startRemoteServer('http', ['--port', '80']);
     const local = await topo.startHostServer('http', ['--bind', `127.0.0.1,${A.hostV4}`]);
     try {
       // Podman's command line, with a published port.
       const r = await topo.execHost(
-        [NODE, PASTA, '--config-net', '-t', '8085:80', '--dns-forward', '169.254.1.1', '-u', 'none', '-T', 'none', '-U', 'none',
+        [...way.argv, '--config-net', '-t', '8085:80', '--dns-forward', '169.254.1.1', '-u', 'none', '-T', 'none', '-U', 'none',
           '--no-map-gw', '--quiet', '--netns', nsFile, '--map-guest-addr', '169.254.1.2', '--map-host-loopback', '169.254.1.3', '-P', pidFile],
-        { timeoutMs: 20_000 },
+        { timeoutMs: 20_000, ...way.opts },
       );
       expect(r.stderr.toString()).toBe(rootNote());
       expect(r.code).toBe(0);
@@ -143,14 +156,14 @@ describe('errors in upstream\'s words', () => {
 });
 
 describe('attach errors', () => {
-  it('fails with one line and exit 1, leaving nothing behind', async () => {
-    const missing = await topo.execHost([NODE, PASTA, '--config-net', '--netns', '/nonexistent/netns']);
+  it.each(WAYS)('$name: fails with one line and exit 1, leaving nothing behind', async (way) => {
+    const missing = await topo.execHost([...way.argv, '--config-net', '--netns', '/nonexistent/netns'], way.opts);
     expect(missing.code).toBe(1);
     expect(missing.stderr.toString()).toBe(`${rootNote()}Couldn't open network namespace /nonexistent/netns: No such file or directory\n`);
-    const both = await topo.execHost([NODE, PASTA, '--netns', 'x', '1']);
+    const both = await topo.execHost([...way.argv, '--netns', 'x', '1'], way.opts);
     expect(both.code).toBe(1);
     expect(both.stderr.toString()).toBe('Both --netns and PID or command given\n');
-    const cmd = await topo.execHost([NODE, PASTA, '--netns', 'x', 'true']);
+    const cmd = await topo.execHost([...way.argv, '--netns', 'x', 'true'], way.opts);
     expect(cmd.code).toBe(1);
     expect(cmd.stderr.toString()).toBe('Both --netns and PID or command given\n');
   });
