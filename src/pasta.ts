@@ -380,10 +380,21 @@ export class PastaAttach {
     if (config.netns && config.netnsQuit) this.watchNetnsFile(config.netns);
   }
 
-  /** Quit once the namespace file is gone: inotify on its directory, and a check every second. */
+  /**
+   * Quit once the namespace file is gone: inotify on its directory, and a
+   * check every second. Gone means ENOENT (or ENOTDIR) only, as upstream's
+   * timer has it: once privileges are dropped (root becomes nobody) a file
+   * such as /proc/PID/ns/net, or a link to it, may no longer be ours to
+   * stat (EACCES), and is there all the same.
+   */
   private watchNetnsFile(file: string): void {
     const gone = (): void => {
-      if (!fs.existsSync(file)) this.stop(`${file} was deleted`);
+      try {
+        fs.statSync(file);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') this.stop(`${file} was deleted`);
+      }
     };
     try {
       this.watcher = fs.watch(path.dirname(file), (_event, name) => {
