@@ -296,9 +296,8 @@ export class FlowTable {
   /** Put `flow` in a free slot, findable by `hash`; false (nothing changed) when the table is full. */
   insert(flow: Flow, hash: number): boolean {
     if (this.live >= this.max) return false;
-    // Grow before the flow has a slot: grow() relinks every flow in a slot, and
-    // linking this one a second time below would make it its own successor (a
-    // cycle that lookups and removals of its bucket would never leave).
+    // Grow before the flow is in a slot: grow() chains every flow in the slots, and the flow
+    // chained twice would point at itself (a lookup that misses in its bucket never ends).
     if (this.live + 1 > this.buckets.length * 0.75) this.grow();
     const index = this.free.length ? this.free.pop()! : this.slots.length;
     flow.index = index;

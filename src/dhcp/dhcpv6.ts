@@ -509,8 +509,9 @@ const scratchSource = new Uint8Array(16);
  * the Ethernet header. If it is a DHCPv6 client message to ff02::1:2 port 547
  * that deserves an answer, write the complete reply frame (Ethernet, IPv6,
  * UDP with checksum, DHCPv6) at `out[outOff]` and return its length;
- * otherwise return 0, also when `out` has no room. Never throws. The caller
- * routes IPv6 UDP frames to port 547 here unless --no-dhcpv6.
+ * otherwise return 0, also when `out` has no room or the reply would not fit
+ * in a UDP datagram. Never throws. The caller routes IPv6 UDP frames to port
+ * 547 here unless --no-dhcpv6.
  */
 export function dhcpv6TapHandler(
   cfg: Dhcpv6Config,
@@ -539,7 +540,8 @@ export function dhcpv6TapHandler(
   const headers = ETH_HLEN + IPV6_HLEN + UDP_HLEN;
   if (!(outOff >>> 0 === outOff && outOff + headers <= out.length)) return 0;
   const messageOff = outOff + headers;
-  const messageLen = emitDhcpv6Message(reply, out, messageOff, out.length - messageOff);
+  // A request with many IA_NAs gets a reply several times its size: beyond what one UDP datagram holds, none at all.
+  const messageLen = emitDhcpv6Message(reply, out, messageOff, Math.min(out.length - messageOff, 0xffff - UDP_HLEN));
   if (!messageLen) return 0;
 
   const outIpOff = pushEthernet(out, outOff, scratchMac, link.ourMac, ETH_P_IPV6);

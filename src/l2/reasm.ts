@@ -13,10 +13,11 @@
  * has been seen and the ranges cover [0, total), the datagram is rebuilt as a
  * frame with the first fragment's Ethernet and IP headers (fragment fields
  * cleared, lengths and IPv4 header checksum fixed) and handed back.
- * Overlapping fragments (RFC 5722) or a datagram past 65535 bytes discard the
- * reassembly. At most MAX_REASSEMBLIES are in progress; a new one past that,
- * or one older than REASM_TIMEOUT_MS, evicts the oldest. Nothing here throws
- * on bad input: it returns undefined and the caller traces the drop.
+ * Overlapping fragments (RFC 5722) or a datagram past 65535 bytes (for IPv4,
+ * header included) discard the reassembly. At most MAX_REASSEMBLIES are in
+ * progress; a new one past that, or one older than REASM_TIMEOUT_MS, evicts
+ * the oldest. Nothing here throws on bad input: it returns undefined and the
+ * caller traces the drop.
  */
 
 /** Most reassemblies in progress at once. */
@@ -74,6 +75,11 @@ export class Reassembler {
     if (start === 0) r.head = Buffer.from(buf.subarray(off, ip + ihl));
     if (!this.done(r)) return undefined;
     const head = r.head!;
+    // The payload fits in 65535 bytes, but with the header it may not: no IPv4 packet can carry it.
+    if (head.length - ETH_HLEN + r.total > MAX_DATAGRAM) {
+      this.drop(r);
+      return undefined;
+    }
     const frame = Buffer.allocUnsafe(head.length + r.total);
     head.copy(frame, 0);
     r.data.copy(frame, head.length, 0, r.total);

@@ -372,6 +372,25 @@ describe('dhcpv6TapHandler: message types', () => {
   });
 });
 
+describe('dhcpv6TapHandler: replies too large for a datagram', () => {
+  it('sends nothing for a SOLICIT with 1500 IA_NAs, whose reply would not fit in a datagram', () => {
+    // Found by test/fuzz/responders.test.ts: every IA_NA but the first gets a 44-byte NoAddrsAvail
+    // answer, so this 24080-byte request made a 66148-byte reply frame with 66094 bytes of UDP,
+    // whose IPv6 payload length and UDP length fields wrapped to 558.
+    const iaNas = (n: number): string => Array.from({ length: n }, (_, i) => `0003 000c ${i.toString(16).padStart(8, '0')} 00000000 00000000`).join(' ');
+    const frame = v6Frame(`01 000001 ${CLIENT_ID} ${iaNas(1500)}`);
+    expect(frame.length).toBe(24080);
+    const out = Buffer.alloc(200_000, 0xee);
+    expect(dhcpv6TapHandler(CFG, link(), frame, 0, frame.length, out, 0)).toBe(0);
+    expect(out.every((b) => b === 0xee)).toBe(true);
+    // 1000 IA_NAs still fit.
+    const fewer = v6Frame(`01 000001 ${CLIENT_ID} ${iaNas(1000)}`);
+    const n = dhcpv6TapHandler(CFG, link(), fewer, 0, fewer.length, out, 0);
+    expect(n).toBeGreaterThan(40_000);
+    expect(out.readUInt16BE(18)).toBe(n - 54);
+  });
+});
+
 describe('dhcpv6TapHandler: malformed and misdirected input', () => {
   const drop = (frame: Buffer, why: string): void => {
     const out = Buffer.alloc(1500, 0xee);

@@ -76,6 +76,21 @@ describe('fragment reassembly', () => {
     expect(r.count).toBe(0);
   });
 
+  it('discards an IPv4 datagram whose fragments add up to more than an IPv4 packet holds (20 + 65516 bytes), without throwing', () => {
+    // Found by test/fuzz/reasm.test.ts: 65516 bytes of payload fit the reassembly buffer, but not
+    // the total length field with the 20-byte header (65536), which threw a RangeError.
+    const head = (total: string, frag: string): string => ETH4 + '4500' + total + 'beef' + frag + '4011' + '0000' + 'c6336402' + 'cb00710a';
+    const fragments = [
+      Buffer.concat([Buffer.from(head('8014', '2000'), 'hex'), Buffer.alloc(32768, 0x61)]), // offset 0, MF
+      Buffer.concat([Buffer.from(head('7ffc', '3000'), 'hex'), Buffer.alloc(32744, 0x62)]), // offset 32768, MF
+      Buffer.concat([Buffer.from(head('0018', '1ffd'), 'hex'), Buffer.alloc(4, 0x63)]), // offset 65512, the last
+    ];
+    const r = new Reassembler();
+    for (const f of fragments) expect(v4(r, f)).toBeUndefined();
+    expect(r.count).toBe(0);
+    expect(r.discarded).toBe(1);
+  });
+
   it('bounds memory: old reassemblies expire and the oldest is evicted', () => {
     const r = new Reassembler();
     for (let id = 0; id < MAX_REASSEMBLIES + 5; id++) v4(r, frag4(0, 1480, true, id), id);
