@@ -382,30 +382,33 @@ export class PastaAttach {
 
   /**
    * Quit once the namespace file is gone: inotify on its directory, and a
-   * check every second. Gone means ENOENT (or ENOTDIR) only, as upstream's
-   * timer has it: once privileges are dropped (root becomes nobody) a file
-   * such as /proc/PID/ns/net, or a link to it, may no longer be ours to
-   * stat (EACCES), and is there all the same.
+   * check every second. Once privileges are dropped (root becomes nobody)
+   * the file, a link to /proc/PID/ns/net, or its directory may no longer be
+   * ours to look at (EACCES) and be there all the same. So, as upstream:
+   * the check every second counts only ENOENT (or ENOTDIR) as gone, and an
+   * inotify event that the file was removed or renamed is believed unless
+   * the file can be seen again.
    */
   private watchNetnsFile(file: string): void {
-    const gone = (): void => {
+    const gone = (event: boolean): void => {
       try {
         fs.statSync(file);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'ENOTDIR') this.stop(`${file} was deleted`);
+        if (event || code === 'ENOENT' || code === 'ENOTDIR') this.stop(`${file} was deleted`);
       }
     };
     try {
-      this.watcher = fs.watch(path.dirname(file), (_event, name) => {
-        if (!name || name === path.basename(file)) gone();
+      this.watcher = fs.watch(path.dirname(file), (event, name) => {
+        if (!name) gone(false);
+        else if (event === 'rename' && name === path.basename(file)) gone(true);
       });
       this.watcher.on('error', () => {});
       this.watcher.unref();
     } catch {
       // No inotify there: the periodic check is enough.
     }
-    this.poll = setInterval(gone, 1000);
+    this.poll = setInterval(() => gone(false), 1000);
     this.poll.unref();
   }
 

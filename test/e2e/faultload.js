@@ -8,9 +8,10 @@
 //
 // Modes:
 //   reset-server PORT N     listens on PORT (dual-stack); streams 16 KiB to each
-//                           connection every 10 ms; once N are connected and each
-//                           has had data, resets them all at once (RST, SO_LINGER 0)
-//                           and prints {"reset": N}; later connections are echoed
+//                           connection every 10 ms; when told "reset" on stdin (the
+//                           clients say they are all up), resets the N connections
+//                           at once (RST, SO_LINGER 0) and prints {"reset": N};
+//                           later connections are echoed
 //   many HOST PORT N [--reset]
 //                           opens N connections, writes 16 KiB to each every 10 ms
 //                           and reads what comes; prints {"connected": N} once all
@@ -25,7 +26,9 @@ import net from 'node:net';
 
 const [mode, ...args] = process.argv.slice(2);
 const print = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
+let told = '';
 if (mode !== 'echo1') {
+  process.stdin.on('data', (d) => (told += d));
   process.stdin.on('end', () => process.exit(0));
   process.stdin.on('error', () => process.exit(0));
   process.stdin.resume();
@@ -53,7 +56,7 @@ if (mode === 'reset-server') {
     check();
   });
   const check = () => {
-    if (done || conns.length < n || !conns.every((s) => s.fed)) return;
+    if (done || !told.includes('reset') || conns.length < n || !conns.every((s) => s.fed)) return;
     done = true;
     for (const s of conns) {
       clearInterval(s.timer);

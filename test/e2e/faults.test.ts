@@ -191,6 +191,8 @@ describe('pasta under faults', () => {
       const server = track(topo.spawnRemote([NODE, LOAD, 'reset-server', '7200', String(n)]));
       await server.line((o) => o.listening, 'reset server');
       const victims = track(ns.spawn([NODE, LOAD, 'many', A.serverV4, '7200', String(n)]));
+      await victims.line((o) => o.connected === n, 'every connection up, with data', 20_000);
+      server.child.stdin!.write('reset\n');
       await server.line((o) => o.reset === n, 'the bulk reset');
       const gone = await victims.line((o) => o.closed === n, 'every connection closed', 20_000);
       expect(gone.errors).toEqual({ ECONNRESET: n });
