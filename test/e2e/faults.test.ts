@@ -164,6 +164,11 @@ interface Attached {
   helper: number[];
 }
 
+/**
+ * pasta -f attached through a link to the namespace's /proc/PID/ns/net. Started as root
+ * it becomes nobody, who may not look at that link's target: it must stay all the same
+ * (it used to take that for the file being gone and quit within a second).
+ */
 async function attachPasta(name: string): Promise<Attached> {
   const ns = await topo.createNetns({ loopbackUp: true });
   const nsFile = path.join(dir, name);
