@@ -745,12 +745,12 @@ function soakReport(s, o) {
     '',
     `After ${warm / 60} min of warm-up: RSS ${fmt(Math.min(...rss))}–${fmt(Math.max(...rss))} MiB (slope ${k === undefined ? '–' : `${k >= 0 ? '+' : ''}${fmt(k, 2)}`} MiB/min), fds ${Math.min(...fds)}–${Math.max(...fds)}; idle before: ${fmt(MiB(s.idleRss))} MiB, ${s.idleFds} fds; peak RSS ${fmt(MiB(Math.max(...s.samples.map((x) => x.hwm))))} MiB.`,
     '',
-    '| minute | RSS MiB | fds | short TCP so far | UDP flows so far |',
+    '| minute | RSS MiB | fds | short TCP so far (failed) | UDP flows so far (answered) |',
     '| --- | --- | --- | --- | --- |',
   );
   for (let m = 1; m <= Math.ceil(s.seconds / 60); m++) {
     const x = s.samples.filter((y) => y.t <= m * 60 + 1).at(-1);
-    if (x) lines.push(`| ${m} | ${fmt(MiB(x.rss))} | ${x.fds} | ${x.tcpShort ?? '–'} | ${x.udpFlows ?? '–'} |`);
+    if (x) lines.push(`| ${m} | ${fmt(MiB(x.rss))} | ${x.fds} | ${x.tcpShort ?? '–'} (${x.tcpShortErrors ?? '–'}) | ${x.udpFlows ?? '–'} (${x.udpAnswered ?? '–'}) |`);
   }
   return lines;
 }

@@ -149,9 +149,9 @@ async function hostSocketsTo(port: number): Promise<number> {
   return r.stdout.toString().split('\n').filter((l) => l.trim()).length;
 }
 
-/** Wait until `pid` has `fds` open fds again (the fault left none behind). */
+/** Wait until `pid` has no more open fds than `fds`, its number before the fault (which left none behind). */
 async function fdsBackTo(pid: number, fds: number): Promise<void> {
-  await expect.poll(() => fdCount(pid), { timeout: 15_000, interval: 100 }).toBe(fds);
+  await expect.poll(() => fdCount(pid), { timeout: 15_000, interval: 100 }).toBeLessThanOrEqual(fds);
 }
 
 // ---------------------------------------------------------------------------
@@ -169,11 +169,11 @@ interface Attached {
  * it becomes nobody, who may not look at that link's target: it must stay all the same
  * (it used to take that for the file being gone and quit within a second).
  */
-async function attachPasta(name: string): Promise<Attached> {
+async function attachPasta(name: string, extra: string[] = []): Promise<Attached> {
   const ns = await topo.createNetns({ loopbackUp: true });
   const nsFile = path.join(dir, name);
   fs.symlinkSync(ns.netnsPath, nsFile); // stands for the bind-mounted file a runtime deletes
-  const pasta = track(topo.spawnHost([NODE, PASTA, '--config-net', '-f', '--quiet', ...DNS, '--netns', nsFile]));
+  const pasta = track(topo.spawnHost([NODE, PASTA, '--config-net', '-f', '--quiet', ...extra, ...DNS, '--netns', nsFile]));
   await expect.poll(async () => (await ns.exec(['ip', '-br', 'addr', 'show', 'eth0'])).stdout.toString(), { timeout: 15_000 }).toContain(A.hostV4);
   return { ns, nsFile, pasta, helper: descendants(pasta.pid) };
 }
@@ -186,7 +186,11 @@ async function echoFrom(ns: Namespace): Promise<void> {
 
 describe('pasta under faults', () => {
   it('peers resetting in bulk, from the remote and from the namespace: every reset passed on, no fd left, the next client served', async () => {
-    const { ns, pasta } = await attachPasta('netns-resets');
+    // The debug log names each connection whose host socket was reset, and so got a RST to the guest.
+    const logFile = path.join(dir, 'resets.log');
+    const { ns, pasta } = await attachPasta('netns-resets', ['-d', '-l', logFile, '--log-size', '10000000']);
+    const resetPorts = (port: number): number =>
+      new Set([...fs.readFileSync(logFile, 'utf8').matchAll(new RegExp(`guest port (\\d+) -> ${A.serverV4.replace(/\./g, '\\.')}:${port}\\): (?:receive|write|socket error):? (?:ECONNRESET|EPIPE)`, 'g'))].map((m) => m[1])).size;
     try {
       await echoFrom(ns);
       const idle = fdCount(pasta.pid);
@@ -200,7 +204,10 @@ describe('pasta under faults', () => {
       server.child.stdin!.write('reset\n');
       await server.line((o) => o.reset === n, 'the bulk reset');
       const gone = await victims.line((o) => o.closed === n, 'every connection closed', 20_000);
-      expect(gone.errors).toEqual({ ECONNRESET: n });
+      // Every one reset on the host side, and reset towards the guest in turn. (Whether the
+      // guest's Node reports each as ECONNRESET depends on what it was doing: some just close.)
+      await expect.poll(() => resetPorts(7200), { timeout: 10_000 }).toBe(n);
+      expect(Object.keys(gone.errors).filter((code) => code !== 'ECONNRESET')).toEqual([]);
       await expect.poll(() => hostSocketsTo(7200), { timeout: 15_000 }).toBe(0);
       await fdsBackTo(pasta.pid, idle);
 
