@@ -8,7 +8,9 @@
         "native/tap.cc",
         "native/sock.cc",
         "native/netns.cc",
-        "native/splice.cc"
+        "native/splice.cc",
+        "native/vhost.cc",
+        "native/sandbox.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

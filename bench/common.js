@@ -1,5 +1,9 @@
 // Small helpers every section of bench/run.js uses: one copy of each.
 
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
 export const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The median of some numbers (the mean of the middle two for an even count). */
@@ -20,16 +24,23 @@ export function firstLine(text) {
 }
 
 /**
- * Throughput of one `iperf3 -J` run (the receiver's rate) and its stalls: the
- * one-second intervals in which (almost) nothing moved — stalls, not slowness.
- * Throws naming `what` when the run failed.
+ * Throughput of one `iperf3 -J` run (the receiver's rate and byte count), its
+ * stalls — the one-second intervals in which (almost) nothing moved: stalls,
+ * not slowness — and the sender's TCP retransmissions (null where iperf3 does
+ * not report them). Throws naming `what` when the run failed.
  */
 export function parseIperf(result, what) {
   const json = iperfJson(result, what);
   const bps = json.end?.sum_received?.bits_per_second;
   if (typeof bps !== 'number' || !(bps > 0)) throw new Error(`${what}: iperf3 reported no throughput`);
   const stalls = (json.intervals ?? []).filter((i) => (i.sum?.bits_per_second ?? 0) < 1e7).length;
-  return { gbps: bps / 1e9, stalls };
+  const retransmits = json.end?.sum_sent?.retransmits;
+  return {
+    gbps: bps / 1e9,
+    stalls,
+    bytes: Number(json.end.sum_received.bytes) || 0,
+    retransmits: typeof retransmits === 'number' ? retransmits : null,
+  };
 }
 
 /** The JSON report of an `iperf3 -J` run, or throw naming `what` with the reason it failed. */
@@ -45,3 +56,50 @@ export function iperfJson(result, what) {
   if (json.error) throw new Error(`${what}: iperf3: ${json.error}`);
   return json;
 }
+
+/**
+ * Upstream pasta/passt built from current source by bench/upstream.sh, in
+ * `dir` (--upstream-dir, $NODE_PASST_UPSTREAM_DIR, /var/cache/node-passt-upstream;
+ * an upstream source tree built in place with `make` serves too, its commit
+ * then read from its git HEAD):
+ * { available: true, dir, pasta, passt, version ("pasta 2026_07_16.090d739-11-g37a73a2"),
+ * tag ("2026_07_16"), commit } or { available: false, dir, reason }.
+ */
+export function upstreamBuild(dir) {
+  const pasta = path.join(dir, 'pasta');
+  const passt = path.join(dir, 'passt');
+  if (!fs.existsSync(pasta) || !fs.existsSync(passt)) {
+    return { available: false, dir, reason: `not available (run bench/upstream.sh: no pasta and passt in ${dir})` };
+  }
+  let version;
+  let commit;
+  try {
+    const text = fs.readFileSync(path.join(dir, 'VERSION'), 'utf8');
+    version = /^version: (.+)$/m.exec(text)?.[1];
+    commit = /^commit: (.+)$/m.exec(text)?.[1];
+  } catch {
+    // ask the binary below
+  }
+  if (!version) {
+    const r = spawnSync(pasta, ['--version'], { encoding: 'utf8', timeout: 10_000 });
+    version = r.status === 0 ? r.stdout.split('\n')[0].trim() : undefined;
+  }
+  if (!version) return { available: false, dir, reason: `not available (${pasta} --version fails: run bench/upstream.sh)` };
+  if (!commit) {
+    // a source tree built in place (NODE_PASST_UPSTREAM_DIR=/path/to/passt-src): its git HEAD
+    const r = spawnSync('git', ['-C', dir, 'rev-parse', 'HEAD'], { encoding: 'utf8', timeout: 10_000 });
+    if (r.status === 0 && /^[0-9a-f]{40}$/.test(r.stdout.trim())) {
+      const dirty = spawnSync('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', timeout: 10_000 });
+      commit = `${r.stdout.trim()}${dirty.status === 0 && dirty.stdout.trim() ? ' (modified)' : ''}`;
+    }
+  }
+  const tag = /^\S+ ([^.\s]+)/.exec(version)?.[1] ?? version;
+  // bench/upstream.sh writes VERSION; a source tree built in place has none
+  const built = fs.existsSync(path.join(dir, 'VERSION')) ? `built by bench/upstream.sh in ${dir}` : `a source tree built in place, ${dir}`;
+  return { available: true, dir, pasta, passt, version, tag, commit, built };
+}
+
+/** The upstream build's label: "pasta (upstream 2026_07_16)" (`what` passt for passt). */
+export const upstreamLabel = (tag, what = 'pasta') => `${what} (upstream${tag ? ` ${tag}` : ''})`;
+
+export const DEFAULT_UPSTREAM_DIR = process.env.NODE_PASST_UPSTREAM_DIR || '/var/cache/node-passt-upstream';

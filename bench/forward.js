@@ -1,6 +1,10 @@
 // The "splice" and "connrate" sections of bench/run.js: traffic through a
-// forwarded port, ours vs pasta(1), with slirp4netns' port forwarding and the
-// bare loopback as references.
+// forwarded port, ours vs pasta(1) (Debian's, and upstream's current source
+// built by bench/upstream.sh), with slirp4netns' port forwarding and the bare
+// loopback as references. The splice section has each tool's CPU time per
+// byte too (bench/cpu.js): the -t server runs until its tool's CPU has been
+// read after the client's run, the -T client in the wrapper that marks its
+// start and end.
 //
 // Theory of operation: everything runs in the topology's "host" namespace as
 // the unprivileged test user (like the tcp section), plus clients in the
@@ -54,7 +58,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runInHostAsUser, ADDRESSES } from '../test/e2e/topology-core.js';
-import { delay, firstLine, median, parseIperf } from './common.js';
+import { DEFAULT_UPSTREAM_DIR, delay, firstLine, median, parseIperf, upstreamBuild, upstreamLabel } from './common.js';
+import { CPU_METHOD, TOOL_COMMS, addCpu, cpuColumn, cpuMeter, cpuText, descendants, execMarked, markedArgv, processTable } from './cpu.js';
+import { startSlirp } from './slirp.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -63,7 +69,7 @@ const CONNRATE_JS = path.join(here, 'connrate.js');
 const MTU = ADDRESSES.mtu;
 
 /** The tools of these sections, in opts.tools order; each gets port BASE + its index here. */
-const TOOL_ORDER = ['direct', 'ours', 'pasta', 'slirp4netns'];
+const TOOL_ORDER = ['direct', 'ours', 'base', 'pasta', 'upstream', 'slirp4netns'];
 const SPLICE_PORT_BASE = 5210;
 const CONNRATE_PORT_BASE = 5220;
 export const CONNRATE_CONCURRENCY = 8;
@@ -87,7 +93,8 @@ const LABELS = {
   direct: 'direct (ceiling)',
   ours: 'ours',
   base: 'base (--base-bin)',
-  pasta: 'pasta(1)',
+  pasta: 'pasta(1) Debian',
+  upstream: upstreamLabel(),
   slirp4netns: 'slirp4netns (hostfwd, not spliced)',
 };
 
@@ -133,38 +140,24 @@ function listening(pid, port) {
 }
 
 /**
- * `sh -c` text: a one-off iperf3 server on `port` (the shell becomes iperf3,
- * so a signal reaches it), and beside it a short-lived watcher that prints
- * LISTENING once the port listens in this namespace (it gives up after 10 s).
+ * `sh -c` text: a one-off iperf3 server on `port`, and beside it a
+ * short-lived watcher that prints LISTENING once the port listens in this
+ * namespace (it gives up after 10 s). The shell becomes iperf3 (so a signal
+ * reaches it), or with `hold` waits for its stdin to close once iperf3 has
+ * ended, so that the tool around it still runs when its CPU time is read.
  */
-function iperfServerScript(port, bind) {
+function iperfServerScript(port, { bind, hold } = {}) {
+  const iperf = `iperf3 -s -1 -p ${port}${bind ? ` -B ${bind}` : ''} >/dev/null`;
   return (
     `(i=0; until ss -Hltn "sport = :${port}" | grep -q .; do i=$((i+1)); [ $i -gt 500 ] && exit 1; sleep 0.02; done; ` +
-    `echo LISTENING) & exec iperf3 -s -1 -p ${port}${bind ? ` -B ${bind}` : ''} >/dev/null`
+    `echo LISTENING) & ${hold ? `${iperf}; rc=$?; read x; exit $rc` : `exec ${iperf}`}`
   );
-}
-
-/** `pid` and all its descendants (from /proc/PID/stat), children last. */
-function processTree(pid) {
-  const parent = new Map();
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const tree = [pid];
-  for (let i = 0; i < tree.length; i++) for (const [p, pp] of parent) if (pp === tree[i]) tree.push(p);
-  return tree;
 }
 
 /** Signal a process we started and everything it started. */
 function killTree(pid, signal) {
   if (!pid) return;
-  for (const p of processTree(pid)) {
+  for (const p of descendants(processTable(), [pid])) {
     try {
       process.kill(p, signal);
     } catch {
@@ -197,6 +190,7 @@ function serverHandle(topo, child, hostPort, what) {
         });
       });
   return {
+    pid: child.pid,
     async ready(timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
@@ -268,8 +262,10 @@ function slirpApiOnce(socketPath, request) {
 
 /**
  * Each tool: { available: true, serve(argv, kind, port) -> server handle,
- * exec(argv, kind, port, timeoutMs) -> ExecResult, supports(kind) -> true or
- * why not, teardown() } or { available: false, reason }. `serve` runs a
+ * command(argv, kind, port) -> the full argv that runs argv there, exec(argv,
+ * kind, port, timeoutMs) -> ExecResult, supports(kind) -> true or why not,
+ * comms and cpuRoots(pid) (its translator's processes: bench/cpu.js; none for
+ * direct), teardown() } or { available: false, reason }. `serve` runs a
  * server in the tool's namespace with `kind` forwarding `port` (the server
  * listens on `port` there); `exec` runs a client there with `kind` forwarding
  * `port`.
@@ -283,26 +279,31 @@ async function prepareTools(topo, opts, log, ports) {
     available: true,
     supports: () => true,
     serve: (argv, kind, port) => serverHandle(topo, topo.spawnArgs(asUser(argv), spawnOpts), port, 'server'),
+    command: (argv) => asUser(argv),
     exec: (argv, kind, port, timeoutMs) => topo.execArgs(asUser(argv), { timeoutMs, closeGraceMs: 3000, env }),
     teardown: async () => {},
   };
+  const upstream = upstreamBuild(opts.upstreamDir ?? DEFAULT_UPSTREAM_DIR);
   for (const name of opts.tools) {
     if (name === 'direct') tools.direct = direct;
-    else if (name === 'ours' || name === 'base' || name === 'pasta') {
+    else if (name === 'ours' || name === 'base' || name === 'pasta' || name === 'upstream') {
       // --ours-bin: another build (a copy taken while the working tree is being rebuilt, say);
       // base: --base-bin's build, beside ours.
       const ours = name === 'base' ? path.resolve(opts.baseBin) : opts.oursBin ? path.resolve(opts.oursBin) : OURS;
-      const bin = name !== 'pasta' ? (fs.existsSync(ours) ? [process.execPath, ours] : undefined) : which('pasta') ? ['pasta'] : undefined;
-      if (!bin) {
-        tools[name] = { available: false, reason: `not available (${name !== 'pasta' ? `${ours} does not exist` : 'pasta not installed'})` };
-        continue;
-      }
-      const wrap = (argv, kind, port) => asUser([...bin, '--config-net', ...fwdArgs(kind, port), '--', ...argv]);
-      tools[name] = {
+      let bin;
+      let why;
+      if (name === 'pasta') [bin, why] = which('pasta') ? [['pasta']] : [undefined, 'pasta not installed'];
+      else if (name === 'upstream') [bin, why] = upstream.available ? [[upstream.pasta]] : [undefined];
+      else [bin, why] = fs.existsSync(ours) ? [[process.execPath, ours]] : [undefined, `${ours} does not exist`];
+      const command = (argv, kind, port) => asUser([...bin, '--config-net', ...fwdArgs(kind, port), '--', ...argv]);
+      tools[name] = !bin ? { available: false, reason: why ? `not available (${why})` : upstream.reason } : {
         available: true,
         supports: () => true,
-        serve: (argv, kind, port) => serverHandle(topo, topo.spawnArgs(wrap(argv, kind, port), spawnOpts), port, LABELS[name]),
-        exec: (argv, kind, port, timeoutMs) => topo.execArgs(wrap(argv, kind, port), { timeoutMs, closeGraceMs: 3000, env }),
+        serve: (argv, kind, port) => serverHandle(topo, topo.spawnArgs(command(argv, kind, port), spawnOpts), port, LABELS[name]),
+        command,
+        exec: (argv, kind, port, timeoutMs) => topo.execArgs(command(argv, kind, port), { timeoutMs, closeGraceMs: 3000, env }),
+        comms: TOOL_COMMS[name],
+        cpuRoots: (pid) => [pid],
         teardown: async () => {},
       };
     } else if (name === 'slirp4netns') {
@@ -323,73 +324,36 @@ async function prepareSlirp(topo, opts, asUser, ports) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'passt-bench-slirp-'));
   fs.chmodSync(dir, 0o777);
   const apiSocket = path.join(dir, 'api.sock');
-  const holder = topo.spawnArgs(asUser(['unshare', '-Urn', '--', 'sh', '-c', 'echo ready; read x']), { stdio: ['pipe', 'pipe', 'pipe'] });
-  holder.stdin?.on('error', () => {});
   let slirp;
-  let slirpOutput = '';
-  const teardown = async () => {
-    for (const child of [slirp, holder]) {
-      if (child && child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGKILL');
-        await exited;
-      }
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
   try {
-    await new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('namespace holder did not start')), 10_000);
-      holder.stdout?.once('data', () => {
-        clearTimeout(t);
-        resolve(undefined);
-      });
-      holder.once('exit', () => {
-        clearTimeout(t);
-        reject(new Error('namespace holder exited'));
-      });
-    });
-    const pid = String(holder.pid);
-    slirp = topo.spawnArgs(
-      asUser(['slirp4netns', '--configure', `--mtu=${MTU}`, '--disable-host-loopback', '--api-socket', apiSocket, pid, 'tap0']),
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    slirp.stdout?.on('data', (d) => (slirpOutput += d));
-    slirp.stderr?.on('data', (d) => (slirpOutput += d));
-    const inNs = (argv) => asUser(['nsenter', '-t', pid, '-U', '-n', '--preserve-credentials', '--', ...argv]);
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      if (slirp.exitCode !== null || slirp.signalCode !== null) throw new Error(`slirp4netns exited: ${firstLine(slirpOutput)}`);
-      const r = await topo.execArgs(inNs(['ip', '-4', 'route', 'show', 'default']), { timeoutMs: 5000 });
-      if (r.stdout.toString().includes('tap0') && fs.existsSync(apiSocket)) break;
-      if (Date.now() > deadline) throw new Error('slirp4netns did not configure tap0');
-      await delay(30);
-    }
+    slirp = await startSlirp(topo, asUser, { mtu: MTU, apiSocket });
     for (const port of ports) {
       await slirpApi(apiSocket, { execute: 'add_hostfwd', arguments: { proto: 'tcp', host_addr: '0.0.0.0', host_port: port, guest_port: port } });
     }
-    const alive = () => {
-      if (slirp.exitCode !== null || slirp.signalCode !== null) throw new Error(`slirp4netns exited: ${firstLine(slirpOutput)}`);
-    };
-    return {
-      available: true,
-      supports: (kind) => (kind === 't' ? true : 'not applicable (slirp4netns forwards no port of the namespace to the host)'),
-      serve: (argv, kind, port) => {
-        alive();
-        return serverHandle(topo, topo.spawnArgs(inNs(argv), { stdio: ['pipe', 'pipe', 'pipe'] }), port, 'server in slirp4netns\' namespace');
-      },
-      exec: () => {
-        throw new Error('slirp4netns: no -T');
-      },
-      teardown,
-    };
   } catch (err) {
-    await teardown();
+    await slirp?.teardown();
+    fs.rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+  return {
+    available: true,
+    supports: (kind) => (kind === 't' ? true : 'not applicable (slirp4netns forwards no port of the namespace to the host)'),
+    serve: (argv, kind, port) => {
+      slirp.alive();
+      return serverHandle(topo, topo.spawnArgs(slirp.inNs(argv), { stdio: ['pipe', 'pipe', 'pipe'] }), port, 'server in slirp4netns\' namespace');
+    },
+    exec: () => {
+      throw new Error('slirp4netns: no -T');
+    },
+    comms: TOOL_COMMS.slirp4netns,
+    cpuRoots: () => [slirp.pid],
+    teardown: async () => {
+      await slirp.teardown();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
-/** Gbit/s and stalled one-second intervals of an iperf3 -J run, or throw with the reason. */
 /** The connrate client's JSON line, or throw with the reason. */
 function parseConnrate(result, what) {
   const lines = result.stdout.toString().trim().split('\n');
@@ -458,7 +422,8 @@ export async function measureSplice(topo, opts, log) {
   const tools = await prepareTools(topo, opts, log, { slirp4netns: [portOf('slirp4netns')] });
   const timeoutMs = (s.time + 25) * 1000;
   const asUser = (a) => (topo.fullIdMap ? runInHostAsUser(topo, opts.uid, opts.gid, a) : topo.hostArgs(a));
-  const hostExec = (argv) => topo.execArgs(asUser(argv), { timeoutMs, closeGraceMs: 3000, env: { ...process.env, HOME: '/tmp' } });
+  const env = { ...process.env, HOME: '/tmp' };
+  const hostExec = (argv) => topo.execArgs(asUser(argv), { timeoutMs, closeGraceMs: 3000, env });
   const client = (port, reverse) => ['iperf3', '-c', '127.0.0.1', '-p', String(port), '-t', String(s.time), '-J', '--connect-timeout', '5000', ...(reverse ? ['-R'] : [])];
   try {
     await takeTurns(
@@ -468,26 +433,33 @@ export async function measureSplice(topo, opts, log) {
       opts,
       portOf,
       async (tool, name, cell, port) => {
+        const meter = cpuMeter((pid) => tool.cpuRoots(pid), tool.comms);
         if (cell.fwd === 't') {
-          // the server in the tool's namespace, the client on the host's loopback
-          const server = tool.serve(['sh', '-c', iperfServerScript(port)], 't', port);
+          // the server in the tool's namespace (held until its CPU is read), the client on the host's loopback
+          const server = tool.serve(['sh', '-c', iperfServerScript(port, { hold: true })], 't', port);
           try {
             await server.ready();
-            return parseIperf(await hostExec(client(port, cell.reverse)), LABELS[name]);
+            meter.start(server.pid);
+            const r = await hostExec(client(port, cell.reverse));
+            meter.stop();
+            const v = parseIperf(r, LABELS[name]);
+            return { ...v, ...meter.result(v.bytes) };
           } finally {
-            await server.stop(10_000);
+            await server.stop();
           }
         }
         // -T: the server on the host's loopback, the client in the tool's namespace
-        const server = hostServer(topo, opts, ['sh', '-c', iperfServerScript(port, '127.0.0.1')], port);
+        const server = hostServer(topo, opts, ['sh', '-c', iperfServerScript(port, { bind: '127.0.0.1' })], port);
         try {
           await server.ready();
-          return parseIperf(await tool.exec(client(port, cell.reverse), 'T', port, timeoutMs), LABELS[name]);
+          const r = await execMarked(topo, tool.command(markedArgv(client(port, cell.reverse)), 'T', port), { timeoutMs, env }, meter);
+          const v = parseIperf(r, LABELS[name]);
+          return { ...v, ...meter.result(v.bytes) };
         } finally {
           await server.stop(5000);
         }
       },
-      (v) => `${v.gbps.toFixed(2)} Gbit/s${v.stalls ? ` (${v.stalls} s stalled)` : ''}`,
+      (v) => `${v.gbps.toFixed(2)} Gbit/s${v.stalls ? ` (${v.stalls} s stalled)` : ''}${cpuText(v)}`,
       log,
     );
   } finally {
@@ -499,9 +471,11 @@ export async function measureSplice(topo, opts, log) {
       delete cell.raw;
       cell.runs = raw.map((v) => v.gbps);
       cell.stalls = raw.reduce((n, v) => n + v.stalls, 0);
+      for (const v of raw) addCpu(cell, v);
       if (!cell.error && cell.runs.length) cell.median = median(cell.runs);
     }
   }
+  section.upstreamTag = upstreamBuild(opts.upstreamDir ?? DEFAULT_UPSTREAM_DIR).tag;
   section.load.push(os.loadavg()[0]);
   delete section.title;
   return section;
@@ -625,6 +599,7 @@ export async function measureConnrate(topo, opts, log) {
       if (!cell.error && cell.runs.length) cell.median = median(cell.runs);
     }
   }
+  section.upstreamTag = upstreamBuild(opts.upstreamDir ?? DEFAULT_UPSTREAM_DIR).tag;
   section.load.push(os.loadavg()[0]);
   delete section.title;
   return section;
@@ -635,16 +610,21 @@ export async function measureConnrate(topo, opts, log) {
 const ratio = (name, cell, ref) =>
   name !== 'direct' && cell?.median !== undefined && ref?.median ? `${(cell.median / ref.median).toFixed(2)}×` : '–';
 
+/** A tool's label in a section's rows (the upstream build's with its version). */
+const labelOf = (name, section) => (name === 'upstream' ? upstreamLabel(section.upstreamTag) : LABELS[name] ?? name);
+
 export function spliceRows(section) {
   const out = [];
   for (const name of section.tools) {
     for (const c of SPLICE_CELLS) {
       const cell = section.results[name]?.[c.key] ?? { runs: [], error: 'n/a' };
       out.push({
-        tool: LABELS[name] ?? name,
+        tool: labelOf(name, section),
         direction: c.label,
         median: cell.median !== undefined ? cell.median.toFixed(2) : cell.error ?? 'n/a',
         vsPasta: ratio(name, cell, section.results.pasta?.[c.key]),
+        vsUpstream: ratio(name, cell, section.results.upstream?.[c.key]),
+        cpu: cell.error ? '–' : cpuColumn(name, cell),
         runs: cell.runs.map((v) => v.toFixed(2)).join(', ') || '–',
         stalls: cell.runs.length ? String(cell.stalls ?? 0) : '–',
       });
@@ -657,7 +637,9 @@ export const SPLICE_COLUMNS = [
   ['tool', 'tool'],
   ['direction', 'path and direction of the data'],
   ['median', 'median Gbit/s'],
-  ['vsPasta', 'vs pasta(1)'],
+  ['vsPasta', 'vs pasta(1) Debian'],
+  ['vsUpstream', 'vs upstream'],
+  ['cpu', 'CPU s/GB'],
   ['runs', 'runs (Gbit/s)'],
   ['stalls', 'stalled s'],
 ];
@@ -670,10 +652,11 @@ export function connrateRows(section) {
       const ok = cell.median !== undefined;
       const failed = (cell.failed ?? []).reduce((a, b) => a + b, 0);
       out.push({
-        tool: LABELS[name] ?? name,
+        tool: labelOf(name, section),
         path: c.label,
         median: ok ? cell.median.toFixed(0) : cell.error ?? 'n/a',
         vsPasta: ratio(name, cell, section.results.pasta?.[c.key]),
+        vsUpstream: ratio(name, cell, section.results.upstream?.[c.key]),
         runs: cell.runs.map((v) => v.toFixed(0)).join(', ') || '–',
         p50: ok ? median(cell.p50).toFixed(2) : '–',
         p99: ok ? median(cell.p99).toFixed(2) : '–',
@@ -688,7 +671,8 @@ export const CONNRATE_COLUMNS = [
   ['tool', 'tool'],
   ['path', 'path'],
   ['median', 'median connections/s'],
-  ['vsPasta', 'vs pasta(1)'],
+  ['vsPasta', 'vs pasta(1) Debian'],
+  ['vsUpstream', 'vs upstream'],
   ['runs', 'runs (connections/s)'],
   ['p50', 'median p50 ms'],
   ['p99', 'median p99 ms'],
@@ -705,7 +689,7 @@ function loadNote(section) {
 
 export function spliceMethod(section, asUser) {
   return `Method: the spliced loopback path (pasta's splice(2) between two loopback sockets, no
-tap). Each pasta runs ${asUser} in the "host" test namespace, started afresh per run
+tap). Each pasta (ours, Debian's pasta(1), upstream's current source) runs ${asUser} in the "host" test namespace, started afresh per run
 with only the forward under test (\`-t P -T none -u none -U none\`, or \`-t none -T P -u
 none -U none\`), and one TCP stream of \`iperf3 -t ${section.time} -J\`, without and with \`-R\`:
 
@@ -721,7 +705,11 @@ has no splice path: its rows are its port forwarding (\`--api-socket\`, add_host
 0.0.0.0:P → 10.0.2.100:P), through its user-mode TCP/IP stack, for comparison only; it
 has nothing like -T. ${plural(section.runs, 'run')} per cell, the tools taking turns run by run;
 median of the receiver's rate.${loadNote(section)} The issue's target is ours ≥ 0.9× pasta(1)
-on this path.`;
+on this path.
+
+${CPU_METHOD} Here the CPU is read, for -t, from when the server in the namespace
+listens until the client on the host has finished (the server's shell then waits for
+the bench before it exits); for -T, as in the tcp section.`;
 }
 
 export function connrateMethod(section, asUser) {

@@ -1,8 +1,10 @@
 // The "passt" section of bench/run.js: TCP throughput of a real QEMU guest
-// through this project's passt and Debian's passt(1), side by side.
+// through this project's passt, Debian's passt(1) and upstream's passt built
+// from current source (bench/upstream.sh), side by side.
 //
 // Theory of operation: for each MTU (65520, passt's default, and 1500) and
-// each passt (ours: node bin/passt.js; passt(1): /usr/bin/passt), passt runs
+// each passt (ours: node bin/passt.js; passt(1): /usr/bin/passt; upstream:
+// the passt of bench/upstream.sh's cache, when it is there), passt runs
 // as root in the topology's host namespace with `-f -e -s SOCKET -m MTU`, and
 // the test guest of test/guest/ (Debian's cloud kernel, busybox initramfs with
 // this machine's iperf3 in it; QEMU under TCG, `-netdev stream` to the socket)
@@ -10,8 +12,12 @@
 // and runs `iperf3 -c 203.0.113.10 -t T -f k` and the same with `-R`,
 // alternating, `runs` times each, against one iperf3 server (`iperf3 -s`) in the
 // remote namespace that serves the whole section. Each run's receiver rate is
-// one line "RESULT DIR I rc=N ...receiver line..." on the console. The
-// (MTU, passt) boots are ordered ours, passt(1) per MTU.
+// one line "RESULT DIR I rc=N ...receiver line..." on the console, after a
+// line "BEGIN DIR I" before it: at each of those lines, as it arrives, the
+// bench reads passt's CPU time (bench/cpu.js: /proc/PID/stat of the passt
+// process it started, which stays in the foreground with -f), so each run
+// also has passt's CPU seconds per GB received. The (MTU, passt) boots are
+// ordered ours, passt(1), upstream per MTU.
 //
 // TCG emulates the guest's CPU in software, so the guest's own TCP stack and
 // iperf3 bound the rate for both, and short runs scatter: the ratio is what
@@ -23,14 +29,30 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startGuest, ensureGuestImage } from '../test/guest/guest.js';
-import { delay, median } from './common.js';
+import { DEFAULT_UPSTREAM_DIR, delay, median, upstreamBuild, upstreamLabel } from './common.js';
+import { addCpu, cpuColumn, cpuMeter, cpuText } from './cpu.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PORT = 5202;
 export const PASST_MTUS = [65520, 1500];
+/** Each passt: argv(opts) -> { argv } or { reason } it cannot run; comms: its processes' names (bench/cpu.js). */
 export const PASST_IMPLS = [
-  { key: 'ours', label: 'ours', argv: () => [process.execPath, path.join(root, 'bin', 'passt.js')] },
-  { key: 'passt', label: 'passt(1)', argv: () => ['/usr/bin/passt'] },
+  { key: 'ours', label: 'ours', argv: () => ({ argv: [process.execPath, path.join(root, 'bin', 'passt.js')] }), comms: ['*'] },
+  {
+    key: 'passt',
+    label: 'passt(1) Debian',
+    argv: () => (fs.existsSync('/usr/bin/passt') ? { argv: ['/usr/bin/passt'] } : { reason: 'not installed' }),
+    comms: ['passt.avx2', 'passt'],
+  },
+  {
+    key: 'upstream',
+    label: upstreamLabel(undefined, 'passt'),
+    argv: (opts) => {
+      const b = upstreamBuild(opts.upstreamDir ?? DEFAULT_UPSTREAM_DIR);
+      return b.available ? { argv: [b.passt] } : { reason: b.reason };
+    },
+    comms: ['passt.avx2', 'passt'],
+  },
 ];
 export const PASST_DIRECTIONS = [
   { key: 'up', label: 'guest → remote', reverse: false },
@@ -41,14 +63,25 @@ const BOOT_S = 40;
 /** Per iperf3 run, on top of its time: connection set-up and the end of the test under TCG. */
 const RUN_OVERHEAD_S = 6;
 
-/** Options of the section: its own run count and time (TCG is slow; keep it to about 3 minutes). */
+/** Options of the section: its own run count and time (TCG is slow: six boots, some 4 to 5 minutes). */
 export function passtSettings(opts) {
   return { runs: opts.quick ? 1 : Math.min(opts.runs, 3), time: opts.quick ? 2 : 3 };
 }
 
+/**
+ * The passts of this run (--passt-impls): by default ours and upstream's,
+ * the comparison that matters, in four boots; Debian's 2023 passt(1) on
+ * request (two boots more).
+ */
+export function passtImpls(opts) {
+  const keys = opts.passtImpls ?? ['ours', 'upstream'];
+  for (const k of keys) if (!PASST_IMPLS.some((i) => i.key === k)) throw new Error(`--passt-impls: unknown passt ${k} (ours, passt, upstream)`);
+  return PASST_IMPLS.filter((i) => keys.includes(i.key));
+}
+
 export function passtBudgetS(opts) {
   const s = passtSettings(opts);
-  return PASST_MTUS.length * PASST_IMPLS.length * (BOOT_S + PASST_DIRECTIONS.length * s.runs * (s.time + RUN_OVERHEAD_S + 10)) + 30;
+  return PASST_MTUS.length * passtImpls(opts).length * (BOOT_S + PASST_DIRECTIONS.length * s.runs * (s.time + RUN_OVERHEAD_S + 10)) + 30;
 }
 
 function guestScript(server, mtu, s) {
@@ -61,6 +94,7 @@ export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu
 for i in ${runs}; do
   for d in up down; do
     r=; [ $d = down ] && r=-R
+    echo "BEGIN $d $i"
     iperf3 -c ${server} -p ${PORT} -t ${s.time} -f k --connect-timeout 5000 $r > /tmp/out 2>&1
     rc=$?
     echo "RESULT $d $i rc=$rc $(grep receiver /tmp/out | tail -n 1)"
@@ -110,8 +144,10 @@ async function startServer(topo, server) {
 
 const UNIT = { '': 1e-6, K: 1e-3, M: 1, G: 1e3 };
 
+const BYTES = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
 /** One boot: passt `impl` at `mtu`; returns { up: {runs, error?}, down: {...}, guestMtu }. */
-async function measureOne(topo, impl, mtu, s, server, log) {
+async function measureOne(topo, impl, mtu, s, server, log, opts) {
   const cells = Object.fromEntries(PASST_DIRECTIONS.map((d) => [d.key, { runs: [] }]));
   const fail = (why) => {
     for (const c of Object.values(cells)) c.error ??= why;
@@ -123,8 +159,9 @@ async function measureOne(topo, impl, mtu, s, server, log) {
   let passtLog = '';
   let passt;
   try {
-    if (impl.key === 'passt' && !fs.existsSync('/usr/bin/passt')) return fail('not installed');
-    passt = topo.host.spawn([...impl.argv(), '-f', '-e', '-s', socketPath, '-m', String(mtu)]);
+    const bin = impl.argv(opts);
+    if (!bin.argv) return fail(bin.reason);
+    passt = topo.host.spawn([...bin.argv, '-f', '-e', '-s', socketPath, '-m', String(mtu)]);
     passt.stdout?.on('data', (d) => (passtLog += d));
     passt.stderr?.on('data', (d) => (passtLog += d));
     try {
@@ -133,11 +170,23 @@ async function measureOne(topo, impl, mtu, s, server, log) {
       return fail(`failed: ${err.message}`);
     }
     const timeoutMs = (BOOT_S + PASST_DIRECTIONS.length * s.runs * (s.time + RUN_OVERHEAD_S + 10)) * 1000;
+    // passt's CPU over each iperf3 run: from its BEGIN line to its RESULT line
+    const meters = new Map();
+    const onLine = (line) => {
+      const m = /^(BEGIN|RESULT) (up|down) (\d+)\b/.exec(line);
+      if (!m) return;
+      const key = `${m[2]} ${m[3]}`;
+      if (m[1] === 'BEGIN') {
+        meters.set(key, cpuMeter([passt.pid], impl.comms));
+        meters.get(key).start();
+      } else meters.get(key)?.stop();
+    };
     const guest = startGuest({
       socketPath,
       timeoutMs,
       spawn: (argv, o) => topo.host.spawn(argv, o),
       script: guestScript(server, mtu, s),
+      onLine,
     });
     let result;
     try {
@@ -152,11 +201,14 @@ async function measureOne(topo, impl, mtu, s, server, log) {
       if (!m) continue;
       const cell = cells[m[1]];
       const rate = /([\d.]+) ([KMG]?)bits\/sec\s+receiver/.exec(m[4]);
+      const moved = /([\d.]+) ([KMGT]?)Bytes/.exec(m[4]);
       const what = `${impl.label}, MTU ${mtu}, ${PASST_DIRECTIONS.find((d) => d.key === m[1]).label}, run ${m[2]}/${s.runs}`;
       if (m[3] === '0' && rate) {
         const mbps = Number(rate[1]) * UNIT[rate[2]];
+        const cpu = meters.get(`${m[1]} ${m[2]}`)?.result(moved ? Number(moved[1]) * BYTES[moved[2]] : 0) ?? { cpuError: 'no BEGIN line' };
         cell.runs.push(mbps);
-        log(`${what}: ${mbps.toFixed(1)} Mbit/s`);
+        addCpu(cell, cpu);
+        log(`${what}: ${mbps.toFixed(1)} Mbit/s${cpuText(cpu)}`);
       } else {
         const err = out.split('\n').filter((l) => l.startsWith('ERR ')).map((l) => l.slice(4).trim()).filter(Boolean).pop();
         cell.error ??= `failed: iperf3 exit ${m[3]}${err ? `: ${err}` : ''}`;
@@ -180,13 +232,21 @@ async function measureOne(topo, impl, mtu, s, server, log) {
  */
 export async function measurePasst(topo, opts, log, server) {
   const s = passtSettings(opts);
-  const section = { date: new Date().toISOString(), runs: s.runs, time: s.time, results: {} };
+  const upstream = upstreamBuild(opts.upstreamDir ?? DEFAULT_UPSTREAM_DIR);
+  const section = {
+    date: new Date().toISOString(),
+    runs: s.runs,
+    time: s.time,
+    impls: passtImpls(opts).map((i) => i.key),
+    upstreamTag: upstream.tag,
+    results: {},
+  };
   try {
     ensureGuestImage();
   } catch (err) {
     for (const mtu of PASST_MTUS) {
       section.results[mtu] = Object.fromEntries(
-        PASST_IMPLS.map((i) => [i.key, Object.fromEntries(PASST_DIRECTIONS.map((d) => [d.key, { runs: [], error: `no guest image: ${err.message}` }]))]),
+        passtImpls(opts).map((i) => [i.key, Object.fromEntries(PASST_DIRECTIONS.map((d) => [d.key, { runs: [], error: `no guest image: ${err.message}` }]))]),
       );
     }
     return section;
@@ -195,8 +255,8 @@ export async function measurePasst(topo, opts, log, server) {
   try {
     for (const mtu of PASST_MTUS) {
       section.results[mtu] = {};
-      for (const impl of PASST_IMPLS) {
-        const r = await measureOne(topo, impl, mtu, s, server, log);
+      for (const impl of passtImpls(opts)) {
+        const r = await measureOne(topo, impl, mtu, s, server, log, opts);
         section.results[mtu][impl.key] = r.cells;
         if (r.bootMs) log(`${impl.label}, MTU ${mtu}: guest booted in ${(r.bootMs / 1000).toFixed(1)} s`);
       }
@@ -209,17 +269,24 @@ export async function measurePasst(topo, opts, log, server) {
 
 export function passtRows(section) {
   const out = [];
+  // a section of the time before the upstream build has no `impls`: ours and passt(1)
+  const impls = PASST_IMPLS.filter((i) => (section.impls ?? ['ours', 'passt']).includes(i.key));
   for (const mtu of PASST_MTUS) {
-    for (const impl of PASST_IMPLS) {
+    for (const impl of impls) {
       for (const d of PASST_DIRECTIONS) {
         const cell = section.results[mtu]?.[impl.key]?.[d.key] ?? { runs: [], error: 'n/a' };
-        const ref = section.results[mtu]?.passt?.[d.key];
+        const ratio = (ref) => {
+          const r = section.results[mtu]?.[ref]?.[d.key];
+          return cell.median !== undefined && r?.median ? `${(cell.median / r.median).toFixed(2)}×` : '–';
+        };
         out.push({
           mtu: String(mtu),
-          tool: impl.label,
+          tool: impl.key === 'upstream' ? upstreamLabel(section.upstreamTag, 'passt') : impl.label,
           direction: d.label,
           median: cell.median !== undefined ? cell.median.toFixed(1) : cell.error ?? 'n/a',
-          vsPasst: impl.key === 'ours' && cell.median !== undefined && ref?.median ? `${(cell.median / ref.median).toFixed(2)}×` : '–',
+          vsPasst: ratio('passt'),
+          vsUpstream: ratio('upstream'),
+          cpu: cell.error && cell.median === undefined ? '–' : cpuColumn(impl.key, cell),
           runs: cell.runs.map((v) => v.toFixed(1)).join(', ') || '–',
         });
       }
@@ -233,22 +300,35 @@ export const PASST_COLUMNS = [
   ['tool', 'passt'],
   ['direction', 'direction'],
   ['median', 'median Mbit/s'],
-  ['vsPasst', 'ours / passt(1)'],
+  ['vsPasst', 'vs passt(1) Debian'],
+  ['vsUpstream', 'vs upstream'],
+  ['cpu', 'passt CPU s/GB'],
   ['runs', 'runs (Mbit/s)'],
 ];
+
+const PASST_NAMES = {
+  ours: 'ours (`node bin/passt.js`)',
+  passt: "Debian's passt(1)",
+  upstream: "upstream's current source (bench/upstream.sh)",
+};
 
 export function passtMethod(section, server) {
   return `Method: a real guest, QEMU under software emulation (TCG, one vCPU, 256 MiB)
 booting Debian's cloud kernel with the busybox initramfs of test/guest/ (plus
 this machine's iperf3), its virtio-net NIC on \`-netdev stream\` to passt's UNIX
-socket. Each passt runs as root in the "host" test namespace with
+socket. Each passt — ${(section.impls ?? ['ours', 'passt']).map((k) => PASST_NAMES[k]).join(', ')} — runs as root in the "host" test namespace with
 \`-f -e -s SOCKET -m MTU\`, one fresh passt and one boot per (MTU, passt), at
 MTU 65520 (passt's default) and 1500, the guest's eth0 set to the same MTU.
 In the guest, after DHCP: \`iperf3 -c ${server} -t ${section.time} -f k\`, one TCP stream,
 alternately without and with \`-R\`, ${section.runs} run${section.runs > 1 ? 's' : ''} each (short runs of ${section.time} s to keep the
-section near 3 minutes under TCG), against one \`iperf3 -s\` in the "remote"
+section to a few minutes under TCG), against one \`iperf3 -s\` in the "remote"
 namespace; median of the receiver's rate in Mbit/s. The guest's CPU is
-emulated, so its own TCP stack and iperf3 bound the rate for both passts, and
+emulated, so its own TCP stack and iperf3 bound the rate for every passt, and
 short runs under TCG scatter widely (see the runs column): the absolute
-numbers say little about passt, the ratio ours / passt(1) is the figure to read.`;
+numbers say little about passt, the ratios are the figures to read. "passt CPU
+s/GB" is the CPU time (user + system, /proc/PID/stat) of the passt process
+alone — not QEMU's — from the guest's "BEGIN" line before each iperf3 run to
+its result line, per GB the receiver counted; the median over the runs. Under
+TCG the guest is slow, so passt idles much of each run: the figure is passt's
+cost per byte at this rate, not at its own limit.`;
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Side-by-side TCP and UDP throughput, ping latency, forwarded-port
-// throughput and connection rate, and start-up time of this project's pasta,
-// Debian's pasta(1) and slirp4netns(1), and of its passt and passt(1):
-// `npm run bench` (or `node bench/run.js [options]`).
+// Side-by-side TCP and UDP throughput (with the translator's CPU time per
+// byte), ping latency, forwarded-port throughput and connection rate, and
+// start-up time of this project's pasta, Debian's pasta(1), upstream's pasta
+// built from current source and slirp4netns(1), and of its passt and
+// passt(1): `npm run bench` (or `node bench/run.js [options]`).
 //
 // Theory of operation: everything happens inside the private test topology of
 // test/e2e/topology-core.js ("the host" namespace, whose only way out is a
@@ -14,20 +15,38 @@
 // and an iperf3 client in it runs `iperf3 -c 203.0.113.10 -t T -J`, without
 // and with -R (namespace -> remote, remote -> namespace):
 //
-//   ours         node bin/pasta.js --config-net -- iperf3 ...
-//   pasta(1)     pasta --config-net -- iperf3 ...
-//   slirp4netns  unshare -Urn (holder) + slirp4netns --configure --mtu=65520
+//   ours         node bin/pasta.js --config-net [-m 1500] -- iperf3 ...
+//   pasta(1)     pasta --config-net [-m 1500] -- iperf3 ...  (Debian's, a 2023 build)
+//   upstream     DIR/pasta --config-net [-m 1500] -- iperf3 ...: upstream's
+//                current source, built by bench/upstream.sh into DIR
+//                (--upstream-dir; $NODE_PASST_UPSTREAM_DIR, else
+//                /var/cache/node-passt-upstream), labelled with its version
+//                ("pasta (upstream 2026_07_16)"); without it: "not available
+//                (run bench/upstream.sh)"
+//   slirp4netns  unshare -Urn (holder) + slirp4netns --configure --mtu=MTU
 //                --disable-host-loopback PID tap0; iperf3 run via nsenter
+//                (one slirp4netns per MTU, kept for the whole run)
 //   direct       iperf3 run in the host namespace itself: no translation, the
 //                ceiling of this machine and topology (a reference row)
 //
-// Seven sections, each a table (--only picks some; default all):
+// Beside each throughput figure (tcp, udp, splice, passt) is the tool's CPU
+// time per byte, "CPU s/GB": user + system CPU seconds of the translator's
+// processes (/proc/PID/stat, read from the outside at the start and the end
+// of each iperf3 run; the command runs in a wrapper that marks both and waits
+// until the end sample is taken) per 10^9 bytes the receiver counted. See
+// bench/cpu.js for how each tool's processes are found.
 //
-//   tcp   one TCP stream; median of N runs (default 3 of 10 s; --quick: 1 of
-//         3 s) of the receiver's bits per second.
-//   udp   `iperf3 -u -b 0 -l 1400` and `-l 16000` (unlimited rate), both
-//         directions; median of N runs (default 3 of 4 s, --udp-time; --quick:
-//         1 of 2 s) of the receiver's rate, and median of the loss percentages.
+// Seven sections, each a table (--only picks some; default all but splice,
+// `--only all` adds it):
+//
+//   tcp   one TCP stream; median of N runs (default 3 of 4 s; --quick: 1 of
+//         3 s) of the receiver's bits per second, with the tool at MTU 65520
+//         and at 1500; the sender's retransmissions (median and sum).
+//   udp   `iperf3 -u -b 0 -l 1400` (unlimited rate; --udp-sizes 1400,16000
+//         adds 16000 at MTU 65520, where it fits), both directions, the tool
+//         at MTU 65520 and at 1500; the server bound to its address (-B);
+//         median of N runs (default 3 of 2 s, --udp-time; --quick: 1 of 2 s)
+//         of the receiver's rate, and median of the loss percentages.
 //   ping  `ping -c 20 -i 0.05 -q 203.0.113.10` from the namespace; median of
 //         N per-run average round-trip times (lower is better). Rootless tools
 //         get ICMP through ping sockets, so in a tool's own namespace the
@@ -38,29 +57,44 @@
 //         127.0.0.1:P, and `pasta -T P` with the server on the host's
 //         127.0.0.1:P and the client inside connecting to its own
 //         127.0.0.1:P; without and with -R, one stream of --time seconds;
-//         median of N runs, ours vs pasta(1) (the other forwards `none` for
-//         both). direct: the same over the bare loopback; slirp4netns: its
-//         port forwarding (add_hostfwd, no splice path), -t rows only.
+//         median of N runs, ours vs pasta(1) and upstream (the other
+//         forwards `none` for all), with CPU s/GB. direct: the same over the
+//         bare loopback; slirp4netns: its port forwarding (add_hostfwd, no
+//         splice path), -t rows only.
 //   connrate short TCP connections per second through a forwarded port (-t):
-//         bench/connrate.js, 8 loops for 5 s (--connrate-time; --quick: 2)
+//         bench/connrate.js, 8 loops for 3 s (--connrate-time; --quick: 2)
 //         of connect, 16 bytes each way, close; server inside the namespace,
 //         client on the host's 127.0.0.1 (spliced) or in the remote
 //         namespace from 203.0.113.10 to 198.51.100.2 (tap); median of N
 //         runs. See bench/forward.js for both (tools take turns run by run).
-//   startup time from invocation until the namespace is ready, ours and
-//         pasta(1), median of 10 runs (--startup-runs; --quick: 3): `pasta
+//   startup time from invocation until the namespace is ready, ours,
+//         pasta(1) and upstream, median of 5 runs (--startup-runs; --quick: 3): `pasta
 //         --config-net --netns PATH` (attach, until the first process exits),
-//         `pasta --config-net -- true` (spawn, whole run) and `podman run
+//         `pasta --config-net -- true` (spawn, whole run; and its peak RSS,
+//         GNU time's maximum resident set size, in up to 3 runs of their
+//         own) and `podman run
 //         --rm --network pasta IMAGE true` in test/podman's Podman 5 test bed
 //         (with `--network none` as the reference; "not available" without
 //         root or the test bed). See bench/startup.js.
 //   passt a real QEMU guest (test/guest/, TCG) through ours (node
-//         bin/passt.js) and passt(1), `iperf3 -c 203.0.113.10` and `-R` from
-//         the guest, one TCP stream, at MTU 65520 and 1500 (passt -m and the
-//         guest's eth0); median of 3 runs of 3 s (--quick: 1 of 2 s), ratio
-//         ours/passt(1). See bench/passt.js.
+//         bin/passt.js) and upstream's passt (and Debian's passt(1) with
+//         --passt-impls ours,passt,upstream), `iperf3 -c 203.0.113.10` and
+//         `-R` from the guest, one TCP stream, at MTU 65520 and 1500 (passt
+//         -m and the guest's eth0); median of min(N, 3) runs of 3 s (--quick:
+//         1 of 2 s), ratios against upstream's (and passt(1)). See
+//         bench/passt.js.
 //
-// MTU 65520 everywhere (pasta's default, and slirp4netns' --mtu). The results
+// Where a tool misbehaves (a failed cell, stalled seconds, heavy TCP
+// retransmission), the report lists it at the top ("Where a tool misbehaved
+// in this run"), and a ratio against a peer cell that stalled carries
+// "(peer stalled N s)": a ratio against a tool's trouble on this kernel is
+// not a speed-up.
+//
+// MTU: the veth between the test namespaces is 65520 throughout; the tools
+// run at 65520 (pasta's default, slirp4netns' --mtu) and, in the tcp and udp
+// sections, at 1500 too (pasta -m 1500, slirp4netns --mtu=1500), so the 1500
+// rows show what the tap's MTU alone costs. The direct rows have no tool MTU
+// and are measured once. The other sections are at 65520. The results
 // are printed as tables and written to bench/RESULTS.md (raw numbers in
 // bench/out/results.json). A section left out with --only is carried over
 // from the previous bench/out/results.json into RESULTS.md, marked with its
@@ -68,9 +102,18 @@
 // of a number. Every child has a timeout, the whole run has one, and the
 // topology's close() removes every process and namespace the bench made.
 //
+// The default run (`npm run bench`: 3 runs per cell, --time 4, --udp-time 2,
+// --connrate-time 3, 5 start-up runs, two passts in the guest) is sized for
+// some 15 minutes on a 2-CPU machine: the MTU 1500 rows and the upstream tool
+// doubled the cells, so runs are shorter than they were (TCP 10 s, UDP 4 s)
+// and the splice section is left to `--only all` (some 5 minutes more).
+// Every log line carries the seconds since the start.
+//
 // Options: --quick, --runs N, --time SECONDS, --udp-time SECONDS,
-//          --only tcp,udp,ping,splice,connrate,startup,passt,
-//          --tools direct,ours,pasta,slirp4netns, --connrate-time SECONDS,
+//          --only tcp,udp,ping,splice,connrate,startup,passt or all,
+//          --udp-sizes 1400[,16000], --passt-impls ours,passt,upstream,
+//          --tools direct,ours,pasta,upstream,slirp4netns, --connrate-time SECONDS,
+//          --upstream-dir DIR (upstream's build, see above),
 //          --uid N (--gid N), --no-write (print only), --no-profile,
 //          --startup-runs N, --podman-pasta PATH (the pasta(1) that Podman
 //          runs in the startup section; default: the one on $PATH),
@@ -86,7 +129,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { summarizeProfile } from './profile.js';
 import { measureStartup, startupBudgetS, startupRows, startupMethod, STARTUP_COLUMNS } from './startup.js';
-import { measurePasst, passtBudgetS, passtRows, passtMethod, PASST_COLUMNS } from './passt.js';
+import { measurePasst, passtBudgetS, passtImpls, passtRows, passtMethod, PASST_COLUMNS } from './passt.js';
 import {
   measureSplice, measureConnrate, spliceBudgetS, connrateBudgetS, spliceRows, connrateRows, spliceMethod, connrateMethod,
   SPLICE_COLUMNS, CONNRATE_COLUMNS,
@@ -95,16 +138,23 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTopology, runInHostAsUser, ADDRESSES } from '../test/e2e/topology-core.js';
-import { delay, firstLine, iperfJson, median, parseIperf } from './common.js';
+import { DEFAULT_UPSTREAM_DIR, delay, firstLine, iperfJson, median, parseIperf, upstreamBuild, upstreamLabel } from './common.js';
+import { CPU_METHOD, TOOL_COMMS, addCpu, clockTicks, cpuColumn, cpuMeter, cpuText, execMarked, markedArgv } from './cpu.js';
+import { startSlirp } from './slirp.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SERVER = ADDRESSES.serverV4;
 const PORT = 5201;
 const MTU = ADDRESSES.mtu;
+/** The tools' MTUs in the tcp and udp sections: pasta's default (and the veth's), and Ethernet's. */
+const MTUS = [MTU, 1500];
+const TOOLS = ['direct', 'ours', 'base', 'pasta', 'upstream', 'slirp4netns'];
 
 // ---- options -----------------------------------------------------------------
 
 const SECTIONS = ['tcp', 'udp', 'ping', 'splice', 'connrate', 'startup', 'passt'];
+/** The default run: every section but splice (`--only all` adds it), to stay near a quarter of an hour. */
+const DEFAULT_SECTIONS = SECTIONS.filter((s) => s !== 'splice');
 const TITLES = {
   tcp: 'TCP throughput',
   udp: 'UDP throughput',
@@ -112,22 +162,24 @@ const TITLES = {
   splice: 'Spliced loopback path: forwarded ports, -t and -T',
   connrate: 'Connection rate through a forwarded port',
   startup: 'Start-up time',
-  passt: 'passt: a QEMU guest, ours vs passt(1)',
+  passt: 'passt: a QEMU guest, ours vs passt(1) (Debian\'s and upstream\'s)',
 };
 
 function parseOptions(argv) {
   const opts = {
     runs: 3,
-    time: 10,
+    time: 4,
     udpTime: undefined,
-    only: [...SECTIONS],
-    tools: ['direct', 'ours', 'pasta', 'slirp4netns'],
+    only: DEFAULT_SECTIONS,
+    udpSizes: [1400],
+    tools: ['direct', 'ours', 'pasta', 'upstream', 'slirp4netns'],
+    upstreamDir: DEFAULT_UPSTREAM_DIR,
     uid: 1000,
     gid: undefined,
     write: true,
     quick: false,
     profile: true,
-    startupRuns: 10,
+    startupRuns: undefined,
     podmanPasta: undefined,
     connrateTime: undefined,
   };
@@ -146,13 +198,16 @@ function parseOptions(argv) {
       opts.runs = 1;
       opts.time = 3;
       opts.udpTime ??= 2;
-      opts.startupRuns = 3;
+      opts.startupRuns ??= 3;
       opts.connrateTime ??= 2;
     } else if (a === '--runs') opts.runs = Number(value());
     else if (a === '--time') opts.time = Number(value());
     else if (a === '--udp-time') opts.udpTime = Number(value());
     else if (a === '--connrate-time') opts.connrateTime = Number(value());
-    else if (a === '--only') opts.only = value().split(',').filter(Boolean);
+    else if (a === '--only') {
+      const v = value();
+      opts.only = v === 'all' ? [...SECTIONS] : v.split(',').filter(Boolean);
+    } else if (a === '--udp-sizes') opts.udpSizes = value().split(',').filter(Boolean).map(Number);
     else if (a === '--tools') opts.tools = value().split(',').filter(Boolean);
     else if (a === '--uid') opts.uid = Number(value());
     else if (a === '--gid') opts.gid = Number(value());
@@ -161,22 +216,33 @@ function parseOptions(argv) {
     else if (a === '--podman-pasta') opts.podmanPasta = value();
     else if (a === '--ours-bin') opts.oursBin = value();
     else if (a === '--base-bin') opts.baseBin = value();
+    else if (a === '--upstream-dir') opts.upstreamDir = value();
+    else if (a === '--passt-impls') opts.passtImpls = value().split(',').filter(Boolean);
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
         'usage: node bench/run.js [--quick] [--runs N] [--time S] [--udp-time S] [--connrate-time S]\n' +
-          '                         [--only tcp,udp,ping,splice,connrate,startup,passt]\n' +
-          '                         [--tools direct,ours,pasta,slirp4netns] [--uid N] [--gid N] [--no-write] [--no-profile]\n' +
-          '                         [--startup-runs N] [--podman-pasta PATH] [--ours-bin PATH] [--base-bin PATH]\n',
+          '                         [--only tcp,udp,ping,splice,connrate,startup,passt|all] [--udp-sizes 1400,16000]\n' +
+          '                         [--passt-impls ours,passt,upstream]\n' +
+          '                         [--tools direct,ours,pasta,upstream,slirp4netns] [--uid N] [--gid N] [--no-write] [--no-profile]\n' +
+          '                         [--startup-runs N] [--podman-pasta PATH] [--ours-bin PATH] [--base-bin PATH]\n' +
+          '                         [--upstream-dir DIR]\n',
       );
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
   opts.gid ??= opts.uid;
   // UDP reaches its rate at once (no slow start): shorter runs than TCP's keep the whole bench short.
-  opts.udpTime ??= Math.min(opts.time, 4);
-  opts.connrateTime ??= 5;
+  opts.udpTime ??= Math.min(opts.time, 2);
+  opts.connrateTime ??= 3;
+  opts.startupRuns ??= 5;
+  for (const sec of opts.only) if (!SECTIONS.includes(sec)) throw new Error(`unknown section ${sec} (--only: ${SECTIONS.join(',')} or all)`);
+  for (const size of opts.udpSizes) {
+    if (!(Number.isInteger(size) && size > 0 && size <= 65000)) throw new Error('--udp-sizes: datagram sizes in bytes, 1 to 65000');
+  }
+  if (!(opts.runs >= 1 && Number.isInteger(opts.runs))) throw new Error('--runs: a whole number, 1 or more');
+  passtImpls(opts); // throws on an unknown one
   for (const t of opts.tools) {
-    if (!['direct', 'ours', 'base', 'pasta', 'slirp4netns'].includes(t)) throw new Error(`unknown tool ${t}`);
+    if (!TOOLS.includes(t)) throw new Error(`unknown tool ${t}`);
   }
   if (opts.baseBin && !opts.tools.includes('base')) opts.tools.splice(opts.tools.indexOf('ours') + 1, 0, 'base');
   if (opts.tools.includes('base') && !opts.baseBin) throw new Error('the tool base needs --base-bin PATH');
@@ -223,8 +289,9 @@ function ourVersion() {
   return `${version}${commit ? ` (${commit}${dirty ? ', modified' : ''})` : ''}`;
 }
 
-function facts() {
+function facts(opts) {
   const pastaVersion = tryRun('pasta', ['--version'])?.split('\n')[0];
+  const upstream = upstreamBuild(opts.upstreamDir);
   return {
     date: new Date().toISOString(),
     kernel: os.release(),
@@ -235,6 +302,11 @@ function facts() {
     pasta: `passt ${dpkgVersion('passt') ?? 'not installed'}${pastaVersion && !/unknown/.test(pastaVersion) ? ` (${pastaVersion})` : ''}`,
     slirp4netns: tryRun('slirp4netns', ['--version'])?.split('\n')[0] ?? 'not installed',
     passt: `passt ${dpkgVersion('passt') ?? 'not installed'} (/usr/bin/passt)`,
+    upstream: upstream.available
+      ? `${upstream.version}${upstream.commit ? ` (commit ${upstream.commit})` : ''}, ${upstream.built}`
+      : upstream.reason,
+    upstreamTag: upstream.tag,
+    clkTck: clockTicks(),
     iperf3: tryRun('iperf3', ['--version'])?.split('\n')[0] ?? 'not installed',
   };
 }
@@ -306,7 +378,12 @@ function parseIperfUdp(result, what) {
   const bps = received?.bits_per_second;
   if (typeof bps !== 'number' || !(bps > 0)) throw new Error(`${what}: no datagram arrived`);
   const sent = json.end?.sum_sent?.bits_per_second;
-  return { gbps: bps / 1e9, lossPct: Number(received.lost_percent ?? NaN), sentGbps: typeof sent === 'number' ? sent / 1e9 : null };
+  return {
+    gbps: bps / 1e9,
+    lossPct: Number(received.lost_percent ?? NaN),
+    sentGbps: typeof sent === 'number' ? sent / 1e9 : null,
+    bytes: Number(received.bytes) || 0,
+  };
 }
 
 const PING_COUNT = 20;
@@ -344,55 +421,52 @@ function parsePing(result) {
 }
 
 /**
- * Each tool: prepare() -> { available: false, reason } |
- * { available: true, exec(argv, timeoutMs) -> ExecResult (argv run in the tool's namespace), teardown() }.
+ * Each tool: prepare() -> { available: false, reason } | { available: true,
+ * command(argv, mtu) -> { full, roots } (argv run in the tool's namespace,
+ * the tool at `mtu`, wrapped for the topology; roots(pid) the processes under
+ * which its translator is: bench/cpu.js), env, comms (its translator's
+ * process names; none for direct), teardown() }.
  * `insideTool`: the command runs in a namespace of the tool's own (not the host's).
  */
 function toolsFor(topo, opts) {
   const asUser = (argv) => (topo.fullIdMap ? runInHostAsUser(topo, opts.uid, opts.gid, argv) : topo.hostArgs(argv));
-  const exec = (argv, timeoutMs) => topo.execArgs(asUser(argv), { timeoutMs, closeGraceMs: 3000 });
   const env = { ...process.env, HOME: '/tmp' };
+  const self = (pid) => [pid];
+  const mtuArgs = (mtu) => (mtu && mtu !== MTU ? ['-m', String(mtu)] : []);
 
-  /** This project's pasta from `bin` (ours, or --base-bin's build). */
-  const oursTool = (label, bin) => ({
+  /** A pasta (ours, --base-bin's build, pasta(1), the upstream build): `bin` with `--config-net [-m MTU] -- argv`. */
+  const pastaTool = (name, label, find) => ({
     label,
     insideTool: true,
     async prepare() {
-      if (!fs.existsSync(bin)) return { available: false, reason: `not available (${bin} does not exist)` };
+      const { bin, reason } = find();
+      if (!bin) return { available: false, reason };
       return {
         available: true,
-        exec: (argv, timeoutMs) => topo.execArgs(asUser([process.execPath, bin, '--config-net', '--', ...argv]), { timeoutMs, closeGraceMs: 3000, env }),
+        command: async (argv, mtu) => ({ full: asUser([...bin, '--config-net', ...mtuArgs(mtu), '--', ...argv]), roots: self }),
+        env,
+        comms: TOOL_COMMS[name],
         teardown: async () => {},
       };
     },
   });
+  const oursBin = (bin) => () => (fs.existsSync(bin) ? { bin: [process.execPath, bin] } : { reason: `not available (${bin} does not exist)` });
+  const upstream = upstreamBuild(opts.upstreamDir);
 
   return {
     direct: {
       label: 'direct (no translation)',
       insideTool: false,
       async prepare() {
-        return {
-          available: true,
-          exec,
-          teardown: async () => {},
-        };
+        return { available: true, command: async (argv) => ({ full: asUser(argv), roots: self }), env, teardown: async () => {} };
       },
     },
-    ours: oursTool('ours (node bin/pasta.js)', path.join(root, 'bin', 'pasta.js')),
-    base: oursTool(`base (${opts.baseBin})`, path.resolve(opts.baseBin ?? '')),
-    pasta: {
-      label: 'pasta(1)',
-      insideTool: true,
-      async prepare() {
-        if (!tryRun('sh', ['-c', 'command -v pasta'])) return { available: false, reason: 'not available (pasta not installed)' };
-        return {
-          available: true,
-          exec: (argv, timeoutMs) => exec(['pasta', '--config-net', '--', ...argv], timeoutMs),
-          teardown: async () => {},
-        };
-      },
-    },
+    ours: pastaTool('ours', 'ours (node bin/pasta.js)', oursBin(path.join(root, 'bin', 'pasta.js'))),
+    base: pastaTool('base', `base (${opts.baseBin})`, oursBin(path.resolve(opts.baseBin ?? ''))),
+    pasta: pastaTool('pasta', 'pasta(1) Debian', () =>
+      tryRun('sh', ['-c', 'command -v pasta']) ? { bin: ['pasta'] } : { reason: 'not available (pasta not installed)' },
+    ),
+    upstream: pastaTool('upstream', upstreamLabel(upstream.tag), () => (upstream.available ? { bin: [upstream.pasta] } : { reason: upstream.reason })),
     slirp4netns: {
       label: 'slirp4netns',
       insideTool: true,
@@ -400,71 +474,54 @@ function toolsFor(topo, opts) {
         if (!tryRun('sh', ['-c', 'command -v slirp4netns'])) {
           return { available: false, reason: 'not available (slirp4netns not installed)' };
         }
-        // A namespace of the user's own, held by a shell reading its stdin.
-        const holder = topo.spawnArgs(asUser(['unshare', '-Urn', '--', 'sh', '-c', 'echo ready; read x']), {
-          stdio: ['pipe', 'pipe', 'pipe'],
-        });
-        holder.stdin?.on('error', () => {});
-        await new Promise((resolve, reject) => {
-          const t = setTimeout(() => reject(new Error('slirp4netns: namespace holder did not start')), 10_000);
-          holder.stdout?.once('data', () => {
-            clearTimeout(t);
-            resolve(undefined);
-          });
-          holder.once('exit', () => {
-            clearTimeout(t);
-            reject(new Error('slirp4netns: namespace holder exited'));
-          });
-        });
-        const pid = String(holder.pid);
-        const slirp = topo.spawnArgs(
-          asUser(['slirp4netns', '--configure', `--mtu=${MTU}`, '--disable-host-loopback', pid, 'tap0']),
-          { stdio: ['ignore', 'pipe', 'pipe'] },
-        );
-        let slirpOutput = '';
-        slirp.stdout?.on('data', (d) => {
-          slirpOutput += d;
-        });
-        slirp.stderr?.on('data', (d) => {
-          slirpOutput += d;
-        });
-        const inNs = (argv) => asUser(['nsenter', '-t', pid, '-U', '-n', '--preserve-credentials', '--', ...argv]);
-        const teardown = async () => {
-          for (const child of [slirp, holder]) {
-            if (child.exitCode === null && child.signalCode === null) {
-              const exited = new Promise((resolve) => child.once('exit', resolve));
-              child.kill('SIGKILL');
-              await exited;
-            }
+        // One slirp4netns (and namespace) per MTU, started when first used, kept for every section.
+        const instances = new Map();
+        const instance = (mtu) => {
+          if (!instances.has(mtu)) {
+            const started = startSlirp(topo, asUser, { mtu });
+            started.catch(() => {});
+            instances.set(mtu, started);
           }
+          return instances.get(mtu);
         };
-        // Ready when tap0 has 10.0.2.100 and the default route is in place.
-        const deadline = Date.now() + 10_000;
-        for (;;) {
-          if (slirp.exitCode !== null || slirp.signalCode !== null) {
-            await teardown();
-            return { available: false, reason: `slirp4netns exited: ${firstLine(slirpOutput)}` };
-          }
-          const r = await topo.execArgs(inNs(['ip', '-4', 'route', 'show', 'default']), { timeoutMs: 5000 });
-          if (r.stdout.toString().includes('tap0')) break;
-          if (Date.now() > deadline) {
-            await teardown();
-            return { available: false, reason: 'slirp4netns did not configure tap0' };
-          }
-          await delay(30);
+        try {
+          await instance(MTU);
+        } catch (err) {
+          return { available: false, reason: err.message };
         }
         return {
           available: true,
-          exec: async (argv, timeoutMs) => {
+          command: async (argv, mtu = MTU) => {
+            const slirp = await instance(mtu);
             // a tool that died after set-up gets a clear reason, not a stream of failed runs
-            if (slirp.exitCode !== null || slirp.signalCode !== null) throw new Error(`slirp4netns exited: ${firstLine(slirpOutput)}`);
-            return topo.execArgs(inNs(argv), { timeoutMs });
+            slirp.alive();
+            return { full: slirp.inNs(argv), roots: () => [slirp.pid] };
           },
-          teardown,
+          comms: TOOL_COMMS.slirp4netns,
+          teardown: async () => {
+            for (const started of instances.values()) await (await started.catch(() => undefined))?.teardown();
+          },
         };
       },
     },
   };
+}
+
+/** Run argv in a prepared tool's namespace (the tool at `mtu`) to completion. */
+async function execIn(topo, prepared, argv, timeoutMs, mtu) {
+  const { full } = await prepared.command(argv, mtu);
+  return topo.execArgs(full, { timeoutMs, closeGraceMs: 3000, env: prepared.env });
+}
+
+/**
+ * Run an iperf3 client in a prepared tool's namespace, with the tool's CPU
+ * time read at the command's start and end (bench/cpu.js): { result, meter }.
+ */
+async function execMeasured(topo, prepared, argv, timeoutMs, mtu) {
+  const { full, roots } = await prepared.command(markedArgv(argv), mtu);
+  const meter = cpuMeter(roots, prepared.comms);
+  const result = await execMarked(topo, full, { timeoutMs, env: prepared.env }, meter);
+  return { result, meter };
 }
 
 const DIRECTIONS = [
@@ -472,10 +529,32 @@ const DIRECTIONS = [
   { key: 'down', label: 'remote → namespace (-R)', reverse: true },
 ];
 
-const UDP_SIZES = [1400, 16000];
-const UDP_CELLS = UDP_SIZES.flatMap((size) =>
-  DIRECTIONS.map((d) => ({ key: `${size}-${d.key}`, label: d.label, size, reverse: d.reverse })),
+/**
+ * The cells of the tcp section: each direction at each of MTUS (the keys of
+ * MTU 65520's cells are those of the time before MTU 1500 rows, "up" and
+ * "down", so that earlier results still read).
+ */
+const TCP_CELLS = MTUS.flatMap((mtu) =>
+  DIRECTIONS.map((d) => ({ key: mtu === MTU ? d.key : `m${mtu}-${d.key}`, mtu, label: d.label, reverse: d.reverse })),
 );
+
+/**
+ * The cells of the udp section for datagram `sizes` (--udp-sizes; a section
+ * of the time before that option had 1400 and 16000): each size at each of
+ * MTUS where it fits in one IPv4 packet (no IP fragmentation, which would
+ * measure the reassembly, not the path), each direction.
+ */
+const udpCells = (sizes = [1400, 16000]) =>
+  MTUS.flatMap((mtu) =>
+    sizes
+      .filter((size) => size + 28 <= mtu)
+      .flatMap((size) =>
+        DIRECTIONS.map((d) => ({ key: `${mtu === MTU ? '' : `m${mtu}-`}${size}-${d.key}`, mtu, label: d.label, size, reverse: d.reverse })),
+      ),
+  );
+
+/** The direct rows have no tool, so no tool MTU: they are measured once, in the MTU 65520 cells. */
+const cellsFor = (cells, name) => (name === 'direct' ? cells.filter((c) => !c.mtu || c.mtu === MTU) : cells);
 
 /**
  * What each section measures. A section's cells are measured for every tool,
@@ -483,40 +562,54 @@ const UDP_CELLS = UDP_SIZES.flatMap((size) =>
  * the other runs on it). `add` folds one run's value into the cell, `finish`
  * computes the medians.
  */
-function sectionsFor(opts) {
+function sectionsFor(opts, topo) {
   return {
     tcp: {
       title: 'TCP',
-      cells: DIRECTIONS,
+      cells: TCP_CELLS,
       server: true,
       timeoutMs: (opts.time + 40) * 1000,
       perRunS: opts.time + 45,
       async run(prepared, name, cell) {
-        return parseIperf(await prepared.exec(iperfArgs(opts, cell.reverse), this.timeoutMs), name);
+        const { result, meter } = await execMeasured(topo, prepared, iperfArgs(opts, cell.reverse), this.timeoutMs, cell.mtu);
+        const v = parseIperf(result, name);
+        return { ...v, ...meter.result(v.bytes) };
       },
-      newCell: () => ({ runs: [], stalls: 0 }),
+      newCell: () => ({ runs: [], stalls: 0, retransmits: [] }),
       add(cell, v) {
         cell.runs.push(v.gbps);
         cell.stalls += v.stalls;
+        cell.retransmits.push(v.retransmits);
+        addCpu(cell, v);
       },
       finish(cell) {
         cell.median = median(cell.runs);
+        const retr = cell.retransmits.filter((n) => typeof n === 'number');
+        if (retr.length) {
+          cell.retransmitsMedian = median(retr);
+          cell.retransmitsSum = retr.reduce((a, b) => a + b, 0);
+        }
       },
-      format: (v) => `${v.gbps.toFixed(2)} Gbit/s${v.stalls ? ` (${v.stalls} s stalled)` : ''}`,
+      format: (v) =>
+        `${v.gbps.toFixed(2)} Gbit/s${v.stalls ? ` (${v.stalls} s stalled)` : ''}` +
+        `${v.retransmits !== null ? `, ${v.retransmits} retransmitted` : ''}${cpuText(v)}`,
       failure: (err) => `failed: ${err.message}`,
     },
     udp: {
       title: 'UDP',
-      cells: UDP_CELLS,
+      cells: udpCells(opts.udpSizes),
       server: true,
       timeoutMs: (opts.udpTime + 40) * 1000,
       perRunS: opts.udpTime + 45,
       async run(prepared, name, cell) {
-        return parseIperfUdp(await prepared.exec(udpArgs(opts, cell.size, cell.reverse), this.timeoutMs), name);
+        const { result, meter } = await execMeasured(topo, prepared, udpArgs(opts, cell.size, cell.reverse), this.timeoutMs, cell.mtu);
+        const v = parseIperfUdp(result, name);
+        return { ...v, ...meter.result(v.bytes) };
       },
       newCell: () => ({ runs: [] }),
       add(cell, v) {
         cell.runs.push(v);
+        addCpu(cell, v);
       },
       finish(cell) {
         cell.median = median(cell.runs.map((r) => r.gbps));
@@ -524,7 +617,8 @@ function sectionsFor(opts) {
       },
       format: (v) =>
         `${v.gbps.toFixed(2)} Gbit/s received, ${v.lossPct.toFixed(1)} % lost` +
-        (v.sentGbps !== null ? ` (${v.sentGbps.toFixed(2)} Gbit/s sent)` : ''),
+        (v.sentGbps !== null ? ` (${v.sentGbps.toFixed(2)} Gbit/s sent)` : '') +
+        cpuText(v),
       failure: (err) => `failed: ${err.message}`,
     },
     ping: {
@@ -534,7 +628,7 @@ function sectionsFor(opts) {
       timeoutMs: 30_000,
       perRunS: 35,
       async run(prepared, name, cell, tool) {
-        return parsePing(await prepared.exec(pingArgs(tool.insideTool), this.timeoutMs));
+        return parsePing(await execIn(topo, prepared, pingArgs(tool.insideTool), this.timeoutMs, MTU));
       },
       newCell: () => ({ runs: [] }),
       add(cell, v) {
@@ -562,7 +656,7 @@ function sectionsFor(opts) {
  */
 async function measure(topo, opts, log) {
   const tools = toolsFor(topo, opts);
-  const sections = sectionsFor(opts);
+  const sections = sectionsFor(opts, topo);
   const prepared = {};
   const out = {};
   if (!opts.only.some((s) => sections[s])) return out;
@@ -584,20 +678,23 @@ async function measure(topo, opts, log) {
         runs: opts.runs,
         time: key === 'tcp' ? opts.time : key === 'udp' ? opts.udpTime : undefined,
         tools: [...opts.tools],
+        mtus: key === 'ping' ? [MTU] : MTUS,
+        ...(key === 'udp' ? { udpSizes: opts.udpSizes } : {}),
+        upstreamTag: upstreamBuild(opts.upstreamDir).tag,
         results,
       };
       for (const name of opts.tools) {
         const tool = tools[name];
         const p = prepared[name];
         results[name] = {};
-        for (const c of section.cells) {
+        for (const c of cellsFor(section.cells, name)) {
           if (!p.available) {
             results[name][c.key] = { runs: [], error: p.reason };
             continue;
           }
           const cell = section.newCell();
           results[name][c.key] = cell;
-          const what = `${section.title}${c.size ? ` ${c.size} B` : ''}`;
+          const what = `${section.title}${c.mtu ? ` MTU ${c.mtu}` : ''}${c.size ? ` ${c.size} B` : ''}`;
           for (let i = 0; i < opts.runs; i++) {
             const server = section.server ? await startIperfServer(topo) : undefined;
             try {
@@ -624,87 +721,150 @@ async function measure(topo, opts, log) {
 
 // ---- report -----------------------------------------------------------------------
 
-const LABELS = { direct: 'direct (ceiling)', ours: 'ours', base: 'base (--base-bin)', pasta: 'pasta(1)', slirp4netns: 'slirp4netns' };
+const LABELS = { direct: 'direct (ceiling)', ours: 'ours', base: 'base (--base-bin)', pasta: 'pasta(1) Debian', slirp4netns: 'slirp4netns' };
+
+/** A tool's label in a section's rows (the upstream build's with its version). */
+const labelOf = (name, section) => (name === 'upstream' ? upstreamLabel(section.upstreamTag) : LABELS[name] ?? name);
 
 /** "a/b×" of two cells' medians, or – (the direct row is a reference, not a competitor). */
 function ratioOf(name, cell, refCell) {
-  return name !== 'direct' && cell.median !== undefined && refCell?.median ? `${(cell.median / refCell.median).toFixed(2)}×` : '–';
+  if (name === 'direct' || cell.median === undefined) return '–';
+  if (refCell?.error && refCell.runs?.length === 0 && !/^not (available|applicable)/.test(refCell.error)) return '– (peer failed)';
+  if (!refCell?.median) return '–';
+  const ratio = `${(cell.median / refCell.median).toFixed(2)}×`;
+  // a peer that stalled on this kernel makes any ratio against it flattering: say so beside it
+  return refCell.stalls > 0 && cell !== refCell ? `${ratio} (peer stalled ${refCell.stalls} s)` : ratio;
 }
 
-function rows(results, opts) {
+/** A table row's cell description: what the columns other than the figures say. */
+const rowWhat = (r) => [r.what, r.mtu !== undefined ? `MTU ${String(r.mtu).replace(/ .*/, '')}` : '', r.size, r.direction, r.path].filter(Boolean).join(', ');
+
+/**
+ * Where a tool misbehaved, from the report's tables: cells whose median is a
+ * failure (not "not available" / "not applicable", which say the tool is
+ * missing or has no such path), cells with stalled seconds, and TCP cells
+ * whose sender retransmitted more than 1 % of the segments a full-size
+ * stream of its rate would take. One line each, for the top of the report,
+ * so that a ratio against such a cell is read with it.
+ */
+function misbehaviour(tables) {
   const out = [];
-  for (const name of opts.tools) {
-    for (const d of DIRECTIONS) {
-      const cell = results[name][d.key];
-      const ref = (tool) => results[tool]?.[d.key]?.median;
-      const ratio = (tool) =>
-        name !== 'direct' && cell.median !== undefined && ref(tool) ? `${(cell.median / ref(tool)).toFixed(2)}×` : '–';
-      out.push({
-        tool: LABELS[name],
-        direction: d.label,
-        median: cell.median !== undefined ? cell.median.toFixed(2) : cell.error ?? 'n/a',
-        runs: cell.runs.map((v) => v.toFixed(2)).join(', ') || '–',
-        stalls: cell.runs.length ? String(cell.stalls ?? 0) : '–',
-        vsPasta: ratio('pasta'),
-        vsSlirp: ratio('slirp4netns'),
-      });
+  for (const t of tables) {
+    for (const r of t.table) {
+      if (/^direct/.test(r.tool)) continue;
+      const where = `${t.title}: ${r.tool}, ${rowWhat(r)}`;
+      const median = String(r.median);
+      if (!/^[\d.+]+$/.test(median) && !/^(not (available|applicable)|n\/a|–)/.test(median)) out.push(`${where}: ${median}`);
+      if (/^[1-9]/.test(String(r.failed ?? ''))) out.push(`${where}: ${r.failed} connections failed`);
+      if (/^\d+$/.test(String(r.stalls)) && Number(r.stalls) > 0) {
+        out.push(`${where}: ${r.stalls} s stalled (one-second intervals under 10 Mbit/s), median ${median} Gbit/s; runs ${r.runs}`);
+      }
+      if (r.retrSum !== undefined && /^\d+$/.test(String(r.retrSum)) && /^[\d.]+$/.test(median)) {
+        const mss = r.mtu && String(r.mtu).startsWith('1500') ? 1448 : 65000;
+        const segments = (Number(median) * 1e9 * (t.time ?? 1)) / 8 / mss;
+        if (Number(r.retrMedian) > 100 && Number(r.retrMedian) > 0.01 * segments) {
+          out.push(`${where}: ${r.retrMedian} retransmissions per run (median) at ${median} Gbit/s`);
+        }
+      }
     }
   }
   return out;
+}
+
+/**
+ * The rows of a tcp or udp section, MTU by MTU (a section of the time before
+ * the MTU 1500 rows has 65520's only), each tool's cells of that MTU; `row`
+ * gives a row's own columns, beside the common ones.
+ */
+function mtuRows(section, cells, row) {
+  const out = [];
+  for (const mtu of section.mtus ?? [MTU]) {
+    for (const name of section.tools) {
+      for (const c of cellsFor(cells, name).filter((x) => x.mtu === mtu)) {
+        const cell = section.results[name]?.[c.key] ?? { runs: [], error: 'n/a' };
+        const ref = (tool) => section.results[tool]?.[c.key];
+        out.push({
+          tool: labelOf(name, section),
+          mtu: name === 'direct' ? `${mtu} (veth)` : String(mtu),
+          direction: c.label,
+          vsPasta: ratioOf(name, cell, ref('pasta')),
+          vsUpstream: ratioOf(name, cell, ref('upstream')),
+          vsSlirp: ratioOf(name, cell, ref('slirp4netns')),
+          cpu: cell.error ? '–' : cpuColumn(name, cell),
+          ...row(cell, c),
+        });
+      }
+    }
+  }
+  return out;
+}
+
+function rows(section) {
+  return mtuRows(section, TCP_CELLS, (cell) => {
+    const retr = cell.retransmitsMedian !== undefined;
+    return {
+      median: cell.median !== undefined ? cell.median.toFixed(2) : cell.error ?? 'n/a',
+      runs: cell.runs.map((v) => v.toFixed(2)).join(', ') || '–',
+      stalls: cell.runs.length ? String(cell.stalls ?? 0) : '–',
+      retrMedian: retr ? String(cell.retransmitsMedian) : '–',
+      retrSum: retr ? String(cell.retransmitsSum) : '–',
+    };
+  });
 }
 
 const COLUMNS = [
   ['tool', 'tool'],
+  ['mtu', 'MTU'],
   ['direction', 'direction'],
   ['median', 'median Gbit/s'],
-  ['vsPasta', 'vs pasta(1)'],
+  ['vsPasta', 'vs pasta(1) Debian'],
+  ['vsUpstream', 'vs upstream'],
   ['vsSlirp', 'vs slirp4netns'],
+  ['cpu', 'CPU s/GB'],
+  ['retrMedian', 'retransmits (median)'],
+  ['retrSum', 'retransmits (sum)'],
   ['runs', 'runs (Gbit/s)'],
   ['stalls', 'stalled s'],
 ];
 
-function udpRows(results, opts) {
-  const out = [];
-  for (const name of opts.tools) {
-    for (const c of UDP_CELLS) {
-      const cell = results[name]?.[c.key] ?? { runs: [], error: 'n/a' };
-      const ok = cell.median !== undefined;
-      out.push({
-        tool: LABELS[name],
-        size: `${c.size} B`,
-        direction: c.label,
-        median: ok ? cell.median.toFixed(2) : cell.error ?? 'n/a',
-        loss: ok ? cell.lossMedian.toFixed(1) : '–',
-        vsPasta: ratioOf(name, cell, results.pasta?.[c.key]),
-        vsSlirp: ratioOf(name, cell, results.slirp4netns?.[c.key]),
-        runs: cell.runs.map((r) => r.gbps.toFixed(2)).join(', ') || '–',
-        runsLoss: cell.runs.map((r) => r.lossPct.toFixed(1)).join(', ') || '–',
-      });
-    }
-  }
-  return out;
+function udpRows(section) {
+  return mtuRows(section, udpCells(section.udpSizes), (cell, c) => {
+    const ok = cell.median !== undefined;
+    return {
+      size: `${c.size} B`,
+      median: ok ? cell.median.toFixed(2) : cell.error ?? 'n/a',
+      loss: ok ? cell.lossMedian.toFixed(1) : '–',
+      runs: cell.runs.map((r) => r.gbps.toFixed(2)).join(', ') || '–',
+      runsLoss: cell.runs.map((r) => r.lossPct.toFixed(1)).join(', ') || '–',
+    };
+  });
 }
 
 const UDP_COLUMNS = [
   ['tool', 'tool'],
+  ['mtu', 'MTU'],
   ['size', 'datagram'],
   ['direction', 'direction'],
   ['median', 'median Gbit/s received'],
   ['loss', 'median loss %'],
-  ['vsPasta', 'vs pasta(1)'],
+  ['vsPasta', 'vs pasta(1) Debian'],
+  ['vsUpstream', 'vs upstream'],
   ['vsSlirp', 'vs slirp4netns'],
+  ['cpu', 'CPU s/GB'],
   ['runs', 'runs (Gbit/s)'],
   ['runsLoss', 'runs (loss %)'],
 ];
 
-function pingRows(results, opts) {
-  return opts.tools.map((name) => {
+function pingRows(section) {
+  const results = section.results;
+  return section.tools.map((name) => {
     const cell = results[name]?.rtt ?? { runs: [], error: 'n/a' };
     const ok = cell.median !== undefined;
     return {
-      tool: LABELS[name],
+      tool: labelOf(name, section),
       median: ok ? cell.median.toFixed(0) : cell.error ?? 'n/a',
       vsPasta: ratioOf(name, cell, results.pasta?.rtt),
+      vsUpstream: ratioOf(name, cell, results.upstream?.rtt),
       vsSlirp: ratioOf(name, cell, results.slirp4netns?.rtt),
       runs: cell.runs.map((r) => r.avgUs.toFixed(0)).join(', ') || '–',
       min: ok ? cell.minMedian.toFixed(0) : '–',
@@ -717,7 +877,8 @@ function pingRows(results, opts) {
 const PING_COLUMNS = [
   ['tool', 'tool'],
   ['median', 'median avg RTT µs (lower is better)'],
-  ['vsPasta', 'vs pasta(1) (lower is better)'],
+  ['vsPasta', 'vs pasta(1) Debian (lower is better)'],
+  ['vsUpstream', 'vs upstream (lower is better)'],
   ['vsSlirp', 'vs slirp4netns (lower is better)'],
   ['runs', 'runs: avg RTT µs'],
   ['min', 'median min RTT µs'],
@@ -743,9 +904,9 @@ function markdownTable(table, columns = COLUMNS) {
 /** The rows of each section, and its columns, in report order. */
 function sectionTables(measured) {
   const out = [];
-  if (measured.tcp) out.push({ key: 'tcp', title: 'TCP throughput', table: rows(measured.tcp.results, measured.tcp), columns: COLUMNS });
-  if (measured.udp) out.push({ key: 'udp', title: 'UDP throughput', table: udpRows(measured.udp.results, measured.udp), columns: UDP_COLUMNS });
-  if (measured.ping) out.push({ key: 'ping', title: 'Ping latency', table: pingRows(measured.ping.results, measured.ping), columns: PING_COLUMNS });
+  if (measured.tcp) out.push({ key: 'tcp', title: 'TCP throughput', table: rows(measured.tcp), columns: COLUMNS, time: measured.tcp.time });
+  if (measured.udp) out.push({ key: 'udp', title: 'UDP throughput', table: udpRows(measured.udp), columns: UDP_COLUMNS });
+  if (measured.ping) out.push({ key: 'ping', title: 'Ping latency', table: pingRows(measured.ping), columns: PING_COLUMNS });
   if (measured.splice) out.push({ key: 'splice', title: TITLES.splice, table: spliceRows(measured.splice), columns: SPLICE_COLUMNS });
   if (measured.connrate) out.push({ key: 'connrate', title: TITLES.connrate, table: connrateRows(measured.connrate), columns: CONNRATE_COLUMNS });
   if (measured.startup) out.push({ key: 'startup', title: 'Start-up time', table: startupRows(measured.startup), columns: STARTUP_COLUMNS });
@@ -755,29 +916,55 @@ function sectionTables(measured) {
 
 const plural = (n, what) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
+/** The MTU sentence of the tcp and udp methods. */
+function mtuMethod(mtus) {
+  if (!mtus.includes(1500)) return `The tools' MTU is ${MTU} too.`;
+  return `The tools run at MTU ${MTU} (their default) and at 1500 (\`pasta -m 1500\`, \`slirp4netns
+--mtu=1500\`), the veth staying at ${MTU}: the 1500 rows show what the tap's MTU costs
+alone. The direct rows have no tool MTU: they are measured once, over the veth.`;
+}
+
 function methodParagraph(key, s, asUser) {
   if (key === 'tcp') {
+    const mtus = s.mtus ?? [MTU];
     return `Method: iperf3 server in the "remote" test namespace on ${SERVER}, reached from
 a namespace given connectivity by each tool, which runs ${asUser} in the "host"
-test namespace (veth uplink, MTU ${MTU}; the tools' MTU is ${MTU} too).
+test namespace (veth uplink, MTU ${MTU} in every row). ${mtuMethod(mtus)}
 \`iperf3 -c ${SERVER} -t ${s.time} -J\`, one TCP stream, without and with \`-R\`;
 ${s.runs} run${s.runs > 1 ? 's' : ''} per cell, median of the receiver's rate. "stalled s" counts
 the one-second iperf3 intervals, over all runs of a cell, that moved less than
-10 Mbit/s: a tool that stalls and recovers has an erratic median, not a slow one.`;
+10 Mbit/s: a tool that stalls and recovers has an erratic median, not a slow one.
+"retransmits" is iperf3's count of the sender's TCP retransmissions (TCP_INFO), the
+median per run and the sum over the runs: namespace → remote, the sender is the
+client inside the tool's namespace, writing into the tap, so frames the tool did not
+take show here; with \`-R\` it is the server in the remote namespace, sending to the
+tool's socket on the host side.
+
+${CPU_METHOD}`;
   }
   if (key === 'startup') return startupMethod(s);
   if (key === 'splice') return spliceMethod(s, asUser);
   if (key === 'connrate') return connrateMethod(s, asUser);
   if (key === 'passt') return passtMethod(s, SERVER);
   if (key === 'udp') {
-    return `Method: the same server and namespaces, \`iperf3 -c ${SERVER} -u -b 0 -l SIZE -t ${s.time} -J\`
-(one stream at unlimited rate, datagrams of 1400 and 16000 bytes, both within
-every tool's MTU), without and with \`-R\`; ${plural(s.runs, 'run')} per cell. The rate is
+    const mtus = s.mtus ?? [MTU];
+    const sizes = s.udpSizes ?? [1400, 16000];
+    const big = sizes.filter((size) => size + 28 > 1500);
+    return `Method: the same server (\`iperf3 -s -B ${SERVER}\`: bound, so that its datagrams leave from
+the address the client sent to) and namespaces, \`iperf3 -c ${SERVER} -u -b 0 -l SIZE -t ${s.time} -J\`
+(one stream at unlimited rate, datagrams of ${sizes.join(' and ')} bytes${big.length && mtus.includes(1500)
+    ? `; ${big.join(' and ')} at MTU ${MTU}
+only: at 1500 it would need IP fragmentation, which measures the reassembly, not
+the path`
+    : ''}), without and with \`-R\`; ${plural(s.runs, 'run')} per cell. ${mtuMethod(mtus)} The rate is
 the receiver's (what arrived, in Gbit/s), the loss is the receiver's count of
 datagrams that never arrived, in percent of those sent; both are medians over
 the runs, taken separately. With no rate limit the sender outruns every path,
 so loss is expected everywhere, the direct row included: compare how much gets
-through.`;
+through. The CPU per byte is per byte received, so a tool's work on datagrams it
+forwarded but the receiver then dropped is in it.
+
+${CPU_METHOD}`;
   }
   return `Method: \`ping -c ${PING_COUNT} -i ${PING_INTERVAL} -q ${SERVER}\` from the namespace, ${plural(s.runs, 'run')} per tool;
 the median of the per-run average round-trip times (ping's "rtt min/avg/max/mdev"
@@ -790,12 +977,15 @@ may). A tool that cannot ping at all shows why.`;
 }
 
 function markdownReport(info, opts, measured, asUser) {
-  const parts = [`# Throughput, connection rate, latency and start-up: this project's pasta vs pasta(1) vs slirp4netns, and its passt vs passt(1)
+  const parts = [`# Throughput, CPU per byte, connection rate, latency and start-up: this project's pasta vs pasta(1) (Debian's and upstream's) vs slirp4netns, and its passt vs passt(1)
 
-Generated by \`npm run bench\` (bench/run.js)${[
-    opts.only.length < SECTIONS.length ? `\`--only ${opts.only.join(',')}\`` : '',
+Generated by \`npm run bench\` (bench/run.js; bench/README.md says how to set it up)${[
+    opts.only.join(',') !== DEFAULT_SECTIONS.join(',') ? `\`--only ${opts.only.join(',')}\`` : '',
     opts.quick ? '`--quick` (a smoke run: one short run per cell, not a measurement to quote)' : '',
-  ].filter(Boolean).map((f, i) => (i ? ` and ${f}` : ` with ${f}`)).join('')}.
+    !opts.quick && opts.runs !== 3 ? `\`--runs ${opts.runs}\`${opts.runs < 3 ? ' (too few runs for a median to quote)' : ''}` : '',
+  ].filter(Boolean).map((f, i) => (i ? ` and ${f}` : ` with ${f}`)).join('')}, in one run:
+every table below is from it, except a section marked as carried over. The
+"History" section at the end, if any, is kept from the file as it was.
 
 | | |
 | --- | --- |
@@ -804,9 +994,10 @@ Generated by \`npm run bench\` (bench/run.js)${[
 | CPU | ${info.cpu} (${info.cpus} CPUs) |
 | node | ${info.node} |
 | ours | ${info.ours} |
-| pasta(1) | ${info.pasta} |
+| pasta(1) Debian | ${info.pasta} |
+| upstream pasta and passt | ${info.upstream ?? 'not in this run'} |
 | slirp4netns | ${info.slirp4netns} |
-| passt(1) | ${info.passt} |
+| passt(1) Debian | ${info.passt} |
 | iperf3 | ${info.iperf3} |
 
 The "direct" row is iperf3 (or ping, or the connection-rate client and server)
@@ -817,6 +1008,18 @@ The machine is shared with whatever else runs on it (2 CPUs here): compare
 rows of one run, not numbers across runs.
 `];
   const tables = sectionTables(measured);
+  const trouble = misbehaviour(tables.filter((t) => !measured[t.key]?.carried));
+  parts.push(
+    '## Where a tool misbehaved in this run\n',
+    trouble.length
+      ? `Failures, stalls (one-second iperf3 intervals under 10 Mbit/s) and heavy TCP retransmission, found in
+the tables below. A ratio against a cell that stalled says so beside it ("peer stalled"):
+it measures the peer's trouble on this kernel, not a speed-up.
+
+${trouble.map((l) => `- ${l.replace(/\|/g, '\\|')}`).join('\n')}
+`
+      : '_None: no failed cell, no stall, no heavy retransmission._\n',
+  );
   for (const key of SECTIONS) {
     const title = TITLES[key];
     const s = measured[key];
@@ -938,11 +1141,35 @@ function previousResults(file) {
   return out;
 }
 
+/**
+ * The "## History" section of the RESULTS.md being replaced (from that
+ * heading to the end), kept as it is below the new run: earlier runs worth
+ * remembering, written by hand. '' when there is none.
+ */
+function historyOf(file) {
+  let text;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+  const at = text.search(/^## History\b/m);
+  return at < 0 ? '' : `\n${text.slice(at).trimEnd()}\n`;
+}
+
 // ---- main -------------------------------------------------------------------------
 
 async function main() {
-  const opts = parseOptions(process.argv.slice(2));
-  const log = (msg) => process.stdout.write(`bench: ${msg}\n`);
+  let opts;
+  try {
+    opts = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`bench: ${err.message}\n`); // a bad option: one line, as pasta(1) does
+    process.exit(1);
+  }
+  const t0 = Date.now();
+  // every line with the seconds since the start, so that a run shows where its time goes
+  const log = (msg) => process.stdout.write(`bench: [${String(Math.round((Date.now() - t0) / 1000)).padStart(4)} s] ${msg}\n`);
   if (['tcp', 'udp', 'splice', 'passt'].some((s) => opts.only.includes(s)) && !tryRun('sh', ['-c', 'command -v iperf3'])) {
     throw new Error('iperf3 is not installed (run `node scripts/pretest.js`)');
   }
@@ -950,13 +1177,14 @@ async function main() {
     throw new Error('ping is not installed (iputils-ping)');
   }
   ensureTun();
-  const info = facts();
+  const info = facts(opts);
   const doProfile = opts.profile && opts.tools.includes('ours') && opts.only.includes('tcp');
 
   // The whole run has a deadline too: every run, plus generous set-up time.
   const sections = sectionsFor(opts);
+  const cellCount = (key) => opts.tools.reduce((n, name) => n + cellsFor(sections[key].cells, name).length, 0);
   const budgetS =
-    opts.only.reduce((sum, key) => sum + (sections[key] ? opts.tools.length * sections[key].cells.length * opts.runs * sections[key].perRunS : 0), 0) +
+    opts.only.reduce((sum, key) => sum + (sections[key] ? cellCount(key) * opts.runs * sections[key].perRunS : 0), 0) +
     (opts.only.includes('startup') ? startupBudgetS(opts) : 0) +
     (opts.only.includes('passt') ? passtBudgetS(opts) : 0) +
     (opts.only.includes('splice') ? spliceBudgetS(opts) : 0) +
@@ -1001,7 +1229,11 @@ async function main() {
   for (const t of sectionTables(measured)) {
     process.stdout.write(`\n${t.title}${t.key === 'ping' || t.key === 'startup' ? ' (lower is better)' : ''}\n\n${textTable(t.table, t.columns)}\n`);
   }
-  process.stdout.write(`\npasta(1): ${info.pasta}; slirp4netns: ${info.slirp4netns}; kernel ${info.kernel}; ${info.cpu}\n`);
+  const trouble = misbehaviour(sectionTables(measured));
+  process.stdout.write(`\nWhere a tool misbehaved in this run:${trouble.length ? `\n${trouble.map((l) => `  - ${l}`).join('\n')}` : ' nowhere'}\n`);
+  process.stdout.write(
+    `\npasta(1): ${info.pasta}; upstream: ${info.upstream}; slirp4netns: ${info.slirp4netns}; kernel ${info.kernel}; ${info.cpu}\n`,
+  );
   log(`measured in ${Math.round((Date.now() - started) / 1000)} s`);
 
   if (opts.write) {
@@ -1017,10 +1249,12 @@ async function main() {
     if (!doProfile && previous.profile && !opts.only.includes('tcp')) profile = { ...previous.profile, carried: true };
     fs.mkdirSync(outDir, { recursive: true });
     fs.writeFileSync(jsonFile, `${JSON.stringify({ info, opts, ...report, profile }, null, 2)}\n`);
+    const resultsMd = path.join(root, 'bench', 'RESULTS.md');
     fs.writeFileSync(
-      path.join(root, 'bench', 'RESULTS.md'),
+      resultsMd,
       markdownReport(info, opts, report, asUser) +
-        (profile ? profileReport(profile.list, { time: profile.time }, profile.carried ? profile.date : undefined) : ''),
+        (profile ? profileReport(profile.list, { time: profile.time }, profile.carried ? profile.date : undefined) : '') +
+        historyOf(resultsMd),
     );
     log('wrote bench/RESULTS.md and bench/out/results.json');
   }

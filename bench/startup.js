@@ -1,5 +1,6 @@
 // The "startup" section of bench/run.js: how long each pasta takes from
-// invocation until the namespace is ready, side by side with pasta(1).
+// invocation until the namespace is ready, side by side with pasta(1), Debian's
+// and upstream's (bench/upstream.sh's build, when it is there).
 //
 // Theory of operation: three measurements, each timed by bench/timeit.js
 // where the command runs (so nsenter, setpriv and the Podman test bed's
@@ -16,11 +17,14 @@
 //           the background translator then runs detached. pasta(1) gets
 //           `--runas 0`: the host namespace maps every uid, which pasta(1)
 //           takes for the init namespace and would switch to "nobody"
-//           (under Podman it stays root of Podman's user namespace). The
+//           (under Podman it stays root of Podman's user namespace); so does
+//           upstream's. The
 //           background is ended by deleting FILE (a kill if it is still
 //           there 3 s later).
 //   spawn   `pasta --config-net -- true` as the unprivileged test user, the
-//           whole run (namespace, configuration, command, teardown).
+//           whole run (namespace, configuration, command, teardown); then
+//           min(3, runs) more runs per tool under GNU time (timeit.js --rss)
+//           for the peak RSS (ru_maxrss: the largest single process).
 //   podman  `podman run --rm --network pasta localhost/node-passt-bb:1 true`
 //           in the Podman 5 test bed of test/podman (rootless, user "pod",
 //           in the topology's host network namespace), with each pasta as
@@ -37,7 +41,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runInHostAsUser } from '../test/e2e/topology-core.js';
 import { runScript } from '../test/lib/script.js';
-import { delay, firstLine, median } from './common.js';
+import { DEFAULT_UPSTREAM_DIR, delay, firstLine, median, upstreamBuild, upstreamLabel } from './common.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -108,7 +112,7 @@ export const PODMAN_SETUP_TIMEOUT_MS = 170_000;
  * pasta through its own helper directory (a containers.conf override), as in
  * test/e2e/podman.test.ts.
  */
-async function podmanBed(topo, ours, podmanPasta, log) {
+async function podmanBed(topo, ours, pastas, log) {
   if (process.geteuid?.() !== 0) return { available: false, reason: 'not available (needs root: test/podman/setup.sh mounts the test bed)' };
   if (!fs.existsSync(SETUP)) return { available: false, reason: 'not available (no test/podman/setup.sh)' };
   // Unmounted again at the end only if it was not mounted before (someone else may be using it).
@@ -135,10 +139,11 @@ async function podmanBed(topo, ours, podmanPasta, log) {
   };
   addHelper('ours', (d) => fs.symlinkSync(ours, path.join(d, 'pasta')));
   let pastaNote = '';
-  if (podmanPasta) {
-    // A copy (the tree cannot see the host's /usr/bin); Debian's pasta re-executes itself as pasta.avx2 beside it.
-    const real = fs.realpathSync(podmanPasta);
-    addHelper('pasta', (d) => {
+  // pasta(1) and upstream's: pastas = { pasta: PATH, upstream: PATH }, either missing
+  for (const [name, bin] of Object.entries(pastas).filter(([, b]) => b)) {
+    // A copy (the tree cannot see the host's /usr/bin, nor the upstream cache); pasta re-executes itself as pasta.avx2 beside it.
+    const real = fs.realpathSync(bin);
+    addHelper(name, (d) => {
       fs.copyFileSync(real, path.join(d, 'pasta'));
       fs.chmodSync(path.join(d, 'pasta'), 0o755);
       if (fs.existsSync(`${real}.avx2`)) {
@@ -146,10 +151,10 @@ async function podmanBed(topo, ours, podmanPasta, log) {
         fs.chmodSync(path.join(d, 'pasta.avx2'), 0o755);
       }
     });
-    if (!knowsMapGuestAddr(podmanPasta)) {
+    if (!knowsMapGuestAddr(bin)) {
       pastaNote =
-        `${podmanPasta} does not know --map-guest-addr: Podman's first call of it fails at once and Podman runs it ` +
-        'again without that option, so its time includes one extra short pasta(1) run';
+        `${bin} does not know --map-guest-addr: Podman's first call of it fails at once and Podman runs it ` +
+        'again without that option, so its time includes one extra short run of it';
     }
   }
   const podman = (conf, args, timeoutMs = 60_000) =>
@@ -177,21 +182,36 @@ async function podmanBed(topo, ours, podmanPasta, log) {
   };
 }
 
+/** The tools of this section, among opts.tools. */
+const startupTools = (opts) => opts.tools.filter((t) => t === 'ours' || t === 'pasta' || t === 'upstream');
+
 /**
- * Measure the three start-up cells for `ours` and `pasta` (those of
- * opts.tools). Returns { date, runs, uid, tools, podman (its version),
- * podmanPasta, notes, load (1-min load average at start and end), results }
+ * Measure the three start-up cells for `ours`, `pasta` and `upstream` (those
+ * of opts.tools). Returns { date, runs, uid, tools, podman (its version),
+ * podmanPasta, upstreamTag, notes, load (1-min load average at start and end), results }
  * with results[cell][tool] = { runs: [ms], median?, error? } (podman also
  * has tool "none").
  */
 export async function measureStartup(topo, opts, log) {
-  const tools = opts.tools.filter((t) => t === 'ours' || t === 'pasta');
+  const tools = startupTools(opts);
   const pastaBin = which('pasta');
+  const upstream = upstreamBuild(opts.upstreamDir ?? DEFAULT_UPSTREAM_DIR);
   const results = { attach: {}, spawn: {}, podman: {} };
   const notes = [];
-  const out = { date: new Date().toISOString(), runs: opts.startupRuns, uid: opts.uid, tools, results, notes, podman: undefined, load: [os.loadavg()[0]] };
+  const out = {
+    date: new Date().toISOString(),
+    runs: opts.startupRuns,
+    uid: opts.uid,
+    tools,
+    upstreamTag: upstream.tag,
+    results,
+    notes,
+    podman: undefined,
+    load: [os.loadavg()[0]],
+  };
   const unavailable = {};
   if (tools.includes('pasta') && !pastaBin) unavailable.pasta = 'not available (pasta not installed)';
+  if (tools.includes('upstream') && !upstream.available) unavailable.upstream = upstream.reason;
   if (tools.includes('ours') && !fs.existsSync(opts.oursBin ?? OURS)) unavailable.ours = `not available (${opts.oursBin ?? 'bin/pasta.js'} does not exist)`;
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'passt-bench-startup-'));
@@ -204,7 +224,7 @@ export async function measureStartup(topo, opts, log) {
   delete env.NODE_EXTRA_CA_CERTS;
   const userEnv = { ...env, HOME: '/tmp' };
   const ours = opts.oursBin ? path.resolve(opts.oursBin) : OURS;
-  const command = (tool) => (tool === 'ours' ? [process.execPath, ours] : [pastaBin]);
+  const command = (tool) => (tool === 'ours' ? [process.execPath, ours] : tool === 'upstream' ? [upstream.pasta] : [pastaBin]);
   let serial = 0;
 
   /** One attach run: resolves with the time until the first process exited. */
@@ -214,7 +234,7 @@ export async function measureStartup(topo, opts, log) {
     const file = path.join(dir, `netns-${n}`);
     const pidFile = path.join(dir, `pasta-${n}.pid`);
     fs.writeFileSync(file, '');
-    const pasta = [...command(tool), ...(tool === 'pasta' ? ['--runas', '0'] : []), '--config-net', '--netns', file, '-P', pidFile];
+    const pasta = [...command(tool), ...(tool !== 'ours' ? ['--runas', '0'] : []), '--config-net', '--netns', file, '-P', pidFile];
     const argv = topo.hostArgs([
       'unshare', '-m', '--propagation', 'private', '--',
       'sh', '-c', 'mount --bind "$1" "$2" && shift 2 && exec "$@"', 'sh', ns.netnsPath, file,
@@ -247,8 +267,14 @@ export async function measureStartup(topo, opts, log) {
     }
   };
 
-  const spawnRun = async (tool) =>
-    timed(await topo.execArgs(asUser([process.execPath, TIMEIT, '--', ...command(tool), '--config-net', '--', 'true']), { timeoutMs: 30_000, env: userEnv }), tool);
+  const spawnRun = async (tool, check, rss) =>
+    timed(
+      await topo.execArgs(asUser([process.execPath, TIMEIT, ...(rss ? ['--rss'] : []), '--', ...command(tool), '--config-net', '--', 'true']), {
+        timeoutMs: 30_000,
+        env: userEnv,
+      }),
+      tool,
+    );
 
   const cells = [
     { key: 'attach', tools, run: attach },
@@ -260,8 +286,9 @@ export async function measureStartup(topo, opts, log) {
     const podmanTools = [...tools, 'none'];
     const podmanPasta = tools.includes('pasta') && !unavailable.pasta ? opts.podmanPasta ?? pastaBin : undefined;
     out.podmanPasta = podmanPasta;
+    const podmanUpstream = tools.includes('upstream') && !unavailable.upstream ? upstream.pasta : undefined;
     try {
-      bed = await podmanBed(topo, ours, podmanPasta, log);
+      bed = await podmanBed(topo, ours, { pasta: podmanPasta, upstream: podmanUpstream }, log);
     } catch (err) {
       bed = { available: false, reason: `not available (${err.message})` };
     }
@@ -272,7 +299,7 @@ export async function measureStartup(topo, opts, log) {
         key: 'podman',
         tools: podmanTools,
         run: async (tool) => {
-          const conf = tool === 'pasta' ? bed.helper.pasta : bed.helper.ours;
+          const conf = tool === 'none' ? bed.helper.ours : bed.helper[tool];
           return timed(await bed.run(conf, tool === 'none' ? 'none' : 'pasta'), `podman with ${tool}`);
         },
       });
@@ -310,6 +337,28 @@ export async function measureStartup(topo, opts, log) {
         }
       }
     }
+
+    // Peak RSS of the spawn run, in runs of their own (GNU time's fork is not in the times above).
+    if (fs.existsSync('/usr/bin/time')) {
+      for (let i = 0; i < rssRuns(opts); i++) {
+        for (const tool of tools) {
+          const c = results.spawn[tool];
+          if (c.error || c.rssError) continue;
+          try {
+            const t = await spawnRun(tool, false, true);
+            if (typeof t.rssKiB !== 'number') throw new Error('GNU time reported no maximum resident set size');
+            (c.rssKiB ??= []).push(t.rssKiB);
+            c.rssMedianKiB = median(c.rssKiB);
+            log(`startup spawn, ${tool}, peak RSS run ${i + 1}/${rssRuns(opts)}: ${(t.rssKiB / 1024).toFixed(1)} MiB`);
+          } catch (err) {
+            c.rssError = `failed: ${err.message}`;
+            log(`startup spawn, ${tool}, peak RSS: ${c.rssError}`);
+          }
+        }
+      }
+    } else {
+      for (const tool of tools) if (results.spawn[tool]) results.spawn[tool].rssError = 'not measured (no /usr/bin/time)';
+    }
   } finally {
     if (bed?.available) await bed.close();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -318,31 +367,41 @@ export async function measureStartup(topo, opts, log) {
   return out;
 }
 
+/** Runs of the peak-RSS measurement (the figure hardly varies from run to run). */
+const rssRuns = (opts) => Math.min(3, opts.startupRuns);
+
 /** Seconds the section may take (for the bench's overall deadline). */
 export function startupBudgetS(opts) {
-  const tools = opts.tools.filter((t) => t === 'ours' || t === 'pasta').length;
-  return (opts.startupRuns + 1) * (tools * (5 + 2) + 3 * 3) + PODMAN_SETUP_TIMEOUT_MS / 1000 + 90;
+  const tools = startupTools(opts).length;
+  return (opts.startupRuns + 1) * (tools * (5 + 2) + 3 * 3) + rssRuns(opts) * tools * 5 + PODMAN_SETUP_TIMEOUT_MS / 1000 + 90;
 }
 
-const LABELS = { ours: 'ours', pasta: 'pasta(1)', none: '`--network none` (reference)' };
+const LABELS = { ours: 'ours', pasta: 'pasta(1) Debian', none: '`--network none` (reference)' };
 
 /** The rows of the startup table. */
 export function startupRows(section) {
   const out = [];
   for (const cell of STARTUP_CELLS) {
     const byTool = section.results[cell.key] ?? {};
-    const ref = byTool.pasta?.median;
     const none = byTool.none?.median;
     for (const tool of Object.keys(byTool)) {
       const c = byTool[tool];
       const ok = c.median !== undefined;
+      const ratio = (ref) => (ok && byTool[ref]?.median && tool !== 'none' ? `${(c.median / byTool[ref].median).toFixed(2)}×` : '–');
       out.push({
         what: cell.key,
-        tool: LABELS[tool] ?? tool,
+        tool: tool === 'upstream' ? upstreamLabel(section.upstreamTag) : LABELS[tool] ?? tool,
         median: ok ? c.median.toFixed(1) : c.error ?? 'n/a',
-        vsPasta: ok && ref && tool !== 'none' ? `${(c.median / ref).toFixed(2)}×` : '–',
+        vsPasta: ratio('pasta'),
+        vsUpstream: ratio('upstream'),
         overNone: ok && none !== undefined && tool !== 'none' ? `+${(c.median - none).toFixed(1)}` : '–',
         runs: c.runs.map((v) => v.toFixed(0)).join(', ') || '–',
+        rss:
+          cell.key !== 'spawn'
+            ? '–'
+            : c.rssMedianKiB !== undefined
+              ? `${(c.rssMedianKiB / 1024).toFixed(1)} (${c.rssKiB.map((v) => (v / 1024).toFixed(1)).join(', ')})`
+              : c.rssError ?? '–',
       });
     }
   }
@@ -353,9 +412,11 @@ export const STARTUP_COLUMNS = [
   ['what', 'measurement'],
   ['tool', 'tool'],
   ['median', 'median ms (lower is better)'],
-  ['vsPasta', 'vs pasta(1)'],
+  ['vsPasta', 'vs pasta(1) Debian'],
+  ['vsUpstream', 'vs upstream'],
   ['overNone', 'ms over `--network none`'],
   ['runs', 'runs (ms)'],
+  ['rss', 'peak RSS MiB (runs)'],
 ];
 
 export function startupMethod(section) {
@@ -384,13 +445,18 @@ the test bed has no such variable either).
   then runs in the background; it is ended by deleting FILE). Ours starts Node twice here,
   the first process and the background translator (a Node process cannot fork). pasta(1)
   also gets \`--runas 0\` (the test namespace maps every uid, which pasta(1) takes for the
-  init namespace and would switch to "nobody"; under Podman it stays root); without
-  \`-t none\` and the like, pasta(1) scans /proc/net for ports to forward, most of its time.
+  init namespace and would switch to "nobody"; under Podman it stays root), and so does
+  upstream's; without \`-t none\` and the like, pasta(1) scans /proc/net for ports to
+  forward, most of its time.
 - **spawn**: \`pasta --config-net -- true\` as the unprivileged test user (uid ${section.uid ?? 1000}), the
   whole run: user and network namespaces, configuration, the command, teardown.
+  "peak RSS" is from ${Math.min(3, runs)} more such runs of their own under GNU time
+  (\`/usr/bin/time -f %M\`): ru_maxrss of the run, which is that of its largest single
+  process (ours: the Node engine or the helper it forks into the namespace, whichever is
+  larger; pasta(1): the one pasta process, re-executed as passt.avx2), not their sum.
 - **podman**: \`podman run --rm --network pasta ${IMAGE} true\`, end to end, rootless, in
   the Podman test bed of test/podman${podman[0]}, in the topology's host network namespace;
-  each pasta is Podman's helper binary in turn${podman[1]}. \`--network none\` is the
+  each pasta is Podman's helper binary in turn${podman[1]}${section.upstreamTag ? ", upstream's a copy of bench/upstream.sh's build" : ''}. \`--network none\` is the
   reference, Podman's own share: "ms over \`--network none\`" is what the pasta adds. The
   aim is ours within 1.5× of pasta(1) here.${notes}`;
 }

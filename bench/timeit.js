@@ -13,15 +13,41 @@
 // (a background copy that kept them open would show here), null if they were
 // still open 5 s after the exit. Standard error is kept (up to 4 KiB) for the
 // report of a failed run.
+//
+// `--rss`: the command runs under GNU time (/usr/bin/time -f %M) and the line
+// has "rssKiB" too, its peak resident set size: ru_maxrss of wait4(), which
+// is the largest single process of the command's tree that was waited for
+// (not their sum). GNU time's own fork and exec are then in "ms": the bench
+// takes the times from runs without --rss.
 
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
-const argv = process.argv.slice(2);
+let argv = process.argv.slice(2);
+const rss = argv[0] === '--rss';
+if (rss) argv.shift();
 if (argv[0] === '--') argv.shift();
 if (!argv.length) {
-  process.stderr.write('usage: node bench/timeit.js -- CMD [ARG...]\n');
+  process.stderr.write('usage: node bench/timeit.js [--rss] -- CMD [ARG...]\n');
   process.exit(2);
 }
+let rssFile;
+if (rss) {
+  rssFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'timeit-')), 'rss');
+  argv = ['/usr/bin/time', '-q', '-f', '%M', '-o', rssFile, '--', ...argv];
+}
+const rssKiB = () => {
+  if (!rssFile) return {};
+  try {
+    const v = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop());
+    fs.rmSync(path.dirname(rssFile), { recursive: true, force: true });
+    return Number.isFinite(v) && v > 0 ? { rssKiB: v } : {};
+  } catch {
+    return {};
+  }
+};
 
 const start = process.hrtime.bigint();
 const elapsed = () => Number(process.hrtime.bigint() - start) / 1e6;
@@ -35,7 +61,7 @@ let exit;
 let closedMs = null;
 let open = 2;
 const done = () => {
-  process.stdout.write(`${JSON.stringify({ ...exit, closedMs, stderr: stderr.slice(0, 4096) })}\n`);
+  process.stdout.write(`${JSON.stringify({ ...exit, closedMs, ...rssKiB(), stderr: stderr.slice(0, 4096) })}\n`);
   process.exit(0);
 };
 for (const stream of [child.stdout, child.stderr]) {

@@ -3,6 +3,10 @@
 // registers its own functions here; there is no state shared between them.
 #include "common.h"
 
+namespace passt {
+void InitSandbox(Napi::Env env, Napi::Object exports);
+}
+
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -11,6 +15,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   passt::InitSock(env, exports);
   passt::InitNetns(env, exports);
   passt::InitSplice(env, exports);
+  passt::InitVhost(env, exports);
+  passt::InitSandbox(env, exports);
   return exports;
 }
 

@@ -222,5 +222,6 @@ void InitTap(Napi::Env env, Napi::Object exports);
 void InitSock(Napi::Env env, Napi::Object exports);
 void InitNetns(Napi::Env env, Napi::Object exports);
 void InitSplice(Napi::Env env, Napi::Object exports);
+void InitVhost(Napi::Env env, Napi::Object exports);
 
 }  // namespace passt

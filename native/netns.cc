@@ -13,6 +13,10 @@
 //   requests on a SOCK_SEQPACKET socket: "make a socket" or "make a tap",
 //   answered with the new fd passed back by SCM_RIGHTS. A socket keeps the
 //   namespace it was created in, so the parent uses it from the host side.
+//   Once pasta is set up, "lock" sandboxes the helper itself (LockHelper):
+//   an empty root where it can have one, no capabilities, and a seccomp filter that lets it make sockets of the
+//   families the engine still asks for and pass them back, nothing else; a
+//   tap is refused from then on.
 //
 // Everything the children need (argv, env, uid/gid map text) is built before
 // fork(); between fork() and exec/_exit a child only makes syscalls, with no
@@ -22,9 +26,13 @@
 // it resets every disposition to the default.
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/sched.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -538,7 +546,7 @@ Napi::Value NsGo(const Napi::CallbackInfo& info) {
 
 // --- nsHelper ------------------------------------------------------------------
 
-enum HelperOp : int32_t { kOpSocket = 1, kOpTap = 2, kOpSockets = 3 };
+enum HelperOp : int32_t { kOpSocket = 1, kOpTap = 2, kOpSockets = 3, kOpLock = 4 };
 
 /** Most sockets one kOpSockets request makes (all passed in one SCM_RIGHTS message). */
 constexpr int kMaxBatchFds = 32;
@@ -578,7 +586,59 @@ void SendReply(int sock, const HelperReply& reply, const int* fds, int count) {
   }
 }
 
+/**
+ * An empty read-only root of the helper's own, as the engine's (native/
+ * sandbox.cc): a mount namespace, owned by the user namespace the helper
+ * joined, whose root is an empty tmpfs. The helper is single-threaded, so
+ * unlike the engine it can have one wherever it holds CAP_SYS_ADMIN, which
+ * it does in the namespace's user namespace. Best effort: 0, or the errno
+ * of the step that failed, leaving the helper's root as it was (a failure
+ * after the unshare changes only its private copy).
+ */
+int HelperEmptyRoot() {
+  if (unshare(CLONE_NEWNS) < 0) return errno;
+  if (mount("", "/", "", MS_UNBINDABLE | MS_REC, nullptr) < 0) return errno;
+  if (mount("", "/tmp", "tmpfs", MS_NODEV | MS_NOEXEC | MS_NOSUID | MS_RDONLY, "nr_inodes=2,nr_blocks=0") < 0) return errno;
+  if (chdir("/tmp") < 0) return errno;
+  if (syscall(SYS_pivot_root, ".", ".") < 0) return errno;
+  if (umount2(".", MNT_DETACH | UMOUNT_NOFOLLOW) < 0) return errno;
+  if (chdir("/") < 0) return errno;
+  return 0;
+}
+
+/**
+ * kOpLock: the helper's own sandbox, once pasta is set up (src/sandbox/):
+ * an empty root (HelperEmptyRoot, best effort), no capabilities left (it
+ * only makes sockets from now on, which takes none; binding them is the
+ * engine's business), no_new_privs, not dumpable, and the seccomp filter
+ * `program` (struct sock_filter[] as bytes, built by the engine from its
+ * policy). Returns 1 (locked with an empty root), 0 (locked, its root as it
+ * was), or -errno.
+ */
+int LockHelper(const char* program, size_t length) {
+  if (length == 0 || length % sizeof(sock_filter) != 0 || length / sizeof(sock_filter) > BPF_MAXINSNS) return -EINVAL;
+  // 1 below: locked with an empty root; 0: locked, its root as it was.
+  int emptyRoot = HelperEmptyRoot() == 0 ? 1 : 0;
+  for (int cap = 0; cap < 64; cap++) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3];
+  memset(none, 0, sizeof(none));
+  if (syscall(SYS_capset, &hdr, none) < 0) return -errno;
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return -errno;
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  sock_fprog fprog{static_cast<unsigned short>(length / sizeof(sock_filter)),
+                   reinterpret_cast<sock_filter*>(const_cast<char*>(program))};
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) < 0) return -errno;
+  return emptyRoot;
+}
+
+/** The largest seccomp program a kOpLock request may carry. */
+constexpr size_t kMaxProgram = BPF_MAXINSNS * sizeof(sock_filter);
+
 [[noreturn]] void HelperChild(int sock, int usernsFd, int netnsFd, pid_t parent) {
+  // Its own name in ps(1) and in the kernel's seccomp log lines (comm=), rather than "node".
+  prctl(PR_SET_NAME, "nshelper", 0, 0, 0);
   Status st{0, kStepOk};
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) st = {errno, kStepPrctl};
   if (getppid() != parent) _exit(0);
@@ -607,6 +667,7 @@ void SendReply(int sock, const HelperReply& reply, const int* fds, int count) {
   }
   if (st.err != 0) _exit(126);
 
+  bool locked = false;
   for (;;) {
     HelperRequest req;
     ssize_t n = recv(sock, &req, sizeof(req), 0);
@@ -632,13 +693,25 @@ void SendReply(int sock, const HelperReply& reply, const int* fds, int count) {
           fds[count++] = fd;
         }
         if (count > 0) reply.result = count;
-      } else if (req.op == kOpTap) {
+      } else if (req.op == kOpTap && !locked) {
         req.name[sizeof(req.name) - 1] = 0;
         int ifindex = 0;
         int fd = tap_create(req.name, &ifindex);
         reply.result = fd;
         reply.ifindex = ifindex;  // the step that failed (TAP_STEP_*) when fd < 0
         if (fd >= 0) fds[count++] = fd;
+      } else if (req.op == kOpLock && !locked && req.count > 0 && static_cast<size_t>(req.count) <= kMaxProgram) {
+        // The program follows as a message of its own.
+        static char program[kMaxProgram];
+        ssize_t got;
+        do {
+          got = recv(sock, program, sizeof(program), 0);
+        } while (got < 0 && errno == EINTR);
+        if (got <= 0) _exit(0);
+        reply.result = got == req.count ? LockHelper(program, static_cast<size_t>(got)) : -EINVAL;
+        locked = reply.result >= 0;
+      } else if (locked && (req.op == kOpTap || req.op == kOpLock)) {
+        reply.result = -EPERM;  // set-up is over
       }
     }
     SendReply(sock, reply, fds, count);
@@ -812,6 +885,33 @@ Napi::Value NsTap(const Napi::CallbackInfo& info) {
   return Num(a.Env(), fd);
 }
 
+Napi::Value NsLock(const Napi::CallbackInfo& info) {
+  Args a(info, "nsLock", 2);
+  int ctlFd = a.Int(0);
+  Span<uint8_t> program = a.Bytes(1);
+  if (!a.ok) return a.Fail();
+  if (program.length == 0 || program.length > kMaxProgram) return Num(a.Env(), -EINVAL);
+  HelperRequest req{};
+  req.op = kOpLock;
+  req.count = static_cast<int32_t>(program.length);
+  ssize_t n;
+  do {
+    n = send(ctlFd, &req, sizeof(req), MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return Num(a.Env(), NegErrno());
+  do {
+    n = send(ctlFd, program.data, program.length, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return Num(a.Env(), NegErrno());
+  HelperReply reply{-EIO, 0};
+  do {
+    n = recv(ctlFd, &reply, sizeof(reply), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return Num(a.Env(), NegErrno());
+  if (n != static_cast<ssize_t>(sizeof(reply))) return Num(a.Env(), n == 0 ? -EPIPE : -EBADMSG);
+  return Num(a.Env(), reply.result);
+}
+
 // --- processes -----------------------------------------------------------------
 
 Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
@@ -855,6 +955,7 @@ void InitNetns(Napi::Env env, Napi::Object exports) {
   exports.Set("nsSocket", Napi::Function::New<NsSocket>(env, "nsSocket"));
   exports.Set("nsSockets", Napi::Function::New<NsSockets>(env, "nsSockets"));
   exports.Set("nsTap", Napi::Function::New<NsTap>(env, "nsTap"));
+  exports.Set("nsLock", Napi::Function::New<NsLock>(env, "nsLock"));
   exports.Set("pidfdOpen", Napi::Function::New<PidfdOpen>(env, "pidfdOpen"));
   exports.Set("waitPidfd", Napi::Function::New<WaitPidfd>(env, "waitPidfd"));
   exports.Set("kill", Napi::Function::New<Kill>(env, "kill"));

@@ -1,7 +1,8 @@
 /**
  * The Node API for virtual machines: `createPasst()` opens the UNIX domain
- * socket that QEMU connects to (`-netdev stream`) and translates the guest's
- * frames to host sockets, on this process's event loop.
+ * socket that QEMU connects to (`-netdev stream`, or `-netdev vhost-user`
+ * with `vhostUser: true`) and translates the guest's frames to host
+ * sockets, on this process's event loop.
  *
  * Theory of operation: as for createPasta() (api.ts), options are typed and
  * validated field by field (a wrong one throws a {@link PastaOptionError}
@@ -15,19 +16,19 @@
  * free /tmp/passt_N.socket; but the paths of this process's own instances
  * are known, never probed), and the running part is the one the `passt`
  * command uses (passt.ts): an engine with one epoll fd of its own and the
- * QEMU stream transport, no other shared state, so several instances can
+ * QEMU stream (or vhost-user) transport, no other shared state, so several instances can
  * run side by side. `close()` stops translating, closes the guest's connection and
  * every flow, and closes the listening socket, which removes its file.
  */
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
-import { PastaOptionError, checkBool, checkString, checkStrings, optionsToArgs, type PastaOptions } from './api.js';
+import { PastaOptionError, checkBool, checkSandbox, checkString, checkStrings, optionsToArgs, type PastaOptions, type SandboxMode } from './api.js';
 import { OPTIONS, UsageError, parseArgs } from './options.js';
 import { buildConfig, type Config, type HostNet } from './conf.js';
 import type { PortRange } from './fwd/spec.js';
 import type { EngineStats } from './engine.js';
 import type { FlowEvent } from './flow.js';
-import type { PasstListener, PasstRun } from './passt.js';
+import type { PasstHooks, PasstListener, PasstRun } from './passt.js';
 import type { LogLevel, Logger } from './log.js';
 import { M } from './messages.js';
 
@@ -80,6 +81,21 @@ export interface PasstOptions {
   oneOff?: boolean;
   /** Capture every frame to and from the guest in this pcap file. */
   pcap?: string;
+  /**
+   * Speak vhost-user on the socket (QEMU `-chardev socket,path=... -netdev
+   * vhost-user,chardev=...`, with guest memory shared: `-object
+   * memory-backend-memfd,share=on`) instead of QEMU's stream: frames move
+   * through the guest's virtqueues in shared memory, with TCP segmentation
+   * offload both ways (`passt --vhost-user`). Default false.
+   */
+  vhostUser?: boolean;
+  /**
+   * Where the translator runs (see {@link SandboxMode}): `'none'` (the
+   * default), in this process, which the sandbox cannot be applied to; or
+   * `'process'`, in a child process of its own that is sandboxed as the
+   * `passt` command is. The handle is the same either way.
+   */
+  sandbox?: SandboxMode;
 }
 
 /** Live statistics of one instance: frames and bytes to and from the guest, flows by protocol. */
@@ -101,7 +117,7 @@ const COMMON = [
   'mtu', 'ipv4', 'ipv6', 'addresses', 'netmask', 'gateways', 'interface', 'mapGateway', 'mapHostLoopback', 'mapGuestAddr',
   'dns', 'dnsForward', 'dnsHost', 'search', 'protocols', 'log',
 ] as const satisfies ReadonlyArray<keyof PastaOptions & keyof PasstOptions>;
-const KNOWN = new Set<string>([...COMMON, 'socketPath', 'ports', 'oneOff', 'pcap']);
+const KNOWN = new Set<string>([...COMMON, 'socketPath', 'ports', 'oneOff', 'pcap', 'vhostUser', 'sandbox']);
 const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** Options -> passt command-line arguments, grouped by the field they come from (each value checked for its type). */
@@ -134,6 +150,8 @@ function argsByField(options: PasstOptions): Array<[field: string, args: string[
   if (checkBool('oneOff', o.oneOff)) out.push(['oneOff', ['--one-off']]);
   const pcap = checkString('pcap', o.pcap);
   if (pcap !== undefined) out.push(['pcap', ['--pcap', pcap]]);
+  if (checkBool('vhostUser', o.vhostUser)) out.push(['vhostUser', ['--vhost-user']]);
+  checkSandbox(o.sandbox);
   return out;
 }
 
@@ -208,6 +226,37 @@ export interface Passt {
   off(event: 'connect' | 'disconnect' | 'flow' | 'error' | 'close', listener: (...args: any[]) => void): this;
 }
 
+/**
+ * @internal What a {@link Passt} handle drives: the engine on this
+ * process's event loop (`inProcessLink` below), or in a sandboxed child
+ * process (sandbox/process.ts).
+ */
+export interface PasstLink {
+  readonly config: Config;
+  /** Settles once stopped (for whatever reason) and every fd is closed (the socket file removed): the status and why. */
+  readonly finished: Promise<{ code: number; reason: string }>;
+  /** Whether a guest is connected now. */
+  readonly connected: boolean;
+  stats(): PasstStats;
+  /** Stop translating (idempotent); `finished` settles once all is closed. */
+  stop(reason: string): void;
+  /** The instance's logger (in this process only): the sandboxed child's lines go there too. */
+  readonly log?: Logger;
+}
+
+/** The engine on this process's event loop, behind a {@link Passt} handle. */
+function inProcessLink(run: PasstRun): PasstLink {
+  return {
+    config: run.config,
+    finished: run.released.then(() => run.done),
+    get connected() {
+      return run.transport.connected;
+    },
+    stats: () => run.engine.stats(),
+    stop: (reason) => run.stop(reason, 0),
+  };
+}
+
 export class Passt extends EventEmitter {
   /** The UNIX domain socket QEMU connects to: `-netdev stream,id=s,server=off,addr.type=unix,addr.path=` this. */
   readonly socketPath: string;
@@ -219,14 +268,13 @@ export class Passt extends EventEmitter {
 
   /** @internal Use {@link createPasst}. */
   constructor(
-    private readonly run: PasstRun,
+    private readonly link: PasstLink,
     socketPath: string,
   ) {
     super();
     this.socketPath = socketPath;
-    this.config = run.config;
-    this.finished = run.released
-      .then(() => run.done)
+    this.config = link.config;
+    this.finished = link.finished
       .then(({ code, reason }) => {
         if (code !== 0 && !this.closeRequested) {
           const err = new Error(`passt stopped: ${reason}`);
@@ -243,12 +291,12 @@ export class Passt extends EventEmitter {
 
   /** Whether a guest is connected now. */
   get connected(): boolean {
-    return this.run.transport.connected;
+    return this.link.connected;
   }
 
   /** Frames, bytes and flows by protocol, since the start (still readable after close()). */
   stats(): PasstStats {
-    return this.run.engine.stats();
+    return this.link.stats();
   }
 
   /**
@@ -258,20 +306,46 @@ export class Passt extends EventEmitter {
    */
   async close(): Promise<void> {
     this.closeRequested = true;
-    this.run.stop('close() was called', 0);
+    this.link.stop('close() was called');
     await this.finished;
   }
 }
 
 /**
  * Open the UNIX domain socket for QEMU and start translating for the guest
- * that connects to it (one at a time).
+ * that connects to it (one at a time). The translator runs in this
+ * process, as it is, unless `sandbox: 'process'` (see {@link SandboxMode}).
  *
  * @throws PastaOptionError for an invalid option (its `field` names it)
  * @throws Error when the socket cannot be opened (its path in use, say) or the engine cannot start (with the reason)
  */
 export async function createPasst(options: PasstOptions = {}): Promise<Passt> {
   argsByField(options); // wrong types fail before anything is loaded
+  let handle: Passt | undefined;
+  const hooks: PasstHooks = {
+    // Events reach the handle once it exists; none can come before (the loop has not run yet).
+    onFlow: (event) => handle?.emit('flow', event),
+    onConnect: (event) => handle?.emit('connect', event),
+    onDisconnect: (event) => handle?.emit('disconnect', event),
+  };
+  let opened: { link: PasstLink; socketPath: string };
+  if (checkSandbox(options.sandbox) === 'process') {
+    // The options are checked here first, so that an error names its field as it would in this process.
+    const [{ readHostNet }, hostfiles] = await Promise.all([import('./hostnet.js'), import('./hostfiles.js')]);
+    passtConfig(options, readHostNet(), hostfiles.readResolvConf(), hostfiles.readEphemeralPorts());
+    opened = await (await import('./sandbox/process.js')).startPasstChild(options, hooks, ourSockets);
+  } else {
+    opened = await passtLink(options, hooks);
+  }
+  handle = new Passt(opened.link, opened.socketPath);
+  return handle;
+}
+
+/**
+ * @internal The socket and the translator on this process's event loop
+ * (createPasst() without a sandbox, and the sandboxed child process).
+ */
+export async function passtLink(options: PasstOptions, hooks: PasstHooks): Promise<{ link: PasstLink; socketPath: string }> {
   const [{ createLogger, closeLogger }, { readHostNet }, hostfiles, qemu, { PasstRun }] = await Promise.all([
     import('./log.js'),
     import('./hostnet.js'),
@@ -281,18 +355,12 @@ export async function createPasst(options: PasstOptions = {}): Promise<Passt> {
   ]);
   const config = passtConfig(options, readHostNet(), hostfiles.readResolvConf(), hostfiles.readEphemeralPorts());
   const listener = await openSocket(config.socketPath, qemu);
-  let handle: Passt | undefined;
   let run: PasstRun;
   let log: Logger | undefined;
   try {
     log = createLogger({ name: 'passt', level: options.log?.level ?? 'warn', file: config.logFile, fileSize: config.logSize });
     for (const warning of config.warnings) log.warn(warning);
-    // Events reach the handle once it exists; none can come before (the loop has not run yet).
-    run = new PasstRun(config, log, listener, {
-      onFlow: (event) => handle?.emit('flow', event),
-      onConnect: (event) => handle?.emit('connect', event),
-      onDisconnect: (event) => handle?.emit('disconnect', event),
-    });
+    run = new PasstRun(config, log, listener, hooks);
     log.debug(`UNIX domain socket bound at ${listener.path}`);
   } catch (err) {
     listener.server.close();
@@ -300,13 +368,13 @@ export async function createPasst(options: PasstOptions = {}): Promise<Passt> {
     if (log) closeLogger(log);
     throw err;
   }
-  handle = new Passt(run, listener.path);
   const opened = log;
   void run.released.then(() => {
     ourSockets.delete(path.resolve(listener.path));
     closeLogger(opened);
   });
-  return handle;
+  const link = inProcessLink(run);
+  return { link: Object.assign(link, { log }), socketPath: listener.path };
 }
 
 /**
@@ -318,6 +386,11 @@ export async function createPasst(options: PasstOptions = {}): Promise<Passt> {
  * (default path) or refuses it (given path) without connecting.
  */
 const ourSockets = new Set<string>();
+
+/** @internal Paths in use by instances of another process of ours (the sandboxed child's parent), never to be probed. */
+export function reserveSocketPaths(paths: Iterable<string>): void {
+  for (const p of paths) ourSockets.add(p);
+}
 
 /** The listening socket, as passt(1) opens it (`-s PATH`, or the first free /tmp/passt_N.socket), never probing our own. */
 async function openSocket(socketPath: string | null, qemu: typeof import('./l2/qemu.js')): Promise<PasstListener> {

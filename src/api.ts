@@ -72,7 +72,37 @@ export interface PastaOptions {
   protocols?: { tcp?: boolean; udp?: boolean; icmp?: boolean };
   /** Logging (default: warnings and errors to standard error). */
   log?: { level?: 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; file?: string };
+  /**
+   * Where the translator runs (see {@link SandboxMode}): `'none'` (the
+   * default), in this process, which the sandbox cannot be applied to; or
+   * `'process'`, in a child process of its own that is sandboxed as the
+   * `pasta` command is. The handle is the same either way.
+   */
+  sandbox?: SandboxMode;
 }
+
+/**
+ * Where an instance's translator runs.
+ *
+ * - `'none'`: on this process's event loop. Nothing of the sandbox is
+ *   applied to this process (it would lock down the program embedding us:
+ *   no files, no exec, a fixed list of system calls, for every thread):
+ *   no seccomp filter, no no_new_privs, no empty root, no capabilities
+ *   dropped. What is ours alone is sandboxed all the same: pasta's helper
+ *   inside the namespace gets an empty root, loses its capabilities and
+ *   gets its own seccomp filter once the namespace is set up.
+ * - `'process'`: in a child process (Node, running dist/sandbox/child.js)
+ *   that sets the instance up, then sandboxes itself as the commands do:
+ *   the /proc/net tables and pino kept open and loaded, an empty root and
+ *   every capability dropped but CAP_NET_BIND_SERVICE where it has
+ *   privileges (it keeps this process's user: there is no switch to
+ *   nobody), no_new_privs and the engine's seccomp filter on every thread.
+ *   The handle talks to it over a socket pair: `stats()`, `forward.*` and
+ *   `connected` are synchronous round trips (well under a millisecond;
+ *   they throw if the child does not answer within 5 s), events arrive as
+ *   messages. If this process exits, the child notices and stops.
+ */
+export type SandboxMode = 'none' | 'process';
 
 /** Live statistics of one instance. */
 export type PastaStats = EngineStats;
@@ -82,8 +112,15 @@ export type { FlowEvent } from './flow.js';
 
 const KNOWN = new Set([
   'configNet', 'mtu', 'ipv4', 'ipv6', 'addresses', 'netmask', 'gateways', 'interface', 'nsIfname', 'mapGateway',
-  'mapHostLoopback', 'mapGuestAddr', 'dns', 'dnsForward', 'dnsHost', 'search', 'ports', 'protocols', 'log',
+  'mapHostLoopback', 'mapGuestAddr', 'dns', 'dnsForward', 'dnsHost', 'search', 'ports', 'protocols', 'log', 'sandbox',
 ]);
+
+/** The `sandbox` option (for api-passt.ts too): 'none' when absent. */
+export function checkSandbox(v: unknown): SandboxMode {
+  if (v === undefined) return 'none';
+  if (v !== 'none' && v !== 'process') throw new PastaOptionError('sandbox', "must be 'none' or 'process'");
+  return v;
+}
 
 /** Which API field each command-line option comes from, to name it in errors. */
 const FIELD_OF: Record<string, string> = {
@@ -203,7 +240,29 @@ export function optionsToArgs(options: PastaOptions): string[] {
     const file = checkString('log.file', l.file);
     if (file) args.push('--log-file', file);
   }
+  checkSandbox(options.sandbox);
   return args;
+}
+
+/**
+ * @internal What a {@link Pasta} handle drives: the engine on this
+ * process's event loop (`inProcessLink` below), or in a sandboxed child
+ * process (sandbox/process.ts).
+ */
+export interface PastaLink {
+  /** PID of the process holding the namespace. */
+  readonly pid: number;
+  readonly netnsPath: string;
+  readonly config: Config;
+  /** Resolves with the holder's exit status once it has exited, or the engine has stopped for good. */
+  readonly exited: Promise<number>;
+  stats(): PastaStats;
+  /** Start forwarding a port list (parsed and checked already), returning what stops it; throws as `forward.add` says. */
+  forward(spec: string, protocol: 'tcp' | 'udp'): { close(): void };
+  /** Stop translating, end the holder, release everything; resolves once `exited` has. */
+  close(): Promise<void>;
+  /** The instance's logger (in this process only): the sandboxed child's lines go there too. */
+  readonly log?: import('./log.js').Logger;
 }
 
 /**
@@ -223,17 +282,15 @@ export class Pasta extends EventEmitter {
 
   /** @internal Use {@link createPasta}. */
   constructor(
-    private readonly run: import('./pasta.js').PastaRun,
-    private readonly forwarders: typeof import('./fwd/fwd.js'),
+    private readonly link: PastaLink,
     private readonly spec: typeof import('./fwd/spec.js'),
-    private readonly udpForwarders: typeof import('./fwd/udpfwd.js'),
   ) {
     super();
-    this.pid = run.pid;
-    this.netnsPath = run.netnsPath;
-    this.config = run.config;
+    this.pid = link.pid;
+    this.netnsPath = link.netnsPath;
+    this.config = link.config;
     this.rootless = (process.getuid?.() ?? 0) !== 0;
-    void run.exited.then((status) => {
+    void link.exited.then((status) => {
       if (!this.closed) {
         this.closed = true;
         this.emit('error', new Error(`the namespace holder exited (status ${status})`));
@@ -270,22 +327,7 @@ export class Pasta extends EventEmitter {
       if (this.extra.has(key)) throw new PastaOptionError('spec', `'${spec}' is already forwarded for ${protocol.toUpperCase()}`);
       const parsed = this.spec.parsePortSpecs(protocol === 'tcp' ? '-t' : '-u', [spec], 'pasta');
       if (parsed.mode !== 'ports') throw new PastaOptionError('spec', `only port lists can be added at run time, not '${spec}'`);
-      const engine = this.run.engine;
-      const now = () => performance.now();
-      let f: { start(): void; close(): void };
-      if (protocol === 'tcp') {
-        f = new this.forwarders.TcpForwarder(engine.listeners, engine.log, this.config, engine.tcp, parsed, now, engine.spliceTo());
-      } else {
-        if (!engine.udp) throw new PastaOptionError('protocol', 'UDP is switched off (protocols.udp: false)');
-        f = new this.udpForwarders.UdpForwarder(engine.listeners, engine.log, this.config, engine.udp, parsed, now, engine.udpSpliceTo());
-      }
-      try {
-        f.start();
-      } catch (err) {
-        f.close();
-        throw err;
-      }
-      this.extra.set(key, { protocol, spec, forwarder: f });
+      this.extra.set(key, { protocol, spec, forwarder: this.link.forward(spec, protocol) });
     },
     remove: (spec: string, protocol: 'tcp' | 'udp' = 'tcp'): void => {
       const key = `${protocol} ${spec}`;
@@ -299,7 +341,7 @@ export class Pasta extends EventEmitter {
 
   /** Frames, bytes and flows by protocol, since the start. */
   stats(): PastaStats {
-    return this.run.engine.stats();
+    return this.link.stats();
   }
 
   /** Stop translating, end the namespace holder, release everything. Idempotent. */
@@ -308,53 +350,128 @@ export class Pasta extends EventEmitter {
     this.closed = true;
     for (const f of this.extra.values()) f.forwarder.close();
     this.extra.clear();
-    this.run.kill(9);
-    this.run.shutdown(0);
-    await this.run.exited;
+    await this.link.close();
     this.emit('close');
   }
+}
+
+/** The engine on this process's event loop, behind a {@link Pasta} handle. */
+function inProcessLink(
+  run: import('./pasta.js').PastaRun,
+  forwarders: typeof import('./fwd/fwd.js'),
+  udpForwarders: typeof import('./fwd/udpfwd.js'),
+  specs: typeof import('./fwd/spec.js'),
+): PastaLink {
+  return {
+    pid: run.pid,
+    netnsPath: run.netnsPath,
+    config: run.config,
+    exited: run.exited,
+    stats: () => run.engine.stats(),
+    forward: (spec, protocol) => {
+      const engine = run.engine;
+      const parsed = specs.parsePortSpecs(protocol === 'tcp' ? '-t' : '-u', [spec], 'pasta');
+      const now = () => performance.now();
+      let f: { start(): void; close(): void };
+      if (protocol === 'tcp') {
+        f = new forwarders.TcpForwarder(engine.listeners, engine.log, run.config, engine.tcp, parsed, now, engine.spliceTo());
+      } else {
+        if (!engine.udp) throw new PastaOptionError('protocol', 'UDP is switched off (protocols.udp: false)');
+        f = new udpForwarders.UdpForwarder(engine.listeners, engine.log, run.config, engine.udp, parsed, now, engine.udpSpliceTo());
+      }
+      try {
+        f.start();
+      } catch (err) {
+        f.close();
+        throw err;
+      }
+      return f;
+    },
+    close: async () => {
+      run.kill(9);
+      run.shutdown(0);
+      await run.exited;
+    },
+  };
 }
 
 /**
  * Create a new user and network namespace (as root too: root inside maps to
  * root) connected to the host's network, and start translating. Unlike the
- * `pasta` command, this never changes the calling process's user: the
- * translator runs in it, as it is.
+ * `pasta` command, this never changes the calling process's user. The
+ * translator runs in this process, as it is, unless `sandbox: 'process'`
+ * (see {@link SandboxMode}).
  *
  * @throws PastaOptionError for an invalid option (its `field` names it)
  * @throws Error when the namespace cannot be set up (with the reason)
  */
 export async function createPasta(options: PastaOptions = {}): Promise<Pasta> {
+  optionsToArgs(options); // wrong types fail before anything is loaded
+  const spec = await import('./fwd/spec.js');
+  // Events reach the handle once it exists (none can happen before: nothing runs in the namespace yet).
+  let handle: Pasta | undefined;
+  const onFlow = (e: import('./flow.js').FlowEvent): void => void handle?.emit('flow', e);
+  let link: PastaLink;
+  if (checkSandbox(options.sandbox) === 'process') {
+    // The options are checked here first, so that an error names its field as it would in this process.
+    pastaConfig(options, await loadConfigModules());
+    link = await (await import('./sandbox/process.js')).startPastaChild(options, onFlow);
+  } else {
+    link = await pastaLink(options, onFlow);
+  }
+  handle = new Pasta(link, spec);
+  return handle;
+}
+
+async function loadConfigModules() {
+  const [options, conf, pasta, hostfiles] = await Promise.all([import('./options.js'), import('./conf.js'), import('./hostnet.js'), import('./hostfiles.js')]);
+  return { options, conf, pasta, hostfiles };
+}
+
+/** The configuration of a createPasta(), from the options and the host as it is now. @throws PastaOptionError naming the field */
+function pastaConfig(options: PastaOptions, m: Awaited<ReturnType<typeof loadConfigModules>>): Config {
   const args = optionsToArgs(options);
-  const [{ parseArgs, UsageError }, conf, { createLogger, closeLogger }, pasta, fwd, spec, hostfiles, udpfwd] = await Promise.all([
-    import('./options.js'),
-    import('./conf.js'),
-    import('./log.js'),
-    import('./pasta.js'),
-    import('./fwd/fwd.js'),
-    import('./fwd/spec.js'),
-    import('./hostfiles.js'),
-    import('./fwd/udpfwd.js'),
-  ]);
-  let config: Config;
-  const host = pasta.readHostNet();
-  const resolvConf = hostfiles.readResolvConf();
-  const ephemeral = hostfiles.readEphemeralPorts();
-  const build = (argv: string[]): Config => conf.buildConfig(parseArgs(argv, 'pasta'), host, 'pasta', resolvConf, ephemeral);
+  const { parseArgs, UsageError } = m.options;
+  const host = m.pasta.readHostNet();
+  const resolvConf = m.hostfiles.readResolvConf();
+  const ephemeral = m.hostfiles.readEphemeralPorts();
+  const build = (argv: string[]): Config => m.conf.buildConfig(parseArgs(argv, 'pasta'), host, 'pasta', resolvConf, ephemeral);
   try {
-    config = build(args);
+    return build(args);
   } catch (err) {
     if (err instanceof UsageError) throw new PastaOptionError(fieldOfUsageError(err.message, options, build, UsageError), err.message);
     throw err;
   }
+}
+
+/**
+ * @internal A namespace and its translator on this process's event loop
+ * (createPasta() without a sandbox, and the sandboxed child process).
+ */
+export async function pastaLink(options: PastaOptions, onFlow: (e: import('./flow.js').FlowEvent) => void): Promise<PastaLink> {
+  const [modules, { createLogger, closeLogger }, pasta, fwd, spec, udpfwd, { lockHelper }] = await Promise.all([
+    loadConfigModules(),
+    import('./log.js'),
+    import('./pasta.js'),
+    import('./fwd/fwd.js'),
+    import('./fwd/spec.js'),
+    import('./fwd/udpfwd.js'),
+    import('./sandbox/index.js'),
+  ]);
+  const config = pastaConfig(options, modules);
   const level = options.log?.level ?? 'warn';
   const log = createLogger({ name: 'pasta', level, file: config.logFile, fileSize: config.logSize });
-  // No command: the namespace's first process just holds it. Flow events reach the
-  // handle once it exists (none can happen before: nothing runs in the namespace yet).
-  let handle: Pasta | undefined;
-  const run = new pasta.PastaRun(config, log, { argv: [], env: [], cwd: '' }, { onFlow: (e) => handle?.emit('flow', e) });
+  // No command: the namespace's first process just holds it.
+  const run = new pasta.PastaRun(config, log, { argv: [], env: [], cwd: '' }, { onFlow });
   // The log file (log.file) is closed once the namespace holder is gone (close(), or it died).
   void run.exited.then(() => closeLogger(log));
-  handle = new Pasta(run, fwd, spec, udpfwd);
-  return handle;
+  // The namespace helper is ours alone: sandboxed now that the namespace is set up.
+  try {
+    lockHelper(run.ctlFd);
+  } catch (err) {
+    run.kill(9);
+    run.shutdown(1);
+    throw err;
+  }
+  return { ...inProcessLink(run, fwd, udpfwd, spec), log };
 }

@@ -107,6 +107,8 @@ export interface Ip6Config {
 
 export interface Config {
   mode: 'pasta' | 'passt';
+  /** passt --vhost-user: the socket speaks vhost-user (frames through shared memory), not QEMU's stream. */
+  vhostUser: boolean;
   logLevel: 'trace' | 'debug' | 'info' | 'warn';
   logFile?: string;
   logSize: number;
@@ -386,6 +388,12 @@ export interface OptionSettings {
   mode: 'pasta' | 'passt';
   /** `--help`, `--version` or `--print-capabilities` ended the walk: nothing else was looked at. */
   exit: 'help' | 'version' | null;
+  /** passt's `--print-capabilities` ended the walk (vhost-user back ends print theirs in JSON). */
+  printCapabilities: boolean;
+  /** --vhost-user anywhere on the command line (upstream's conf_mode() looks for it before the walk). */
+  vhostUser: boolean;
+  /** --repair-path (vhost-user): the passt-repair(1) socket, 'none', or null (not given). */
+  repairPath: string | null;
   debug: boolean;
   trace: boolean;
   quiet: boolean;
@@ -477,7 +485,7 @@ const PASST_ONLY: Record<string, string> = {
  */
 export function parseOptions(parsed: ParsedArgs, mode: 'pasta' | 'passt'): OptionSettings {
   const s: OptionSettings = {
-    mode, exit: null, debug: false, trace: false, quiet: false, foreground: false, logSize: 1 << 20,
+    mode, exit: null, printCapabilities: false, vhostUser: false, repairPath: null, debug: false, trace: false, quiet: false, foreground: false, logSize: 1 << 20,
     pcap: null, pidFile: null, mtu: DEFAULT_MTU, ourMac: Uint8Array.from(DEFAULT_OUR_MAC),
     dns4: [], dns6: [], noDns: false, search: [], noSearch: false, hostname: null, fqdn: null,
     only4: false, only6: false, oneOff: false, socketPath: null, socketFd: null, userns: null, netns: null, netnsOnly: false,
@@ -499,6 +507,8 @@ export function parseOptions(parsed: ParsedArgs, mode: 'pasta' | 'passt'): Optio
     if (n === undefined || n > 0x7fffffffn) throw new UsageError(M.invalidFd(v));
     fdValue = Number(n);
   }
+  // --vhost-user sets the mode before anything else is read, wherever it is (upstream's conf_mode()).
+  s.vhostUser = mode === 'passt' && parsed.options.some(([name]) => name === 'vhost-user');
   for (const [name, value] of parsed.options) {
     const v = value === true ? '' : value;
     if (mode !== 'pasta' && name in PASTA_ONLY) throw new UsageError(M.forPastaOnly(PASTA_ONLY[name]));
@@ -781,15 +791,20 @@ export function parseOptions(parsed: ParsedArgs, mode: 'pasta' | 'passt'): Optio
       }
       case 'no-map-gw': s.noMapGw = true; break;
       case 'host-lo-to-ns-lo': s.hostLoToNsLo = true; break;
-      case 'vhost-user':
-        throw new UsageError('--vhost-user is not supported yet by node-passt: use the stream socket (QEMU -netdev stream)');
-      case 'print-capabilities':
-        throw new UsageError('--print-capabilities is not supported yet by node-passt: vhost-user is not implemented');
+      case 'vhost-user': break; // seen before the walk
+      case 'print-capabilities': s.printCapabilities = true; return s;
       case 'repair-path':
-        if (v !== 'none') throw new UsageError(M.forVhostUserOnly('--repair-path'));
+        if (!s.vhostUser && v !== 'none') throw new UsageError(M.forVhostUserOnly('--repair-path'));
+        if (Buffer.byteLength(v) > SUN_PATH_MAX) throw new UsageError(M.invalidRepairPath(v));
+        // No live migration here, so no passt-repair(1) socket: 'none' (what front ends pass) is all we take.
+        if (v !== 'none') throw new UsageError(M.repairPathUnsupported(v));
+        s.repairPath = v;
         break;
-      case 'migrate-exit': throw new UsageError(M.forVhostUserOnly('--migrate-exit'));
-      case 'migrate-no-linger': throw new UsageError(M.forVhostUserOnly('--migrate-no-linger'));
+      case 'migrate-exit':
+      case 'migrate-no-linger':
+        // Deprecated upstream, and about migration, which this version does not do: accepted, no effect.
+        if (!s.vhostUser) throw new UsageError(M.forVhostUserOnly(`--${name}`));
+        break;
       case 'stats': {
         if (!s.foreground) throw new UsageError(M.statsNeedsForeground());
         // strtol(optarg, NULL, 0), unchecked, as upstream.
@@ -1188,6 +1203,7 @@ export function buildConfig(
 
   return {
     mode,
+    vhostUser: s.vhostUser,
     logLevel: s.trace ? 'trace' : s.debug ? 'debug' : s.quiet ? 'warn' : 'info',
     logFile: s.logFile,
     logSize: s.logSize,

@@ -44,6 +44,8 @@ import { FlowTable, FLOW_MAX, type FlowContext, type FlowEvent } from './flow.js
 import { TapDispatcher } from './tap.js';
 import type { Logger } from './log.js';
 import { isLinkLocal6, isUnspecified } from './inet.js';
+// This process's (the host's) /proc/net tables, through the fds the sandbox keeps open once locked.
+import { readHostProcNet } from './sandbox/procnet.js';
 
 export interface EngineStats {
   framesFromTap: number;
@@ -152,14 +154,6 @@ export function eventStatsPrinter(counts: Float64Array, delayMs: number, write: 
   };
 }
 
-/** Reads this process's (the host's) /proc/net table `name`, or undefined. */
-function readHostProcNet(name: string): string | undefined {
-  try {
-    return fs.readFileSync(`/proc/net/${name}`, 'latin1');
-  } catch {
-    return undefined;
-  }
-}
 
 export class Engine {
   readonly loop: Loop;

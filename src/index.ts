@@ -12,7 +12,7 @@
 import { VERSION } from './version.js';
 
 export { createPasta, Pasta, PastaOptionError, optionsToArgs } from './api.js';
-export type { PastaOptions, PastaStats, FlowEvent } from './api.js';
+export type { PastaOptions, PastaStats, FlowEvent, SandboxMode } from './api.js';
 export { createPasst, Passt } from './api-passt.js';
 export type { PasstOptions, PasstStats, PasstConnectEvent, PasstDisconnectEvent } from './api-passt.js';
 

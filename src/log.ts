@@ -175,6 +175,15 @@ function loadPino(): typeof import('pino') {
   return (pinoModule ??= createRequire(import.meta.url)('pino') as typeof import('pino'));
 }
 
+/**
+ * Load pino now rather than at the first record: a sandboxed process
+ * (src/sandbox/) can read no file once it is locked down, and pino is ~30
+ * files of node_modules.
+ */
+export function preloadLogging(): void {
+  loadPino();
+}
+
 /** Create a logger as configured; see {@link LogOptions}. */
 export function createLogger(opts: LogOptions): Logger {
   const dest = new TextDestination(opts.name, opts.fd ?? 2, opts.file, opts.fileSize, levelValues[opts.level] <= levelValues.debug);

@@ -441,9 +441,8 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
       'Without a gateway there is nothing to map anyway (see NOTES).',
   ],
   'chroot-fallback': [
-    'Accepted for compatibility; it has no effect. ' +
-      'The original passt and pasta sandbox themselves by switching to an empty filesystem with pivot_root(2), and this option lets them fall back to chroot(2) where that fails ' +
-      '(a tmpfs or initramfs root). node-passt does not have that sandbox yet, so there is nothing to fall back from.',
+    'Once set up, the program sandboxes itself (see Security under NOTES) and, where it may, switches to an empty filesystem with pivot_root(2); ' +
+      'with this option it falls back to chroot(2) where pivot_root(2) fails (a tmpfs or initramfs root).',
   ],
   'map-guest-addr': eachMode((w) => [
     `Make *ADDR* (IPv4 or IPv6), as ${w.peer} sees it, stand for ${w.peers} own address on the host ` +
@@ -523,24 +522,30 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
   ],
   'socket-path': ['Another name of `--socket` (`-s`): the same option.'],
   'vhost-user': [
-    'Speak vhost-user on the `--socket` socket (QEMU `-chardev socket` with `-netdev vhost-user`), so that frames travel through shared memory. ' +
-      'Not supported yet: passt refuses the option ("--vhost-user is not supported yet by node-passt: ..."); use the stream socket (QEMU `-netdev stream`).',
+    'Speak vhost-user on the `--socket` socket instead of QEMU\'s stream protocol: QEMU connects with `-chardev socket,id=c,path=PATH -netdev vhost-user,id=n,chardev=c -device virtio-net-pci,netdev=n`, ' +
+      'and its guest memory must be shared (`-object memory-backend-memfd,id=m,size=SIZE,share=on -numa node,memdev=m`, or hugetlbfs). ' +
+      'The socket then carries only the vhost-user protocol; the guest\'s frames move through its virtqueues in that shared memory, copied once each way. ' +
+      'The device offers VERSION_1, mergeable receive buffers, indirect descriptors, checksum offload both ways and TCP segmentation offload both ways (HOST_TSO4/6: the guest sends TCP super-frames of up to 64 KiB; GUEST_TSO4/6: passt sends them to it), ' +
+      'which the original does not offer. One front end at a time; with `-1` passt quits when it leaves, otherwise it waits for the next (a restarted QEMU). ' +
+      'Live migration is not supported: dirty-page logging (VHOST_F_LOG_ALL) is not offered, so QEMU does not migrate such a guest, and `--repair-path` takes only `none`.',
   ],
   'print-capabilities': [
-    'Print the capabilities of the vhost-user back end in JSON, as vhost-user back-end programs do. ' +
-      'Not supported yet: since vhost-user is not implemented, the option is refused with an error saying so.',
+    'Print the capabilities of the vhost-user back end in JSON (`{"type": "net"}`) and exit, as vhost-user back-end programs do for their front ends (libvirt runs it). ' +
+      'This version prints them on standard output, as the vhost-user specification says; the original prints them on standard error.',
   ],
   'repair-path': [
-    'In vhost-user mode, the UNIX domain socket through which passt-repair(1) sets and clears TCP_REPAIR on sockets during a migration. ' +
-      'This version has no vhost-user mode: `--repair-path none` (no such socket) is accepted and changes nothing, and any other *PATH* is refused ("--repair-path is for vhost-user mode only"), as the original refuses it outside vhost-user mode.',
+    'In vhost-user mode, the original\'s UNIX domain socket through which passt-repair(1) sets and clears TCP_REPAIR on sockets during a live migration. ' +
+      'Live migration with TCP_REPAIR is not supported by this version: `--repair-path none` (no such socket: what front ends such as crosvm pass) is accepted, and any other *PATH* is refused ' +
+      '("--repair-path PATH: live migration (TCP_REPAIR through passt-repair) is not supported by node-passt; only \'none\' is accepted"). ' +
+      'Outside vhost-user mode a *PATH* is refused as the original refuses it ("--repair-path is for vhost-user mode only").',
   ],
   'migrate-exit': [
     'Deprecated upstream: in vhost-user mode, quit once a migration as the source has completed. ' +
-      'Refused here, as the original refuses it outside vhost-user mode ("--migrate-exit is for vhost-user mode only").',
+      'Accepted with `--vhost-user`, with no effect (there is no migration here); refused otherwise, as the original refuses it ("--migrate-exit is for vhost-user mode only").',
   ],
   'migrate-no-linger': [
     'Deprecated upstream: in vhost-user mode, close the TCP sockets of the source once a migration has completed. ' +
-      'Refused here, as the original refuses it outside vhost-user mode ("--migrate-no-linger is for vhost-user mode only").',
+      'Accepted with `--vhost-user`, with no effect (there is no migration here); refused otherwise, as the original refuses it ("--migrate-no-linger is for vhost-user mode only").',
   ],
   fd: {
     pasta: [
@@ -706,6 +711,27 @@ function dnsNote(w: Words): Subsection {
   };
 }
 
+function securityNote(w: Words): Subsection {
+  const set = w.prog === 'pasta' ? 'once the namespace is configured and the tap device made, before the first frame' : 'once its socket is bound (or the `--fd` socket taken), before the first frame';
+  return {
+    title: 'Security',
+    body: [
+      `${w.prog === 'pasta' ? 'pasta' : 'passt'} sandboxes itself ${set}; this cannot be turned off. ` +
+        'Started as root outside a user namespace, it switches to nobody (or the `--runas` user), which leaves it no capabilities. ' +
+        'As root of a user namespace (Podman, rootlesskit) it keeps only CAP_NET_BIND_SERVICE. ' +
+        'Where it has CAP_SYS_ADMIN before that, it moves into a mount namespace of its own whose root is an empty read-only tmpfs (pivot_root(2), or chroot(2) with `--chroot-fallback`); ' +
+        'where the kernel has Landlock, a Landlock domain denies every filesystem access. ' +
+        'It sets no_new_privs, is not dumpable, and installs a seccomp filter on all its threads (SECCOMP_FILTER_FLAG_TSYNC) that allows only the system calls translation needs: ' +
+        'opening files, starting processes and sockets other than IPv4, IPv6 and sock_diag fail with EPERM or EAFNOSUPPORT; ' +
+        'a call that only a takeover would make (exec, ptrace, mount, namespaces, modules, BPF) ends the process with a message naming it ("sandbox: system call execve (59) is not permitted after set-up; exiting") and SIGSYS. ' +
+        'Files needed later are opened before (the log and pcap files, the /proc/net tables `auto` reads' + (w.prog === 'pasta' ? ', the directory of the `--netns` file' : '') + ').',
+      w.prog === 'pasta'
+        ? "The helper process inside the namespace moves to an empty root of its own, drops all its capabilities and gets a filter of its own that only makes sockets and passes them back."
+        : 'A small process forked before the sandbox removes the socket file when passt ends, since passt itself can no longer remove it.',
+    ],
+  };
+}
+
 function localModeNote(w: Words): Subsection {
   return {
     title: 'Local mode',
@@ -814,6 +840,7 @@ const PASTA_PAGE: PageText = {
     },
     dnsNote(WORDS.pasta),
     localModeNote(WORDS.pasta),
+    securityNote(WORDS.pasta),
     {
       title: 'Differences from the original pasta',
       body: [
@@ -821,8 +848,8 @@ const PASTA_PAGE: PageText = {
           "UDP is not forwarded on the port numbers `-t` forwards unless `-u` says so, as in the original's code, though its manual says otherwise.",
         'Node.js runs several threads before any JavaScript starts, and a multithreaded process cannot enter a user namespace; ' +
           "so a small single-threaded helper process lives inside the namespace and hands the tap device and the namespace's sockets to pasta over a UNIX domain socket.",
-        'There is no sandbox: pasta does not switch to an empty filesystem, install a seccomp filter or move into a detached PID namespace, so `--chroot-fallback` has no effect. ' +
-          'It changes to the `--runas` user (or nobody) once the namespace is set up, where the original does so before creating it.',
+        'The sandbox (see Security under NOTES) is set up once the namespace is, not before creating it; so is the change to the `--runas` user (or nobody). ' +
+          'There is no detached PID namespace, and Node.js\'s inspector thread, which blocks every signal, keeps the host\'s root and its capabilities (under the seccomp filter, asleep for good).',
         'Not implemented: `--conf-path` (pesto(1)) is refused. ' +
           'Router advertisements and DHCPv6 replies come from the `-g` gateway when it is a link-local address, else from a link-local address made from `-M` (the original uses the host\'s own link-local address then).',
         'Messages are plain lines on standard error or in the `--log-file` file, never sent to the system logger; a full log file is emptied and started again rather than trimmed at its beginning.',
@@ -860,7 +887,7 @@ const PASST_PAGE: PageText = {
       "Frames to the guest carry complete checksums: the stream has no virtio-net header that could leave them to the guest's network card. " +
       'A stream cannot lose part of a frame: when the guest does not read fast enough, frames are held or dropped whole (TCP sends them again), never cut.',
     'This passt comes from node-passt, a reimplementation in TypeScript for Node.js of passt from the passt project. ' +
-      "It accepts every option of the original, with the same meaning; the few it does not implement (vhost-user among them) are refused with an error saying so, or accepted without effect, as their descriptions say. See NOTES for the differences.",
+      "It accepts every option of the original, with the same meaning; the few it does not implement (live migration with `--repair-path`, pesto(1)'s `--conf-path`) are refused with an error saying so, or accepted without effect, as their descriptions say. See NOTES for the differences.",
   ],
   optionsIntro: optionsIntro(WORDS.passt),
   exitStatus: [
@@ -911,12 +938,14 @@ const PASST_PAGE: PageText = {
     },
     dnsNote(WORDS.passt),
     localModeNote(WORDS.passt),
+    securityNote(WORDS.passt),
     {
       title: 'Differences from the original passt',
       body: [
-        'Not supported yet: vhost-user (`--vhost-user`, `--print-capabilities`, and with them `--repair-path` other than `none` and the `--migrate-` options, which are refused), ' +
+        'Not supported yet: live migration of a vhost-user guest (TCP_REPAIR through passt-repair(1): `--repair-path` takes only `none`, and dirty-page logging is not offered), ' +
           'the qrap(1) wrapper for QEMU older than 7.2, and `--conf-path` (pesto(1)). ' +
-          'There is no sandbox: passt does not switch to an empty filesystem, install a seccomp filter or move into a detached PID namespace, so `--chroot-fallback` has no effect.',
+          'In vhost-user mode the device offers TCP segmentation offload both ways (HOST_TSO4/6, GUEST_TSO4/6), which the original does not, and copies each frame once between its own buffers and the guest\'s, where the original peeks socket data straight into the guest\'s buffers; `--print-capabilities` prints on standard output, the original on standard error. ' +
+          'The sandbox (see Security under NOTES) has no detached PID namespace, and an unprivileged passt gets no empty filesystem (the seccomp filter and Landlock keep it from opening files instead).',
         'Router advertisements and DHCPv6 replies come from the `-g` gateway when it is a link-local address, else from a link-local address made from `-M` (the original uses the host\'s own link-local address then). ' +
           "UDP is not forwarded on the port numbers `-t` forwards unless `-u` says so, as in the original's code, though its manual says otherwise.",
         'Messages are plain lines on standard error or in the `--log-file` file, never sent to the system logger; a full log file is emptied and started again rather than trimmed at its beginning.',

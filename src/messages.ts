@@ -50,6 +50,9 @@ export const M = {
   invalidPcap: (v: string) => `Invalid pcap path: ${v}`,
   invalidPidFile: (v: string) => `Invalid PID file: ${v}`,
   invalidSocketPath: (v: string) => `Invalid socket path: ${v}`,
+  invalidRepairPath: (v: string) => `Invalid passt-repair path: ${v}`,
+  /** Ours: upstream makes the passt-repair(1) socket; this version does no live migration, so only 'none' is taken. */
+  repairPathUnsupported: (v: string) => `--repair-path ${v}: live migration (TCP_REPAIR through passt-repair) is not supported by node-passt; only 'none' is accepted`,
   invalidFd: (v: string) => `Invalid --fd: ${v}`,
   invalidUserns: (v: string) => `Invalid userns: ${v}`,
   netnsTooLong: (v: string) => `Network namespace name/path ${v} too long`,
@@ -159,6 +162,7 @@ export const UPSTREAM_EXAMPLES: ReadonlyArray<{ key: keyof typeof M; args: reado
   { key: 'invalidDnsHost', args: ['0.0.0.0'], upstream: 'Invalid host nameserver address: 0.0.0.0', source: 'conf.c' },
   { key: 'invalidRemap', args: ['::1'], upstream: 'Invalid address to remap to host: ::1', source: 'conf.c' },
   { key: 'invalidLogSize', args: ['10'], upstream: 'Invalid --log-size: 10', source: 'conf.c' },
+  { key: 'invalidRepairPath', args: ['x'], upstream: 'Invalid passt-repair path: x', source: 'conf.c' },
   { key: 'invalidFd', args: ['x'], upstream: 'Invalid --fd: x', source: 'conf.c' },
   { key: 'invalidRunas', args: ['nosuchuser'], upstream: 'Invalid --runas option: nosuchuser', source: 'conf.c' },
   { key: 'statsNeedsForeground', args: [], upstream: "Can't display statistics if not running in foreground", source: 'conf.c' },

@@ -66,8 +66,96 @@ export interface NsHelperResult {
   ctlFd: number;
 }
 
+/**
+ * The shared-memory half of a vhost-user back end (native/vhost.cc): the
+ * guest's memory regions and the RX (0) and TX (1) split virtqueues, moving
+ * frames in batches. Guest and QEMU addresses are bigints (a safe-integer
+ * number is accepted too). Calls return 0 or -errno unless said otherwise;
+ * -EBADMSG means the ring is broken (lastError() says how): disconnect.
+ */
+export interface VuDevice {
+  /** Map `size` bytes of the file `fd` from `mmapOffset` as guest physical `gpa`, QEMU address `qva` (the fd stays open). */
+  addRegion(gpa: bigint, size: bigint, qva: bigint, mmapOffset: bigint, fd: number): number;
+  /** A Buffer standing for guest memory at `gpa` / `qva` (tests). */
+  addBufferRegion(buf: Buffer, gpa: bigint | number, qva: bigint | number): number;
+  /** Unmap every region. */
+  clearRegions(): number;
+  /** A queue's size: a power of 2 up to 32768 (-EINVAL otherwise). */
+  setVringNum(queue: number, num: number): number;
+  /** A queue's rings, as QEMU addresses; -EINVAL unless they lie in guest memory, aligned. */
+  setVringAddr(queue: number, desc: bigint | number, avail: bigint | number, used: bigint | number): number;
+  /** The next available entry to take. */
+  setVringBase(queue: number, base: number): number;
+  /** The next available entry to take; the queue stops (rings forgotten, call fd closed). */
+  getVringBase(queue: number): number;
+  /** The eventfd that interrupts the guest for this queue (-1: none); the previous one is closed. */
+  setCallFd(queue: number, fd: number): number;
+  /** Whether the guest kicks this queue when it makes buffers available (VRING_USED_F_NO_NOTIFY). 0 or -ENOTCONN. */
+  setNotify(queue: number, on: boolean): number;
+  /** Whether the queue's rings are set and mapped. */
+  ready(queue: number): boolean;
+  /**
+   * Take the guest's transmitted frames (queue 1) into `buf` as tapRead
+   * does with a virtio-net header of `hdrLen` bytes before each frame;
+   * every chain is returned to the guest. info = [1 when chains were left
+   * (maxFrames reached or `buf` full), chains dropped (bad descriptors or
+   * frame size)]. Frame count, -ENOTCONN, or -EBADMSG.
+   */
+  txPop(buf: Buffer, frames: Int32Array, maxFrames: number, hdrLen: number, info: Int32Array): number;
+  /**
+   * Deliver frames (queue 0), each with its `hdrLen`-byte virtio-net header
+   * right before it (num_buffers is set here), in order, stopping at the
+   * first that finds too few buffers. out = [dropped, bad chains returned
+   * empty, 1 if stopped for buffers, bytes delivered]. Frames taken (delivered or dropped),
+   * -ENOTCONN, or -EBADMSG.
+   */
+  rxPush(buf: Buffer, frames: Int32Array, count: number, hdrLen: number, mergeable: boolean, out: Int32Array): number;
+  /** Counters into `out` (9): txFrames, txBytes, txDropped, rxFrames, rxBytes, rxDropped, rxBadChains, interrupts, used-index updates. */
+  stats(out: Float64Array): number;
+  /** Why the last chain was dropped or the ring found broken; "" if nothing new. */
+  lastError(): string;
+  /** Stop both queues (closing call fds) and unmap guest memory. */
+  reset(): number;
+}
+
+/** A thread's capability sets (bit n: capability n). */
+export interface SandboxCapSets {
+  effective: bigint;
+  permitted: bigint;
+  inheritable: bigint;
+}
+
+/** What `sandboxThreads` did to one thread. */
+export interface SandboxThread {
+  tid: number;
+  /** self: the calling thread; done: its handler ran; blocked: it blocks the signal (unreachable); gone: it exited; timeout: no answer in time. */
+  state: 'self' | 'done' | 'blocked' | 'gone' | 'timeout';
+  /** The failed step and its error, or ''. */
+  error: string;
+  /** Read back afterwards (-1n: unreadable). */
+  effective: bigint;
+  permitted: bigint;
+}
+
 export interface NativeAddon {
   Poller: PollerConstructor;
+  VuDevice: new () => VuDevice;
+
+  // --- vhost-user (native/vhost.cc) -------------------------------------------
+  /**
+   * One recvmsg(2) (MSG_DONTWAIT) into buf[off, off+len) with the fds passed
+   * along: fds[0] their number, fds[1...] the fds. More fds than fit closes
+   * them all: -EMSGSIZE. Bytes, 0 at end of file, or -errno.
+   */
+  vuRecv(fd: number, buf: Buffer, off: number, len: number, fds: Int32Array): number;
+  /** One sendmsg(2) of buf[off, off+len) passing fds[0...count) along (the front end's side, tests). Bytes or -errno. */
+  vuSend(fd: number, buf: Buffer, off: number, len: number, fds: Int32Array, count: number): number;
+  /** An eventfd (tests). fd or -errno. */
+  eventfd(initval: number, nonblock: boolean): number;
+  /** A nonblocking AF_UNIX stream socketpair into out[0], out[1] (tests). 0 or -errno. */
+  unixPair(out: Int32Array): number;
+  /** A memfd of `size` bytes (guest memory in tests). fd or -errno. */
+  memfd(size: number): number;
 
   /** The C library's text for an errno (positive or negative): "Address already in use" for EADDRINUSE. */
   strerror(errno: number): string;
@@ -285,6 +373,77 @@ export interface NativeAddon {
   /** kill(2). Returns 0 or -errno. */
   kill(pid: number, signal: number): number;
 
+  /**
+   * Sandbox the helper now that set-up is over (src/sandbox/): an empty
+   * root where it can have one, no capabilities, and `program` (a seccomp
+   * filter, as bytes); taps are refused from then on. Returns 1 (with an
+   * empty root), 0 (without) or -errno.
+   */
+  nsLock(ctlFd: number, program: Buffer): number;
+
+  // --- the sandbox (native/sandbox.cc; src/sandbox/ decides what to apply) -----
+  /** capget(2) of a thread (0: the calling one). Throws on failure. */
+  sandboxCaps(tid: number): SandboxCapSets;
+  /** Raise RLIMIT_NOFILE's soft limit to its hard limit; returns [soft, hard] now in effect (-1: unlimited). Throws on failure. */
+  raiseNofile(): [number, number];
+  /**
+   * Give the calling thread a mount namespace of its own whose root is an
+   * empty read-only tmpfs: pivot_root(2), or with `chrootFallback` chroot(2)
+   * where that fails, as upstream's isolate_prefork(). Returns the new
+   * namespace's fd (for `sandboxThreads`) and whether chroot was used.
+   * Throws an Error in upstream's words naming the failed step.
+   */
+  sandboxEmptyRoot(chrootFallback: boolean): { mntnsFd: number; chroot: boolean };
+  /**
+   * Apply to every thread of the process it can reach (the calling one
+   * directly, the others through a real-time signal): join the mount
+   * namespace `mntnsFd` (if >= 0), drop the bounding set except `keep`
+   * (`bounding`), clear the ambient and inheritable sets, and reduce the
+   * effective and permitted sets to `keep` (unless null), and enter the
+   * Landlock ruleset `landlockFd` (if given, >= 0; with no_new_privs, which
+   * it needs). Returns each
+   * thread's outcome and its capabilities afterwards.
+   */
+  sandboxThreads(op: { mntnsFd: number; bounding: boolean; keep: bigint | null; landlockFd?: number }): SandboxThread[];
+  /**
+   * no_new_privs, not dumpable, then the seccomp filter `program` on all
+   * threads (SECCOMP_FILTER_FLAG_TSYNC; `log`: also SECCOMP_FILTER_FLAG_LOG).
+   * A trapped call is reported, named from `names` (by number), on standard
+   * error and `reportFd` (-1: none) as "PROGRAM: sandbox: system call ...",
+   * and the process dies of SIGSYS. Returns 0, -errno, or the id of a
+   * thread that could not be synchronised.
+   */
+  sandboxSeccomp(program: Buffer, names: string[], reportFd: number, programName: string, log: boolean): number;
+  /** The kernel's Landlock ABI version, or -errno (-EOPNOTSUPP: disabled, -ENOSYS: absent). */
+  landlockAbi(): number;
+  /**
+   * A Landlock domain that handles the filesystem rights `handledFs` and
+   * grants none, on every thread at once (LANDLOCK_RESTRICT_SELF_TSYNC, ABI
+   * 8 and later); needs no_new_privs. Returns 0 or -errno.
+   */
+  landlockDenyFiles(handledFs: number): number;
+  /**
+   * A Landlock ruleset that handles the filesystem rights `handledFs` and
+   * grants none, for `sandboxThreads` to enter thread by thread. Returns
+   * its fd or -errno.
+   */
+  landlockRuleset(handledFs: number): number;
+  /** PR_SET_NO_NEW_PRIVS on the calling thread. Returns 0 or -errno. */
+  sandboxNoNewPrivs(): number;
+  /** Does the directory open at `fd` have an entry `name` (read from its start)? 1, 0, or -errno. */
+  dirHasEntry(fd: number, name: string): number;
+  /** An AF_UNIX SOCK_SEQPACKET pair (close-on-exec) into out[0] and out[1]. Returns 0 or -errno. */
+  socketpair(out: Int32Array): number;
+  /**
+   * Fork a child that removes `path` when asked (`unlinkerRun`) or when this
+   * process's end of its socket closes, if it is still the same file; it
+   * shows `title` as its command line, and runs without capabilities under
+   * the seccomp filter `program`.
+   */
+  unlinker(path: string, program: Buffer, title: string): { pid: number; fd: number };
+  /** Ask an unlinker to remove its file now and wait up to `timeoutMs` for its answer: 0 or -errno. Closes `fd`. */
+  unlinkerRun(fd: number, timeoutMs: number): number;
+
   // --- splice (the spliced loopback path) ------------------------------------
   /**
    * pipe2(2) with O_NONBLOCK | O_CLOEXEC: out[0] = read end, out[1] = write
@@ -440,6 +599,7 @@ export const E = {
   EPIPE: 32,
   ENONET: 64,
   EPROTO: 71,
+  EBADMSG: 74,
   EMSGSIZE: 90,
   ENOPROTOOPT: 92,
   EOPNOTSUPP: 95,

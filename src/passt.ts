@@ -1,10 +1,12 @@
 /**
- * passt: a virtual machine connected through QEMU's stream socket — the
- * running part that the `passt` command (cli/passt.ts) and the Node API's
- * `createPasst()` (api-passt.ts) share, as pasta.ts is for pasta.
+ * passt: a virtual machine connected through QEMU's stream socket or
+ * vhost-user — the running part that the `passt` command (cli/passt.ts) and
+ * the Node API's `createPasst()` (api-passt.ts) share, as pasta.ts is for
+ * pasta.
  *
  * Theory of operation: the engine runs with the QEMU stream transport
- * (l2/qemu.ts) as its frame source and sink, on this process's event loop.
+ * (l2/qemu.ts), or with `--vhost-user` the vhost-user one (vhost/), as its
+ * frame source and sink, on this process's event loop.
  * The transport takes guests from a listening socket (opened by the caller
  * with `openListener`, so that the caller decides how to report a path in
  * use) or uses one inherited connected socket (`-F`).
@@ -21,11 +23,22 @@
 import { M } from './messages.js';
 import type net from 'node:net';
 import { Engine } from './engine.js';
-import { QemuTransport } from './l2/qemu.js';
+import { QemuTransport, type QemuTransportHooks } from './l2/qemu.js';
+import { VhostUserTransport } from './vhost/transport.js';
 import { MAC_BROADCAST } from './l2/ethernet.js';
 import type { Config } from './conf.js';
 import type { Logger } from './log.js';
 import type { FlowEvent } from './flow.js';
+import type { FrameTransport } from './l2/tapio.js';
+
+/** The guest's side, either way: QEMU's stream (l2/qemu.ts) or vhost-user (vhost/transport.ts). */
+export interface GuestTransport extends FrameTransport {
+  readonly connected: boolean;
+  /** Take guests from a listening socket, one at a time. */
+  serve(server: net.Server): void;
+  /** Use an inherited connected socket (-F). */
+  attach(fd: number): boolean;
+}
 
 /** A listening socket QEMU connects to, as `openListener` (l2/qemu.ts) returns it. */
 export interface PasstListener {
@@ -49,7 +62,7 @@ export interface PasstHooks {
  */
 export class PasstRun {
   readonly engine: Engine;
-  readonly transport: QemuTransport;
+  readonly transport: GuestTransport;
   private doneResolve!: (result: { code: number; reason: string }) => void;
   /** Resolves when passt stops: `code` is the exit status to use. */
   readonly done: Promise<{ code: number; reason: string }>;
@@ -68,18 +81,19 @@ export class PasstRun {
     this.released = listener
       ? Promise.all([this.done, new Promise<void>((resolve) => listener.server.once('close', () => resolve()))]).then(() => undefined)
       : this.done.then(() => undefined);
-    let transport: QemuTransport | undefined;
+    let transport: GuestTransport | undefined;
+    const transportHooks: QemuTransportHooks = {
+      onConnect: ({ pid }) => {
+        log.info(pid ? M.acceptedConnection(pid) : 'accepted connection');
+        hooks.onConnect?.({ pid });
+      },
+      onDisconnect: (reason, error) => this.guestGone(reason, error),
+    };
     this.engine = new Engine({
       config,
       log,
       transport: (loop, capture) =>
-        (transport = new QemuTransport(loop, log, capture, {
-          onConnect: ({ pid }) => {
-            log.info(pid ? M.acceptedConnection(pid) : 'accepted connection');
-            hooks.onConnect?.({ pid });
-          },
-          onDisconnect: (reason, error) => this.guestGone(reason, error),
-        })),
+        (transport = config.vhostUser ? new VhostUserTransport(loop, log, capture, transportHooks) : new QemuTransport(loop, log, capture, transportHooks)),
       onFatal: () => this.stop('internal error', 1),
       onFlow: hooks.onFlow,
     });

@@ -25,7 +25,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { native, C, errnoName, TAP_STEP_OPEN, TAP_STEP_SETIFF } from './native.js';
+import { native, C, E, errnoName, TAP_STEP_OPEN, TAP_STEP_SETIFF } from './native.js';
 import { M } from './messages.js';
 import { NullTransport } from './l2/tapio.js';
 import { Netlink } from './netlink.js';
@@ -35,6 +35,7 @@ import { FdKind } from './loop.js';
 import type { Config } from './conf.js';
 import type { Logger } from './log.js';
 import { planNamespace, runNamespacePlan, type TemplateDump } from './confignet.js';
+import { ProcNetTables } from './sandbox/procnet.js';
 import type { FlowEvent } from './flow.js';
 
 export { readHostNet } from './hostnet.js';
@@ -105,6 +106,8 @@ interface Inside {
   helper: { pid: number; ctlFd: number };
   /** Sockets in the namespace for the spliced path, made by the helper in batches. */
   pool: NsSocketPool;
+  /** The namespace's /proc/net tables, kept open: `auto` rereads them after the sandbox's lock-down too. */
+  tables: ProcNetTables;
   tapFd: number;
   engine: Engine;
 }
@@ -117,6 +120,7 @@ interface Inside {
 function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Logger, onFatal: () => void, onFlow?: (e: FlowEvent) => void, nsStartsEmpty = false): Inside {
   let helper: { pid: number; ctlFd: number } | undefined;
   let pool: NsSocketPool | undefined;
+  let tables: ProcNetTables | undefined;
   let tapFd = -1;
   try {
     helper = native.nsHelper(usernsFd, netnsFd);
@@ -150,17 +154,11 @@ function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Log
     pool = new NsSocketPool(ctlFd);
     const sockets = pool;
     // What `auto` watches in the namespace: its socket tables, seen through the helper, which lives there.
-    const helperPid = helper.pid;
+    const nsTables = (tables = new ProcNetTables(`/proc/${helper.pid}/net`));
     const ns: NamespaceAccess = {
       tcpSocket: (family) => sockets.take(family, C.SOCK_STREAM),
       udpSocket: (family) => sockets.take(family, C.SOCK_DGRAM),
-      readProcNet: (name) => {
-        try {
-          return fs.readFileSync(`/proc/${helperPid}/net/${name}`, 'latin1');
-        } catch {
-          return undefined;
-        }
-      },
+      readProcNet: (name) => nsTables.read(name),
       diagSocket: () => native.nsSocket(ctlFd, C.AF_NETLINK, C.SOCK_RAW, 4 /* NETLINK_SOCK_DIAG */),
       startsEmpty: nsStartsEmpty,
     };
@@ -175,10 +173,11 @@ function setUpInside(usernsFd: number, netnsFd: number, config: Config, log: Log
         onFatal();
       },
     });
-    return { helper, pool, tapFd, engine };
+    return { helper, pool, tables: nsTables, tapFd, engine };
   } catch (err) {
     if (tapFd >= 0) native.close(tapFd);
     pool?.close();
+    tables?.close();
     if (helper) native.close(helper.ctlFd);
     throw err;
   }
@@ -193,8 +192,10 @@ export class PastaRun {
   private readonly pidfd: number;
   private readonly netnsFd: number;
   private readonly usernsFd: number;
-  private readonly ctlFd: number;
+  /** Control socket of the namespace helper (for the sandbox to lock it once set up). */
+  readonly ctlFd: number;
   private readonly pool: NsSocketPool;
+  private readonly tables: ProcNetTables;
   private readonly tapFd: number;
   private exitResolve!: (code: number) => void;
   /** Resolves with the command's exit status (128 + signal if killed). */
@@ -249,6 +250,7 @@ export class PastaRun {
         inside.engine.close();
         native.close(inside.tapFd);
         inside.pool.close();
+        inside.tables.close();
         native.close(inside.helper.ctlFd);
       }
       native.kill(ns.pid, C.SIGKILL);
@@ -258,6 +260,7 @@ export class PastaRun {
     }
     this.ctlFd = inside.helper.ctlFd;
     this.pool = inside.pool;
+    this.tables = inside.tables;
     this.tapFd = inside.tapFd;
     this.engine = inside.engine;
     // Everything is ready: let the command run.
@@ -284,6 +287,7 @@ export class PastaRun {
     this.engine?.close();
     native.close(this.tapFd);
     this.pool.close();
+    this.tables.close();
     native.close(this.ctlFd);
     this.closeFds();
     this.exitResolve(1);
@@ -301,6 +305,7 @@ export class PastaRun {
     this.engine.close();
     native.close(this.tapFd);
     this.pool.close();
+    this.tables.close();
     native.close(this.ctlFd);
     this.closeFds();
     this.exitResolve(status);
@@ -319,10 +324,14 @@ export class PastaAttach {
   private readonly netnsFd: number;
   private readonly usernsFd: number;
   private readonly pidfd: number;
-  private readonly ctlFd: number;
+  /** Control socket of the namespace helper (for the sandbox to lock it once set up). */
+  readonly ctlFd: number;
   private readonly pool: NsSocketPool;
+  private readonly tables: ProcNetTables;
   private readonly tapFd: number;
   private watcher: fs.FSWatcher | null = null;
+  /** The --netns file's directory, open: the sandbox leaves no path to look it up by. */
+  private netnsDirFd = -1;
   private poll: NodeJS.Timeout | null = null;
   private stopResolve!: (reason: string) => void;
   /** Resolves (with the reason) when the namespace went away or `stop()` was called. */
@@ -370,6 +379,7 @@ export class PastaAttach {
     }
     this.ctlFd = inside.helper.ctlFd;
     this.pool = inside.pool;
+    this.tables = inside.tables;
     this.tapFd = inside.tapFd;
     this.engine = inside.engine;
     // Quit with the process, unless --no-netns-quit (upstream: its procfs entry went away).
@@ -382,33 +392,27 @@ export class PastaAttach {
 
   /**
    * Quit once the namespace file is gone: inotify on its directory, and a
-   * check every second. Once privileges are dropped (root becomes nobody)
-   * the file, a link to /proc/PID/ns/net, or its directory may no longer be
-   * ours to look at (EACCES) and be there all the same. So, as upstream:
-   * the check every second counts only ENOENT (or ENOTDIR) as gone, and an
-   * inotify event that the file was removed or renamed is believed unless
-   * the file can be seen again.
+   * check every second. Both look at the directory through an fd opened
+   * now (its entries, read with getdents64), as they must once sandboxed;
+   * a directory of a process in /proc reads as gone once the process is.
    */
   private watchNetnsFile(file: string): void {
-    const gone = (event: boolean): void => {
-      try {
-        fs.statSync(file);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (event || code === 'ENOENT' || code === 'ENOTDIR') this.stop(`${file} was deleted`);
-      }
+    const base = path.basename(file);
+    this.netnsDirFd = native.open(path.dirname(file), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    const gone = (): void => {
+      const there = this.netnsDirFd >= 0 ? native.dirHasEntry(this.netnsDirFd, base) : 1;
+      if (there === 0 || there === -E.ENOENT) this.stop(`${file} was deleted`);
     };
     try {
-      this.watcher = fs.watch(path.dirname(file), (event, name) => {
-        if (!name) gone(false);
-        else if (event === 'rename' && name === path.basename(file)) gone(true);
+      this.watcher = fs.watch(path.dirname(file), (_event, name) => {
+        if (!name || name === base) gone();
       });
       this.watcher.on('error', () => {});
       this.watcher.unref();
     } catch {
       // No inotify there: the periodic check is enough.
     }
-    this.poll = setInterval(() => gone(false), 1000);
+    this.poll = setInterval(gone, 1000);
     this.poll.unref();
   }
 
@@ -423,9 +427,12 @@ export class PastaAttach {
     this.log.debug(`quitting: ${reason}`);
     this.watcher?.close();
     if (this.poll) clearInterval(this.poll);
+    if (this.netnsDirFd >= 0) native.close(this.netnsDirFd);
+    this.netnsDirFd = -1;
     this.engine.close();
     native.close(this.tapFd);
     this.pool.close();
+    this.tables.close();
     native.close(this.ctlFd);
     this.closeFds();
     this.stopResolve(reason);

@@ -32,11 +32,13 @@ import { buildConfig, describeConfig, parseOptions, type Config } from '../conf.
 import { M } from '../messages.js';
 import { dropPrivileges } from '../privileges.js';
 import { native } from '../native.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, preloadLogging, type Logger } from '../log.js';
 import { readHostNet } from '../pasta.js';
 import { openListener } from '../l2/qemu.js';
 import { PasstRun, type PasstListener } from '../passt.js';
 import { VERSION } from '../version.js';
+import { prepareSandbox, lockSandbox, raiseFileLimit, type Prepared } from '../sandbox/index.js';
+import { SocketUnlinker } from '../sandbox/unlinker.js';
 
 /** Environment variable naming the fd on which a background passt reports that it is ready. */
 const READY_FD_ENV = 'NODE_PASST_READY_FD';
@@ -66,15 +68,25 @@ export function qemuOptions(path: string): string {
   return `-device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path=${path}`;
 }
 
-/** Tell the user where to point QEMU (informational messages: --quiet hides them). */
-function announce(log: Logger, path: string): void {
-  log.info(M.socketBound(path));
-  log.info('You can now start qemu (>= 7.2):');
-  log.info(`    kvm ... ${qemuOptions(path)}`);
+/** The QEMU command line for `--vhost-user`, as passt(1) prints it. */
+export function qemuVhostUserOptions(path: string): string {
+  return `-chardev socket,id=chr0,path=${path} -netdev vhost-user,id=netdev0,chardev=chr0 -device virtio-net,netdev=netdev0 -object memory-backend-memfd,id=memfd0,share=on,size=$RAMSIZE -numa node,memdev=memfd0`;
 }
+
+/** Tell the user where to point QEMU (informational messages: --quiet hides them). */
+function announce(log: Logger, path: string, vhostUser: boolean): void {
+  log.info(M.socketBound(path));
+  log.info(vhostUser ? 'You can start qemu with:' : 'You can now start qemu (>= 7.2):');
+  log.info(`    kvm ... ${vhostUser ? qemuVhostUserOptions(path) : qemuOptions(path)}`);
+}
+
+/** What a vhost-user back end prints for --print-capabilities (JSON, as passt(1)'s). */
+export const CAPABILITIES = '{\n  "type": "net"\n}\n';
 
 /** The process that keeps running: open the socket, start translating, report readiness, wait. */
 async function run(config: Config, log: Logger, readyFd: number): Promise<void> {
+  // pino now, not at the first record: the sandbox leaves no file to load it from.
+  preloadLogging();
   const report = (line: string): void => {
     if (readyFd < 0) return;
     try {
@@ -118,16 +130,42 @@ async function run(config: Config, log: Logger, readyFd: number): Promise<void> 
       die(M.pidFileOpen(config.pidFile, errnoText(err)));
     }
   }
-  // Once the socket is bound and the PID file written, as upstream's isolate_user().
-  dropPrivileges(config, die);
-  if (listener) announce(log, listener.path);
+  // The sandbox (src/sandbox/): prepared, then locked, before the report (what fails there is
+  // reported as any other error) and before the first frame. The socket file is
+  // removed at the end by an unlinker forked now: the sandboxed engine cannot.
+  let unlinker: SocketUnlinker | null = null;
+  let prepared: Prepared;
+  try {
+    if (listener) unlinker = new SocketUnlinker(listener.path);
+    // Once the socket is bound and the PID file written, as upstream's isolate_user().
+    prepared = prepareSandbox({ chrootFallback: config.chrootFallback, log, logFile: config.logFile, switchUser: config.runAs ? () => dropPrivileges(config, die) : undefined });
+  } catch (err) {
+    passt.stop('sandbox', 1);
+    unlinker?.remove();
+    die(errorText(err));
+  }
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) process.on(sig, () => passt.stop(`got ${sig}`, 0));
+  const exit = (code: number): never => {
+    unlinker?.remove();
+    process.exit(code);
+  };
+  void passt.done.then(({ code, reason }) => {
+    log.debug(`stopped: ${reason}`);
+    exit(code);
+  });
+  // Locked before we say we are ready: whoever reads our /proc/PID/status after the report
+  // sees the sandbox whole, and a failure to lock is reported as any other error.
+  try {
+    lockSandbox(prepared, { name: 'passt', log });
+  } catch (err) {
+    passt.stop('sandbox', 1);
+    unlinker?.remove();
+    die(errorText(err));
+  }
+  if (listener) announce(log, listener.path, config.vhostUser);
   else log.debug(`guest connected on fd ${config.socketFd}`);
   report(listener ? `ok ${listener.path}` : 'ok');
   if (readyFd >= 0) fs.closeSync(readyFd);
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) process.on(sig, () => passt.stop(`got ${sig}`, 0));
-  const { code, reason } = await passt.done;
-  log.debug(`stopped: ${reason}`);
-  process.exit(code);
 }
 
 /**
@@ -155,7 +193,7 @@ function startInBackground(argv: string[], config: Config, log: Logger): void {
     if (!text.includes('\n')) return;
     const line = text.split('\n')[0];
     if (line === 'ok' || line.startsWith('ok ')) {
-      if (line.startsWith('ok ')) announce(log, line.slice(3));
+      if (line.startsWith('ok ')) announce(log, line.slice(3), config.vhostUser);
       child.unref();
       pipe.destroy();
       process.exit(0);
@@ -180,7 +218,12 @@ export function main(argv: string[]): void {
   try {
     parsed = parseArgs(argv, 'passt');
     // --help, --version and errors, in command-line order as upstream.
-    const { exit } = parseOptions(parsed, 'passt');
+    const { exit, printCapabilities } = parseOptions(parsed, 'passt');
+    if (printCapabilities) {
+      // On standard output, as the vhost-user specification has it (passt(1) prints it on standard error).
+      fs.writeSync(1, CAPABILITIES);
+      process.exit(0);
+    }
     if (exit === 'help') {
       fs.writeSync(1, helpText('passt'));
       process.exit(0);
@@ -193,6 +236,8 @@ export function main(argv: string[]): void {
     if (err instanceof UsageError) fail(errorText(err));
     throw err;
   }
+  // As upstream at start: as many fds as we may have (Node has done it too, as it started).
+  raiseFileLimit();
   let config: Config;
   try {
     config = buildConfig(parsed, readHostNet(), 'passt', readResolvConf(), readEphemeralPorts(), readHostEnv());

@@ -53,6 +53,12 @@ import { READY_FD_ENV, CONSOLE_FD_ENV, finishInForeground, startInBackground } f
 async function configure(parsed: ParsedArgs, onError?: (message: string) => void): Promise<Config> {
   const [{ buildConfig }, { readHostNet }, { native }] = await Promise.all([import('../conf.js'), import('../hostnet.js'), import('../native.js')]);
   nativeStrerror = native.strerror;
+  // As upstream at start: as many fds as we may have (Node has done it too, as it started).
+  try {
+    native.raiseNofile();
+  } catch {
+    // Kept as it is.
+  }
   try {
     return buildConfig(parsed, readHostNet(), 'pasta', readResolvConf(), readEphemeralPorts(), readHostEnv());
   } catch (err) {
@@ -69,10 +75,13 @@ async function configure(parsed: ParsedArgs, onError?: (message: string) => void
  * copy). A command of pasta's own runs quietly unless --debug, as upstream.
  */
 async function startLogging(config: Config, consoleFd = 2, command = false): Promise<{ log: Logger; summary: () => void }> {
-  const [{ createLogger }, { describeConfig }] = await Promise.all([import('../log.js'), import('../conf.js')]);
+  const [{ createLogger, preloadLogging }, { describeConfig }] = await Promise.all([import('../log.js'), import('../conf.js')]);
   const level = command && config.logLevel === 'info' ? 'warn' : config.logLevel;
   const options = { name: 'pasta', level, file: config.logFile, fileSize: config.logSize };
   const log = createLogger(options);
+  // pino now, not at the first record: the sandbox leaves no file to load it from, and this
+  // is before the engine's timers start.
+  preloadLogging();
   const first = config.logFile || consoleFd === 2 ? log : createLogger({ ...options, fd: consoleFd });
   for (const warning of config.warnings) first.warn(warning);
   for (const notice of config.notices) first.info(notice);
@@ -109,9 +118,13 @@ export interface StartOptions {
  * namespace is configured — exit 0, with the translator left running in the
  * background, detached, its standard streams on /dev/null (a caller such as
  * Podman waits for those pipes to close) — or exits 1 with the error. The
- * background copy reports "ok" or the error on an inherited pipe.
+ * background copy reports "ok" or the error on an inherited pipe. The
+ * sandbox (src/sandbox/) is prepared and locked before the report, so that
+ * what can fail there is reported as any other error, and before the
+ * engine translates anything. `beforeSandbox` runs first (the
+ * background copy's code cache refresh: dist/ is out of reach afterwards).
  */
-async function attach(config: Config, log: Logger, readyFd: number, summary: () => void, closeConsole = (): void => {}): Promise<void> {
+async function attach(config: Config, log: Logger, readyFd: number, summary: () => void, closeConsole = (): void => {}, beforeSandbox?: () => void): Promise<void> {
   const report = (line: string): void => {
     // What the caller sees on its standard error is complete once we report (the copy's).
     closeConsole();
@@ -122,32 +135,48 @@ async function attach(config: Config, log: Logger, readyFd: number, summary: () 
       // The first process is gone; nothing to tell.
     }
   };
+  const die: (message: string) => never = (message) => {
+    report(errorReport(message));
+    fail(message);
+  };
   let run: import('../pasta.js').PastaAttach;
+  const [{ PastaAttach }, sandbox] = await Promise.all([import('../pasta.js'), import('../sandbox/index.js')]);
   try {
-    const { PastaAttach } = await import('../pasta.js');
     run = new PastaAttach(config, log, summary);
   } catch (err) {
-    report(errorReport(errorText(err)));
-    fail(errorText(err));
+    die(errorText(err));
   }
   if (config.pidFile) {
     try {
       fs.writeFileSync(config.pidFile, `${process.pid}\n`);
     } catch (err) {
       run.stop('cannot write the PID file');
-      const message = M.pidFileOpen(config.pidFile, errnoText(err));
-      report(errorReport(message));
-      fail(message);
+      die(M.pidFileOpen(config.pidFile, errnoText(err)));
     }
   }
-  dropPrivileges(config, fail);
-  report('ok');
-  if (readyFd >= 0) fs.closeSync(readyFd);
+  beforeSandbox?.();
+  let prepared: import('../sandbox/index.js').Prepared;
+  try {
+    prepared = sandbox.prepareSandbox({ chrootFallback: config.chrootFallback, log, logFile: config.logFile, switchUser: config.runAs ? () => dropPrivileges(config, die) : undefined });
+  } catch (err) {
+    run.stop('sandbox');
+    die(errorText(err));
+  }
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) process.on(sig, () => run.stop(`got ${sig}`));
   void run.stopped.then((reason) => {
     log.debug(`stopped: ${reason}`);
     process.exit(0);
   });
+  // Locked before we say we are ready: whoever reads our /proc/PID/status after the report
+  // (Podman, rootlesskit) sees the sandbox whole, and a failure to lock is reported.
+  try {
+    sandbox.lockSandbox(prepared, { name: 'pasta', log, helpers: [run.ctlFd] });
+  } catch (err) {
+    run.stop('sandbox');
+    die(errorText(err));
+  }
+  report('ok');
+  if (readyFd >= 0) fs.closeSync(readyFd);
 }
 
 /**
@@ -186,17 +215,17 @@ async function attachInBackground(parsed: ParsedArgs, readyFd: number, consoleFd
   };
   await attach(config, log, readyFd, () => {
     summary();
-  }, closeConsole);
-  if (onReady) setImmediate(onReady);
+  }, closeConsole, onReady);
 }
 
 /** Create the namespace, run the command in it, exit with its status. */
 async function spawnCommand(parsed: ParsedArgs): Promise<void> {
-  const [config, { PastaRun }, tty, { C }] = await Promise.all([
+  const [config, { PastaRun }, tty, { C }, sandbox] = await Promise.all([
     configure(parsed),
     import('../pasta.js'),
     import('node:tty'),
     import('../native.js'),
+    import('../sandbox/index.js'),
   ]);
   const attaching = config.netns !== null || config.attachPid !== null;
   const { log, summary } = await startLogging(config, 2, !attaching);
@@ -216,15 +245,23 @@ async function spawnCommand(parsed: ParsedArgs): Promise<void> {
   } catch (err) {
     fail(errorText(err));
   }
+  const die: (message: string) => never = (message) => {
+    run.kill(C.SIGKILL);
+    fail(message);
+  };
   if (config.pidFile) {
     try {
       fs.writeFileSync(config.pidFile, `${process.pid}\n`);
     } catch (err) {
-      run.kill(C.SIGKILL);
-      fail(M.pidFileOpen(config.pidFile, errnoText(err)));
+      die(M.pidFileOpen(config.pidFile, errnoText(err)));
     }
   }
-  dropPrivileges(config, fail);
+  let prepared: import('../sandbox/index.js').Prepared;
+  try {
+    prepared = sandbox.prepareSandbox({ chrootFallback: config.chrootFallback, log, logFile: config.logFile, switchUser: config.runAs ? () => dropPrivileges(config, die) : undefined });
+  } catch (err) {
+    die(errorText(err));
+  }
 
   // tty.isatty() does not touch process.stdin (which would make the terminal nonblocking for the command).
   const onTty = tty.isatty(0);
@@ -241,9 +278,12 @@ async function spawnCommand(parsed: ParsedArgs): Promise<void> {
   void run.exited.then((code) => {
     process.exit(code);
   });
+  try {
+    sandbox.lockSandbox(prepared, { name: 'pasta', log, helpers: [run.ctlFd] });
+  } catch (err) {
+    die(errorText(err));
+  }
 }
-
-
 
 /**
  * An error as pasta(1) prints it: a parser error after the program's name,

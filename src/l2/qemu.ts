@@ -338,7 +338,7 @@ export interface QemuTransportHooks {
 }
 
 /** The fd of a node:net socket (a connection accepted paused), or -1. */
-function socketFd(socket: net.Socket): number {
+export function socketFd(socket: net.Socket): number {
   const handle = (socket as unknown as { _handle?: { fd?: number } })._handle;
   return typeof handle?.fd === 'number' ? handle.fd : -1;
 }

@@ -19,11 +19,13 @@ afterAll(async () => {
   await topo?.close();
 });
 
-describe('createPasta()', () => {
+// Both ways the engine can run: in the script's process, and in a sandboxed child of it.
+for (const sandbox of ['none', 'process'] as const) describe(`createPasta() (sandbox: '${sandbox}')`, () => {
   it('connects a namespace, spawns in it, forwards ports at run time, counts traffic, and closes without leaks', async () => {
     const http = await topo.startRemoteServer('http', ['--port', '80']);
     try {
-      const r = await topo.execHost([process.execPath, path.join(here, 'api-script.mjs'), A.serverV4, '80'], { timeoutMs: 60_000 });
+      const env = { ...process.env, ...(sandbox === 'process' ? { NODE_PASST_API_SANDBOX: sandbox } : {}) };
+      const r = await topo.execHost([process.execPath, path.join(here, 'api-script.mjs'), A.serverV4, '80'], { timeoutMs: 60_000, env });
       expect(r.stderr.toString()).toBe('');
       const out = JSON.parse(r.stdout.toString().trim().split('\n').pop()!);
       expect(out).toMatchObject({
@@ -46,6 +48,14 @@ describe('createPasta()', () => {
         listening8080After: false,
         fdLeak: 0,
       });
+      if (sandbox === 'process') {
+        // As root (the topology made as root): every capability dropped but CAP_NET_BIND_SERVICE,
+        // and an empty root; rootless: no capabilities to drop, the filter is the wall.
+        expect(out.sandbox).toMatchObject({ child: true, seccomp: '2', noNewPrivs: '1', capEff: topo.fullIdMap ? '0000000000000400' : '0000000000000000' });
+        if (topo.fullIdMap) expect(out.sandbox.root).toEqual([]);
+      } else {
+        expect(out.sandbox).toBeUndefined();
+      }
       expect(out.tcpOpened).toBeGreaterThanOrEqual(1);
       expect(out.flow).toMatchObject({ protocol: 'tcp', direction: 'out', family: 4, guest: { address: A.hostV4 }, remote: { address: A.serverV4, port: 80 } });
       expect(out.bytesToTap).toBeGreaterThan(0);

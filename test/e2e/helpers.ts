@@ -8,6 +8,7 @@
 // script to its end with a time limit and gives back its combined output,
 // never throwing, so a test can fail with the script's own words.
 import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -56,3 +57,50 @@ export function startTestResolver(child: ChildProcess, lines: Array<Record<strin
 }
 
 export { runScript } from '../lib/script.js';
+
+/** What a process's sandbox looks like from outside: its /proc/PID/status lines and its root. */
+export interface SandboxStatus {
+  /** "2": a seccomp filter. */
+  seccomp: string;
+  /** "1": no_new_privs. */
+  noNewPrivs: string;
+  /** Effective capabilities, 16 hex digits. */
+  capEff: string;
+  /** Real, effective, saved and file system uid, as seen from here. */
+  uid: string;
+  /** The entries of /proc/PID/root (an empty root has none), or the error reading it. */
+  root: string[] | string;
+}
+
+/** The sandbox of process `pid`, read from /proc (the tests run as root, who may read /proc/PID/root of anyone). */
+export function sandboxStatus(pid: number): SandboxStatus {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string): string => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1].trim() ?? '';
+  let root: string[] | string;
+  try {
+    root = fs.readdirSync(`/proc/${pid}/root`);
+  } catch (err) {
+    root = (err as NodeJS.ErrnoException).code ?? String(err);
+  }
+  return { seccomp: field('Seccomp'), noNewPrivs: field('NoNewPrivs'), capEff: field('CapEff'), uid: field('Uid'), root };
+}
+
+/** The children of `pid` (from /proc/PID/task/PID/children). */
+export function childrenOf(pid: number): number[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** pasta's namespace helper among the children of `pid` (its name is "nshelper"), or undefined. */
+export function nsHelperOf(pid: number): number | undefined {
+  return childrenOf(pid).find((c) => {
+    try {
+      return fs.readFileSync(`/proc/${c}/comm`, 'utf8').trim() === 'nshelper';
+    } catch {
+      return false;
+    }
+  });
+}

@@ -1,6 +1,8 @@
 // Real libvirt 11.3 (Debian trixie) starting our passt for
-// `<interface type='user'><backend type='passt'/>`, and a direct run of passt
-// with the command line libvirt 9.x used.
+// `<interface type='user'><backend type='passt'/>` and for
+// `<interface type='vhostuser'><backend type='passt'/>` (passt --vhost-user,
+// guest memory shared through a memfd: <memoryBacking>), and a direct run of
+// passt with the command line libvirt 9.x used.
 //
 // Theory of operation
 // -------------------
@@ -42,6 +44,11 @@
 // and IPv6, starts busybox httpd on port 80 and prints "HTTPD ready"; the test
 // then reaches that httpd through both forwards, records passt's command line,
 // runs `virsh destroy` and checks that no passt is left.
+//
+// The vhost-user part boots the same guest with `<interface type='vhostuser'>`:
+// libvirt starts passt with --vhost-user and QEMU with -netdev vhost-user; the
+// guest must negotiate segmentation offload, get DHCP, reach the remote
+// server both ways and be reached through a <portForward>.
 //
 // The second part runs passt directly with libvirt 9.x's argv (`passt --one-off
 // --socket S --mac-addr 9a:55:9a:55:9a:56`; 9.x started passt like that,
@@ -585,5 +592,95 @@ ip -6 neigh show "$gw6" | sed 's/^/NEIGH6 /'
     if (runError) throw runError;
     expect(run!.exitCode).toBe(0);
     expect(leftAfterGuest).toEqual([]);
+  });
+});
+
+// <interface type='vhostuser'><backend type='passt'/>: libvirt 11.3 asks passt for its capabilities
+// (--print-capabilities), starts it with --vhost-user, and QEMU 10.0 attaches the NIC with
+// -netdev vhost-user over guest memory shared through a memfd (<memoryBacking>).
+function vhostDomainXml(name: string): string {
+  return domainXml(name)
+    .replace('<vcpu>1</vcpu>', `<vcpu>1</vcpu>
+  <memoryBacking>
+    <source type='memfd'/>
+    <access mode='shared'/>
+  </memoryBacking>`)
+    .replace("<interface type='user'>", "<interface type='vhostuser'>")
+    .replace("      <rom enabled='no'/>\n", '')
+    .replace(/<portForward proto='tcp' address='127.0.0.1'>[\s\S]*?<\/portForward>\n\s*/, '');
+}
+
+describe(`libvirt 11.3 runs passt for <interface type='vhostuser'><backend type='passt'/>: ${PASST_LABEL}`, () => {
+  const name = `node-passt-vu-${process.pid}`;
+  let output = '';
+  let passtArgv: string[] = [];
+  let qemuArgv: string[] = [];
+  const fetched: Record<string, ExecResult> = {};
+  let leftAfterDestroy: string[] | undefined;
+  let runError: Error | undefined;
+
+  beforeAll(async () => {
+    if (bedError) return;
+    try {
+      const image = ensureGuestImage();
+      const base = fs.readFileSync(image.initrd);
+      const padding = Buffer.alloc((4 - (base.length % 4)) % 4);
+      const script = `echo "FEATURES $(cat /sys/class/net/eth0/device/features)"\n${libvirtGuestScript(remote.port)}`;
+      fs.writeFileSync(path.join(runDir, 'initramfs.cpio.gz'), Buffer.concat([base, padding, zlib.gzipSync(cpioWithFile('test.sh', script))]));
+      fs.writeFileSync(path.join(runDir, 'domain-vu.xml'), vhostDomainXml(name));
+      fs.rmSync(path.join(runDir, 'console.sock'), { force: true });
+      const cons = await Console.listen(path.join(runDir, 'console.sock'), vuid, vgid);
+      try {
+        const created = await virsh(['create', `${runInside}/domain-vu.xml`]);
+        if (!created.ok) throw new Error(`virsh create failed (${created.code}): ${created.stderr}\n${logs(name)}`);
+        await cons.waitFor(/^HTTPD ready$/m, 60_000, () => logs(name));
+        output = cons.output();
+        const passts = processes((argv) => argv.includes('--vhost-user'));
+        if (passts.length !== 1) throw new Error(`expected one passt with --vhost-user, found ${JSON.stringify(passts)}\n${logs(name)}`);
+        passtArgv = passts[0].argv;
+        qemuArgv = processes((argv) => argv.some((a) => a.includes('qemu-system')) && argv.includes('-name') && argv.join(' ').includes(name))[0]?.argv ?? [];
+        fetched.all = await topo!.execHost(['curl', '-sS', '--max-time', '5', `http://${A.hostV4}:2222/`], { timeoutMs: 10_000 });
+        const destroyed = await virsh(['destroy', name]);
+        if (!destroyed.ok) throw new Error(`virsh destroy failed (${destroyed.code}): ${destroyed.stderr}`);
+        const left = (): Array<{ pid: number; argv: string[] }> => processes((argv) => argv.includes('--vhost-user'));
+        await until(() => 'passt to exit', () => left().length === 0, 5_000).catch(() => undefined);
+        leftAfterDestroy = left().map((p) => `${p.pid}: ${p.argv.join(' ')}`);
+      } finally {
+        cons.close();
+      }
+    } catch (err) {
+      runError = err as Error;
+    }
+    if (process.env.GUEST_DEBUG) process.stderr.write(`${output}\n${logs(name)}\n`);
+  }, 90_000);
+
+  const check = (): void => {
+    if (runError) throw runError;
+  };
+
+  bedIt('runs passt with --vhost-user, and QEMU with -netdev vhost-user over shared memory', async () => {
+    check();
+    process.stdout.write(`libvirt 11.3 ran: ${passtArgv.join(' ')}\n`);
+    expect(passtArgv).toContain('--vhost-user');
+    expect(passtArgv).toContain('--socket');
+    const q = qemuArgv.join(' ');
+    expect(q).toMatch(/vhost-user/);
+    expect(q).toMatch(/memory-backend-memfd/);
+  });
+
+  bedIt('the guest negotiates VERSION_1, MRG_RXBUF and TSO both ways; gets DHCP and reaches the remote server over IPv4 and IPv6', async () => {
+    check();
+    const bits = lines(output, 'FEATURES')[0] ?? '';
+    for (const bit of [0, 1, 7, 8, 11, 12, 15, 32]) expect(bits[bit], `bit ${bit} of ${bits}`).toBe('1');
+    expect(lines(output, 'DHCP4')[0]).toContain(`ip=${A.hostV4} mask=${A.prefixV4} router=${A.gatewayV4}`);
+    expect(lines(output, 'GET4')).toEqual(['hello from remote']);
+    expect(lines(output, 'GET6')).toEqual(['hello from remote']);
+    expect(lines(output, 'DNS').join('\n')).toMatch(new RegExp(`Address:\\s*${A.serverV4.replace(/\./g, '\\.')}$`, 'm'));
+  });
+
+  bedIt(`forwards ${A.hostV4}:2222 to the guest's httpd (<portForward>), and leaves no passt after virsh destroy`, async () => {
+    check();
+    expect({ out: fetched.all.stdout.toString(), err: fetched.all.stderr.toString() }).toEqual({ out: 'hello from the guest\n', err: '' });
+    expect(leftAfterDestroy).toEqual([]);
   });
 });

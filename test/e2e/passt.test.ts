@@ -429,7 +429,13 @@ describe('passt lifetime', () => {
     try {
       await p.waitFor(/You can now start qemu/);
       expect(p.stderr()).toContain('UNIX domain socket bound at /tmp/passt_2.socket\n');
-      const g = await FakeGuest.connect(`/proc/${p.child.pid}/root/tmp/passt_2.socket`);
+      // passt's own root is an empty tmpfs (its sandbox): the private /tmp is reached through the
+      // root of the server holding passt_1.socket, a child of the shell that became passt.
+      const pid = p.child.pid!;
+      const holder = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)
+        .find((c) => fs.readFileSync(`/proc/${c}/cmdline`, 'utf8').includes('passt_1.socket'));
+      expect(holder).toBeDefined();
+      const g = await FakeGuest.connect(`/proc/${holder}/root/tmp/passt_2.socket`);
       expect([...(await g.dhcp()).get(-1)!]).toEqual([...HOST]);
       await g.close();
     } finally {

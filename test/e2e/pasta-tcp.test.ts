@@ -293,7 +293,9 @@ describe('pasta --config-net', () => {
   });
 
   it('--stats prints upstream\'s table of events by kind on standard error (with -f before it)', async () => {
-    const r = await pasta(`curl -sS --max-time 5 http://${A.serverV4}/`, ['-f', '--stats', '1']);
+    // The command outlasts one DELAY after its traffic, so that a row is printed after it
+    // whenever the first one came (start-up time decides that).
+    const r = await pasta(`curl -sS --max-time 5 http://${A.serverV4}/ && sleep 1.2`, ['-f', '--stats', '1']);
     expect(r.code).toBe(0);
     const err = r.stderr.toString().replace(rootNote(topo), '');
     // A header naming each kind on a line of its own, then rows of counts.

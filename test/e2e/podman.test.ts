@@ -24,7 +24,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTopology, ADDRESSES as A, type ExecResult, type ServerHandle, type Topology } from './topology.js';
-import { DNSSERVER, runScript, startTestResolver } from './helpers.js';
+import { DNSSERVER, nsHelperOf, runScript, sandboxStatus, startTestResolver } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -286,6 +286,13 @@ describe.each(['rootless', 'root'] as const)('podman run --network pasta (%s)', 
       expect(rest).toEqual(['--config-net', '-t', '8080-8080:80-80', '--dns-forward', '169.254.1.1', '-u', 'none',
         '-T', 'none', '-U', 'none', '--no-map-gw', '--quiet', '--netns', expect.stringContaining(netns),
         '--map-guest-addr', '169.254.1.2']);
+      // Sandboxed: a seccomp filter and no_new_privs, an empty root. Podman runs pasta as root of a user
+      // namespace either way (its own when rootless; the one it runs in here as root), where pasta keeps
+      // CAP_NET_BIND_SERVICE alone.
+      expect(sandboxStatus(running[0].pid)).toMatchObject({ seccomp: '2', noNewPrivs: '1', capEff: '0000000000000400', root: [] });
+      const helper = nsHelperOf(running[0].pid);
+      expect(helper).toBeDefined();
+      expect(sandboxStatus(helper!)).toMatchObject({ seccomp: '2', noNewPrivs: '1', capEff: '0000000000000000', root: [] });
 
       const get = async (url: string, where: 'host' | 'remote'): Promise<string> => {
         const argv = ['curl', '-sS', '--max-time', '3', url];

@@ -30,7 +30,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTopology, ADDRESSES as A, type Topology, type ServerHandle } from './topology.js';
-import { DNSSERVER, startTestResolver } from './helpers.js';
+import { DNSSERVER, sandboxStatus, startTestResolver, type SandboxStatus } from './helpers.js';
 import { streamSha256 } from './stream.js';
 import { startGuest, ensureGuestImage, type GuestResult } from '../guest/guest.js';
 
@@ -110,6 +110,8 @@ echo "HOST said $line"
 let topo: Topology;
 let dir: string;
 let passt: ChildProcess | undefined;
+/** passt's sandbox, read from /proc while the guest was running. */
+let passtSandbox: SandboxStatus | undefined;
 let passtLog = '';
 let remote: ServerHandle;
 let hostHttp: ServerHandle;
@@ -192,6 +194,8 @@ beforeAll(async () => {
     guestBlobSha = ready[1];
     forwarded.v4 = await curlSha(`http://127.0.0.1:${FORWARD_PORT}/blob`);
     forwarded.v6 = await curlSha(`http://[::1]:${FORWARD_PORT}/blob`);
+    // passt's sandbox while it serves the guest (src/sandbox/; upstream's looks the same).
+    passtSandbox = sandboxStatus(passt!.pid!);
     guest.send('done\n');
   } catch (err) {
     guest.kill();
@@ -211,6 +215,11 @@ afterAll(async () => {
 });
 
 describe(`a QEMU guest through passt: ${PASST.label}`, () => {
+  it('is served by a sandboxed passt: seccomp filter, no_new_privs, no capabilities; as root, nobody and an empty root', () => {
+    expect(passtSandbox).toMatchObject({ seccomp: '2', noNewPrivs: '1', capEff: '0000000000000000' });
+    if (topo.fullIdMap) expect(passtSandbox).toMatchObject({ uid: '65534\t65534\t65534\t65534', root: [] });
+  });
+
   it('boots, runs its script to the end and powers off', () => {
     expect(run.output).toMatch(/^HOST said done$/m);
     expect(run.exitCode).toBe(0);

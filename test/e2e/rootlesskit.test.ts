@@ -66,7 +66,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTopology, runInHostAsUser, ADDRESSES as A, SERVERS_JS, type ServerHandle, type Topology } from './topology.js';
-import { DNSSERVER, startTestResolver } from './helpers.js';
+import { DNSSERVER, nsHelperOf, sandboxStatus, startTestResolver } from './helpers.js';
 import { ensureRootlesskit, type Rootlesskit } from '../rootlesskit/fetch.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -544,6 +544,18 @@ describe.each(MODES)(`rootlesskit --net=pasta, $name (${PASTA_LABEL})`, (mode) =
     expect(out.stderr.toString()).toBe('');
     expect(out.stdout.toString()).toBe('hello from remote\n');
     expect(remote.peers.slice(before).map((p) => p.address)).toEqual([A.hostV4]);
+  });
+
+  runIt('runs pasta sandboxed: the seccomp filter and no_new_privs on a rootless pasta, and on its helper', async () => {
+    // rootlesskit's parent, an ordinary user in the initial user namespace, runs pasta there (attached to
+    // the child's PID): no capabilities to drop and no empty root to make; the filter is the wall.
+    // Translating (the test above) means it is locked.
+    const pasta = sandboxStatus(pastaPid);
+    expect(pasta).toMatchObject({ seccomp: '2', noNewPrivs: '1', capEff: '0000000000000000' });
+    expect(pasta.uid.split('\t')[0]).not.toBe('0');
+    const helper = nsHelperOf(pastaPid);
+    expect(helper).toBeDefined();
+    expect(sandboxStatus(helper!)).toMatchObject({ seccomp: '2', noNewPrivs: '1', capEff: '0000000000000000', root: [] });
   });
 
   runIt(`resolves names through ${DNS} (--dns-forward) with the test resolver`, async (r) => {

@@ -38,13 +38,16 @@ if (mode === 'flood') {
     seen.add(idx);
     if (seen.size === count) finish();
   });
-  const finish = () => out({ ok: seen.size >= count * 0.999 && corrupt === 0, sent: count, received: seen.size, corrupt });
+  // UDP may drop a datagram anywhere on a loaded machine: 1% may be missing, none may be corrupt.
+  const finish = () => out({ ok: seen.size >= count * 0.99 && corrupt === 0, sent: count, received: seen.size, corrupt });
   const connect = (cb) => (bindAddress ? sock.bind({ address: bindAddress }, () => sock.connect(port, host, cb)) : sock.connect(port, host, cb));
   connect(() => {
     let i = 0;
-    // 1 ms ticks: a smooth pace, not bursts (a burst of 64 KiB datagrams overflows a
-    // default-sized socket receive buffer anywhere on the path, as it would without pasta).
+    // A smooth pace, not bursts (a burst of 64 KiB datagrams overflows a default-sized
+    // socket receive buffer anywhere on the path, as it would without pasta): ticks of
+    // 1 ms, or longer below 1000 datagrams a second.
     const perTick = Math.max(1, Math.round(rate / 1000));
+    const tickMs = Math.max(1, Math.round(1000 / rate));
     const timer = setInterval(() => {
       for (let k = 0; k < perTick && i < count; k++, i++) {
         const size = i % 50 === 0 ? maxSize : Math.max(40, Math.floor(rand() * maxSize));
@@ -58,7 +61,7 @@ if (mode === 'flood') {
         clearInterval(timer);
         setTimeout(finish, 3000);
       }
-    }, 1);
+    }, tickMs);
   });
 } else if (mode === 'multi') {
   const ports = portArg.split(',').map(Number);

@@ -26,6 +26,12 @@ export interface GuestOptions {
   append?: string;
   /** QEMU binary; default qemu-system-x86_64. */
   qemu?: string;
+  /** Attach the NIC with `-netdev vhost-user` (guest memory in a shared memfd), not `-netdev stream`. */
+  vhostUser?: boolean;
+  /** Where this boot's files go (default: a new directory under os.tmpdir()). */
+  dir?: string;
+  /** The path QEMU sees for a file under `dir` (QEMU in another mount namespace); the kernel is then copied there too. */
+  pathFor?: (hostPath: string) => string;
   /** How to start QEMU, e.g. `(argv, opts) => topo.host.spawn(argv, opts)`. */
   spawn?: (argv: string[], opts: SpawnOptions) => ChildProcess;
   /** Every console line as it arrives (kernel messages included). */
@@ -66,6 +72,7 @@ export declare function qemuArgv(o: {
   mac?: string;
   append?: string;
   qemu?: string;
+  vhostUser?: boolean;
 }): string[];
 export declare function startGuest(opts: GuestOptions): Guest;
 export declare function bootGuest(opts: GuestOptions): Promise<GuestResult>;

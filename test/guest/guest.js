@@ -45,6 +45,9 @@ const END_RE = /@@GUEST-END rc=(\d+)@@/;
  * @property {string} [mac]             the NIC's MAC address; default 52:54:00:12:34:56
  * @property {string} [append]          more kernel command line
  * @property {string} [qemu]            QEMU binary; default qemu-system-x86_64
+ * @property {boolean} [vhostUser]      attach the NIC with `-netdev vhost-user` (guest memory shared through a memfd), not `-netdev stream`
+ * @property {string} [dir]             where this boot's files go (the initramfs, and the kernel when `pathFor` is given); default a new directory under os.tmpdir()
+ * @property {(hostPath: string) => string} [pathFor]  the path QEMU sees for a file of `dir` (QEMU runs in another mount namespace: test/lib/enter.sh)
  * @property {(argv: string[], opts: import('node:child_process').SpawnOptions) => import('node:child_process').ChildProcess} [spawn]
  *                                       how to start QEMU (default: child_process.spawn)
  * @property {(line: string) => void} [onLine]  every console line as it arrives (also kernel messages)
@@ -61,18 +64,24 @@ const END_RE = /@@GUEST-END rc=(\d+)@@/;
 
 /**
  * The QEMU command line for a guest.
- * @param {{kernel: string, initrd: string, socketPath: string, memoryMb?: number, mac?: string, append?: string, qemu?: string}} o
+ * @param {{kernel: string, initrd: string, socketPath: string, memoryMb?: number, mac?: string, append?: string, qemu?: string, vhostUser?: boolean}} o
  * @returns {string[]}
  */
 export function qemuArgv(o) {
   const append = ['console=ttyS0', 'quiet', 'loglevel=1', 'panic=-1', 'mitigations=off', 'tsc=reliable', o.append ?? '']
     .filter(Boolean)
     .join(' ');
+  const mem = o.memoryMb ?? 256;
+  // vhost-user: the back end maps the guest's memory, so it must be a shared file (a memfd) that QEMU passes along.
+  const nic = o.vhostUser
+    ? ['-object', `memory-backend-memfd,id=m0,size=${mem}M,share=on`, '-numa', 'node,memdev=m0',
+      '-chardev', `socket,id=c0,path=${o.socketPath}`, '-netdev', 'vhost-user,id=n0,chardev=c0']
+    : ['-netdev', `stream,id=n0,server=off,addr.type=unix,addr.path=${o.socketPath}`];
   return [
     o.qemu ?? 'qemu-system-x86_64',
     '-machine', 'q35',
     '-accel', 'tcg',
-    '-m', String(o.memoryMb ?? 256),
+    '-m', String(mem),
     '-smp', '1',
     '-nodefaults',
     '-no-user-config',
@@ -84,7 +93,7 @@ export function qemuArgv(o) {
     '-initrd', o.initrd,
     '-append', append,
     '-device', `virtio-net-pci,netdev=n0,mac=${o.mac ?? '52:54:00:12:34:56'},romfile=`,
-    '-netdev', `stream,id=n0,server=off,addr.type=unix,addr.path=${o.socketPath}`,
+    ...nic,
   ];
 }
 
@@ -112,10 +121,17 @@ export function startGuest(opts) {
     throw new Error(`${qemu} not found: install Debian's qemu-system-x86 package (scripts/pretest.js does)`);
   }
   const image = ensureGuestImage();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'passt-guest-'));
+  const dir = fs.mkdtempSync(path.join(opts.dir ?? os.tmpdir(), 'passt-guest-'));
   fs.chmodSync(dir, 0o755); // QEMU may run as another user inside the test's namespaces
   const initrd = initrdWithScript(image.initrd, opts.script, dir);
-  const argv = qemuArgv({ ...opts, kernel: image.kernel, initrd });
+  let kernel = image.kernel;
+  if (opts.pathFor) {
+    // QEMU sees another file system: the kernel goes beside the initramfs.
+    kernel = path.join(dir, 'vmlinuz');
+    fs.copyFileSync(image.kernel, kernel);
+  }
+  const inside = opts.pathFor ?? ((/** @type {string} */ p) => p);
+  const argv = qemuArgv({ ...opts, kernel: inside(kernel), initrd: inside(initrd) });
   const timeoutMs = opts.timeoutMs ?? 90_000;
   const started = Date.now();
   const doSpawn = opts.spawn ?? ((a, o) => spawnChild(a[0], a.slice(1), o));

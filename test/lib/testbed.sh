@@ -129,6 +129,16 @@ inside_pids() { # processes whose root is this tree
 }
 
 do_umount() {
+  # Runs that use the tree without owning it (test/e2e/vhost-user.test.ts and
+  # bench/vhost.js use the libvirt bed's QEMU) hold a shared lock on
+  # $CACHE/users meanwhile (test/lib/bedlock.js): the tree is then left
+  # mounted, not pulled from under them with their processes killed.
+  exec 8>>"$CACHE/users"
+  if ! flock -n -x 8; then
+    echo "setup.sh: the $BED test bed is in use by another run (a shared lock on $CACHE/users): left mounted"
+    exec 8>&-
+    return 0
+  fi
   if mountpoint -q "$ROOT/proc" && [ -e "$ROOT/$MARK" ]; then
     if has bed_umount; then bed_umount; fi
     local pids; pids=$(inside_pids)
@@ -136,6 +146,7 @@ do_umount() {
     [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
   fi
   umount_under "$ROOT"
+  exec 8>&-
 }
 
 # testbed_main [all|mount|umount|purge]: returns (with the tree built and

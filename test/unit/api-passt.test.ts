@@ -67,6 +67,7 @@ describe('passtOptionsToArgs', () => {
       log: { level: 'debug', file: '/tmp/passt.log' },
       oneOff: true,
       pcap: '/tmp/vm.pcap',
+      vhostUser: true,
     });
     const pairs = (name: string): string[] => args.flatMap((a, i) => (a === name ? [args[i + 1]] : []));
     expect(pairs('--socket')).toEqual(['/run/vm.socket']);
@@ -91,10 +92,11 @@ describe('passtOptionsToArgs', () => {
     expect(pairs('--log-file')).toEqual(['/tmp/passt.log']);
     expect(args).toContain('--one-off');
     expect(pairs('--pcap')).toEqual(['/tmp/vm.pcap']);
+    expect(args).toContain('--vhost-user');
     // Nothing of pasta's own: no namespace to configure.
     expect(args).not.toContain('--config-net');
     expect(passtOptionsToArgs({})).toEqual([]);
-    expect(passtOptionsToArgs({ oneOff: false, ports: {} })).toEqual([]);
+    expect(passtOptionsToArgs({ oneOff: false, ports: {}, vhostUser: false })).toEqual([]);
   });
 
   it('names the field of a value of the wrong type', () => {
@@ -129,6 +131,7 @@ describe('passtOptionsToArgs', () => {
       [{ log: { file: '' } }, 'log.file'],
       [{ oneOff: 'yes' }, 'oneOff'],
       [{ pcap: true }, 'pcap'],
+      [{ vhostUser: 'yes' }, 'vhostUser'],
     ];
     for (const [options, field] of cases) expect([options, fieldOf(() => passtOptionsToArgs(options as PasstOptions))]).toEqual([options, field]);
   });
@@ -145,6 +148,8 @@ describe('passtConfig', () => {
     expect(c.socketFd).toBeNull();
     expect(c.oneOff).toBe(false);
     expect(c.pcap).toBeNull();
+    expect(c.vhostUser).toBe(false);
+    expect(passtConfig({ vhostUser: true }, host, RESOLV).vhostUser).toBe(true);
     expect(c.tcpForward).toBeNull();
     expect(c.dhcpDns).toBe(true); // passt hands resolvers to the guest
     expect(c.dns.map(formatIP)).toEqual(['192.0.2.53']);

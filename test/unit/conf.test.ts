@@ -3425,13 +3425,20 @@ describe('every option, one by one', () => {
   });
 
   option('--vhost-user --print-capabilities --repair-path --migrate-exit --migrate-no-linger', () => {
-    // vhost-user is not implemented: refused in our words; its options in upstream's.
-    expect(passtError('--vhost-user')).toMatch(/^--vhost-user is not supported yet/);
-    expect(passtError('--print-capabilities')).toMatch(/^--print-capabilities is not supported yet/);
+    expect([passt().vhostUser, passt('--vhost-user').vhostUser]).toEqual([false, true]);
+    // Wherever it is: upstream's conf_mode() looks for it before the walk.
+    expect(passt('--repair-path', 'none', '--vhost-user').vhostUser).toBe(true);
+    expect(passtError('--vhost-user', '-T', '22')).toBe('-T is for pasta mode only');
+    // --print-capabilities ends the walk: what follows is not looked at (the front end prints {"type": "net"}).
+    expect(parseOptions(parseArgs(['--vhost-user', '--print-capabilities', '-T', '22'], 'passt'), 'passt').printCapabilities).toBe(true);
     expect(passtError('--repair-path', '/tmp/r')).toBe('--repair-path is for vhost-user mode only');
     expect(passt('--repair-path', 'none').mode).toBe('passt'); // 'none' is fine without vhost-user
+    expect(passt('--vhost-user', '--repair-path', 'none').vhostUser).toBe(true);
+    // No live migration: a passt-repair socket path is refused, not ignored.
+    expect(passtError('--vhost-user', '--repair-path', '/tmp/r')).toBe("--repair-path /tmp/r: live migration (TCP_REPAIR through passt-repair) is not supported by node-passt; only 'none' is accepted");
     expect(passtError('--migrate-exit')).toBe('--migrate-exit is for vhost-user mode only');
     expect(passtError('--migrate-no-linger')).toBe('--migrate-no-linger is for vhost-user mode only');
+    expect(passt('--vhost-user', '--migrate-exit', '--migrate-no-linger').vhostUser).toBe(true);
   });
 
   option('--ns-ifname', () => {
