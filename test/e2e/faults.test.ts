@@ -224,6 +224,7 @@ describe('pasta under faults', () => {
       expect((await pasta.exited).code).toBe(0);
     }
     expect(pasta.stderr()).not.toMatch(/internal error/i);
+    expect(fs.readFileSync(logFile, 'utf8')).not.toMatch(/internal error/i); // with -l, the log is there
   });
 
   it('the namespace deleted under load (its processes killed, its file removed): pasta quits, leaving nothing; the next one serves', async () => {
