@@ -38,7 +38,8 @@
 //         100 008 flows in all. A wave's flows are alive at once, each with its
 //         host socket, so N stays under the fd limit (20 000 here, and it
 //         cannot be raised). After a wave, wait until the tool's fd count is
-//         back to its idle value (UDP flows expire after 180 s idle, in both),
+//         back to its idle value (UDP flows of one exchange expire after 30 s idle,
+//         120 s for streams, in both),
 //         read its RSS, and start the next wave on the same ports: RSS after
 //         the last expiry against after the first says whether memory stays
 //         flat. Both tools at once, in their own namespaces (memory, not speed,
@@ -51,7 +52,7 @@
 //         flows a second (request, echo, the socket closed: the flow expires in
 //         the tool), and `ping -i 0.2`. RSS and fds sampled every 10 s; the
 //         first 4 minutes are warm-up (UDP flows reach their steady number only
-//         after 180 s); the rest is summarised by min, max and a least-squares
+//         after their timeout); the rest is summarised by min, max and a least-squares
 //         slope.
 //
 // Prints progress on stderr and the markdown section on stdout (and into
@@ -700,8 +701,8 @@ function udpReport(results, o) {
     '',
     `${o.udpWaves} wave(s) of ${o.udpFlows} flows (${o.udpFlows / UDP_DST_PORTS} source ports × ${UDP_DST_PORTS} server ports, one 64-byte request and its echo each);`,
     `after each wave, the tool's fds polled (every 2 s) until back to idle, then RSS read 5 s later. "Gone after": from the wave's start until its`,
-    `flows were closed. Ours expires a UDP flow after 180 s idle (passt's former UDP_CONN_TIMEOUT); current pasta(1) after 30 s for a flow of one`,
-    `datagram each way (120 s for streams; nf_conntrack_udp_timeout and _stream, or those defaults).`,
+    `flows were closed. Both expire a UDP flow of one datagram each way after 30 s idle, a stream after 120 s`,
+    `(nf_conntrack_udp_timeout and _stream, or those defaults).`,
     `Both tools at once, in their own namespaces${o.serial ? '' : ', while the soak ran'}. Flat memory: RSS after the last expiry ≈ after the first.`,
     '',
     '| tool | wave | answered | time to send | peak fds | fds after expiry (idle) | gone after | RSS at wave end | RSS after expiry (idle) |',
@@ -738,7 +739,7 @@ function soakReport(s, o) {
   const r = s.res;
   lines.push(
     `4 loops of short TCP connections (16 KiB echoed), 2 long TCP connections echoing 64 KiB every 10 ms, 20 new UDP flows a second`,
-    `(the client's socket closed after the echo; the flow expires in pasta after 180 s), \`ping -i 0.2\`. Sampled every 10 s.`,
+    `(the client's socket closed after the echo; the flow expires in pasta after 30 s), \`ping -i 0.2\`. Sampled every 10 s.`,
     '',
     `Traffic: ${r.tcpShort} short TCP connections (${r.tcpShortErrors} failed), ${fmt(r.bulkBytes / 2 ** 20, 0)} MiB echoed on the long ones (${r.bulkErrors} errors),`,
     `${r.udpFlows} UDP flows (${r.udpAnswered} answered), ${r.pingReceived}/${r.pingSent} pings answered${r.firstError ? `; first error: ${r.firstError}` : ''}.`,
