@@ -20,6 +20,7 @@
  * frames are waiting. With `--pcap`, every batch read and every flush is
  * also captured (l2/pcap.ts). See doc/design.md.
  */
+import { readUdpTimeouts, type UdpTimeouts } from './udp/timeout.js';
 import { native, C, E, errnoName } from './native.js';
 import { Loop, FdKind, FD_KIND_NAMES } from './loop.js';
 import { TapIn, TapOut, enableOffloads, type FrameCapture, type FrameSource, type FrameTransport, type Offloads } from './l2/tapio.js';
@@ -93,6 +94,8 @@ export interface NamespaceAccess {
 
 export interface EngineOptions {
   config: Config;
+  /** Idle timeouts of UDP flows (default: upstream's, read from the kernel's conntrack settings: udp/timeout.ts). */
+  udpTimeouts?: UdpTimeouts;
   /** The tap device's fd; not used with `transport`. */
   tapFd?: number;
   /** virtio-net header length of the tap (10 for taps made with IFF_VNET_HDR, 0 for plain frames). */
@@ -268,7 +271,8 @@ export class Engine {
     };
     this.tcp = new TcpHandler(ctx);
     this.icmp = opts.config.icmp ? new IcmpHandler(ctx) : null;
-    this.udp = opts.config.udp ? new UdpHandler(ctx) : null;
+    const udpTimeouts = opts.udpTimeouts ?? readUdpTimeouts();
+    this.udp = opts.config.udp ? new UdpHandler(ctx, udpTimeouts) : null;
     this.listeners = new ListenTable(this.loop);
     const ns = opts.ns;
     this.splice = ns ? new SpliceHandler({ loop: this.loop, log: this.log }) : null;
@@ -289,7 +293,7 @@ export class Engine {
       this.loop.onTick((now) => this.periodicRa(now));
     }
     this.tcpForward = c.tcpForward && c.tcp ? new TcpForwarder(this.listeners, this.log, c, this.tcp, c.tcpForward, this.loop.now, this.spliceTo()) : null;
-    this.udpSplice = ns ? new UdpSpliceHandler(this.loop, this.log) : null;
+    this.udpSplice = ns ? new UdpSpliceHandler(this.loop, this.log, udpTimeouts) : null;
     const udpSplice = this.udpSplice;
     this.udpForward =
       c.udpForward && this.udp

@@ -502,13 +502,13 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
       "Datagrams from another host reach the namespace from that host's own address and port, and the answers leave from the port they were sent to. " +
         "Datagrams from the host's loopback to a port without a target address are relayed socket to socket, in batches (recvmmsg(2), sendmmsg(2)), " +
         "to the namespace's own address unless `--host-lo-to-ns-lo`; others from the host itself come from the addresses `-t` describes. " +
-        'Flows idle for 180 seconds are forgotten.',
+        'A flow is forgotten once idle for the kernel\'s *nf_conntrack_udp_timeout* (30 seconds by default), or for *nf_conntrack_udp_timeout_stream* (120 seconds) once it has carried traffic both ways and more than one datagram on a side: both read at start, as upstream.',
       'UDP ports are forwarded only as `-u` (or its default) says: not, as the original\'s manual has it, on the port numbers `-t` forwards.',
     ],
     passt: [
       'Forward UDP ports of the host to the guest. *SPEC* is as for `-t`; the default is `none`. ' +
         "Datagrams from another host reach the guest from that host's own address and port; datagrams from the host itself come from the addresses `-t` describes. " +
-        'Flows idle for 180 seconds are forgotten.',
+        'A flow is forgotten once idle for the kernel\'s *nf_conntrack_udp_timeout* (30 seconds by default), or for *nf_conntrack_udp_timeout_stream* (120 seconds) once it has carried traffic both ways and more than one datagram on a side: both read at start, as upstream.',
       'UDP ports are forwarded only as `-u` says: not, as the original\'s manual has it, on the port numbers `-t` forwards.',
     ],
   },

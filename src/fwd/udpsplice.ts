@@ -13,8 +13,9 @@
  * side's loopback. Readable A: one recvmmsg(2) takes a batch into a scratch
  * buffer and one sendmmsg(2) writes it to B; readable B the same towards A.
  * Datagrams keep their boundaries; what a full socket does not take is
- * dropped, as UDP may. Pairs idle for {@link UDP_SPLICE_TIMEOUT_MS} (either
- * direction counts) are closed, like passt's UDP flows.
+ * dropped, as UDP may. Idle pairs (either direction counts) are closed
+ * after the timeouts of passt's UDP flows (udp/timeout.ts: 30 s, or 120 s
+ * for a stream).
  *
  * Pairs are found by a key the forwarder chooses (listener and source), for
  * the datagrams the listener still gets before A is connected. Socket errors
@@ -23,11 +24,10 @@
  * time.
  */
 import { native, C, E, errnoName } from '../native.js';
+import { UdpActivity, UDP_TIMEOUTS_DEFAULT, type UdpTimeouts } from '../udp/timeout.js';
 import { FdKind, type Loop } from '../loop.js';
 import type { Logger } from '../log.js';
 
-/** Idle time after which a pair is closed (as passt's UDP flows: 180 s). */
-export const UDP_SPLICE_TIMEOUT_MS = 180_000;
 /** Datagrams moved per recvmmsg/sendmmsg. */
 const BATCH = 16;
 /** Room per datagram: the largest UDP payload over IPv6 (65527) fits, rounded up. */
@@ -59,6 +59,8 @@ interface Pair {
   a: number;
   b: number;
   lastActivity: number;
+  /** Datagrams each way (A, the listening side, opened the pair), for the idle timeout. */
+  activity: UdpActivity;
 }
 
 export class UdpSpliceHandler {
@@ -81,6 +83,8 @@ export class UdpSpliceHandler {
   constructor(
     private readonly loop: Loop,
     private readonly log: Logger,
+    /** Idle timeouts (udp/timeout.ts), as for the flows through the tap. */
+    private readonly timeouts: UdpTimeouts = UDP_TIMEOUTS_DEFAULT,
   ) {
     loop.on(FdKind.UdpSplice, (tag, events, now) => this.handler(tag, events, now));
     loop.onTick((now) => {
@@ -107,7 +111,7 @@ export class UdpSpliceHandler {
       native.close(b);
       return undefined;
     }
-    const pair: Pair = { index, key, a, b, lastActivity: now };
+    const pair: Pair = { index, key, a, b, lastActivity: now, activity: new UdpActivity() };
     let rc = this.loop.add(a, FdKind.UdpSplice, 2 * index, C.EPOLLIN);
     if (rc === 0) {
       rc = this.loop.add(b, FdKind.UdpSplice, 2 * index + 1, C.EPOLLIN);
@@ -131,6 +135,7 @@ export class UdpSpliceHandler {
   /** Send one datagram that came to the listener for this pair on to B. False if it was dropped. */
   forward(pair: Pair, payload: Buffer, off: number, len: number, now: number): boolean {
     pair.lastActivity = now;
+    pair.activity.initiator();
     const n = native.write(pair.b, payload, off, len);
     if (n < 0) {
       this.counters.dropped++;
@@ -179,6 +184,8 @@ export class UdpSpliceHandler {
         return;
       }
       if (n === 0) return;
+      if (fromA) pair.activity.initiator(n);
+      else pair.activity.target(n);
       let count = 0;
       let bytes = 0;
       for (let i = 0; i < n; i++) {
@@ -214,10 +221,10 @@ export class UdpSpliceHandler {
     }
   }
 
-  /** Close pairs idle for longer than {@link UDP_SPLICE_TIMEOUT_MS} at `now`. */
+  /** Close pairs idle for longer than their timeout (udp/timeout.ts) at `now`. */
   expire(now: number): void {
     for (const pair of this.pairs) {
-      if (pair && now - pair.lastActivity > UDP_SPLICE_TIMEOUT_MS) this.close(pair);
+      if (pair && now - pair.lastActivity > pair.activity.idleLimit(this.timeouts)) this.close(pair);
     }
   }
 

@@ -30,11 +30,13 @@
  *   1280 (IPv6) bytes hosts keep their errors to. A datagram to a closed port
  *   thus fails in the guest with ECONNREFUSED, as it would on the host.
  *   Other socket errors close the flow.
- * - Flows idle for `UDP_FLOW_TIMEOUT_MS` (either direction counts) expire.
+ * - Idle flows expire (either direction counts as activity): after 30 s, or
+ *   120 s once they are streams, as upstream (timeout.ts).
  *
  * Bad datagrams are dropped and traced, never thrown; none of them can touch
  * another flow. Time is passed in (`now`).
  */
+import { UdpActivity, UDP_TIMEOUTS_DEFAULT, type UdpTimeouts } from './timeout.js';
 import { native, C, E, errnoName, isResourceShortage } from '../native.js';
 import { FdKind } from '../loop.js';
 import { formatIP } from '../inet.js';
@@ -48,8 +50,6 @@ import { UDP_HLEN, udpLength } from '../l2/udp.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6 } from '../l2/numbers.js';
 import { pushEthernet, pushIpv4, pushIpv6, pushUdp } from '../l2/emit.js';
 
-/** Idle time after which a flow is closed (passt's UDP_CONN_TIMEOUT: 180 s). */
-export const UDP_FLOW_TIMEOUT_MS = 180_000;
 /** Receive buffer asked for on each flow's socket (the kernel caps it at net.core.rmem_max unless privileged). */
 const UDP_RCVBUF = 4 << 20;
 const SO_RCVBUFFORCE = 33;
@@ -131,6 +131,22 @@ export class UdpFlow extends Flow {
   sameSourcePort = false;
   /** Payload length of the last datagram sent to the host (to quote it in errors). */
   lastSentLen = 0;
+  /** Whether the guest opened the flow (false: a datagram to a forwarded port did). */
+  guestInitiated = true;
+  /** Datagrams each way, for the idle timeout (timeout.ts). */
+  readonly activity = new UdpActivity();
+
+  /** `n` datagrams from the guest. */
+  fromGuest(n: number): void {
+    if (this.guestInitiated) this.activity.initiator(n);
+    else this.activity.target(n);
+  }
+
+  /** `n` datagrams from the host side. */
+  fromHost(n: number): void {
+    if (this.guestInitiated) this.activity.target(n);
+    else this.activity.initiator(n);
+  }
 
   /** `addrs`: the guest's address, then the remote's as the guest sees it. */
   constructor(family: 4 | 6, addrs: Uint8Array, guestPort: number, remotePort: number) {
@@ -170,7 +186,11 @@ export class UdpHandler {
   private readonly errOffender = new Uint8Array(16);
   private readonly intOut = new Int32Array(1);
 
-  constructor(private readonly ctx: FlowContext) {
+  constructor(
+    private readonly ctx: FlowContext,
+    /** Idle timeouts (timeout.ts: upstream's, from the kernel's conntrack settings). */
+    private readonly timeouts: UdpTimeouts = UDP_TIMEOUTS_DEFAULT,
+  ) {
     const out = ctx.out;
     const largestSlot = out.headroom + ETH_HLEN + 40 + UDP_HLEN + UDP_MAX_PAYLOAD6 + 8;
     if (out.buf.length < 2 * largestSlot) {
@@ -207,6 +227,7 @@ export class UdpHandler {
     }
     let flow = this.ctx.flows.lookup(PROTO_UDP, family, buf, run.addrOff, run.guestPort, run.remotePort, run.hash) as UdpFlow | undefined;
     let n = 0;
+    let datagrams = 0;
     for (let i = 0; i < run.count; i++) {
       const l4Off = run.l4Off[i];
       const udpLen = udpLength(buf, l4Off, run.l4Len[i]);
@@ -235,11 +256,13 @@ export class UdpHandler {
         this.sendOff[n] = p;
         this.sendLen[n] = Math.min(step, end - p);
         n++;
+        datagrams++;
         p += step;
       } while (p < end);
     }
     if (!flow) return;
     flow.lastActivity = now;
+    flow.fromGuest(datagrams);
     if (n > 0) this.sendToSock(flow, buf, n);
   }
 
@@ -429,6 +452,7 @@ export class UdpHandler {
     flow.hostAddr = Uint8Array.from(hostAddr);
     flow.hostPort = hostPort;
     flow.sameSourcePort = sameSourcePort;
+    flow.guestInitiated = direction === 'out';
     flow.lastActivity = now;
     this.buildHeader(flow);
     this.stats.opened++;
@@ -472,6 +496,7 @@ export class UdpHandler {
       if (!flow) return false;
     }
     flow.lastActivity = now;
+    flow.fromHost(1);
     const out = this.ctx.out;
     const at = out.reserve(flow.hdrLen + len);
     out.buf.set(payload.subarray(off, off + len), at + flow.hdrLen);
@@ -506,12 +531,12 @@ export class UdpHandler {
     for (const flow of this.ctx.flows.all(PROTO_UDP)) this.close(flow as UdpFlow);
   }
 
-  /** Close flows idle for longer than UDP_FLOW_TIMEOUT_MS at time `now` (the tick calls this; tests may too). */
+  /** Close flows idle for longer than their timeout (timeout.ts) at time `now` (the tick calls this; tests may too). */
   expire(now: number): void {
     for (const f of this.ctx.flows.all(PROTO_UDP)) {
       const flow = f as UdpFlow;
-      if (now - flow.lastActivity > UDP_FLOW_TIMEOUT_MS) {
-        if (this.traceOn) this.trace(flow, `idle for ${Math.round((now - flow.lastActivity) / 1000)} s`);
+      if (now - flow.lastActivity > flow.activity.idleLimit(this.timeouts)) {
+        if (this.traceOn) this.trace(flow, `idle for ${Math.round((now - flow.lastActivity) / 1000)} s${flow.activity.isStream() ? ' (a stream)' : ''}`);
         this.close(flow);
       }
     }
@@ -569,6 +594,7 @@ export class UdpHandler {
     }
     this.stats.datagramsToTap += frames;
     this.stats.bytesToTap += bytes;
+    flow.fromHost(frames);
     if (this.traceOn) this.trace(flow, `${frames} datagrams, ${bytes} bytes to the guest`);
   }
 

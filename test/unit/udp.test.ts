@@ -13,7 +13,8 @@ import { createLogger } from '../../src/log.js';
 import { FlowTable, type FlowContext, type HostTarget } from '../../src/flow.js';
 import { TapDispatcher } from '../../src/tap.js';
 import { createLinkState } from '../../src/l2/link.js';
-import { UdpHandler, UDP_FLOW_TIMEOUT_MS } from '../../src/udp/udp.js';
+import { UdpHandler } from '../../src/udp/udp.js';
+import { readUdpTimeouts, UDP_TIMEOUTS_DEFAULT } from '../../src/udp/timeout.js';
 import { UdpForwarder } from '../../src/fwd/udpfwd.js';
 import { ListenTable } from '../../src/fwd/fwd.js';
 import { parsePortSpecs } from '../../src/fwd/spec.js';
@@ -433,20 +434,21 @@ describe('UDP translation', () => {
     expect(b.got.map((g) => g.data.toString())).toEqual(['b0', 'b1', 'b2']);
   });
 
-  it('expires idle flows after UDP_FLOW_TIMEOUT_MS of the time it is given', async () => {
+  it('expires a one-way flow after 30 s of the time it is given (the kernel default upstream reads), activity keeping it', async () => {
     const echo = await track(server('udp4'));
     const guestPort = await freePort('udp4');
+    const T = UDP_TIMEOUTS_DEFAULT.timeoutMs;
     const t0 = performance.now();
     fromGuest(rig, [udp4(guestPort, echo.port, Buffer.from('one'))], t0);
     expect(rig.udp.count).toBe(1);
     const closed = rig.udp.stats.closed;
-    rig.udp.expire(t0 + UDP_FLOW_TIMEOUT_MS);
+    rig.udp.expire(t0 + T);
     expect(rig.udp.count).toBe(1);
     // Traffic keeps it alive.
-    fromGuest(rig, [udp4(guestPort, echo.port, Buffer.from('two'))], t0 + 100_000);
-    rig.udp.expire(t0 + UDP_FLOW_TIMEOUT_MS + 1);
+    fromGuest(rig, [udp4(guestPort, echo.port, Buffer.from('two'))], t0 + 20_000);
+    rig.udp.expire(t0 + T + 1);
     expect(rig.udp.count).toBe(1);
-    rig.udp.expire(t0 + 100_000 + UDP_FLOW_TIMEOUT_MS + 1);
+    rig.udp.expire(t0 + 20_000 + T + 1);
     expect(rig.udp.count).toBe(0);
     expect(rig.udp.stats.closed).toBe(closed + 1);
     expect(rig.udp.stats.flows).toBe(0);
@@ -455,6 +457,45 @@ describe('UDP translation', () => {
     fromGuest(rig, [udp4(guestPort, echo.port, Buffer.from('three'))]);
     expect(rig.udp.stats.opened).toBe(opened + 1);
     await expect.poll(() => echo.got.map((g) => g.data.toString())).toEqual(['one', 'two', 'three']);
+  });
+
+  it('a query answered once is not a stream (30 s); answers to more than one datagram make one (120 s), as upstream', async () => {
+    const echo = await track(server('udp4', (d) => d));
+    const T = UDP_TIMEOUTS_DEFAULT;
+    // One query, one answer.
+    const queryPort = await freePort('udp4');
+    const t0 = performance.now();
+    fromGuest(rig, [udp4(queryPort, echo.port, Buffer.from('query'))], t0);
+    await expect.poll(() => rig.udp.stats.datagramsToTap).toBeGreaterThanOrEqual(1);
+    // The answer's arrival was activity too, at the real clock.
+    const t1 = performance.now();
+    rig.udp.expire(t1 + T.timeoutMs + 1);
+    expect(rig.udp.count).toBe(0);
+    // Two datagrams each way: a stream, kept past 30 s idle, closed after 120 s.
+    const toTap = rig.udp.stats.datagramsToTap;
+    const streamPort = await freePort('udp4');
+    fromGuest(rig, [udp4(streamPort, echo.port, Buffer.from('a')), udp4(streamPort, echo.port, Buffer.from('b'))], t0);
+    await expect.poll(() => rig.udp.stats.datagramsToTap).toBe(toTap + 2);
+    const t2 = performance.now();
+    rig.udp.expire(t2 + T.timeoutMs + 1);
+    expect(rig.udp.count).toBe(1);
+    rig.udp.expire(t2 + T.streamTimeoutMs + 1);
+    expect(rig.udp.count).toBe(0);
+  });
+
+  it('reads its timeouts from the kernel\'s conntrack settings, as upstream; defaults where they are missing or malformed', () => {
+    const files: Record<string, string> = {
+      '/proc/sys/net/netfilter/nf_conntrack_udp_timeout': '45\n',
+      '/proc/sys/net/netfilter/nf_conntrack_udp_timeout_stream': '200\n',
+    };
+    const read = (f: string): string => {
+      if (!(f in files)) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+      return files[f];
+    };
+    expect(readUdpTimeouts(read)).toEqual({ timeoutMs: 45_000, streamTimeoutMs: 200_000 });
+    files['/proc/sys/net/netfilter/nf_conntrack_udp_timeout'] = 'x\n';
+    delete files['/proc/sys/net/netfilter/nf_conntrack_udp_timeout_stream'];
+    expect(readUdpTimeouts(read)).toEqual({ timeoutMs: 30_000, streamTimeoutMs: 120_000 });
   });
 
   it('relays port unreachable as ICMP 3/3 quoting the guest datagram (IPv4)', async () => {

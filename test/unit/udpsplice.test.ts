@@ -13,7 +13,8 @@ import dgram from 'node:dgram';
 import { native, C } from '../../src/native.js';
 import { Loop } from '../../src/loop.js';
 import { createLogger } from '../../src/log.js';
-import { UdpSpliceHandler, UDP_SPLICE_TIMEOUT_MS } from '../../src/fwd/udpsplice.js';
+import { UdpSpliceHandler } from '../../src/fwd/udpsplice.js';
+import { UDP_TIMEOUTS_DEFAULT } from '../../src/udp/timeout.js';
 import { freePort, ip, localPort, settle, until } from './engine-rig.js';
 
 type Family = 4 | 6;
@@ -112,17 +113,18 @@ describe('UdpSpliceHandler', () => {
 
   it('closes a pair idle for longer than the timeout at the injected clock, either direction counting as activity', async () => {
     const { client, server, forwarded, a, b } = await pairFor(4);
+    const T = UDP_TIMEOUTS_DEFAULT.timeoutMs;
     const t0 = clock;
-    // Traffic from the server side at t0 + 100 s keeps the pair past t0 + 180 s.
-    advance(100_000);
+    // Traffic from the server side at t0 + 20 s keeps the pair past t0 + 30 s.
+    advance(20_000);
     const t1 = clock;
     server.s.send('keepalive', localPort(b), '127.0.0.1');
     await until(() => client.got.length === 1, 'the datagram at the client');
-    advance(UDP_SPLICE_TIMEOUT_MS - 100_000 + 1_000);
-    expect(clock - t0).toBeGreaterThan(UDP_SPLICE_TIMEOUT_MS);
+    advance(T - 20_000 + 1_000);
+    expect(clock - t0).toBeGreaterThan(T);
     expect(splice.stats().active).toBe(1);
     // Idle for exactly the timeout: still open; a sweep later, closed.
-    advance(t1 + UDP_SPLICE_TIMEOUT_MS - clock);
+    advance(t1 + T - clock);
     expect(splice.stats().active).toBe(1);
     advance(1_000);
     expect(splice.stats()).toMatchObject({ active: 0, closed: 1 });
@@ -136,10 +138,25 @@ describe('UdpSpliceHandler', () => {
     expect(server.got).toEqual([]);
   });
 
+  it('a pair with traffic both ways, more than one datagram on a side, is a stream: 120 s', async () => {
+    const { client, server, forwarded, b } = await pairFor(4);
+    const T = UDP_TIMEOUTS_DEFAULT;
+    const t0 = clock;
+    client.s.send('one', forwarded, '127.0.0.1');
+    client.s.send('two', forwarded, '127.0.0.1');
+    await until(() => server.got.length === 2, 'both at the server');
+    server.s.send('answer', localPort(b), '127.0.0.1');
+    await until(() => client.got.length === 1, 'the answer at the client');
+    advance(T.timeoutMs + 2_000);
+    expect(splice.stats().active).toBe(1);
+    advance(t0 + T.streamTimeoutMs + 1_000 - clock);
+    expect(splice.stats().active).toBe(0);
+  });
+
   it('looks for idle pairs once a second of the clock', async () => {
     advance(0); // a sweep now
     // A pair last active longer ago than the timeout.
-    await pairFor(4, 'k', clock - UDP_SPLICE_TIMEOUT_MS - 1);
+    await pairFor(4, 'k', clock - UDP_TIMEOUTS_DEFAULT.timeoutMs - 1);
     advance(999);
     expect(splice.stats().active).toBe(1);
     advance(1);
