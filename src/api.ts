@@ -93,7 +93,7 @@ export interface PastaOptions {
  *   gets its own seccomp filter once the namespace is set up.
  * - `'process'`: in a child process (Node, running dist/sandbox/child.js)
  *   that sets the instance up, then sandboxes itself as the commands do:
- *   the /proc/net tables and pino kept open and loaded, an empty root and
+ *   the /proc/net tables kept open, an empty root and
  *   every capability dropped but CAP_NET_BIND_SERVICE where it has
  *   privileges (it keeps this process's user: there is no switch to
  *   nobody), no_new_privs and the engine's seccomp filter on every thread.

@@ -14,15 +14,21 @@
  * logs through `log.isLevelEnabled('trace')` checks so a quiet run does no
  * formatting work per packet.
  *
- * pino itself (some 30 CommonJS files, 15-20 ms to load) is loaded on the
- * first record at an enabled level: a quiet pasta that never logs, as Podman
- * runs it, never loads it. Until then the logger is a small object answering
- * the level checks; the first record, or any other use of the pino API,
- * creates the real logger, with the same options and destination, and the
- * methods forward to it from then on.
+ * pino itself (some 50 CommonJS files, 15-20 ms to load and some MiB of
+ * heap) is loaded only when something needs more than a message: the logger
+ * is a small object answering the level checks and printing a record that
+ * is a message alone (every record of ours) straight to the destination, in
+ * the same format; a record with other arguments, or any other use of the
+ * pino API (child(), setting the level, ...), creates the real logger, with
+ * the same options and destination, and the methods forward to it from then
+ * on. So pasta and passt never load pino, and the sandbox (src/sandbox/),
+ * after which no file can be read, does not need it loaded beforehand; were
+ * a record with arguments to come after that, it is printed as
+ * util.format() makes it.
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import { format } from 'node:util';
 import type { Logger, DestinationStream, LoggerOptions } from 'pino';
 
 export type { Logger } from 'pino';
@@ -87,7 +93,6 @@ class TextDestination implements DestinationStream {
   }
 
   write(record: string): void {
-    let line: string;
     try {
       const obj = JSON.parse(record) as Record<string, unknown>;
       const level = typeof obj.level === 'number' ? obj.level : 30;
@@ -96,12 +101,21 @@ class TextDestination implements DestinationStream {
         const err = obj.err as { message?: string };
         if (err.message && !msg.includes(err.message)) msg += `: ${err.message}`;
       }
-      if (this.file) line = `${elapsed()}: ${filePrefix[level] ?? ''}${msg}`;
-      else line = this.timestamps ? `${elapsed()}: ${msg}` : msg;
-      line += '\n';
+      this.line(level, msg);
     } catch {
-      line = record;
+      this.raw(record);
     }
+  }
+
+  /** One record at pino's numeric `level`, its message `msg`, as write() prints a pino record. */
+  line(level: number, msg: string): void {
+    let line: string;
+    if (this.file) line = `${elapsed()}: ${filePrefix[level] ?? ''}${msg}`;
+    else line = this.timestamps ? `${elapsed()}: ${msg}` : msg;
+    this.raw(`${line}\n`);
+  }
+
+  private raw(line: string): void {
     const bytes = Buffer.from(line);
     if (this.file && this.written + bytes.length >= this.limit) this.cut();
     this.put(bytes);
@@ -175,15 +189,6 @@ function loadPino(): typeof import('pino') {
   return (pinoModule ??= createRequire(import.meta.url)('pino') as typeof import('pino'));
 }
 
-/**
- * Load pino now rather than at the first record: a sandboxed process
- * (src/sandbox/) can read no file once it is locked down, and pino is ~30
- * files of node_modules.
- */
-export function preloadLogging(): void {
-  loadPino();
-}
-
 /** Create a logger as configured; see {@link LogOptions}. */
 export function createLogger(opts: LogOptions): Logger {
   const dest = new TextDestination(opts.name, opts.fd ?? 2, opts.file, opts.fileSize, levelValues[opts.level] <= levelValues.debug);
@@ -203,7 +208,22 @@ export function createLogger(opts: LogOptions): Logger {
   for (const m of logMethods) {
     facade[m] = (...args: unknown[]): void => {
       if (levelValues[m] < levelValues[level]) return;
-      (make()[m] as (...a: unknown[]) => void)(...args);
+      // A message alone, as every call of ours makes: printed here, as pino's record would be,
+      // without loading pino (see the top of this file).
+      if (args.length === 1 && typeof args[0] === 'string') {
+        dest.line(levelValues[m], args[0]);
+        return;
+      }
+      let logger: Logger;
+      try {
+        logger = make();
+      } catch {
+        // pino could not be loaded (a sandboxed process has no files left to load it from):
+        // the message as util.format() makes it.
+        dest.line(levelValues[m], format(...args));
+        return;
+      }
+      (logger[m] as (...a: unknown[]) => void)(...args);
     };
   }
   facade.isLevelEnabled = (l: string): boolean => levelValues[l] !== undefined && levelValues[l] >= levelValues[level];

@@ -32,7 +32,7 @@ import { buildConfig, describeConfig, parseOptions, type Config } from '../conf.
 import { M } from '../messages.js';
 import { dropPrivileges } from '../privileges.js';
 import { native } from '../native.js';
-import { createLogger, preloadLogging, type Logger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { readHostNet } from '../pasta.js';
 import { openListener } from '../l2/qemu.js';
 import { PasstRun, type PasstListener } from '../passt.js';
@@ -85,8 +85,6 @@ export const CAPABILITIES = '{\n  "type": "net"\n}\n';
 
 /** The process that keeps running: open the socket, start translating, report readiness, wait. */
 async function run(config: Config, log: Logger, readyFd: number): Promise<void> {
-  // pino now, not at the first record: the sandbox leaves no file to load it from.
-  preloadLogging();
   const report = (line: string): void => {
     if (readyFd < 0) return;
     try {

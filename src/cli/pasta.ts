@@ -75,13 +75,10 @@ async function configure(parsed: ParsedArgs, onError?: (message: string) => void
  * copy). A command of pasta's own runs quietly unless --debug, as upstream.
  */
 async function startLogging(config: Config, consoleFd = 2, command = false): Promise<{ log: Logger; summary: () => void }> {
-  const [{ createLogger, preloadLogging }, { describeConfig }] = await Promise.all([import('../log.js'), import('../conf.js')]);
+  const [{ createLogger }, { describeConfig }] = await Promise.all([import('../log.js'), import('../conf.js')]);
   const level = command && config.logLevel === 'info' ? 'warn' : config.logLevel;
   const options = { name: 'pasta', level, file: config.logFile, fileSize: config.logSize };
   const log = createLogger(options);
-  // pino now, not at the first record: the sandbox leaves no file to load it from, and this
-  // is before the engine's timers start.
-  preloadLogging();
   const first = config.logFile || consoleFd === 2 ? log : createLogger({ ...options, fd: consoleFd });
   for (const warning of config.warnings) first.warn(warning);
   for (const notice of config.notices) first.info(notice);

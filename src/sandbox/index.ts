@@ -48,9 +48,9 @@
  * reported as any other error) and before the event loop runs again, so
  * before the first frame is translated. Before
  * the first step, whatever would otherwise be loaded or opened later is
- * loaded and opened: pino (log.ts loads it at the first record), the
- * host's /proc/net tables for `auto` (procnet.ts); the namespace side is
+ * loaded and opened: the host's /proc/net tables for `auto` (procnet.ts); the namespace side is
  * kept open by pasta.ts, and so is the directory of the --netns file.
+ * Logging needs no file: log.ts prints our records without loading pino.
  *
  * The in-process API (createPasta(), createPasst() without
  * `sandbox: 'process'`) applies none of this to the embedding program —
@@ -59,7 +59,7 @@
  */
 import fs from 'node:fs';
 import { native, type SandboxThread, type SandboxCapSets } from '../native.js';
-import { preloadLogging, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import { buildProgram, currentArch, encodeProgram, syscallNames, type Mode, type Rule } from './bpf.js';
 import {
   ENGINE_DEFAULT_ERRNO, ENGINE_RULES, HELPER_DEFAULT_ERRNO, HELPER_RULES, UNLINKER_DEFAULT_ERRNO, UNLINKER_RULES,
@@ -154,7 +154,6 @@ export function prepareSandbox(opts: PrepareOptions): Prepared {
   keepHostProcNetOpen();
   let reportFd = -1;
   if (opts.logFile) reportFd = native.open(opts.logFile, fs.constants.O_WRONLY | fs.constants.O_APPEND);
-  if (opts.log.isLevelEnabled('error')) preloadLogging();
   // SIGUSR1 would start the inspector (a debugger on a TCP port) in a running engine: ours now.
   process.on('SIGUSR1', () => {});
 
