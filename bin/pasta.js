@@ -23,6 +23,14 @@ async function start() {
     exports.main(argv, { onReady: refresh });
     return;
   }
+  if (process.execArgv.includes('--experimental-vm-modules')) {
+    // Started by the launcher (native/launch.cc), which found that this command line does not
+    // attach: pasta in this process, loaded with V8's code cache as the background copy is.
+    const { importWithCodeCache } = require('../dist/cli/codecache.cjs');
+    const { exports } = await importWithCodeCache(require.resolve('../dist/cli/pasta.js'));
+    exports.main(argv);
+    return;
+  }
   const { mayAttach, startInBackground, finishInForeground } = require('../dist/cli/background.cjs');
   // Returns only if the copy found that the arguments do not go to the background after all.
   if (mayAttach(argv)) await finishInForeground(startInBackground(argv));

@@ -9,9 +9,10 @@
 // caller waits on:
 //
 // - The same cheap look at the arguments (MayAttach, as mayAttach()): when
-//   the command line cannot attach, it execs `node SCRIPT ARGS...` (node
-//   found on PATH, as `#!/usr/bin/env node` would), and that is the whole
-//   run, one Node start as before.
+//   the command line cannot attach, it execs `node --experimental-vm-modules
+//   --no-warnings SCRIPT ARGS...` (node found on PATH, as `#!/usr/bin/env
+//   node` would), and that is the whole run, one Node start as before, which
+//   bin/pasta.js, seeing the option, loads with V8's code cache.
 // - Otherwise it starts the background copy as startInBackground() does:
 //   `node SCRIPT ARGS...` in a new session, standard streams on /dev/null,
 //   the report pipe as fd 3 and our standard error as fd 4, named by
@@ -19,7 +20,7 @@
 //   --experimental-vm-modules --no-warnings; NODE_EXTRA_CA_CERTS is dropped.
 //   It then waits for the copy's one-line report, as finishInForeground():
 //   "ok": exit 0; "error MESSAGE": print it (JSON-quoted when it starts with
-//   a quote) and exit 1; "no": exec `node SCRIPT ARGS...` in the foreground;
+//   a quote) and exit 1; "no": exec that foreground node as above;
 //   no report before the pipe closed: "the background process exited (...)
 //   before the namespace was ready", exit 1.
 //
@@ -138,13 +139,23 @@ int main(int argc, char** argv) {
     Say("usage: node-passt-launch SCRIPT [ARGS...] (see bin/pasta.js)\n");
     return 2;
   }
-  // node SCRIPT ARGS...
+  // node SCRIPT ARGS... (the background copy: its options go in NODE_OPTIONS, below, so that
+  // its command line is the first process's, as the caller gave it).
   std::vector<char*> nodeArgv;
   static char node[] = "node";
   nodeArgv.push_back(node);
   for (int i = 1; i < argc; i++) nodeArgv.push_back(argv[i]);
   nodeArgv.push_back(nullptr);
-  if (!MayAttach(argc - 2, argv + 2)) ExecNode(nodeArgv.data());
+  // node --experimental-vm-modules --no-warnings SCRIPT ARGS...: pasta in this process, which
+  // bin/pasta.js then loads with V8's code cache (src/cli/codecache.cts) as the background
+  // copy does. On the command line, not in NODE_OPTIONS: a command pasta runs inherits its
+  // environment, and must not get our Node options.
+  std::vector<char*> foreground;
+  foreground.push_back(node);
+  for (const char* option : kBackgroundNodeOptions) foreground.push_back(const_cast<char*>(option));
+  for (int i = 1; i < argc; i++) foreground.push_back(argv[i]);
+  foreground.push_back(nullptr);
+  if (!MayAttach(argc - 2, argv + 2)) ExecNode(foreground.data());
 
   // The background copy's environment (see the top of this file).
   std::vector<std::string> env;
@@ -232,7 +243,7 @@ int main(int argc, char** argv) {
     close(report[0]);
     while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
-    ExecNode(nodeArgv.data());
+    ExecNode(foreground.data());
   }
   std::string message = line.compare(0, 6, "error ") == 0 ? line.substr(6) : line;
   Say((message.size() > 0 && message[0] == '"' ? JsonUnquote(message) : "pasta: " + message) + "\n");

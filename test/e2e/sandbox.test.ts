@@ -62,9 +62,13 @@ function watch(child: ChildProcess): { out: () => string; err: () => string; exi
  * pasta running a command that fetches from the remote server, prints pasta's PID (its parent)
  * and waits for a line on its standard input; returns pasta's PID and a way to end it.
  */
-async function pastaTranslating(wrap: (argv: string[]) => string[]): Promise<{ pid: number; end: () => Promise<number | null>; err: () => string }> {
+async function pastaTranslating(wrap: (argv: string[]) => string[], asProgram = false): Promise<{ pid: number; end: () => Promise<number | null>; err: () => string }> {
   const script = `curl -sS --max-time 10 http://${A.serverV4}/ && echo "pasta $PPID" && read x`;
-  const child = topo.spawnArgs(wrap([NODE, PASTA, '--config-net', '-q', '--', 'sh', '-c', script]), { stdio: ['pipe', 'pipe', 'pipe'] });
+  // As a program (as a user's shell runs it): bin/pasta.js execs the launcher, which execs node with
+  // the options for V8's code cache (native/launch.cc), this node found on PATH.
+  const start = asProgram ? [PASTA] : [NODE, PASTA];
+  const env = asProgram ? { ...process.env, PATH: `${path.dirname(NODE)}:${process.env.PATH ?? '/usr/bin:/bin'}` } : process.env;
+  const child = topo.spawnArgs(wrap([...start, '--config-net', '-q', '--', 'sh', '-c', script]), { stdio: ['pipe', 'pipe', 'pipe'], env });
   const w = watch(child);
   await expect.poll(() => /pasta \d+\n/.test(w.out()) || child.exitCode !== null, { timeout: 30_000 }).toBe(true);
   expect(w.out()).toMatch(/^hello from remote\npasta \d+\n$/);
@@ -111,6 +115,21 @@ describe('pasta, sandboxed once set up', () => {
     } finally {
       expect(await p.end()).toBe(0);
     }
+  });
+
+  it('run as a program (the launcher; modules loaded with V8\'s code cache): as an unprivileged user, locked all the same', async () => {
+    const p = await pastaTranslating(asUser, true);
+    try {
+      // The launcher's node, with the option that turns the code cache loader on (bin/pasta.js).
+      expect(fs.readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0').slice(0, 3)).toEqual(['node', '--experimental-vm-modules', '--no-warnings']);
+      expect(sandboxStatus(p.pid)).toMatchObject({ seccomp: '2', noNewPrivs: '1', capEff: '0000000000000000' });
+      const helper = nsHelperOf(p.pid);
+      expect(helper).toBeDefined();
+      expect(sandboxStatus(helper!)).toMatchObject({ seccomp: '2', noNewPrivs: '1', capEff: '0000000000000000', root: [] });
+    } finally {
+      expect(await p.end()).toBe(0);
+    }
+    expect(p.err()).toBe('');
   });
 });
 
