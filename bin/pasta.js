@@ -1,5 +1,5 @@
 #!/bin/sh
-":" //; d=$0; if [ -L "$d" ]; then d=$(readlink -f -- "$d"); fi; l="${d%/*}/../build/Release/node-passt-launch"; if [ -x "$l" ]; then exec "$l" "$0" "$@"; fi; exec node "$0" "$@"
+":" //; d=$0; if [ -L "$d" ]; then d=$(readlink -f -- "$d" 2>/dev/null) || d=; fi; l="${d%/*}/../build/Release/node-passt-launch"; if [ -n "$d" ] && [ -x "$l" ]; then exec "$l" "$0" "$@"; fi; exec node "$0" "$@"
 // pasta: see `pasta --help` and doc/pasta.1. The program is compiled TypeScript in dist/.
 //
 // Run as a program (as Podman runs pasta), the line above is sh(1)'s: it execs the launcher
