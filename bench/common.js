@@ -103,3 +103,27 @@ export function upstreamBuild(dir) {
 export const upstreamLabel = (tag, what = 'pasta') => `${what} (upstream${tag ? ` ${tag}` : ''})`;
 
 export const DEFAULT_UPSTREAM_DIR = process.env.NODE_PASST_UPSTREAM_DIR || '/var/cache/node-passt-upstream';
+
+/** Resolves once `socketPath` listens (a UNIX socket in the host namespace), or throws. */
+export async function waitForListening(topo, socketPath, child, getLog, waitMs = 20_000) {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const table = fs.readFileSync(`/proc/${topo.hostPid}/net/unix`, 'utf8');
+    if (table.split('\n').some((l) => l.endsWith(` ${socketPath}`) && l.split(/\s+/)[3] === '00010000')) return;
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`exited (${child.exitCode ?? child.signalCode}) before listening: ${getLog().trim().split('\n').slice(-1)[0] ?? ''}`);
+    }
+    if (Date.now() > deadline) throw new Error(`did not listen on its socket within ${waitMs} ms`);
+    await delay(50);
+  }
+}
+
+/** SIGTERM `child` (a node ChildProcess), SIGKILL if it is still there 3 s later; resolves once it exited. */
+export async function stopChild(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(t);
+}

@@ -29,7 +29,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startGuest, ensureGuestImage } from '../test/guest/guest.js';
-import { DEFAULT_UPSTREAM_DIR, delay, median, upstreamBuild, upstreamLabel } from './common.js';
+import { DEFAULT_UPSTREAM_DIR, delay, median, stopChild, upstreamBuild, upstreamLabel, waitForListening } from './common.js';
 import { addCpu, cpuColumn, cpuMeter, cpuText } from './cpu.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -102,29 +102,6 @@ for i in ${runs}; do
   done
 done
 `;
-}
-
-/** Resolves once `socketPath` listens (a UNIX socket in the host namespace), or throws. */
-async function waitForListening(topo, socketPath, child, getLog, waitMs = 20_000) {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const table = fs.readFileSync(`/proc/${topo.hostPid}/net/unix`, 'utf8');
-    if (table.split('\n').some((l) => l.endsWith(` ${socketPath}`) && l.split(/\s+/)[3] === '00010000')) return;
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`exited (${child.exitCode ?? child.signalCode}) before listening: ${getLog().trim().split('\n').slice(-1)[0] ?? ''}`);
-    }
-    if (Date.now() > deadline) throw new Error(`did not listen on its socket within ${waitMs} ms`);
-    await delay(50);
-  }
-}
-
-async function stopChild(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await exited;
-  clearTimeout(t);
 }
 
 /** A persistent iperf3 server in the remote namespace for the whole section. */

@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { createTopology, ADDRESSES } from '../test/e2e/topology-core.js';
 import { startGuest, ensureGuestImage } from '../test/guest/guest.js';
 import { holdBed } from '../test/lib/bedlock.js';
-import { delay, median } from './common.js';
+import { delay, median, stopChild, waitForListening } from './common.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SETUP = path.join(root, 'test', 'libvirt', 'setup.sh');
@@ -87,26 +87,6 @@ for i in ${runs}; do
   done
 done
 `;
-}
-
-async function waitForListening(topo, socketPath, child, getLog) {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const table = fs.readFileSync(`/proc/${topo.hostPid}/net/unix`, 'utf8');
-    if (table.split('\n').some((l) => l.endsWith(` ${socketPath}`) && l.split(/\s+/)[3] === '00010000')) return;
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`exited (${child.exitCode ?? child.signalCode}) before listening: ${getLog().trim().split('\n').pop() ?? ''}`);
-    if (Date.now() > deadline) throw new Error('did not listen on its socket within 20 s');
-    await delay(50);
-  }
-}
-
-async function stop(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await exited;
-  clearTimeout(t);
 }
 
 const UNIT = { '': 1e-6, K: 1e-3, M: 1, G: 1e3 };
@@ -182,7 +162,7 @@ async function measureOne(topo, tree, impl, mtu, o) {
     }
     return cells;
   } finally {
-    await stop(passt);
+    await stopChild(passt);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -244,7 +224,7 @@ async function main() {
       for (const impl of impls) results[mtu][impl.key] = await measureOne(topo, tree, impl, mtu, o);
     }
   } finally {
-    await stop(iperf);
+    await stopChild(iperf);
     await topo.close();
     await hold.release();
   }

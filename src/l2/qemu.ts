@@ -351,6 +351,28 @@ export function peerPid(fd: number): number | null {
 }
 
 /**
+ * Take connections from `server` (a node:net server listening with
+ * `pauseOnConnect`) one at a time: `busy()` says why one cannot be taken now
+ * (null: it can), and such a connection is closed at once with a line in the
+ * log naming its peer; the others go to `attach(fd, socket)`. Shared by the
+ * stream transport and vhost-user's.
+ */
+export function serveOneAtATime(server: net.Server, log: Logger, busy: () => string | null, attach: (fd: number, socket: net.Socket) => void): void {
+  server.on('connection', (socket: net.Socket) => {
+    socket.on('error', () => {});
+    const fd = socketFd(socket);
+    const reason = fd < 0 ? 'no file descriptor' : busy();
+    if (reason !== null) {
+      const pid = peerPid(fd);
+      log.info(`discarding connection${pid ? ` from PID ${pid}` : ''}: ${reason}`);
+      socket.destroy();
+      return;
+    }
+    attach(fd, socket);
+  });
+}
+
+/**
  * One guest at a time over a QEMU stream socket: the engine's frame
  * transport. Made by the engine's `transport` factory (which passes the
  * loop and the pcap capture); then `serve(server)` takes guests from a
@@ -402,17 +424,7 @@ export class QemuTransport implements FrameTransport {
    * connected, another connection is accepted and closed at once.
    */
   serve(server: net.Server): void {
-    server.on('connection', (socket: net.Socket) => {
-      socket.on('error', () => {});
-      const fd = socketFd(socket);
-      if (this.closed || this.fd >= 0 || fd < 0) {
-        const pid = peerPid(fd);
-        this.log.info(`discarding connection${pid ? ` from PID ${pid}` : ''}: ${this.closed ? 'shutting down' : fd < 0 ? 'no file descriptor' : 'a guest is connected already'}`);
-        socket.destroy();
-        return;
-      }
-      this.attach(fd, socket);
-    });
+    serveOneAtATime(server, this.log, () => (this.closed ? 'shutting down' : this.fd >= 0 ? 'a guest is connected already' : null), (fd, socket) => this.attach(fd, socket));
   }
 
   /**

@@ -50,7 +50,7 @@ import type net from 'node:net';
 import { native, C, E, errnoName, type VuDevice } from '../native.js';
 import { FdKind, type Loop } from '../loop.js';
 import { TapOut, NO_OFFLOADS, type FrameCapture, type FrameSource, type FrameTransport } from '../l2/tapio.js';
-import { peerPid, socketFd, type QemuTransportHooks } from '../l2/qemu.js';
+import { peerPid, serveOneAtATime, type QemuTransportHooks } from '../l2/qemu.js';
 import type { Logger } from '../log.js';
 import { F, MessageReader, VuProtocolError, has, type VuIo } from './protocol.js';
 import { RX_QUEUE, TX_QUEUE, VhostUserDevice } from './device.js';
@@ -329,17 +329,7 @@ export class VhostUserTransport implements FrameTransport {
 
   /** Take front ends from `server` (listening with `pauseOnConnect`); one at a time. */
   serve(server: net.Server): void {
-    server.on('connection', (socket: net.Socket) => {
-      socket.on('error', () => {});
-      const fd = socketFd(socket);
-      if (this.closed || this.fd >= 0 || fd < 0) {
-        const pid = peerPid(fd);
-        this.log.info(`discarding connection${pid ? ` from PID ${pid}` : ''}: ${this.closed ? 'shutting down' : fd < 0 ? 'no file descriptor' : 'a front end is connected already'}`);
-        socket.destroy();
-        return;
-      }
-      this.attach(fd, socket);
-    });
+    serveOneAtATime(server, this.log, () => (this.closed ? 'shutting down' : this.fd >= 0 ? 'a front end is connected already' : null), (fd, socket) => this.attach(fd, socket));
   }
 
   /** Use the connected socket `fd` (accepted from `socket`, or inherited: -F). False if it cannot be watched. */
