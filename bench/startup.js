@@ -445,8 +445,9 @@ the test bed has no such variable either).
 - **attach**: \`pasta --config-net --netns FILE -P PIDFILE\` as root in the test
   topology's host namespace; FILE is a fresh namespace from \`createNetns()\` bind-mounted
   on an empty file, as Podman does. Timed until the first process exits (the translator
-  then runs in the background; it is ended by deleting FILE). Ours starts Node twice here,
-  the first process and the background translator (a Node process cannot fork). pasta(1)
+  then runs in the background; it is ended by deleting FILE). Ours is run as a program,
+  as Podman runs it: the first process is the small native launcher (native/launch.cc),
+  and Node starts once, as the background translator (a Node process cannot fork). pasta(1)
   also gets \`--runas 0\` (the test namespace maps every uid, which pasta(1) takes for the
   init namespace and would switch to "nobody"; under Podman it stays root), and so does
   upstream's; without \`-t none\` and the like, pasta(1) scans /proc/net for ports to
