@@ -844,6 +844,11 @@ bool ArgArea(uintptr_t* start, uintptr_t* end) {
   }
   struct stat was;
   bool have = lstat(path, &was) == 0;
+  // Tell the parent the title is in place: it returns only then, so nobody who looks for
+  // passt by its arguments once passt reported ready can see this child as a second one.
+  const char ready = 'r';
+  ssize_t told = write(sock, &ready, 1);
+  (void)told;
   // No capabilities: the file is ours (we made it), which is what removing it takes.
   for (int cap = 0; cap < 64; cap++) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
   CapSet(Caps{});
@@ -908,6 +913,17 @@ Napi::Value Unlinker(const Napi::CallbackInfo& info) {
     close(sv[0]);
     return ThrowErrno(env, "unlinker: fork", forkErr);
   }
+  // Wait (2 s at most) until the child shows its own title (see UnlinkerChild).
+  pollfd pfd{sv[0], POLLIN, 0};
+  int polled;
+  do {
+    polled = poll(&pfd, 1, 2000);
+  } while (polled < 0 && errno == EINTR);
+  if (polled > 0 && pfd.revents & POLLIN) {
+    char ready;
+    ssize_t got = recv(sv[0], &ready, 1, MSG_DONTWAIT);
+    (void)got;
+  }
   Napi::Object r = Napi::Object::New(env);
   r.Set("pid", Napi::Number::New(env, pid));
   r.Set("fd", Napi::Number::New(env, sv[0]));
@@ -921,6 +937,10 @@ Napi::Value UnlinkerRun(const Napi::CallbackInfo& info) {
   int timeoutMs = a.Int(1);
   if (!a.ok) return a.Fail();
   int32_t result = -EIO;
+  // A "ready" the constructor did not wait long enough for: not the answer.
+  char ready;
+  while (recv(fd, &ready, 1, MSG_DONTWAIT) == 1) {
+  }
   char c = 'u';
   if (send(fd, &c, 1, MSG_NOSIGNAL) != 1) {
     result = NegErrno();
