@@ -48,7 +48,9 @@
 //         median of N runs (default 3 of 2 s, --udp-time; --quick: 1 of 2 s)
 //         of the receiver's rate, and median of the loss percentages.
 //   ping  `ping -c 20 -i 0.05 -q 203.0.113.10` from the namespace; median of
-//         N per-run average round-trip times (lower is better). Rootless tools
+//         N per-run average round-trip times (lower is better); then, in the
+//         same run, 2000 flooded echoes (not measured) and the steady state,
+//         `ping -c 50 -i 0.05`. Rootless tools
 //         get ICMP through ping sockets, so in a tool's own namespace the
 //         command first widens that namespace's ping_group_range (root in the
 //         tool's user namespace may).
@@ -388,20 +390,29 @@ function parseIperfUdp(result, what) {
 
 const PING_COUNT = 20;
 const PING_INTERVAL = '0.05';
+/** Echoes flooded (unmeasured) to warm the path up, then the steady-state count at PING_INTERVAL. */
+const PING_WARMUP = 2000;
+const PING_STEADY_COUNT = 50;
 
 function pingArgs(insideTool) {
-  const ping = ['ping', '-c', String(PING_COUNT), '-i', PING_INTERVAL, '-q', SERVER];
-  if (!insideTool) return ping;
+  const ping = `ping -c ${PING_COUNT} -i ${PING_INTERVAL} -q ${SERVER}`;
+  // Cold (the tool's first echoes: its flow set up, its code run for the first times),
+  // then a flood nobody measures, then the steady state at the same pace as the first.
+  const script = `${ping}; ping -f -c ${PING_WARMUP} -q ${SERVER} >/dev/null 2>&1; ping -c ${PING_STEADY_COUNT} -i ${PING_INTERVAL} -q ${SERVER}`;
+  if (!insideTool) return ['sh', '-c', script];
   // ping sockets need the group in this namespace's ping_group_range; the tool's
   // own namespace starts with none, and root in the tool's user namespace may set it
-  return ['sh', '-c', `echo 0 2147483647 2>/dev/null > /proc/sys/net/ipv4/ping_group_range; exec ${ping.join(' ')}`];
+  return ['sh', '-c', `echo 0 2147483647 2>/dev/null > /proc/sys/net/ipv4/ping_group_range; ${script}`];
 }
 
 /** Round-trip times in µs from `ping -q` output, or throw with the reason the tool cannot ping. */
 function parsePing(result) {
   const text = result.stdout.toString();
   const counts = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(text);
-  const rtt = /rtt min\/avg\/max\/mdev = ([\d.]+)\/([\d.]+)\/([\d.]+)\/([\d.]+) ms/.exec(text);
+  const rtts = [...text.matchAll(/rtt min\/avg\/max\/mdev = ([\d.]+)\/([\d.]+)\/([\d.]+)\/([\d.]+) ms/g)];
+  const rtt = rtts[0];
+  // The steady state: the last of the three pings (pingArgs), if it answered.
+  const steady = rtts.length === 2 ? rtts[1] : null;
   if (!counts || !rtt || Number(counts[2]) === 0) {
     const why = result.timedOut
       ? 'timed out'
@@ -414,6 +425,7 @@ function parsePing(result) {
   return {
     avgUs: Number(rtt[2]) * 1000,
     minUs: Number(rtt[1]) * 1000,
+    steadyAvgUs: steady ? Number(steady[2]) * 1000 : null,
     maxUs: Number(rtt[3]) * 1000,
     sent: Number(counts[1]),
     received: Number(counts[2]),
@@ -637,12 +649,15 @@ function sectionsFor(opts, topo) {
       finish(cell) {
         cell.median = median(cell.runs.map((r) => r.avgUs));
         cell.minMedian = median(cell.runs.map((r) => r.minUs));
+        const steady = cell.runs.map((r) => r.steadyAvgUs).filter((v) => v !== null);
+        cell.steady = steady.length ? { median: median(steady) } : undefined;
         cell.maxMedian = median(cell.runs.map((r) => r.maxUs));
         cell.lost = cell.runs.reduce((n, r) => n + (r.sent - r.received), 0);
         cell.sent = cell.runs.reduce((n, r) => n + r.sent, 0);
       },
       format: (v) =>
         `avg ${v.avgUs.toFixed(0)} µs, min ${v.minUs.toFixed(0)} µs, max ${v.maxUs.toFixed(0)} µs` +
+        (v.steadyAvgUs !== null ? `; steady state avg ${v.steadyAvgUs.toFixed(0)} µs` : '; no steady-state figure') +
         (v.received < v.sent ? ` (${v.sent - v.received} of ${v.sent} lost)` : ''),
       failure: (err) => `not available: ${err.message}`,
     },
@@ -867,6 +882,9 @@ function pingRows(section) {
       vsUpstream: ratioOf(name, cell, results.upstream?.rtt),
       vsSlirp: ratioOf(name, cell, results.slirp4netns?.rtt),
       runs: cell.runs.map((r) => r.avgUs.toFixed(0)).join(', ') || '–',
+      steady: cell.steady ? cell.steady.median.toFixed(0) : '–',
+      steadyVsPasta: cell.steady ? ratioOf(name, cell.steady, results.pasta?.rtt?.steady) : '–',
+      steadyVsUpstream: cell.steady ? ratioOf(name, cell.steady, results.upstream?.rtt?.steady) : '–',
       min: ok ? cell.minMedian.toFixed(0) : '–',
       max: ok ? cell.maxMedian.toFixed(0) : '–',
       lost: ok ? `${cell.lost}/${cell.sent}` : '–',
@@ -881,6 +899,9 @@ const PING_COLUMNS = [
   ['vsUpstream', 'vs upstream (lower is better)'],
   ['vsSlirp', 'vs slirp4netns (lower is better)'],
   ['runs', 'runs: avg RTT µs'],
+  ['steady', `steady state: median avg RTT µs (after ${PING_WARMUP} flooded echoes)`],
+  ['steadyVsPasta', 'steady vs pasta(1) Debian'],
+  ['steadyVsUpstream', 'steady vs upstream'],
   ['min', 'median min RTT µs'],
   ['max', 'median max RTT µs'],
   ['lost', 'lost'],
@@ -970,7 +991,10 @@ ${CPU_METHOD}`;
 the median of the per-run average round-trip times (ping's "rtt min/avg/max/mdev"
 line), in microseconds: lower is better, and so are the ratios. Each run's
 average includes its first echo, which sets up the tool's flow and is usually
-the run's maximum: "median min" is closer to the steady state. The tools get
+the run's maximum, and the tool's first passes through its code (ours runs
+JavaScript that V8 has not compiled yet). The steady state: in the same run,
+after \`ping -f -c ${PING_WARMUP}\` (not measured), \`ping -c ${PING_STEADY_COUNT} -i ${PING_INTERVAL}\`, the median
+of its averages. The tools get
 ICMP through ping sockets; in a tool's own namespace the command first sets
 \`net.ipv4.ping_group_range\` to every group (root in the tool's user namespace
 may). A tool that cannot ping at all shows why.`;
