@@ -84,7 +84,12 @@ export function passtBudgetS(opts) {
   return PASST_MTUS.length * passtImpls(opts).length * (BOOT_S + PASST_DIRECTIONS.length * s.runs * (s.time + RUN_OVERHEAD_S + 10)) + 30;
 }
 
-function guestScript(server, mtu, s) {
+/**
+ * The guest's side of a passt section (shared with bench/vhost.js): DHCP, the MTU, then
+ * `s.runs` iperf3 runs each way against `server`:`port`, each between a "BEGIN DIR I" and
+ * a "RESULT DIR I rc=N ..." line on the console.
+ */
+export function guestScript(server, mtu, s, port = PORT) {
   const runs = Array.from({ length: s.runs }, (_, i) => i + 1).join(' ');
   return `
 udhcpc -i eth0 -s /etc/dhcp4.sh -q -n -t 5 -T 1 >/dev/null 2>&1 || echo "DHCP4 failed"
@@ -95,7 +100,7 @@ for i in ${runs}; do
   for d in up down; do
     r=; [ $d = down ] && r=-R
     echo "BEGIN $d $i"
-    iperf3 -c ${server} -p ${PORT} -t ${s.time} -f k --connect-timeout 5000 $r > /tmp/out 2>&1
+    iperf3 -c ${server} -p ${port} -t ${s.time} -f k --connect-timeout 5000 $r > /tmp/out 2>&1
     rc=$?
     echo "RESULT $d $i rc=$rc $(grep receiver /tmp/out | tail -n 1)"
     [ $rc = 0 ] || sed -n 's/^/ERR /p' /tmp/out | tail -n 3

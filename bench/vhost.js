@@ -34,6 +34,7 @@ import { createTopology, ADDRESSES } from '../test/e2e/topology-core.js';
 import { startGuest, ensureGuestImage } from '../test/guest/guest.js';
 import { holdBed } from '../test/lib/bedlock.js';
 import { delay, median, stopChild, waitForListening } from './common.js';
+import { guestScript } from './passt.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SETUP = path.join(root, 'test', 'libvirt', 'setup.sh');
@@ -70,25 +71,6 @@ const IMPLS = (o) => [
   { key: 'up', label: 'upstream, stream', argv: [o.upstream], vhostUser: false },
 ];
 
-function guestScript(mtu, o) {
-  const runs = Array.from({ length: o.runs }, (_, i) => i + 1).join(' ');
-  return `
-udhcpc -i eth0 -s /etc/dhcp4.sh -q -n -t 5 -T 1 >/dev/null 2>&1 || echo "DHCP4 failed"
-ip link set dev eth0 mtu ${mtu} || echo "MTU ${mtu} refused"
-echo "MTU $(cat /sys/class/net/eth0/mtu)"
-export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu
-for i in ${runs}; do
-  for d in up down; do
-    r=; [ $d = down ] && r=-R
-    iperf3 -c ${ADDRESSES.serverV4} -p ${PORT} -t ${o.time} -f k --connect-timeout 5000 $r > /tmp/out 2>&1
-    rc=$?
-    echo "RESULT $d $i rc=$rc $(grep receiver /tmp/out | tail -n 1)"
-    [ $rc = 0 ] || sed -n 's/^/ERR /p' /tmp/out | tail -n 3
-  done
-done
-`;
-}
-
 const UNIT = { '': 1e-6, K: 1e-3, M: 1, G: 1e3 };
 
 /** One boot: { up: {runs, median?, error?}, down: {...} }. */
@@ -122,7 +104,7 @@ async function measureOne(topo, tree, impl, mtu, o) {
       dir,
       pathFor: inside,
       spawn: (argv, opts) => topo.spawnArgs(['nsenter', '-t', String(topo.hostPid), '-n', '--', ENTER, ...argv], opts),
-      script: guestScript(mtu, o),
+      script: guestScript(ADDRESSES.serverV4, mtu, o, PORT),
     });
     let out;
     let failure;
