@@ -351,25 +351,83 @@ export function peerPid(fd: number): number | null {
 }
 
 /**
- * Take connections from `server` (a node:net server listening with
- * `pauseOnConnect`) one at a time: `busy()` says why one cannot be taken now
- * (null: it can), and such a connection is closed at once with a line in the
- * log naming its peer; the others go to `attach(fd, socket)`. Shared by the
- * stream transport and vhost-user's.
+ * The one connection a passt transport holds at a time (the QEMU stream
+ * socket's, vhost-user's): taken from a listening socket or inherited,
+ * watched in the loop, let go. `fd` is -1 while there is none; `closed`
+ * turns every later one away.
  */
-export function serveOneAtATime(server: net.Server, log: Logger, busy: () => string | null, attach: (fd: number, socket: net.Socket) => void): void {
-  server.on('connection', (socket: net.Socket) => {
-    socket.on('error', () => {});
-    const fd = socketFd(socket);
-    const reason = fd < 0 ? 'no file descriptor' : busy();
-    if (reason !== null) {
-      const pid = peerPid(fd);
-      log.info(`discarding connection${pid ? ` from PID ${pid}` : ''}: ${reason}`);
-      socket.destroy();
-      return;
+export class HeldConnection {
+  fd = -1;
+  /** The node:net socket that owns `fd` (closing it closes the fd), or null for an inherited fd. */
+  private socket: net.Socket | null = null;
+  closed = false;
+
+  /** `name` in the log ("guest connection"); `busy`, why a second one is turned away. */
+  constructor(
+    private readonly loop: Loop,
+    private readonly log: Logger,
+    private readonly name: string,
+    private readonly busy: string,
+  ) {}
+
+  /**
+   * Take connections from `server`, a node:net server listening with
+   * `pauseOnConnect` (see {@link openListener}), handing each to `attach`;
+   * one that comes while this one is held (or after close) is closed at once,
+   * with a line in the log naming its peer.
+   */
+  serve(server: net.Server, attach: (fd: number, socket: net.Socket) => void): void {
+    server.on('connection', (socket: net.Socket) => {
+      socket.on('error', () => {});
+      const fd = socketFd(socket);
+      const reason = fd < 0 ? 'no file descriptor' : this.closed ? 'shutting down' : this.fd >= 0 ? this.busy : null;
+      if (reason !== null) {
+        const pid = peerPid(fd);
+        this.log.info(`discarding connection${pid ? ` from PID ${pid}` : ''}: ${reason}`);
+        socket.destroy();
+        return;
+      }
+      attach(fd, socket);
+    });
+  }
+
+  /**
+   * Hold the connected socket `fd` (accepted from `socket`, which owns it, or
+   * inherited: -F, closed with close(2) when done): nonblocking, `prepare(fd)`,
+   * then watched as the tap's `index`. False, and the fd let go, if one is
+   * held already, after close, or if it cannot be watched.
+   */
+  take(fd: number, socket: net.Socket | null, index: number, prepare?: (fd: number) => void): boolean {
+    const drop = (): void => {
+      if (socket) socket.destroy();
+      else native.close(fd);
+    };
+    if (this.closed || this.fd >= 0) {
+      drop();
+      return false;
     }
-    attach(fd, socket);
-  });
+    native.setNonblock(fd, true);
+    prepare?.(fd);
+    const rc = this.loop.add(fd, FdKind.Tap, index, C.EPOLLIN | C.EPOLLRDHUP);
+    if (rc < 0) {
+      this.log.error(`cannot watch the ${this.name}: ${errnoName(rc)}`);
+      drop();
+      return false;
+    }
+    this.fd = fd;
+    this.socket = socket;
+    return true;
+  }
+
+  /** Stop watching the held connection and close it (nothing if none is held). */
+  release(): void {
+    if (this.fd < 0) return;
+    this.loop.del(this.fd);
+    if (this.socket) this.socket.destroy();
+    else native.close(this.fd);
+    this.fd = -1;
+    this.socket = null;
+  }
 }
 
 /**
@@ -381,10 +439,7 @@ export function serveOneAtATime(server: net.Server, log: Logger, busy: () => str
 export class QemuTransport implements FrameTransport {
   readonly input: StreamIn;
   readonly output: StreamOut;
-  private fd = -1;
-  /** The node:net socket that owns `fd` (closing it closes the fd), or null for an inherited fd. */
-  private socket: net.Socket | null = null;
-  private closed = false;
+  private readonly conn: HeldConnection;
   /** Connections so far. */
   connections = 0;
   private readonly traceOn: boolean;
@@ -397,13 +452,14 @@ export class QemuTransport implements FrameTransport {
     io: StreamIo = nativeStreamIo,
   ) {
     this.traceOn = log.isLevelEnabled('trace');
+    this.conn = new HeldConnection(loop, log, 'guest connection', 'a guest is connected already');
     this.input = new StreamIn({ onEof: () => this.disconnect('end of file', false), onError: (why) => this.disconnect(why, true) }, io);
     this.output = new StreamOut(
       {
         wantWritable: (on) => {
-          if (this.fd < 0) return;
+          if (this.conn.fd < 0) return;
           if (this.traceOn) this.log.trace(on ? 'guest connection: socket full, the rest of a batch waits for EPOLLOUT' : 'guest connection: writable again, the held batch is out');
-          this.loop.mod(this.fd, FdKind.Tap, 0, C.EPOLLIN | C.EPOLLRDHUP | (on ? C.EPOLLOUT : 0));
+          this.loop.mod(this.conn.fd, FdKind.Tap, 0, C.EPOLLIN | C.EPOLLRDHUP | (on ? C.EPOLLOUT : 0));
         },
         // The read side sees the same failure (EPOLLERR/EPOLLHUP) and closes the connection there.
         onError: (why) => this.log.debug(`guest connection: ${why}`),
@@ -415,7 +471,7 @@ export class QemuTransport implements FrameTransport {
 
   /** Whether a guest is connected. */
   get connected(): boolean {
-    return this.fd >= 0;
+    return this.conn.fd >= 0;
   }
 
   /**
@@ -424,7 +480,7 @@ export class QemuTransport implements FrameTransport {
    * connected, another connection is accepted and closed at once.
    */
   serve(server: net.Server): void {
-    serveOneAtATime(server, this.log, () => (this.closed ? 'shutting down' : this.fd >= 0 ? 'a guest is connected already' : null), (fd, socket) => this.attach(fd, socket));
+    this.conn.serve(server, (fd, socket) => this.attach(fd, socket));
   }
 
   /**
@@ -433,26 +489,12 @@ export class QemuTransport implements FrameTransport {
    * close(2) when done). Returns false if it cannot be watched.
    */
   attach(fd: number, socket: net.Socket | null = null): boolean {
-    const drop = (): void => {
-      if (socket) socket.destroy();
-      else native.close(fd);
-    };
-    if (this.closed || this.fd >= 0) {
-      drop();
-      return false;
-    }
-    native.setNonblock(fd, true);
-    // As passt(1): socket buffers as large as allowed, so a batch rarely has to wait.
-    native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_SNDBUF, SOCKET_BUFFER);
-    native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_RCVBUF, SOCKET_BUFFER);
-    const rc = this.loop.add(fd, FdKind.Tap, 0, C.EPOLLIN | C.EPOLLRDHUP);
-    if (rc < 0) {
-      this.log.error(`cannot watch the guest connection: ${errnoName(rc)}`);
-      drop();
-      return false;
-    }
-    this.fd = fd;
-    this.socket = socket;
+    const taken = this.conn.take(fd, socket, 0, (f) => {
+      // As passt(1): socket buffers as large as allowed, so a batch rarely has to wait.
+      native.setsockoptInt(f, C.SOL_SOCKET, C.SO_SNDBUF, SOCKET_BUFFER);
+      native.setsockoptInt(f, C.SOL_SOCKET, C.SO_RCVBUF, SOCKET_BUFFER);
+    });
+    if (!taken) return false;
     this.input.reset(fd);
     this.output.reset(fd);
     this.connections++;
@@ -461,20 +503,15 @@ export class QemuTransport implements FrameTransport {
   }
 
   events(_index: number, events: number): boolean {
-    if (this.fd < 0) return false;
+    if (this.conn.fd < 0) return false;
     if (events & C.EPOLLOUT) this.output.resume();
     return (events & (C.EPOLLIN | C.EPOLLHUP | C.EPOLLERR | C.EPOLLRDHUP)) !== 0;
   }
 
   /** Close the guest's connection (if any) and tell the owner why. */
   disconnect(reason: string, error = false): void {
-    if (this.fd < 0) return;
-    const fd = this.fd;
-    this.loop.del(fd);
-    if (this.socket) this.socket.destroy();
-    else native.close(fd);
-    this.fd = -1;
-    this.socket = null;
+    if (this.conn.fd < 0) return;
+    this.conn.release();
     this.input.reset(-1);
     this.output.reset(-1);
     this.hooks.onDisconnect?.(reason, error);
@@ -482,14 +519,10 @@ export class QemuTransport implements FrameTransport {
 
   /** Stop: close the guest's connection without telling the owner, and turn later ones away. */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.fd < 0) return;
-    this.loop.del(this.fd);
-    if (this.socket) this.socket.destroy();
-    else native.close(this.fd);
-    this.fd = -1;
-    this.socket = null;
+    if (this.conn.closed) return;
+    this.conn.closed = true;
+    if (this.conn.fd < 0) return;
+    this.conn.release();
     this.input.reset(-1);
     this.output.reset(-1);
   }

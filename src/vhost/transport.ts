@@ -50,7 +50,7 @@ import type net from 'node:net';
 import { native, C, E, errnoName, type VuDevice } from '../native.js';
 import { FdKind, type Loop } from '../loop.js';
 import { TapOut, NO_OFFLOADS, type FrameCapture, type FrameSource, type FrameTransport } from '../l2/tapio.js';
-import { peerPid, serveOneAtATime, type QemuTransportHooks } from '../l2/qemu.js';
+import { HeldConnection, peerPid, type QemuTransportHooks } from '../l2/qemu.js';
 import type { Logger } from '../log.js';
 import { F, MessageReader, VuProtocolError, has, type VuIo } from './protocol.js';
 import { RX_QUEUE, TX_QUEUE, VhostUserDevice } from './device.js';
@@ -286,12 +286,10 @@ export class VhostUserTransport implements FrameTransport {
   readonly output: VhostOut;
   readonly dev: VuDevice;
   readonly device: VhostUserDevice;
-  private fd = -1;
-  private socket: net.Socket | null = null;
+  private readonly conn: HeldConnection;
   private reader: MessageReader | null = null;
   private readonly kickFds = [-1, -1];
   private readonly kickBuf = Buffer.alloc(8);
-  private closed = false;
   /** Connections so far. */
   connections = 0;
   private readonly traceOn: boolean;
@@ -304,6 +302,7 @@ export class VhostUserTransport implements FrameTransport {
     private readonly io: VuIo = nativeVuIo,
   ) {
     this.traceOn = log.isLevelEnabled('trace');
+    this.conn = new HeldConnection(loop, log, 'vhost-user connection', 'a front end is connected already');
     this.dev = new native.VuDevice();
     const owner: Owner = {
       dev: this.dev,
@@ -324,33 +323,17 @@ export class VhostUserTransport implements FrameTransport {
 
   /** Whether a front end is connected. */
   get connected(): boolean {
-    return this.fd >= 0;
+    return this.conn.fd >= 0;
   }
 
   /** Take front ends from `server` (listening with `pauseOnConnect`); one at a time. */
   serve(server: net.Server): void {
-    serveOneAtATime(server, this.log, () => (this.closed ? 'shutting down' : this.fd >= 0 ? 'a front end is connected already' : null), (fd, socket) => this.attach(fd, socket));
+    this.conn.serve(server, (fd, socket) => this.attach(fd, socket));
   }
 
   /** Use the connected socket `fd` (accepted from `socket`, or inherited: -F). False if it cannot be watched. */
   attach(fd: number, socket: net.Socket | null = null): boolean {
-    const drop = (): void => {
-      if (socket) socket.destroy();
-      else native.close(fd);
-    };
-    if (this.closed || this.fd >= 0) {
-      drop();
-      return false;
-    }
-    native.setNonblock(fd, true);
-    const rc = this.loop.add(fd, FdKind.Tap, CONTROL, C.EPOLLIN | C.EPOLLRDHUP);
-    if (rc < 0) {
-      this.log.error(`cannot watch the vhost-user connection: ${errnoName(rc)}`);
-      drop();
-      return false;
-    }
-    this.fd = fd;
-    this.socket = socket;
+    if (!this.conn.take(fd, socket, CONTROL)) return false;
     this.reader = new MessageReader(fd, this.io, (f) => native.close(f));
     this.connections++;
     this.hooks.onConnect?.({ fd, pid: peerPid(fd) });
@@ -358,7 +341,7 @@ export class VhostUserTransport implements FrameTransport {
   }
 
   events(index: number, events: number): boolean {
-    if (this.fd < 0) return false;
+    if (this.conn.fd < 0) return false;
     if (index === CONTROL) {
       this.control(events);
       return false;
@@ -378,7 +361,7 @@ export class VhostUserTransport implements FrameTransport {
   /** Messages on the control socket: each handled and answered in order. */
   private control(events: number): void {
     for (;;) {
-      if (this.fd < 0 || !this.reader) return;
+      if (this.conn.fd < 0 || !this.reader) return;
       let msg;
       try {
         msg = this.reader.read();
@@ -400,7 +383,7 @@ export class VhostUserTransport implements FrameTransport {
         return;
       }
       if (reply) {
-        const n = native.send(this.fd, reply, 0, reply.length, 0);
+        const n = native.send(this.conn.fd, reply, 0, reply.length, 0);
         if (n !== reply.length) {
           this.disconnect(`vhost-user: cannot send a reply: ${n < 0 ? errnoName(n) : `${n} of ${reply.length} bytes taken`}`, true);
           return;
@@ -469,17 +452,13 @@ export class VhostUserTransport implements FrameTransport {
 
   /** Close the front end's connection (if any), release what it gave us, and tell the owner why. */
   disconnect(reason: string, error = false): void {
-    if (this.fd < 0) return;
+    if (this.conn.fd < 0) return;
     this.release();
     this.hooks.onDisconnect?.(reason, error);
   }
 
   private release(): void {
-    this.loop.del(this.fd);
-    if (this.socket) this.socket.destroy();
-    else native.close(this.fd);
-    this.fd = -1;
-    this.socket = null;
+    this.conn.release();
     this.reader?.discard();
     this.reader = null;
     this.device.reset();
@@ -489,9 +468,9 @@ export class VhostUserTransport implements FrameTransport {
 
   /** Stop: close the connection without telling the owner, and turn later ones away. */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.fd >= 0) this.release();
+    if (this.conn.closed) return;
+    this.conn.closed = true;
+    if (this.conn.fd >= 0) this.release();
     else this.device.reset();
   }
 }
