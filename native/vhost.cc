@@ -352,6 +352,32 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
     return le16toh(v);
   }
 
+  /**
+   * The available index of `q` (AvailIdx), or false, with lastError naming
+   * `ring`, if the guest claims more buffers available than the ring holds.
+   */
+  bool ReadAvail(const Queue& q, const char* ring, uint16_t* idx) {
+    uint16_t v = AvailIdx(q);
+    uint16_t pending = static_cast<uint16_t>(v - q.lastAvail);
+    if (pending > q.num) {
+      SetError(std::string(ring) + ": " + std::to_string(pending) + " buffers available in a ring of " + std::to_string(q.num));
+      return false;
+    }
+    *idx = v;
+    return true;
+  }
+
+  /** The head descriptor of the next available chain of `q`, or false, with lastError naming `ring`, if it is outside the ring. */
+  bool NextHead(const Queue& q, const char* ring, uint32_t* head) {
+    uint32_t h = Load16(q.avail + 4 + 2ull * (q.lastAvail % q.num));
+    if (h >= q.num) {
+      SetError(std::string(ring) + ": the guest says descriptor " + std::to_string(h) + " is available in a ring of " + std::to_string(q.num));
+      return false;
+    }
+    *head = h;
+    return true;
+  }
+
   void UsedWrite(Queue& q, uint32_t head, uint32_t len) {
     uint8_t* e = q.used + 4 + 8ull * (q.usedIdx % q.num);
     Store32(e, head);
@@ -613,12 +639,8 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
     Queue& q = vq_[1];
     if (!q.desc) return Num(a.Env(), -ENOTCONN);
     const size_t h = static_cast<size_t>(hdr);
-    uint16_t availIdx = AvailIdx(q);
-    uint16_t pending = static_cast<uint16_t>(availIdx - q.lastAvail);
-    if (pending > q.num) {
-      SetError("transmit ring: " + std::to_string(pending) + " buffers available in a ring of " + std::to_string(q.num));
-      return Num(a.Env(), -EBADMSG);
-    }
+    uint16_t availIdx;
+    if (!ReadAvail(q, "transmit ring", &availIdx)) return Num(a.Env(), -EBADMSG);
     const uint16_t from = q.usedIdx;
     int64_t count = 0;
     size_t off = 0;
@@ -627,9 +649,8 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
         more.data[0] = 1;
         break;
       }
-      uint32_t head = Load16(q.avail + 4 + 2ull * (q.lastAvail % q.num));
-      if (head >= q.num) {
-        SetError("transmit ring: the guest says descriptor " + std::to_string(head) + " is available in a ring of " + std::to_string(q.num));
+      uint32_t head;
+      if (!NextHead(q, "transmit ring", &head)) {
         Publish(q, from);
         return Num(a.Env(), -EBADMSG);
       }
@@ -699,11 +720,8 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
     Queue& q = vq_[0];
     if (!q.desc) return Num(a.Env(), -ENOTCONN);
     const size_t h = static_cast<size_t>(hdr);
-    uint16_t availIdx = AvailIdx(q);
-    if (static_cast<uint16_t>(availIdx - q.lastAvail) > q.num) {
-      SetError("receive ring: " + std::to_string(static_cast<uint16_t>(availIdx - q.lastAvail)) + " buffers available in a ring of " + std::to_string(q.num));
-      return Num(a.Env(), -EBADMSG);
-    }
+    uint16_t availIdx;
+    if (!ReadAvail(q, "receive ring", &availIdx)) return Num(a.Env(), -EBADMSG);
     const uint16_t from = q.usedIdx;
     int64_t taken = 0;
     for (; taken < count; taken++) {
@@ -718,9 +736,7 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
       while (have < need) {
         if (q.lastAvail == availIdx) {
           // Buffers made available since we looked?
-          availIdx = AvailIdx(q);
-          if (static_cast<uint16_t>(availIdx - q.lastAvail) > q.num) {
-            SetError("receive ring: the available index ran ahead of the ring");
+          if (!ReadAvail(q, "receive ring", &availIdx)) {
             Publish(q, from);
             return Num(a.Env(), -EBADMSG);
           }
@@ -729,9 +745,8 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
             break;
           }
         }
-        uint32_t head = Load16(q.avail + 4 + 2ull * (q.lastAvail % q.num));
-        if (head >= q.num) {
-          SetError("receive ring: the guest says descriptor " + std::to_string(head) + " is available in a ring of " + std::to_string(q.num));
+        uint32_t head;
+        if (!NextHead(q, "receive ring", &head)) {
           q.lastAvail = saved;
           Publish(q, from);
           return Num(a.Env(), -EBADMSG);
