@@ -156,6 +156,18 @@ function processes(match: (argv: string[]) => boolean): Array<{ pid: number; arg
   return found;
 }
 
+/**
+ * `virsh destroy NAME`, then what is left of the processes `match` finds once
+ * they had 5 s to exit (libvirt ends passt when it stops the domain), as
+ * "PID: ARGV" lines.
+ */
+async function destroyAndLeftovers(name: string, match: (argv: string[]) => boolean): Promise<string[]> {
+  const destroyed = await virsh(['destroy', name]);
+  if (!destroyed.ok) throw new Error(`virsh destroy failed (${destroyed.code}): ${destroyed.stderr}`);
+  await until(() => 'passt to exit', () => processes(match).length === 0, 5_000).catch(() => undefined);
+  return processes(match).map((p) => `${p.pid}: ${p.argv.join(' ')}`);
+}
+
 /** Is PATH (as seen inside the tree) a listening UNIX socket in the host namespace? */
 function listening(socketPath: string): boolean {
   const table = fs.readFileSync(`/proc/${topo!.hostPid}/net/unix`, 'utf8');
@@ -459,13 +471,8 @@ describe(`libvirt 11.3 runs passt for <interface type='user'><backend type='pass
         fetched.loopback = await curl('http://127.0.0.1:2223/');
         fetched.notBound = await curl(`http://${A.hostV4}:2223/`);
 
-        const destroyed = await virsh(['destroy', name]);
-        if (!destroyed.ok) throw new Error(`virsh destroy failed (${destroyed.code}): ${destroyed.stderr}`);
         // libvirt kills passt by its pid file when it stops the domain; --one-off ends it when QEMU goes
-        const left = (): Array<{ pid: number; argv: string[] }> =>
-          processes((argv) => argv.includes(socketPath) || argv.some((a) => a === PASST_BIN || a.startsWith(`${runInside}/bin/`)));
-        await until(() => 'passt to exit', () => left().length === 0, 5_000).catch(() => undefined);
-        leftAfterDestroy = left().map((p) => `${p.pid}: ${p.argv.join(' ')}`);
+        leftAfterDestroy = await destroyAndLeftovers(name, (argv) => argv.includes(socketPath) || argv.some((a) => a === PASST_BIN || a.startsWith(`${runInside}/bin/`)));
       } finally {
         cons.close();
       }
@@ -640,11 +647,7 @@ describe(`libvirt 11.3 runs passt for <interface type='vhostuser'><backend type=
         passtArgv = passts[0].argv;
         qemuArgv = processes((argv) => argv.some((a) => a.includes('qemu-system')) && argv.includes('-name') && argv.join(' ').includes(name))[0]?.argv ?? [];
         fetched.all = await topo!.execHost(['curl', '-sS', '--max-time', '5', `http://${A.hostV4}:2222/`], { timeoutMs: 10_000 });
-        const destroyed = await virsh(['destroy', name]);
-        if (!destroyed.ok) throw new Error(`virsh destroy failed (${destroyed.code}): ${destroyed.stderr}`);
-        const left = (): Array<{ pid: number; argv: string[] }> => processes((argv) => argv.includes('--vhost-user'));
-        await until(() => 'passt to exit', () => left().length === 0, 5_000).catch(() => undefined);
-        leftAfterDestroy = left().map((p) => `${p.pid}: ${p.argv.join(' ')}`);
+        leftAfterDestroy = await destroyAndLeftovers(name, (argv) => argv.includes('--vhost-user'));
       } finally {
         cons.close();
       }
