@@ -237,14 +237,8 @@ export class StreamOut extends TapOut {
 
   /** Send every committed frame, with its length, in one sendmsg. */
   override flush(): void {
-    const count = this.count;
-    if (count === 0) {
-      this.cursor = 0;
-      return;
-    }
-    if (this.tap) this.tap(this.buf, this.frames, count);
-    this.count = 0;
-    this.cursor = 0;
+    const count = this.takeBatch();
+    if (count === 0) return;
     if (this.fd < 0 || this.broken || this.pendingEnd > this.pendingStart) {
       // No guest, or it has not taken the last batch yet: drop whole frames.
       this.dropped += count;

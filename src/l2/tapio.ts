@@ -158,16 +158,27 @@ export class TapOut {
     return this.count;
   }
 
+  /**
+   * For a flush(): the number of frames committed since the last one (in
+   * `frames`), once the capture (--pcap) has seen them; the table and the
+   * buffer start again from empty, so the caller must be done with them
+   * before it commits anything.
+   */
+  protected takeBatch(): number {
+    const count = this.count;
+    this.cursor = 0;
+    if (count === 0) return 0;
+    if (this.tap) this.tap(this.buf, this.frames, count);
+    this.count = 0;
+    return count;
+  }
+
   /** Write every committed frame to the tap. Frames the kernel refuses are dropped (TCP retransmits). */
   flush(): void {
-    if (this.count === 0) {
-      this.cursor = 0;
-      return;
-    }
-    if (this.tap) this.tap(this.buf, this.frames, this.count);
+    const count = this.takeBatch();
     let done = 0;
-    while (done < this.count) {
-      const n = native.tapWrite(this.fd, this.buf, done === 0 ? this.frames : this.frames.subarray(2 * done), this.count - done, this.vnetHdrLen);
+    while (done < count) {
+      const n = native.tapWrite(this.fd, this.buf, done === 0 ? this.frames : this.frames.subarray(2 * done), count - done, this.vnetHdrLen);
       if (n < 0) {
         // The namespace is not keeping up (EAGAIN, ENOBUFS) or anything else: drop this frame, keep the rest.
         this.dropped++;
@@ -178,12 +189,10 @@ export class TapOut {
       this.framesOut += n;
       done += n;
       if (n === 0) {
-        this.dropped += this.count - done;
+        this.dropped += count - done;
         break;
       }
     }
-    this.count = 0;
-    this.cursor = 0;
   }
 }
 

@@ -169,14 +169,8 @@ export class VhostOut extends TapOut {
   }
 
   override flush(): void {
-    const count = this.count;
-    if (count === 0) {
-      this.cursor = 0;
-      return;
-    }
-    if (this.tap) this.tap(this.buf, this.frames, count);
-    this.count = 0;
-    this.cursor = 0;
+    const count = this.takeBatch();
+    if (count === 0) return;
     if (!this.usable) {
       this.dropped += count;
       return;
