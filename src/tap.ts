@@ -168,8 +168,10 @@ export class TapDispatcher {
     const proto = buf[ip + 9];
     const l4 = ip + ihl;
     const l4Len = total - ihl;
-    if (!this.gsoFits(4, proto)) return this.drop(`GSO type ${this.gsoType} on IPv4 protocol ${proto}`, len);
-    if (ipv4IsFragment(buf, ip)) {
+    const fragment = ipv4IsFragment(buf, ip);
+    // A fragment is no super-frame (as for IPv6 below): a GSO type on it is a lie.
+    if (!this.gsoFits(4, fragment ? -1 : proto)) return this.drop(`GSO type ${this.gsoType} on IPv4 protocol ${proto}`, len);
+    if (fragment) {
       this.flushRuns(now);
       // A fragment: UDP and ICMP datagrams are reassembled; TCP never needs it.
       if (proto !== IPPROTO_UDP && proto !== IPPROTO_ICMP) return this.drop('IPv4 fragment', len);

@@ -10,6 +10,7 @@ import dgram from 'node:dgram';
 import { PROTO_UDP } from '../../src/flow.js';
 import { fold, sum16 } from '../../src/l2/checksum.js';
 import { VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, VIRTIO_NET_HDR_GSO_UDP_L4 } from '../../src/l2/tapio.js';
+import { referenceChecksum } from './wire-frames.js';
 import { GW, GW6, batch, connect, frameFrom, ipFrame, l4Of, listen, makeRig, tcpFlags, tcpPorts, tcpSegment } from './tap-rig.js';
 
 const TSO = { tso4: true, tso6: true, uso: false };
@@ -156,5 +157,28 @@ describe('super-frames from the guest', () => {
     // The connection took none of it and still works.
     batch(r, [seg('ok')]);
     await expect.poll(() => Buffer.concat(srv.got).toString()).toBe('ok');
+  });
+
+  it('drops an IPv4 fragment that claims a GSO type (as an IPv6 one): no datagram is reassembled from it', async () => {
+    const r = await makeRig({ vnetHdrLen: 10, offloads: { ...TSO, uso: true } });
+    const udp = Buffer.alloc(16, 0x5a);
+    udp.writeUInt16BE(42050, 0);
+    udp.writeUInt16BE(53, 2);
+    udp.writeUInt16BE(16, 4);
+    const whole = ipFrame(PROTO_UDP, GW, udp, 6);
+    /** The 8 bytes of the datagram from `at` as a fragment (offset in units of 8 bytes, `more`: MF). */
+    const fragment = (at: number, more: boolean): Buffer => {
+      const f = Buffer.concat([whole.subarray(0, 34), whole.subarray(34 + at, 34 + at + 8)]);
+      f.writeUInt16BE(28, 16);
+      f.writeUInt16BE(0x1c46, 18);
+      f.writeUInt16BE((more ? 0x2000 : 0) | (at >> 3), 20);
+      f.writeUInt16BE(0, 24);
+      f.writeUInt16BE(referenceChecksum(f.subarray(14, 34)), 24);
+      return f;
+    };
+    const dropped = r.engine.stats().droppedFromTap;
+    batch(r, [fragment(0, true), fragment(8, false)], [undefined, [VIRTIO_NET_HDR_GSO_UDP_L4, 1]]);
+    expect(r.engine.stats().droppedFromTap - dropped).toBe(1);
+    expect(r.engine.stats().udp.opened).toBe(0);
   });
 });
