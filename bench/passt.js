@@ -97,7 +97,7 @@ ip link set dev eth0 mtu ${mtu} || echo "MTU ${mtu} refused"
 echo "MTU $(cat /sys/class/net/eth0/mtu)"
 export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu
 for i in ${runs}; do
-  for d in up down; do
+  for d in ${(s.dirs ?? ['up', 'down']).join(' ')}; do
     r=; [ $d = down ] && r=-R
     echo "BEGIN $d $i"
     iperf3 -c ${server} -p ${port} -t ${s.time} -f k --connect-timeout 5000 $r > /tmp/out 2>&1

@@ -5,9 +5,10 @@
 // side, at MTU 65520 and 1500. Runs alone (as root) and prints a markdown
 // table:
 //
-//   sudo node bench/vhost.js [--runs N] [--time S] [--upstream PATH] [--only KEYS] [--mtu LIST]
+//   sudo node bench/vhost.js [--runs N] [--time S] [--upstream PATH] [--only KEYS] [--mtu LIST] [--dir LIST]
 //
-// (--only ours-vu,ours,up-vu,up picks passts, --mtu 65520,1500 the MTUs.)
+// (--only ours-vu,ours,up-vu,up picks passts, --mtu 65520,1500 the MTUs,
+// --dir up,down the directions.)
 //
 // Theory of operation: the private test topology (test/e2e/topology-core.js)
 // gives a "host" namespace with one uplink to a "remote" namespace, where
@@ -25,7 +26,11 @@
 // server and the same with `-R`, alternating, N times each; the receiver's
 // rate of each run is a line on the console. QEMU runs under TCG (software
 // emulation), so the guest's own CPU bounds the rate for everyone: read the
-// ratios. Nothing leaves the topology.
+// ratios. Beside the rate, passt's own CPU time per gigabyte moved: its
+// user and system time (of the process and any children, from /proc) read
+// when the guest announces a run and when it reports it, over the bytes
+// the run moved — what passt costs the host per byte, which the emulated
+// guest's speed does not decide. Nothing leaves the topology.
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -47,7 +52,7 @@ const DIRECTIONS = [
 ];
 
 function parseOptions(argv) {
-  const o = { runs: 3, time: 3, upstream: '/work/cache/passt-src/passt', only: null, mtus: MTUS };
+  const o = { runs: 3, time: 3, upstream: '/work/cache/passt-src/passt', only: null, mtus: MTUS, dirs: DIRECTIONS.map((d) => d.key) };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -56,8 +61,9 @@ function parseOptions(argv) {
     else if (a === '--upstream' && v) (o.upstream = v), i++;
     else if (a === '--only' && v) (o.only = v.split(',')), i++;
     else if (a === '--mtu' && /^\d+(,\d+)*$/.test(v ?? '')) (o.mtus = v.split(',').map(Number)), i++;
+    else if (a === '--dir' && /^(up|down)(,(up|down))*$/.test(v ?? '')) (o.dirs = v.split(',')), i++;
     else {
-      process.stderr.write(`bench/vhost.js: unknown or incomplete option ${a}\nusage: node bench/vhost.js [--runs N] [--time S] [--upstream PATH] [--only ours-vu,ours,up-vu,up] [--mtu 65520,1500]\n`);
+      process.stderr.write(`bench/vhost.js: unknown or incomplete option ${a}\nusage: node bench/vhost.js [--runs N] [--time S] [--upstream PATH] [--only ours-vu,ours,up-vu,up] [--mtu 65520,1500] [--dir up,down]\n`);
       process.exit(1);
     }
   }
@@ -72,10 +78,38 @@ const IMPLS = (o) => [
 ];
 
 const UNIT = { '': 1e-6, K: 1e-3, M: 1, G: 1e3 };
+const BYTES = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+const TICK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+/** User and system CPU seconds of process `pid` and its descendants (0 for those gone). */
+function cpuSeconds(pid) {
+  const stats = new Map();
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const t = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+      const f = t.slice(t.lastIndexOf(')') + 2).split(' ');
+      stats.set(Number(e), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  let ticks = 0;
+  const todo = [pid];
+  while (todo.length) {
+    const p = todo.pop();
+    ticks += stats.get(p)?.ticks ?? 0;
+    for (const [c, s] of stats) if (s.ppid === p) todo.push(c);
+  }
+  return ticks / TICK;
+}
 
 /** One boot: { up: {runs, median?, error?}, down: {...} }. */
 async function measureOne(topo, tree, impl, mtu, o) {
-  const cells = Object.fromEntries(DIRECTIONS.map((d) => [d.key, { runs: [] }]));
+  const dirs = DIRECTIONS.filter((d) => o.dirs.includes(d.key));
+  const cells = Object.fromEntries(dirs.map((d) => [d.key, { runs: [], cpu: [] }]));
+  /** passt's CPU seconds at the start of the run in progress, by direction. */
+  const cpuAt = {};
   const fail = (why) => {
     for (const c of Object.values(cells)) c.error ??= why;
     return cells;
@@ -100,7 +134,17 @@ async function measureOne(topo, tree, impl, mtu, o) {
     const guest = startGuest({
       socketPath: inside(socketPath),
       vhostUser: impl.vhostUser,
-      timeoutMs: (40 + DIRECTIONS.length * o.runs * (o.time + 16)) * 1000,
+      timeoutMs: (40 + dirs.length * o.runs * (o.time + 16)) * 1000,
+      onLine: (line) => {
+        const b = /^BEGIN (up|down) \d+/.exec(line);
+        if (b) cpuAt[b[1]] = cpuSeconds(passt.pid);
+        const r = /^RESULT (up|down) \d+ rc=0.*?([\d.]+) ([KMG]?)Bytes\s+[\d.]+ [KMG]?bits\/sec\s+receiver/.exec(line);
+        if (r && cpuAt[r[1]] !== undefined) {
+          const used = cpuSeconds(passt.pid) - cpuAt[r[1]];
+          const bytes = Number(r[2]) * BYTES[r[3]];
+          if (bytes > 0 && used >= 0) cells[r[1]].cpu.push(used / (bytes / 1e9));
+        }
+      },
       dir,
       pathFor: inside,
       spawn: (argv, opts) => topo.spawnArgs(['nsenter', '-t', String(topo.hostPid), '-n', '--', ENTER, ...argv], opts),
@@ -140,6 +184,7 @@ async function measureOne(topo, tree, impl, mtu, o) {
       if (failure) c.error = failure;
       if (guestMtu !== mtu) c.error = failure ?? `failed: guest MTU is ${guestMtu ?? 'unknown'}, not ${mtu}`;
       if (c.runs.length && guestMtu === mtu) c.median = median(c.runs);
+      if (c.cpu.length) c.cpuMedian = median(c.cpu);
       else c.error ??= 'failed: no result';
     }
     return cells;
@@ -149,19 +194,20 @@ async function measureOne(topo, tree, impl, mtu, o) {
   }
 }
 
-function table(results, impls) {
+function table(results, impls, o) {
   const ratio = (a, b) => (a?.median !== undefined && b?.median ? `${(a.median / b.median).toFixed(2)}×` : '–');
   const lines = [
-    '| MTU | direction | passt | median Mbit/s | ours vhost-user / this | runs (Mbit/s) |',
-    '|---|---|---|---|---|---|',
+    '| MTU | direction | passt | median Mbit/s | ours vhost-user / this | runs (Mbit/s) | passt CPU s/GB (median; runs) |',
+    '|---|---|---|---|---|---|---|',
   ];
   for (const mtu of MTUS.filter((m) => results[m])) {
-    for (const d of DIRECTIONS) {
+    for (const d of DIRECTIONS.filter((x) => o.dirs.includes(x.key))) {
       const ours = results[mtu]['ours-vu']?.[d.key];
       for (const impl of impls) {
         const c = results[mtu][impl.key][d.key];
         const med = c.median !== undefined ? `${c.median.toFixed(1)}${c.error ? ` (then ${c.error})` : ''}` : c.error ?? 'n/a';
-        lines.push(`| ${mtu} | ${d.label} | ${impl.label} | ${med} | ${impl.key === 'ours-vu' ? '–' : ratio(ours, c)} | ${c.runs.map((v) => v.toFixed(1)).join(', ') || '–'} |`);
+        const cpu = c.cpuMedian !== undefined ? `${c.cpuMedian.toFixed(2)}; ${c.cpu.map((v) => v.toFixed(2)).join(', ')}` : '–';
+        lines.push(`| ${mtu} | ${d.label} | ${impl.label} | ${med} | ${impl.key === 'ours-vu' ? '–' : ratio(ours, c)} | ${c.runs.map((v) => v.toFixed(1)).join(', ') || '–'} | ${cpu} |`);
       }
     }
   }
@@ -218,7 +264,7 @@ receiver's rate); ${qemu || 'QEMU 10.0'} under TCG (one vCPU, 256 MiB) from the 
 test/libvirt/setup.sh for every row; upstream is ${o.upstream}. The guest's CPU is
 emulated and bounds every rate: read the ratios.
 
-${table(results, impls)}
+${table(results, impls, o)}
 `);
 }
 

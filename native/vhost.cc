@@ -49,8 +49,10 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -114,6 +116,7 @@ struct Queue {
   uint16_t lastAvail = 0;  // next available entry to take
   uint16_t usedIdx = 0;    // next used entry to write (published at the end of a call)
   int callFd = -1;
+  bool notifyDue = false;  // used entries published by rxCommit, the guest not yet interrupted (rxNotify)
 };
 
 /** Why a chain was dropped, or the ring is broken. */
@@ -136,6 +139,10 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
                            InstanceMethod<&VuDevice::Ready>("ready"),
                            InstanceMethod<&VuDevice::TxPop>("txPop"),
                            InstanceMethod<&VuDevice::RxPush>("rxPush"),
+                           InstanceMethod<&VuDevice::RxPeek>("rxPeek"),
+                           InstanceMethod<&VuDevice::RxCommit>("rxCommit"),
+                           InstanceMethod<&VuDevice::RxNotify>("rxNotify"),
+                           InstanceMethod<&VuDevice::RxAvailable>("rxAvailable"),
                            InstanceMethod<&VuDevice::Stats>("stats"),
                            InstanceMethod<&VuDevice::LastError>("lastError"),
                            InstanceMethod<&VuDevice::Reset>("reset"),
@@ -385,13 +392,29 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
     q.usedIdx++;
   }
 
-  /** Publish the used entries written since `from` and interrupt the guest unless it asked not to be. */
-  void Publish(Queue& q, uint16_t from) {
-    if (q.usedIdx == from) return;
+  /**
+   * Publish the used entries written since `from` and interrupt the guest
+   * unless it asked not to be; with `notify` false the interrupt waits for
+   * Notify() (rxNotify), so that several publications make one.
+   */
+  void Publish(Queue& q, uint16_t from, bool notify = true) {
+    if (q.usedIdx == from) {
+      if (notify && q.notifyDue) Notify(q);
+      return;
+    }
     // Buffers and used entries before the index (release), the index before the flag we read (full fence).
     __atomic_store_n(reinterpret_cast<uint16_t*>(q.used + 2), htole16(q.usedIdx), __ATOMIC_RELEASE);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     stats_[kStatPublished]++;
+    q.notifyDue = true;
+    if (notify) Notify(q);
+  }
+
+  /** Interrupt the guest for the entries published since the last interrupt, unless it asked not to be. */
+  void Notify(Queue& q) {
+    if (!q.notifyDue) return;
+    q.notifyDue = false;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (q.callFd < 0) return;
     if (Load16(q.avail) & kAvailNoInterrupt) return;
     uint64_t one = 1;
@@ -495,6 +518,7 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
   }
 
   void UnmapAll() {
+    peekActive_ = false;  // its buffers' addresses go with the memory
     for (Region& r : regions_) {
       if (r.map) munmap(r.map, r.mapLen);
     }
@@ -561,12 +585,14 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
     Args a(info, "getVringBase", 1);
     Queue* q = QueueArg(a, a.Int64(0));
     if (!a.ok) return a.Fail();
+    if (q == &vq_[0]) CancelPeek();
     uint16_t base = q->lastAvail;
     StopQueue(*q);
     return Num(a.Env(), base);
   }
 
   void StopQueue(Queue& q) {
+    if (&q == &vq_[0]) peekActive_ = false;  // its chains go with the queue
     if (q.callFd >= 0) close(q.callFd);
     q = Queue();
   }
@@ -716,6 +742,7 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
       a.InRange(static_cast<int64_t>(frames.data[2 * i]) - hdr, static_cast<int64_t>(frames.data[2 * i + 1]) + hdr, buf.length, "frame");
     }
     if (!a.ok) return a.Fail();
+    CancelPeek();
     out.data[0] = out.data[1] = out.data[2] = out.data[3] = 0;
     Queue& q = vq_[0];
     if (!q.desc) return Num(a.Env(), -ENOTCONN);
@@ -823,6 +850,336 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
     Publish(q, from);
     return Num(a.Env(), static_cast<double>(taken));
   }
+
+  // --- zero-copy receive: rxPeek, then rxCommit --------------------------------
+  //
+  // TCP data for the guest is peeked from its socket straight into the
+  // guest's RX buffers, as upstream's tcp_vu.c does, instead of into our
+  // transmit buffer and copied again by rxPush. rxPeek takes available
+  // chains for frames of up to `frameLen` payload bytes, leaving room for
+  // the virtio-net header and the frame's headers at the start of each
+  // frame's first buffer, and peeks (MSG_PEEK) into the rest with one
+  // recvmsg(2); rxCommit then copies the headers the caller built (they
+  // depend on how much was read) into place, sets num_buffers, and
+  // publishes the chains used. Chains taken and not filled go back: the
+  // available index is rewound to them (they were not used), except where
+  // a bad chain returned meanwhile lies after them (they are then returned
+  // empty). Bad chains are returned empty before the frames, whose chains
+  // must follow each other in the used ring (mergeable buffers).
+
+  struct PeekChain {
+    uint32_t head;
+    uint32_t pos;  // its available entry, counted from where rxPeek started
+    size_t firstSeg, endSeg;
+    uint64_t len;
+  };
+  struct PeekFrame {
+    size_t firstChain, endChain;
+    uint8_t* hdr;  // the virtio-net header's place: the first byte of the first buffer
+    uint64_t cap;  // payload bytes the frame's buffers take after the headers
+  };
+  static constexpr size_t kMaxIov = 1024;   // UIO_MAXIOV
+  static constexpr size_t kMaxDiscard = 16 << 20;
+  static constexpr size_t kVnetHdr = 12;    // struct virtio_net_hdr_mrg_rxbuf
+
+  /** Bad chains of the pending peek returned empty; the unused good ones from `firstUnused` on rewound or returned empty. */
+  void PeekRelease(Queue& q, size_t firstUnused) {
+    for (uint32_t head : peekBad_) UsedWrite(q, head, 0);
+    const uint32_t taken = static_cast<uint16_t>(q.lastAvail - peekStart_);
+    uint32_t rewindTo = firstUnused < peekChains_.size() ? peekChains_[firstUnused].pos : taken;
+    for (uint32_t pos : peekBadPos_) {
+      if (pos >= rewindTo) rewindTo = pos + 1;
+    }
+    for (size_t c = firstUnused; c < peekChains_.size(); c++) {
+      if (peekChains_[c].pos < rewindTo) UsedWrite(q, peekChains_[c].head, 0);
+    }
+    q.lastAvail = static_cast<uint16_t>(peekStart_ + rewindTo);
+    peekBad_.clear();
+    peekBadPos_.clear();
+    peekChains_.clear();
+    peekFrames_.clear();
+  }
+
+  /** Give back whatever an uncommitted rxPeek took. */
+  void CancelPeek() {
+    if (!peekActive_) return;
+    peekActive_ = false;
+    Queue& q = vq_[0];
+    if (!q.used) return;
+    const uint16_t from = q.usedIdx;
+    PeekRelease(q, 0);
+    Publish(q, from, false);
+  }
+
+  /**
+   * rxPeek(fd, discard, frameHdrLen, frameLen, maxBytes, mergeable, lens,
+   * out): peek up to `maxBytes` bytes of the stream socket `fd`, after
+   * skipping `discard` bytes (0 with SO_PEEK_OFF), straight into the
+   * guest's RX buffers: frames of up to `frameLen` payload bytes, each with
+   * room for the 12-byte virtio-net header and `frameHdrLen` bytes of
+   * headers before its payload, in its first buffer. Returns the bytes
+   * read, 0 at end of file, -EAGAIN if nothing new is queued, -ENOBUFS if
+   * the guest has no (suitable) buffer, -errno of recvmsg, -ENOTCONN if the
+   * queue is not set up, or -EBADMSG if the ring is broken; on all but a
+   * positive return nothing stays taken. lens[i] gets frame i's payload
+   * length; out (Int32Array of 4) = [frames filled, why fewer than
+   * maxBytes were reserved (0: a limit of ours, or none; 1: the ring has no
+   * buffer left; 2: the next chain cannot take headers whole, a case for
+   * rxPush), bad chains returned empty, payload bytes reserved]. After a
+   * positive return the frames wait for rxCommit (any other RX call gives
+   * them back first).
+   */
+  Napi::Value RxPeek(const Napi::CallbackInfo& info) {
+    Args a(info, "rxPeek", 8);
+    int fd = a.Int(0);
+    int64_t discard = a.Int64(1);
+    int64_t fhdr = a.Int64(2);
+    int64_t frameLen = a.Int64(3);
+    int64_t maxBytes = a.Int64(4);
+    bool mergeable = a.Bool(5);
+    Span<int32_t> lens = a.I32(6);
+    Span<int32_t> out = a.I32(7);
+    if (a.ok && (fhdr < 0 || fhdr > 256)) a.Range("rxPeek: frameHdrLen must be between 0 and 256");
+    if (a.ok && (frameLen < 1 || frameLen > static_cast<int64_t>(kMaxFrame))) a.Range("rxPeek: frameLen must be between 1 and 65549");
+    if (a.ok && (maxBytes < 1 || maxBytes > (64 << 20))) a.Range("rxPeek: maxBytes must be between 1 and 64 MiB");
+    if (a.ok && (discard < 0 || discard > static_cast<int64_t>(kMaxDiscard))) a.Range("rxPeek: discard must be between 0 and 16 MiB");
+    a.AtLeast(lens.length, 1, "lens");
+    a.AtLeast(out.length, 4, "out");
+    if (!a.ok) return a.Fail();
+    CancelPeek();
+    out.data[0] = out.data[1] = out.data[2] = out.data[3] = 0;
+    Queue& q = vq_[0];
+    if (!q.desc) return Num(a.Env(), -ENOTCONN);
+    const uint64_t hdr = kVnetHdr + static_cast<uint64_t>(fhdr);
+    uint16_t availIdx;
+    if (!ReadAvail(q, "receive ring", &availIdx)) return Num(a.Env(), -EBADMSG);
+    const uint16_t from = q.usedIdx;
+    peekStart_ = q.lastAvail;
+    peekChains_.clear();
+    peekFrames_.clear();
+    peekBad_.clear();
+    peekBadPos_.clear();
+    size_t nsegs = 0, niov = discard > 0 ? 1 : 0;
+    uint64_t reserved = 0;
+    int shortWhy = 0;  // 1: no buffer left in the ring; 2: a chain rxPeek cannot use (left for rxPush)
+    bool stop = false;
+    while (reserved < static_cast<uint64_t>(maxBytes) && peekFrames_.size() < lens.length && !stop) {
+      const uint64_t want = std::min<uint64_t>(static_cast<uint64_t>(frameLen), static_cast<uint64_t>(maxBytes) - reserved);
+      PeekFrame f{peekChains_.size(), peekChains_.size(), nullptr, 0};
+      uint64_t have = 0;
+      while (have < hdr + want) {
+        if (q.lastAvail == availIdx) {
+          if (!ReadAvail(q, "receive ring", &availIdx)) {
+            PeekRelease(q, 0);
+            Publish(q, from, false);
+            return Num(a.Env(), -EBADMSG);
+          }
+          if (q.lastAvail == availIdx) {
+            shortWhy = 1;
+            stop = true;
+            break;
+          }
+        }
+        uint32_t head;
+        if (!NextHead(q, "receive ring", &head)) {
+          PeekRelease(q, 0);
+          Publish(q, from, false);
+          return Num(a.Env(), -EBADMSG);
+        }
+        const uint32_t pos = static_cast<uint16_t>(q.lastAvail - peekStart_);
+        q.lastAvail++;
+        size_t first = nsegs;
+        uint64_t len = 0;
+        Walk w = WalkChain(q, head, true, &nsegs, &len);
+        if (w == Walk::Ok && len == 0) {
+          SetError("receive chain from " + std::to_string(head) + " has no room");
+          w = Walk::BadChain;
+        }
+        if (w != Walk::Ok) {
+          nsegs = first;
+          peekBad_.push_back(head);
+          peekBadPos_.push_back(pos);
+          stats_[kStatRxBadChains]++;
+          out.data[2]++;
+          continue;
+        }
+        // The headers go in a frame's first buffer, whole; a chain that cannot hold them (or
+        // whose pieces would not fit one recvmsg) stays in the ring for rxPush, which copies.
+        const bool firstOfFrame = f.endChain == f.firstChain;
+        const bool unusable = (firstOfFrame && segs_[first].len < hdr) || (!mergeable && len <= hdr);
+        if (unusable || niov + (nsegs - first) > kMaxIov) {
+          q.lastAvail--;
+          nsegs = first;
+          if (unusable) shortWhy = 2;
+          stop = true;
+          break;
+        }
+        niov += nsegs - first;
+        peekChains_.push_back(PeekChain{head, pos, first, nsegs, len});
+        f.endChain++;
+        have += len;
+        if (!mergeable) break;
+      }
+      if (f.endChain == f.firstChain || have <= hdr) break;  // (chains of a frame with no room stay unused)
+      f.hdr = segs_[peekChains_[f.firstChain].firstSeg].p;
+      f.cap = std::min(have - hdr, want);
+      peekFrames_.push_back(f);
+      reserved += f.cap;
+    }
+    out.data[1] = shortWhy;
+    out.data[3] = static_cast<int32_t>(reserved);
+    if (peekFrames_.empty()) {
+      PeekRelease(q, 0);
+      Publish(q, from, false);
+      return Num(a.Env(), -ENOBUFS);
+    }
+    // The payload's pieces: each frame's buffers after its headers, up to its capacity.
+    peekIov_.clear();
+    if (discard > 0) {
+      if (peekDiscard_.size() < static_cast<size_t>(discard)) peekDiscard_.resize(static_cast<size_t>(discard));
+      peekIov_.push_back(iovec{peekDiscard_.data(), static_cast<size_t>(discard)});
+    }
+    for (const PeekFrame& f : peekFrames_) {
+      uint64_t left = f.cap;
+      const size_t firstSeg = peekChains_[f.firstChain].firstSeg;
+      for (size_t c = f.firstChain; c < f.endChain && left; c++) {
+        for (size_t s = peekChains_[c].firstSeg; s < peekChains_[c].endSeg && left; s++) {
+          uint8_t* p = segs_[s].p;
+          uint64_t l = segs_[s].len;
+          if (s == firstSeg) {
+            p += hdr;
+            l -= hdr;
+          }
+          if (l > left) l = left;
+          if (l == 0) continue;
+          peekIov_.push_back(iovec{p, static_cast<size_t>(l)});
+          left -= l;
+        }
+      }
+    }
+    msghdr mh{};
+    mh.msg_iov = peekIov_.data();
+    mh.msg_iovlen = peekIov_.size();
+    ssize_t r;
+    do {
+      r = recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT);
+    } while (r < 0 && errno == EINTR);
+    const int err = errno;
+    if (r <= discard) {
+      PeekRelease(q, 0);
+      Publish(q, from, false);
+      if (r < 0) return Num(a.Env(), -err);
+      // Nothing at all is end of file; only bytes already sent is nothing new.
+      return Num(a.Env(), r == 0 ? 0 : -EAGAIN);
+    }
+    uint64_t left = static_cast<uint64_t>(r - discard);
+    size_t filled = 0;
+    peekLens_.clear();
+    for (size_t i = 0; i < peekFrames_.size(); i++) {
+      uint64_t l = std::min(left, peekFrames_[i].cap);
+      lens.data[i] = static_cast<int32_t>(l);
+      peekLens_.push_back(static_cast<int64_t>(l));
+      left -= l;
+      if (l) filled = i + 1;
+    }
+    peekFilled_ = filled;
+    peekHdr_ = static_cast<size_t>(hdr);
+    peekActive_ = true;
+    out.data[0] = static_cast<int32_t>(filled);
+    // Bad chains already seen are published with the frames, by rxCommit.
+    return Num(a.Env(), static_cast<double>(r - discard));
+  }
+
+  /**
+   * rxCommit(stage, frames, count): the frames of the last rxPeek, all of
+   * them (count is the number it filled): frame i's headers are
+   * stage[frames[2i] - 12, frames[2i] + frameHdrLen) — the virtio-net
+   * header, then the frame's — and frames[2i+1] its length (frameHdrLen
+   * and the payload length rxPeek gave). They are copied into place,
+   * num_buffers set, the chains used published (the guest is interrupted
+   * at rxNotify or at the next rxPush), and the chains not used given
+   * back. Returns count, or -ENOTCONN if the queue went meanwhile.
+   */
+  Napi::Value RxCommit(const Napi::CallbackInfo& info) {
+    Args a(info, "rxCommit", 3);
+    Span<uint8_t> stage = a.Bytes(0);
+    Span<int32_t> frames = a.I32(1);
+    int64_t count = a.Int64(2);
+    if (a.ok && !peekActive_) a.Range("rxCommit: no rxPeek is waiting");
+    if (a.ok && count != static_cast<int64_t>(peekFilled_)) a.Range("rxCommit: count must be the " + std::to_string(peekFilled_) + " frames rxPeek filled");
+    a.AtLeast(frames.length, 2 * static_cast<uint64_t>(count < 0 ? 0 : count), "frames");
+    for (int64_t i = 0; a.ok && i < count; i++) {
+      const int64_t off = static_cast<int64_t>(frames.data[2 * i]) - static_cast<int64_t>(kVnetHdr);
+      a.InRange(off, static_cast<int64_t>(peekHdr_), stage.length, "headers");
+      if (a.ok && static_cast<int64_t>(frames.data[2 * i + 1]) != static_cast<int64_t>(peekHdr_ - kVnetHdr) + lenOf(i)) {
+        a.Range("rxCommit: frame " + std::to_string(i) + " must be its headers and the " + std::to_string(lenOf(i)) + " bytes peeked");
+      }
+    }
+    if (!a.ok) {
+      CancelPeek();
+      return a.Fail();
+    }
+    peekActive_ = false;
+    Queue& q = vq_[0];
+    if (!q.used) return Num(a.Env(), -ENOTCONN);
+    const uint16_t from = q.usedIdx;
+    for (uint32_t head : peekBad_) UsedWrite(q, head, 0);
+    peekBad_.clear();
+    size_t firstUnused = 0;
+    for (size_t i = 0; i < peekFilled_; i++) {
+      const PeekFrame& f = peekFrames_[i];
+      uint64_t left = peekHdr_ + static_cast<uint64_t>(lenOf(i));
+      memcpy(f.hdr, stage.data + frames.data[2 * i] - kVnetHdr, peekHdr_);
+      size_t c = f.firstChain;
+      for (; c < f.endChain && left; c++) {
+        uint32_t used = static_cast<uint32_t>(std::min(left, peekChains_[c].len));
+        UsedWrite(q, peekChains_[c].head, used);
+        left -= used;
+      }
+      const size_t nb = c - f.firstChain;
+      f.hdr[kVnetHdr - 2] = static_cast<uint8_t>(nb);
+      f.hdr[kVnetHdr - 1] = static_cast<uint8_t>(nb >> 8);
+      firstUnused = c;
+      stats_[kStatRxFrames]++;
+      stats_[kStatRxBytes] += static_cast<double>(peekHdr_ - kVnetHdr + lenOf(i));
+    }
+    PeekRelease(q, firstUnused);
+    Publish(q, from, false);
+    return Num(a.Env(), static_cast<double>(count));
+  }
+
+  int64_t lenOf(size_t i) const { return i < peekLens_.size() ? peekLens_[i] : 0; }
+
+  /** rxAvailable(): buffers (chains) the guest has made available on RX and we have not taken; -ENOTCONN, or -EBADMSG if the ring is broken. */
+  Napi::Value RxAvailable(const Napi::CallbackInfo& info) {
+    Args a(info, "rxAvailable", 0);
+    if (!a.ok) return a.Fail();
+    Queue& q = vq_[0];
+    if (!q.desc) return Num(a.Env(), -ENOTCONN);
+    uint16_t idx;
+    if (!ReadAvail(q, "receive ring", &idx)) return Num(a.Env(), -EBADMSG);
+    return Num(a.Env(), static_cast<uint16_t>(idx - q.lastAvail));
+  }
+
+  /** rxNotify(): interrupt the guest for what rxCommit published (unless it asked not to be). 0. */
+  Napi::Value RxNotify(const Napi::CallbackInfo& info) {
+    Args a(info, "rxNotify", 0);
+    if (!a.ok) return a.Fail();
+    if (vq_[0].used) Notify(vq_[0]);
+    return Num(a.Env(), 0);
+  }
+
+  bool peekActive_ = false;
+  uint16_t peekStart_ = 0;
+  size_t peekFilled_ = 0;
+  size_t peekHdr_ = 0;
+  std::vector<PeekChain> peekChains_;
+  std::vector<PeekFrame> peekFrames_;
+  std::vector<int64_t> peekLens_;
+  std::vector<uint32_t> peekBad_;
+  std::vector<uint32_t> peekBadPos_;
+  std::vector<iovec> peekIov_;
+  std::vector<uint8_t> peekDiscard_;
 
   struct Chain {
     uint32_t head;

@@ -110,6 +110,32 @@ export interface VuDevice {
    * -ENOTCONN, or -EBADMSG.
    */
   rxPush(buf: Buffer, frames: Int32Array, count: number, hdrLen: number, mergeable: boolean, out: Int32Array): number;
+  /**
+   * Peek up to `maxBytes` of the stream socket `fd` (after skipping
+   * `discard` bytes) straight into the guest's RX buffers (queue 0): frames
+   * of up to `frameLen` payload bytes, each with room for the 12-byte
+   * virtio-net header and `frameHdrLen` bytes of headers in its first
+   * buffer. lens[i] gets frame i's payload length; out = [frames filled,
+   * why less than maxBytes was reserved (0: a limit, or not; 1: no buffer
+   * left; 2: the next chain cannot take the headers whole: rxPush's case),
+   * bad chains returned empty, payload bytes reserved]. Bytes read (the
+   * frames then wait for rxCommit), 0 at
+   * end of file, -EAGAIN, -ENOBUFS (no suitable buffer), -errno of
+   * recvmsg, -ENOTCONN, or -EBADMSG; nothing stays taken unless positive.
+   */
+  rxPeek(fd: number, discard: number, frameHdrLen: number, frameLen: number, maxBytes: number, mergeable: boolean, lens: Int32Array, out: Int32Array): number;
+  /**
+   * Complete the last rxPeek: frame i's headers are stage[frames[2i] - 12,
+   * frames[2i] + frameHdrLen), frames[2i+1] its whole length; count must be
+   * the frames it filled. Headers copied into place, num_buffers set, used
+   * entries published (the interrupt waits for rxNotify or the next
+   * rxPush), unused chains given back. count, or -ENOTCONN.
+   */
+  rxCommit(stage: Buffer, frames: Int32Array, count: number): number;
+  /** Interrupt the guest for what rxCommit published, unless it asked not to be. */
+  rxNotify(): number;
+  /** Chains the guest made available on RX that we have not taken; -ENOTCONN, or -EBADMSG. */
+  rxAvailable(): number;
   /** Counters into `out` (9): txFrames, txBytes, txDropped, rxFrames, rxBytes, rxDropped, rxBadChains, interrupts, used-index updates. */
   stats(out: Float64Array): number;
   /** Why the last chain was dropped or the ring found broken; "" if nothing new. */

@@ -73,7 +73,78 @@ export function enableOffloads(fd: number): Offloads {
 /** Called once per flush with every committed frame, as pairs [offset, length] (pcap capture, tests). */
 export type FrameCapture = (buf: Buffer, frames: Int32Array, count: number) => void;
 
-export class TapOut {
+/**
+ * Fill the virtio-net header at buf[h, h+12): a partial checksum from
+ * `csumStart` (with `csumOffset`), a GSO type and size for a super-frame
+ * whose headers are `hdrLen` bytes; zeros otherwise.
+ */
+export function writeVnetHeader(buf: Buffer, h: number, len: number, csumStart: number, csumOffset: number, gsoType: number, gsoSize: number, hdrLen: number): void {
+  buf.fill(0, h, h + len);
+  if (csumStart) {
+    buf[h] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    buf.writeUInt16LE(csumStart, h + 6);
+    buf.writeUInt16LE(csumOffset, h + 8);
+  }
+  if (gsoType) {
+    buf[h + 1] = gsoType;
+    buf.writeUInt16LE(hdrLen, h + 2);
+    buf.writeUInt16LE(gsoSize, h + 4);
+  }
+}
+
+/** Where a protocol handler commits a frame it built: TapOut, or a DirectRx's headers. */
+export interface FrameSink {
+  /** Whether frames carry partial layer-4 checksums (filled in by whoever gets them). */
+  readonly checksumOffload: boolean;
+  /** As TapOut.commit. */
+  commit(off: number, len: number, csumStart?: number, csumOffset?: number, gsoType?: number, gsoSize?: number, hdrLen?: number): void;
+}
+
+/**
+ * TCP data peeked from a socket straight into the guest's own receive
+ * buffers (passt --vhost-user; see doc/design.md, "vhost-user"), not into
+ * TapOut's buffer to be copied once more. `peek` reads into as many frames
+ * as the guest's buffers and `maxBytes` allow, each with room for its
+ * headers; the caller then builds each filled frame's headers in `buf` at
+ * `frameOffset(i)` and commits it (FrameSink.commit, with the frame's
+ * whole length: headers and `lens[i]` bytes of payload), in order, and
+ * calls `finish` to put the headers in place and hand the frames over.
+ */
+export interface DirectRx extends FrameSink {
+  /** Where the headers are built. */
+  readonly buf: Buffer;
+  /** Payload bytes of each frame the last peek filled. */
+  readonly lens: Int32Array;
+  /** Frames the last peek filled. */
+  readonly count: number;
+  /**
+   * Why the last peek could take less than `maxBytes`: 0, a limit of its
+   * own (peek again) or it could take it all; 1, the guest has no buffer
+   * left (`wait`); 2, the guest's next buffer is one only TapOut's way
+   * takes (its frames are copied into whatever the buffers are).
+   */
+  readonly short: number;
+  /** Payload bytes the last peek's frames could take (more than it read: the socket has no more). */
+  readonly capacity: number;
+  /** What to call when the guest posts buffers after `wait`. */
+  onBuffers: (() => void) | null;
+  /** Ask to be told (onBuffers) when the guest posts buffers; false if it already has: peek again. */
+  wait(): boolean;
+  /**
+   * Peek up to `maxBytes` of the stream socket `fd` (after `discard` bytes
+   * already sent) into frames of up to `frameLen` payload bytes after
+   * `frameHdrLen` bytes of headers. Bytes read, 0 at end of file, or
+   * -errno: -EAGAIN nothing new, -ENOBUFS no buffer of the guest's to
+   * read into now (use TapOut: the frames wait there for buffers).
+   */
+  peek(fd: number, discard: number, frameHdrLen: number, frameLen: number, maxBytes: number): number;
+  /** Offset in `buf` of frame i's headers (Ethernet first). */
+  frameOffset(i: number): number;
+  /** Hand the frames of the last peek to the guest, with the headers committed. */
+  finish(): void;
+}
+
+export class TapOut implements FrameSink {
   readonly buf: Buffer;
   // Protected, not private: the QEMU stream (l2/qemu.ts) reuses the allocator and replaces flush().
   protected readonly frames: Int32Array;
@@ -133,24 +204,21 @@ export class TapOut {
     // queued; this frame (and whatever follows it in the buffer) stays where it is.
     if (this.count >= this.maxFrames) this.flush();
     const v = this.vnetHdrLen;
-    if (v) {
-      const h = off - v;
-      this.buf.fill(0, h, off);
-      if (csumStart) {
-        this.buf[h] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-        this.buf.writeUInt16LE(csumStart, h + 6);
-        this.buf.writeUInt16LE(csumOffset, h + 8);
-      }
-      if (gsoType) {
-        this.buf[h + 1] = gsoType;
-        this.buf.writeUInt16LE(hdrLen, h + 2);
-        this.buf.writeUInt16LE(gsoSize, h + 4);
-      }
-    }
+    if (v) writeVnetHeader(this.buf, off - v, v, csumStart, csumOffset, gsoType, gsoSize, hdrLen);
     this.frames[2 * this.count] = off;
     this.frames[2 * this.count + 1] = len;
     this.count++;
     this.cursor = (off + len + 7) & ~7;
+  }
+
+  /**
+   * Where TCP data for the guest can be peeked straight into the guest's
+   * buffers right now, after the frames committed so far have gone (frames
+   * stay in order); null to build frames here (the default: a tap, the
+   * QEMU stream).
+   */
+  direct(): DirectRx | null {
+    return null;
   }
 
   /** Number of committed frames not yet written. */

@@ -40,7 +40,7 @@ import { Flow, PROTO_TCP, bindOutbound, describeFlow, flowEvent, flowHash, type 
 import type { FrameRun } from '../run.js';
 import { fold, l4Checksum4, l4Checksum6 } from '../l2/checksum.js';
 import { ETH_HLEN } from '../l2/ethernet.js';
-import { VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6 } from '../l2/tapio.js';
+import { VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, type DirectRx, type FrameSink } from '../l2/tapio.js';
 import { TCP_ACK as ACK, TCP_FIN as FIN, TCP_PSH as PSH, TCP_RST as RST, TCP_SYN as SYN, tcpHeaderLength, tcpOptions, writeTcpSynOptions } from '../l2/tcp.js';
 
 /** Connection events (bits). */
@@ -197,6 +197,8 @@ export class TcpConn extends Flow {
 export class TcpHandler {
   private live = 0;
   private readonly timed = new Set<TcpConn>();
+  /** Connections whose data waits for the guest's receive buffers (direct peeks, vhost-user). */
+  private readonly bufferWait = new Set<TcpConn>();
   /** SO_MEMINFO of a socket: [queued, limit] (native.sendSpace). */
   private readonly space = new Uint32Array(2);
   private readonly intOut = new Int32Array(1);
@@ -538,10 +540,15 @@ export class TcpHandler {
     this.setTimer(conn, now + ACK_TIMEOUT_MS);
   }
 
-  /** Peek what the guest's window allows from the socket into frames. */
+  /**
+   * Peek what the guest's window allows from the socket into frames:
+   * straight into the guest's buffers where the output allows it
+   * (vhost-user, `TapOut.direct`), else into frame slots of the transmit
+   * buffer.
+   */
   private dataFromSock(conn: TcpConn, now: number): void {
     if (!(conn.events & Ev.Established) || conn.events & (Ev.SockFinRcvd | Ev.Closed)) return;
-    const inFlight = seqDiff(conn.seqToTap, conn.seqAckFromTap);
+    let inFlight = seqDiff(conn.seqToTap, conn.seqAckFromTap);
     let window = Math.min(conn.wndFromTap - inFlight, MAX_PEEK);
     if (window <= 0) {
       if (!(conn.events & Ev.Stalled)) this.setEvents(conn, Ev.Stalled, 0);
@@ -554,6 +561,43 @@ export class TcpHandler {
     // whole segments as an IP packet holds, which the namespace's kernel cuts (l2/tapio.ts).
     const mss = conn.mss;
     const seg = this.superFrames(conn) ? Math.max(mss, Math.floor(((conn.family === 4 ? 65535 - 40 : 65535 - 20)) / mss) * mss) : mss;
+    for (let retried = false; ; ) {
+      const direct = out.direct();
+      if (!direct) break;
+      const n = direct.peek(conn.fd, conn.peekOffset ? 0 : inFlight, conn.hdrLen, seg, window);
+      if (n === -E.ENOBUFS) {
+        if (direct.short === 2) break; // a buffer only the copy takes: build the frames here
+        if (!retried && !direct.wait()) {
+          retried = true;
+          continue;
+        }
+        this.waitBuffers(conn, direct, now);
+        return;
+      }
+      if (!this.peeked(conn, n, window, now)) return;
+      // Headers for each frame; the payload is in place already.
+      this.updateWindowToTap(conn);
+      for (let i = 0; i < direct.count; i++) {
+        const len = direct.lens[i];
+        const off = direct.frameOffset(i);
+        this.fillHeader(conn, direct.buf, off, conn.seqToTap, PSH | ACK, len, 0);
+        this.commitFrame(conn, off, conn.hdrLen + len, len, direct);
+        conn.seqToTap = (conn.seqToTap + len) >>> 0;
+        this.stats.framesToTap++;
+      }
+      direct.finish();
+      this.sentToTap(conn, n, window, now);
+      // Less than the frames could take: the socket has no more for now.
+      if (n < direct.capacity || n >= window) return;
+      inFlight += n;
+      window -= n;
+      if (direct.short === 2) break;
+      if (direct.short === 1) {
+        if (!direct.wait()) continue;
+        this.waitBuffers(conn, direct, now);
+        return;
+      }
+    }
     const slot = (out.headroom + conn.hdrLen + seg + 7) & ~7;
     // Enough slots for the window, bounded by the transmit buffer and the slot table.
     let maxSlots = Math.min(Math.ceil(window / seg), this.peekOff.length);
@@ -570,21 +614,7 @@ export class TcpHandler {
     }
     const discard = conn.peekOffset ? 0 : inFlight;
     const n = native.recvPeek(conn.fd, out.buf, discard, this.peekOff, this.peekLen, maxSlots);
-    if (n < 0) {
-      if (n === -E.EAGAIN) return;
-      this.ctx.log.debug(`${describeFlow(conn)}: receive: ${errnoName(n)}`);
-      this.reset(conn);
-      return;
-    }
-    if (n === 0) {
-      // EOF, and every byte before it has been sent: FIN to the guest.
-      this.setEvents(conn, Ev.SockFinRcvd, 0);
-      this.sendFlags(conn, FIN | ACK);
-      this.setEvents(conn, Ev.TapFinSent, 0);
-      conn.seqToTap = (conn.seqToTap + 1) >>> 0;
-      this.setTimer(conn, now + ACK_TIMEOUT_MS);
-      return;
-    }
+    if (!this.peeked(conn, n, window, now)) return;
     // Build a frame around each filled slot.
     let left = n;
     this.updateWindowToTap(conn);
@@ -597,11 +627,62 @@ export class TcpHandler {
       left -= len;
       this.stats.framesToTap++;
     }
+    this.sentToTap(conn, n, window, now);
+  }
+
+  /**
+   * What a peek of the socket returned, when not data: nothing new
+   * (EAGAIN), end of file after every byte was sent (a FIN to the guest),
+   * or an error (reset). True if `n` bytes of data came.
+   */
+  private peeked(conn: TcpConn, n: number, window: number, now: number): boolean {
+    if (n > 0) return true;
+    if (n < 0) {
+      if (n === -E.EAGAIN) return false;
+      this.ctx.log.debug(`${describeFlow(conn)}: receive: ${errnoName(n)}`);
+      this.reset(conn);
+      return false;
+    }
+    // EOF, and every byte before it has been sent: FIN to the guest.
+    this.setEvents(conn, Ev.SockFinRcvd, 0);
+    this.sendFlags(conn, FIN | ACK);
+    this.setEvents(conn, Ev.TapFinSent, 0);
+    conn.seqToTap = (conn.seqToTap + 1) >>> 0;
+    this.setTimer(conn, now + ACK_TIMEOUT_MS);
+    return false;
+  }
+
+  /** `n` bytes of `window` went to the guest. */
+  private sentToTap(conn: TcpConn, n: number, window: number, now: number): void {
     conn.seqAckToTap = conn.seqFromTap;
     conn.bytesToTap += n;
     this.stats.bytesToTap += n;
     if (!conn.deadline) this.setTimer(conn, now + ACK_TIMEOUT_MS);
     if (n >= window && !(conn.events & Ev.Stalled)) this.setEvents(conn, Ev.Stalled, 0);
+  }
+
+  /**
+   * The guest has no buffer for this connection's data: stop reading the
+   * socket (Stalled) until it posts some (`resumeWaiting`), or the guest's
+   * ACK or our timer says to go on.
+   */
+  private waitBuffers(conn: TcpConn, direct: DirectRx, now: number): void {
+    direct.onBuffers ??= () => this.resumeWaiting();
+    this.bufferWait.add(conn);
+    if (!(conn.events & Ev.Stalled)) this.setEvents(conn, Ev.Stalled, 0);
+    if (!conn.deadline) this.setTimer(conn, now + ACK_TIMEOUT_MS);
+  }
+
+  /** The guest posted receive buffers: the connections that wait for them read on. */
+  private resumeWaiting(): void {
+    const now = this.ctx.loop.now();
+    const waiting = [...this.bufferWait];
+    this.bufferWait.clear();
+    for (const conn of waiting) {
+      if (conn.events & Ev.Closed || !(conn.events & Ev.Stalled)) continue;
+      this.setEvents(conn, 0, Ev.Stalled);
+      this.dataFromSock(conn, now);
+    }
   }
 
   // ---------------------------------------------------------------------
@@ -761,6 +842,7 @@ export class TcpHandler {
     }
     this.setEvents(conn, Ev.Closed, 0);
     this.timed.delete(conn);
+    this.bufferWait.delete(conn);
     if (conn.index >= 0) {
       this.ctx.flows.remove(conn);
       this.live--;
@@ -940,8 +1022,7 @@ export class TcpHandler {
   }
 
   /** Queue a built frame; with checksum offload the kernel gets the TCP checksum's position. */
-  private commitFrame(conn: TcpConn, off: number, len: number, payload = 0): void {
-    const out = this.ctx.out;
+  private commitFrame(conn: TcpConn, off: number, len: number, payload = 0, out: FrameSink = this.ctx.out): void {
     if (payload > conn.mss && this.superFrames(conn)) {
       out.commit(off, len, conn.hdrLen - 20, 16, conn.family === 4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6, conn.mss, conn.hdrLen);
     } else if (out.checksumOffload) out.commit(off, len, conn.hdrLen - 20, 16);

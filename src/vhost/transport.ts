@@ -49,7 +49,7 @@
 import type net from 'node:net';
 import { native, C, E, errnoName, type VuDevice } from '../native.js';
 import { FdKind, type Loop } from '../loop.js';
-import { TapOut, NO_OFFLOADS, type FrameCapture, type FrameSource, type FrameTransport } from '../l2/tapio.js';
+import { TapOut, NO_OFFLOADS, writeVnetHeader, type DirectRx, type FrameCapture, type FrameSource, type FrameTransport } from '../l2/tapio.js';
 import { HeldConnection, peerPid, type QemuTransportHooks } from '../l2/qemu.js';
 import type { Logger } from '../log.js';
 import { F, MessageReader, VuProtocolError, has, type VuIo } from './protocol.js';
@@ -65,6 +65,10 @@ export const TX_KICK = 2;
 
 /** Frames taken from TX per read, at most. */
 const TX_BATCH = 256;
+
+/** Frames of one direct peek, at most (one recvmsg takes 1024 pieces), and the room for each one's headers. */
+const DIRECT_FRAMES = 1024;
+const DIRECT_STRIDE = 128;
 
 /** The addon's recvmsg for the reader. */
 export const nativeVuIo: VuIo = { recv: (fd, buf, off, len, fds) => native.vuRecv(fd, buf, off, len, fds) };
@@ -123,6 +127,75 @@ export class VhostIn implements FrameSource {
   }
 }
 
+/**
+ * TCP data peeked straight into the guest's RX buffers (DirectRx): one
+ * rxPeek, the headers built here, one rxCommit. The guest is interrupted
+ * once at the end of the batch (VhostOut.flush), not for every peek.
+ */
+class VhostDirect implements DirectRx {
+  readonly buf = Buffer.alloc(DIRECT_FRAMES * DIRECT_STRIDE);
+  readonly lens = new Int32Array(DIRECT_FRAMES);
+  readonly checksumOffload = true;
+  count = 0;
+  short = 0;
+  capacity = 0;
+  onBuffers: (() => void) | null = null;
+  private readonly frames = new Int32Array(2 * DIRECT_FRAMES);
+  private committed = 0;
+  private readonly info = new Int32Array(4);
+
+  constructor(
+    private readonly out: VhostOut,
+    private readonly owner: Owner,
+  ) {}
+
+  peek(fd: number, discard: number, frameHdrLen: number, frameLen: number, maxBytes: number): number {
+    const dev = this.owner.dev;
+    this.committed = 0;
+    const n = dev.rxPeek(fd, discard, frameHdrLen, frameLen, maxBytes, this.out.mergeable, this.lens, this.info);
+    this.count = n > 0 ? this.info[0] : 0;
+    this.short = this.info[1];
+    this.capacity = this.info[3];
+    if (this.info[2]) {
+      this.out.badChains += this.info[2];
+      this.owner.trace(`vhost-user: ${this.info[2]} bad receive chain(s) returned empty: ${dev.lastError()}`);
+      this.out.notifyDue = true;
+    }
+    if (n === -E.EBADMSG || n === -E.ENOTCONN) {
+      // The ring is broken (or the queue gone): the frames take TapOut's way, which drops them.
+      if (n === -E.EBADMSG) this.owner.broken(`vhost-user: ${dev.lastError() || errnoName(n)}`);
+      return -E.ENOBUFS;
+    }
+    return n;
+  }
+
+  frameOffset(i: number): number {
+    return i * DIRECT_STRIDE + VNET_HDR_LEN;
+  }
+
+  wait(): boolean {
+    this.out.waitForBuffers();
+    // Buffers posted before the guest saw that we want to hear of them: no kick comes for those.
+    return !(this.owner.dev.rxAvailable() > 0);
+  }
+
+  commit(off: number, len: number, csumStart = 0, csumOffset = 0, gsoType = 0, gsoSize = 0, hdrLen = 0): void {
+    writeVnetHeader(this.buf, off - VNET_HDR_LEN, VNET_HDR_LEN, csumStart, csumOffset, gsoType, gsoSize, hdrLen);
+    this.frames[2 * this.committed] = off;
+    this.frames[2 * this.committed + 1] = len;
+    this.committed++;
+  }
+
+  finish(): void {
+    const n = this.owner.dev.rxCommit(this.buf, this.frames, this.committed);
+    this.committed = 0;
+    if (n <= 0) return;
+    this.out.framesOut += n;
+    for (let i = 0; i < n; i++) this.out.bytesOut += this.frames[2 * i + 1];
+    this.out.notifyDue = true;
+  }
+}
+
 /** Frames to the guest's RX queue: TapOut's allocator, a 12-byte header before each frame, one native call per flush. */
 export class VhostOut extends TapOut {
   /** RX is started, enabled and mapped: frames can go. */
@@ -140,6 +213,12 @@ export class VhostOut extends TapOut {
   private heldCursor = 0;
   /** Receive chains the guest posted with bad descriptors (returned empty). */
   badChains = 0;
+  /** Used entries published by direct peeks since the guest was last interrupted. */
+  notifyDue = false;
+  /** A direct peek waits for the guest's buffers (its onBuffers is called when they come). */
+  directWaiting = false;
+  /** Straight into the guest's buffers (null: never, frames are captured). */
+  private readonly directRx: VhostDirect | null;
 
   constructor(
     private readonly owner: Owner,
@@ -149,6 +228,19 @@ export class VhostOut extends TapOut {
   ) {
     super(-1, VNET_HDR_LEN, size, maxFrames, capture);
     this.heldFrames = new Int32Array(2 * maxFrames);
+    // A capture (--pcap) sees frames in our buffer: with one, every frame is built here.
+    this.directRx = capture ? null : new VhostDirect(this, owner);
+  }
+
+  /**
+   * Direct peeks when the guest takes partial checksums (the TCP checksum
+   * is then never summed over the payload) and nothing waits for buffers:
+   * frames committed so far go first, and if any must wait, so does this.
+   */
+  override direct(): DirectRx | null {
+    if (!this.directRx || !this.usable || !this.guestCsum) return null;
+    if (this.count > 0) this.send();
+    return this.waiting === 0 && this.usable ? this.directRx : null;
   }
 
   override get checksumOffload(): boolean {
@@ -162,6 +254,7 @@ export class VhostOut extends TapOut {
 
   /** Drop every frame, committed or waiting (the queue stopped, or the front end left). */
   reset(): void {
+    this.notifyDue = false;
     this.dropped += this.count + this.waiting;
     this.count = 0;
     this.cursor = 0;
@@ -169,6 +262,15 @@ export class VhostOut extends TapOut {
   }
 
   override flush(): void {
+    this.send();
+    if (this.notifyDue) {
+      this.notifyDue = false;
+      this.owner.dev.rxNotify();
+    }
+  }
+
+  /** Deliver (or set waiting) the frames committed; the guest is interrupted if any went. */
+  private send(): void {
     const count = this.takeBatch();
     if (count === 0) return;
     if (!this.usable) {
@@ -178,7 +280,7 @@ export class VhostOut extends TapOut {
     if (this.waiting > 0) {
       // Behind the frames already waiting, in order.
       this.hold(this.buf, this.frames, 0, count);
-      this.resume();
+      this.deliverHeld();
       return;
     }
     const taken = this.push(this.buf, this.frames, count);
@@ -187,7 +289,7 @@ export class VhostOut extends TapOut {
       this.hold(this.buf, this.frames, taken, count);
       this.owner.wantRx(true);
       // Buffers posted before the guest saw that we want to hear of them: look once more.
-      this.resume();
+      this.deliverHeld();
     }
   }
 
@@ -255,8 +357,29 @@ export class VhostOut extends TapOut {
     this.heldCursor = cursor;
   }
 
-  /** The guest posted buffers (an RX kick), or may have: deliver what waits. */
+  /** A direct peek found no buffer: RX kicks are wanted until the guest posts some. */
+  waitForBuffers(): void {
+    if (this.directWaiting) return;
+    this.directWaiting = true;
+    if (this.waiting === 0) this.owner.wantRx(true);
+  }
+
+  /**
+   * The guest posted buffers (an RX kick), or may have (the queue started):
+   * deliver the frames that wait, then tell a direct peek that waits. Not
+   * from inside a flush (a protocol handler may be building frames).
+   */
   resume(): void {
+    this.deliverHeld();
+    if (this.directWaiting && this.waiting === 0 && this.usable) {
+      this.directWaiting = false;
+      this.owner.wantRx(false);
+      this.directRx?.onBuffers?.();
+    }
+  }
+
+  /** Deliver the frames that wait for buffers, as many as fit now. */
+  private deliverHeld(): void {
     if (this.waiting === 0 || !this.usable || !this.held) return;
     const frames = this.heldFrames.subarray(2 * this.heldFirst, 2 * this.heldCount);
     const taken = this.push(this.held, frames, this.waiting);
@@ -264,7 +387,7 @@ export class VhostOut extends TapOut {
     this.heldFirst += taken;
     if (this.heldFirst === this.heldCount) {
       this.heldFirst = this.heldCount = this.heldCursor = 0;
-      this.owner.wantRx(false);
+      if (!this.directWaiting) this.owner.wantRx(false);
     }
   }
 }
@@ -421,8 +544,11 @@ export class VhostUserTransport implements FrameTransport {
     out.guestCsum = has(f, F.GuestCsum);
     out.offloads = out.guestCsum ? { tso4: has(f, F.GuestTso4), tso6: has(f, F.GuestTso6), uso: false } : NO_OFFLOADS;
     if (!out.usable && out.waiting > 0) out.reset();
-    // No RX kicks wanted until frames wait for buffers.
-    if (out.usable && !wasUsable) this.dev.setNotify(RX_QUEUE, out.waiting > 0);
+    // No RX kicks wanted until frames (or direct peeks) wait for buffers.
+    if (out.usable && !wasUsable) {
+      this.dev.setNotify(RX_QUEUE, out.waiting > 0 || out.directWaiting);
+      out.resume();
+    }
     const wasStarted = this.input.started && this.input.enabled;
     this.input.started = d.queues[TX_QUEUE].started && this.dev.ready(TX_QUEUE);
     this.input.enabled = d.queues[TX_QUEUE].enabled;
