@@ -478,3 +478,207 @@ describe('native split virtqueues', () => {
     expect(dev.txPop(Buffer.alloc(1 << 20), new Int32Array(2), 1, 12, new Int32Array(2))).toBe(-E.ENOTCONN);
   });
 });
+
+// ---------------------------------------------------------------------------
+// Direct receive: a stream socket's data peeked straight into RX buffers
+
+/** A nonblocking AF_UNIX stream pair [ours, peer] with `data` written by the peer. */
+function streamWith(data: Buffer): [number, number] {
+  const pair = new Int32Array(2);
+  expect(native.unixPair(pair)).toBe(0);
+  if (data.length) expect(native.write(pair[1], data, 0, data.length)).toBe(data.length);
+  return [pair[0], pair[1]];
+}
+
+/** Headers as a caller builds them: a 12-byte virtio-net header (num_buffers left 0), then `frameHdr` bytes of `fill`. */
+function headers(frameHdr: number, fill: number): Buffer {
+  return Buffer.concat([hex('01 00 0000 0000 2200 1000 0000'), Buffer.alloc(frameHdr, fill)]);
+}
+
+/** A stage holding `hdrs` at 128-byte strides, and the frames table for them with payload lengths `lens`. */
+function stage(hdrs: Buffer[], lens: number[]): { buf: Buffer; frames: Int32Array } {
+  const buf = Buffer.alloc(128 * hdrs.length);
+  const frames = new Int32Array(2 * hdrs.length);
+  hdrs.forEach((h, i) => {
+    h.copy(buf, 128 * i);
+    frames[2 * i] = 128 * i + 12;
+    frames[2 * i + 1] = h.length - 12 + lens[i];
+  });
+  return { buf, frames };
+}
+
+describe('native direct receive (rxPeek, rxCommit)', () => {
+  const open: number[] = [];
+  afterEach(() => {
+    for (const fd of open.splice(0)) native.close(fd);
+  });
+  const socket = (data: Buffer): [number, number] => {
+    const p = streamWith(data);
+    open.push(...p);
+    return p;
+  };
+
+  it('peeks into frames over mergeable buffers after room for the headers; rxCommit puts the headers given in place, sets num_buffers, publishes the chains used and rewinds the one left; the data stays in the socket', () => {
+    const r = new Ring(0);
+    const call = native.eventfd(0, true);
+    r.dev.setCallFd(0, call);
+    for (let i = 0; i < 4; i++) r.chain([[GPA + 0x1000 * (i + 1), 1024]], true);
+    const data = pattern(1500, 11);
+    const [fd] = socket(data);
+    const lens = new Int32Array(16);
+    const out = new Int32Array(4);
+    // Frames of up to 1000 bytes after 12 + 54 bytes of headers: two chains each.
+    expect(r.dev.rxPeek(fd, 0, 54, 1000, 10000, true, lens, out)).toBe(1500);
+    expect([...out]).toEqual([2, 1, 0, 2000]); // 2 filled, the ring ran out, no bad chain, 2000 bytes reserved
+    expect([lens[0], lens[1]]).toEqual([1000, 500]);
+    expect(r.usedIdx()).toBe(0); // nothing published before rxCommit
+    const h0 = headers(54, 0xaa);
+    const h1 = headers(54, 0xbb);
+    const s = stage([h0, h1], [1000, 500]);
+    expect(r.dev.rxCommit(s.buf, s.frames, 2)).toBe(2);
+    // Frame 0: headers (num_buffers 2) and 958 payload bytes in chain 0, the other 42 in chain 1.
+    expect(r.mem.subarray(0x1000, 0x1000 + 66).toString('hex')).toBe('0100000000002200100002' + '00' + 'aa'.repeat(54));
+    expect(r.mem.subarray(0x1000 + 66, 0x1400).equals(data.subarray(0, 958))).toBe(true);
+    expect(r.mem.subarray(0x2000, 0x2000 + 42).equals(data.subarray(958, 1000))).toBe(true);
+    expect(r.mem[0x2000 + 42]).toBe(0); // nothing beyond
+    // Frame 1: headers (num_buffers 1) and the last 500 bytes in chain 2; chain 3 was not needed.
+    expect(r.mem.subarray(0x3000, 0x3000 + 66).toString('hex')).toBe('0100000000002200100001' + '00' + 'bb'.repeat(54));
+    expect(r.mem.subarray(0x3000 + 66, 0x3000 + 566).equals(data.subarray(1000))).toBe(true);
+    expect(r.usedIdx()).toBe(3);
+    expect([r.used(0), r.used(1), r.used(2)]).toEqual([[0, 1024], [1, 42], [2, 566]]);
+    expect(r.dev.rxAvailable()).toBe(1); // chain 3, given back
+    // The interrupt waits for rxNotify (once per batch).
+    const cnt = Buffer.alloc(8);
+    expect(native.read(call, cnt, 0, 8)).toBe(-E.EAGAIN);
+    expect(r.dev.rxNotify()).toBe(0);
+    expect(native.read(call, cnt, 0, 8)).toBe(8);
+    expect(r.dev.rxNotify()).toBe(0);
+    expect(native.read(call, cnt, 0, 8)).toBe(-E.EAGAIN); // once
+    // Peeked, not read: the socket still holds every byte.
+    const again = Buffer.alloc(2000);
+    expect(native.read(fd, again, 0, 2000)).toBe(1500);
+    expect(again.subarray(0, 1500).equals(data)).toBe(true);
+    // The chain given back is the next one rxPush takes.
+    const f = Buffer.alloc(200);
+    expect(r.dev.rxPush(f, Int32Array.of(12, 100), 1, 12, true, out)).toBe(1);
+    expect(r.used(3)).toEqual([3, 112]);
+  });
+
+  it('without mergeable buffers a frame takes one chain; skips `discard` bytes already sent; a frame left empty when the socket has less is given back', () => {
+    const r = new Ring(0);
+    r.chain([[GPA + 0x1000, 512], [GPA + 0x2000, 512]], true); // one chain of two buffers
+    r.chain([[GPA + 0x3000, 1024]], true);
+    const data = pattern(700, 3);
+    const [fd] = socket(data);
+    const lens = new Int32Array(16);
+    const out = new Int32Array(4);
+    // 100 bytes were sent before: the frame's payload starts at byte 100.
+    expect(r.dev.rxPeek(fd, 100, 74, 2000, 4000, false, lens, out)).toBe(600);
+    // Frame 0 can take 1024 - 86 bytes, frame 1 as much: 600 fill frame 0 alone.
+    expect([...out]).toEqual([1, 1, 0, 2 * (1024 - 86)]);
+    expect(lens[0]).toBe(600);
+    const s = stage([headers(74, 0xcc)], [600]);
+    expect(r.dev.rxCommit(s.buf, s.frames, 1)).toBe(1);
+    expect(r.mem.readUInt16LE(0x1000 + 10)).toBe(1);
+    expect(r.mem.subarray(0x1000 + 12, 0x1000 + 86).equals(Buffer.alloc(74, 0xcc))).toBe(true);
+    // The payload goes on in the chain's second buffer.
+    expect(r.mem.subarray(0x1000 + 86, 0x1200).equals(data.subarray(100, 100 + 426))).toBe(true);
+    expect(r.mem.subarray(0x2000, 0x2000 + 174).equals(data.subarray(526))).toBe(true);
+    expect([r.usedIdx(), ...r.used(0)]).toEqual([1, 0, 86 + 600]);
+    expect(r.dev.rxAvailable()).toBe(1);
+  });
+
+  it('at end of file (0), with nothing new (-EAGAIN) and with no buffer (-ENOBUFS) takes nothing', () => {
+    const r = new Ring(0);
+    r.chain([[GPA + 0x1000, 1024]], true);
+    const lens = new Int32Array(16);
+    const out = new Int32Array(4);
+    const [fd, peer] = socket(pattern(10, 1));
+    // Only the 10 bytes already sent are queued: nothing new.
+    expect(r.dev.rxPeek(fd, 10, 54, 1000, 1000, true, lens, out)).toBe(-E.EAGAIN);
+    expect([r.usedIdx(), r.dev.rxAvailable()]).toEqual([0, 1]);
+    // Empty and open: EAGAIN from recvmsg.
+    const [quiet] = socket(Buffer.alloc(0));
+    expect(r.dev.rxPeek(quiet, 0, 54, 1000, 1000, true, lens, out)).toBe(-E.EAGAIN);
+    expect([r.usedIdx(), r.dev.rxAvailable()]).toEqual([0, 1]);
+    // The peer closed and every byte was read: end of file.
+    expect(native.read(fd, Buffer.alloc(10), 0, 10)).toBe(10);
+    native.close(peer);
+    open.splice(open.indexOf(peer), 1);
+    expect(r.dev.rxPeek(fd, 0, 54, 1000, 1000, true, lens, out)).toBe(0);
+    expect([r.usedIdx(), r.dev.rxAvailable()]).toEqual([0, 1]);
+    // No buffer at all: the ring is short (1) and nothing is read.
+    const r2 = new Ring(0);
+    const [full] = socket(pattern(100, 2));
+    expect(r2.dev.rxPeek(full, 0, 54, 1000, 1000, true, lens, out)).toBe(-E.ENOBUFS);
+    expect(out[1]).toBe(1);
+    expect(native.read(full, Buffer.alloc(200), 0, 200)).toBe(100);
+  });
+
+  it('returns bad chains empty ahead of the frames; stops at a chain whose first buffer cannot hold the headers (2: left for rxPush); a chain left unused before a bad one is returned empty, not rewound', () => {
+    const r = new Ring(0);
+    r.chain([[GPA + 0x20000, 1024]], true); // 0: outside guest memory
+    r.chain([[GPA + 0x1000, 1024]], true); // 1
+    r.chain([[GPA + 0x3000, 40], [GPA + 0x3100, 1000]], true); // 2, 3: 40 bytes first
+    const data = pattern(500, 9);
+    const [fd] = socket(data);
+    const lens = new Int32Array(16);
+    const out = new Int32Array(4);
+    // Frames of up to 500 bytes: chain 1 holds frame 0; frame 1 would start in the 40-byte buffer.
+    expect(r.dev.rxPeek(fd, 0, 54, 500, 5000, true, lens, out)).toBe(500);
+    expect([...out]).toEqual([1, 2, 1, 500]);
+    expect(r.dev.lastError()).toMatch(/outside guest memory/);
+    const s = stage([headers(54, 0xdd)], [500]);
+    expect(r.dev.rxCommit(s.buf, s.frames, 1)).toBe(1);
+    expect([r.usedIdx(), r.used(0), r.used(1)]).toEqual([2, [0, 0], [1, 566]]);
+    // The chain with the small first buffer is still there, and rxPush (which copies) takes it.
+    expect(r.dev.rxAvailable()).toBe(1);
+    const f = Buffer.alloc(200);
+    expect(r.dev.rxPush(f, Int32Array.of(12, 100), 1, 12, true, out)).toBe(1);
+    expect(r.used(2)).toEqual([2, 112]);
+
+    // Frames of one chain each; the second goes unused, and a bad chain lies after it.
+    const r2 = new Ring(0);
+    r2.chain([[GPA + 0x1000, 1024]], true); // 0
+    r2.chain([[GPA + 0x2000, 1024]], true); // 1
+    r2.chain([[GPA + 0x3000, 1024]], false); // 2: device-readable
+    const [fd2] = socket(pattern(100, 4));
+    expect(r2.dev.rxPeek(fd2, 0, 54, 1000, 5000, false, lens, out)).toBe(100);
+    expect([...out]).toEqual([1, 1, 1, 2 * 958]);
+    const s2 = stage([headers(54, 0xee)], [100]);
+    expect(r2.dev.rxCommit(s2.buf, s2.frames, 1)).toBe(1);
+    expect([r2.usedIdx(), r2.used(0), r2.used(1), r2.used(2)]).toEqual([3, [2, 0], [0, 166], [1, 0]]);
+    expect(r2.dev.rxAvailable()).toBe(0);
+  });
+
+  it('gives the chains back when rxCommit is called wrongly or not at all (the next rxPeek or rxPush), and refuses bad arguments', () => {
+    const r = new Ring(0);
+    r.chain([[GPA + 0x1000, 1024]], true);
+    const lens = new Int32Array(16);
+    const out = new Int32Array(4);
+    const [fd] = socket(pattern(300, 5));
+    expect(r.dev.rxPeek(fd, 0, 54, 1000, 1000, true, lens, out)).toBe(300);
+    expect(r.dev.rxAvailable()).toBe(0);
+    const s = stage([headers(54, 1)], [300]);
+    expect(() => r.dev.rxCommit(s.buf, s.frames, 2)).toThrow(/count must be the 1 frames rxPeek filled/);
+    expect([r.usedIdx(), r.dev.rxAvailable()]).toEqual([0, 1]);
+    expect(() => r.dev.rxCommit(s.buf, s.frames, 1)).toThrow(/no rxPeek is waiting/);
+    // A frame length that is not the headers and the bytes peeked.
+    expect(r.dev.rxPeek(fd, 0, 54, 1000, 1000, true, lens, out)).toBe(300);
+    const bad = stage([headers(54, 1)], [299]);
+    expect(() => r.dev.rxCommit(bad.buf, bad.frames, 1)).toThrow(/frame 0 must be its headers and the 300 bytes peeked/);
+    expect(r.dev.rxAvailable()).toBe(1);
+    // Not committed at all: rxPush gives the chain back first, then uses it.
+    expect(r.dev.rxPeek(fd, 0, 54, 1000, 1000, true, lens, out)).toBe(300);
+    expect(r.dev.rxPush(Buffer.alloc(200), Int32Array.of(12, 100), 1, 12, true, out)).toBe(1);
+    expect([r.usedIdx(), ...r.used(0)]).toEqual([1, 0, 112]);
+    expect(() => r.dev.rxPeek(fd, 0, 54, 0, 1000, true, lens, out)).toThrow(/frameLen must be between 1 and 65549/);
+    expect(() => r.dev.rxPeek(fd, 0, 300, 1000, 1000, true, lens, out)).toThrow(/frameHdrLen must be between 0 and 256/);
+    expect(() => r.dev.rxPeek(fd, -1, 54, 1000, 1000, true, lens, out)).toThrow(/discard must be between/);
+    expect(() => r.dev.rxPeek(fd, 0, 54, 1000, 1000, true, lens, new Int32Array(3))).toThrow(/out holds 3/);
+    // A queue not set up.
+    const dev = new native.VuDevice();
+    expect(dev.rxPeek(fd, 0, 54, 1000, 1000, true, lens, out)).toBe(-E.ENOTCONN);
+    expect(dev.rxAvailable()).toBe(-E.ENOTCONN);
+  });
+});
