@@ -8,6 +8,7 @@
 // QEMU gave closed — and never crash passt.
 import { afterEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
+import net from 'node:net';
 import { native } from '../../src/native.js';
 import { buildConfig, type HostNet } from '../../src/conf.js';
 import { parseArgs } from '../../src/options.js';
@@ -15,6 +16,8 @@ import type { Logger } from '../../src/log.js';
 import { PasstRun } from '../../src/passt.js';
 import { encodeRequest, Req } from '../../src/vhost/protocol.js';
 import { until } from './wait.js';
+import { ACK, ACK4_HEX, PSH, SYN, SYN4_HEX, segment } from './engine-rig.js';
+import { pseudo4, referenceChecksum } from './wire-frames.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const u64 = (v: bigint): Buffer => {
@@ -201,6 +204,81 @@ describe('passt --vhost-user on an inherited socket, with a fake front end', () 
       expect(fdCount()).toBe(before + 6);
     });
   }
+
+  it('peeks TCP data from a host socket straight into the guest\'s receive buffers with literal headers; with no buffer the connection waits for the guest\'s RX kick', async () => {
+    const r = start();
+    await setUp(r);
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    let peer: net.Socket | undefined;
+    server.on('connection', (s) => (peer = s));
+    try {
+      // RX: two 4 KiB buffers (the SYN-ACK, then the data).
+      for (let i = 0; i < 2; i++) {
+        desc(r, 0, i, 0x10000 + 0x1000 * i, 4096, 2);
+        makeAvail(r, 0, i, i, i + 1);
+      }
+      let tx = 0;
+      const transmit = (frame: Buffer): void => {
+        pwrite(r, 0x20000 + 0x1000 * tx, Buffer.concat([Buffer.alloc(12), frame]));
+        desc(r, 1, tx, 0x20000 + 0x1000 * tx, 12 + frame.length, 0);
+        makeAvail(r, 1, tx, tx, tx + 1);
+        tx++;
+        native.write(r.kicks[1], u64(1n), 0, 8);
+      };
+      const rxUsed = (): number => pread(r, RINGS[0].used + 2, 2).readUInt16LE();
+      const rxFlags = (): number => pread(r, RINGS[0].used, 2).readUInt16LE();
+      // The guest (02:aa:bb:cc:dd:ee, 198.51.100.2:40000, MSS 1460) connects to the gateway, which is the host's loopback.
+      transmit(segment(SYN4_HEX, { dport: port, seq: 100, ack: 0, flags: SYN }));
+      await until(() => rxUsed() >= 1, 'the SYN-ACK');
+      const synAck = pread(r, 0x10000 + 12, 14 + 20 + 32);
+      expect(synAck[14 + 20 + 13]).toBe(SYN | ACK);
+      const isn = synAck.readUInt32BE(14 + 20 + 4);
+      transmit(segment(ACK4_HEX, { dport: port, seq: 101, ack: isn + 1, flags: ACK }));
+      await until(() => peer !== undefined, 'the connection at the server');
+      const data = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 13 + 1) & 0xff));
+      peer!.write(data);
+      await until(() => rxUsed() >= 2, 'the data');
+      const [head, len] = [pread(r, RINGS[0].used + 12, 4).readUInt32LE(), pread(r, RINGS[0].used + 16, 4).readUInt32LE()];
+      expect([head, len]).toEqual([1, 12 + 54 + 3000]);
+      const got = pread(r, 0x11000, len);
+      // A TSO frame (3000 bytes > MSS 1460, GUEST_TSO4) with a partial checksum, in one buffer.
+      const window = got.readUInt16BE(12 + 14 + 20 + 14);
+      const ipHeader = (ipCsum: number): string => '45000be0' + '00004000' + 'ff06' + ipCsum.toString(16).padStart(4, '0') + 'c6336401' + 'c6336402';
+      const ipCsum = referenceChecksum(Buffer.from(ipHeader(0), 'hex'));
+      const partial = 0xffff - referenceChecksum(pseudo4(Uint8Array.of(198, 51, 100, 1), Uint8Array.of(198, 51, 100, 2), 6, 20 + 3000));
+      const expected =
+        '01' + '01' + '3600' + 'b405' + '2200' + '1000' + '0100' + // NEEDS_CSUM, GSO TCPv4, hdr_len 54, gso_size 1460, csum 34+16, num_buffers 1
+        '02aabbccddee' + '9a559a559a55' + '0800' +
+        ipHeader(ipCsum) +
+        port.toString(16).padStart(4, '0') + '9c40' + ((isn + 1) >>> 0).toString(16).padStart(8, '0') + '00000065' + '5018' +
+        window.toString(16).padStart(4, '0') + partial.toString(16).padStart(4, '0') + '0000';
+      expect(got.subarray(0, 12 + 54).toString('hex')).toBe(expected);
+      expect(got.subarray(12 + 54).equals(data)).toBe(true);
+      expect(rxFlags()).toBe(1); // no RX kicks wanted
+      // No buffer left: 2000 more bytes wait in the socket, and the guest is asked to kick RX.
+      peer!.write(data.subarray(0, 2000));
+      await until(() => rxFlags() === 0, 'RX kicks wanted');
+      expect(rxUsed()).toBe(2);
+      // The guest posts two buffers and kicks: the data comes, after the first 3000 bytes, and one buffer is left.
+      desc(r, 0, 2, 0x12000, 4096, 2);
+      desc(r, 0, 3, 0x13000, 4096, 2);
+      makeAvail(r, 0, 2, 2, 3);
+      makeAvail(r, 0, 3, 3, 4);
+      native.write(r.kicks[0], u64(1n), 0, 8);
+      await until(() => rxUsed() >= 3, 'the data after the kick');
+      const more = pread(r, 0x12000, 12 + 54 + 2000);
+      expect(more.readUInt32BE(12 + 14 + 20 + 4)).toBe((isn + 1 + 3000) >>> 0);
+      expect(more.subarray(12 + 54).equals(data.subarray(0, 2000))).toBe(true);
+      expect(rxFlags()).toBe(1); // no longer wanted
+      expect(rxUsed()).toBe(3);
+      expect(r.errors).toEqual([]);
+    } finally {
+      peer?.destroy();
+      server.close();
+    }
+  });
 
   it('disconnects cleanly when the front end closes in the middle of a message', async () => {
     const r = start();
