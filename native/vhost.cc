@@ -16,6 +16,10 @@
 //           over as many chains as it needs with mergeable buffers
 //           (num_buffers in the header says how many), and published in the
 //           used ring; frames that find no buffer stay with the caller.
+//   rxPeek  TCP data is peeked from its socket straight into RX buffers
+//   rxCommit (room left in each frame's first buffer for its headers), then
+//           the caller's headers are put in place and the chains published;
+//           those not filled go back (see the section below).
 //
 // Why here and not in JavaScript: the rings are written by another party
 // while we read them. The avail index is read with acquire ordering before

@@ -13,7 +13,9 @@
  *   negotiated with the guest independently of the host side.
  * - Host to guest: data is *peeked* (MSG_PEEK, with SO_PEEK_OFF where the
  *   kernel has it, so each byte is copied once) straight into frame slots of
- *   the tap transmit buffer, after a header template. Peeked data stays in
+ *   the tap transmit buffer, after a header template (with vhost-user,
+ *   straight into the guest's own receive buffers: TapOut.direct, see
+ *   doc/design.md, "vhost-user"). Peeked data stays in
  *   the socket until the guest acknowledges it; only then is it consumed
  *   (recv with MSG_TRUNC). Retransmission (three duplicate ACKs or the ACK
  *   timeout) rewinds to the guest's acknowledged sequence and peeks again.
@@ -167,6 +169,13 @@ export class TcpConn extends Flow {
   keepalive = false;
   /** Whether SO_PEEK_OFF works on this socket. */
   peekOffset = false;
+  /**
+   * The last peek emptied the socket: it is watched edge-triggered
+   * (EPOLLET), as upstream does, since the data peeked and not yet
+   * acknowledged keeps it readable, and level-triggered every round of the
+   * loop would peek again for nothing; new data or the end makes an edge.
+   */
+  edge = false;
   /** Events currently watched on the fd, and whether the fd is in epoll at all (with no events, a reset still reports EPOLLERR). */
   watched = 0;
   registered = false;
@@ -575,6 +584,7 @@ export class TcpHandler {
         return;
       }
       if (!this.peeked(conn, n, window, now)) return;
+      this.setEdge(conn, n < direct.capacity);
       // Headers for each frame; the payload is in place already.
       this.updateWindowToTap(conn);
       for (let i = 0; i < direct.count; i++) {
@@ -615,6 +625,9 @@ export class TcpHandler {
     const discard = conn.peekOffset ? 0 : inFlight;
     const n = native.recvPeek(conn.fd, out.buf, discard, this.peekOff, this.peekLen, maxSlots);
     if (!this.peeked(conn, n, window, now)) return;
+    // Fewer bytes than the slots take: the socket is empty. As many: it may hold more, which only
+    // level-triggered polling would bring (unless the window is full, and an ACK brings us back).
+    this.setEdge(conn, n < total);
     // Build a frame around each filled slot.
     let left = n;
     this.updateWindowToTap(conn);
@@ -638,7 +651,10 @@ export class TcpHandler {
   private peeked(conn: TcpConn, n: number, window: number, now: number): boolean {
     if (n > 0) return true;
     if (n < 0) {
-      if (n === -E.EAGAIN) return false;
+      if (n === -E.EAGAIN) {
+        this.setEdge(conn, true);
+        return false;
+      }
       this.ctx.log.debug(`${describeFlow(conn)}: receive: ${errnoName(n)}`);
       this.reset(conn);
       return false;
@@ -650,6 +666,13 @@ export class TcpHandler {
     conn.seqToTap = (conn.seqToTap + 1) >>> 0;
     this.setTimer(conn, now + ACK_TIMEOUT_MS);
     return false;
+  }
+
+  /** Watch the socket edge- or level-triggered (TcpConn.edge). */
+  private setEdge(conn: TcpConn, on: boolean): void {
+    if (conn.edge === on) return;
+    conn.edge = on;
+    this.setEvents(conn, 0, 0);
   }
 
   /** `n` bytes of `window` went to the guest. */
@@ -880,6 +903,7 @@ export class TcpHandler {
       conn.watched = 0;
       return;
     }
+    if (want & C.EPOLLIN && conn.edge) want = (want | C.EPOLLET) >>> 0;
     if (want === conn.watched && conn.registered) return;
     if (!conn.registered) this.ctx.loop.add(conn.fd, FdKind.TcpSock, conn.index, want);
     else this.ctx.loop.mod(conn.fd, FdKind.TcpSock, conn.index, want);

@@ -33,10 +33,15 @@
  *   the size of that buffer (beyond it they are dropped, and TCP sends them
  *   again). Frames are never cut.
  *
- * One copy each way, where upstream's tcp_vu.c peeks socket data straight
- * into the guest's buffers: frames are built in our transmit buffer as for
- * every other transport, so the engine stays the same, and copied into the
- * guest's buffers at the flush (bench/vhost.js compares the two passts).
+ * TCP data for the guest is the exception to that second copy, as in
+ * upstream's tcp_vu.c: `VhostOut.direct()` gives TCP a `DirectRx` whose
+ * peek reads the socket straight into the guest's RX buffers (rxPeek), the
+ * headers built by TCP as for any frame and put in place by rxCommit; a
+ * connection that finds no buffer waits for the guest's RX kick
+ * (`directWaiting`, onBuffers). Everything else — ACKs, SYNs, UDP, ICMP,
+ * the replies of the small services — is built in our buffer and copied
+ * at the flush, as for every other transport (see doc/design.md,
+ * "vhost-user"; bench/vhost.js compares the two passts).
  *
  * When the front end disconnects (QEMU quit or was killed), or breaks the
  * protocol or the rings (a VuProtocolError, or the native side finding a
