@@ -121,6 +121,9 @@ struct Queue {
   uint16_t usedIdx = 0;    // next used entry to write (published at the end of a call)
   int callFd = -1;
   bool notifyDue = false;  // used entries published by rxCommit, the guest not yet interrupted (rxNotify)
+  // VIRTIO_RING_F_EVENT_IDX: the used index when we last decided whether to interrupt (valid once we have).
+  uint16_t signalledUsed = 0;
+  bool signalledValid = false;
 };
 
 /** Why a chain was dropped, or the ring is broken. */
@@ -140,6 +143,7 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
                            InstanceMethod<&VuDevice::GetVringBase>("getVringBase"),
                            InstanceMethod<&VuDevice::SetCallFd>("setCallFd"),
                            InstanceMethod<&VuDevice::SetNotify>("setNotify"),
+                           InstanceMethod<&VuDevice::SetEventIdx>("setEventIdx"),
                            InstanceMethod<&VuDevice::Ready>("ready"),
                            InstanceMethod<&VuDevice::TxPop>("txPop"),
                            InstanceMethod<&VuDevice::RxPush>("rxPush"),
@@ -414,13 +418,38 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
     if (notify) Notify(q);
   }
 
+  /** vring_need_event() of the virtio specification (2.7.10): whether moving from `old` to `now` passes `event`. */
+  static bool NeedEvent(uint16_t event, uint16_t now, uint16_t old) {
+    return static_cast<uint16_t>(now - event - 1) < static_cast<uint16_t>(now - old);
+  }
+
+  /**
+   * With EVENT_IDX: ask the guest to kick when it makes entry `idx` of the
+   * available ring available (avail_event, after our used ring), then a
+   * full fence: entries it made available before it saw this are found by
+   * the caller's next look at the ring.
+   */
+  void SetAvailEvent(Queue& q, uint16_t idx) {
+    Store16(q.used + 4 + 8ull * q.num, idx);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  }
+
   /** Interrupt the guest for the entries published since the last interrupt, unless it asked not to be. */
   void Notify(Queue& q) {
     if (!q.notifyDue) return;
     q.notifyDue = false;
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (q.callFd < 0) return;
-    if (Load16(q.avail) & kAvailNoInterrupt) return;
+    if (eventIdx_) {
+      // The guest's used_event (after its available ring): interrupt once our used index passes it.
+      const uint16_t old = q.signalledUsed;
+      const bool valid = q.signalledValid;
+      q.signalledUsed = q.usedIdx;
+      q.signalledValid = true;
+      if (valid && !NeedEvent(Load16(q.avail + 4 + 2ull * q.num), q.usedIdx, old)) return;
+    } else if (Load16(q.avail) & kAvailNoInterrupt) {
+      return;
+    }
     uint64_t one = 1;
     ssize_t r;
     do {
@@ -581,6 +610,7 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
     if (a.ok && (base < 0 || base > 0xffff)) a.Range("setVringBase: base must be between 0 and 65535");
     if (!a.ok) return a.Fail();
     q->lastAvail = static_cast<uint16_t>(base);
+    q->signalledValid = false;
     return Num(a.Env(), 0);
   }
 
@@ -625,9 +655,27 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
     if (!a.ok) return a.Fail();
     if (!q->used) return Num(a.Env(), -ENOTCONN);
     Store16(q->used, on ? 0 : kUsedNoNotify);
+    // With EVENT_IDX the guest reads avail_event, not the flag: a kick for its next entry. Turned
+    // off, it stays where it was: at most one more kick, when the guest's index passes it again.
+    if (eventIdx_ && on) SetAvailEvent(*q, AvailIdx(*q));
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     return Num(a.Env(), 0);
   }
+
+  /**
+   * setEventIdx(on): VIRTIO_RING_F_EVENT_IDX was negotiated (or not): the
+   * guest's used_event decides interrupts instead of its no-interrupt flag,
+   * and our avail_event its kicks instead of the no-notify flag.
+   */
+  Napi::Value SetEventIdx(const Napi::CallbackInfo& info) {
+    Args a(info, "setEventIdx", 1);
+    bool on = a.Bool(0);
+    if (!a.ok) return a.Fail();
+    eventIdx_ = on;
+    for (Queue& q : vq_) q.signalledValid = false;
+    return Num(a.Env(), 0);
+  }
+  bool eventIdx_ = false;
 
   /** ready(q): whether the queue's rings are set and lie in guest memory. */
   Napi::Value Ready(const Napi::CallbackInfo& info) {
@@ -711,6 +759,11 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
       UsedWrite(q, head, 0);
     }
     Publish(q, from);
+    if (eventIdx_ && !more.data[0]) {
+      // Kicks for whatever comes next; what came meanwhile (no kick for it) is read in the next round.
+      SetAvailEvent(q, q.lastAvail);
+      if (AvailIdx(q) != q.lastAvail) more.data[0] = 1;
+    }
     return Num(a.Env(), static_cast<double>(count));
   }
 

@@ -92,6 +92,8 @@ export interface VuDevice {
   setCallFd(queue: number, fd: number): number;
   /** Whether the guest kicks this queue when it makes buffers available (VRING_USED_F_NO_NOTIFY). 0 or -ENOTCONN. */
   setNotify(queue: number, on: boolean): number;
+  /** VIRTIO_RING_F_EVENT_IDX negotiated: the guest's used_event decides interrupts, our avail_event its kicks. */
+  setEventIdx(on: boolean): number;
   /** Whether the queue's rings are set and mapped. */
   ready(queue: number): boolean;
   /**

@@ -139,12 +139,14 @@ export const has = (features: bigint, n: number): boolean => (features & bit(n))
  * GUEST_CSUM: we may hand it some), TCP segmentation offload both ways
  * (HOST_TSO4/6: the guest sends super-frames of up to 64 KiB, GUEST_TSO4/6:
  * we send them, the guest's stack takes them whole), mergeable receive
- * buffers, indirect descriptors, and the protocol features. Not
+ * buffers, indirect descriptors, EVENT_IDX (the guest says after which
+ * used entry it wants an interrupt, we after which available entry we want
+ * a kick: native/vhost.cc), and the protocol features. Not
  * VHOST_F_LOG_ALL: there is no live migration here.
  */
 export const OFFERED_FEATURES =
   bit(F.Version1) | bit(F.Csum) | bit(F.GuestCsum) | bit(F.GuestTso4) | bit(F.GuestTso6) | bit(F.HostTso4) | bit(F.HostTso6) |
-  bit(F.MrgRxbuf) | bit(F.IndirectDesc) | bit(F.ProtocolFeatures);
+  bit(F.MrgRxbuf) | bit(F.IndirectDesc) | bit(F.EventIdx) | bit(F.ProtocolFeatures);
 
 /** Protocol features offered: REPLY_ACK only (no multiqueue, no migration, no configuration space). */
 export const OFFERED_PROTOCOL_FEATURES = bit(PF.ReplyAck);

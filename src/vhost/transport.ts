@@ -546,6 +546,7 @@ export class VhostUserTransport implements FrameTransport {
     const wasUsable = out.usable;
     out.usable = d.usable(RX_QUEUE);
     out.mergeable = has(f, F.MrgRxbuf);
+    this.dev.setEventIdx(has(f, F.EventIdx));
     out.guestCsum = has(f, F.GuestCsum);
     out.offloads = out.guestCsum ? { tso4: has(f, F.GuestTso4), tso6: has(f, F.GuestTso6), uso: false } : NO_OFFLOADS;
     if (!out.usable && out.waiting > 0) out.reset();
