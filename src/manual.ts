@@ -650,6 +650,16 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
       'Implies `--host-lo-to-ns-lo`, `--no-icmp`, `-D none` and `-S none`; the namespace gets no addresses and no DHCP, DHCPv6 or NDP. ' +
       'Incompatible with `--no-splice` ("--splice-only is incompatible with --no-splice"); passt refuses it ("--splice-only is for pasta mode only").',
   ],
+  'shared-engine': [
+    'node-passt only, not in the original. When pasta attaches to an existing namespace (`--netns`, a PID), have the user\'s shared engine serve it instead of a process of its own: ' +
+      'one background process per user (and mount namespace) serves every such namespace, each with its own configuration, flows and forwarded ports, ' +
+      'and pasta leaves behind only a small process that holds its place (the one `-P` names; killing it ends that namespace\'s service). ' +
+      'The same is asked for by the environment variable `NODE_PASTA_SHARED_ENGINE=1`, which a container engine passes on to pasta. ' +
+      'It needs `$XDG_RUNTIME_DIR`: the engine listens on a socket in `$XDG_RUNTIME_DIR/node-passt/`, a directory closed to other users, and serves only its own user. ' +
+      'It starts on first use and exits once it has served nothing for 30 seconds (`NODE_PASTA_ENGINE_IDLE_MS`). ' +
+      'A command line that runs a command of pasta\'s own, or uses `-F` or `--runas`, or pasta as root of the initial user namespace, is served as without this option. ' +
+      'What this trades is described under "Shared engine" below.',
+  ],
 };
 
 /** The rule for options given more than once, in the OPTIONS section of each page. */
@@ -842,6 +852,25 @@ const PASTA_PAGE: PageText = {
     localModeNote(WORDS.pasta),
     securityNote(WORDS.pasta),
     {
+      title: 'Shared engine',
+      body: [
+        'With `--shared-engine` (or `NODE_PASTA_SHARED_ENGINE=1`), each pasta that attaches to a namespace hands it to one background process of the user, the shared engine, ' +
+          'which it starts when there is none (`$XDG_RUNTIME_DIR/node-passt/engine-*.sock`, one per user namespace and mount namespace) and which exits when it has served nothing for `NODE_PASTA_ENGINE_IDLE_MS` milliseconds (default 30000). ' +
+          'pasta returns as it otherwise would: exit 0 once the namespace is configured, or 1 with the message. ' +
+          'What stays behind for each namespace is a process of some hundred kilobytes that holds its connection to the engine: `-P` names it, killing it ends the service of that namespace, ' +
+          'and it exits 0 when the namespace goes away (the `--netns` file deleted, the PID exited). ' +
+          'If the engine ends first (killed, or it failed), that process says so ("the shared engine exited: this namespace has no network any more") on standard error with `-f`, else to the system logger, and in the `--log-file`, and exits 1; ' +
+          'the namespaces it served have no network any more, as when pasta(1) is killed: a container engine that started them does not restart them. ' +
+          'The next pasta starts a new engine. `NODE_PASTA_ENGINE_LOG=FILE` keeps the engine\'s own standard error (each request and its answer, a crash) in *FILE*.',
+        'Each namespace keeps its own configuration (ports, DNS, addresses, mapping), flow table, sockets and helper process, and traffic of one cannot reach another\'s flows. ' +
+          'What it trades against one sandboxed process per container, as pasta(1) runs: the engine has no sandbox of its own (see Security): it must open each new namespace\'s files and start helpers long after it started, ' +
+          'so it keeps the filesystem access and system calls of the user it runs as; only the helper inside each namespace is locked as always. ' +
+          'And the namespaces it serves share one process\'s fate: a crash or a kill of the engine ends the networking of all of them. ' +
+          'Only the user the engine runs as may use it (a directory of mode 0700, a socket of mode 0600, and the peer credentials of every connection checked). ' +
+          'It is off unless asked for.',
+      ],
+    },
+    {
       title: 'Differences from the original pasta',
       body: [
         '`auto` rescans the UDP ports every second too, where pasta(1) reads them only at start. ' +
@@ -852,7 +881,7 @@ const PASTA_PAGE: PageText = {
           'There is no detached PID namespace, and Node.js\'s inspector thread, which blocks every signal, keeps the host\'s root and its capabilities (under the seccomp filter, asleep for good).',
         'Not implemented: `--conf-path` (pesto(1)) is refused. ' +
           'Router advertisements and DHCPv6 replies come from the `-g` gateway when it is a link-local address, else from a link-local address made from `-M` (the original uses the host\'s own link-local address then).',
-        'Messages are plain lines on standard error or in the `--log-file` file, never sent to the system logger; a full log file is emptied and started again rather than trimmed at its beginning.',
+        'Messages are plain lines on standard error or in the `--log-file` file, never sent to the system logger (but for the one of `--shared-engine` when its engine is gone); a full log file is emptied and started again rather than trimmed at its beginning.',
       ],
     },
   ],
