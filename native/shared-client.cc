@@ -4,7 +4,7 @@
 // ready, with no Node of its own.
 //
 // - The socket and its lock file are $XDG_RUNTIME_DIR/node-passt/
-//   engine-USERNS-MNTNS.{sock,lock}: one engine per user namespace (whose
+//   engine-USERNS-MNTNS.{sock,lock} (/run/user/UID if that is not set): one engine per user namespace (whose
 //   namespaces it can enter) and mount namespace (in which the paths of a
 //   command line mean the same) of the user. The directory must be ours and
 //   closed to others (0700).
@@ -266,9 +266,18 @@ bool SharedWanted(int argc, char** argv) {
 }
 
 void RunShared(const char* script, int argc, char** argv) {
-  const char* runtime = getenv("XDG_RUNTIME_DIR");
-  if (!runtime || !*runtime) Fail("pasta: --shared-engine: XDG_RUNTIME_DIR is not set");
-  std::string dir = std::string(runtime) + "/node-passt";
+  // $XDG_RUNTIME_DIR, else /run/user/UID if it is ours (Podman running as root in a user
+  // namespace sets no XDG_RUNTIME_DIR for pasta, and uses that one itself).
+  const char* env = getenv("XDG_RUNTIME_DIR");
+  std::string runtime = env && *env ? env : "";
+  if (runtime.empty()) {
+    std::string fallback = "/run/user/" + std::to_string(geteuid());
+    struct stat st;
+    if (lstat(fallback.c_str(), &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+      Fail("pasta: --shared-engine: XDG_RUNTIME_DIR is not set, and " + fallback + " is not a directory of ours");
+    runtime = fallback;
+  }
+  std::string dir = runtime + "/node-passt";
   if (mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) Fail("pasta: --shared-engine: cannot create " + dir + ": " + strerror(errno));
   struct stat st;
   if (lstat(dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0)

@@ -655,7 +655,7 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
       'one background process per user (and mount namespace) serves every such namespace, each with its own configuration, flows and forwarded ports, ' +
       'and pasta leaves behind only a small process that holds its place (the one `-P` names; killing it ends that namespace\'s service). ' +
       'The same is asked for by the environment variable `NODE_PASTA_SHARED_ENGINE=1`, which a container engine passes on to pasta. ' +
-      'It needs `$XDG_RUNTIME_DIR`: the engine listens on a socket in `$XDG_RUNTIME_DIR/node-passt/`, a directory closed to other users, and serves only its own user. ' +
+      'The engine listens on a socket in `$XDG_RUNTIME_DIR/node-passt/` (without `XDG_RUNTIME_DIR`, in `/run/user/UID/node-passt/` if that directory is ours), a directory closed to other users, and serves only its own user. ' +
       'It starts on first use and exits once it has served nothing for 30 seconds (`NODE_PASTA_ENGINE_IDLE_MS`). ' +
       'A command line that runs a command of pasta\'s own, or uses `-F` or `--runas`, or pasta as root of the initial user namespace, is served as without this option. ' +
       'What this trades is described under "Shared engine" below.',
