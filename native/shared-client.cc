@@ -249,9 +249,19 @@ void Tell(const std::string& message, bool foreground, const std::string& logFil
 
 }  // namespace
 
+/** The inode number of the initial user namespace, always (PROC_USER_INIT_INO, <linux/proc_ns.h>). */
+constexpr ino_t kInitialUserns = 0xeffffffdU;
+
 bool SharedWanted(int argc, char** argv) {
   const char* fallback = getenv("NODE_PASTA_SHARED_FALLBACK");
   if (fallback && *fallback) return false;
+  // Root of the initial user namespace runs pasta by itself (the engine would say so too).
+  struct stat user;
+  if (geteuid() == 0 && (stat("/proc/self/ns/user", &user) < 0 || user.st_ino == kInitialUserns)) return false;
+  // Only a command line that may attach goes to the engine (--netns, or a PID last, as
+  // MayAttach() looks, loosely: the engine has the last word); a command of pasta's own
+  // would only be sent back.
+  bool mayAttach = argc > 0 && argv[argc - 1][0] != '\0' && strspn(argv[argc - 1], "0123456789") == strlen(argv[argc - 1]);
   const char* env = getenv("NODE_PASTA_SHARED_ENGINE");
   bool wanted = env && *env && strcmp(env, "0") != 0;
   for (int i = 0; i < argc; i++) {
@@ -261,8 +271,9 @@ bool SharedWanted(int argc, char** argv) {
     // --shared-engine, or an abbreviation getopt_long takes for it (no other option starts "--sh").
     size_t len = strlen(arg);
     if (len >= 4 && strncmp(arg, "--sh", 4) == 0 && strncmp("shared-engine", arg + 2, len - 2) == 0) wanted = true;
+    if (strncmp(arg, "--ne", 4) == 0) mayAttach = true;
   }
-  return wanted;
+  return wanted && mayAttach;
 }
 
 void RunShared(const char* script, int argc, char** argv) {

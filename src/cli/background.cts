@@ -79,18 +79,32 @@ export function mayAttach(argv: readonly string[]): boolean {
  * SharedWanted() of native/shared-client.cc (keep the two in step): does
  * this command line ask for the user's shared engine (src/cli/shared.ts)?
  * --shared-engine (or an abbreviation of it), or NODE_PASTA_SHARED_ENGINE
- * set and not 0; never after the launcher fell back
- * (NODE_PASTA_SHARED_FALLBACK), nor for --help or --version.
+ * set and not 0, on a command line that may attach; never after the
+ * launcher fell back (NODE_PASTA_SHARED_FALLBACK), nor for --help or
+ * --version, nor as root of the initial user namespace.
  */
-export function sharedWanted(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): boolean {
-  if (env.NODE_PASTA_SHARED_FALLBACK) return false;
+export function sharedWanted(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, rootOfInitialUserns = isRootOfInitialUserns()): boolean {
+  if (env.NODE_PASTA_SHARED_FALLBACK || rootOfInitialUserns) return false;
   let wanted = !!env.NODE_PASTA_SHARED_ENGINE && env.NODE_PASTA_SHARED_ENGINE !== '0';
+  // Only a command line that may attach: --netns, or a PID last (the engine has the last word).
+  let mayAttach = argv.length > 0 && /^\d+$/.test(argv[argv.length - 1]);
   for (const arg of argv) {
     if (arg === '--') break;
     if (arg === '-h' || arg === '--help' || arg === '--version') return false;
     if (arg.length >= 4 && arg.startsWith('--sh') && 'shared-engine'.startsWith(arg.slice(2))) wanted = true;
+    if (arg.startsWith('--ne')) mayAttach = true;
   }
-  return wanted;
+  return wanted && mayAttach;
+}
+
+/** Root of the initial user namespace (its inode number is always PROC_USER_INIT_INO)? */
+function isRootOfInitialUserns(): boolean {
+  if (process.geteuid?.() !== 0) return false;
+  try {
+    return fs.statSync('/proc/self/ns/user').ino === 0xeffffffd;
+  } catch {
+    return true;
+  }
 }
 
 /**

@@ -99,13 +99,21 @@ export function message(...parts: string[]): Buffer {
   return Buffer.from(parts.join('\0'));
 }
 
-/** Is this process root of the initial user namespace (where pasta(1) switches to nobody)? */
+/** The inode number of the initial user namespace, always (PROC_USER_INIT_INO, <linux/proc_ns.h>). */
+const PROC_USER_INIT_INO = 0xeffffffd;
+
+/**
+ * Is this process root of the initial user namespace (where pasta(1)
+ * switches to nobody, and an engine of everyone's namespaces would run with
+ * every capability)? By the namespace itself, not by its uid map: a user
+ * namespace may map every uid without being the initial one.
+ */
 function rootOfInitialUserns(): boolean {
   if (process.getuid?.() !== 0) return false;
   try {
-    return /^\s*0\s+0\s+4294967295\s*$/.test(fs.readFileSync('/proc/self/uid_map', 'utf8'));
+    return fs.statSync('/proc/self/ns/user').ino === PROC_USER_INIT_INO;
   } catch {
-    return false;
+    return true;
   }
 }
 

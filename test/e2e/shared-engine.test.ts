@@ -288,6 +288,31 @@ describe('pasta --shared-engine', () => {
     expect(r.code).toBe(0);
   });
 
+  it('runs by itself, starting no engine, as root of the initial user namespace', async () => {
+    if (process.geteuid?.() !== 0) throw new Error('this test runs as root (of the initial user namespace), as the suite does in CI');
+    const runtime = path.join(dir, 'root');
+    fs.mkdirSync(runtime, { mode: 0o700 });
+    const ns = await topo.createNetns();
+    const pidFile = path.join(dir, 'root.pid');
+    // In the topology's host network namespace (its network, never the machine's) but the initial
+    // user namespace: nsenter -n alone, from this process.
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync('nsenter', ['-t', String(topo.hostPid), '-n', '--', PASTA, '--shared-engine', ...QUIET_NONE, '--netns', ns.netnsPath, '-P', pidFile], {
+      env: userEnv(60_000, runtime), encoding: 'utf8', timeout: 30_000,
+    });
+    expect(r.stderr).toBe('Started as root, will change to nobody.\n');
+    expect(r.status).toBe(0);
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    try {
+      expect(engines(runtime)).toEqual([]);
+      // pasta's own background process, switched to nobody as pasta(1) does.
+      expect(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]).toBe('65534');
+      expect((await ns.exec(['ip', '-br', 'addr', 'show', 'eth0'])).stdout.toString()).toContain(A.hostV4);
+    } finally {
+      process.kill(pid, 'SIGTERM');
+    }
+  });
+
   it('exits once it serves nothing, removing its socket, and the next pasta starts another', async () => {
     const runtime = path.join(dir, 'idle');
     fs.mkdirSync(runtime, { mode: 0o700 });

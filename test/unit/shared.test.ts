@@ -7,30 +7,39 @@ import { fields, message, PROTOCOL } from '../../src/cli/shared.js';
 
 // A .cts file, which vitest does not load: its build (npm test builds dist/ first).
 const { sharedWanted } = createRequire(import.meta.url)('../../dist/cli/background.cjs') as {
-  sharedWanted: (argv: string[], env: Record<string, string>) => boolean;
+  sharedWanted: (argv: string[], env: Record<string, string>, rootOfInitialUserns?: boolean) => boolean;
 };
 
 describe('sharedWanted', () => {
   const none = {};
+  // As a user, whoever runs the tests.
+  const asUser = false;
   it('is asked for by --shared-engine or an abbreviation getopt_long takes, before any --', () => {
-    expect(sharedWanted(['--shared-engine', '--netns', 'x'], none)).toBe(true);
-    expect(sharedWanted(['--config-net', '--sh', '1234'], none)).toBe(true);
-    expect(sharedWanted(['--shared', '1234'], none)).toBe(true);
-    expect(sharedWanted(['--netns', 'x'], none)).toBe(false);
-    expect(sharedWanted(['--', 'sh', '--shared-engine'], none)).toBe(false);
+    expect(sharedWanted(['--shared-engine', '--netns', 'x'], none, asUser)).toBe(true);
+    expect(sharedWanted(['--config-net', '--sh', '1234'], none, asUser)).toBe(true);
+    expect(sharedWanted(['--shared', '1234'], none, asUser)).toBe(true);
+    expect(sharedWanted(['--netns', 'x'], none, asUser)).toBe(false);
+    expect(sharedWanted(['--', 'sh', '--shared-engine'], none, asUser)).toBe(false);
     // Not prefixes of it.
-    expect(sharedWanted(['--s', '1234'], none)).toBe(false);
-    expect(sharedWanted(['--shared-engines', '1234'], none)).toBe(false);
-    expect(sharedWanted(['--shared-engine=1', '1234'], none)).toBe(false);
+    expect(sharedWanted(['--s', '1234'], none, asUser)).toBe(false);
+    expect(sharedWanted(['--shared-engines', '1234'], none, asUser)).toBe(false);
+    expect(sharedWanted(['--shared-engine=1', '1234'], none, asUser)).toBe(false);
   });
 
   it('is asked for by NODE_PASTA_SHARED_ENGINE (not 0), never after a fallback, never for --help or --version', () => {
-    expect(sharedWanted(['1234'], { NODE_PASTA_SHARED_ENGINE: '1' })).toBe(true);
-    expect(sharedWanted(['1234'], { NODE_PASTA_SHARED_ENGINE: '0' })).toBe(false);
-    expect(sharedWanted(['1234'], { NODE_PASTA_SHARED_ENGINE: '' })).toBe(false);
-    expect(sharedWanted(['--shared-engine', '1234'], { NODE_PASTA_SHARED_FALLBACK: '1' })).toBe(false);
-    expect(sharedWanted(['--shared-engine', '--help'], none)).toBe(false);
-    expect(sharedWanted(['--version'], { NODE_PASTA_SHARED_ENGINE: '1' })).toBe(false);
+    expect(sharedWanted(['1234'], { NODE_PASTA_SHARED_ENGINE: '1' }, asUser)).toBe(true);
+    expect(sharedWanted(['1234'], { NODE_PASTA_SHARED_ENGINE: '0' }, asUser)).toBe(false);
+    expect(sharedWanted(['1234'], { NODE_PASTA_SHARED_ENGINE: '' }, asUser)).toBe(false);
+    expect(sharedWanted(['--shared-engine', '1234'], { NODE_PASTA_SHARED_FALLBACK: '1' }, asUser)).toBe(false);
+    expect(sharedWanted(['--shared-engine', '--help'], none, asUser)).toBe(false);
+    expect(sharedWanted(['--version'], { NODE_PASTA_SHARED_ENGINE: '1' }, asUser)).toBe(false);
+  });
+
+  it('only for a command line that may attach (--netns, or a PID last), and never as root of the initial user namespace', () => {
+    expect(sharedWanted(['--shared-engine', '--config-net', '--', 'true'], none, false)).toBe(false);
+    expect(sharedWanted(['--shared-engine', '--config-net'], none, false)).toBe(false);
+    expect(sharedWanted(['--shared-engine', '--netns=/run/netns/a'], none, false)).toBe(true);
+    expect(sharedWanted(['--shared-engine', '1234'], none, true)).toBe(false);
   });
 });
 
