@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { createTopology, runInHostAsUser, ADDRESSES as A, type Topology } from './topology.js';
-import { DNSSERVER, startTestResolver, within } from './helpers.js';
+import { DNSSERVER, childrenOf, startTestResolver, within } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -140,6 +140,10 @@ describe('pasta --shared-engine', () => {
     expect(alive(stubA) && alive(stubB)).toBe(true);
     expect(new Set([stubA, stubB, engine]).size).toBe(3);
     expect(Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${stubA}/status`, 'utf8'))?.[1])).toBeLessThan(2048);
+    // Each namespace's helper is the small node-passt-nsholder, not a copy-on-write fork of the engine.
+    const helpers = childrenOf(engine);
+    expect(helpers).toHaveLength(2);
+    for (const h of helpers) expect(path.basename(fs.readlinkSync(`/proc/${h}/exe`))).toBe('node-passt-nsholder');
 
     for (const pid of [a, b]) {
       const addr = JSON.parse((await inside(pid, ['ip', '-j', 'addr', 'show', 'eth0'])).stdout.toString())[0];
