@@ -52,6 +52,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { native, C, E } from '../native.js';
+import { M } from '../messages.js';
 import { parseArgs, type ParsedArgs } from '../options.js';
 import { buildConfig, describeConfig, type Config } from '../conf.js';
 import { readHostNet } from '../hostnet.js';
@@ -147,15 +148,20 @@ function serveRequest(request: string[], consoleFd: number, asRoot: boolean): { 
     } catch (err) {
       return { reply: message('error', errorText(err)) };
     }
-    if (config.socketFd !== null || config.runAs) return { reply: message('fallback') };
+    // -F hands pasta an fd of the caller's; --runas asks for a process of that user. (The switch to
+    // nobody that root gets by itself is for a root that could open anything: root of the
+    // initial user namespace, sent back above; root of another one is served as it is.)
+    if (config.socketFd !== null || names.has('runas')) return { reply: message('fallback') };
     // As a background copy (src/cli/pasta.ts, startLogging()): the notices, warnings and the
     // summary go to the caller's standard error, the rest to --log-file or nowhere; with -f
     // everything goes to the caller's standard error, as long as the namespace is served.
+    // Served as it is: no switch to nobody, so no warning that there will be one.
+    const warnings = config.warnings.filter((w) => w !== M.startedAsRoot());
     const options = { name: 'pasta', level: config.logLevel, file: config.logFile, fileSize: config.logSize };
     const fg = config.foreground;
     log = createLogger({ ...options, fd: fg && consoleFd >= 0 ? consoleFd : 2 });
     const first = config.logFile || fg || consoleFd < 0 ? log : createLogger({ ...options, fd: consoleFd });
-    for (const warning of config.warnings) first.warn(warning);
+    for (const warning of warnings) first.warn(warning);
     for (const notice of config.notices) first.info(notice);
     const c = config;
     const run = new PastaAttach(config, log, () => {
