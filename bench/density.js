@@ -42,7 +42,7 @@ import { spawnSync } from 'node:child_process';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const OURS = path.join(root, 'bin', 'pasta.js');
-export const DENSITY_COUNTS = [1, 10, 50];
+export const DENSITY_COUNTS = process.env.DENSITY_COUNTS ? process.env.DENSITY_COUNTS.split(",").map(Number) : [1, 10, 50];
 const QUIET = ['--config-net', '-q', '-t', 'none', '-u', 'none', '-T', 'none', '-U', 'none', '-D', 'none'];
 
 /** The path of a command, or undefined. */
@@ -74,6 +74,19 @@ function processes() {
   return out;
 }
 
+/** The shared engines whose socket is under `runtime` (their environment names it). */
+function sharedEngines(runtime) {
+  const out = [];
+  for (const pid of processes().keys()) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/environ`, 'utf8').includes(`NODE_PASTA_ENGINE_SOCKET=${runtime}/`)) out.push(pid);
+    } catch {
+      // not ours, or gone
+    }
+  }
+  return out;
+}
+
 /** PSS and RSS of a process, in KiB (0 if it is gone). */
 function memoryOf(pid) {
   let pss = 0;
@@ -91,9 +104,10 @@ function memoryOf(pid) {
  * The translator processes started since `baseline`: new processes in the
  * host network namespace `hostNetns`, but for `exclude`, and their descendants.
  */
-function translators(baseline, hostNetns, exclude) {
+function translators(baseline, hostNetns, exclude, more = []) {
   const now = processes();
   const roots = [...now].filter(([pid, p]) => !baseline.has(pid) && p.netns === hostNetns && !exclude.has(pid)).map(([pid]) => pid);
+  roots.push(...more.filter((pid) => now.has(pid)));
   const found = new Set(roots);
   for (let grew = true; grew; ) {
     grew = false;
@@ -182,9 +196,10 @@ export async function measureDensity(topo, opts, log) {
             const r = await topo.execArgs(argv, { timeoutMs: 30_000, env });
             if (r.code !== 0) throw new Error(`${tool}: exit ${r.code ?? r.signal}: ${firstLine(r.stderr) || 'no message'}`);
           }
-          // Every namespace ready: the processes, and their memory.
-          for (const p of processes().keys()) if (!baseline.has(p) && holders.has(p)) holders.add(p);
-          const pids = translators(baseline, hostNetns, holders);
+          // Every namespace ready: the processes, and their memory (the shared engine's too,
+          // though it was started by an earlier cell, and its helpers).
+          const pids = translators(baseline, hostNetns, holders, tool === 'shared' ? sharedEngines(runtime) : []);
+          if (process.env.DENSITY_DEBUG) for (const p of pids) log(`  ${p} ${fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ').slice(0, 80)} ${JSON.stringify(memoryOf(p))}`);
           let pssKiB = 0;
           let rssKiB = 0;
           for (const pid of pids) {
@@ -222,19 +237,19 @@ export async function measureDensity(topo, opts, log) {
               // gone meanwhile
             }
           }
-          await topo.closeNetnses?.();
+          // The namespaces themselves go with their holders.
+          for (const h of holders) {
+            try {
+              process.kill(h, 'SIGKILL');
+            } catch {
+              // gone meanwhile
+            }
+          }
         }
       }
     }
   } finally {
-    // The shared engine: its environment names its socket under our runtime directory.
-    for (const [pid] of processes()) {
-      try {
-        if (fs.readFileSync(`/proc/${pid}/environ`, 'utf8').includes(`NODE_PASTA_ENGINE_SOCKET=${runtime}/`)) process.kill(pid, 'SIGKILL');
-      } catch {
-        // not ours, or gone
-      }
-    }
+    for (const pid of sharedEngines(runtime)) process.kill(pid, 'SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
   }
   return out;
@@ -253,9 +268,9 @@ export function densityRows(section) {
         return c.pssKiB !== undefined && r?.pssKiB ? `${(c.pssKiB / r.pssKiB).toFixed(2)}×` : '–';
       };
       out.push({
-        n: String(n),
+        what: String(n),
         tool: tool === 'upstream' ? upstreamLabel(section.upstreamTag) : LABELS[tool] ?? tool,
-        pss: c.pssKiB !== undefined ? (c.pssKiB / 1024).toFixed(1) : c.error,
+        median: c.pssKiB !== undefined ? (c.pssKiB / 1024).toFixed(1) : c.error,
         perNs: c.pssKiB !== undefined ? (c.pssKiB / 1024 / n).toFixed(2) : '–',
         rss: c.rssKiB !== undefined ? (c.rssKiB / 1024).toFixed(1) : '–',
         processes: c.processes !== undefined ? String(c.processes) : '–',
@@ -268,9 +283,9 @@ export function densityRows(section) {
 }
 
 export const DENSITY_COLUMNS = [
-  ['n', 'namespaces'],
+  ['what', 'namespaces'],
   ['tool', 'tool'],
-  ['pss', 'total PSS MiB (lower is better)'],
+  ['median', 'total PSS MiB (lower is better)'],
   ['perNs', 'PSS per namespace MiB'],
   ['rss', 'sum of RSS MiB'],
   ['processes', 'processes'],

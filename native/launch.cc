@@ -138,6 +138,20 @@ void Say(const std::string& text) {
   }
 }
 
+/** What a report pipe carries up to its first newline (or its end). */
+std::string ReadReport(int fd) {
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.find('\n') != std::string::npos) break;
+  }
+  return text;
+}
+
 /** Our environment for a background Node of ours (the top of this file): NODE_OPTIONS gains our options. */
 std::vector<std::string> NodeEnv() {
   std::vector<std::string> env;
@@ -231,15 +245,7 @@ int main(int argc, char** argv) {
   }
   close(report[1]);
 
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = read(report[0], buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.find('\n') != std::string::npos) break;
-  }
+  std::string text = ReadReport(report[0]);
   size_t eol = text.find('\n');
   if (eol == std::string::npos) {
     // No report before the pipe closed: the copy died.

@@ -12,6 +12,8 @@ void Say(const std::string& text);
 std::string JsonUnquote(const std::string& s);
 /** exec node ARGV (PATH searched), or exit 127 as env(1) would. */
 [[noreturn]] void ExecNode(char** nodeArgv);
+/** What a report pipe carries up to its first newline (or its end). */
+std::string ReadReport(int fd);
 /** Our environment for a background Node of ours: NODE_OPTIONS gains our options, our report fds go. */
 std::vector<std::string> NodeEnv();
 

@@ -127,15 +127,7 @@ void StartEngine(const char* script, const std::string& sock) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = read(report[0], buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.find('\n') != std::string::npos) break;
-  }
+  std::string text = ReadReport(report[0]);
   close(report[0]);
   size_t eol = text.find('\n');
   if (eol == std::string::npos) Fail("pasta: the shared engine exited before it was ready");
