@@ -873,7 +873,8 @@ const PASTA_PAGE: PageText = {
     {
       title: 'Differences from the original pasta',
       body: [
-        '`auto` rescans the UDP ports every second too, where pasta(1) reads them only at start. ' +
+        'The host side of a TCP connection keeps the host path\'s own MSS: pasta(1) sets the MSS the namespace advertised as the host socket\'s TCP_MAXSEG, so that at `-m 1500` a remote peer sends 1460-byte segments over the host\'s link; the namespace sees segments of its own MSS either way. ' +
+          '`auto` rescans the UDP ports every second too, where pasta(1) reads them only at start. ' +
           "UDP is not forwarded on the port numbers `-t` forwards unless `-u` says so, as in the original's code, though its manual says otherwise.",
         'Node.js runs several threads before any JavaScript starts, and a multithreaded process cannot enter a user namespace; ' +
           "so a small single-threaded helper process lives inside the namespace and hands the tap device and the namespace's sockets to pasta over a UNIX domain socket.",
@@ -975,7 +976,8 @@ const PASST_PAGE: PageText = {
           'the qrap(1) wrapper for QEMU older than 7.2, and `--conf-path` (pesto(1)). ' +
           'In vhost-user mode the device offers TCP segmentation offload both ways (HOST_TSO4/6, GUEST_TSO4/6), which the original does not, and copies each frame once between its own buffers and the guest\'s, where the original peeks socket data straight into the guest\'s buffers; `--print-capabilities` prints on standard output, the original on standard error. ' +
           'The sandbox (see Security under NOTES) has no detached PID namespace, and an unprivileged passt gets no empty filesystem (the seccomp filter and Landlock keep it from opening files instead).',
-        'Router advertisements and DHCPv6 replies come from the `-g` gateway when it is a link-local address, else from a link-local address made from `-M` (the original uses the host\'s own link-local address then). ' +
+        'The host side of a TCP connection keeps the host path\'s own MSS, where the original sets the MSS the guest advertised as the host socket\'s TCP_MAXSEG; the guest sees segments of its own MSS either way. ' +
+          'Router advertisements and DHCPv6 replies come from the `-g` gateway when it is a link-local address, else from a link-local address made from `-M` (the original uses the host\'s own link-local address then). ' +
           "UDP is not forwarded on the port numbers `-t` forwards unless `-u` says so, as in the original's code, though its manual says otherwise.",
         'Messages are plain lines on standard error or in the `--log-file` file, never sent to the system logger; a full log file is emptied and started again rather than trimmed at its beginning.',
         'Node.js cannot fork once it runs, so the background copy is a new process started with the same arguments, ' +
