@@ -227,6 +227,7 @@ export function serve(socketPath: string, readyFd: number): void {
   const recvFds = new Int32Array(9);
   let idleTimer: NodeJS.Timeout | null = null;
   let nextId = 1;
+  let listening = false;
 
   const poller = new native.Poller((events, count) => {
     for (let i = 0; i < count; i++) {
@@ -245,7 +246,18 @@ export function serve(socketPath: string, readyFd: number): void {
     for (;;) {
       const fd = native.unixAccept(listenFd, cred);
       if (fd === -E.EAGAIN) return;
-      if (fd < 0) return;
+      if (fd < 0) {
+        // Out of fds, say: the connection waits in the queue; look again in a while rather
+        // than spin on a listening socket that stays readable.
+        if (listening) {
+          poller.del(listenFd);
+          listening = false;
+          setTimeout(() => {
+            listening = poller.add(listenFd, C.EPOLLIN, TAG_LISTEN) === 0;
+          }, 100);
+        }
+        return;
+      }
       if (cred[1] !== uid) {
         // Not our user: no answer at all (the directory's 0700 should have kept them out).
         native.close(fd);
@@ -343,7 +355,7 @@ export function serve(socketPath: string, readyFd: number): void {
       process.exit(0);
     });
   }
-  poller.add(listenFd, C.EPOLLIN, TAG_LISTEN);
+  listening = poller.add(listenFd, C.EPOLLIN, TAG_LISTEN) === 0;
   idleTimer = setTimeout(idleExit, idleMs);
   report('ok');
 }

@@ -279,6 +279,17 @@ describe('pasta --shared-engine', () => {
     const missing = await asUser([PASTA, '--shared-engine', '--netns', path.join(dir, 'no-such-netns')]);
     expect(missing.stderr.toString()).toMatch(/^Couldn't open network namespace .*no-such-netns: No such file or directory\n$/);
     expect(missing.code).toBe(1);
+    // Garbage on the socket, from the right user: a refusal, and the engine goes on.
+    const sock = fs.readdirSync(path.join(runtimeDir, 'node-passt')).find((f) => f.endsWith('.sock'))!;
+    const py = [
+      'import socket, sys',
+      's = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)',
+      's.connect(sys.argv[1])',
+      "s.send(bytes(range(256)) * 3)",
+      'print(s.recv(4096).split(b"\\0")[0].decode())',
+    ].join('\n');
+    const garbage = await asUser(['python3', '-c', py, path.join(runtimeDir, 'node-passt', sock)]);
+    expect(garbage.stdout.toString()).toBe('error\n');
     // Run by node rather than as a program, pasta goes through the launcher all the same.
     const ok = await asUser([NODE, PASTA, '--shared-engine', ...QUIET_NONE, String(c)]);
     expect(ok.stderr.toString() + ok.code).toBe('0');
