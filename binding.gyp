@@ -12,7 +12,8 @@
         "native/netns.cc",
         "native/splice.cc",
         "native/vhost.cc",
-        "native/sandbox.cc"
+        "native/sandbox.cc",
+        "native/engine.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
@@ -41,7 +42,7 @@
     {
       "target_name": "node-passt-launch",
       "type": "executable",
-      "sources": ["native/launch.cc"],
+      "sources": ["native/launch.cc", "native/shared-client.cc"],
       "defines": ["_GNU_SOURCE"],
       "cflags!": ["-O3"],
       "cflags_cc!": ["-std=gnu++17", "-std=gnu++20", "-O3"],

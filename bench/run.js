@@ -77,7 +77,12 @@
 //         own) and `podman run
 //         --rm --network pasta IMAGE true` in test/podman's Podman 5 test bed
 //         (with `--network none` as the reference; "not available" without
-//         root or the test bed). See bench/startup.js.
+//         root or the test bed). With ours, ours with --shared-engine too
+//         (attach and podman, the engine running). See bench/startup.js.
+//   density the memory of 1, 10 and 50 namespaces attached at once: total
+//         PSS (and the sum of RSS) of every translator process, ours one
+//         process per namespace, ours with --shared-engine, pasta(1) and
+//         upstream. See bench/density.js.
 //   passt a real QEMU guest (test/guest/, TCG) through ours (node
 //         bin/passt.js) and upstream's passt (and Debian's passt(1) with
 //         --passt-impls ours,passt,upstream), `iperf3 -c 203.0.113.10` and
@@ -112,7 +117,7 @@
 // Every log line carries the seconds since the start.
 //
 // Options: --quick, --runs N, --time SECONDS, --udp-time SECONDS,
-//          --only tcp,udp,ping,splice,connrate,startup,passt or all,
+//          --only tcp,udp,ping,splice,connrate,startup,density,passt or all,
 //          --udp-sizes 1400[,16000], --passt-impls ours,passt,upstream,
 //          --tools direct,ours,pasta,upstream,slirp4netns, --connrate-time SECONDS,
 //          --upstream-dir DIR (upstream's build, see above),
@@ -131,6 +136,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { summarizeProfile } from './profile.js';
 import { measureStartup, startupBudgetS, startupRows, startupMethod, STARTUP_COLUMNS } from './startup.js';
+import { measureDensity, densityBudgetS, densityRows, densityMethod, DENSITY_COLUMNS } from './density.js';
 import { measurePasst, passtBudgetS, passtImpls, passtRows, passtMethod, PASST_COLUMNS } from './passt.js';
 import {
   measureSplice, measureConnrate, spliceBudgetS, connrateBudgetS, spliceRows, connrateRows, spliceMethod, connrateMethod,
@@ -154,7 +160,7 @@ const TOOLS = ['direct', 'ours', 'base', 'pasta', 'upstream', 'slirp4netns'];
 
 // ---- options -----------------------------------------------------------------
 
-const SECTIONS = ['tcp', 'udp', 'ping', 'splice', 'connrate', 'startup', 'passt'];
+const SECTIONS = ['tcp', 'udp', 'ping', 'splice', 'connrate', 'startup', 'density', 'passt'];
 /** The default run: every section but splice (`--only all` adds it), to stay near a quarter of an hour. */
 const DEFAULT_SECTIONS = SECTIONS.filter((s) => s !== 'splice');
 const TITLES = {
@@ -164,6 +170,7 @@ const TITLES = {
   splice: 'Spliced loopback path: forwarded ports, -t and -T',
   connrate: 'Connection rate through a forwarded port',
   startup: 'Start-up time',
+  density: 'Memory of many namespaces at once',
   passt: 'passt: a QEMU guest, ours vs passt(1) (Debian\'s and upstream\'s)',
 };
 
@@ -223,7 +230,7 @@ function parseOptions(argv) {
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
         'usage: node bench/run.js [--quick] [--runs N] [--time S] [--udp-time S] [--connrate-time S]\n' +
-          '                         [--only tcp,udp,ping,splice,connrate,startup,passt|all] [--udp-sizes 1400,16000]\n' +
+          '                         [--only tcp,udp,ping,splice,connrate,startup,density,passt|all] [--udp-sizes 1400,16000]\n' +
           '                         [--passt-impls ours,passt,upstream]\n' +
           '                         [--tools direct,ours,pasta,upstream,slirp4netns] [--uid N] [--gid N] [--no-write] [--no-profile]\n' +
           '                         [--startup-runs N] [--podman-pasta PATH] [--ours-bin PATH] [--base-bin PATH]\n' +
@@ -931,6 +938,7 @@ function sectionTables(measured) {
   if (measured.splice) out.push({ key: 'splice', title: TITLES.splice, table: spliceRows(measured.splice), columns: SPLICE_COLUMNS });
   if (measured.connrate) out.push({ key: 'connrate', title: TITLES.connrate, table: connrateRows(measured.connrate), columns: CONNRATE_COLUMNS });
   if (measured.startup) out.push({ key: 'startup', title: 'Start-up time', table: startupRows(measured.startup), columns: STARTUP_COLUMNS });
+  if (measured.density) out.push({ key: 'density', title: TITLES.density, table: densityRows(measured.density), columns: DENSITY_COLUMNS });
   if (measured.passt) out.push({ key: 'passt', title: TITLES.passt, table: passtRows(measured.passt), columns: PASST_COLUMNS });
   return out;
 }
@@ -964,6 +972,7 @@ tool's socket on the host side.
 ${CPU_METHOD}`;
   }
   if (key === 'startup') return startupMethod(s);
+  if (key === 'density') return densityMethod(s);
   if (key === 'splice') return spliceMethod(s, asUser);
   if (key === 'connrate') return connrateMethod(s, asUser);
   if (key === 'passt') return passtMethod(s, SERVER);
@@ -1210,6 +1219,7 @@ async function main() {
   const budgetS =
     opts.only.reduce((sum, key) => sum + (sections[key] ? cellCount(key) * opts.runs * sections[key].perRunS : 0), 0) +
     (opts.only.includes('startup') ? startupBudgetS(opts) : 0) +
+    (opts.only.includes('density') ? densityBudgetS(opts) : 0) +
     (opts.only.includes('passt') ? passtBudgetS(opts) : 0) +
     (opts.only.includes('splice') ? spliceBudgetS(opts) : 0) +
     (opts.only.includes('connrate') ? connrateBudgetS(opts) : 0) +
@@ -1242,6 +1252,7 @@ async function main() {
     if (opts.only.includes('splice')) measured.splice = await measureSplice(topo, opts, log);
     if (opts.only.includes('connrate')) measured.connrate = await measureConnrate(topo, opts, log);
     if (opts.only.includes('startup')) measured.startup = await measureStartup(topo, opts, log);
+    if (opts.only.includes('density')) measured.density = await measureDensity(topo, opts, log);
     if (opts.only.includes('passt')) measured.passt = await measurePasst(topo, opts, log, SERVER);
   } finally {
     await topo?.close();
@@ -1251,7 +1262,7 @@ async function main() {
 
   const asUser = topo.fullIdMap ? `as an unprivileged user (uid ${opts.uid}, rootless)` : 'as the test user';
   for (const t of sectionTables(measured)) {
-    process.stdout.write(`\n${t.title}${t.key === 'ping' || t.key === 'startup' ? ' (lower is better)' : ''}\n\n${textTable(t.table, t.columns)}\n`);
+    process.stdout.write(`\n${t.title}${t.key === 'ping' || t.key === 'startup' || t.key === 'density' ? ' (lower is better)' : ''}\n\n${textTable(t.table, t.columns)}\n`);
   }
   const trouble = misbehaviour(sectionTables(measured));
   process.stdout.write(`\nWhere a tool misbehaved in this run:${trouble.length ? `\n${trouble.map((l) => `  - ${l}`).join('\n')}` : ' nowhere'}\n`);

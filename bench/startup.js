@@ -130,14 +130,16 @@ async function podmanBed(topo, ours, pastas, log) {
   fs.chmodSync(dir, 0o755);
   const inside = (p) => `/${path.relative(chroot, p)}`;
   const helper = {};
-  const addHelper = (name, populate) => {
+  const addHelper = (name, populate, more = '') => {
     const d = path.join(dir, name);
     fs.mkdirSync(d, { mode: 0o755 });
     populate(d);
-    fs.writeFileSync(path.join(d, 'containers.conf'), `[engine]\nhelper_binaries_dir = ["${inside(d)}", {append=true}]\n`, { mode: 0o644 });
+    fs.writeFileSync(path.join(d, 'containers.conf'), `[engine]\nhelper_binaries_dir = ["${inside(d)}", {append=true}]\n${more}`, { mode: 0o644 });
     helper[name] = `${inside(d)}/containers.conf`;
   };
   addHelper('ours', (d) => fs.symlinkSync(ours, path.join(d, 'pasta')));
+  // Ours with the shared engine, as a user would ask for it: pasta_options in containers.conf.
+  addHelper('shared', (d) => fs.symlinkSync(ours, path.join(d, 'pasta')), '[network]\npasta_options = ["--shared-engine"]\n');
   let pastaNote = '';
   // pasta(1) and upstream's: pastas = { pasta: PATH, upstream: PATH }, either missing
   for (const [name, bin] of Object.entries(pastas).filter(([, b]) => b)) {
@@ -159,7 +161,8 @@ async function podmanBed(topo, ours, pastas, log) {
   }
   const podman = (conf, args, timeoutMs = 60_000) =>
     topo.execArgs(
-      ['nsenter', '-t', String(topo.hostPid), '-n', '--', ENTER, '-u', 'pod', 'env', `CONTAINERS_CONF_OVERRIDE=${conf}`, ...args],
+      // An hour of idleness before a shared engine exits: the section's runs all find it running.
+      ['nsenter', '-t', String(topo.hostPid), '-n', '--', ENTER, '-u', 'pod', 'env', `CONTAINERS_CONF_OVERRIDE=${conf}`, 'NODE_PASTA_ENGINE_IDLE_MS=3600000', ...args],
       { timeoutMs },
     );
   const version = await podman(helper.ours, ['podman', '--version']);
@@ -174,6 +177,8 @@ async function podmanBed(topo, ours, pastas, log) {
     run: (conf, network) =>
       podman(conf, ['node', TIMEIT, '--', 'podman', 'run', '--rm', '--network', network, IMAGE, 'true']),
     async close() {
+      // The shared engine Podman's pastas started (its socket is in the test bed's runtime directory).
+      killSharedEngines('/run/user/', fs.readlinkSync(`/proc/${topo.hostPid}/ns/net`));
       await podman(helper.ours, ['podman', 'system', 'migrate']).catch(() => undefined);
       fs.rmSync(dir, { recursive: true, force: true });
       // leave no mounts behind (the repository is bound inside the tree), unless they were there before
@@ -182,8 +187,22 @@ async function podmanBed(topo, ours, pastas, log) {
   };
 }
 
-/** The tools of this section, among opts.tools. */
-const startupTools = (opts) => opts.tools.filter((t) => t === 'ours' || t === 'pasta' || t === 'upstream');
+/** Kill every shared engine whose socket is under `dir` (their environment names it), in network namespace `netns` if given. */
+function killSharedEngines(dir, netns) {
+  const prefix = `NODE_PASTA_ENGINE_SOCKET=${dir.endsWith('/') ? dir : `${dir}/`}`;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (netns && fs.readlinkSync(`/proc/${entry}/ns/net`) !== netns) continue;
+      if (fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').some((e) => e.startsWith(prefix))) process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      // not ours to read, or gone
+    }
+  }
+}
+
+/** The tools of this section, among opts.tools; with ours, ours with --shared-engine too (not for spawn). */
+const startupTools = (opts) => opts.tools.flatMap((t) => (t === 'ours' ? ['ours', 'shared'] : t === 'pasta' || t === 'upstream' ? [t] : []));
 
 /**
  * Measure the three start-up cells for `ours`, `pasta` and `upstream` (those
@@ -212,7 +231,7 @@ export async function measureStartup(topo, opts, log) {
   const unavailable = {};
   if (tools.includes('pasta') && !pastaBin) unavailable.pasta = 'not available (pasta not installed)';
   if (tools.includes('upstream') && !upstream.available) unavailable.upstream = upstream.reason;
-  if (tools.includes('ours') && !fs.existsSync(opts.oursBin ?? OURS)) unavailable.ours = `not available (${opts.oursBin ?? 'bin/pasta.js'} does not exist)`;
+  if (tools.includes('ours') && !fs.existsSync(opts.oursBin ?? OURS)) unavailable.ours = unavailable.shared = `not available (${opts.oursBin ?? 'bin/pasta.js'} does not exist)`;
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'passt-bench-startup-'));
   fs.chmodSync(dir, 0o755);
@@ -226,13 +245,19 @@ export async function measureStartup(topo, opts, log) {
   // execs the launcher, native/launch.cc, or `node`): the node it finds is this one.
   env.PATH = `${path.dirname(process.execPath)}:${env.PATH ?? '/usr/bin:/bin'}`;
   const userEnv = { ...env, HOME: '/tmp' };
+  // --shared-engine: a runtime directory of its own, and an engine that outlasts the section (killed at its end).
+  const runtime = path.join(dir, 'run');
+  fs.mkdirSync(runtime, { mode: 0o700 });
+  const sharedEnv = { ...env, XDG_RUNTIME_DIR: runtime, NODE_PASTA_ENGINE_IDLE_MS: '3600000' };
   const ours = opts.oursBin ? path.resolve(opts.oursBin) : OURS;
-  const command = (tool) => (tool === 'ours' ? [ours] : tool === 'upstream' ? [upstream.pasta] : [pastaBin]);
+  const command = (tool) =>
+    tool === 'ours' ? [ours] : tool === 'shared' ? [ours, '--shared-engine'] : tool === 'upstream' ? [upstream.pasta] : [pastaBin];
   let serial = 0;
 
   /** One attach run: resolves with the time until the first process exited. */
   const attach = async (tool, check) => {
     const ns = await topo.createNetns();
+    if (tool === 'shared') return attachShared(ns, check);
     const n = ++serial;
     const file = path.join(dir, `netns-${n}`);
     const pidFile = path.join(dir, `pasta-${n}.pid`);
@@ -270,6 +295,38 @@ export async function measureStartup(topo, opts, log) {
     }
   };
 
+  /**
+   * --shared-engine: the namespace by its /proc path, not bind-mounted in a mount namespace of
+   * its own (one engine per mount namespace: each run would start one). Ended by killing the
+   * launcher's process that stays (the PID file's).
+   */
+  const attachShared = async (ns, check) => {
+    const pidFile = path.join(dir, `pasta-${++serial}.pid`);
+    let pid = 0;
+    try {
+      const t = timed(
+        await topo.execArgs(topo.hostArgs([process.execPath, TIMEIT, '--', ...command('shared'), '--config-net', '--netns', ns.netnsPath, '-P', pidFile]), { timeoutMs: 30_000, env: sharedEnv }),
+        'shared',
+      );
+      pid = Number(fs.readFileSync(pidFile, 'utf8'));
+      if (check) {
+        const r = await ns.exec(['ip', '-4', '-o', 'addr', 'show']);
+        if (!r.stdout.toString().includes(String(topo.addresses.hostV4))) throw new Error(`shared: exited 0 but the namespace has no ${topo.addresses.hostV4}`);
+      }
+      return t;
+    } finally {
+      if (pid) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          // gone meanwhile
+        }
+        const end = Date.now() + 3000;
+        while (alive(pid) && Date.now() < end) await delay(20);
+      }
+    }
+  };
+
   const spawnRun = async (tool, check, rss) =>
     timed(
       await topo.execArgs(asUser([process.execPath, TIMEIT, ...(rss ? ['--rss'] : []), '--', ...command(tool), '--config-net', '--', 'true']), {
@@ -281,7 +338,8 @@ export async function measureStartup(topo, opts, log) {
 
   const cells = [
     { key: 'attach', tools, run: attach },
-    { key: 'spawn', tools, run: spawnRun },
+    // A command of pasta's own never goes to the shared engine.
+    { key: 'spawn', tools: tools.filter((t) => t !== 'shared'), run: spawnRun },
   ];
 
   let bed;
@@ -302,7 +360,7 @@ export async function measureStartup(topo, opts, log) {
         key: 'podman',
         tools: podmanTools,
         run: async (tool) => {
-          const conf = tool === 'none' ? bed.helper.ours : bed.helper[tool];
+          const conf = tool === 'none' ? bed.helper.ours : bed.helper[tool === 'shared' ? 'shared' : tool];
           return timed(await bed.run(conf, tool === 'none' ? 'none' : 'pasta'), `podman with ${tool}`);
         },
       });
@@ -344,7 +402,7 @@ export async function measureStartup(topo, opts, log) {
     // Peak RSS of the spawn run, in runs of their own (GNU time's fork is not in the times above).
     if (fs.existsSync('/usr/bin/time')) {
       for (let i = 0; i < rssRuns(opts); i++) {
-        for (const tool of tools) {
+        for (const tool of tools.filter((t) => t !== 'shared')) {
           const c = results.spawn[tool];
           if (c.error || c.rssError) continue;
           try {
@@ -364,6 +422,7 @@ export async function measureStartup(topo, opts, log) {
     }
   } finally {
     if (bed?.available) await bed.close();
+    killSharedEngines(runtime);
     fs.rmSync(dir, { recursive: true, force: true });
   }
   out.load.push(os.loadavg()[0]);
@@ -379,7 +438,7 @@ export function startupBudgetS(opts) {
   return (opts.startupRuns + 1) * (tools * (5 + 2) + 3 * 3) + rssRuns(opts) * tools * 5 + PODMAN_SETUP_TIMEOUT_MS / 1000 + 90;
 }
 
-const LABELS = { ours: 'ours', pasta: 'pasta(1) Debian', none: '`--network none` (reference)' };
+const LABELS = { ours: 'ours', shared: 'ours, `--shared-engine` (engine running)', pasta: 'pasta(1) Debian', none: '`--network none` (reference)' };
 
 /** The rows of the startup table. */
 export function startupRows(section) {
@@ -462,5 +521,11 @@ the test bed has no such variable either).
   the Podman test bed of test/podman${podman[0]}, in the topology's host network namespace;
   each pasta is Podman's helper binary in turn${podman[1]}${section.upstreamTag ? ", upstream's a copy of bench/upstream.sh's build" : ''}. \`--network none\` is the
   reference, Podman's own share: "ms over \`--network none\`" is what the pasta adds. The
-  aim is ours within 1.5× of pasta(1) here.${notes}`;
+  aim is ours within 1.5× of pasta(1) here.
+- **ours, \`--shared-engine\`**: the same commands with \`--shared-engine\`, the user's engine
+  already running (the warm-up run starts it; it stays for the section): what a container
+  costs once the engine serves others. For attach the namespace is given as its
+  /proc/PID/ns/net path, not bind-mounted in a mount namespace of the run's own (there is
+  one engine per mount namespace); Podman gets \`pasta_options = ["--shared-engine"]\` in
+  its containers.conf. The aim is at most pasta(1)'s time over \`--network none\`.${notes}`;
 }

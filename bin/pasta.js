@@ -16,6 +16,17 @@
 const argv = process.argv.slice(2);
 
 async function start() {
+  if (process.env.NODE_PASTA_ENGINE_SOCKET !== undefined) {
+    // The user's shared engine, started by the launcher (src/cli/shared.ts).
+    const socketPath = process.env.NODE_PASTA_ENGINE_SOCKET;
+    const readyFd = Number(process.env.NODE_PASTA_ENGINE_READY_FD ?? -1);
+    delete process.env.NODE_PASTA_ENGINE_SOCKET;
+    delete process.env.NODE_PASTA_ENGINE_READY_FD;
+    const { importWithCodeCache } = require('../dist/cli/codecache.cjs');
+    const { exports } = await importWithCodeCache(require.resolve('../dist/cli/shared.js'));
+    exports.serve(socketPath, readyFd);
+    return;
+  }
   if (process.env.NODE_PASTA_READY_FD !== undefined) {
     // The background copy.
     const { importWithCodeCache } = require('../dist/cli/codecache.cjs');
@@ -31,7 +42,9 @@ async function start() {
     exports.main(argv);
     return;
   }
-  const { mayAttach, startInBackground, finishInForeground } = require('../dist/cli/background.cjs');
+  const { mayAttach, sharedWanted, startInBackground, finishInForeground, runLauncher } = require('../dist/cli/background.cjs');
+  // --shared-engine, run by node itself rather than as a program: the launcher is the engine's client.
+  if (sharedWanted(argv)) runLauncher(__filename, argv);
   // Returns only if the copy found that the arguments do not go to the background after all.
   if (mayAttach(argv)) await finishInForeground(startInBackground(argv));
   const { main } = await import('../dist/cli/pasta.js');

@@ -5,6 +5,7 @@
 
 namespace passt {
 void InitSandbox(Napi::Env env, Napi::Object exports);
+void InitEngine(Napi::Env env, Napi::Object exports);
 }
 
 namespace {
@@ -17,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   passt::InitSplice(env, exports);
   passt::InitVhost(env, exports);
   passt::InitSandbox(env, exports);
+  passt::InitEngine(env, exports);
   return exports;
 }
 

@@ -38,6 +38,10 @@
 #include <string>
 #include <vector>
 
+#include "launch.h"
+
+namespace launch {
+
 namespace {
 
 const char* const kBackgroundNodeOptions[] = {"--experimental-vm-modules", "--no-warnings"};
@@ -61,6 +65,8 @@ bool MayAttach(int argc, char** argv) {
   }
   return netns;
 }
+
+}  // namespace
 
 /** exec node SCRIPT ARGS... (PATH searched), or exit 127 as env(1) would. */
 [[noreturn]] void ExecNode(char** nodeArgv) {
@@ -132,32 +138,22 @@ void Say(const std::string& text) {
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  if (argc < 2) {
-    Say("usage: node-passt-launch SCRIPT [ARGS...] (see bin/pasta.js)\n");
-    return 2;
+/** What a report pipe carries up to its first newline (or its end). */
+std::string ReadReport(int fd) {
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.find('\n') != std::string::npos) break;
   }
-  // node SCRIPT ARGS... (the background copy: its options go in NODE_OPTIONS, below, so that
-  // its command line is the first process's, as the caller gave it).
-  std::vector<char*> nodeArgv;
-  static char node[] = "node";
-  nodeArgv.push_back(node);
-  for (int i = 1; i < argc; i++) nodeArgv.push_back(argv[i]);
-  nodeArgv.push_back(nullptr);
-  // node --experimental-vm-modules --no-warnings SCRIPT ARGS...: pasta in this process, which
-  // bin/pasta.js then loads with V8's code cache (src/cli/codecache.cts) as the background
-  // copy does. On the command line, not in NODE_OPTIONS: a command pasta runs inherits its
-  // environment, and must not get our Node options.
-  std::vector<char*> foreground;
-  foreground.push_back(node);
-  for (const char* option : kBackgroundNodeOptions) foreground.push_back(const_cast<char*>(option));
-  for (int i = 1; i < argc; i++) foreground.push_back(argv[i]);
-  foreground.push_back(nullptr);
-  if (!MayAttach(argc - 2, argv + 2)) ExecNode(foreground.data());
+  return text;
+}
 
-  // The background copy's environment (see the top of this file).
+/** Our environment for a background Node of ours (the top of this file): NODE_OPTIONS gains our options. */
+std::vector<std::string> NodeEnv() {
   std::vector<std::string> env;
   std::string nodeOptions;
   for (char** e = environ; *e; e++) {
@@ -183,6 +179,40 @@ int main(int argc, char** argv) {
     if (!present) nodeOptions += (nodeOptions.empty() ? "" : " ") + std::string(option);
   }
   env.push_back("NODE_OPTIONS=" + nodeOptions);
+  return env;
+}
+
+}  // namespace launch
+
+int main(int argc, char** argv) {
+  using namespace launch;
+  if (argc < 2) {
+    launch::Say("usage: node-passt-launch SCRIPT [ARGS...] (see bin/pasta.js)\n");
+    return 2;
+  }
+  // node SCRIPT ARGS... (the background copy: its options go in NODE_OPTIONS, below, so that
+  // its command line is the first process's, as the caller gave it).
+  std::vector<char*> nodeArgv;
+  static char node[] = "node";
+  nodeArgv.push_back(node);
+  for (int i = 1; i < argc; i++) nodeArgv.push_back(argv[i]);
+  nodeArgv.push_back(nullptr);
+  // node --experimental-vm-modules --no-warnings SCRIPT ARGS...: pasta in this process, which
+  // bin/pasta.js then loads with V8's code cache (src/cli/codecache.cts) as the background
+  // copy does. On the command line, not in NODE_OPTIONS: a command pasta runs inherits its
+  // environment, and must not get our Node options.
+  std::vector<char*> foreground;
+  foreground.push_back(node);
+  for (const char* option : kBackgroundNodeOptions) foreground.push_back(const_cast<char*>(option));
+  for (int i = 1; i < argc; i++) foreground.push_back(argv[i]);
+  foreground.push_back(nullptr);
+  // --shared-engine: the user's shared engine serves the namespace (native/shared-client.cc);
+  // RunShared() returns only when the engine says pasta should run by itself.
+  if (launch::SharedWanted(argc - 2, argv + 2)) launch::RunShared(argv[1], argc - 2, argv + 2);
+  if (!launch::MayAttach(argc - 2, argv + 2)) launch::ExecNode(foreground.data());
+
+  // The background copy's environment (see the top of this file).
+  std::vector<std::string> env = launch::NodeEnv();
   env.push_back("NODE_PASTA_READY_FD=3");
   env.push_back("NODE_PASTA_CONSOLE_FD=4");
   std::vector<char*> envp;
@@ -215,15 +245,7 @@ int main(int argc, char** argv) {
   }
   close(report[1]);
 
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = read(report[0], buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.find('\n') != std::string::npos) break;
-  }
+  std::string text = ReadReport(report[0]);
   size_t eol = text.find('\n');
   if (eol == std::string::npos) {
     // No report before the pipe closed: the copy died.
@@ -243,7 +265,7 @@ int main(int argc, char** argv) {
     close(report[0]);
     while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
-    ExecNode(foreground.data());
+    launch::ExecNode(foreground.data());
   }
   std::string message = line.compare(0, 6, "error ") == 0 ? line.substr(6) : line;
   Say((message.size() > 0 && message[0] == '"' ? JsonUnquote(message) : "pasta: " + message) + "\n");

@@ -563,6 +563,30 @@ Napi::Value NsGo(const Napi::CallbackInfo& info) {
 
 // --- nsHelper ------------------------------------------------------------------
 
+/**
+ * Would exec(2) keep this process's capabilities as they are — neither lose
+ * any nor gain any — for a program without file capabilities? As root
+ * (euid 0) the new permitted set is the bounding set: the same if the
+ * permitted set already holds all of it (nothing was dropped from it but
+ * also from the bounding set). As another user it is empty (no ambient
+ * capabilities here): the same if it is empty now. Read from
+ * /proc/self/status; false if that cannot be read.
+ */
+bool ExecKeepsCapabilities() {
+  FILE* f = fopen("/proc/self/status", "re");
+  if (!f) return false;
+  char line[256];
+  unsigned long long prm = 0, bnd = 0;
+  int found = 0;
+  while (fgets(line, sizeof(line), f)) {
+    if (sscanf(line, "CapPrm: %llx", &prm) == 1) found |= 1;
+    if (sscanf(line, "CapBnd: %llx", &bnd) == 1) found |= 2;
+  }
+  fclose(f);
+  if (found != 3) return false;
+  return geteuid() == 0 ? (bnd & ~prm) == 0 : prm == 0;
+}
+
 [[noreturn]] void HelperChild(int sock, int usernsFd, int netnsFd, pid_t parent, const char* helperExe) {
   // Its own name in ps(1) and in the kernel's seccomp log lines (comm=), rather than "node".
   prctl(PR_SET_NAME, "nshelper", 0, 0, 0);
@@ -602,9 +626,11 @@ Napi::Value NsGo(const Napi::CallbackInfo& info) {
   // (native/helper.cc) on fd 3. Only where the exec keeps what the helper may do: having
   // joined a user namespace, it holds every capability in it, and an exec as root there
   // (uid 0 in it) keeps them all (the bounding set), so tap devices can still be made;
-  // otherwise (no user namespace joined, or not root in it) an exec could lose
-  // capabilities or gain ones dropped from the permitted set, so it serves here as before.
-  if (helperExe != nullptr && helperExe[0] != 0 && joinedUserns && geteuid() == 0) {
+  // without joining one (root of the namespace's own user namespace: Podman's and
+  // rootlesskit's pasta, the shared engine), only if the exec neither loses capabilities
+  // nor gains ones dropped from the permitted set (ExecKeepsCapabilities); otherwise it
+  // serves here as before.
+  if (helperExe != nullptr && helperExe[0] != 0 && ((joinedUserns && geteuid() == 0) || (!joinedUserns && ExecKeepsCapabilities()))) {
     int fd = sock;
     if (fd != 3 && dup2(sock, 3) == 3) {
       close(sock);

@@ -188,6 +188,8 @@ export interface Config {
   splice: boolean;
   /** --splice-only: no tap device; only loopback traffic is forwarded. */
   spliceOnly: boolean;
+  /** --shared-engine (ours): served by the user's shared engine (src/cli/shared.ts); the launcher acts on it. */
+  sharedEngine: boolean;
   /** --host-lo-to-ns-lo: spliced traffic goes to the namespace's loopback, not its public address. */
   hostLoToNsLo: boolean;
   /** --stats DELAY: print event statistics at most every DELAY seconds (0: off). */
@@ -463,6 +465,7 @@ export interface OptionSettings {
   noRa: boolean;
   noSplice: boolean;
   spliceOnly: boolean;
+  sharedEngine: boolean;
   freebind: boolean;
   /** Values of -t, -u, -T, -U in order (undefined: the option was not given). */
   ports: Partial<Record<PortOption, string[]>>;
@@ -473,7 +476,7 @@ export interface OptionSettings {
 const PASTA_ONLY: Record<string, string> = {
   userns: '--userns', netns: '--netns', 'ns-mac-addr': '--ns-mac-addr', 'dhcp-dns': '--dhcp-dns', 'dhcp-search': '--dhcp-search',
   'no-netns-quit': '--no-netns-quit', 'config-net': '--config-net', 'no-copy-routes': '--no-copy-routes', 'no-copy-addrs': '--no-copy-addrs',
-  'netns-only': '--netns-only', 'host-lo-to-ns-lo': '--host-lo-to-ns-lo', 'ns-ifname': '-I', 'tcp-ns': '-T', 'udp-ns': '-U',
+  'netns-only': '--netns-only', 'shared-engine': '--shared-engine', 'host-lo-to-ns-lo': '--host-lo-to-ns-lo', 'ns-ifname': '-I', 'tcp-ns': '-T', 'udp-ns': '-U',
 };
 const PASST_ONLY: Record<string, string> = {
   'no-dhcp-dns': '--no-dhcp-dns', 'no-dhcp-search': '--no-dhcp-search', 'one-off': '--one-off',
@@ -493,7 +496,7 @@ export function parseOptions(parsed: ParsedArgs, mode: 'pasta' | 'passt'): Optio
     noCopyRoutes4: false, noCopyRoutes6: false, noCopyAddrs4: false, noCopyAddrs6: false, copyOption: { routes: false, addrs: false },
     noMapGw: false, hostLoToNsLo: false, stats: 0, chrootFallback: false,
     noTcp: false, noUdp: false, noIcmp: false, noDhcp: false, noDhcpv6: false, noNdp: false, noRa: false,
-    noSplice: false, spliceOnly: false, freebind: false, ports: {}, warnings: [],
+    noSplice: false, spliceOnly: false, sharedEngine: false, freebind: false, ports: {}, warnings: [],
   };
   let addrIsPrefix = false;
   /** The prefix length of -n, once given (upstream's opt_n, in IPv6 terms, so that -n 0 counts too). */
@@ -822,6 +825,7 @@ export function parseOptions(parsed: ParsedArgs, mode: 'pasta' | 'passt'): Optio
       case 'no-ra': s.noRa = true; break;
       case 'no-splice': s.noSplice = true; break;
       case 'splice-only': s.spliceOnly = true; break;
+      case 'shared-engine': s.sharedEngine = true; break;
       case 'freebind': s.freebind = true; break;
       default:
         throw new UsageError(`unrecognized option '--${name}'`);
@@ -1249,6 +1253,7 @@ export function buildConfig(
     freebind: s.freebind,
     splice: mode === 'pasta' && !s.noSplice,
     spliceOnly: s.spliceOnly,
+    sharedEngine: s.sharedEngine,
     hostLoToNsLo: s.hostLoToNsLo,
     stats: s.stats,
     runAs,

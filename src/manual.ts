@@ -650,6 +650,16 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
       'Implies `--host-lo-to-ns-lo`, `--no-icmp`, `-D none` and `-S none`; the namespace gets no addresses and no DHCP, DHCPv6 or NDP. ' +
       'Incompatible with `--no-splice` ("--splice-only is incompatible with --no-splice"); passt refuses it ("--splice-only is for pasta mode only").',
   ],
+  'shared-engine': [
+    'node-passt only, not in the original. When pasta attaches to an existing namespace (`--netns`, a PID), have the user\'s shared engine serve it instead of a process of its own: ' +
+      'one background process per user (and mount namespace) serves every such namespace, each with its own configuration, flows and forwarded ports, ' +
+      'and pasta leaves behind only a small process that holds its place (the one `-P` names; killing it ends that namespace\'s service). ' +
+      'The same is asked for by the environment variable `NODE_PASTA_SHARED_ENGINE=1`, which a container engine passes on to pasta. ' +
+      'The engine listens on a socket in `$XDG_RUNTIME_DIR/node-passt/` (without `XDG_RUNTIME_DIR`, in `/run/user/UID/node-passt/` if that directory is ours), a directory closed to other users, and serves only its own user. ' +
+      'It starts on first use and exits once it has served nothing for 30 seconds (`NODE_PASTA_ENGINE_IDLE_MS`). ' +
+      'A command line that runs a command of pasta\'s own, or uses `-F` or `--runas`, or pasta as root of the initial user namespace, is served as without this option. ' +
+      'What this trades is described under "Shared engine" below.',
+  ],
 };
 
 /** The rule for options given more than once, in the OPTIONS section of each page. */
@@ -842,9 +852,29 @@ const PASTA_PAGE: PageText = {
     localModeNote(WORDS.pasta),
     securityNote(WORDS.pasta),
     {
+      title: 'Shared engine',
+      body: [
+        'With `--shared-engine` (or `NODE_PASTA_SHARED_ENGINE=1`), each pasta that attaches to a namespace hands it to one background process of the user, the shared engine, ' +
+          'which it starts when there is none (`$XDG_RUNTIME_DIR/node-passt/engine-*.sock`, one per user namespace and mount namespace) and which exits when it has served nothing for `NODE_PASTA_ENGINE_IDLE_MS` milliseconds (default 30000). ' +
+          'pasta returns as it otherwise would: exit 0 once the namespace is configured, or 1 with the message. ' +
+          'What stays behind for each namespace is a process of some hundred kilobytes that holds its connection to the engine: `-P` names it, killing it ends the service of that namespace, ' +
+          'and it exits 0 when the namespace goes away (the `--netns` file deleted, the PID exited). ' +
+          'If the engine ends first (killed, or it failed), that process says so ("the shared engine exited: this namespace has no network any more") on standard error with `-f`, else to the system logger, and in the `--log-file`, and exits 1; ' +
+          'the namespaces it served have no network any more, as when pasta(1) is killed: a container engine that started them does not restart them. ' +
+          'The next pasta starts a new engine. `NODE_PASTA_ENGINE_LOG=FILE` keeps the engine\'s own standard error (each request and its answer, a crash) in *FILE*.',
+        'Each namespace keeps its own configuration (ports, DNS, addresses, mapping), flow table, sockets and helper process, and traffic of one cannot reach another\'s flows. ' +
+          'What it trades against one sandboxed process per container, as pasta(1) runs: the engine has no sandbox of its own (see Security): it must open each new namespace\'s files and start helpers long after it started, ' +
+          'so it keeps the filesystem access and system calls of the user it runs as; only the helper inside each namespace is locked as always. ' +
+          'And the namespaces it serves share one process\'s fate: a crash or a kill of the engine ends the networking of all of them. ' +
+          'Only the user the engine runs as may use it (a directory of mode 0700, a socket of mode 0600, and the peer credentials of every connection checked). ' +
+          'It is off unless asked for.',
+      ],
+    },
+    {
       title: 'Differences from the original pasta',
       body: [
-        '`auto` rescans the UDP ports every second too, where pasta(1) reads them only at start. ' +
+        'The host side of a TCP connection keeps the host path\'s own MSS: pasta(1) sets the MSS the namespace advertised as the host socket\'s TCP_MAXSEG, so that at `-m 1500` a remote peer sends 1460-byte segments over the host\'s link; the namespace sees segments of its own MSS either way. ' +
+          '`auto` rescans the UDP ports every second too, where pasta(1) reads them only at start. ' +
           "UDP is not forwarded on the port numbers `-t` forwards unless `-u` says so, as in the original's code, though its manual says otherwise.",
         'Node.js runs several threads before any JavaScript starts, and a multithreaded process cannot enter a user namespace; ' +
           "so a small single-threaded helper process lives inside the namespace and hands the tap device and the namespace's sockets to pasta over a UNIX domain socket.",
@@ -852,7 +882,7 @@ const PASTA_PAGE: PageText = {
           'There is no detached PID namespace, and Node.js\'s inspector thread, which blocks every signal, keeps the host\'s root and its capabilities (under the seccomp filter, asleep for good).',
         'Not implemented: `--conf-path` (pesto(1)) is refused. ' +
           'Router advertisements and DHCPv6 replies come from the `-g` gateway when it is a link-local address, else from a link-local address made from `-M` (the original uses the host\'s own link-local address then).',
-        'Messages are plain lines on standard error or in the `--log-file` file, never sent to the system logger; a full log file is emptied and started again rather than trimmed at its beginning.',
+        'Messages are plain lines on standard error or in the `--log-file` file, never sent to the system logger (but for the one of `--shared-engine` when its engine is gone); a full log file is emptied and started again rather than trimmed at its beginning.',
       ],
     },
   ],
@@ -946,7 +976,8 @@ const PASST_PAGE: PageText = {
           'the qrap(1) wrapper for QEMU older than 7.2, and `--conf-path` (pesto(1)). ' +
           'In vhost-user mode the device offers TCP segmentation offload both ways (HOST_TSO4/6, GUEST_TSO4/6), which the original does not, and copies each frame once between its own buffers and the guest\'s, where the original peeks socket data straight into the guest\'s buffers; `--print-capabilities` prints on standard output, the original on standard error. ' +
           'The sandbox (see Security under NOTES) has no detached PID namespace, and an unprivileged passt gets no empty filesystem (the seccomp filter and Landlock keep it from opening files instead).',
-        'Router advertisements and DHCPv6 replies come from the `-g` gateway when it is a link-local address, else from a link-local address made from `-M` (the original uses the host\'s own link-local address then). ' +
+        'The host side of a TCP connection keeps the host path\'s own MSS, where the original sets the MSS the guest advertised as the host socket\'s TCP_MAXSEG; the guest sees segments of its own MSS either way. ' +
+          'Router advertisements and DHCPv6 replies come from the `-g` gateway when it is a link-local address, else from a link-local address made from `-M` (the original uses the host\'s own link-local address then). ' +
           "UDP is not forwarded on the port numbers `-t` forwards unless `-u` says so, as in the original's code, though its manual says otherwise.",
         'Messages are plain lines on standard error or in the `--log-file` file, never sent to the system logger; a full log file is emptied and started again rather than trimmed at its beginning.',
         'Node.js cannot fork once it runs, so the background copy is a new process started with the same arguments, ' +

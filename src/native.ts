@@ -477,6 +477,14 @@ export interface NativeAddon {
   /** Ask an unlinker to remove its file now and wait up to `timeoutMs` for its answer: 0 or -errno. Closes `fd`. */
   unlinkerRun(fd: number, timeoutMs: number): number;
 
+  // --- the shared engine's socket (src/cli/shared.ts) ------------------------
+  /** A nonblocking AF_UNIX SOCK_SEQPACKET socket bound to `path` (mode 0600) and listening: the fd or -errno. */
+  unixListen(path: string, backlog: number): number;
+  /** accept4() one connection (nonblocking, close-on-exec) and its peer's SO_PEERCRED into cred[0..2] = pid, uid, gid: the fd or -errno. */
+  unixAccept(fd: number, cred: Int32Array): number;
+  /** flock(2): 0 or -errno. */
+  flock(fd: number, op: number): number;
+
   // --- splice (the spliced loopback path) ------------------------------------
   /**
    * pipe2(2) with O_NONBLOCK | O_CLOEXEC: out[0] = read end, out[1] = write

@@ -44,13 +44,15 @@ export interface OptionSpec {
   modes: ReadonlyArray<'pasta' | 'passt'>;
   /** Another name of the same option (`socket-path` is `socket`): the parser reports the canonical one. */
   aliasOf?: string;
+  /** An option of node-passt's own, which pasta(1) and passt(1) do not have (after all of theirs in the table). */
+  ours?: true;
 }
 
 const both = ['pasta', 'passt'] as const;
 const pastaOnly = ['pasta'] as const;
 const passtOnly = ['passt'] as const;
 
-/** Every option of upstream's pasta(1) and passt(1), in their manual's order. */
+/** Every option of upstream's pasta(1) and passt(1), in their manual's order; then our own (`ours`). */
 export const OPTIONS: readonly OptionSpec[] = [
   { long: 'debug', short: 'd', arg: 'none', help: 'Be verbose', modes: both },
   { long: 'trace', arg: 'none', help: 'Be extra verbose, show single packets; implies --debug', modes: both },
@@ -124,6 +126,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'ns-mac-addr', arg: 'required', valueName: 'ADDR', help: 'Set MAC address ADDR on the tap interface', modes: pastaOnly },
   { long: 'no-splice', arg: 'none', help: 'Disable inbound socket splicing', modes: pastaOnly },
   { long: 'splice-only', arg: 'none', help: 'Only enable loopback forwarding (no tap device)', modes: pastaOnly },
+  { long: 'shared-engine', arg: 'none', help: "Serve the namespace from the user's shared engine, not a process of its own (node-passt only; attaching only)", modes: pastaOnly, ours: true },
 ];
 
 export interface ParsedArgs {

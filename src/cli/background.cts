@@ -76,6 +76,54 @@ export function mayAttach(argv: readonly string[]): boolean {
 }
 
 /**
+ * SharedWanted() of native/shared-client.cc (keep the two in step): does
+ * this command line ask for the user's shared engine (src/cli/shared.ts)?
+ * --shared-engine (or an abbreviation of it), or NODE_PASTA_SHARED_ENGINE
+ * set and not 0, on a command line that may attach; never after the
+ * launcher fell back (NODE_PASTA_SHARED_FALLBACK), nor for --help or
+ * --version, nor as root of the initial user namespace.
+ */
+export function sharedWanted(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, rootOfInitialUserns = isRootOfInitialUserns()): boolean {
+  if (env.NODE_PASTA_SHARED_FALLBACK || rootOfInitialUserns) return false;
+  let wanted = !!env.NODE_PASTA_SHARED_ENGINE && env.NODE_PASTA_SHARED_ENGINE !== '0';
+  // Only a command line that may attach: --netns, or a PID last (the engine has the last word).
+  let mayAttach = argv.length > 0 && /^\d+$/.test(argv[argv.length - 1]);
+  for (const arg of argv) {
+    if (arg === '--') break;
+    if (arg === '-h' || arg === '--help' || arg === '--version') return false;
+    if (arg.length >= 4 && arg.startsWith('--sh') && 'shared-engine'.startsWith(arg.slice(2))) wanted = true;
+    if (arg.startsWith('--ne')) mayAttach = true;
+  }
+  return wanted && mayAttach;
+}
+
+/** Root of the initial user namespace (its inode number is always PROC_USER_INIT_INO)? */
+function isRootOfInitialUserns(): boolean {
+  if (process.geteuid?.() !== 0) return false;
+  try {
+    return fs.statSync('/proc/self/ns/user').ino === 0xeffffffd;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Run pasta through the launcher (native/launch.cc), which is the shared
+ * engine's client (native/shared-client.cc), and exit as it does: for
+ * `node bin/pasta.js --shared-engine ...`, which does not come through it.
+ */
+export function runLauncher(script: string, argv: readonly string[]): never {
+  const launcher = require('node:path').join(__dirname, '..', '..', 'build', 'Release', 'node-passt-launch') as string;
+  if (!fs.existsSync(launcher)) {
+    fs.writeSync(2, `pasta: --shared-engine: the launcher ${launcher} is not built\n`);
+    process.exit(1);
+  }
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const r = spawnSync(launcher, [script, ...argv], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
+
+/**
  * Start a detached copy of this pasta with the same arguments: its fd 3 the
  * pipe it reports on, its fd 4 our standard error, and `tapFd` (-F) under
  * its own number.

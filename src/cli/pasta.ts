@@ -43,7 +43,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { M } from '../messages.js';
 import { dropPrivileges } from '../privileges.js';
-import { parseArgs, helpText, UsageError, GetoptError, type ParsedArgs } from '../options.js';
+import { parseArgs, helpText, UsageError, type ParsedArgs } from '../options.js';
+import { attaches, errorText } from './args.js';
 import { readEphemeralPorts, readHostEnv, readResolvConf } from '../hostfiles.js';
 import type { Config } from '../conf.js';
 import type { Logger } from '../log.js';
@@ -87,11 +88,6 @@ async function startLogging(config: Config, consoleFd = 2, command = false): Pro
     for (const line of describeConfig(config)) first.info(line);
   };
   return { log, summary };
-}
-
-/** Does this command line attach to an existing namespace (--netns, or a lone PID, as conf.ts reads them)? */
-function attaches(parsed: ParsedArgs): boolean {
-  return parsed.options.some(([n]) => n === 'netns') || (parsed.rest.length === 1 && /^\d+$/.test(parsed.rest[0]));
 }
 
 /**
@@ -280,16 +276,6 @@ async function spawnCommand(parsed: ParsedArgs): Promise<void> {
   } catch (err) {
     die(errorText(err));
   }
-}
-
-/**
- * An error as pasta(1) prints it: a parser error after the program's name,
- * as glibc's getopt prints it ("pasta: unrecognized option '--foo'"),
- * anything else as upstream's die() prints it, the message alone.
- */
-function errorText(err: unknown): string {
-  if (err instanceof GetoptError) return `pasta: ${err.message}`;
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** The report line of a background copy that failed: its message, JSON-quoted (it may span lines). */

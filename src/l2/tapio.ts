@@ -294,6 +294,20 @@ export interface FrameTransport {
   close(): void;
 }
 
+const TAP_IN_SIZE = 4 << 20;
+const TAP_IN_FRAMES = 256;
+/** The receive buffer every TapIn of the default size shares in this process (see TapIn). */
+let sharedIn: { buf: Buffer; frames: Int32Array } | null = null;
+
+/**
+ * A tap's receive side: batches of frames read into one buffer. A batch is
+ * handled whole before the next read (the engine writes what points into
+ * it before reading again, and keeps no view of it), and a process runs one
+ * handler at a time, so every TapIn of the default size in a process — the
+ * namespaces of createPasta() in one program, of the shared engine
+ * (src/cli/shared.ts) — reads into the same 4 MiB, which a busy namespace
+ * would otherwise touch whole for itself.
+ */
 export class TapIn implements FrameSource {
   readonly buf: Buffer;
   readonly frames: Int32Array;
@@ -304,11 +318,17 @@ export class TapIn implements FrameSource {
     private fd: number,
     /** Length of the virtio-net header before each frame the tap gives us (0: none). */
     readonly vnetHdrLen = 0,
-    size = 4 << 20,
-    private readonly maxFrames = 256,
+    size = TAP_IN_SIZE,
+    private readonly maxFrames = TAP_IN_FRAMES,
   ) {
-    this.buf = Buffer.alloc(size);
-    this.frames = new Int32Array(2 * maxFrames);
+    if (size === TAP_IN_SIZE && maxFrames === TAP_IN_FRAMES) {
+      sharedIn ??= { buf: Buffer.alloc(size), frames: new Int32Array(2 * maxFrames) };
+      this.buf = sharedIn.buf;
+      this.frames = sharedIn.frames;
+    } else {
+      this.buf = Buffer.alloc(size);
+      this.frames = new Int32Array(2 * maxFrames);
+    }
   }
 
   /** Read a batch; returns the frame count (0 if none), or -errno. */

@@ -9,8 +9,10 @@
  * - Guest SYN: a nonblocking connect(); the SYN-ACK goes back only once the
  *   connect completes, so the guest sees the remote's real accept or refusal
  *   (RST at once on ECONNREFUSED and unreachable destinations). The guest's
- *   MSS option becomes TCP_MAXSEG of the host socket; window scaling is
- *   negotiated with the guest independently of the host side.
+ *   MSS option bounds the segments we send it; the host socket keeps the
+ *   host path's own MSS (pasta(1) sets the guest's as its TCP_MAXSEG, see
+ *   the connect below); window scaling is negotiated with the guest
+ *   independently of the host side.
  * - Host to guest: data is *peeked* (MSG_PEEK, with SO_PEEK_OFF where the
  *   kernel has it, so each byte is copied once) straight into frame slots of
  *   the tap transmit buffer, after a header template (with vhost-user,
@@ -826,7 +828,11 @@ export class TcpHandler {
     conn.fd = fd;
     this.stats.opened++;
     this.ctx.onFlow?.(flowEvent(conn, 'out'));
-    native.setsockoptInt(fd, C.IPPROTO_TCP, C.TCP_MAXSEG, conn.mss);
+    // No TCP_MAXSEG from the guest's MSS, unlike pasta(1): the host side is a connection of the
+    // host's own, over the host's path, and we segment for the guest whatever arrives. Clamped,
+    // a guest at MTU 1500 made a remote peer send 1460-byte segments across the host's path
+    // (65520 here): a packet rate that cost a third of the throughput and reordered segments
+    // into spurious retransmissions (doc/design.md, "Segmentation offload").
     conn.peekOffset = native.setsockoptInt(fd, C.SOL_SOCKET, C.SO_PEEK_OFF, 0) === 0;
     const bound = bindOutbound(fd, target, 0);
     const rc = bound < 0 ? bound : native.connect(fd, target.addr, target.port, target.scopeId);

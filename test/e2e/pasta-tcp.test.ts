@@ -118,6 +118,46 @@ describe('pasta --config-net', () => {
     });
   });
 
+  it("keeps the host path's MSS on the host side at -m 1500, and the namespace's own MSS towards it", async () => {
+    // The remote end of the host's connection tells its MSS (TCP_MAXSEG of the accepted socket,
+    // the MSS in use), then sends 200 000 bytes; the client in the namespace tells its own.
+    const server = [
+      'import socket',
+      's = socket.socket(socket.AF_INET)',
+      's.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)',
+      `s.bind(('${A.serverV4}', 5301))`,
+      's.listen()',
+      "print('up', flush=True)",
+      'c, _ = s.accept()',
+      'print(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG), flush=True)',
+      "c.sendall(b'x' * 200000)",
+      'c.close()',
+    ].join('\n');
+    const srv = topo.spawnRemote(['python3', '-c', server]);
+    let out = '';
+    srv.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await within(10_000, async () => out.startsWith('up'));
+    const client = [
+      'import socket',
+      `s = socket.create_connection(('${A.serverV4}', 5301))`,
+      'n = 0',
+      'while True:',
+      '    d = s.recv(65536)',
+      '    if not d: break',
+      '    n += len(d)',
+      'print(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG), n)',
+    ].join('\n');
+    const r = await pasta(`python3 -c "${client}"`, ['-m', '1500']);
+    expect(r.code).toBe(0);
+    const [nsMss, bytes] = r.stdout.toString().trim().split(' ').map(Number);
+    expect(bytes).toBe(200000);
+    expect(nsMss).toBeLessThanOrEqual(1460);
+    await within(10_000, async () => out.split('\n').length >= 3);
+    // The veth's MTU is 65520: the host's socket advertises its own MSS, not the namespace's 1460
+    // (the kernel then bounds the MSS in use to half the largest window seen: 32 KiB at first).
+    expect(Number(out.split('\n')[1])).toBeGreaterThan(4 * 1460);
+  });
+
   it('carries 200 concurrent connections, each echoing 64 KiB', async () => {
     const echo = await topo.startRemoteServer('echo');
     try {

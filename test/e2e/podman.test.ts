@@ -170,6 +170,12 @@ async function startBed(): Promise<void> {
     `[engine]\nhelper_binaries_dir = ["${helperInside}", {append=true}]\n`,
     { mode: 0o644 },
   );
+  // A user's containers.conf asking for the shared engine (ours: --shared-engine).
+  fs.writeFileSync(
+    path.join(helperDir, 'shared.conf'),
+    `[engine]\nhelper_binaries_dir = ["${helperInside}", {append=true}]\n[network]\npasta_options = ["--shared-engine"]\n`,
+    { mode: 0o644 },
+  );
   // A user's containers.conf with pasta_options, which Podman puts before the command line's.
   fs.writeFileSync(
     path.join(helperDir, 'pasta-options.conf'),
@@ -177,6 +183,22 @@ async function startBed(): Promise<void> {
       `[network]\npasta_options = ["-I", "myname", "--ns-mac-addr", "${NS_MAC}", "--mtu", "1400"]\n`,
     { mode: 0o644 },
   );
+}
+
+/** The shared engines running in the topology's host network namespace (their environment names their socket). */
+function sharedEngines(): number[] {
+  const found: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readlinkSync(`/proc/${entry}/ns/net`) !== hostNetns) continue;
+      if (/\) [ZX] /.test(fs.readFileSync(`/proc/${entry}/stat`, 'utf8'))) continue;
+      if (fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').some((e) => e.startsWith('NODE_PASTA_ENGINE_SOCKET='))) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
 }
 
 /** The MAC address pasta_options asks for (--ns-mac-addr). */
@@ -314,6 +336,45 @@ describe.each(['rootless', 'root'] as const)('podman run --network pasta (%s)', 
       expect(rm.code).toBe(0);
     }
     await expectNoPastaLeft();
+  });
+
+  bedIt('serves containers from one shared engine with pasta_options = ["--shared-engine"], and leaves no pasta behind', async () => {
+    for (const pid of sharedEngines()) process.kill(pid, 'SIGKILL');
+    const run = await podman(mode, ['run', '-d', '--replace', '--name', WEB, '--network', 'pasta', '-p', '8080:80',
+      IMAGE, 'httpd', '-f', '-p', '80', '-h', '/www'], 60_000, 'shared.conf');
+    expect(run.stderr.toString()).toBe('');
+    expect(run.code).toBe(0);
+    try {
+      // What stays for the container is the launcher's small process, with Podman's command line.
+      const running = pastaProcesses();
+      expect(running).toHaveLength(1);
+      expect(running[0].argv[0]).toMatch(/node-passt-launch$/);
+      expect(running[0].argv).toContain('--shared-engine');
+      expect(Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${running[0].pid}/status`, 'utf8'))?.[1])).toBeLessThan(2048);
+      const engines = sharedEngines();
+      expect(engines).toHaveLength(1);
+      // A second container, served by the same engine, reaches the remote network and the first container's
+      // published port through the host (host.containers.internal).
+      let out = '';
+      for (let i = 0; i < 50 && !out.includes('hello from bb'); i++) {
+        const r = await podman(mode, ['run', '--rm', '--network', 'pasta', IMAGE, 'sh', '-c',
+          `wget -q -T 5 -O- http://${A.serverV4}/ && wget -q -T 3 -O- http://169.254.1.2:8080/ || true`], 60_000, 'shared.conf');
+        expect(r.stderr.toString()).toBe('');
+        expect(r.code).toBe(0);
+        out = r.stdout.toString();
+      }
+      expect(out).toBe('hello from remote\nhello from bb\n');
+      // One engine per user namespace: rootless Podman keeps one (its pause process's); as root here,
+      // each podman command runs in a user namespace of its own (podman() above), so each has its own engine.
+      if (mode === 'rootless') expect(sharedEngines()).toEqual(engines);
+      else expect(sharedEngines()).toEqual(expect.arrayContaining(engines));
+      expect(pastaProcesses()).toHaveLength(1);
+    } finally {
+      const rm = await podman(mode, ['rm', '-f', '-t', '0', WEB]);
+      expect(rm.code).toBe(0);
+    }
+    await expectNoPastaLeft();
+    for (const pid of sharedEngines()) process.kill(pid, 'SIGKILL');
   });
 
   bedIt("takes containers.conf's pasta_options (-I, --ns-mac-addr, --mtu), the command line's --mtu last, as pasta(1) says", async () => {

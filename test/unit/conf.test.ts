@@ -3503,6 +3503,13 @@ describe('every option, one by one', () => {
     expect(passtError('--no-copy-routes')).toBe('--no-copy-routes is for pasta mode only');
   });
 
+  option('--shared-engine', () => {
+    // Read by the launcher (native/shared-client.cc) and the engine (src/cli/shared.ts); the configuration only records it.
+    expect([pasta().sharedEngine, pasta('--shared-engine').sharedEngine, pasta('--shared').sharedEngine]).toEqual([false, true, true]);
+    expect(passtError('--shared-engine')).toBe('--shared-engine is for pasta mode only');
+    expect(pastaError('--shared-engine=1')).toBe("pasta: option '--shared-engine' doesn't allow an argument");
+  });
+
   option('--ns-mac-addr', () => {
     expect(pasta().nsMac).toBeNull();
     expect(formatMac(pasta('--ns-mac-addr', '02:00:00:00:00:09', '--ns-mac-addr', '02:00:00:00:00:0a').nsMac!)).toBe('02:00:00:00:00:0a');

@@ -166,6 +166,9 @@ describe('option order', () => {
     expect(OPTIONS.find((o) => o.long === 'socket-path')?.aliasOf).toBe('socket');
     // Two names of one option (--socket-path, --socket) are one entry of the order.
     const once = (names: readonly string[]): string[] => [...new Set(names.map(canonical))];
-    expect(once(OPTIONS.map((o) => o.long))).toEqual(once(UPSTREAM_ORDER));
+    expect(once(OPTIONS.filter((o) => !o.ours).map((o) => o.long))).toEqual(once(UPSTREAM_ORDER));
+    // Ours come after all of upstream's.
+    expect(OPTIONS.findIndex((o) => o.ours)).toBe(OPTIONS.length - OPTIONS.filter((o) => o.ours).length);
+    expect(OPTIONS.filter((o) => o.ours).map((o) => o.long)).toEqual(['shared-engine']);
   });
 });
