@@ -10,10 +10,13 @@
  *   Buffer standing for guest memory, through txPop and rxPush. They may
  *   drop chains or call the ring broken (-EBADMSG), never crash or throw;
  *   every frame txPop reports lies inside its buffer with a length in range,
- *   and a used index never runs ahead of what was made available.
+ *   and a used index never runs ahead of what was made available. The same
+ *   rings through rxPeek (a stream socket's data peeked into them) and
+ *   rxCommit, with EVENT_IDX on or off: the bytes and frames reported add
+ *   up, and the used index moves no further.
  */
 import assert from 'node:assert/strict';
-import { describe } from 'vitest';
+import { afterAll, describe } from 'vitest';
 import fc from 'fast-check';
 import { native, E } from '../../src/native.js';
 import { MessageReader, VuProtocolError, encodeRequest, type VuIo } from '../../src/vhost/protocol.js';
@@ -195,5 +198,79 @@ describe('vhost-user rings', () => {
       dev.lastError();
       dev.reset();
     }
+  }, { weight: 2 });
+
+  // A stream socket whose 20000 bytes are only ever peeked: one for the whole run.
+  const pair = new Int32Array(2);
+  assert.equal(native.unixPair(pair), 0);
+  const data = Buffer.alloc(20000, 0x5a);
+  assert.equal(native.write(pair[1], data, 0, data.length), data.length);
+  afterAll(() => {
+    native.close(pair[0]);
+    native.close(pair[1]);
+  });
+
+  /** Rings that are mostly sound (writable buffers in memory, heads in range), so that peeks reach the socket. */
+  const soundRing = fc.constantFrom(4, 8, 16).chain((num) => fc.record({
+    num: fc.constant(num),
+    random: randomBytes(MEM),
+    descs: fc.array(fc.record({
+      i: fc.nat(num - 1),
+      addr: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: GPA + 0x1000, max: GPA + MEM - 1 }) }, { weight: 1, arbitrary: fc.integer({ min: GPA - 64, max: GPA + MEM + 64 }) }),
+      len: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 0x1800 }) }, { weight: 1, arbitrary: fc.constantFrom(0, 12, 66, 86, 0xffffffff) }),
+      flags: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(2, 3) }, { weight: 1, arbitrary: fc.nat(7) }),
+      next: fc.oneof({ weight: 4, arbitrary: fc.nat(num - 1) }, { weight: 1, arbitrary: fc.nat(0xffff) }),
+    }), { minLength: 1, maxLength: 16 }),
+    avail: fc.array(fc.oneof({ weight: 8, arbitrary: fc.nat(num - 1) }, { weight: 1, arbitrary: fc.nat(0xffff) }), { maxLength: 16 }),
+    availIdx: fc.oneof({ weight: 8, arbitrary: fc.nat(num) }, { weight: 1, arbitrary: fc.nat(0xffff) }),
+    base: fc.oneof({ weight: 8, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.nat(0xffff) }),
+    mergeable: fc.boolean(),
+    frames: fc.constant([] as number[]),
+  }));
+  const peekCase = fc.record({ ring: fc.oneof(soundRing, ringMemory), eventIdx: fc.boolean(), discard: fc.oneof(fc.constant(0), fc.nat(25000)), frameLen: fc.integer({ min: 1, max: 65549 }), maxBytes: fc.integer({ min: 1, max: 1 << 20 }), hdr: fc.constantFrom(0, 54, 74, 256) });
+  fuzz(FILE, 'rxPeek and rxCommit over random rings: no crash, lengths that add up, the used index never ahead of the available one', peekCase, (c) => {
+    const r = c.ring;
+    const mem = Buffer.alloc(MEM);
+    Buffer.from(r.random).copy(mem, 0x1000);
+    for (const d of r.descs) {
+      const o = 16 * (d.i % r.num);
+      mem.writeBigUInt64LE(BigInt(d.addr), o);
+      mem.writeUInt32LE(d.len >>> 0, o + 8);
+      mem.writeUInt16LE(d.flags, o + 12);
+      mem.writeUInt16LE(d.next, o + 14);
+    }
+    r.avail.slice(0, r.num).forEach((h, k) => mem.writeUInt16LE(h, 0x400 + 4 + 2 * k));
+    mem.writeUInt16LE(r.availIdx, 0x400 + 2);
+    const dev = new native.VuDevice();
+    assert.equal(dev.addBufferRegion(mem, GPA, QVA), 0);
+    assert.equal(dev.setVringNum(0, r.num), 0);
+    assert.equal(dev.setVringAddr(0, QVA, QVA + 0x400n, QVA + 0x800n), 0);
+    dev.setVringBase(0, r.base);
+    dev.setEventIdx(c.eventIdx);
+    const usedBefore = mem.readUInt16LE(0x800 + 2);
+    const lens = new Int32Array(64);
+    const out = new Int32Array(4);
+    const n = dev.rxPeek(pair[0], c.discard, c.hdr, c.frameLen, c.maxBytes, r.mergeable, lens, out);
+    const fresh = Math.max(0, data.length - c.discard);
+    assert.ok([-E.EBADMSG, -E.ENOBUFS, -E.EAGAIN].includes(n) || (n > 0 && n <= Math.min(fresh, c.maxBytes)), `rxPeek returned ${n}`);
+    if (n > 0) {
+      let sum = 0;
+      for (let i = 0; i < out[0]; i++) {
+        assert.ok(lens[i] > 0 && lens[i] <= c.frameLen, `frame ${i}: ${lens[i]} bytes`);
+        sum += lens[i];
+      }
+      assert.equal(sum, n);
+      assert.ok(out[3] >= n && out[3] <= c.maxBytes, `reserved ${out[3]}`);
+      const stage = Buffer.alloc(out[0] * 512);
+      const frames = new Int32Array(2 * out[0]);
+      for (let i = 0; i < out[0]; i++) frames.set([512 * i + 12, c.hdr + lens[i]], 2 * i);
+      assert.equal(dev.rxCommit(stage, frames, out[0]), out[0]);
+    }
+    const usedAfter = mem.readUInt16LE(0x800 + 2);
+    assert.ok(((usedAfter - usedBefore) & 0xffff) <= r.num, `used index moved by ${(usedAfter - usedBefore) & 0xffff} in a ring of ${r.num}`);
+    const left = dev.rxAvailable();
+    assert.ok(left === -E.EBADMSG || (left >= 0 && left <= r.num), `rxAvailable ${left}`);
+    dev.lastError();
+    dev.reset();
   }, { weight: 2 });
 });
