@@ -7,7 +7,7 @@
  * Theory of operation (doc/design.md, "The shared engine"): the launcher
  * (native/launch.cc, native/shared-client.cc) is pasta's first process. It
  * takes the lock file beside the engine's socket
- * ($XDG_RUNTIME_DIR/node-passt/engine-USERNS-MNTNS.sock), connects —
+ * ($XDG_RUNTIME_DIR/node-passt/engine-USERNS-MNTNS-BUILD.sock), connects —
  * starting this engine first if nothing listens — lets the lock go and
  * sends one request: the protocol's name, its working directory and its
  * arguments, NUL-separated, with its standard error passed along

@@ -347,5 +347,19 @@ describe('pasta --shared-engine', () => {
     expect(again.stderr.toString() + again.code).toBe('0');
     expect(engines(runtime)).toHaveLength(1);
     expect(engines(runtime)[0]).not.toBe(engine);
+
+    // A new build of the package (an upgrade rewrites dist/) starts an engine of its own beside
+    // the one still serving: never hands a namespace to older code.
+    const built = path.join(root, 'dist', 'cli', 'shared.js');
+    const { atime, mtime } = fs.statSync(built);
+    const d = await container();
+    try {
+      fs.utimesSync(built, atime, new Date(mtime.getTime() + 1000));
+      const upgraded = await asUser([PASTA, '--shared-engine', ...QUIET_NONE, String(d)], env);
+      expect(upgraded.stderr.toString() + upgraded.code).toBe('0');
+      expect(engines(runtime)).toHaveLength(2);
+    } finally {
+      fs.utimesSync(built, atime, mtime);
+    }
   });
 });
