@@ -102,7 +102,9 @@ void StartEngine(const char* script, const std::string& sock) {
   for (auto& s : env) envp.push_back(&s[0]);
   envp.push_back(nullptr);
   static char node[] = "node";
-  char* nodeArgv[] = {node, const_cast<char*>(script), nullptr};
+  // --expose-gc: the engine collects its garbage once a burst of requests is over (src/cli/shared.ts).
+  static char exposeGc[] = "--expose-gc";
+  char* nodeArgv[] = {node, exposeGc, const_cast<char*>(script), nullptr};
   pid_t pid = fork();
   if (pid < 0) Fail(std::string("pasta: cannot start the shared engine: ") + strerror(errno));
   if (pid == 0) {

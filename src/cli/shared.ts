@@ -297,9 +297,27 @@ export function serve(socketPath: string, readyFd: number): void {
     }
     client.run = run;
     client.log = log ?? null;
+    collectSoon();
     client.console = keepConsole ? consoleFd : -1;
     void run.stopped.then((reason) => end(client, reason === 'internal error' ? 1 : 0, reason));
     send(fd, reply);
+  }
+
+  /**
+   * A request leaves garbage behind (the host's tables read, the configuration built), which V8
+   * would rather keep growing the heap for than collect, namespace after namespace: once a burst
+   * of requests is over, collect it (the launcher starts us with --expose-gc).
+   */
+  let collectTimer: NodeJS.Timeout | null = null;
+  function collectSoon(): void {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (!gc) return;
+    if (collectTimer) clearTimeout(collectTimer);
+    collectTimer = setTimeout(() => {
+      collectTimer = null;
+      gc();
+    }, 500);
+    collectTimer.unref();
   }
 
   /** Stop serving a client: tell it why (unless it is gone), release what it had. */
