@@ -59,6 +59,7 @@ import { readHostNet } from '../hostnet.js';
 import { readEphemeralPorts, readHostEnv, readResolvConf } from '../hostfiles.js';
 import { createLogger, closeLogger, type Logger } from '../log.js';
 import { PastaAttach } from '../pasta.js';
+import { lockHelper } from '../sandbox/index.js';
 import { attaches, errorText } from './args.js';
 
 /** Where the launcher tells a new engine its socket, and the fd of the pipe it reports "ok" on. */
@@ -167,6 +168,14 @@ function serveRequest(request: string[], consoleFd: number, asRoot: boolean): { 
     const run = new PastaAttach(config, log, () => {
       for (const line of describeConfig(c)) first.info(line);
     });
+    // The helper inside the namespace is locked as pasta's is (its own empty root, no
+    // capabilities, a filter that only makes sockets), before the namespace is said ready.
+    try {
+      lockHelper(run.ctlFd);
+    } catch (err) {
+      run.stop('sandbox');
+      throw err;
+    }
     // The launcher's process that stays writes there from / if the engine goes: an absolute path.
     const logFile = config.logFile ? path.resolve(cwd, config.logFile) : '';
     return { reply: message('ok', fg ? '1' : '0', config.pidFile ?? '', logFile), run, log, keepConsole: fg };

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { createTopology, runInHostAsUser, ADDRESSES as A, type Topology } from './topology.js';
-import { DNSSERVER, childrenOf, startTestResolver, within } from './helpers.js';
+import { DNSSERVER, childrenOf, sandboxStatus, startTestResolver, within } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -143,7 +143,11 @@ describe('pasta --shared-engine', () => {
     // Each namespace's helper is the small node-passt-nsholder, not a copy-on-write fork of the engine.
     const helpers = childrenOf(engine);
     expect(helpers).toHaveLength(2);
-    for (const h of helpers) expect(path.basename(fs.readlinkSync(`/proc/${h}/exe`))).toBe('node-passt-nsholder');
+    for (const h of helpers) {
+      expect(path.basename(fs.readlinkSync(`/proc/${h}/exe`))).toBe('node-passt-nsholder');
+      // Locked as pasta's own helper is: its filter, no_new_privs, no capabilities, an empty root.
+      expect(sandboxStatus(h)).toMatchObject({ seccomp: '2', noNewPrivs: '1', capEff: '0000000000000000', root: [] });
+    }
 
     for (const pid of [a, b]) {
       const addr = JSON.parse((await inside(pid, ['ip', '-j', 'addr', 'show', 'eth0'])).stdout.toString())[0];
