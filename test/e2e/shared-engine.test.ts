@@ -300,6 +300,18 @@ describe('pasta --shared-engine', () => {
     expect((await inside(c, ['ping', '-c', '1', '-W', '5', A.serverV4])).code).toBe(0);
   });
 
+  it('sends --runas back to run by itself: a pasta process of its own, not the launcher, holds the namespace', async () => {
+    const c = await container();
+    const pidFile = path.join(dir, 'runas.pid');
+    const r = await asUser([PASTA, '--shared-engine', ...QUIET_NONE, '--runas', String(UID), '-P', pidFile, String(c)]);
+    expect(r.stderr.toString() + r.code).toBe('0');
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    // The PID file names pasta's own background process (Node), not the launcher's small one.
+    expect(path.basename(fs.readlinkSync(`/proc/${pid}/exe`))).not.toBe('node-passt-launch');
+    expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain('bin/pasta.js');
+    expect((await inside(c, ['ip', '-br', 'addr', 'show', 'eth0'])).stdout.toString()).toContain(A.hostV4);
+  });
+
   it('runs a command of its own as pasta does without --shared-engine', async () => {
     const r = await asUser([PASTA, '--shared-engine', ...QUIET_NONE, '--', 'ip', '-br', 'addr', 'show', 'eth0']);
     expect(r.stderr.toString()).toBe('');
