@@ -1,9 +1,9 @@
 #!/bin/sh
-":" //; d=$0; if [ -L "$d" ]; then d=$(readlink -f -- "$d" 2>/dev/null) || d=; fi; l="${d%/*}/../build/Release/node-passt-launch"; if [ -n "$d" ] && [ -x "$l" ]; then exec "$l" "$0" "$@"; fi; exec node "$0" "$@"
+":" //; d=$0; if [ -L "$d" ]; then d=$(readlink -f -- "$d" 2>/dev/null) || d=; fi; l="${d%/*}/../build/Release/node-passt-launch"; if [ -n "$d" ] && [ ! -x "$l" ]; then case $(uname -m) in x86_64) l="${d%/*}/../prebuilds/linux-x64/node-passt-launch";; aarch64) l="${d%/*}/../prebuilds/linux-arm64/node-passt-launch";; esac; fi; if [ -n "$d" ] && [ -x "$l" ]; then exec "$l" "$0" "$@"; fi; exec node "$0" "$@"
 // pasta: see `pasta --help` and doc/pasta.1. The program is compiled TypeScript in dist/.
 //
 // Run as a program (as Podman runs pasta), the line above is sh(1)'s: it execs the launcher
-// built with the addon (native/launch.cc), which starts an attaching pasta's background copy
+// built with the addon (native/launch.cc; build/Release, else the prebuild's copy), which starts an attaching pasta's background copy
 // with no Node of its own in front of it, and otherwise execs `node` on this file (as
 // `#!/usr/bin/env node` would). To node, that line is a string and a comment.
 //

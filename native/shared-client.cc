@@ -4,10 +4,11 @@
 // ready, with no Node of its own.
 //
 // - The socket and its lock file are $XDG_RUNTIME_DIR/node-passt/
-//   engine-USERNS-MNTNS.{sock,lock} (/run/user/UID if that is not set): one engine per user namespace (whose
-//   namespaces it can enter) and mount namespace (in which the paths of a
-//   command line mean the same) of the user. The directory must be ours and
-//   closed to others (0700).
+//   engine-USERNS-MNTNS-BUILD.{sock,lock} (/run/user/UID if that is not
+//   set): one engine per user namespace (whose namespaces it can enter),
+//   mount namespace (in which the paths of a command line mean the same)
+//   and build of this package (BuildKey: an upgrade starts an engine of its
+//   own). The directory must be ours and closed to others (0700).
 // - Under the lock (flock): connect, or start the engine (`node SCRIPT` in a
 //   new session, NODE_PASTA_ENGINE_SOCKET and NODE_PASTA_ENGINE_READY_FD
 //   set; it reports "ok" on that pipe once it listens) and connect; then let
@@ -101,7 +102,9 @@ void StartEngine(const char* script, const std::string& sock) {
   for (auto& s : env) envp.push_back(&s[0]);
   envp.push_back(nullptr);
   static char node[] = "node";
-  char* nodeArgv[] = {node, const_cast<char*>(script), nullptr};
+  // --expose-gc: the engine collects its garbage once a burst of requests is over (src/cli/shared.ts).
+  static char exposeGc[] = "--expose-gc";
+  char* nodeArgv[] = {node, exposeGc, const_cast<char*>(script), nullptr};
   pid_t pid = fork();
   if (pid < 0) Fail(std::string("pasta: cannot start the shared engine: ") + strerror(errno));
   if (pid == 0) {
@@ -178,6 +181,38 @@ int SendRequest(int fd, std::string& request) {
     sent = sendmsg(fd, &msg, MSG_NOSIGNAL);
   } while (sent < 0 && errno == EINTR);
   return sent < 0 ? -1 : 0;
+}
+
+/**
+ * Which build of node-passt this is, as 16 hex digits: a hash of the
+ * device, inode and modification time of SCRIPT (bin/pasta.js) and of the
+ * engine's compiled module beside it (dist/cli/shared.js, rewritten by every
+ * build). Part of the engine's socket name, so that an upgraded or another
+ * install of the package starts an engine of its own, never hands its
+ * namespaces to an older one still running.
+ */
+std::string BuildKey(const char* script) {
+  std::string dir = script;
+  size_t slash = dir.rfind('/');
+  dir = slash == std::string::npos ? "." : dir.substr(0, slash);
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a
+  auto mix = [&h](uint64_t v) {
+    for (int i = 0; i < 8; i++) {
+      h ^= (v >> (8 * i)) & 0xff;
+      h *= 1099511628211ULL;
+    }
+  };
+  for (const std::string& file : {std::string(script), dir + "/../dist/cli/shared.js"}) {
+    struct stat st;
+    if (stat(file.c_str(), &st) < 0) continue;
+    mix(st.st_dev);
+    mix(st.st_ino);
+    mix(static_cast<uint64_t>(st.st_mtim.tv_sec));
+    mix(static_cast<uint64_t>(st.st_mtim.tv_nsec));
+  }
+  char hex[17];
+  snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
+  return hex;
 }
 
 /** Write our PID file as pasta(1) does ("PID\n"), or say why not. */
@@ -288,7 +323,7 @@ void RunShared(const char* script, int argc, char** argv) {
   struct stat user, mnt;
   if (stat("/proc/self/ns/user", &user) < 0 || stat("/proc/self/ns/mnt", &mnt) < 0)
     Fail(std::string("pasta: --shared-engine: cannot read our namespaces: ") + strerror(errno));
-  std::string base = dir + "/engine-" + std::to_string(user.st_ino) + "-" + std::to_string(mnt.st_ino);
+  std::string base = dir + "/engine-" + std::to_string(user.st_ino) + "-" + std::to_string(mnt.st_ino) + "-" + BuildKey(script);
   std::string sock = base + ".sock";
   std::string lock = base + ".lock";
 

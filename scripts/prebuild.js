@@ -141,10 +141,15 @@ async function build(target, cross) {
   // The namespace holder's program (native/nsholder.cc), which src/native.ts looks for beside
   // the addon; without it the holder and helper stay forked copies of Node (doc/design.md,
   // "The namespace holder").
-  const holder = path.join(cwd, 'build', 'Release', 'node-passt-nsholder');
-  if (fs.existsSync(holder)) {
-    fs.copyFileSync(holder, path.join(out, 'node-passt-nsholder'));
-    fs.chmodSync(path.join(out, 'node-passt-nsholder'), 0o755);
+  // And the launcher (native/launch.cc, statically linked), which bin/pasta.js's first line looks
+  // for there when build/Release has none: attaching without a Node in front, and the client of
+  // the shared engine (--shared-engine needs it).
+  for (const program of ['node-passt-nsholder', 'node-passt-launch']) {
+    const built = path.join(cwd, 'build', 'Release', program);
+    if (fs.existsSync(built)) {
+      fs.copyFileSync(built, path.join(out, program));
+      fs.chmodSync(path.join(out, program), 0o755);
+    }
   }
   fs.rmSync(cwd, { recursive: true, force: true });
   const files = fs.readdirSync(out).filter((f) => f.endsWith('.node'));

@@ -855,7 +855,7 @@ const PASTA_PAGE: PageText = {
       title: 'Shared engine',
       body: [
         'With `--shared-engine` (or `NODE_PASTA_SHARED_ENGINE=1`), each pasta that attaches to a namespace hands it to one background process of the user, the shared engine, ' +
-          'which it starts when there is none (`$XDG_RUNTIME_DIR/node-passt/engine-*.sock`, one per user namespace and mount namespace) and which exits when it has served nothing for `NODE_PASTA_ENGINE_IDLE_MS` milliseconds (default 30000). ' +
+          'which it starts when there is none (`$XDG_RUNTIME_DIR/node-passt/engine-*.sock`, one per user namespace, mount namespace and installed build of node-passt) and which exits when it has served nothing for `NODE_PASTA_ENGINE_IDLE_MS` milliseconds (default 30000). ' +
           'pasta returns as it otherwise would: exit 0 once the namespace is configured, or 1 with the message. ' +
           'What stays behind for each namespace is a process of some hundred kilobytes that holds its connection to the engine: `-P` names it, killing it ends the service of that namespace, ' +
           'and it exits 0 when the namespace goes away (the `--netns` file deleted, the PID exited). ' +

@@ -113,9 +113,13 @@ function isRootOfInitialUserns(): boolean {
  * `node bin/pasta.js --shared-engine ...`, which does not come through it.
  */
 export function runLauncher(script: string, argv: readonly string[]): never {
-  const launcher = require('node:path').join(__dirname, '..', '..', 'build', 'Release', 'node-passt-launch') as string;
-  if (!fs.existsSync(launcher)) {
-    fs.writeSync(2, `pasta: --shared-engine: the launcher ${launcher} is not built\n`);
+  // Where bin/pasta.js's first line looks: built from source, else the prebuild's copy.
+  const path = require('node:path') as typeof import('node:path');
+  const root = path.join(__dirname, '..', '..');
+  const places = [path.join(root, 'build', 'Release', 'node-passt-launch'), path.join(root, 'prebuilds', `linux-${process.arch}`, 'node-passt-launch')];
+  const launcher = places.find((p) => fs.existsSync(p));
+  if (!launcher) {
+    fs.writeSync(2, `pasta: --shared-engine: no launcher (${places.join(', ')})\n`);
     process.exit(1);
   }
   const { spawnSync } = require('node:child_process') as typeof import('node:child_process');

@@ -7,7 +7,7 @@
  * Theory of operation (doc/design.md, "The shared engine"): the launcher
  * (native/launch.cc, native/shared-client.cc) is pasta's first process. It
  * takes the lock file beside the engine's socket
- * ($XDG_RUNTIME_DIR/node-passt/engine-USERNS-MNTNS.sock), connects —
+ * ($XDG_RUNTIME_DIR/node-passt/engine-USERNS-MNTNS-BUILD.sock), connects —
  * starting this engine first if nothing listens — lets the lock go and
  * sends one request: the protocol's name, its working directory and its
  * arguments, NUL-separated, with its standard error passed along
@@ -59,6 +59,7 @@ import { readHostNet } from '../hostnet.js';
 import { readEphemeralPorts, readHostEnv, readResolvConf } from '../hostfiles.js';
 import { createLogger, closeLogger, type Logger } from '../log.js';
 import { PastaAttach } from '../pasta.js';
+import { lockHelper } from '../sandbox/index.js';
 import { attaches, errorText } from './args.js';
 
 /** Where the launcher tells a new engine its socket, and the fd of the pipe it reports "ok" on. */
@@ -167,6 +168,14 @@ function serveRequest(request: string[], consoleFd: number, asRoot: boolean): { 
     const run = new PastaAttach(config, log, () => {
       for (const line of describeConfig(c)) first.info(line);
     });
+    // The helper inside the namespace is locked as pasta's is (its own empty root, no
+    // capabilities, a filter that only makes sockets), before the namespace is said ready.
+    try {
+      lockHelper(run.ctlFd);
+    } catch (err) {
+      run.stop('sandbox');
+      throw err;
+    }
     // The launcher's process that stays writes there from / if the engine goes: an absolute path.
     const logFile = config.logFile ? path.resolve(cwd, config.logFile) : '';
     return { reply: message('ok', fg ? '1' : '0', config.pidFile ?? '', logFile), run, log, keepConsole: fg };
@@ -297,9 +306,27 @@ export function serve(socketPath: string, readyFd: number): void {
     }
     client.run = run;
     client.log = log ?? null;
+    collectSoon();
     client.console = keepConsole ? consoleFd : -1;
     void run.stopped.then((reason) => end(client, reason === 'internal error' ? 1 : 0, reason));
     send(fd, reply);
+  }
+
+  /**
+   * A request leaves garbage behind (the host's tables read, the configuration built), which V8
+   * would rather keep growing the heap for than collect, namespace after namespace: once a burst
+   * of requests is over, collect it (the launcher starts us with --expose-gc).
+   */
+  let collectTimer: NodeJS.Timeout | null = null;
+  function collectSoon(): void {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (!gc) return;
+    if (collectTimer) clearTimeout(collectTimer);
+    collectTimer = setTimeout(() => {
+      collectTimer = null;
+      gc();
+    }, 500);
+    collectTimer.unref();
   }
 
   /** Stop serving a client: tell it why (unless it is gone), release what it had. */

@@ -170,12 +170,25 @@ describe('npm install of the packed tarball, without a compiler', () => {
     expect(r.stdout + r.stderr).not.toMatch(/gyp info|node-gyp rebuild/);
     expect(fs.existsSync(path.join(installed, 'build'))).toBe(false);
     expect(fs.readdirSync(path.join(installed, 'prebuilds', 'linux-x64')).filter((f) => f.endsWith('.node'))).toHaveLength(1);
+    // The programs built with the addon come along: the namespace holder, and the launcher that
+    // bin/pasta.js execs when run as a program (the shared engine's client).
+    for (const program of ['node-passt-nsholder', 'node-passt-launch']) {
+      expect(fs.statSync(path.join(installed, 'prebuilds', 'linux-x64', program)).mode & 0o111).not.toBe(0);
+    }
     expect(fs.existsSync(path.join(app, 'node_modules', '.bin', 'pasta'))).toBe(true);
   }, 150_000);
 
   it('npx pasta --version prints the package version', () => {
     const r = run('npx', ['pasta', '--version'], { cwd: app, env: userEnv() });
     expect(r.stdout).toBe(`pasta (node-passt) ${pkg.version}\n`);
+  });
+
+  it("ships a launcher that runs here (statically linked), where bin/pasta.js's first line finds it", () => {
+    const launcher = path.join(app, 'node_modules', pkg.name, 'prebuilds', 'linux-x64', 'node-passt-launch');
+    const r = spawnSync(launcher, [], { encoding: 'utf8', env: userEnv() });
+    expect(r.stderr).toBe('usage: node-passt-launch SCRIPT [ARGS...] (see bin/pasta.js)\n');
+    expect(r.status).toBe(2);
+    expect(fs.readFileSync(path.join(app, 'node_modules', pkg.name, 'bin', 'pasta.js'), 'utf8').split('\n')[1]).toContain('/../prebuilds/linux-x64/node-passt-launch');
   });
 
   it('the package entry point imports, and TypeScript finds its types with no extra package', () => {

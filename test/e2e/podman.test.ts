@@ -353,6 +353,10 @@ describe.each(['rootless', 'root'] as const)('podman run --network pasta (%s)', 
       expect(Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${running[0].pid}/status`, 'utf8'))?.[1])).toBeLessThan(2048);
       const engines = sharedEngines();
       expect(engines).toHaveLength(1);
+      // The engine has no sandbox of its own (README, "Shared engine"); the container's helper is locked.
+      const helper = nsHelperOf(engines[0]);
+      expect(helper).toBeDefined();
+      expect(sandboxStatus(helper!)).toMatchObject({ seccomp: '2', noNewPrivs: '1', capEff: '0000000000000000', root: [] });
       // A second container, served by the same engine, reaches the remote network and the first container's
       // published port through the host (host.containers.internal).
       let out = '';

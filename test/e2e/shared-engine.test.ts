@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { createTopology, runInHostAsUser, ADDRESSES as A, type Topology } from './topology.js';
-import { DNSSERVER, childrenOf, startTestResolver, within } from './helpers.js';
+import { DNSSERVER, childrenOf, sandboxStatus, startTestResolver, within } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -143,7 +143,11 @@ describe('pasta --shared-engine', () => {
     // Each namespace's helper is the small node-passt-nsholder, not a copy-on-write fork of the engine.
     const helpers = childrenOf(engine);
     expect(helpers).toHaveLength(2);
-    for (const h of helpers) expect(path.basename(fs.readlinkSync(`/proc/${h}/exe`))).toBe('node-passt-nsholder');
+    for (const h of helpers) {
+      expect(path.basename(fs.readlinkSync(`/proc/${h}/exe`))).toBe('node-passt-nsholder');
+      // Locked as pasta's own helper is: its filter, no_new_privs, no capabilities, an empty root.
+      expect(sandboxStatus(h)).toMatchObject({ seccomp: '2', noNewPrivs: '1', capEff: '0000000000000000', root: [] });
+    }
 
     for (const pid of [a, b]) {
       const addr = JSON.parse((await inside(pid, ['ip', '-j', 'addr', 'show', 'eth0'])).stdout.toString())[0];
@@ -296,6 +300,18 @@ describe('pasta --shared-engine', () => {
     expect((await inside(c, ['ping', '-c', '1', '-W', '5', A.serverV4])).code).toBe(0);
   });
 
+  it('sends --runas back to run by itself: a pasta process of its own, not the launcher, holds the namespace', async () => {
+    const c = await container();
+    const pidFile = path.join(dir, 'runas.pid');
+    const r = await asUser([PASTA, '--shared-engine', ...QUIET_NONE, '--runas', String(UID), '-P', pidFile, String(c)]);
+    expect(r.stderr.toString() + r.code).toBe('0');
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    // The PID file names pasta's own background process (Node), not the launcher's small one.
+    expect(path.basename(fs.readlinkSync(`/proc/${pid}/exe`))).not.toBe('node-passt-launch');
+    expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain('bin/pasta.js');
+    expect((await inside(c, ['ip', '-br', 'addr', 'show', 'eth0'])).stdout.toString()).toContain(A.hostV4);
+  });
+
   it('runs a command of its own as pasta does without --shared-engine', async () => {
     const r = await asUser([PASTA, '--shared-engine', ...QUIET_NONE, '--', 'ip', '-br', 'addr', 'show', 'eth0']);
     expect(r.stderr.toString()).toBe('');
@@ -347,5 +363,19 @@ describe('pasta --shared-engine', () => {
     expect(again.stderr.toString() + again.code).toBe('0');
     expect(engines(runtime)).toHaveLength(1);
     expect(engines(runtime)[0]).not.toBe(engine);
+
+    // A new build of the package (an upgrade rewrites dist/) starts an engine of its own beside
+    // the one still serving: never hands a namespace to older code.
+    const built = path.join(root, 'dist', 'cli', 'shared.js');
+    const { atime, mtime } = fs.statSync(built);
+    const d = await container();
+    try {
+      fs.utimesSync(built, atime, new Date(mtime.getTime() + 1000));
+      const upgraded = await asUser([PASTA, '--shared-engine', ...QUIET_NONE, String(d)], env);
+      expect(upgraded.stderr.toString() + upgraded.code).toBe('0');
+      expect(engines(runtime)).toHaveLength(2);
+    } finally {
+      fs.utimesSync(built, atime, mtime);
+    }
   });
 });
