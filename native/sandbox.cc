@@ -199,6 +199,10 @@ constexpr int kMaxThreads = 1024;
 constexpr int kAckTimeoutMs = 1000;
 
 enum SlotState : int { kPending = 0, kDone = 1, kBlocked = 2, kGone = 3, kSelf = 4 };
+/** A thread that blocks every signal and started less than this long ago may be being created. */
+constexpr int kStartingWindowMs = 50;
+/** How long such a thread is given to set its own signal mask. */
+constexpr int kStartingGraceMs = 50;
 
 struct Slot {
   pid_t tid;
@@ -288,6 +292,45 @@ bool Blocks(pid_t tid, int sig) {
   if (!line) return false;
   unsigned long long mask = strtoull(line + 8, nullptr, 16);
   return (mask >> (sig - 1)) & 1;
+}
+
+/** Thread `tid`'s start time (field 22 of its stat file), in clock ticks since boot; 0 if unknown. */
+unsigned long long StartTicks(pid_t tid) {
+  char path[32];
+  snprintf(path, sizeof(path), "%d/stat", static_cast<int>(tid));
+  int fd = openat(g_tasksFd, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char text[1024];
+  ssize_t n = read(fd, text, sizeof(text) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  text[n] = 0;
+  // Fields after the command name, which may hold spaces and parentheses: from the last ')'.
+  const char* p = strrchr(text, ')');
+  if (!p) return 0;
+  p += 2;  // field 3, the state
+  for (int field = 3; field < 22 && p; field++) {
+    p = strchr(p, ' ');
+    if (p) p++;
+  }
+  return p ? strtoull(p, nullptr, 10) : 0;
+}
+
+/**
+ * Is thread `tid`, which blocks every signal, perhaps one being created?
+ * pthread_create starts a thread so until it sets its own mask. Yes if it
+ * started within the last kStartingWindowMs, and later than that after the
+ * process itself: the threads Node makes as it starts (its inspector's,
+ * which blocks every signal for good) are older.
+ */
+bool MayBeStarting(pid_t tid, pid_t pid) {
+  long hz = sysconf(_SC_CLK_TCK);
+  struct timespec now;
+  unsigned long long start = StartTicks(tid), proc = StartTicks(pid);
+  if (hz <= 0 || start == 0 || proc == 0 || clock_gettime(CLOCK_BOOTTIME, &now) < 0) return false;
+  unsigned long long nowTicks = static_cast<unsigned long long>(now.tv_sec) * hz + static_cast<unsigned long long>(now.tv_nsec) / (1000000000ULL / hz);
+  unsigned long long window = static_cast<unsigned long long>(kStartingWindowMs) * hz / 1000;
+  return start > proc + window && nowTicks <= start + window + 1;
 }
 
 /** A real-time signal nobody handles, or 0. */
@@ -500,6 +543,23 @@ Napi::Value SandboxThreads(const Napi::CallbackInfo& info) {
       g_nslots.store(i + 1, std::memory_order_release);
       if (tid == self || slot.state.load() == kBlocked) continue;
       if (syscall(SYS_tgkill, pid, tid, sig) < 0) {
+        slot.state.store(kGone, std::memory_order_release);
+      } else {
+        expected++;
+        fresh = true;
+      }
+    }
+    // A thread blocking our signal that started just now is most likely still being created
+    // (pthread_create starts it with every signal blocked until it sets its own mask): give it
+    // a moment to unblock (up to kStartingGraceMs, in 1 ms steps) and then signal it too. One
+    // that blocks for good (Node's inspector thread, started with the process) is not waited for.
+    for (int i = 0, n = g_nslots.load(std::memory_order_acquire); i < n; i++) {
+      Slot& slot = g_slots[i];
+      if (slot.state.load() != kBlocked || !MayBeStarting(slot.tid, pid)) continue;
+      for (int waited = 0; waited < kStartingGraceMs && Blocks(slot.tid, sig); waited++) usleep(1000);
+      if (Blocks(slot.tid, sig)) continue;
+      slot.state.store(kPending, std::memory_order_release);
+      if (syscall(SYS_tgkill, pid, slot.tid, sig) < 0) {
         slot.state.store(kGone, std::memory_order_release);
       } else {
         expected++;
