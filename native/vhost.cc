@@ -243,6 +243,16 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
 
   void SetError(const std::string& why) { lastError_ = why; }
 
+  /** A receive chain (device-writable buffers) as WalkChain walks it; one with no room at all is a bad chain. */
+  Walk WalkRxChain(const Queue& q, uint32_t head, size_t* nsegs, uint64_t* total) {
+    Walk w = WalkChain(q, head, true, nsegs, total);
+    if (w == Walk::Ok && *total == 0) {
+      SetError("receive chain from " + std::to_string(head) + " has no room");
+      w = Walk::BadChain;
+    }
+    return w;
+  }
+
   /**
    * Walk the chain at `head`, appending its buffers to segs_ from index
    * *nsegs on: device-writable ones when `write`, readable ones otherwise.
@@ -838,11 +848,7 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
         q.lastAvail++;
         size_t first = nsegs;
         uint64_t len = 0;
-        Walk w = WalkChain(q, head, true, &nsegs, &len);
-        if (w == Walk::Ok && len == 0) {
-          SetError("receive chain from " + std::to_string(head) + " has no room");
-          w = Walk::BadChain;
-        }
+        Walk w = WalkRxChain(q, head, &nsegs, &len);
         if (w != Walk::Ok) {
           // Given back empty at once, ahead of this frame's chains (those must follow each other).
           nsegs = first;
@@ -1047,11 +1053,7 @@ class VuDevice : public Napi::ObjectWrap<VuDevice> {
         q.lastAvail++;
         size_t first = nsegs;
         uint64_t len = 0;
-        Walk w = WalkChain(q, head, true, &nsegs, &len);
-        if (w == Walk::Ok && len == 0) {
-          SetError("receive chain from " + std::to_string(head) + " has no room");
-          w = Walk::BadChain;
-        }
+        Walk w = WalkRxChain(q, head, &nsegs, &len);
         if (w != Walk::Ok) {
           nsegs = first;
           peekBad_.push_back(head);

@@ -147,20 +147,28 @@ const ringMemory = fc.record({
   frames: fc.array(fc.integer({ min: 14, max: 9000 }), { maxLength: 6 }),
 });
 
+/**
+ * A generated ring into `mem`: its random bytes at 0x1000, the descriptors at 0,
+ * the available ring at 0x400 (the used ring goes at 0x800; QEMU addresses),
+ * data after.
+ */
+function writeRing(mem: Buffer, r: { random: Uint8Array; descs: Array<{ i: number; addr: number; len: number; flags: number; next: number }>; num: number; avail: number[]; availIdx: number }): void {
+  Buffer.from(r.random).copy(mem, 0x1000);
+  for (const d of r.descs) {
+    const o = 16 * (d.i % r.num);
+    mem.writeBigUInt64LE(BigInt(d.addr), o);
+    mem.writeUInt32LE(d.len >>> 0, o + 8);
+    mem.writeUInt16LE(d.flags, o + 12);
+    mem.writeUInt16LE(d.next, o + 14);
+  }
+  r.avail.slice(0, r.num).forEach((h, k) => mem.writeUInt16LE(h, 0x400 + 4 + 2 * k));
+  mem.writeUInt16LE(r.availIdx, 0x400 + 2);
+}
+
 describe('vhost-user rings', () => {
   fuzz(FILE, 'txPop and rxPush over random rings: no crash, frames inside the buffer, the used index never ahead of the available one', ringMemory, (r) => {
     const mem = Buffer.alloc(MEM);
-    Buffer.from(r.random).copy(mem, 0x1000);
-    // Layout: descriptors at 0, available ring at 0x400, used ring at 0x800 (QEMU addresses), data after.
-    for (const d of r.descs) {
-      const o = 16 * (d.i % r.num);
-      mem.writeBigUInt64LE(BigInt(d.addr), o);
-      mem.writeUInt32LE(d.len >>> 0, o + 8);
-      mem.writeUInt16LE(d.flags, o + 12);
-      mem.writeUInt16LE(d.next, o + 14);
-    }
-    r.avail.slice(0, r.num).forEach((h, k) => mem.writeUInt16LE(h, 0x400 + 4 + 2 * k));
-    mem.writeUInt16LE(r.availIdx, 0x400 + 2);
+    writeRing(mem, r);
     for (const q of [0, 1]) {
       const dev = new native.VuDevice();
       assert.equal(dev.addBufferRegion(mem, GPA, QVA), 0);
@@ -231,16 +239,7 @@ describe('vhost-user rings', () => {
   fuzz(FILE, 'rxPeek and rxCommit over random rings: no crash, lengths that add up, the used index never ahead of the available one', peekCase, (c) => {
     const r = c.ring;
     const mem = Buffer.alloc(MEM);
-    Buffer.from(r.random).copy(mem, 0x1000);
-    for (const d of r.descs) {
-      const o = 16 * (d.i % r.num);
-      mem.writeBigUInt64LE(BigInt(d.addr), o);
-      mem.writeUInt32LE(d.len >>> 0, o + 8);
-      mem.writeUInt16LE(d.flags, o + 12);
-      mem.writeUInt16LE(d.next, o + 14);
-    }
-    r.avail.slice(0, r.num).forEach((h, k) => mem.writeUInt16LE(h, 0x400 + 4 + 2 * k));
-    mem.writeUInt16LE(r.availIdx, 0x400 + 2);
+    writeRing(mem, r);
     const dev = new native.VuDevice();
     assert.equal(dev.addBufferRegion(mem, GPA, QVA), 0);
     assert.equal(dev.setVringNum(0, r.num), 0);
