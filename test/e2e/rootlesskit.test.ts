@@ -38,6 +38,13 @@
 //   detach-netns  --detach-netns --port-driver=implicit: the command stays in
 //                 the parent's network namespace and rootlesskit's is the file
 //                 $STATE/netns, which pasta joins with --userns/--netns.
+//   shared-engine as implicit, with our pasta asking the user's shared engine
+//                 to serve the namespace (NODE_PASTA_SHARED_ENGINE=1 in the
+//                 wrapper's environment, src/cli/shared.ts): what rootlesskit
+//                 runs, and SIGKILLs at the end, is the launcher's process that
+//                 stays with -f; the engine, started in the private mount
+//                 namespace, exits as soon as it serves nothing. Not with
+//                 NODE_PASST_ROOTLESSKIT_PASTA (another pasta has no such mode).
 // rootlesskit 2.0-2.2 creates tap0 itself (`ip tuntap add`), starts pasta with
 // --foreground (no --config-net) and configures the address, route and MTU
 // from its child; it SIGKILLs pasta when the command exits. 2.3 and later pass
@@ -91,16 +98,20 @@ const UDP_PORT = 5301;
 const FETCH_TIMEOUT_MS = 170_000;
 
 interface Mode {
-  name: 'implicit' | 'none' | 'detach-netns';
+  name: 'implicit' | 'none' | 'detach-netns' | 'shared-engine';
   flags: string[];
   detached: boolean;
   forwards: boolean;
+  /** Our pasta with the user's shared engine (NODE_PASTA_SHARED_ENGINE=1 in the wrapper's environment). */
+  shared?: boolean;
 }
 
 const MODES: Mode[] = [
   { name: 'implicit', flags: ['--port-driver=implicit'], detached: false, forwards: true },
   { name: 'none', flags: ['--port-driver=none'], detached: false, forwards: false },
   { name: 'detach-netns', flags: ['--port-driver=implicit', '--detach-netns'], detached: true, forwards: true },
+  // Ours only: the same as implicit, pasta asking the user's shared engine to serve the namespace.
+  ...(process.env.NODE_PASST_ROOTLESSKIT_PASTA ? [] : [{ name: 'shared-engine' as const, flags: ['--port-driver=implicit'], detached: false, forwards: true, shared: true }]),
 ];
 
 interface ChildView {
@@ -302,6 +313,24 @@ async function startBed(): Promise<void> {
     { mode: 0o755 },
   );
 
+  // The same wrapper for the shared-engine mode, asking for the user's engine through the
+  // environment (rootlesskit passes its own to pasta), with a runtime directory of the user's and
+  // an engine that exits as soon as it serves nothing (the test wants nothing left behind).
+  const binShared = path.join(base, 'bin-shared');
+  const runtime = path.join(home, 'run');
+  fs.mkdirSync(binShared, { mode: 0o755 });
+  fs.mkdirSync(runtime, { mode: 0o700 });
+  fs.chownSync(runtime, uid, gid);
+  fs.writeFileSync(
+    path.join(binShared, 'pasta'),
+    '#!/bin/sh\n' +
+      '# Written by test/e2e/rootlesskit.test.ts: as bin/pasta, with the shared engine.\n' +
+      `log=${q(logDir)}/argv.$$\n` +
+      `printf '%s\\0' "$@" > "$log.tmp" && mv "$log.tmp" "$log"\n` +
+      `NODE_PASTA_SHARED_ENGINE=1 XDG_RUNTIME_DIR=${q(runtime)} NODE_PASTA_ENGINE_IDLE_MS=0 exec ${q(PASTA)} "$@"\n`,
+    { mode: 0o755 },
+  );
+
   for (const f of ETC_FILES) fs.chmodSync(path.join(etc, f), 0o644);
   fs.chmodSync(path.join(bin, 'pasta'), 0o755);
 
@@ -351,7 +380,7 @@ async function startRootlesskit(mode: Mode): Promise<Run> {
     `PATH=${path.dirname(NODE)}:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin`,
     `HOME=${home}`, `USER=${USER}`, `LOGNAME=${USER}`, 'LANG=C.UTF-8',
     rk!.binary, '--debug',
-    '--net=pasta', `--pasta-binary=${path.join(base, 'bin', 'pasta')}`,
+    '--net=pasta', `--pasta-binary=${path.join(base, mode.shared ? 'bin-shared' : 'bin', 'pasta')}`,
     '--copy-up=/etc', '--copy-up=/run', '--disable-host-loopback',
     ...mode.flags,
     `--state-dir=${stateDir}`,
@@ -547,6 +576,24 @@ describe.each(MODES)(`rootlesskit --net=pasta, $name (${PASTA_LABEL})`, (mode) =
   });
 
   runIt('runs pasta sandboxed: the seccomp filter and no_new_privs on a rootless pasta, and on its helper', async () => {
+    if (mode.shared) {
+      // What rootlesskit runs (and will SIGKILL) is the launcher's process that stays with -f; the
+      // engine, which has no sandbox of its own (README, "Shared engine"), serves the namespace, and
+      // its helper there is locked as pasta's is.
+      expect(path.basename(fs.readlinkSync(`/proc/${pastaPid}/exe`))).toBe('node-passt-launch');
+      const engines = processes((pid) => {
+        try {
+          return fs.readFileSync(`/proc/${pid}/environ`, 'utf8').includes(`NODE_PASTA_ENGINE_SOCKET=${home}/run/`);
+        } catch {
+          return false;
+        }
+      });
+      expect(engines).toHaveLength(1);
+      const helper = nsHelperOf(engines[0].pid);
+      expect(helper).toBeDefined();
+      expect(sandboxStatus(helper!)).toMatchObject({ seccomp: '2', noNewPrivs: '1', capEff: '0000000000000000', root: [] });
+      return;
+    }
     // rootlesskit's parent, an ordinary user in the initial user namespace, runs pasta there (attached to
     // the child's PID): no capabilities to drop and no empty root to make; the filter is the wall.
     // Translating (the test above) means it is locked.
