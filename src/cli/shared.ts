@@ -314,18 +314,21 @@ export function serve(socketPath: string, readyFd: number): void {
 
   /**
    * A request leaves garbage behind (the host's tables read, the configuration built), which V8
-   * would rather keep growing the heap for than collect, namespace after namespace: once a burst
-   * of requests is over, collect it (the launcher starts us with --expose-gc).
+   * would rather keep growing the heap for than collect, namespace after namespace: collect it
+   * (the launcher starts us with --expose-gc) right after the answer is out — the caller is on
+   * its way then, and the next pasta of a sequence comes far later — unless another request
+   * waits (a connection queued, or one accepted and not yet answered): then after the burst.
    */
   let collectTimer: NodeJS.Timeout | null = null;
-  function collectSoon(): void {
+  function collectSoon(delayMs = 0): void {
     const gc = (globalThis as { gc?: () => void }).gc;
-    if (!gc) return;
-    if (collectTimer) clearTimeout(collectTimer);
+    if (!gc || collectTimer) return;
     collectTimer = setTimeout(() => {
       collectTimer = null;
-      gc();
-    }, 500);
+      const waiting = native.pollFd(listenFd, C.EPOLLIN, 0) > 0 || [...clients.values()].some((c) => !c.run);
+      if (waiting) collectSoon(200);
+      else gc();
+    }, delayMs);
     collectTimer.unref();
   }
 
