@@ -196,6 +196,9 @@ export async function measureDensity(topo, opts, log) {
             const r = await topo.execArgs(argv, { timeoutMs: 30_000, env });
             if (r.code !== 0) throw new Error(`${tool}: exit ${r.code ?? r.signal}: ${firstLine(r.stderr) || 'no message'}`);
           }
+          // Containers run for a while: what they cost once settled, a second after the last
+          // started (the shared engine collects its garbage after an answer), for every tool alike.
+          await delay(1000);
           // Every namespace ready: the processes, and their memory (the shared engine's too,
           // though it was started by an earlier cell, and its helpers).
           const pids = translators(baseline, hostNetns, holders, tool === 'shared' ? sharedEngines(runtime) : []);
@@ -298,7 +301,8 @@ export function densityMethod(section) {
   return `Method: for each tool, ${(section.counts ?? DENSITY_COUNTS).join(', ')} fresh namespaces of the test topology
 attached at once, one after another, as root in its host namespace, each with Podman's kind
 of command line (\`--config-net -q\`, no forwarded or scanned ports, \`-D none\`); once all are
-ready, the memory of every translator process — the new processes in the host network
+ready and a second later (settled: the shared engine collects the garbage of its requests once
+the answer is out), the memory of every translator process — the new processes in the host network
 namespace and their descendants: the background pasta, pasta(1) itself, the shared
 engine and the launcher's process that stays for each namespace with \`--shared-engine\`,
 ours' helper inside each namespace — read from /proc. "total PSS" sums their

@@ -96,6 +96,12 @@ void StartEngine(const char* script, const std::string& sock) {
   int report[2];
   if (pipe2(report, O_CLOEXEC) < 0) Fail(std::string("pasta: cannot start the shared engine: ") + strerror(errno));
   std::vector<std::string> env = NodeEnv();
+  // Buffers of a namespace the engine stopped serving are freed while others are made: with
+  // glibc's sliding mmap threshold, the next ones (a TapOut is 8 MiB) come from the heap, are
+  // zeroed there page by page and stay resident after free. A fixed threshold keeps every large
+  // buffer an mmap of its own, untouched until used and returned when freed (unless the
+  // user's environment already says otherwise).
+  if (!getenv("MALLOC_MMAP_THRESHOLD_")) env.push_back("MALLOC_MMAP_THRESHOLD_=262144");
   env.push_back("NODE_PASTA_ENGINE_SOCKET=" + sock);
   env.push_back("NODE_PASTA_ENGINE_READY_FD=3");
   std::vector<char*> envp;
