@@ -873,6 +873,25 @@ Napi::Value WaitPidfd(const Napi::CallbackInfo& info) {
   return Num(a.Env(), 128 + si.si_status);  // CLD_KILLED, CLD_DUMPED
 }
 
+/**
+ * reapChild(pid): waitid(P_PID, WEXITED | WNOHANG) for a child of ours.
+ * Returns 1 if it had exited (and is reaped now), 0 while it runs, -errno
+ * (-ECHILD: not ours, or reaped already).
+ */
+Napi::Value ReapChild(const Napi::CallbackInfo& info) {
+  Args a(info, "reapChild", 1);
+  int pid = a.Int(0);
+  if (!a.ok) return a.Fail();
+  siginfo_t si;
+  memset(&si, 0, sizeof(si));
+  int r;
+  do {
+    r = waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return Num(a.Env(), -errno);
+  return Num(a.Env(), si.si_pid == pid ? 1 : 0);
+}
+
 Napi::Value Kill(const Napi::CallbackInfo& info) {
   Args a(info, "kill", 2);
   int pid = a.Int(0);
@@ -893,6 +912,7 @@ void InitNetns(Napi::Env env, Napi::Object exports) {
   exports.Set("nsLock", Napi::Function::New<NsLock>(env, "nsLock"));
   exports.Set("pidfdOpen", Napi::Function::New<PidfdOpen>(env, "pidfdOpen"));
   exports.Set("waitPidfd", Napi::Function::New<WaitPidfd>(env, "waitPidfd"));
+  exports.Set("reapChild", Napi::Function::New<ReapChild>(env, "reapChild"));
   exports.Set("kill", Napi::Function::New<Kill>(env, "kill"));
 }
 

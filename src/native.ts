@@ -403,6 +403,8 @@ export interface NativeAddon {
    * or -errno - 1000 on failure.
    */
   waitPidfd(pidfd: number): number;
+  /** waitid(P_PID, WEXITED | WNOHANG) for a child: 1 if it had exited (reaped now), 0 while it runs, or -errno. */
+  reapChild(pid: number): number;
   /** kill(2). Returns 0 or -errno. */
   kill(pid: number, signal: number): number;
 
