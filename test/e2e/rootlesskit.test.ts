@@ -303,15 +303,18 @@ async function startBed(): Promise<void> {
   fs.writeFileSync(path.join(etc, 'subgid'), `${USER}:${SUBID_START}:${SUBID_COUNT}\n`, { mode: 0o644 });
   fs.writeFileSync(path.join(etc, 'resolv.conf'), 'nameserver 127.0.0.1\n', { mode: 0o644 });
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  fs.writeFileSync(
-    path.join(bin, 'pasta'),
-    '#!/bin/sh\n' +
-      '# Written by test/e2e/rootlesskit.test.ts: log the argv rootlesskit gives pasta, then run the pasta under test.\n' +
-      `log=${q(logDir)}/argv.$$\n` +
-      `printf '%s\\0' "$@" > "$log.tmp" && mv "$log.tmp" "$log"\n` +
-      `exec ${q(PASTA)} "$@"\n`,
-    { mode: 0o755 },
-  );
+  /** The pasta rootlesskit runs: log the argv it gives pasta, then run the pasta under test (with `env` before it). */
+  const writeWrapper = (dir: string, env = ''): void =>
+    fs.writeFileSync(
+      path.join(dir, 'pasta'),
+      '#!/bin/sh\n' +
+        '# Written by test/e2e/rootlesskit.test.ts: log the argv rootlesskit gives pasta, then run the pasta under test.\n' +
+        `log=${q(logDir)}/argv.$$\n` +
+        `printf '%s\\0' "$@" > "$log.tmp" && mv "$log.tmp" "$log"\n` +
+        `${env}exec ${q(PASTA)} "$@"\n`,
+      { mode: 0o755 },
+    );
+  writeWrapper(bin);
 
   // The same wrapper for the shared-engine mode, asking for the user's engine through the
   // environment (rootlesskit passes its own to pasta), with a runtime directory of the user's and
@@ -321,15 +324,7 @@ async function startBed(): Promise<void> {
   fs.mkdirSync(binShared, { mode: 0o755 });
   fs.mkdirSync(runtime, { mode: 0o700 });
   fs.chownSync(runtime, uid, gid);
-  fs.writeFileSync(
-    path.join(binShared, 'pasta'),
-    '#!/bin/sh\n' +
-      '# Written by test/e2e/rootlesskit.test.ts: as bin/pasta, with the shared engine.\n' +
-      `log=${q(logDir)}/argv.$$\n` +
-      `printf '%s\\0' "$@" > "$log.tmp" && mv "$log.tmp" "$log"\n` +
-      `NODE_PASTA_SHARED_ENGINE=1 XDG_RUNTIME_DIR=${q(runtime)} NODE_PASTA_ENGINE_IDLE_MS=0 exec ${q(PASTA)} "$@"\n`,
-    { mode: 0o755 },
-  );
+  writeWrapper(binShared, `NODE_PASTA_SHARED_ENGINE=1 XDG_RUNTIME_DIR=${q(runtime)} NODE_PASTA_ENGINE_IDLE_MS=0 `);
 
   for (const f of ETC_FILES) fs.chmodSync(path.join(etc, f), 0o644);
   fs.chmodSync(path.join(bin, 'pasta'), 0o755);
