@@ -97,8 +97,14 @@ export function sharedWanted(argv: readonly string[], env: NodeJS.ProcessEnv = p
   return wanted && mayAttach;
 }
 
-/** Root of the initial user namespace (its inode number is always PROC_USER_INIT_INO)? */
-function isRootOfInitialUserns(): boolean {
+/**
+ * Is this process root of the initial user namespace (where pasta(1)
+ * switches to nobody, and a shared engine of everyone's namespaces would run
+ * with every capability)? By the namespace itself, whose inode number is
+ * always PROC_USER_INIT_INO (<linux/proc_ns.h>), not by its uid map: a user
+ * namespace may map every uid without being the initial one. Unreadable: yes.
+ */
+export function isRootOfInitialUserns(): boolean {
   if (process.geteuid?.() !== 0) return false;
   try {
     return fs.statSync('/proc/self/ns/user').ino === 0xeffffffd;

@@ -69,25 +69,14 @@ async function configure(parsed: ParsedArgs, onError?: (message: string) => void
 }
 
 /**
- * The logger as configured. What upstream prints at start goes there first —
- * its notices and the configuration's summary (info: not with -q), its
- * warnings — or, without --log-file, to `consoleFd`: the standard error of
- * the process the user started (the first process's, for the background
- * copy). A command of pasta's own runs quietly unless --debug, as upstream.
+ * The logger as configured (cli/logging.ts): start-up lines to `consoleFd`,
+ * the standard error of the process the user started (the first process's,
+ * for the background copy). A command of pasta's own runs quietly unless
+ * --debug, as upstream.
  */
 async function startLogging(config: Config, consoleFd = 2, command = false): Promise<{ log: Logger; summary: () => void }> {
-  const [{ createLogger }, { describeConfig }] = await Promise.all([import('../log.js'), import('../conf.js')]);
-  const level = command && config.logLevel === 'info' ? 'warn' : config.logLevel;
-  const options = { name: 'pasta', level, file: config.logFile, fileSize: config.logSize };
-  const log = createLogger(options);
-  const first = config.logFile || consoleFd === 2 ? log : createLogger({ ...options, fd: consoleFd });
-  for (const warning of config.warnings) first.warn(warning);
-  for (const notice of config.notices) first.info(notice);
-  // The configuration's summary comes once the namespace is open, as upstream's conf_print().
-  const summary = (): void => {
-    for (const line of describeConfig(config)) first.info(line);
-  };
-  return { log, summary };
+  const { startLogging: start } = await import('./logging.js');
+  return start(config, { consoleFd, level: command && config.logLevel === 'info' ? 'warn' : config.logLevel });
 }
 
 /**

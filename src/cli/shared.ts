@@ -54,13 +54,16 @@ import path from 'node:path';
 import { native, C, E } from '../native.js';
 import { M } from '../messages.js';
 import { parseArgs, type ParsedArgs } from '../options.js';
-import { buildConfig, describeConfig, type Config } from '../conf.js';
+import { buildConfig, type Config } from '../conf.js';
 import { readHostNet } from '../hostnet.js';
 import { readEphemeralPorts, readHostEnv, readResolvConf } from '../hostfiles.js';
-import { createLogger, closeLogger, type Logger } from '../log.js';
+import { closeLogger, type Logger } from '../log.js';
+import { startLogging } from './logging.js';
 import { PastaAttach } from '../pasta.js';
 import { lockHelper } from '../sandbox/index.js';
 import { attaches, errorText } from './args.js';
+import { isRootOfInitialUserns } from './background.cjs';
+import { PROTOCOL, fields, message } from './engine-protocol.js';
 
 /** Where the launcher tells a new engine its socket, and the fd of the pipe it reports "ok" on. */
 export const SOCKET_ENV = 'NODE_PASTA_ENGINE_SOCKET';
@@ -68,8 +71,6 @@ export const READY_ENV = 'NODE_PASTA_ENGINE_READY_FD';
 /** How long an engine serving nothing waits before it exits (milliseconds). */
 export const IDLE_ENV = 'NODE_PASTA_ENGINE_IDLE_MS';
 export const DEFAULT_IDLE_MS = 30_000;
-/** The first field of every request: native/shared-client.cc sends the same. */
-export const PROTOCOL = 'node-pasta-engine 1';
 
 const LOCK_EX = 2;
 const LOCK_NB = 4;
@@ -89,34 +90,6 @@ interface Client {
   /** Its standard error, while -f keeps logging there. */
   console: number;
   log: Logger | null;
-}
-
-/** Split a request or reply into its NUL-separated fields. */
-export function fields(buf: Buffer): string[] {
-  return buf.toString('utf8').split('\0');
-}
-
-/** A reply's bytes: fields NUL-separated. */
-export function message(...parts: string[]): Buffer {
-  return Buffer.from(parts.join('\0'));
-}
-
-/** The inode number of the initial user namespace, always (PROC_USER_INIT_INO, <linux/proc_ns.h>). */
-const PROC_USER_INIT_INO = 0xeffffffd;
-
-/**
- * Is this process root of the initial user namespace (where pasta(1)
- * switches to nobody, and an engine of everyone's namespaces would run with
- * every capability)? By the namespace itself, not by its uid map: a user
- * namespace may map every uid without being the initial one.
- */
-function rootOfInitialUserns(): boolean {
-  if (process.getuid?.() !== 0) return false;
-  try {
-    return fs.statSync('/proc/self/ns/user').ino === PROC_USER_INIT_INO;
-  } catch {
-    return true;
-  }
 }
 
 /**
@@ -153,21 +126,19 @@ function serveRequest(request: string[], consoleFd: number, asRoot: boolean): { 
     // nobody that root gets by itself is for a root that could open anything: root of the
     // initial user namespace, sent back above; root of another one is served as it is.)
     if (config.socketFd !== null || names.has('runas')) return { reply: message('fallback') };
-    // As a background copy (src/cli/pasta.ts, startLogging()): the notices, warnings and the
-    // summary go to the caller's standard error, the rest to --log-file or nowhere; with -f
-    // everything goes to the caller's standard error, as long as the namespace is served.
+    // As a background copy (cli/logging.ts): the notices, warnings and the summary go to the
+    // caller's standard error, the rest to --log-file or nowhere (our fd 2 is /dev/null); with
+    // -f everything goes to the caller's standard error, as long as the namespace is served.
     // Served as it is: no switch to nobody, so no warning that there will be one.
-    const warnings = config.warnings.filter((w) => w !== M.startedAsRoot());
-    const options = { name: 'pasta', level: config.logLevel, file: config.logFile, fileSize: config.logSize };
     const fg = config.foreground;
-    log = createLogger({ ...options, fd: fg && consoleFd >= 0 ? consoleFd : 2 });
-    const first = config.logFile || fg || consoleFd < 0 ? log : createLogger({ ...options, fd: consoleFd });
-    for (const warning of warnings) first.warn(warning);
-    for (const notice of config.notices) first.info(notice);
-    const c = config;
-    const run = new PastaAttach(config, log, () => {
-      for (const line of describeConfig(c)) first.info(line);
+    const caller = consoleFd >= 0 ? consoleFd : 2;
+    const started = startLogging(config, {
+      logFd: fg ? caller : 2,
+      consoleFd: caller,
+      warnings: config.warnings.filter((w) => w !== M.startedAsRoot()),
     });
+    log = started.log;
+    const run = new PastaAttach(config, log, started.summary);
     // The helper inside the namespace is locked as pasta's is (its own empty root, no
     // capabilities, a filter that only makes sockets), before the namespace is said ready.
     try {
@@ -191,7 +162,7 @@ function serveRequest(request: string[], consoleFd: number, asRoot: boolean): { 
 export function serve(socketPath: string, readyFd: number): void {
   const idleMs = Number(process.env[IDLE_ENV] ?? DEFAULT_IDLE_MS);
   const traceRequests = !!process.env.NODE_PASTA_ENGINE_LOG;
-  const asRoot = rootOfInitialUserns();
+  const asRoot = isRootOfInitialUserns();
   const report = (line: string): void => {
     if (readyFd < 0) return;
     try {

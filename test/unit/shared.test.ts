@@ -1,9 +1,9 @@
 // The shared engine's pieces that need no namespace: which command lines ask
 // for it (sharedWanted, as native/shared-client.cc's SharedWanted) and the
-// NUL-separated messages (src/cli/shared.ts). End to end: test/e2e/shared-engine.test.ts.
+// NUL-separated messages (src/cli/engine-protocol.ts). End to end: test/e2e/shared-engine.test.ts.
 import { describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
-import { fields, message, PROTOCOL } from '../../src/cli/shared.js';
+import { fields, message, PROTOCOL } from '../../src/cli/engine-protocol.js';
 
 // A .cts file, which vitest does not load: its build (npm test builds dist/ first).
 const { sharedWanted } = createRequire(import.meta.url)('../../dist/cli/background.cjs') as {
