@@ -36,7 +36,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_UPSTREAM_DIR, delay, firstLine, upstreamBuild, upstreamLabel } from './common.js';
+import { DEFAULT_UPSTREAM_DIR, delay, firstLine, sharedEngines, upstreamBuild, upstreamLabel } from './common.js';
 import { spawnSync } from 'node:child_process';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -69,19 +69,6 @@ function processes() {
       out.set(Number(entry), { ppid: Number(m[2]), netns });
     } catch {
       // gone meanwhile
-    }
-  }
-  return out;
-}
-
-/** The shared engines whose socket is under `runtime` (their environment names it). */
-function sharedEngines(runtime) {
-  const out = [];
-  for (const pid of processes().keys()) {
-    try {
-      if (fs.readFileSync(`/proc/${pid}/environ`, 'utf8').includes(`NODE_PASTA_ENGINE_SOCKET=${runtime}/`)) out.push(pid);
-    } catch {
-      // not ours, or gone
     }
   }
   return out;

@@ -41,7 +41,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runInHostAsUser } from '../test/e2e/topology-core.js';
 import { runScript } from '../test/lib/script.js';
-import { DEFAULT_UPSTREAM_DIR, delay, firstLine, median, upstreamBuild, upstreamLabel } from './common.js';
+import { DEFAULT_UPSTREAM_DIR, delay, firstLine, median, sharedEngines, upstreamBuild, upstreamLabel } from './common.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -187,18 +187,9 @@ async function podmanBed(topo, ours, pastas, log) {
   };
 }
 
-/** Kill every shared engine whose socket is under `dir` (their environment names it), in network namespace `netns` if given. */
+/** Kill every shared engine whose socket is under `dir`, in network namespace `netns` if given. */
 function killSharedEngines(dir, netns) {
-  const prefix = `NODE_PASTA_ENGINE_SOCKET=${dir.endsWith('/') ? dir : `${dir}/`}`;
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (netns && fs.readlinkSync(`/proc/${entry}/ns/net`) !== netns) continue;
-      if (fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').some((e) => e.startsWith(prefix))) process.kill(Number(entry), 'SIGKILL');
-    } catch {
-      // not ours to read, or gone
-    }
-  }
+  for (const pid of sharedEngines(dir, netns)) process.kill(pid, 'SIGKILL');
 }
 
 /** The tools of this section, among opts.tools; with ours, ours with --shared-engine too (not for spawn). */
