@@ -152,6 +152,21 @@ std::string ReadReport(int fd) {
   return text;
 }
 
+[[noreturn]] void ExecDetachedNode(char** nodeArgv, char** envp, int ready, int console, int err) {
+  setsid();
+  int readyHigh = fcntl(ready, F_DUPFD_CLOEXEC, 10);
+  int consoleHigh = console >= 0 ? fcntl(console, F_DUPFD_CLOEXEC, 10) : -1;
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (readyHigh < 0 || null < 0 || (console >= 0 && consoleHigh < 0)) _exit(126);
+  if (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(err >= 0 ? err : null, 2) < 0 || dup2(readyHigh, 3) < 0) _exit(126);
+  if (consoleHigh >= 0 && dup2(consoleHigh, 4) < 0) _exit(126);
+  // Nothing else of ours goes to it (the caller's other fds, as Node's spawn closes them).
+  for (int fd = consoleHigh >= 0 ? 5 : 4; fd < 1024; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  environ = envp;
+  execvp("node", nodeArgv);
+  _exit(127);
+}
+
 /** Our environment for a background Node of ours (the top of this file): NODE_OPTIONS gains our options. */
 std::vector<std::string> NodeEnv() {
   std::vector<std::string> env;
@@ -229,20 +244,8 @@ int main(int argc, char** argv) {
     Say(std::string("pasta: cannot start the background process: ") + strerror(errno) + "\n");
     return 1;
   }
-  if (pid == 0) {
-    setsid();
-    // fd 4: our standard error; fd 3: the report pipe; 0-2: /dev/null.
-    int console = fcntl(2, F_DUPFD_CLOEXEC, 10);
-    int ready = fcntl(report[1], F_DUPFD_CLOEXEC, 10);
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (console < 0 || ready < 0 || null < 0) _exit(126);
-    if (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 || dup2(ready, 3) < 0 || dup2(console, 4) < 0) _exit(126);
-    // Nothing else of ours goes to the copy (the caller's other fds, as Node's spawn closes them).
-    for (int fd = 5; fd < 1024; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
-    environ = envp.data();
-    execvp("node", nodeArgv.data());
-    _exit(127);
-  }
+  // fd 4: our standard error; fd 3: the report pipe; 0-2: /dev/null.
+  if (pid == 0) ExecDetachedNode(nodeArgv.data(), envp.data(), report[1], 2, -1);
   close(report[1]);
 
   std::string text = ReadReport(report[0]);

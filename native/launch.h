@@ -14,6 +14,13 @@ std::string JsonUnquote(const std::string& s);
 [[noreturn]] void ExecNode(char** nodeArgv);
 /** What a report pipe carries up to its first newline (or its end). */
 std::string ReadReport(int fd);
+/**
+ * In a forked child: a new session, standard input and output on /dev/null,
+ * standard error on `err` (else /dev/null), `ready` as fd 3 and `console`
+ * (when >= 0) as fd 4, every other fd close-on-exec; then exec node
+ * NODEARGV with ENVP, or exit 127 (126 if the fds cannot be set up).
+ */
+[[noreturn]] void ExecDetachedNode(char** nodeArgv, char** envp, int ready, int console, int err);
 /** Our environment for a background Node of ours: NODE_OPTIONS gains our options, our report fds go. */
 std::vector<std::string> NodeEnv();
 

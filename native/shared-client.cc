@@ -117,20 +117,12 @@ void StartEngine(const char* script, const std::string& sock) {
     // Twice, so that the engine is nobody's child of ours: it outlives every pasta.
     pid_t engine = fork();
     if (engine != 0) _exit(engine < 0 ? 126 : 0);
-    setsid();
     if (chdir("/") < 0) _exit(126);
-    int ready = fcntl(report[1], F_DUPFD_CLOEXEC, 10);
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (ready < 0 || null < 0) _exit(126);
     // NODE_PASTA_ENGINE_LOG=FILE: the engine's own standard error (a crash, a fatal error of
     // Node) goes there, appended, instead of /dev/null.
     const char* logPath = getenv("NODE_PASTA_ENGINE_LOG");
     int err = logPath && *logPath ? open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
-    if (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(err >= 0 ? err : null, 2) < 0 || dup2(ready, 3) < 0) _exit(126);
-    for (int fd = 4; fd < 1024; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
-    environ = envp.data();
-    execvp("node", nodeArgv);
-    _exit(127);
+    ExecDetachedNode(nodeArgv, envp.data(), report[1], -1, err);
   }
   close(report[1]);
   int status = 0;
