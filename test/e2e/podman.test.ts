@@ -24,7 +24,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTopology, ADDRESSES as A, type ExecResult, type ServerHandle, type Topology } from './topology.js';
-import { DNSSERVER, nsHelperOf, runScript, sandboxStatus, startTestResolver } from './helpers.js';
+import { DNSSERVER, nsHelperOf, runScript, sandboxStatus, sharedEngines, startTestResolver } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -185,22 +185,6 @@ async function startBed(): Promise<void> {
   );
 }
 
-/** The shared engines running in the topology's host network namespace (their environment names their socket). */
-function sharedEngines(): number[] {
-  const found: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (fs.readlinkSync(`/proc/${entry}/ns/net`) !== hostNetns) continue;
-      if (/\) [ZX] /.test(fs.readFileSync(`/proc/${entry}/stat`, 'utf8'))) continue;
-      if (fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').some((e) => e.startsWith('NODE_PASTA_ENGINE_SOCKET='))) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
-
 /** The MAC address pasta_options asks for (--ns-mac-addr). */
 const NS_MAC = '02:00:00:0a:0b:0c';
 
@@ -339,7 +323,7 @@ describe.each(['rootless', 'root'] as const)('podman run --network pasta (%s)', 
   });
 
   bedIt('serves containers from one shared engine with pasta_options = ["--shared-engine"], and leaves no pasta behind', async () => {
-    for (const pid of sharedEngines()) process.kill(pid, 'SIGKILL');
+    for (const pid of sharedEngines('', hostNetns)) process.kill(pid, 'SIGKILL');
     const run = await podman(mode, ['run', '-d', '--replace', '--name', WEB, '--network', 'pasta', '-p', '8080:80',
       IMAGE, 'httpd', '-f', '-p', '80', '-h', '/www'], 60_000, 'shared.conf');
     expect(run.stderr.toString()).toBe('');
@@ -351,7 +335,7 @@ describe.each(['rootless', 'root'] as const)('podman run --network pasta (%s)', 
       expect(running[0].argv[0]).toMatch(/node-passt-launch$/);
       expect(running[0].argv).toContain('--shared-engine');
       expect(Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${running[0].pid}/status`, 'utf8'))?.[1])).toBeLessThan(2048);
-      const engines = sharedEngines();
+      const engines = sharedEngines('', hostNetns);
       expect(engines).toHaveLength(1);
       // The engine has no sandbox of its own (README, "Shared engine"); the container's helper is locked.
       const helper = nsHelperOf(engines[0]);
@@ -370,15 +354,15 @@ describe.each(['rootless', 'root'] as const)('podman run --network pasta (%s)', 
       expect(out).toBe('hello from remote\nhello from bb\n');
       // One engine per user namespace: rootless Podman keeps one (its pause process's); as root here,
       // each podman command runs in a user namespace of its own (podman() above), so each has its own engine.
-      if (mode === 'rootless') expect(sharedEngines()).toEqual(engines);
-      else expect(sharedEngines()).toEqual(expect.arrayContaining(engines));
+      if (mode === 'rootless') expect(sharedEngines('', hostNetns)).toEqual(engines);
+      else expect(sharedEngines('', hostNetns)).toEqual(expect.arrayContaining(engines));
       expect(pastaProcesses()).toHaveLength(1);
     } finally {
       const rm = await podman(mode, ['rm', '-f', '-t', '0', WEB]);
       expect(rm.code).toBe(0);
     }
     await expectNoPastaLeft();
-    for (const pid of sharedEngines()) process.kill(pid, 'SIGKILL');
+    for (const pid of sharedEngines('', hostNetns)) process.kill(pid, 'SIGKILL');
   });
 
   bedIt("takes containers.conf's pasta_options (-I, --ns-mac-addr, --mtu), the command line's --mtu last, as pasta(1) says", async () => {

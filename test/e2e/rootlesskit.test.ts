@@ -73,7 +73,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTopology, runInHostAsUser, ADDRESSES as A, SERVERS_JS, type ServerHandle, type Topology } from './topology.js';
-import { DNSSERVER, nsHelperOf, sandboxStatus, startTestResolver } from './helpers.js';
+import { DNSSERVER, nsHelperOf, sandboxStatus, sharedEngines, startTestResolver } from './helpers.js';
 import { ensureRootlesskit, type Rootlesskit } from '../rootlesskit/fetch.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -576,15 +576,9 @@ describe.each(MODES)(`rootlesskit --net=pasta, $name (${PASTA_LABEL})`, (mode) =
       // engine, which has no sandbox of its own (README, "Shared engine"), serves the namespace, and
       // its helper there is locked as pasta's is.
       expect(path.basename(fs.readlinkSync(`/proc/${pastaPid}/exe`))).toBe('node-passt-launch');
-      const engines = processes((pid) => {
-        try {
-          return fs.readFileSync(`/proc/${pid}/environ`, 'utf8').includes(`NODE_PASTA_ENGINE_SOCKET=${home}/run/`);
-        } catch {
-          return false;
-        }
-      });
+      const engines = sharedEngines(`${home}/run/`);
       expect(engines).toHaveLength(1);
-      const helper = nsHelperOf(engines[0].pid);
+      const helper = nsHelperOf(engines[0]);
       expect(helper).toBeDefined();
       expect(sandboxStatus(helper!)).toMatchObject({ seccomp: '2', noNewPrivs: '1', capEff: '0000000000000000', root: [] });
       return;

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { createTopology, runInHostAsUser, ADDRESSES as A, type Topology } from './topology.js';
-import { DNSSERVER, childrenOf, sandboxStatus, startTestResolver, within } from './helpers.js';
+import { DNSSERVER, childrenOf, sandboxStatus, sharedEngines, startTestResolver, within } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -71,17 +71,7 @@ function alive(pid: number): boolean {
 
 /** PIDs of the running shared engines under `runtime` (their environment names their socket). */
 function engines(runtime = runtimeDir): number[] {
-  const out: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const env = fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
-      if (env.some((e) => e.startsWith(`NODE_PASTA_ENGINE_SOCKET=${runtime}/`)) && alive(Number(entry))) out.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
+  return sharedEngines(`${runtime}/`);
 }
 
 /** A TCP server in a container answering every connection with `text`, listening on port 80. */
