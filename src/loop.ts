@@ -141,9 +141,7 @@ export class Loop {
   }
 
   private dispatch(events: Uint32Array, count: number): void {
-    const now = this.now();
-    this.inBatch = true;
-    try {
+    this.batch((now) => {
       for (let i = 0; i < count; i++) {
         // A handler may close the loop (pasta's command exited, say) and with it the fds the
         // rest of this batch is about: their events are stale, and the fd numbers may be reused.
@@ -155,6 +153,20 @@ export class Loop {
         const handler = this.handlers[kind];
         if (handler) handler(tag & 0xffffff, ev, now);
       }
+    });
+  }
+
+  /**
+   * Run `fn` as one batch of events: `inBatch` is set while it runs, and the
+   * batch-end hooks run after it (what was deferred to the end of the batch
+   * happens then). The loop's own dispatch does this; a test that hands
+   * frames to the engine does it to be handled exactly as the loop would.
+   */
+  batch(fn: (now: number) => void): void {
+    const now = this.now();
+    this.inBatch = true;
+    try {
+      fn(now);
     } catch (err) {
       this.onError(err);
     } finally {

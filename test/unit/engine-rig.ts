@@ -2,8 +2,9 @@
  * A test rig for the engine: one Engine per test, with its own clock and no
  * tick timer, whose "tap" is a connected UDP socket on loopback. Every frame
  * the engine sends to the guest arrives as one datagram at the test's socket;
- * frames from the guest are handed to `frameFromTap` and the batch finished
- * as the loop would. Host peers are real sockets on 127.0.0.1 and ::1.
+ * frames from the guest are handed to `frameFromTap` in one batch of the
+ * loop (Loop.batch), as a read of the tap would. Host peers are real
+ * sockets on 127.0.0.1 and ::1.
  *
  * Theory of operation: nothing here waits for time to pass. Timeouts happen
  * when a test moves the clock on and runs the timers (`advance`); frames are
@@ -288,11 +289,15 @@ export async function makeRig(opts: RigOptions = {}): Promise<Rig> {
   // Far from 0: the coarse sweeps of the timers compare with a last run at 0.
   let clock = 1_000_000;
   let engine: Engine;
+  // The loop reports a handler's exception as an internal error and goes on: here it fails the test.
+  const log = createLogger({ name: 'test', level: 'silent' });
+  const internal: string[] = [];
+  log.error = ((msg: unknown) => void internal.push(String(msg))) as typeof log.error;
   try {
     engine = new Engine({
       config: config(opts.args ?? [], opts.host ?? HOST),
       tapFd,
-      log: createLogger({ name: 'test', level: 'silent' }),
+      log,
       clock: () => clock,
       manualTicks: true,
       ...opts.engine,
@@ -305,9 +310,14 @@ export async function makeRig(opts: RigOptions = {}): Promise<Rig> {
   engine.loop.unref();
 
   let markers = 0;
+  // One batch of the loop, as when the frames come in one read of the tap: the engine's and the
+  // TCP handler's batch-end work (frames out, epoll changes) runs after the last.
   const send = (...frames: Buffer[]) => {
-    for (const f of frames) engine.frameFromTap(f, 0, f.length, clock);
-    engine.finishBatch();
+    engine.loop.batch(() => {
+      for (const f of frames) engine.frameFromTap(f, 0, f.length, clock);
+      engine.flushTapBatch();
+    });
+    if (internal.length) throw new Error(internal.splice(0).join('\n'));
   };
   const next = (pred: (s: Seg) => boolean = () => true, timeoutMs = 3000): Promise<Seg> =>
     new Promise((resolve, reject) => {

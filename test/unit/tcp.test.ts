@@ -382,6 +382,42 @@ describe('TCP: the guest\'s window', () => {
     expect(d3.payload).toEqual(data.subarray(256));
   });
 
+  it('changes nothing in epoll while each ACK opens the window and the next peek fills it again', async () => {
+    const rig = await newRig();
+    // Window 1, scaled by the guest's 7: 128 bytes at a time.
+    const c = await openFromGuest(rig, V4, { window: 1 });
+    const data = Buffer.alloc(128 * 12);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 13) & 0xff;
+    c.host.write(data);
+    await c.host.flushed();
+    let seg = await rig.next(hasData);
+    expect(seg.payload).toEqual(data.subarray(0, 128));
+    await rig.barrier();
+    // From now on the socket stays readable and the window full after every peek: the
+    // connection's epoll registration stays what it is (before, each ACK took two epoll_ctl).
+    const loop = rig.engine.loop;
+    const mod = loop.mod.bind(loop);
+    let mods = 0;
+    loop.mod = (...a) => (mods++, mod(...a));
+    const got = [seg.payload];
+    for (let k = 1; k < 12; k++) {
+      rig.send(c.seg({ ack: seg.seq + 128, flags: ACK, window: 1 }));
+      seg = await rig.next(hasData);
+      expect(seg.seq).toBe(add32(c.iss, 1 + 128 * k));
+      got.push(seg.payload);
+    }
+    expect(Buffer.concat(got)).toEqual(data);
+    expect(mods).toBe(0);
+    // The last ACK empties what was sent; new data from the host still reaches the guest.
+    rig.send(c.seg({ ack: seg.seq + 128, flags: ACK, window: 4 }));
+    await rig.barrier();
+    loop.mod = mod;
+    c.host.write(Buffer.from('more'));
+    const last = await rig.next(hasData);
+    expect(last.payload.toString()).toBe('more');
+    expect(last.seq).toBe(add32(c.iss, 1 + data.length));
+  });
+
   it('advertises the room of the host socket: takes no more than fits, and sends a window update when the socket drains', async () => {
     const rig = await newRig();
     // A server that does not read for now, with a small receive buffer.
