@@ -156,6 +156,12 @@ export class TcpConn extends Flow {
   wsToTap = 0;
   /** Last window we advertised (bytes). */
   wndToTap = 0;
+  /**
+   * The send buffer was empty when `wndToTap` was measured and nothing was
+   * written since: the window stands without asking the socket again (a
+   * download's every ACK would otherwise cost a getsockopt).
+   */
+  sndIdle = false;
   /** Segment size for data to the guest. */
   mss = DEFAULT_MSS4;
 
@@ -473,6 +479,7 @@ export class TcpHandler {
       return;
     }
     const took = written < 0 ? 0 : written;
+    if (took > 0) conn.sndIdle = false;
     if (this.traceOn) this.trace(conn, `wrote ${took} of ${want} bytes to the socket`);
     conn.seqFromTap = (conn.seqFromTap + took) >>> 0;
     conn.bytesFromTap += took;
@@ -764,6 +771,7 @@ export class TcpHandler {
     } else {
       conn.wsFromTap = 0;
       conn.wsToTap = 0;
+      conn.sndIdle = false; // the window measured for our SYN assumed scaling
     }
     conn.seqFromTap = (seq + 1) >>> 0;
     conn.seqAckFromTap = ack;
@@ -1113,7 +1121,9 @@ export class TcpHandler {
    * room (a window update) without waiting for its persist timer.
    */
   private updateWindowToTap(conn: TcpConn): void {
+    if (conn.sndIdle && !(conn.events & Ev.TapFinRcvd)) return;
     if (conn.fd < 0 || native.sendSpace(conn.fd, this.space) < 0) return;
+    conn.sndIdle = this.space[0] === 0;
     // Free send buffer as the kernel counts it (memory with overhead, SO_MEMINFO), scaled
     // down for that overhead: what the socket will take without a short write.
     const limit = this.space[1];

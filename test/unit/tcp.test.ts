@@ -394,11 +394,15 @@ describe('TCP: the guest\'s window', () => {
     expect(seg.payload).toEqual(data.subarray(0, 128));
     await rig.barrier();
     // From now on the socket stays readable and the window full after every peek: the
-    // connection's epoll registration stays what it is (before, each ACK took two epoll_ctl).
+    // connection's epoll registration stays what it is (before, each ACK took two epoll_ctl),
+    // and with nothing written to the socket its send buffer is not asked again for our window.
     const loop = rig.engine.loop;
     const mod = loop.mod.bind(loop);
     let mods = 0;
     loop.mod = (...a) => (mods++, mod(...a));
+    const sendSpace = native.sendSpace;
+    let asked = 0;
+    native.sendSpace = (...a) => (asked++, sendSpace(...a));
     const got = [seg.payload];
     for (let k = 1; k < 12; k++) {
       rig.send(c.seg({ ack: seg.seq + 128, flags: ACK, window: 1 }));
@@ -406,8 +410,10 @@ describe('TCP: the guest\'s window', () => {
       expect(seg.seq).toBe(add32(c.iss, 1 + 128 * k));
       got.push(seg.payload);
     }
+    native.sendSpace = sendSpace;
     expect(Buffer.concat(got)).toEqual(data);
     expect(mods).toBe(0);
+    expect(asked).toBe(0);
     // The last ACK empties what was sent; new data from the host still reaches the guest.
     rig.send(c.seg({ ack: seg.seq + 128, flags: ACK, window: 4 }));
     await rig.barrier();
