@@ -5,10 +5,10 @@
 // side, at MTU 65520 and 1500. Runs alone (as root) and prints a markdown
 // table:
 //
-//   sudo node bench/vhost.js [--runs N] [--time S] [--upstream PATH] [--only KEYS] [--mtu LIST] [--dir LIST]
+//   sudo node bench/vhost.js [--runs N] [--time S] [--upstream PATH] [--only KEYS] [--mtu LIST] [--dir LIST] [--pin]
 //
 // (--only ours-vu,ours,up-vu,up picks passts, --mtu 65520,1500 the MTUs,
-// --dir up,down the directions.)
+// --dir up,down the directions, --pin passt on CPU 0 and QEMU on CPU 1.)
 //
 // Theory of operation: the private test topology (test/e2e/topology-core.js)
 // gives a "host" namespace with one uplink to a "remote" namespace, where
@@ -62,8 +62,9 @@ function parseOptions(argv) {
     else if (a === '--only' && v) (o.only = v.split(',')), i++;
     else if (a === '--mtu' && /^\d+(,\d+)*$/.test(v ?? '')) (o.mtus = v.split(',').map(Number)), i++;
     else if (a === '--dir' && /^(up|down)(,(up|down))*$/.test(v ?? '')) (o.dirs = v.split(',')), i++;
+    else if (a === '--pin') o.pin = true;
     else {
-      process.stderr.write(`bench/vhost.js: unknown or incomplete option ${a}\nusage: node bench/vhost.js [--runs N] [--time S] [--upstream PATH] [--only ours-vu,ours,up-vu,up] [--mtu 65520,1500] [--dir up,down]\n`);
+      process.stderr.write(`bench/vhost.js: unknown or incomplete option ${a}\nusage: node bench/vhost.js [--runs N] [--time S] [--upstream PATH] [--only ours-vu,ours,up-vu,up] [--mtu 65520,1500] [--dir up,down] [--pin]\n`);
       process.exit(1);
     }
   }
@@ -104,6 +105,15 @@ function cpuSeconds(pid) {
   return ticks / TICK;
 }
 
+/**
+ * With --pin, passt runs on CPU 0 and QEMU (every thread of it) on CPU 1:
+ * the same placement for every passt, instead of whatever the scheduler picks
+ * for each boot (the emulated guest's vCPU thread alone fills a CPU).
+ */
+function pinTo(o, cpu) {
+  return o.pin ? ['taskset', '-c', String(cpu)] : [];
+}
+
 /** One boot: { up: {runs, median?, error?}, down: {...} }. */
 async function measureOne(topo, tree, impl, mtu, o) {
   const dirs = DIRECTIONS.filter((d) => o.dirs.includes(d.key));
@@ -123,7 +133,7 @@ async function measureOne(topo, tree, impl, mtu, o) {
   try {
     if (!fs.existsSync(impl.argv[0])) return fail(`${impl.argv[0]} not found`);
     // -D none: the guest is told of no resolver (it needs none: iperf3 goes to an address), never the machine's.
-    passt = topo.host.spawn([...impl.argv, '-f', '-e', '-s', socketPath, '-m', String(mtu), '-D', 'none']);
+    passt = topo.host.spawn([...pinTo(o, 0), ...impl.argv, '-f', '-e', '-s', socketPath, '-m', String(mtu), '-D', 'none']);
     passt.stdout?.on('data', (d) => (log += d));
     passt.stderr?.on('data', (d) => (log += d));
     try {
@@ -147,7 +157,7 @@ async function measureOne(topo, tree, impl, mtu, o) {
       },
       dir,
       pathFor: inside,
-      spawn: (argv, opts) => topo.spawnArgs(['nsenter', '-t', String(topo.hostPid), '-n', '--', ENTER, ...argv], opts),
+      spawn: (argv, opts) => topo.spawnArgs([...pinTo(o, 1), 'nsenter', '-t', String(topo.hostPid), '-n', '--', ENTER, ...argv], opts),
       script: guestScript(ADDRESSES.serverV4, mtu, o, PORT),
     });
     let out;
@@ -262,7 +272,7 @@ async function main() {
 Guest iperf3, one TCP stream, ${o.runs} run${o.runs > 1 ? 's' : ''} of ${o.time} s each way per cell (median of the
 receiver's rate); ${qemu || 'QEMU 10.0'} under TCG (one vCPU, 256 MiB) from the trixie tree of
 test/libvirt/setup.sh for every row; upstream is ${o.upstream}. The guest's CPU is
-emulated and bounds every rate: read the ratios.
+emulated and bounds every rate: read the ratios.${o.pin ? ' Pinned (--pin): passt on CPU 0, QEMU on CPU 1.' : ''}
 
 ${table(results, impls, o)}
 `);
