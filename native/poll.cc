@@ -26,6 +26,7 @@ namespace {
 
 constexpr uint32_t kDefaultMaxEvents = 256;
 constexpr uint32_t kMaxMaxEvents = 65536;
+/** Batches handled in one wake-up from libuv before its other handles get their turn. */
 constexpr int kMaxRounds = 4;
 
 class Poller : public Napi::ObjectWrap<Poller> {
@@ -219,7 +220,13 @@ class Poller : public Napi::ObjectWrap<Poller> {
         }
         return;
       }
-      if (static_cast<uint32_t>(n) < maxEvents_) break;
+      // Look again before going back to libuv, whatever the size of this batch: what the
+      // batch wrote often makes the next events at once (an ACK to the tap lets the guest's
+      // kernel send its next frame within our write), and one epoll_wait here is cheaper than
+      // libuv's round (its own epoll_pwait, timers, idle handles) that would bring them. An
+      // empty look costs one epoll_wait; kMaxRounds bounds the rounds before libuv's turn.
+      // Measured (pasta at MTU 1500, namespace -> remote, 7 runs each, A/B in one topology):
+      // CPU per byte 0.55 -> 0.52 s/GB.
     }
   }
 

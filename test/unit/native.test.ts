@@ -531,6 +531,42 @@ describe('Poller', () => {
     }
   });
 
+  it('hands over events a batch caused in the same wake-up, before libuv runs its other handles', async () => {
+    // Pipe A's event makes the callback write to pipe B and queue a setImmediate (libuv's
+    // check phase, after the poll phase): B's event comes first, in the same turn of the loop.
+    const a = new Int32Array(3);
+    const b = new Int32Array(3);
+    expect(native.pipe(a)).toBe(0);
+    expect(native.pipe(b)).toBe(0);
+    for (const fd of [a[0], a[1], b[0], b[1]]) track(fd);
+    const order: string[] = [];
+    let rounds = 0;
+    const poller = new native.Poller((events, count) => {
+      rounds++;
+      for (let i = 0; i < count; i++) {
+        if (events[2 * i] === 1) {
+          expect(native.read(a[0], Buffer.alloc(8), 0, 8)).toBe(1);
+          order.push('a');
+          expect(native.write(b[1], Buffer.from('b'), 0, 1)).toBe(1);
+          setImmediate(() => order.push('immediate'));
+        } else {
+          expect(native.read(b[0], Buffer.alloc(8), 0, 8)).toBe(1);
+          order.push('b');
+        }
+      }
+    });
+    try {
+      expect(poller.add(a[0], C.EPOLLIN, 1)).toBe(0);
+      expect(poller.add(b[0], C.EPOLLIN, 2)).toBe(0);
+      expect(native.write(a[1], Buffer.from('a'), 0, 1)).toBe(1);
+      await expect.poll(() => order.length).toBe(3);
+      expect(order).toEqual(['a', 'b', 'immediate']);
+      expect(rounds).toBe(2);
+    } finally {
+      poller.close();
+    }
+  });
+
   it('changes interest with mod, stops with del, and is closed idempotently', async () => {
     const { client, server } = tcpPair();
     const got: Array<[number, number]> = [];
