@@ -131,6 +131,15 @@ interface Inside {
   engine: Engine;
 }
 
+/** Stop the engine and release what is inside the namespace: the tap, the socket pool, the tables, the helper. */
+function closeInside(inside: Inside): void {
+  inside.engine.close();
+  native.close(inside.tapFd);
+  inside.pool.close();
+  inside.tables.close();
+  releaseHelper(inside.helper);
+}
+
 /**
  * Enter the namespace through a helper, create and configure the tap, start
  * the engine. On failure everything made here is released and the error
@@ -211,13 +220,7 @@ export class PastaRun {
   private readonly pidfd: number;
   private readonly netnsFd: number;
   private readonly usernsFd: number;
-  /** Control socket of the namespace helper (for the sandbox to lock it once set up). */
-  readonly ctlFd: number;
-  private readonly pool: NsSocketPool;
-  /** PID of the namespace helper (reaped once let go). */
-  private readonly helperPid: number;
-  private readonly tables: ProcNetTables;
-  private readonly tapFd: number;
+  private readonly inside: Inside;
   private exitResolve!: (code: number) => void;
   /** Resolves with the command's exit status (128 + signal if killed). */
   readonly exited: Promise<number>;
@@ -268,26 +271,21 @@ export class PastaRun {
       const rc = inside.engine.loop.add(this.pidfd, FdKind.Child, 0, C.EPOLLIN);
       if (rc < 0) throw new Error(`cannot watch the command's pidfd: ${errnoName(rc)}`);
     } catch (err) {
-      if (inside) {
-        inside.engine.close();
-        native.close(inside.tapFd);
-        inside.pool.close();
-        inside.tables.close();
-        releaseHelper(inside.helper);
-      }
+      if (inside) closeInside(inside);
       native.kill(ns.pid, C.SIGKILL);
       native.close(ns.goFd);
       this.closeFds();
       throw err;
     }
-    this.ctlFd = inside.helper.ctlFd;
-    this.helperPid = inside.helper.pid;
-    this.pool = inside.pool;
-    this.tables = inside.tables;
-    this.tapFd = inside.tapFd;
+    this.inside = inside;
     this.engine = inside.engine;
     // Everything is ready: let the command run.
     native.nsGo(ns.goFd);
+  }
+
+  /** Control socket of the namespace helper (for the sandbox to lock it once set up). */
+  get ctlFd(): number {
+    return this.inside.helper.ctlFd;
   }
 
   private closeFds(): void {
@@ -305,15 +303,8 @@ export class PastaRun {
   private fatal(): void {
     if (this.done) return;
     native.kill(this.pid, C.SIGKILL);
-    this.done = true;
-    // Called from the loop, so the constructor has set the engine: release its sockets.
-    this.engine?.close();
-    native.close(this.tapFd);
-    this.pool.close();
-    this.tables.close();
-    releaseHelper({ pid: this.helperPid, ctlFd: this.ctlFd });
-    this.closeFds();
-    this.exitResolve(1);
+    // Called from the loop, so the constructor has finished: release everything.
+    this.shutdown(1);
   }
 
   /** Send a signal to the command. */
@@ -325,11 +316,7 @@ export class PastaRun {
   shutdown(status = 0): void {
     if (this.done) return;
     this.done = true;
-    this.engine.close();
-    native.close(this.tapFd);
-    this.pool.close();
-    this.tables.close();
-    releaseHelper({ pid: this.helperPid, ctlFd: this.ctlFd });
+    closeInside(this.inside);
     this.closeFds();
     this.exitResolve(status);
   }
@@ -347,13 +334,7 @@ export class PastaAttach {
   private readonly netnsFd: number;
   private readonly usernsFd: number;
   private readonly pidfd: number;
-  /** Control socket of the namespace helper (for the sandbox to lock it once set up). */
-  readonly ctlFd: number;
-  private readonly pool: NsSocketPool;
-  /** PID of the namespace helper (reaped once let go). */
-  private readonly helperPid: number;
-  private readonly tables: ProcNetTables;
-  private readonly tapFd: number;
+  private readonly inside: Inside;
   private watcher: fs.FSWatcher | null = null;
   /** The --netns file's directory, open: the sandbox leaves no path to look it up by. */
   private netnsDirFd = -1;
@@ -402,11 +383,7 @@ export class PastaAttach {
       this.closeFds();
       throw err;
     }
-    this.ctlFd = inside.helper.ctlFd;
-    this.helperPid = inside.helper.pid;
-    this.pool = inside.pool;
-    this.tables = inside.tables;
-    this.tapFd = inside.tapFd;
+    this.inside = inside;
     this.engine = inside.engine;
     // Quit with the process, unless --no-netns-quit (upstream: its procfs entry went away).
     if (this.pidfd >= 0 && config.netnsQuit) {
@@ -442,6 +419,11 @@ export class PastaAttach {
     this.poll.unref();
   }
 
+  /** Control socket of the namespace helper (for the sandbox to lock it once set up). */
+  get ctlFd(): number {
+    return this.inside.helper.ctlFd;
+  }
+
   private closeFds(): void {
     for (const fd of [this.netnsFd, this.usernsFd, this.pidfd]) if (fd >= 0) native.close(fd);
   }
@@ -455,11 +437,7 @@ export class PastaAttach {
     if (this.poll) clearInterval(this.poll);
     if (this.netnsDirFd >= 0) native.close(this.netnsDirFd);
     this.netnsDirFd = -1;
-    this.engine.close();
-    native.close(this.tapFd);
-    this.pool.close();
-    this.tables.close();
-    releaseHelper({ pid: this.helperPid, ctlFd: this.ctlFd });
+    closeInside(this.inside);
     this.closeFds();
     this.stopResolve(reason);
   }
