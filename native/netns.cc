@@ -857,17 +857,22 @@ Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
   return Num(a.Env(), fd < 0 ? -errno : static_cast<double>(fd));
 }
 
+/** waitid(type, id, WEXITED | WNOHANG) into *si (zeroed first: si_pid stays 0 while the child runs), again on EINTR. */
+int WaitExitedNoHang(idtype_t type, id_t id, siginfo_t* si) {
+  memset(si, 0, sizeof(*si));
+  int r;
+  do {
+    r = waitid(type, id, si, WEXITED | WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  return r;
+}
+
 Napi::Value WaitPidfd(const Napi::CallbackInfo& info) {
   Args a(info, "waitPidfd", 1);
   int pidfd = a.Int(0);
   if (!a.ok) return a.Fail();
   siginfo_t si;
-  memset(&si, 0, sizeof(si));
-  int r;
-  do {
-    r = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &si, WEXITED | WNOHANG);
-  } while (r < 0 && errno == EINTR);
-  if (r < 0) return Num(a.Env(), -errno - 1000);
+  if (WaitExitedNoHang(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &si) < 0) return Num(a.Env(), -errno - 1000);
   if (si.si_pid == 0) return Num(a.Env(), -1);
   if (si.si_code == CLD_EXITED) return Num(a.Env(), si.si_status);
   return Num(a.Env(), 128 + si.si_status);  // CLD_KILLED, CLD_DUMPED
@@ -883,12 +888,7 @@ Napi::Value ReapChild(const Napi::CallbackInfo& info) {
   int pid = a.Int(0);
   if (!a.ok) return a.Fail();
   siginfo_t si;
-  memset(&si, 0, sizeof(si));
-  int r;
-  do {
-    r = waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG);
-  } while (r < 0 && errno == EINTR);
-  if (r < 0) return Num(a.Env(), -errno);
+  if (WaitExitedNoHang(P_PID, static_cast<id_t>(pid), &si) < 0) return Num(a.Env(), -errno);
   return Num(a.Env(), si.si_pid == pid ? 1 : 0);
 }
 

@@ -522,6 +522,15 @@ Napi::Value SandboxThreads(const Napi::CallbackInfo& info) {
       return ThrowErrno(env, "sandboxThreads: /proc/self/task", e);
     }
     bool fresh = false;
+    // Signal a slot's thread: it is expected to acknowledge, or gone if it cannot be signalled.
+    auto signalSlot = [&](Slot& slot) {
+      if (syscall(SYS_tgkill, pid, slot.tid, sig) < 0) {
+        slot.state.store(kGone, std::memory_order_release);
+      } else {
+        expected++;
+        fresh = true;
+      }
+    };
     for (pid_t tid : tids) {
       bool known = false;
       for (pid_t s : seen) known = known || s == tid;
@@ -542,12 +551,7 @@ Napi::Value SandboxThreads(const Napi::CallbackInfo& info) {
       }
       g_nslots.store(i + 1, std::memory_order_release);
       if (tid == self || slot.state.load() == kBlocked) continue;
-      if (syscall(SYS_tgkill, pid, tid, sig) < 0) {
-        slot.state.store(kGone, std::memory_order_release);
-      } else {
-        expected++;
-        fresh = true;
-      }
+      signalSlot(slot);
     }
     // A thread blocking our signal that started just now is most likely still being created
     // (pthread_create starts it with every signal blocked until it sets its own mask): give it
@@ -559,12 +563,7 @@ Napi::Value SandboxThreads(const Napi::CallbackInfo& info) {
       for (int waited = 0; waited < kStartingGraceMs && Blocks(slot.tid, sig); waited++) usleep(1000);
       if (Blocks(slot.tid, sig)) continue;
       slot.state.store(kPending, std::memory_order_release);
-      if (syscall(SYS_tgkill, pid, slot.tid, sig) < 0) {
-        slot.state.store(kGone, std::memory_order_release);
-      } else {
-        expected++;
-        fresh = true;
-      }
+      signalSlot(slot);
     }
     if (!fresh) break;
     // Wait for the acknowledgements of everything signalled so far.
