@@ -115,6 +115,9 @@ async function hostSocketsToServer(): Promise<string> {
   return r.stdout.toString().trim();
 }
 
+/** The announcement, whole: its last line is the QEMU options (each line is a write of its own). */
+const READY = /You can now start qemu.*\n.*kvm \.\.\. .*\n/;
+
 let sockCounter = 0;
 const sockPath = (): string => path.join(dir, `passt-${++sockCounter}.socket`);
 
@@ -126,7 +129,7 @@ describe('passt with a fake QEMU guest', () => {
     const pcap = path.join(dir, 'capture.pcap');
     const p = startPasst(['-f', '-s', sock, '--pcap', pcap]);
     try {
-      await p.waitFor(/You can now start qemu/);
+      await p.waitFor(READY);
       expect(p.stderr()).toContain(`UNIX domain socket bound at ${sock}\n`);
       expect(p.stderr()).toContain(`-device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path=${sock}\n`);
       const g = await FakeGuest.connect(sock);
@@ -202,7 +205,7 @@ describe('passt with a fake QEMU guest', () => {
     const sock = sockPath();
     const p = startPasst(['-f', '-s', sock]);
     try {
-      await p.waitFor(/You can now start qemu/);
+      await p.waitFor(READY);
       const g = await FakeGuest.connect(sock);
       await g.dhcp();
       // Stop reading for a while every MiB, with a large window (scale 10). (Whether passt's
@@ -233,7 +236,7 @@ describe('passt with a fake QEMU guest', () => {
     const sock = sockPath();
     const p = startPasst(['-f', '-s', sock]);
     try {
-      await p.waitFor(/You can now start qemu/);
+      await p.waitFor(READY);
       const first = await FakeGuest.connect(sock);
       await first.dhcp();
       // An open TCP connection of the first guest: its host side goes when the guest does.
@@ -262,7 +265,7 @@ describe('passt with a fake QEMU guest', () => {
     const sock = sockPath();
     const p = startPasst(['-f', '-s', sock]);
     try {
-      await p.waitFor(/You can now start qemu/);
+      await p.waitFor(READY);
       for (const bad of [0, 13, 65536, 0xffffffff]) {
         const g = await FakeGuest.connect(sock);
         await g.dhcp();
@@ -286,7 +289,7 @@ describe('passt with a fake QEMU guest', () => {
     const sock = sockPath();
     const p = startPasst(['-f', '-s', sock]);
     try {
-      await p.waitFor(/You can now start qemu/);
+      await p.waitFor(READY);
       const random = prng(0x9a55);
       const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)));
       for (let round = 0; round < 12; round++) {
@@ -338,7 +341,7 @@ describe('passt lifetime', () => {
   it('--one-off quits once the first guest leaves', async () => {
     const sock = sockPath();
     const p = startPasst(['-f', '-1', '-s', sock]);
-    await p.waitFor(/You can now start qemu/);
+    await p.waitFor(READY);
     const g = await FakeGuest.connect(sock);
     await g.dhcp();
     await g.close();
@@ -427,7 +430,7 @@ describe('passt lifetime', () => {
     ].join('\n');
     const p = startPasst([], { command: ['unshare', '-m', '--propagation', 'private', 'sh', '-c', script] });
     try {
-      await p.waitFor(/You can now start qemu/);
+      await p.waitFor(READY);
       expect(p.stderr()).toContain('UNIX domain socket bound at /tmp/passt_2.socket\n');
       // passt's own root is an empty tmpfs (its sandbox): the private /tmp is reached through the
       // root of the server holding passt_1.socket, a child of the shell that became passt.
@@ -449,7 +452,7 @@ describe('passt lifetime', () => {
     const sock = sockPath();
     const p = startPasst(['-f', '-s', sock]);
     try {
-      await p.waitFor(/You can now start qemu/);
+      await p.waitFor(READY);
       const r = await topo.execHost([NODE, PASST, '-f', '-s', sock]);
       expect(r.code).toBe(1);
       expect(r.stderr.toString()).toMatch(new RegExp(`^${rootNote(topo)}(.*\\n)*Socket path ${sock} already in use\\n$`));
