@@ -673,7 +673,7 @@ function sectionsFor(opts, topo) {
 
 /**
  * Every tool is prepared once and measured section by section (all of TCP,
- * then all of UDP, then ping). Returns { [section]: { date, runs, time, tools,
+ * then all of UDP, then ping); inside a section, round by round. Returns { [section]: { date, runs, time, tools,
  * results } } with results[tool][cell] = { runs, median?, error?, ... }.
  */
 async function measure(topo, opts, log) {
@@ -705,8 +705,12 @@ async function measure(topo, opts, log) {
         upstreamTag: upstreamBuild(opts.upstreamDir).tag,
         results,
       };
+      // The section's cells, every tool's, measured round by round: run i of
+      // every cell before run i + 1 of any, so that a burst of load on this
+      // shared machine falls on one run of many cells, not on all the runs of
+      // one (which would bias a ratio between two cells).
+      const live = [];
       for (const name of opts.tools) {
-        const tool = tools[name];
         const p = prepared[name];
         results[name] = {};
         for (const c of cellsFor(section.cells, name)) {
@@ -717,23 +721,26 @@ async function measure(topo, opts, log) {
           const cell = section.newCell();
           results[name][c.key] = cell;
           const what = `${section.title}${c.mtu ? ` MTU ${c.mtu}` : ''}${c.size ? ` ${c.size} B` : ''}`;
-          for (let i = 0; i < opts.runs; i++) {
-            const server = section.server ? await startIperfServer(topo) : undefined;
-            try {
-              const v = await section.run(p, name, c, tool);
-              section.add(cell, v);
-              log(`${tool.label}, ${what}, ${c.label}, run ${i + 1}/${opts.runs}: ${section.format(v)}`);
-            } catch (err) {
-              cell.error = section.failure(err);
-              log(`${tool.label}, ${what}, ${c.label}, run ${i + 1}/${opts.runs}: ${cell.error}`);
-            } finally {
-              await server?.stop();
-            }
-            if (cell.error) break; // a broken tool: do not spend the other runs on it
-          }
-          if (!cell.error) section.finish(cell);
+          live.push({ name, tool: tools[name], p, c, cell, what });
         }
       }
+      for (let i = 0; i < opts.runs; i++) {
+        for (const { name, tool, p, c, cell, what } of live) {
+          if (cell.error) continue; // a broken tool: do not spend the other runs on it
+          const server = section.server ? await startIperfServer(topo) : undefined;
+          try {
+            const v = await section.run(p, name, c, tool);
+            section.add(cell, v);
+            log(`${tool.label}, ${what}, ${c.label}, run ${i + 1}/${opts.runs}: ${section.format(v)}`);
+          } catch (err) {
+            cell.error = section.failure(err);
+            log(`${tool.label}, ${what}, ${c.label}, run ${i + 1}/${opts.runs}: ${cell.error}`);
+          } finally {
+            await server?.stop();
+          }
+        }
+      }
+      for (const { cell } of live) if (!cell.error) section.finish(cell);
     }
   } finally {
     for (const p of Object.values(prepared)) if (p.available) await p.teardown();
