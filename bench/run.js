@@ -1045,7 +1045,9 @@ in the host namespace itself, with no tool in the path: the ceiling of this
 machine and topology, not a competitor.
 All traffic stays inside namespaces that the bench creates and removes.
 The machine is shared with whatever else runs on it (2 CPUs here): compare
-rows of one run, not numbers across runs.
+rows of one run, not numbers across runs. Inside a section the cells are measured
+round by round (run 1 of every tool's every cell, then run 2, and so on), so that a
+burst of load spreads over many cells rather than falling on every run of one.
 `];
   const tables = sectionTables(measured);
   const trouble = misbehaviour(tables.filter((t) => !measured[t.key]?.carried));
