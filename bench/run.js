@@ -27,7 +27,10 @@
 //                --disable-host-loopback PID tap0; iperf3 run via nsenter
 //                (one slirp4netns per MTU, kept for the whole run)
 //   direct       iperf3 run in the host namespace itself: no translation, the
-//                ceiling of this machine and topology (a reference row)
+//                ceiling of this machine and topology (a reference row); in
+//                the tcp section's MTU 1500 cells with -M 1460, the MSS an
+//                MTU of 1500 gives, over the same veth: what MSS 1460 costs
+//                the kernel alone
 //
 // Beside each throughput figure (tcp, udp, splice, passt) is the tool's CPU
 // time per byte, "CPU s/GB": user + system CPU seconds of the translator's
@@ -100,8 +103,9 @@
 // MTU: the veth between the test namespaces is 65520 throughout; the tools
 // run at 65520 (pasta's default, slirp4netns' --mtu) and, in the tcp and udp
 // sections, at 1500 too (pasta -m 1500, slirp4netns --mtu=1500), so the 1500
-// rows show what the tap's MTU alone costs. The direct rows have no tool MTU
-// and are measured once. The other sections are at 65520. The results
+// rows show what the tap's MTU alone costs. The direct rows have no tool MTU:
+// measured once, except TCP's, which has an MSS 1460 row among the 1500 ones
+// (iperf3 -M 1460). The other sections are at 65520. The results
 // are printed as tables and written to bench/RESULTS.md (raw numbers in
 // bench/out/results.json). A section left out with --only is carried over
 // from the previous bench/out/results.json into RESULTS.md, marked with its
@@ -367,8 +371,11 @@ async function startIperfServer(topo) {
   };
 }
 
-function iperfArgs(opts, reverse) {
-  return ['iperf3', '-c', SERVER, '-p', String(PORT), '-t', String(opts.time), '-J', '--connect-timeout', '5000', ...(reverse ? ['-R'] : [])];
+function iperfArgs(opts, reverse, mss) {
+  return [
+    'iperf3', '-c', SERVER, '-p', String(PORT), '-t', String(opts.time), '-J', '--connect-timeout', '5000',
+    ...(reverse ? ['-R'] : []), ...(mss ? ['-M', String(mss)] : []),
+  ];
 }
 
 /** Gbit/s (and stalled seconds) from iperf3 -J output, or throw with the reason. */
@@ -551,10 +558,19 @@ const DIRECTIONS = [
 /**
  * The cells of the tcp section: each direction at each of MTUS (the keys of
  * MTU 65520's cells are those of the time before MTU 1500 rows, "up" and
- * "down", so that earlier results still read).
+ * "down", so that earlier results still read). `directMss`: what the direct
+ * row runs at instead of a tool MTU, the MSS of IPv4 TCP at that MTU (iperf3
+ * -M sets it on the client's socket, and the SYN's MSS option holds the
+ * server to it with -R).
  */
 const TCP_CELLS = MTUS.flatMap((mtu) =>
-  DIRECTIONS.map((d) => ({ key: mtu === MTU ? d.key : `m${mtu}-${d.key}`, mtu, label: d.label, reverse: d.reverse })),
+  DIRECTIONS.map((d) => ({
+    key: mtu === MTU ? d.key : `m${mtu}-${d.key}`,
+    mtu,
+    label: d.label,
+    reverse: d.reverse,
+    ...(mtu === MTU ? {} : { directMss: mtu - 40 }),
+  })),
 );
 
 /**
@@ -572,8 +588,12 @@ const udpCells = (sizes = [1400, 16000]) =>
       ),
   );
 
-/** The direct rows have no tool, so no tool MTU: they are measured once, in the MTU 65520 cells. */
-const cellsFor = (cells, name) => (name === 'direct' ? cells.filter((c) => !c.mtu || c.mtu === MTU) : cells);
+/**
+ * The direct rows have no tool, so no tool MTU: they are measured in the MTU
+ * 65520 cells, and in those of another MTU only where the cell says at which
+ * MSS (TCP's).
+ */
+const cellsFor = (cells, name) => (name === 'direct' ? cells.filter((c) => !c.mtu || c.mtu === MTU || c.directMss) : cells);
 
 /**
  * What each section measures. A section's cells are measured for every tool,
@@ -590,7 +610,8 @@ function sectionsFor(opts, topo) {
       timeoutMs: (opts.time + 40) * 1000,
       perRunS: opts.time + 45,
       async run(prepared, name, cell) {
-        const { result, meter } = await execMeasured(topo, prepared, iperfArgs(opts, cell.reverse), this.timeoutMs, cell.mtu);
+        const mss = name === 'direct' ? cell.directMss : undefined;
+        const { result, meter } = await execMeasured(topo, prepared, iperfArgs(opts, cell.reverse, mss), this.timeoutMs, cell.mtu);
         const v = parseIperf(result, name);
         return { ...v, ...meter.result(v.bytes) };
       },
@@ -814,7 +835,7 @@ function mtuRows(section, cells, row) {
         const ref = (tool) => section.results[tool]?.[c.key];
         out.push({
           tool: labelOf(name, section),
-          mtu: name === 'direct' ? `${mtu} (veth)` : String(mtu),
+          mtu: name !== 'direct' ? String(mtu) : c.directMss ? `${mtu} (MSS ${c.directMss} over the ${MTU} veth)` : `${mtu} (veth)`,
           direction: c.label,
           vsPasta: ratioOf(name, cell, ref('pasta')),
           vsUpstream: ratioOf(name, cell, ref('upstream')),
@@ -952,12 +973,16 @@ function sectionTables(measured) {
 
 const plural = (n, what) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
-/** The MTU sentence of the tcp and udp methods. */
-function mtuMethod(mtus) {
+/** The MTU sentence of the tcp and udp methods (`directMss`: the tcp section's direct MSS 1460 rows). */
+function mtuMethod(mtus, directMss = false) {
   if (!mtus.includes(1500)) return `The tools' MTU is ${MTU} too.`;
   return `The tools run at MTU ${MTU} (their default) and at 1500 (\`pasta -m 1500\`, \`slirp4netns
 --mtu=1500\`), the veth staying at ${MTU}: the 1500 rows show what the tap's MTU costs
-alone. The direct rows have no tool MTU: they are measured once, over the veth.`;
+alone. The direct rows have no tool MTU: ${directMss
+    ? `among the 1500 rows, the direct one is iperf3 with \`-M 1460\` (the MSS of an MTU of
+1500) over the same veth, segmentation offloaded as at ${MTU}: what MSS 1460 costs the
+kernel alone, the ceiling of the tools' 1500 rows.`
+    : 'they are measured once, over the veth.'}`;
 }
 
 function methodParagraph(key, s, asUser) {
@@ -965,7 +990,7 @@ function methodParagraph(key, s, asUser) {
     const mtus = s.mtus ?? [MTU];
     return `Method: iperf3 server in the "remote" test namespace on ${SERVER}, reached from
 a namespace given connectivity by each tool, which runs ${asUser} in the "host"
-test namespace (veth uplink, MTU ${MTU} in every row). ${mtuMethod(mtus)}
+test namespace (veth uplink, MTU ${MTU} in every row). ${mtuMethod(mtus, Object.keys(s.results?.direct ?? {}).some((k) => /^m\d/.test(k)))}
 \`iperf3 -c ${SERVER} -t ${s.time} -J\`, one TCP stream, without and with \`-R\`;
 ${s.runs} run${s.runs > 1 ? 's' : ''} per cell, median of the receiver's rate. "stalled s" counts
 the one-second iperf3 intervals, over all runs of a cell, that moved less than
