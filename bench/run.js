@@ -694,8 +694,9 @@ function sectionsFor(opts, topo) {
 
 /**
  * Every tool is prepared once and measured section by section (all of TCP,
- * then all of UDP, then ping); inside a section, round by round. Returns { [section]: { date, runs, time, tools,
- * results } } with results[tool][cell] = { runs, median?, error?, ... }.
+ * then all of UDP, then ping); inside a section, round by round. Returns
+ * { [section]: { date, runs, time, tools, results } } with
+ * results[tool][cell] = { runs, median?, error?, ... }.
  */
 async function measure(topo, opts, log) {
   const tools = toolsFor(topo, opts);
