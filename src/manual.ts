@@ -228,7 +228,7 @@ export const OPTION_DESCRIPTIONS: Readonly<Record<string, Block[] | Partial<Reco
     pasta: [
       'Capture every Ethernet frame through the tap device, both ways, in *FILE*, in the pcap format that tcpdump(8) and Wireshark read. ' +
         'The file is created with mode 0600, or emptied. ' +
-        'Frames to the namespace may carry partial TCP and UDP checksums, completed by the kernel after the capture (checksum offload). ' +
+        'Frames to the namespace may carry partial TCP and UDP checksums, completed by the kernel after the capture (checksum offload), and with the tap\'s segmentation offload frames both ways may be super-frames of up to 64 KiB: TCP segments, or UDP datagrams of one size, that the kernel cuts at the segment size the frame\'s virtio-net header gives. ' +
         'Capturing costs a copy and a write per batch of frames; a failing write stops it with one message, never the translation. ' +
         'Given more than once, the last one takes effect: there is one capture file.',
     ],

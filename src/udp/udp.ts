@@ -22,6 +22,12 @@
  *   when the tap takes partial checksums). The datagram comes from the
  *   remote address and port as the guest addressed it, so a mapped address
  *   (the gateway for the host, a DNS forwarder) answers transparently.
+ *   Where the tap takes UDP segmentation offload (USO, pasta's tap on Linux
+ *   6.2 and later), a run of datagrams of one size (the last may be
+ *   shorter) leaves as one super-frame: the payloads are moved together
+ *   behind the first one's headers, and the virtio-net header asks the
+ *   namespace's kernel to cut it at that size again, each datagram's
+ *   boundary kept. One tap write then carries up to 64 datagrams.
  * - ICMP errors: the sockets have IP_RECVERR / IPV6_RECVERR, so an ICMP error
  *   about a datagram we sent lands in the socket's error queue (EPOLLERR).
  *   Each one is relayed to the guest as the matching ICMP or ICMPv6 message,
@@ -49,6 +55,7 @@ import { ipv4IsFragment } from '../l2/ipv4.js';
 import { UDP_HLEN, udpLength } from '../l2/udp.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6 } from '../l2/numbers.js';
 import { pushEthernet, pushIpv4, pushIpv6, pushUdp } from '../l2/emit.js';
+import { VIRTIO_NET_HDR_GSO_UDP_L4 } from '../l2/tapio.js';
 
 /** Receive buffer asked for on each flow's socket (the kernel caps it at net.core.rmem_max unless privileged). */
 const UDP_RCVBUF = 4 << 20;
@@ -59,7 +66,10 @@ const UDP_SWEEP_MS = 1_000;
 export const UDP_MAX_BATCH = 32;
 /** Most guest datagrams queued between two flushes (the sendmmsg limit of the addon). */
 const UDP_QUEUE_MAX = 1024;
-/** Most datagrams in one UDP GSO send (the kernel's UDP_MAX_SEGMENTS is 64 on older kernels), and most bytes. */
+/**
+ * Most datagrams in one UDP GSO send or super-frame to the guest (the
+ * kernel's UDP_MAX_SEGMENTS is 64 on older kernels), and most bytes in a send.
+ */
 const UDP_GSO_MAX_SEGMENTS = 64;
 const UDP_GSO_MAX_BYTES = 65000;
 /** Most errors read from one socket's error queue per event. */
@@ -165,6 +175,8 @@ export class UdpHandler {
   sendmmsgCalls = 0;
   /** UDP GSO sends that the kernel took (each carried two or more datagrams). */
   gsoSends = 0;
+  /** Super-frames of two or more datagrams written towards the guest (USO). */
+  gsoFramesToTap = 0;
   /** Whether the kernel takes UDP_SEGMENT (UDP GSO, Linux 4.18); false after it refused it once. */
   private gso = true;
   recvmmsgCalls = 0;
@@ -579,23 +591,44 @@ export class UdpHandler {
       this.close(flow);
       return;
     }
+    const uso = out.offloads.uso && out.checksumOffload;
     let bytes = 0;
-    let frames = 0;
-    for (let i = 0; i < n; i++) {
+    let datagrams = 0;
+    for (let i = 0; i < n; ) {
       const len = this.recvInfo[5 * i];
       if (this.recvInfo[5 * i + 4] & MSG_TRUNC) {
         this.drop(`datagram from the host larger than ${cap} bytes`);
+        i++;
         continue;
       }
+      const off = base + i * slot;
+      // With USO: the datagrams after this one of its size, and one shorter to end the
+      // run, move behind its payload (slots are wider than any datagram, so each moves
+      // back into its own or an earlier slot, past everything the run holds so far).
+      let j = i + 1;
+      let total = len;
+      if (uso && len > 0) {
+        while (j < n && j - i < UDP_GSO_MAX_SEGMENTS) {
+          const next = this.recvInfo[5 * j];
+          if (next === 0 || next > len || total + next > cap || this.recvInfo[5 * j + 4] & MSG_TRUNC) break;
+          const from = base + j * slot + flow.hdrLen;
+          out.buf.copyWithin(off + flow.hdrLen + total, from, from + next);
+          total += next;
+          j++;
+          if (next < len) break;
+        }
+      }
       // (If the frame table fills up first, commit writes out the frames before this one.)
-      this.commitFrame(flow, base + i * slot, len);
-      bytes += len;
-      frames++;
+      if (j - i > 1) this.commitSuperFrame(flow, off, total, len);
+      else this.commitFrame(flow, off, len);
+      bytes += total;
+      datagrams += j - i;
+      i = j;
     }
-    this.stats.datagramsToTap += frames;
+    this.stats.datagramsToTap += datagrams;
     this.stats.bytesToTap += bytes;
-    flow.fromHost(frames);
-    if (this.traceOn) this.trace(flow, `${frames} datagrams, ${bytes} bytes to the guest`);
+    flow.fromHost(datagrams);
+    if (this.traceOn) this.trace(flow, `${datagrams} datagrams, ${bytes} bytes to the guest`);
   }
 
   /**
@@ -784,6 +817,21 @@ export class UdpHandler {
     this.fillHeader(flow, out.buf, off, len);
     if (out.checksumOffload) out.commit(off, flow.hdrLen + len, flow.hdrLen - UDP_HLEN, 6);
     else out.commit(off, flow.hdrLen + len);
+  }
+
+  /**
+   * Headers for a run of datagrams whose payloads (`total` bytes: of
+   * `segment` bytes each, the last one maybe shorter) sit together after the
+   * header room at `off`, then commit it as one super-frame (USO): the IP and
+   * UDP lengths and the partial checksum are the whole run's, as the kernel's
+   * own UDP GSO builds them, and the namespace's kernel cuts it into
+   * datagrams of `segment` bytes, fixing each one's length and checksum.
+   */
+  private commitSuperFrame(flow: UdpFlow, off: number, total: number, segment: number): void {
+    const out = this.ctx.out;
+    this.fillHeader(flow, out.buf, off, total);
+    out.commit(off, flow.hdrLen + total, flow.hdrLen - UDP_HLEN, 6, VIRTIO_NET_HDR_GSO_UDP_L4, segment, flow.hdrLen);
+    this.gsoFramesToTap++;
   }
 
   /** Write headers for a datagram at `buf[off]` whose payload (`len` bytes) is already in place after them. */

@@ -73,6 +73,27 @@ describe('pasta UDP', () => {
     }
   });
 
+  // Runs of equal-size datagrams from a host socket go to the namespace as UDP super-frames
+  // (USO, src/udp/udp.ts) that the namespace's kernel cuts again: every datagram must come
+  // out whole, in its own boundaries, and the tap must have carried fewer packets than that.
+  it('receives bursts of equal-size datagrams intact, several to a tap write (USO), IPv4 and IPv6', async () => {
+    const echo = await udpEcho();
+    try {
+      const r = await pasta(
+        `node ${UDP} burst ${A.serverV4} ${echo.port} 32 1,100,1000,1472 10 && node ${UDP} burst ${A.serverV6} ${echo.port} 32 1,100,1000,1452 10`,
+      );
+      const results = json(r.stdout);
+      expect(results).toHaveLength(2);
+      for (const res of results) {
+        expect(res).toMatchObject({ ok: true, asked: 1280, received: 1280, bad: 0 });
+        expect(res.rxPackets).toBeLessThan(1280);
+      }
+      expect(r.code).toBe(0);
+    } finally {
+      await echo.stop();
+    }
+  });
+
   it('gives one namespace socket a flow to each of three remote ports', async () => {
     const servers = await Promise.all([0, 1, 2].map(() => udpEcho()));
     try {

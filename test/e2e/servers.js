@@ -21,7 +21,10 @@
 //   halfclose  reads until the client shuts its write side, then sends the sha256
 //              hex of what it got, "\n", "bye\n" and closes
 //   rst        accepts, reads a line, then resets the connection (RST)
-//   udpecho    UDP echo: each datagram goes back to its sender
+//   udpecho    UDP echo: each datagram goes back to its sender; but one that reads
+//              "burst COUNT SIZE" is answered with COUNT datagrams of SIZE bytes sent
+//              back to back (datagram k: k as 16 bits big-endian, then the bytes
+//              (k * 7 + i) & 0xff; a 1-byte one is k & 0xff)
 //
 // Options:
 //   --port N         port (default 0: the kernel picks one; printed when listening)
@@ -231,6 +234,15 @@ function listenTcp(address, port) {
   });
 }
 
+/** Datagram `k` of a burst (udpecho's "burst COUNT SIZE"; udpclient.js checks it). */
+function burstDatagram(k, size) {
+  const d = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) d[i] = (k * 7 + i) & 0xff;
+  if (size === 1) d[0] = k & 0xff;
+  else if (size > 1) d.writeUInt16BE(k, 0);
+  return d;
+}
+
 function listenUdp(address, port) {
   return new Promise((resolve, reject) => {
     const v6 = net.isIPv6(address);
@@ -248,7 +260,10 @@ function listenUdp(address, port) {
         seen.add(key);
         reportPeer('udp', rinfo, socket.address());
       }
-      socket.send(msg, rinfo.port, rinfo.address);
+      const burst = /^burst (\d+) (\d+)$/.exec(msg.length < 32 ? msg.toString() : '');
+      if (!burst) return void socket.send(msg, rinfo.port, rinfo.address);
+      const [count, size] = [Number(burst[1]), Number(burst[2])];
+      for (let k = 0; k < count; k++) socket.send(burstDatagram(k, size), rinfo.port, rinfo.address);
     });
     socket.once('error', reject);
     socket.bind({ address, port, exclusive: true }, () => {

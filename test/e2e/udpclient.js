@@ -8,9 +8,15 @@
 //       which ports answered (from the right source port).
 //   refused HOST PORT                 a connected socket sends to a closed port; report
 //       the error code the socket gets.
+//   burst HOST PORT COUNT SIZES ROUNDS  for each of SIZES (comma-separated), ROUNDS
+//       times: ask the echo server for a burst of COUNT datagrams of that size
+//       ("burst COUNT SIZE", servers.js) and check every one (length, index,
+//       bytes); report the datagrams received intact and how many packets the
+//       namespace's eth0 received meanwhile (/proc/net/dev).
 import dgram from 'node:dgram';
 import crypto from 'node:crypto';
 import net from 'node:net';
+import fs from 'node:fs';
 
 const [mode, host, portArg, ...rest] = process.argv.slice(2);
 const type = net.isIPv6(host) ? 'udp6' : 'udp4';
@@ -87,7 +93,46 @@ if (mode === 'flood') {
       out({ ok: false, code: null });
     }, 3000);
   });
+} else if (mode === 'burst') {
+  const port = Number(portArg);
+  const [count, sizes, rounds] = [Number(rest[0]), rest[1].split(',').map(Number), Number(rest[2])];
+  // /proc/net/dev, not /sys/class/net: sysfs shows the network namespace it was mounted in.
+  const rxPackets = () => Number(/^\s*eth0:\s*\d+\s+(\d+)/m.exec(fs.readFileSync('/proc/net/dev', 'utf8'))[1]);
+  const sock = dgram.createSocket(type);
+  /** Whether `msg` is datagram k of a burst of `size`-byte datagrams (servers.js burstDatagram); k or -1. */
+  const indexOf = (msg, size) => {
+    if (msg.length !== size) return -1;
+    const k = size === 1 ? msg[0] : size > 1 ? msg.readUInt16BE(0) : 0;
+    for (let i = Math.min(size, 2); i < size; i++) if (msg[i] !== ((k * 7 + i) & 0xff)) return -1;
+    return k;
+  };
+  let want = null;
+  sock.on('message', (msg) => {
+    if (!want) return;
+    const k = indexOf(msg, want.size);
+    if (k < 0 || k >= count || want.seen.has(k)) want.bad++;
+    else want.seen.add(k);
+    if (want.seen.size === count) want.done();
+  });
+  sock.connect(port, host, async () => {
+    const before = rxPackets();
+    let received = 0;
+    let bad = 0;
+    for (const size of sizes) {
+      for (let r = 0; r < rounds; r++) {
+        await new Promise((done) => {
+          want = { size, seen: new Set(), bad: 0, done };
+          sock.send(`burst ${count} ${size}`);
+          setTimeout(done, 3000);
+        });
+        received += want.seen.size;
+        bad += want.bad;
+      }
+    }
+    const packets = rxPackets() - before;
+    out({ ok: bad === 0 && received === count * sizes.length * rounds, asked: count * sizes.length * rounds, received, bad, rxPackets: packets });
+  });
 } else {
-  process.stderr.write('usage: udpclient.js flood|multi|refused HOST PORT ...\n');
+  process.stderr.write('usage: udpclient.js flood|multi|refused|burst HOST PORT ...\n');
   process.exit(2);
 }

@@ -1,7 +1,8 @@
 // Segmentation offload on the tap (src/l2/tapio.ts, src/tap.ts, src/tcp, src/udp), with
 // literal frames through an engine on a fake tap that carries virtio-net headers:
 // - towards the guest, TCP data leaves as super-frames with GSO type, segment size (the
-//   guest's MSS), header length and a partial checksum, which the namespace's kernel cuts;
+//   guest's MSS), header length and a partial checksum, which the namespace's kernel cuts,
+//   and so do runs of equal-size UDP datagrams from a host socket (USO);
 // - from the guest, TCP super-frames are written to the socket whole, UDP super-datagrams
 //   (USO) are split into datagrams of their segment size, and a frame whose GSO description
 //   does not match what it is gets dropped.
@@ -11,7 +12,7 @@ import { PROTO_UDP } from '../../src/flow.js';
 import { fold, sum16 } from '../../src/l2/checksum.js';
 import { VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, VIRTIO_NET_HDR_GSO_UDP_L4 } from '../../src/l2/tapio.js';
 import { referenceChecksum } from './wire-frames.js';
-import { GW, GW6, batch, connect, frameFrom, ipFrame, l4Of, listen, makeRig, tcpFlags, tcpPorts, tcpSegment } from './tap-rig.js';
+import { GW, GW6, batch, connect, frameFrom, ipFrame, l4Of, listen, makeRig, tcpFlags, tcpPorts, tcpSegment, udpDatagram, type Rig } from './tap-rig.js';
 
 const TSO = { tso4: true, tso6: true, uso: false };
 
@@ -180,5 +181,91 @@ describe('super-frames from the guest', () => {
     batch(r, [fragment(0, true), fragment(8, false)], [undefined, [VIRTIO_NET_HDR_GSO_UDP_L4, 1]]);
     expect(r.engine.stats().droppedFromTap - dropped).toBe(1);
     expect(r.engine.stats().udp.opened).toBe(0);
+  });
+});
+
+describe('USO towards the guest', () => {
+  /** The partial UDP checksum the kernel expects with NEEDS_CSUM: the folded pseudo-header sum over the whole length. */
+  const partialUdp = (f: Buffer): number => {
+    const len = f.length - l4Of(f);
+    return fold(f.readUInt16BE(12) === 0x0800 ? sum16(f, 26, 8, 17 + len) : sum16(f, 22, 32, 17 + len));
+  };
+
+  /**
+   * The guest sends one datagram to a host socket, which answers with a
+   * datagram of each of `sizes` in one go (each send reaches the flow's
+   * socket before the engine reads it): the frames to the guest, in order.
+   */
+  async function replies(uso: boolean, v6: boolean, sizes: number[], count: number): Promise<{ r: Rig; frames: Buffer[]; payloads: Buffer[] }> {
+    const r = await makeRig({ vnetHdrLen: 10, offloads: { ...TSO, uso } });
+    const host = dgram.createSocket(v6 ? 'udp6' : 'udp4');
+    await new Promise<void>((res) => host.bind(0, v6 ? '::1' : '127.0.0.1', res));
+    const payloads = sizes.map((n, k) => {
+      const p = Buffer.alloc(n);
+      for (let i = 0; i < n; i++) p[i] = (k * 31 + i) & 0xff;
+      return p;
+    });
+    try {
+      const asked = new Promise<dgram.RemoteInfo>((res) => host.once('message', (_m, rinfo) => res(rinfo)));
+      batch(r, [udpDatagram(42060, host.address().port, Buffer.from('go'), v6)]);
+      const to = await asked;
+      for (const p of payloads) host.send(p, to.port, to.address);
+      const frames: Buffer[] = [];
+      for (let k = 0; k < count; k++) frames.push(await frameFrom(r, (f) => f.readUInt16BE(l4Of(f) + 2) === 42060));
+      return { r, frames, payloads };
+    } finally {
+      host.close();
+    }
+  }
+
+  for (const v6 of [false, true]) {
+    it(`sends a run of equal-size datagrams and a shorter last one as one super-frame cut at their size, every boundary kept (IPv${v6 ? 6 : 4})`, async () => {
+      const sizes = [1000, 1000, 1000, 1000, 1000, 300, 700, 700, 5, 9];
+      const { r, frames, payloads } = await replies(true, v6, sizes, 3);
+      const l4 = v6 ? 54 : 34;
+      const expected: Array<{ from: number; to: number; segment: number }> = [
+        { from: 0, to: 6, segment: 1000 },
+        { from: 6, to: 9, segment: 700 },
+      ];
+      expected.forEach(({ from, to, segment }, k) => {
+        const f = frames[k];
+        const payload = Buffer.concat(payloads.slice(from, to));
+        expect(vnetOf(r.vnet.get(f)!)).toEqual({ flags: 1, gsoType: VIRTIO_NET_HDR_GSO_UDP_L4, hdrLen: l4 + 8, gsoSize: segment, csumStart: l4, csumOffset: 6 });
+        expect(f.length).toBe(l4 + 8 + payload.length);
+        if (v6) expect(f.readUInt16BE(18)).toBe(8 + payload.length);
+        else {
+          expect(f.readUInt16BE(16)).toBe(20 + 8 + payload.length);
+          expect(referenceChecksum(f.subarray(14, 34))).toBe(0);
+        }
+        expect(f.readUInt16BE(l4 + 4)).toBe(8 + payload.length);
+        expect(f.readUInt16BE(l4 + 6)).toBe(partialUdp(f));
+        expect(f.subarray(l4 + 8).equals(payload)).toBe(true);
+      });
+      // The last datagram, longer than the one that ended the run before it and alone: a frame of its own, no GSO.
+      expect(vnetOf(r.vnet.get(frames[2])!)).toMatchObject({ gsoType: 0, gsoSize: 0, flags: 1 });
+      expect(frames[2].subarray(l4 + 8).equals(payloads[9])).toBe(true);
+      expect(r.engine.udp!.gsoFramesToTap).toBe(2);
+      expect(r.engine.stats().udp.datagramsToTap).toBe(sizes.length);
+      expect(r.engine.stats().udp.bytesToTap).toBe(sizes.reduce((a, b) => a + b, 0));
+    });
+  }
+
+  it('starts a new super-frame at a longer datagram and after a shorter one, never with empty ones, and not across receives', async () => {
+    // One receive takes at most 32 datagrams:
+    // 100 | 200 200 | 0 | 0 | 10 × 10 | 20 5 | 15 × 10 || 10 7
+    const sizes = [100, 200, 200, 0, 0, ...Array<number>(10).fill(10), 20, 5, ...Array<number>(16).fill(10), 7];
+    const { r, frames, payloads } = await replies(true, false, sizes, 8);
+    expect(frames.map((f) => f.length - 42)).toEqual([100, 400, 0, 0, 100, 25, 150, 17]);
+    expect(frames.map((f) => vnetOf(r.vnet.get(f)!).gsoSize)).toEqual([0, 200, 0, 0, 10, 20, 10, 10]);
+    expect(Buffer.concat(frames.map((f) => f.subarray(42))).equals(Buffer.concat(payloads))).toBe(true);
+    expect(r.engine.udp!.gsoFramesToTap).toBe(5);
+  });
+
+  it('without USO on the tap: a frame per datagram', async () => {
+    const sizes = [1000, 1000, 1000];
+    const { r, frames } = await replies(false, false, sizes, 3);
+    expect(frames.map((f) => f.length - 42)).toEqual(sizes);
+    for (const f of frames) expect(vnetOf(r.vnet.get(f)!).gsoType).toBe(0);
+    expect(r.engine.udp!.gsoFramesToTap).toBe(0);
   });
 });
