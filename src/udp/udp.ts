@@ -27,7 +27,8 @@
  *   shorter) leaves as one super-frame: the payloads are moved together
  *   behind the first one's headers, and the virtio-net header asks the
  *   namespace's kernel to cut it at that size again, each datagram's
- *   boundary kept. One tap write then carries up to 64 datagrams.
+ *   boundary kept. One tap write then carries what one recvmmsg brought
+ *   (up to `UDP_MAX_BATCH` datagrams).
  * - ICMP errors: the sockets have IP_RECVERR / IPV6_RECVERR, so an ICMP error
  *   about a datagram we sent lands in the socket's error queue (EPOLLERR).
  *   Each one is relayed to the guest as the matching ICMP or ICMPv6 message,
