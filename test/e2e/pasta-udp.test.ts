@@ -2,6 +2,7 @@
 // `pasta --config-net`, inside the private topology (doc/design.md). The resolver
 // is the test's own server on the host's loopback, never the machine's.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTopology, rootNote, ADDRESSES as A, type Topology } from './topology.js';
@@ -14,6 +15,12 @@ const UDP = path.join(here, 'udpclient.js');
 const NODE = process.execPath;
 
 let topo: Topology;
+
+/** Whether the running kernel is at least `major.minor`. */
+function kernelAtLeast(major: number, minor: number): boolean {
+  const [a, b] = os.release().split('.').map((x) => parseInt(x, 10));
+  return a > major || (a === major && b >= minor);
+}
 
 /**
  * A UDP echo server on the remote's service addresses. Bound to them (not to
@@ -86,7 +93,9 @@ describe('pasta UDP', () => {
       expect(results).toHaveLength(2);
       for (const res of results) {
         expect(res).toMatchObject({ ok: true, asked: 1280, received: 1280, bad: 0 });
-        expect(res.rxPackets).toBeLessThan(1280);
+        // USO on a tap needs Linux 6.2 (l2/tapio.ts enableOffloads); before it, a frame per datagram.
+        if (kernelAtLeast(6, 2)) expect(res.rxPackets).toBeLessThan(1280);
+        else expect(res.rxPackets).toBeGreaterThanOrEqual(1280);
       }
       expect(r.code).toBe(0);
     } finally {
