@@ -127,23 +127,3 @@ export async function stopChild(child) {
   await exited;
   clearTimeout(t);
 }
-
-/**
- * PIDs of the shared engines (src/cli/shared.ts) whose socket is under `dir`
- * (their environment names it), in network namespace `netns` (a
- * /proc/PID/ns/net link's text) when given.
- */
-export function sharedEngines(dir, netns) {
-  const prefix = `NODE_PASTA_ENGINE_SOCKET=${dir.endsWith('/') ? dir : `${dir}/`}`;
-  const out = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (netns && fs.readlinkSync(`/proc/${entry}/ns/net`) !== netns) continue;
-      if (fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').some((e) => e.startsWith(prefix))) out.push(Number(entry));
-    } catch {
-      // not ours to read, or gone
-    }
-  }
-  return out;
-}

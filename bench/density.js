@@ -36,7 +36,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_UPSTREAM_DIR, delay, firstLine, sharedEngines, upstreamBuild, upstreamLabel } from './common.js';
+import { DEFAULT_UPSTREAM_DIR, delay, firstLine, upstreamBuild, upstreamLabel } from './common.js';
+import { sharedEngines } from '../test/lib/engines.js';
 import { spawnSync } from 'node:child_process';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -188,7 +189,7 @@ export async function measureDensity(topo, opts, log) {
           await delay(1000);
           // Every namespace ready: the processes, and their memory (the shared engine's too,
           // though it was started by an earlier cell, and its helpers).
-          const pids = translators(baseline, hostNetns, holders, tool === 'shared' ? sharedEngines(runtime) : []);
+          const pids = translators(baseline, hostNetns, holders, tool === 'shared' ? sharedEngines(`${runtime}/`) : []);
           if (process.env.DENSITY_DEBUG) for (const p of pids) log(`  ${p} ${fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ').slice(0, 80)} ${JSON.stringify(memoryOf(p))}`);
           let pssKiB = 0;
           let rssKiB = 0;
@@ -239,7 +240,7 @@ export async function measureDensity(topo, opts, log) {
       }
     }
   } finally {
-    for (const pid of sharedEngines(runtime)) process.kill(pid, 'SIGKILL');
+    for (const pid of sharedEngines(`${runtime}/`)) process.kill(pid, 'SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
   }
   return out;

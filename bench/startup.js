@@ -41,7 +41,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runInHostAsUser } from '../test/e2e/topology-core.js';
 import { runScript } from '../test/lib/script.js';
-import { DEFAULT_UPSTREAM_DIR, delay, firstLine, median, sharedEngines, upstreamBuild, upstreamLabel } from './common.js';
+import { DEFAULT_UPSTREAM_DIR, delay, firstLine, median, upstreamBuild, upstreamLabel } from './common.js';
+import { sharedEngines } from '../test/lib/engines.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -189,7 +190,7 @@ async function podmanBed(topo, ours, pastas, log) {
 
 /** Kill every shared engine whose socket is under `dir`, in network namespace `netns` if given. */
 function killSharedEngines(dir, netns) {
-  for (const pid of sharedEngines(dir, netns)) process.kill(pid, 'SIGKILL');
+  for (const pid of sharedEngines(dir.endsWith('/') ? dir : `${dir}/`, netns)) process.kill(pid, 'SIGKILL');
 }
 
 /** The tools of this section, among opts.tools; with ours, ours with --shared-engine too (not for spawn). */

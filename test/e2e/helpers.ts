@@ -105,23 +105,4 @@ export function nsHelperOf(pid: number): number | undefined {
   });
 }
 
-/**
- * The live shared engines (src/cli/shared.ts) whose socket path starts with
- * `under` (their environment names it: NODE_PASTA_ENGINE_SOCKET), in network
- * namespace `netns` (a /proc/PID/ns/net link's text) when given.
- */
-export function sharedEngines(under = '', netns?: string): number[] {
-  const found: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (netns && fs.readlinkSync(`/proc/${entry}/ns/net`) !== netns) continue;
-      if (/\) [ZX] /.test(fs.readFileSync(`/proc/${entry}/stat`, 'utf8'))) continue;
-      const env = fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
-      if (env.some((e) => e.startsWith(`NODE_PASTA_ENGINE_SOCKET=${under}`))) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
+export { sharedEngines } from '../lib/engines.js';
