@@ -21,12 +21,15 @@ function vnetOf(h: Buffer): { flags: number; gsoType: number; hdrLen: number; gs
   return { flags: h[0], gsoType: h[1], hdrLen: h.readUInt16LE(2), gsoSize: h.readUInt16LE(4), csumStart: h.readUInt16LE(6), csumOffset: h.readUInt16LE(8) };
 }
 
-/** The partial TCP checksum the kernel expects with NEEDS_CSUM: the folded pseudo-header sum, not inverted. */
-function partialChecksum(f: Buffer): number {
+/**
+ * The partial checksum the kernel expects with NEEDS_CSUM (TCP, or `proto`):
+ * the folded pseudo-header sum over the whole layer-4 length, not inverted.
+ */
+function partialChecksum(f: Buffer, proto = 6): number {
   const v4 = f.readUInt16BE(12) === 0x0800;
   const l4 = l4Of(f);
   const len = f.length - l4;
-  return fold(v4 ? sum16(f, 26, 8, 6 + len) : sum16(f, 22, 32, 6 + len));
+  return fold(v4 ? sum16(f, 26, 8, proto + len) : sum16(f, 22, 32, proto + len));
 }
 
 describe('TSO towards the guest', () => {
@@ -185,12 +188,6 @@ describe('super-frames from the guest', () => {
 });
 
 describe('USO towards the guest', () => {
-  /** The partial UDP checksum the kernel expects with NEEDS_CSUM: the folded pseudo-header sum over the whole length. */
-  const partialUdp = (f: Buffer): number => {
-    const len = f.length - l4Of(f);
-    return fold(f.readUInt16BE(12) === 0x0800 ? sum16(f, 26, 8, 17 + len) : sum16(f, 22, 32, 17 + len));
-  };
-
   /**
    * The guest sends one datagram to a host socket, which answers with a
    * datagram of each of `sizes` in one go (each send reaches the flow's
@@ -238,7 +235,7 @@ describe('USO towards the guest', () => {
           expect(referenceChecksum(f.subarray(14, 34))).toBe(0);
         }
         expect(f.readUInt16BE(l4 + 4)).toBe(8 + payload.length);
-        expect(f.readUInt16BE(l4 + 6)).toBe(partialUdp(f));
+        expect(f.readUInt16BE(l4 + 6)).toBe(partialChecksum(f, PROTO_UDP));
         expect(f.subarray(l4 + 8).equals(payload)).toBe(true);
       });
       // The last datagram, longer than the one that ended the run before it and alone: a frame of its own, no GSO.
